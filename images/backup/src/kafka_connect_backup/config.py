@@ -1,0 +1,154 @@
+"""The supervisor/restore config file: one YAML document rendered by the Helm chart from its
+values (and written by the demo and the tests), validated on load.
+
+Every validation error names the key path and the accepted form; nothing starts on an invalid
+config. Keys are camelCase to match the chart's values.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kafka_connect_backup.durations import parse_duration
+
+DEFAULT_CONFIG_PATH = Path(os.environ.get("KCB_CONFIG", "/etc/kcb/config.yaml"))
+
+# Kafka topic names: legal characters and length (Kafka's own rule).
+TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+
+
+class ConfigError(Exception):
+    """An invalid config file; the message lists every bad key and how to fix it."""
+
+
+class SinkRotation(StrEnum):
+    MONTHLY = "monthly"
+    DAILY = "daily"
+
+
+class Engine(StrEnum):
+    ENCFS = "encfs"
+    GOCRYPTFS = "gocryptfs"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ConnectSettings(_Model):
+    url: str = "http://127.0.0.1:8083"
+    # How long to wait for a connector's tasks to be gone after PUT .../stop.
+    stop_timeout_seconds: Annotated[float, Field(gt=0, alias="stopTimeoutSeconds")] = 60.0
+    # Extra keys merged into every connector config (e.g. consumer overrides).
+    connector_config: Annotated[dict[str, str], Field(alias="connectorConfig")] = {}
+
+
+class KafkaSettings(_Model):
+    bootstrap_servers: Annotated[str, Field(alias="bootstrapServers", min_length=1)] = (
+        "127.0.0.1:9092"
+    )
+
+
+class BackupSettings(_Model):
+    enabled: bool = False
+    retention: Annotated[int, Field(ge=1, le=1000)] = 7
+    # encfs for compatibility with the original's volumes; gocryptfs recommended for new ones.
+    # An existing volume's engine is detected from its config file and wins.
+    engine: Engine = Engine.ENCFS
+    password_file: Annotated[Path, Field(alias="passwordFile")] = Path("/etc/encrypt-key/password")
+    # Ciphertext directory: the NFS volume.
+    target_dir: Annotated[Path, Field(alias="targetDir")] = Path("/mnt/backup_nfs_enc")
+    # Plaintext FUSE view of target_dir.
+    mount_point: Annotated[Path, Field(alias="mountPoint")] = Path("/mnt/backup")
+    # Refuse to run unless target_dir is a mount point (a missing NFS mount must fail loudly).
+    require_target_mount: Annotated[bool, Field(alias="requireTargetMount")] = True
+    # Initialise a new encrypted volume, only ever on an empty target.
+    allow_init: Annotated[bool, Field(alias="allowInit")] = False
+    # snapshot_root = mount_point / snapshot_subdir ("" = the mount point itself).
+    snapshot_subdir: Annotated[str, Field(alias="snapshotSubdir")] = ""
+    # Where rsnapshot.conf and its lock file are written (not on the backup volume).
+    work_dir: Annotated[Path, Field(alias="workDir")] = Path("/tmp/kcb")
+
+    @property
+    def snapshot_root(self) -> Path:
+        return self.mount_point / self.snapshot_subdir if self.snapshot_subdir else self.mount_point
+
+
+class MetricsSettings(_Model):
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9400  # 0 = disabled
+
+
+class Config(_Model):
+    topics: Annotated[list[Annotated[str, Field(pattern=TOPIC_PATTERN)]], Field(min_length=1)]
+    sink_name: Annotated[str, Field(alias="sinkName", pattern=r"^[a-zA-Z0-9._-]+$")] = (
+        "local-file-sink-backup"
+    )
+    sink_path: Annotated[Path, Field(alias="sinkPath")] = Path("/data/filesink")
+    sink_rotation: Annotated[SinkRotation, Field(alias="sinkRotation")] = SinkRotation.MONTHLY
+    restart_timeout: Annotated[str, Field(alias="restartTimeout")] = "23h"
+    compress_after_days: Annotated[float, Field(alias="compressAfterDays", ge=0)] = 30
+    reconcile_interval_seconds: Annotated[float, Field(alias="reconcileIntervalSeconds", gt=0)] = (
+        10.0
+    )
+    connect: ConnectSettings = ConnectSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    backup: BackupSettings = BackupSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log_level: Annotated[str, Field(alias="logLevel", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = (
+        "INFO"
+    )
+
+    @field_validator("restart_timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"topics must not repeat a topic: {value}")
+        return value
+
+    @property
+    def restart_timeout_seconds(self) -> float:
+        return parse_duration(self.restart_timeout)
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling and nesting)"
+    return f"{where}: {message}"
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate an already-parsed document; ConfigError lists every problem by key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ConfigError(f"{source} is invalid:\n{lines}") from None
+
+
+def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,74 @@
+"""Names of connectors and sink files, compatible with the original chart.
+
+Connector `{topic}-{sinkName}` (consumer group `connect-{topic}-{sinkName}`) writes
+`{sinkPath}/{topic}-{sinkName}-{period}.sink`; period is `YYYY-MM` (monthly, the original) or
+`YYYY-MM-DD` (daily). A stale file is compressed to `{file}-{unix-epoch}.gz`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kafka_connect_backup.config import SinkRotation
+
+_PERIOD_FORMATS = {SinkRotation.MONTHLY: "%Y-%m", SinkRotation.DAILY: "%Y-%m-%d"}
+_SINK_NAME = re.compile(
+    r"^(?P<stem>.+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.sink(?:-(?P<epoch>\d+)\.gz)?$"
+)
+
+
+def connector_name(topic: str, sink_name: str) -> str:
+    return f"{topic}-{sink_name}"
+
+
+def consumer_group(topic: str, sink_name: str) -> str:
+    return f"connect-{connector_name(topic, sink_name)}"
+
+
+def period_of(moment: datetime, rotation: SinkRotation) -> str:
+    return moment.strftime(_PERIOD_FORMATS[rotation])
+
+
+def sink_file(sink_path: Path, topic: str, sink_name: str, period: str) -> Path:
+    return sink_path / f"{connector_name(topic, sink_name)}-{period}.sink"
+
+
+def compressed_name(path: Path, epoch: int) -> Path:
+    return path.with_name(f"{path.name}-{epoch}.gz")
+
+
+@dataclass(frozen=True)
+class SinkFileName:
+    """A parsed sink file name: `{stem}-{period}.sink` or `{stem}-{period}.sink-{epoch}.gz`,
+    where stem is `{topic}-{sinkName}` (topic and sink name may both contain dashes)."""
+
+    path: Path
+    stem: str
+    period: str
+    epoch: int | None
+
+    @property
+    def compressed(self) -> bool:
+        return self.epoch is not None
+
+    def belongs_to(self, topic: str, sink_name: str) -> bool:
+        return self.stem == connector_name(topic, sink_name)
+
+
+def parse_sink_file(path: Path) -> SinkFileName | None:
+    """The parts of a sink file name, or None when the name is not a sink file's."""
+    match = _SINK_NAME.match(path.name)
+    if match is None:
+        return None
+    epoch = match.group("epoch")
+    return SinkFileName(
+        path, match.group("stem"), match.group("period"), int(epoch) if epoch else None
+    )
+
+
+def sort_key(name: SinkFileName) -> tuple[str, str, int]:
+    """Order files by period (then by compression epoch), as restore replays them."""
+    return (name.period, name.stem, name.epoch or 0)

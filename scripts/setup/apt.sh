@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Debian packages: the FUSE/encryption/snapshot tools the supervisor wraps, the Docker engine
+# and debootstrap for the images tier, and the JDK/Maven used to resolve the Kafka jars.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PACKAGES=(encfs gocryptfs rsnapshot rsync fuse3 docker.io debootstrap
+          openjdk-17-jre-headless maven git curl ca-certificates gzip procps util-linux)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  log "apt: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+log "apt: installing ${missing[*]}"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

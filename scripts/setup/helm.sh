@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# helm (v3, pinned) built from the Go module proxy into .tools/bin/helm, and the helm-unittest
+# plugin (pinned) built from its module source into a project-local HELM_PLUGINS directory.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+HELM_VERSION=v3.22.0
+UNITTEST_VERSION=v1.1.2
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+export GOPATH="${GOPATH:-$TOOLS/go}"
+
+if ! fresh helm "$HELM_VERSION" || [ ! -x "$TOOLS/bin/helm" ]; then
+  log "helm: building $HELM_VERSION"
+  GOBIN="$TOOLS/bin" go install \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  stamp helm "$HELM_VERSION"
+else
+  log "helm: $HELM_VERSION present"
+fi
+
+PLUGIN_DIR="$TOOLS/helm-plugins/helm-unittest"
+if ! fresh helm-unittest "$UNITTEST_VERSION" || [ ! -x "$PLUGIN_DIR/untt" ]; then
+  log "helm-unittest: building $UNITTEST_VERSION"
+  # Its go.mod has a replace directive, so `go install mod@ver` refuses it: build it inside
+  # its own module root, from a writable copy of the downloaded module.
+  src=$(go mod download -json "github.com/helm-unittest/helm-unittest@$UNITTEST_VERSION" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  work=$(mktemp -d)
+  cp -r "$src/." "$work/"
+  chmod -R u+w "$work"
+  rm -rf "$PLUGIN_DIR"
+  mkdir -p "$PLUGIN_DIR"
+  (cd "$work" && go build -o "$PLUGIN_DIR/untt" ./cmd/helm-unittest)
+  cp "$work/plugin.yaml" "$PLUGIN_DIR/plugin.yaml"
+  rm -rf "$work"
+  stamp helm-unittest "$UNITTEST_VERSION"
+else
+  log "helm-unittest: $UNITTEST_VERSION present"
+fi

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kafka_connect_backup.config import ConfigError, load_config, parse_config
+from kafka_connect_backup.durations import parse_duration
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).parents[2] / "images/backup/config.example.yaml"
+
+
+def test_example_config_is_valid_and_matches_defaults() -> None:
+    config = load_config(EXAMPLE)
+    assert config.topics == ["connect1"]
+    defaults = parse_config({"topics": ["connect1"]})
+    assert config == defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("90m", 5400), ("23h", 82800), ("1d", 86400), ("45", 45)]
+)
+def test_gnu_timeout_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2x", "h", "-1s", "0s", "1 d"])
+def test_bad_durations_name_the_accepted_form(text: str) -> None:
+    with pytest.raises(ValueError, match=r"30s, 90m, 23h, 1d|greater than zero"):
+        parse_duration(text)
+
+
+def test_every_bad_key_is_named_with_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"topics": [], "restartTimeout": "2x", "backup": {"retension": 3, "engine": "zfs"}}
+        )
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "topics: List should have at least 1 item" in message
+    assert "restartTimeout: '2x' is not a duration" in message
+    assert "backup.retension: unknown key" in message
+    assert "backup.engine: Input should be 'encfs' or 'gocryptfs'" in message
+
+
+def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("topics: [a\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(bad)
