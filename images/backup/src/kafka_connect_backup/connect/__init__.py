@@ -1,0 +1,1 @@
+"""Connect REST API client and connector reconciliation."""

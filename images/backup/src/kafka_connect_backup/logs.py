@@ -1,0 +1,50 @@
+"""structlog set-up: one JSON event per line on stderr. Secrets never reach a log: callers
+never pass them, and `redact` masks any registered secret value that slips into an event."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Mask this value wherever it would appear in a log event."""
+    if value:
+        _secrets.add(value)
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if not _secrets:
+        return event
+    for key, value in event.items():
+        if isinstance(value, str):
+            for secret in _secrets:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            event[key] = value
+    return event
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

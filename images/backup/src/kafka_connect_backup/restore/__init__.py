@@ -1,0 +1,1 @@
+"""The restore pipeline: sources, filter, producer, runbook."""

@@ -1,0 +1,1 @@
+"""The supervisor: its backup cycle, the daemon loop, metrics and health."""

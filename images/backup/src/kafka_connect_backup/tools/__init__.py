@@ -1,0 +1,1 @@
+"""Thin wrappers around external commands: encfs, gocryptfs, rsnapshot, FUSE mounts."""
