@@ -20,7 +20,10 @@ else
 fi
 
 PLUGIN_DIR="$TOOLS/helm-plugins/helm-unittest"
-if ! fresh helm-unittest "$UNITTEST_VERSION" || [ ! -x "$PLUGIN_DIR/untt" ]; then
+# The layout tag is part of the stamp so a changed install layout rebuilds once.
+PLUGIN_LAYOUT=single-binary-v2
+if ! fresh helm-unittest "$UNITTEST_VERSION" "$PLUGIN_LAYOUT" || [ ! -x "$PLUGIN_DIR/untt" ] \
+   || grep -q platformCommand "$PLUGIN_DIR/plugin.yaml" 2>/dev/null; then
   log "helm-unittest: building $UNITTEST_VERSION"
   # Its go.mod has a replace directive, so `go install mod@ver` refuses it: build it inside
   # its own module root, from a writable copy of the downloaded module.
@@ -32,9 +35,19 @@ if ! fresh helm-unittest "$UNITTEST_VERSION" || [ ! -x "$PLUGIN_DIR/untt" ]; the
   rm -rf "$PLUGIN_DIR"
   mkdir -p "$PLUGIN_DIR"
   (cd "$work" && go build -o "$PLUGIN_DIR/untt" ./cmd/helm-unittest)
-  cp "$work/plugin.yaml" "$PLUGIN_DIR/plugin.yaml"
+  # The upstream plugin.yaml points at per-platform binaries fetched by an install hook
+  # (untt-linux-amd64, ...). We built one binary from source, so keep the metadata and point
+  # `command` at it, dropping platformCommand and the download hooks.
+  python3 - "$work/plugin.yaml" "$PLUGIN_DIR/plugin.yaml" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+keep = [l for l in src.splitlines()
+        if re.match(r'^(name|version|usage|description|ignoreFlags):', l)]
+keep.append('command: "$HELM_PLUGIN_DIR/untt"')
+open(sys.argv[2], "w").write("\n".join(keep) + "\n")
+PY
   rm -rf "$work"
-  stamp helm-unittest "$UNITTEST_VERSION"
+  stamp helm-unittest "$UNITTEST_VERSION" "$PLUGIN_LAYOUT"
 else
   log "helm-unittest: $UNITTEST_VERSION present"
 fi
