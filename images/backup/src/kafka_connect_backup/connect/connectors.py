@@ -1,0 +1,164 @@
+"""The desired connectors (derived from the config) and the reconciler that makes Connect match.
+
+Standalone Connect keeps connector configs in memory only, so after a worker restart the
+connectors are gone; the supervisor owns them declaratively and re-creates them. One
+FileStreamSink per topic, named `{topic}-{sinkName}`, writing the current period's file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.hold import held
+from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.sinkfiles import connector_name, sink_file
+
+log = get_logger(__name__)
+
+FILE_SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
+# Keys the supervisor owns: connectorConfig cannot override them (two tasks would write one
+# file concurrently; another file or topic would break the naming contract).
+OWNED_KEYS = ("name", "connector.class", "tasks.max", "topics", "file")
+
+
+def desired_connectors(config: Config, period: str) -> dict[str, dict[str, str]]:
+    """Connector name -> full config for the given sink period."""
+    desired: dict[str, dict[str, str]] = {}
+    for topic in config.topics:
+        name = connector_name(topic, config.sink_name)
+        connector = dict(config.connect.connector_config)
+        connector.update(
+            {
+                "name": name,
+                "connector.class": FILE_SINK_CLASS,
+                "tasks.max": "1",
+                "topics": topic,
+                "file": str(sink_file(config.sink_path, topic, config.sink_name, period)),
+            }
+        )
+        desired[name] = connector
+    return desired
+
+
+def connector_names(config: Config) -> list[str]:
+    return [connector_name(topic, config.sink_name) for topic in config.topics]
+
+
+def current_files(config: Config, period: str) -> set[Path]:
+    """The files the connectors write in this period (never compressed)."""
+    return {Path(c["file"]) for c in desired_connectors(config, period).values()}
+
+
+@dataclass
+class ReconcileResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.resumed or self.restarted or self.removed)
+
+
+class Reconciler:
+    """Makes the worker's connectors match the desired set."""
+
+    def __init__(self, config: Config, client: ConnectClient) -> None:
+        self.config = config
+        self.client = client
+        self._suffix = f"-{config.sink_name}"
+
+    def is_held(self, name: str) -> bool:
+        return held(self.config.sink_path, name)
+
+    def reconcile(self, period: str, *, resume: bool = True) -> ReconcileResult:
+        """Create missing connectors, update wrong configs, and (when `resume`) resume stopped
+        or paused ones and restart failed tasks. Connectors held by restore are left alone.
+
+        Every connector is tried; the first error is raised after the others were handled
+        (an unreachable worker aborts at once: every call would fail the same way)."""
+        result = ReconcileResult()
+        desired = desired_connectors(self.config, period)
+        existing = set(self.client.connectors())
+        first_error: ConnectError | None = None
+        for name, wanted in desired.items():
+            if self.is_held(name):
+                result.held.append(name)
+                continue
+            try:
+                self._reconcile_one(name, wanted, name in existing, resume, result)
+            except ConnectError as exc:
+                if exc.cause == "connect_unreachable":
+                    raise
+                log.error(
+                    "connector.reconcile_failed",
+                    connector=name,
+                    cause=exc.cause,
+                    error=exc.message,
+                    fix=exc.fix,
+                )
+                first_error = first_error or exc
+        for name in sorted(existing - desired.keys()):
+            # A topic removed from the config: its connector would keep sinking otherwise.
+            if name.endswith(self._suffix) and not self.is_held(name):
+                self.client.delete(name)
+                result.removed.append(name)
+                log.info("connector.removed", connector=name, reason="topic not in config")
+        if first_error is not None:
+            raise first_error
+        return result
+
+    def _reconcile_one(
+        self,
+        name: str,
+        wanted: dict[str, str],
+        exists: bool,
+        resume: bool,
+        result: ReconcileResult,
+    ) -> None:
+        actual = self.client.config(name) if exists else None
+        if actual is None:
+            self.client.put_config(name, wanted)
+            result.created.append(name)
+            log.info("connector.created", connector=name, file=wanted["file"])
+            return  # a new connector starts RUNNING
+        if actual != wanted:
+            self.client.put_config(name, wanted)
+            result.updated.append(name)
+            log.info(
+                "connector.updated",
+                connector=name,
+                file=wanted["file"],
+                changed=sorted(
+                    k for k in wanted.keys() | actual.keys() if wanted.get(k) != actual.get(k)
+                ),
+            )
+        if not resume:
+            return
+        status = self.client.status(name)
+        if status is None:
+            return
+        if status.state in ("STOPPED", "PAUSED"):
+            self.client.resume(name)
+            result.resumed.append(name)
+            log.info("connector.resumed", connector=name, was=status.state)
+        elif status.state == "FAILED" or "FAILED" in status.tasks:
+            self.client.request(
+                "POST",
+                f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true",
+                ok=(200, 202, 204),
+            )
+            result.restarted.append(name)
+            log.warning(
+                "connector.restarted",
+                connector=name,
+                state=status.state,
+                tasks=list(status.tasks),
+                trace=status.traces[0] if status.traces else "",
+            )

@@ -1,0 +1,360 @@
+"""One backup cycle: stop the connectors, compress stale files, snapshot, resume.
+
+1. stop every connector (`PUT /connectors/{n}/stop`) and wait until its tasks are gone: the
+   sink task flushes, commits its offsets synchronously and closes the file;
+2. compress files idle longer than compressAfterDays (never the current period's file);
+3. if backup is enabled: mount, prune, rsnapshot, verify, unmount (`snapshot.backup_snapshot`);
+4. ALWAYS (finally): upsert every connector with the current period's file and resume it.
+
+A failure anywhere is one `cycle.failed` event naming the cause and the fix, a failure metric,
+and Connect resumed; the next cycle tries again. Every event of a cycle carries its `cycle_id`.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.connectors import (
+    Reconciler,
+    connector_names,
+    current_files,
+    desired_connectors,
+)
+from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.sinkfiles import parse_sink_file, period_of
+from kafka_connect_backup.supervisor.metrics import Metrics
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CompressFn(Protocol):
+    def __call__(self, config: Config, now: datetime, current_files: set[Path]) -> list[Any]: ...
+
+
+class SnapshotFn(Protocol):
+    def __call__(self, config: Config, now: datetime) -> Any: ...
+
+
+def _storage(module: str, function: str) -> Callable[..., Any]:
+    # Imported lazily: the storage half lives in its own modules (compress, snapshot).
+    found: Callable[..., Any] = getattr(
+        importlib.import_module(f"kafka_connect_backup.supervisor.{module}"), function
+    )
+    return found
+
+
+def default_compress(config: Config, now: datetime, current_files: set[Path]) -> list[Any]:
+    result: list[Any] = _storage("compress", "compress_stale_files")(config, now, current_files)
+    return result
+
+
+def default_snapshot(config: Config, now: datetime) -> Any:
+    return _storage("snapshot", "backup_snapshot")(config, now)
+
+
+class CycleAborted(Exception):
+    """Shutdown requested: the remaining steps are skipped, the connectors still resumed."""
+
+
+class StopTimeout(KcbError):
+    cause = "connect_stop_timeout"
+
+
+@dataclass
+class CycleResult:
+    cycle_id: str
+    ok: bool = False
+    aborted: bool = False
+    cause: str | None = None
+    step: str | None = None
+    error: str | None = None
+    duration_seconds: float = 0.0
+    connect_downtime_seconds: float | None = None
+    stopped: list[str] = field(default_factory=list)
+    compressed: list[Any] = field(default_factory=list)
+    snapshot: Any = None
+    resumed: list[str] = field(default_factory=list)
+    period: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "cycleId": self.cycle_id,
+            "ok": self.ok,
+            "aborted": self.aborted,
+            "cause": self.cause,
+            "step": self.step,
+            "error": self.error,
+            "durationSeconds": round(self.duration_seconds, 3),
+            "connectDowntimeSeconds": (
+                None
+                if self.connect_downtime_seconds is None
+                else round(self.connect_downtime_seconds, 3)
+            ),
+            "stopped": self.stopped,
+            "compressed": [str(c) for c in self.compressed],
+            "resumed": self.resumed,
+            "period": self.period,
+        }
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(cause, fix) of any exception: KcbError carries its own; OSError by errno."""
+    if isinstance(exc, KcbError):
+        return exc.cause, exc.fix
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            return "disk_full", "free space on the volume named in the error or grow it"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission_denied", "check the ownership and mode of the path in the error"
+        return "io_error", "check the path and the volume named in the error"
+    return "unexpected", "report a bug with this log event; the next cycle tries again"
+
+
+def sink_totals(sink_path: Path) -> tuple[int, int]:
+    """(files, bytes) of the sink files rsnapshot copies (`*.sink`, `*.gz`)."""
+    files = total = 0
+    try:
+        entries: Iterable[Path] = list(sink_path.iterdir())
+    except OSError:
+        return 0, 0
+    for path in entries:
+        if parse_sink_file(path) is not None and path.is_file():
+            files += 1
+            total += path.stat().st_size
+    return files, total
+
+
+class Cycle:
+    """Runs cycles against one Connect worker; the daemon and `kcb backup-now` share it."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: ConnectClient,
+        metrics: Metrics,
+        *,
+        clock: Clock = utc_now,
+        compress: CompressFn = default_compress,
+        snapshot: SnapshotFn = default_snapshot,
+        should_abort: Callable[[], bool] = lambda: False,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.metrics = metrics
+        self.clock = clock
+        self.compress = compress
+        self.snapshot = snapshot
+        self.should_abort = should_abort
+        self.poll_interval = poll_interval
+        self.reconciler = Reconciler(config, client)
+
+    def run(self) -> CycleResult:
+        result = CycleResult(cycle_id=uuid.uuid4().hex[:12])
+        with structlog.contextvars.bound_contextvars(cycle_id=result.cycle_id):
+            self._run(result)
+        return result
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _run(self, result: CycleResult) -> None:
+        started = time.monotonic()
+        down_since: float | None = None
+        self.metrics.cycle_in_progress.set(1)
+        log.info("cycle.start", topics=list(self.config.topics))
+        step = "stop"
+        try:
+            down_since = time.monotonic()
+            result.stopped = self._stop_all()
+            self._check_abort("compress")
+            step = "compress"
+            now = self.clock()
+            period = period_of(now, self.config.sink_rotation)
+            keep = current_files(self.config, period)
+            result.compressed = list(self.compress(self.config, now, keep))
+            self.metrics.compressed_files.inc(len(result.compressed))
+            log.info("cycle.compressed", files=[str(c) for c in result.compressed])
+            if self.config.backup.enabled:
+                self._check_abort("backup")
+                step = "backup"
+                result.snapshot = self._backup(now)
+            else:
+                log.info("cycle.backup_skipped", reason="backup.enabled is false")
+            step = "resume"
+        except CycleAborted as exc:
+            result.aborted = True
+            result.step = str(exc)
+            log.warning("cycle.aborted", skipped_from=str(exc), reason="shutdown requested")
+        except Exception as exc:
+            self._fail(result, step, exc)
+        finally:
+            self._resume_all(result, down_since)
+            result.duration_seconds = time.monotonic() - started
+            self._finish(result)
+
+    def _check_abort(self, next_step: str) -> None:
+        if self.should_abort():
+            raise CycleAborted(next_step)
+
+    def _stop_all(self) -> list[str]:
+        """Stop every owned connector, then wait until each one's tasks are gone."""
+        names = connector_names(self.config)
+        stopped = [name for name in names if self.client.stop(name)]
+        missing = sorted(set(names) - set(stopped))
+        if missing:
+            log.warning("connectors.missing_at_stop", connectors=missing)
+        timeout = self.config.connect.stop_timeout_seconds
+        pending: list[tuple[str, ConnectorStatus | None]] = []
+        for name in stopped:
+            status = self.client.wait_for(
+                name,
+                lambda s: s is None or s.stopped,
+                timeout=timeout,
+                interval=self.poll_interval,
+            )
+            if status is not None and not status.stopped:
+                pending.append((name, status))
+        if pending:
+            detail = ", ".join(
+                f"{n} ({s.state if s else '?'}, tasks {s.tasks if s else ()})" for n, s in pending
+            )
+            raise StopTimeout(
+                f"connectors still have tasks {timeout:g}s after stop: {detail}",
+                fix="read the connect container's log (a task that misses "
+                "task.shutdown.graceful.timeout.ms is cancelled); raise "
+                "connect.stopTimeoutSeconds if the sink is slow to flush",
+            )
+        log.info("connectors.stopped", connectors=stopped)
+        return stopped
+
+    def _backup(self, now: datetime) -> Any:
+        began = time.monotonic()
+        snapshot = self.snapshot(self.config, now)
+        elapsed = time.monotonic() - began
+        self.metrics.snapshot_duration.set(elapsed)
+        rsnapshot_seconds = getattr(snapshot, "rsnapshot_seconds", None)
+        self.metrics.rsnapshot_duration.set(
+            elapsed if rsnapshot_seconds is None else float(rsnapshot_seconds)
+        )
+        files = getattr(snapshot, "files", None)
+        size = getattr(snapshot, "bytes", None)
+        if not isinstance(files, int) or not isinstance(size, int):
+            files, size = sink_totals(self.config.sink_path)
+        self.metrics.backup_files.set(files)
+        self.metrics.backup_bytes.set(size)
+        self.metrics.backed_up_bytes.inc(size)
+        log.info(
+            "cycle.snapshot_taken",
+            files=files,
+            bytes=size,
+            seconds=round(elapsed, 3),
+            rsnapshot_seconds=rsnapshot_seconds,
+        )
+        return snapshot
+
+    def _resume_all(self, result: CycleResult, down_since: float | None) -> None:
+        """Upsert every connector with the current period's file and resume it (finally)."""
+        period = period_of(self.clock(), self.config.sink_rotation)
+        result.period = period
+        try:
+            outcome = self.reconciler.reconcile(period, resume=True)
+            names = list(desired_connectors(self.config, period))
+            waiting = [n for n in names if n not in outcome.held]
+            for name in waiting:
+                status = self.client.wait_for(
+                    name,
+                    lambda s: s is not None and s.running,
+                    timeout=self.config.connect.stop_timeout_seconds,
+                    interval=self.poll_interval,
+                )
+                if status is None or not status.running:
+                    log.warning(
+                        "connector.not_running_after_resume",
+                        connector=name,
+                        state=status.state if status else "missing",
+                        tasks=list(status.tasks) if status else [],
+                        fix="read the connect container's log; the reconciler keeps trying",
+                    )
+                else:
+                    result.resumed.append(name)
+            if down_since is not None:
+                result.connect_downtime_seconds = time.monotonic() - down_since
+                self.metrics.connect_downtime.observe(result.connect_downtime_seconds)
+                self.metrics.last_connect_downtime.set(result.connect_downtime_seconds)
+            log.info(
+                "connectors.resumed",
+                connectors=result.resumed,
+                held=outcome.held,
+                period=period,
+                connect_downtime_seconds=(
+                    None
+                    if result.connect_downtime_seconds is None
+                    else round(result.connect_downtime_seconds, 3)
+                ),
+            )
+        except Exception as exc:
+            if result.cause is None:
+                self._fail(result, "resume", exc)
+            else:
+                cause, fix = classify(exc)
+                self.metrics.failures.labels(cause=cause, step="resume").inc()
+                log.error("connectors.resume_failed", cause=cause, error=str(exc), fix=fix)
+
+    def _fail(self, result: CycleResult, step: str, exc: BaseException) -> None:
+        cause, fix = classify(exc)
+        result.cause, result.step = cause, step
+        result.error = exc.message if isinstance(exc, KcbError) else f"{type(exc).__name__}: {exc}"
+        self.metrics.failures.labels(cause=cause, step=step).inc()
+        log.error(
+            "cycle.failed",
+            step=step,
+            cause=cause,
+            error=result.error,
+            fix=fix,
+            exc_info=cause == "unexpected",
+        )
+
+    def _finish(self, result: CycleResult) -> None:
+        result.ok = result.cause is None and not result.aborted
+        self.metrics.cycle_in_progress.set(0)
+        self.metrics.cycle_duration.observe(result.duration_seconds)
+        self.metrics.last_cycle_duration.set(result.duration_seconds)
+        self.metrics.last_cycle_end.set(time.time())
+        if result.aborted:
+            self.metrics.cycles.labels(result="aborted").inc()
+        elif result.ok:
+            self.metrics.cycles.labels(result="success").inc()
+            self.metrics.last_success.set(time.time())
+        else:
+            self.metrics.cycles.labels(result="failure").inc()
+        log.info(
+            "cycle.done",
+            ok=result.ok,
+            aborted=result.aborted,
+            cause=result.cause,
+            duration_seconds=round(result.duration_seconds, 3),
+            connect_downtime_seconds=(
+                None
+                if result.connect_downtime_seconds is None
+                else round(result.connect_downtime_seconds, 3)
+            ),
+        )

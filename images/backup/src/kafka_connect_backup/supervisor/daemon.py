@@ -1,0 +1,246 @@
+"""The supervisor loop: reconcile connectors every reconcileIntervalSeconds, run a cycle every
+restartTimeout (and on demand), serve /healthz and /metrics, stop cleanly on SIGTERM/SIGINT.
+
+Everything that talks to Connect runs on the loop's thread, so a reconcile never races a cycle
+(the reconciler would otherwise resume connectors the cycle just stopped). The HTTP thread only
+asks for a cycle; the signal handler only sets a flag (nothing that takes a lock).
+
+On SIGTERM during a cycle the current step finishes (an rsnapshot run is never killed half way),
+the remaining steps are skipped, the connectors are resumed, the backup is unmounted, exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.connectors import Reconciler
+from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
+from kafka_connect_backup.logs import get_logger, register_secret
+from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.supervisor.cycle import (
+    Clock,
+    CompressFn,
+    Cycle,
+    CycleResult,
+    SnapshotFn,
+    default_compress,
+    default_snapshot,
+    utc_now,
+)
+from kafka_connect_backup.supervisor.health import HealthServer
+from kafka_connect_backup.supervisor.metrics import Metrics
+
+log = get_logger(__name__)
+
+_TICK = 0.2  # seconds: how quickly the loop notices a signal or an on-demand request
+
+
+def register_password(config: Config) -> None:
+    """Mask the encryption password in every log event, should it ever reach one."""
+    if not config.backup.enabled:
+        return
+    # A missing password file is reported by the backup step, with its fix.
+    with contextlib.suppress(OSError):
+        register_secret(config.backup.password_file.read_text(encoding="utf-8").strip())
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utc_now,
+        compress: CompressFn = default_compress,
+        snapshot: SnapshotFn = default_snapshot,
+        metrics: Metrics | None = None,
+        connect_attempts: int = 5,
+        http: bool = True,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self._stopping = False
+        self._lock = threading.Condition()
+        self._pending = False  # an on-demand cycle is wanted
+        self._completed = 0  # cycles finished since start
+        self._last: CycleResult | None = None
+        self._heartbeat = time.monotonic()
+        self._in_cycle = False
+        self._next_cycle_at = 0.0
+        self._last_reconcile_error: str | None = None
+        self.cycle_client = ConnectClient(config.connect.url, attempts=connect_attempts)
+        # The reconcile loop gives up sooner: it runs again in a few seconds anyway.
+        self.reconcile_client = ConnectClient(
+            config.connect.url, attempts=2, backoff_max=2.0, timeout=10.0
+        )
+        self.cycle = Cycle(
+            config,
+            self.cycle_client,
+            self.metrics,
+            clock=clock,
+            compress=compress,
+            snapshot=snapshot,
+            should_abort=lambda: self._stopping,
+        )
+        self.reconciler = Reconciler(config, self.reconcile_client)
+        self.http: HealthServer | None = None
+        if http and config.metrics.port:
+            self.http = HealthServer(config.metrics.host, config.metrics.port, self, self.metrics)
+
+    # -- control --------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        # Signal handler: set a flag only (no locks, no logging from inside the handler).
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def request_cycle(self, wait: bool, timeout: float) -> dict[str, Any]:
+        with self._lock:
+            self._pending = True
+            # A cycle already running may have passed its snapshot: the request gets the next.
+            ticket = self._completed + (2 if self._in_cycle else 1)
+            log.info("cycle.requested", wait=wait)
+            if not wait:
+                return {"accepted": True, "done": False}
+            done = self._lock.wait_for(
+                lambda: self._completed >= ticket or self._stopping, timeout=timeout
+            )
+            last = self._last.summary() if self._last and self._completed >= ticket else None
+            return {"accepted": True, "done": bool(done and last), "cycle": last}
+
+    # -- endpoint callbacks ---------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self._heartbeat
+        limit = max(60.0, 3 * self.config.reconcile_interval_seconds)
+        healthy = self._in_cycle or age < limit
+        return healthy, {"loopAgeSeconds": round(age, 1), "cycleInProgress": self._in_cycle}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cycleInProgress": self._in_cycle,
+            "cyclesCompleted": self._completed,
+            "nextCycleInSeconds": round(max(0.0, self._next_cycle_at - time.monotonic()), 1),
+            "lastCycle": self._last.summary() if self._last else None,
+            "lastReconcileError": self._last_reconcile_error,
+            "stopping": self._stopping,
+        }
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        register_password(self.config)
+        log.info(
+            "supervisor.start",
+            topics=list(self.config.topics),
+            connect_url=self.config.connect.url,
+            restart_timeout=self.config.restart_timeout,
+            backup_enabled=self.config.backup.enabled,
+            engine=self.config.backup.engine.value,
+            metrics_port=self.config.metrics.port,
+        )
+        if self.http is not None:
+            self.http.start()
+        self.metrics.up.set(1)
+        interval = self.config.restart_timeout_seconds
+        self._next_cycle_at = time.monotonic() + interval
+        next_reconcile = 0.0
+        try:
+            while not self._stopping:
+                self._heartbeat = now = time.monotonic()
+                if self._pending or now >= self._next_cycle_at:
+                    self._run_cycle()
+                    self._next_cycle_at = time.monotonic() + interval
+                    next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
+                elif now >= next_reconcile:
+                    self._reconcile()
+                    next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
+                else:
+                    time.sleep(_TICK)
+        finally:
+            self._shutdown()
+        return 0
+
+    def run_once(self) -> CycleResult:
+        """One cycle without the loop (`kcb backup-now` when no supervisor answers)."""
+        register_password(self.config)
+        try:
+            return self.cycle.run()
+        finally:
+            self._unmount_leftover()
+
+    def _run_cycle(self) -> None:
+        with self._lock:
+            self._pending = False
+            self._in_cycle = True
+        try:
+            result = self.cycle.run()
+        finally:
+            with self._lock:
+                self._in_cycle = False
+        with self._lock:
+            self._last = result
+            self._completed += 1
+            self._lock.notify_all()
+
+    def _reconcile(self) -> None:
+        try:
+            outcome = self.reconciler.reconcile(period_of(self.clock(), self.config.sink_rotation))
+        except ConnectError as exc:
+            # One event per change of error, not one every few seconds while Connect is down.
+            if exc.message != self._last_reconcile_error:
+                log.error("reconcile.failed", cause=exc.cause, error=exc.message, fix=exc.fix)
+            self._last_reconcile_error = exc.message
+            self.metrics.failures.labels(cause=exc.cause, step="reconcile").inc()
+            return
+        if self._last_reconcile_error is not None:
+            log.info("reconcile.recovered")
+            self._last_reconcile_error = None
+        for action in ("created", "updated", "resumed", "restarted", "removed"):
+            count = len(getattr(outcome, action))
+            if count:
+                self.metrics.reconcile_changes.labels(action=action).inc(count)
+
+    def _shutdown(self) -> None:
+        log.info("supervisor.stopping")
+        with self._lock:
+            self._lock.notify_all()
+        # Connectors run unless a cycle was cut short before it resumed them; make sure.
+        try:
+            self.reconciler.reconcile(period_of(self.clock(), self.config.sink_rotation))
+        except ConnectError as exc:
+            log.warning("supervisor.stop_resume_failed", cause=exc.cause, error=exc.message)
+        self._unmount_leftover()
+        if self.http is not None:
+            self.http.stop()
+        self.metrics.up.set(0)
+        self.cycle_client.close()
+        self.reconcile_client.close()
+        log.info("supervisor.stopped")
+
+    def _unmount_leftover(self) -> None:
+        """The snapshot step unmounts in its own finally; this is the belt to its braces."""
+        mount_point = self.config.backup.mount_point
+        if not (self.config.backup.enabled and os.path.ismount(mount_point)):
+            return
+        tool = shutil.which("fusermount3") or shutil.which("fusermount")
+        command = [tool, "-u", str(mount_point)] if tool else ["umount", str(mount_point)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        log.warning(
+            "backup.unmounted_leftover",
+            mount_point=str(mount_point),
+            ok=done.returncode == 0,
+            error=done.stderr.strip()[:300],
+        )

@@ -1,0 +1,102 @@
+"""HTTP endpoint of the supervisor on metrics.host:metrics.port (a thread beside the loop).
+
+GET  /healthz     200 while the supervisor loop is alive (503 when it is wedged): probes
+GET  /metrics     Prometheus text format
+GET  /status      JSON: last cycle summary, next cycle, loop state
+POST /backup-now  run a cycle now; `?wait=1` answers when it is done with its summary
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.supervisor.metrics import CONTENT_TYPE, Metrics
+
+log = get_logger(__name__)
+
+
+class Supervised(Protocol):
+    """What the endpoint needs from the daemon."""
+
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def request_cycle(self, wait: bool, timeout: float) -> dict[str, Any]: ...
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # probes every few seconds would flood the log
+
+    def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, code: int, data: dict[str, Any]) -> None:
+        self._send(code, json.dumps(data).encode() + b"\n")
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/healthz":
+            healthy, detail = self.server.supervised.health()
+            self._json(200 if healthy else 503, {"status": "ok" if healthy else "stuck", **detail})
+        elif path == "/metrics":
+            self._send(200, self.server.metrics.render(), CONTENT_TYPE)
+        elif path == "/status":
+            self._json(200, self.server.supervised.status())
+        else:
+            self._json(404, {"error": f"no such endpoint {path}"})
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        if url.path != "/backup-now":
+            self._json(404, {"error": f"no such endpoint {url.path}"})
+            return
+        query = parse_qs(url.query)
+        wait = query.get("wait", ["0"])[0] in ("1", "true", "yes")
+        timeout = float(query.get("timeout", ["86400"])[0])
+        answer = self.server.supervised.request_cycle(wait, timeout)
+        self._json(200 if wait and answer.get("done") else 202, answer)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    supervised: Supervised
+    metrics: Metrics
+
+
+class HealthServer:
+    """Serves the endpoints from a background thread; `port` 0 in the config disables it."""
+
+    def __init__(self, host: str, port: int, supervised: Supervised, metrics: Metrics) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.supervised = supervised
+        self._server.metrics = metrics
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="kcb-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        log.info("http.listening", host=self._server.server_address[0], port=self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
