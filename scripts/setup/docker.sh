@@ -42,8 +42,10 @@ image_label() {  # image_label IMAGE KEY: the label's value, empty when the imag
 }
 
 # --- 1. the Debian base: debootstrap + import (minutes, so only when the recipe changed) -------
+LOCAL_CAS=(/usr/local/share/ca-certificates/*.crt)
+[ -e "${LOCAL_CAS[0]}" ] || LOCAL_CAS=()
 BASE_RECIPE=$(inputs_hash "debootstrap --variant=minbase $SUITE" "$MIRROR" \
-                          /etc/apt/sources.list.d/debian.sources)
+                          /etc/apt/sources.list.d/debian.sources "${LOCAL_CAS[@]}")
 if [ "$(image_label "$BASE_IMAGE" kcb.recipe)" = "$BASE_RECIPE" ]; then
   log "docker: $BASE_IMAGE up to date"
 else
@@ -63,6 +65,12 @@ else
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/debian.sources"
     rm -f "$rootfs/etc/apt/sources.list"
+  fi
+  # The host's local CAs too (e.g. a TLS-intercepting egress proxy): ca-certificates picks them
+  # up when a layer installs it, so Maven and pip inside the builds trust what the host trusts.
+  if [ ${#LOCAL_CAS[@]} -gt 0 ]; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    cp "${LOCAL_CAS[@]}" "$rootfs/usr/local/share/ca-certificates/"
   fi
   # Slim-image habits: no recommends, no cached .debs, no apt lists in the layer.
   printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
