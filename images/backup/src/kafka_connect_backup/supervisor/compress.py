@@ -1,0 +1,305 @@
+"""Compress idle sink files to `{file}-{epoch}.gz`, crash-safely.
+
+A file is compressed when it has not been modified for `compressAfterDays` and is not the
+current period's file. Each file goes through: temp file in the same directory, gzip stream,
+fsync, read-back check against the source's CRC-32 and length, rename, fsync of the directory,
+and only then removal of the source. A crash at any instant therefore leaves the source, or a
+complete `.gz` (possibly beside the source); the next run removes leftover temp files and,
+when a complete `.gz` of a source already exists, checks it and removes the source instead of
+compressing it a second time (which would duplicate its records on restore).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from kafka_connect_backup.config import Config, SinkRotation
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.sinkfiles import compressed_name, parse_sink_file, period_of
+
+LEVEL = 6
+BLOCK_SIZE = 4 * 1024 * 1024
+TEMP_SUFFIX = ".kcb-tmp"
+# gzip container (header + CRC-32/ISIZE trailer) from zlib itself: wbits 16 + 15.
+_GZIP_WBITS = 31
+_TEMP_NAME = re.compile(r"^\..+\.sink-\d+\.gz" + re.escape(TEMP_SUFFIX) + "$")
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    source: Path
+    target: Path
+    bytes_in: int
+    bytes_out: int
+    seconds: float
+
+
+@dataclass
+class CompressResult:
+    compressed: list[Compressed] = field(default_factory=list)
+    # Sources removed because a complete, identical .gz from an interrupted run existed.
+    recovered: list[Path] = field(default_factory=list)
+    temp_removed: list[Path] = field(default_factory=list)
+    # Idle by time but skipped: the current period's file, or a conflicting .gz.
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(c.bytes_in for c in self.compressed)
+
+
+@dataclass(frozen=True)
+class _Digest:
+    crc: int
+    length: int
+
+
+class _SourceChanged(Exception):
+    pass
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
+
+
+def _blocks(handle: int) -> Iterator[bytes]:
+    while chunk := os.read(handle, BLOCK_SIZE):
+        yield chunk
+
+
+def gzip_digest(path: Path) -> _Digest:
+    """CRC-32 and length of the decompressed content; raises zlib.error (or EOFError for a
+    truncated stream) when the file is not one complete gzip stream whose trailer checks."""
+    decompressor = zlib.decompressobj(_GZIP_WBITS)
+    crc, length = 0, 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for chunk in _blocks(fd):
+            data = decompressor.decompress(chunk)
+            crc, length = zlib.crc32(data, crc), length + len(data)
+            if decompressor.eof and decompressor.unused_data:
+                raise zlib.error(f"{path}: data after the gzip stream")
+    finally:
+        os.close(fd)
+    data = decompressor.flush()
+    crc, length = zlib.crc32(data, crc), length + len(data)
+    if not decompressor.eof:
+        raise EOFError(f"{path}: truncated gzip stream")
+    return _Digest(crc, length)
+
+
+def file_digest(path: Path) -> _Digest:
+    crc, length = 0, 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for chunk in _blocks(fd):
+            crc, length = zlib.crc32(chunk, crc), length + len(chunk)
+    finally:
+        os.close(fd)
+    return _Digest(crc, length)
+
+
+def _write_gzip(source: Path, temp: Path, level: int) -> tuple[_Digest, int, os.stat_result]:
+    """Stream source into temp as gzip; fsync it; return the source digest and output size."""
+    src = os.open(source, os.O_RDONLY)
+    try:
+        before = os.fstat(src)
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+            crc, length, written = 0, 0, 0
+            for chunk in _blocks(src):
+                crc, length = zlib.crc32(chunk, crc), length + len(chunk)
+                written += _write_all(out, compressor.compress(chunk))
+            written += _write_all(out, compressor.flush())
+            os.fchmod(out, before.st_mode & 0o7777)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        after = os.fstat(src)
+    finally:
+        os.close(src)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise _SourceChanged(f"{source} changed while it was compressed")
+    return _Digest(crc, length), written, before
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(data)
+
+
+def _disk_full(path: Path, exc: OSError) -> KcbError:
+    return KcbError(
+        f"no space left while compressing in {path.parent}: {exc.strerror}",
+        fix=f"free space on the volume holding {path.parent} (the source file is intact)",
+        cause="disk_full",
+    )
+
+
+def compress_file(source: Path, epoch: int, *, level: int = LEVEL) -> Compressed:
+    """Compress one file to `{source}-{epoch}.gz` atomically, then remove the source."""
+    start = time.monotonic()
+    target = compressed_name(source, epoch)
+    temp = temp_name(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; not overwriting it")
+    try:
+        digest, written, before = _write_gzip(source, temp, level)
+        if gzip_digest(temp) != digest:
+            raise OSError(errno.EIO, f"read-back check of {temp} failed")
+        # Keep the source's times, as gzip does: the .gz still says when the data was written.
+        os.utime(temp, ns=(before.st_atime_ns, before.st_mtime_ns))
+        temp.rename(target)
+    except BaseException as exc:
+        temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise _disk_full(source, exc) from exc
+        raise
+    fsync_dir(source.parent)  # the .gz is durable under its final name...
+    source.unlink()  # ...before the source goes
+    fsync_dir(source.parent)
+    return Compressed(source, target, digest.length, written, time.monotonic() - start)
+
+
+def _previous_gz(source: Path) -> list[Path]:
+    pattern = re.compile(re.escape(source.name) + r"-\d+\.gz$")
+    return sorted(p for p in source.parent.iterdir() if pattern.match(p.name))
+
+
+def remove_temp_files(sink_dir: Path) -> list[Path]:
+    """Delete temp files an interrupted run left behind (never a source or a .gz)."""
+    removed = []
+    for path in sink_dir.iterdir():
+        if _TEMP_NAME.match(path.name) and path.is_file():
+            path.unlink()
+            removed.append(path)
+            log.warning("compress_temp_removed", path=str(path))
+    if removed:
+        fsync_dir(sink_dir)
+    return removed
+
+
+def idle_candidates(
+    sink_dir: Path, *, now: datetime, rotation: SinkRotation, idle_days: float
+) -> tuple[list[Path], list[Path]]:
+    """(idle sink files to compress, idle files skipped because they are the current
+    period's). Only regular `...-{period}.sink` files directly in sink_dir are considered."""
+    current = period_of(now, rotation)
+    cutoff = now.timestamp() - idle_days * 86400
+    idle: list[Path] = []
+    current_files: list[Path] = []
+    for path in sorted(sink_dir.iterdir()):
+        name = parse_sink_file(path)
+        if name is None or name.compressed or path.is_symlink() or not path.is_file():
+            continue
+        if path.stat().st_mtime > cutoff:
+            continue
+        (current_files if name.period == current else idle).append(path)
+    return idle, current_files
+
+
+def compress_idle_files(
+    sink_dir: Path,
+    *,
+    now: datetime,
+    rotation: SinkRotation,
+    idle_days: float,
+    level: int = LEVEL,
+) -> CompressResult:
+    """Compress every sink file of sink_dir idle longer than idle_days, except the current
+    period's. Raises KcbError(disk_full) on ENOSPC, KcbError(compress_failed) after trying
+    every file when some could not be compressed; sources are never lost either way."""
+    result = CompressResult(temp_removed=remove_temp_files(sink_dir))
+    idle, current_files = idle_candidates(sink_dir, now=now, rotation=rotation, idle_days=idle_days)
+    result.skipped.extend(current_files)
+    epoch = int(now.timestamp())
+    failures: list[str] = []
+    for source in idle:
+        try:
+            if _recover(source, result):
+                continue
+            done = compress_file(source, epoch, level=level)
+        except KcbError:
+            raise
+        except (OSError, zlib.error, EOFError, _SourceChanged) as exc:
+            log.error("compress_file_failed", path=str(source), error=str(exc))
+            failures.append(f"{source}: {exc}")
+            continue
+        result.compressed.append(done)
+        log.info(
+            "file_compressed",
+            source=str(done.source),
+            target=str(done.target),
+            bytes_in=done.bytes_in,
+            bytes_out=done.bytes_out,
+            seconds=round(done.seconds, 3),
+        )
+    if failures:
+        raise KcbError(
+            "could not compress: " + "; ".join(failures),
+            fix="check permissions and the files named; the sources are intact",
+            cause="compress_failed",
+        )
+    return result
+
+
+def _recover(source: Path, result: CompressResult) -> bool:
+    """If an interrupted run already renamed a complete .gz of source into place, remove the
+    source when that .gz holds exactly its content. True when source needs no compression."""
+    previous = _previous_gz(source)
+    if not previous:
+        return False
+    digest = file_digest(source)
+    for gz in previous:
+        try:
+            same = gzip_digest(gz) == digest
+        except (zlib.error, EOFError):
+            same = False
+        if same:
+            source.unlink()
+            fsync_dir(source.parent)
+            result.recovered.append(source)
+            log.warning("compress_recovered", source=str(source), gz=str(gz))
+            return True
+    # A different .gz of the same name exists: compressing again would make two archives of
+    # one period; leave both for an operator rather than guess.
+    result.skipped.append(source)
+    log.error(
+        "compress_conflict",
+        source=str(source),
+        existing=[str(p) for p in previous],
+        fix="compare the files and remove the redundant one",
+    )
+    return True
+
+
+def compress_stale(config: Config, now: datetime) -> CompressResult:
+    """The cycle's compress step for config.sink_path."""
+    return compress_idle_files(
+        config.sink_path,
+        now=now,
+        rotation=config.sink_rotation,
+        idle_days=config.compress_after_days,
+    )

@@ -1,0 +1,128 @@
+"""rsnapshot: render its config (the original chart's include/exclude and rsync arguments) and
+run one `alpha` rotation, mapping its failures to causes an operator can act on."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
+
+LEVEL = "alpha"
+RSYNC_LONG_ARGS = "--delete --numeric-ids --no-links --delete-excluded"
+# rsnapshot exits 2 when it finished with warnings (e.g. rsync's "some files vanished").
+EXIT_WARNING = 2
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RsnapshotRun:
+    seconds: float
+    exit_code: int
+    output: str
+
+
+def _command(name: str, fallback: str) -> str:
+    return shutil.which(name) or fallback
+
+
+def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lockfile: Path) -> str:
+    """rsnapshot.conf text. rsnapshot requires TABs between fields and a trailing slash on
+    directories. Only `*.sink` and `*.gz` files directly in the source are backed up."""
+    lines = [
+        ("config_version", "1.2"),
+        ("snapshot_root", f"{str(snapshot_root).rstrip('/')}/"),
+        # The root is created (and checked to be on the mounted volume) by the caller: never
+        # let rsnapshot create it on whatever lies underneath a missing mount.
+        ("no_create_root", "1"),
+        ("cmd_cp", _command("cp", "/bin/cp")),
+        ("cmd_rm", _command("rm", "/bin/rm")),
+        ("cmd_rsync", _command("rsync", "/usr/bin/rsync")),
+        ("retain", f"{LEVEL}\t{retention}"),
+        ("verbose", "2"),
+        ("loglevel", "3"),
+        ("lockfile", str(lockfile)),
+        ("rsync_long_args", RSYNC_LONG_ARGS),
+        ("include", "*.sink"),
+        ("include", "*.gz"),
+        ("exclude", "*"),
+        ("backup", f"{str(source_dir).rstrip('/')}/\tlocalhost/"),
+    ]
+    header = "# Rendered by kafka-connect-backup; fields are TAB-separated (rsnapshot needs it).\n"
+    return header + "".join(f"{key}\t{value}\n" for key, value in lines)
+
+
+def write_config(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
+        handle.write(text)
+    Path(handle.name).replace(path)
+
+
+def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    lowered = output.lower()
+    if "no space left on device" in lowered or f"({errno.ENOSPC})" in output:
+        return KcbError(
+            f"rsnapshot ran out of disk space on the backup volume (exit {code}): {tail}",
+            fix="free space on the backup target or lower backup.retention (pruned next cycle)",
+            cause="disk_full",
+        )
+    if "lockfile" in lowered and ("exists" in lowered or "can not continue" in lowered):
+        return KcbError(
+            f"rsnapshot lock {lockfile} is held by another running rsnapshot: {tail}",
+            fix="wait for the other run to finish; remove the lock file only if no rsnapshot "
+            "process is running",
+            cause="rsnapshot_locked",
+        )
+    return KcbError(
+        f"rsnapshot -c {conf} {LEVEL} failed (exit {code}): {tail}",
+        fix="read the rsnapshot output above; the next cycle retries",
+        cause="rsnapshot_failed",
+    )
+
+
+def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> RsnapshotRun:
+    """Run `rsnapshot -c conf alpha`. Raises KcbError (disk_full, rsnapshot_locked,
+    rsnapshot_failed); exit 2 (warnings) is returned for the caller's verification to judge.
+
+    If interrupted (SIGTERM turned into an exception by the daemon, Ctrl-C) the child gets
+    SIGTERM, which rsnapshot handles by removing its lock file, and is waited for.
+    """
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            [_command("rsnapshot", "/usr/bin/rsnapshot"), "-c", str(conf), LEVEL],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, not rsnapshot mid-copy
+        )
+        try:
+            code = proc.wait(timeout=timeout)
+        except BaseException:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    seconds = time.monotonic() - start
+    if code not in (0, EXIT_WARNING):
+        raise _failure(conf, lockfile, code, text)
+    if code == EXIT_WARNING:
+        log.warning("rsnapshot_warnings", conf=str(conf), output=text.strip()[-2000:])
+    return RsnapshotRun(seconds, code, text)
