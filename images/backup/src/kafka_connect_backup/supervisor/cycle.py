@@ -13,10 +13,9 @@ and Connect resumed; the next cycle tries again. Every event of a cycle carries 
 from __future__ import annotations
 
 import errno
-import importlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +27,15 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import (
     Reconciler,
     connector_names,
-    current_files,
     desired_connectors,
 )
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.sinkfiles import parse_sink_file, period_of
+from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
 
 log = get_logger(__name__)
 
@@ -47,28 +47,15 @@ def utc_now() -> datetime:
 
 
 class CompressFn(Protocol):
-    def __call__(self, config: Config, now: datetime, current_files: set[Path]) -> list[Any]: ...
+    def __call__(self, config: Config, now: datetime) -> CompressResult: ...
 
 
 class SnapshotFn(Protocol):
-    def __call__(self, config: Config, now: datetime) -> Any: ...
+    def __call__(self, config: Config, now: datetime) -> SnapshotResult: ...
 
 
-def _storage(module: str, function: str) -> Callable[..., Any]:
-    # Imported lazily: the storage half lives in its own modules (compress, snapshot).
-    found: Callable[..., Any] = getattr(
-        importlib.import_module(f"kafka_connect_backup.supervisor.{module}"), function
-    )
-    return found
-
-
-def default_compress(config: Config, now: datetime, current_files: set[Path]) -> list[Any]:
-    result: list[Any] = _storage("compress", "compress_stale_files")(config, now, current_files)
-    return result
-
-
-def default_snapshot(config: Config, now: datetime) -> Any:
-    return _storage("snapshot", "backup_snapshot")(config, now)
+default_compress: CompressFn = compress_stale
+default_snapshot: SnapshotFn = backup_snapshot
 
 
 class CycleAborted(Exception):
@@ -90,8 +77,8 @@ class CycleResult:
     duration_seconds: float = 0.0
     connect_downtime_seconds: float | None = None
     stopped: list[str] = field(default_factory=list)
-    compressed: list[Any] = field(default_factory=list)
-    snapshot: Any = None
+    compressed: list[Path] = field(default_factory=list)  # the .gz files written
+    snapshot: SnapshotResult | None = None
     resumed: list[str] = field(default_factory=list)
     period: str = ""
 
@@ -127,20 +114,6 @@ def classify(exc: BaseException) -> tuple[str, str]:
             return "permission_denied", "check the ownership and mode of the path in the error"
         return "io_error", "check the path and the volume named in the error"
     return "unexpected", "report a bug with this log event; the next cycle tries again"
-
-
-def sink_totals(sink_path: Path) -> tuple[int, int]:
-    """(files, bytes) of the sink files rsnapshot copies (`*.sink`, `*.gz`)."""
-    files = total = 0
-    try:
-        entries: Iterable[Path] = list(sink_path.iterdir())
-    except OSError:
-        return 0, 0
-    for path in entries:
-        if parse_sink_file(path) is not None and path.is_file():
-            files += 1
-            total += path.stat().st_size
-    return files, total
 
 
 class Cycle:
@@ -188,11 +161,15 @@ class Cycle:
             self._check_abort("compress")
             step = "compress"
             now = self.clock()
-            period = period_of(now, self.config.sink_rotation)
-            keep = current_files(self.config, period)
-            result.compressed = list(self.compress(self.config, now, keep))
+            compressed = self.compress(self.config, now)
+            result.compressed = [c.target for c in compressed.compressed]
             self.metrics.compressed_files.inc(len(result.compressed))
-            log.info("cycle.compressed", files=[str(c) for c in result.compressed])
+            log.info(
+                "cycle.compressed",
+                files=[str(c) for c in result.compressed],
+                bytes_in=compressed.bytes_in,
+                recovered=[str(p) for p in compressed.recovered],
+            )
             if self.config.backup.enabled:
                 self._check_abort("backup")
                 step = "backup"
@@ -246,28 +223,23 @@ class Cycle:
         log.info("connectors.stopped", connectors=stopped)
         return stopped
 
-    def _backup(self, now: datetime) -> Any:
+    def _backup(self, now: datetime) -> SnapshotResult:
         began = time.monotonic()
         snapshot = self.snapshot(self.config, now)
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
-        rsnapshot_seconds = getattr(snapshot, "rsnapshot_seconds", None)
-        self.metrics.rsnapshot_duration.set(
-            elapsed if rsnapshot_seconds is None else float(rsnapshot_seconds)
-        )
-        files = getattr(snapshot, "files", None)
-        size = getattr(snapshot, "bytes", None)
-        if not isinstance(files, int) or not isinstance(size, int):
-            files, size = sink_totals(self.config.sink_path)
-        self.metrics.backup_files.set(files)
-        self.metrics.backup_bytes.set(size)
-        self.metrics.backed_up_bytes.inc(size)
+        self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)
+        self.metrics.backup_files.set(snapshot.files)
+        self.metrics.backup_bytes.set(snapshot.bytes)
+        self.metrics.backed_up_bytes.inc(snapshot.bytes)
         log.info(
             "cycle.snapshot_taken",
-            files=files,
-            bytes=size,
+            engine=snapshot.engine.value,
+            files=snapshot.files,
+            bytes=snapshot.bytes,
+            pruned=snapshot.pruned,
             seconds=round(elapsed, 3),
-            rsnapshot_seconds=rsnapshot_seconds,
+            rsnapshot_seconds=round(snapshot.rsnapshot_seconds, 3),
         )
         return snapshot
 

@@ -12,10 +12,7 @@ the remaining steps are skipped, the connectors are resumed, the backup is unmou
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from types import FrameType
@@ -38,6 +35,7 @@ from kafka_connect_backup.supervisor.cycle import (
 )
 from kafka_connect_backup.supervisor.health import HealthServer
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.tools import fuse
 
 log = get_logger(__name__)
 
@@ -233,14 +231,17 @@ class Supervisor:
     def _unmount_leftover(self) -> None:
         """The snapshot step unmounts in its own finally; this is the belt to its braces."""
         mount_point = self.config.backup.mount_point
-        if not (self.config.backup.enabled and os.path.ismount(mount_point)):
+        mounted = fuse.find_mount(mount_point) if self.config.backup.enabled else None
+        if mounted is None or not mounted.fs_type.startswith("fuse"):
             return
-        tool = shutil.which("fusermount3") or shutil.which("fusermount")
-        command = [tool, "-u", str(mount_point)] if tool else ["umount", str(mount_point)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        log.warning(
-            "backup.unmounted_leftover",
-            mount_point=str(mount_point),
-            ok=done.returncode == 0,
-            error=done.stderr.strip()[:300],
-        )
+        try:
+            fuse.unmount(mount_point)
+            log.warning("backup.unmounted_leftover", mount_point=str(mount_point))
+        except OSError as exc:
+            log.error(
+                "backup.unmount_failed",
+                cause="mount_failed",
+                mount_point=str(mount_point),
+                error=str(exc),
+                fix=f"find what keeps {mount_point} busy (fuser -m) and unmount it",
+            )
