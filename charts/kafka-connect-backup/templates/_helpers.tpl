@@ -1,0 +1,169 @@
+{{/*
+Names. Resources are named after the release (fullnameOverride wins), so the restore command is
+`kubectl exec deploy/<release> -c supervisor -- restore.py ...`.
+*/}}
+{{- define "kcb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kcb.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kcb.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kcb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kcb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kcb.labels" -}}
+helm.sh/chart: {{ include "kcb.chart" . }}
+{{ include "kcb.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "kcb.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "kcb.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kcb.dataClaimName" -}}
+{{- default (printf "%s-data" (include "kcb.fullname" .)) .Values.storage.existingClaim -}}
+{{- end -}}
+
+{{- define "kcb.secretName" -}}
+{{- default (printf "%s-encryption" (include "kcb.fullname" .)) .Values.backup.encryption.existingSecret -}}
+{{- end -}}
+
+{{/* Images: `image.name` (original key) still sets the whole connect image reference. */}}
+{{- define "kcb.connectImage" -}}
+{{- if .Values.image.name -}}
+{{- .Values.image.name -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.connect.repository (default .Chart.AppVersion .Values.image.connect.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kcb.supervisorImage" -}}
+{{- printf "%s:%s" .Values.image.supervisor.repository (default .Chart.AppVersion .Values.image.supervisor.tag) -}}
+{{- end -}}
+
+{{/*
+Topics: `topic`, `topicList` (comma-separated) and `topics`, merged in that order, blanks and
+duplicates dropped. Returns a JSON list (use with fromJsonArray).
+*/}}
+{{- define "kcb.topics" -}}
+{{- $all := list -}}
+{{- if .Values.topic -}}
+{{- $all = append $all (toString .Values.topic | trim) -}}
+{{- end -}}
+{{- range (splitList "," (toString (default "" .Values.topicList))) -}}
+{{- $all = append $all (trim .) -}}
+{{- end -}}
+{{- range .Values.topics -}}
+{{- $all = append $all (toString . | trim) -}}
+{{- end -}}
+{{- $topics := list -}}
+{{- range $all -}}
+{{- if and . (not (has . $topics)) -}}
+{{- $topics = append $topics . -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $topics -}}
+{{- end -}}
+
+{{- define "kcb.bootstrapServers" -}}
+{{- if .Values.kafka.bootstrapServers -}}
+{{- .Values.kafka.bootstrapServers -}}
+{{- else -}}
+{{- printf "%s.%s.svc:%v" .Values.kafkaSvcName .Values.kafkaSvcNamespace .Values.kafka.port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Log levels: Log4j2 for Connect, Python logging names for the supervisor. */}}
+{{- define "kcb.connectLogLevel" -}}
+{{- $level := upper (toString .Values.loglevel) -}}
+{{- if eq $level "WARNING" }}WARN{{ else }}{{ $level }}{{ end -}}
+{{- end -}}
+
+{{- define "kcb.supervisorLogLevel" -}}
+{{- $level := upper (toString (default .Values.loglevel .Values.supervisor.logLevel)) -}}
+{{- if eq $level "TRACE" }}DEBUG{{ else if eq $level "WARN" }}WARNING{{ else }}{{ $level }}{{ end -}}
+{{- end -}}
+
+{{/* restartTimeout in seconds (GNU timeout form: N, Ns, Nm, Nh, Nd). */}}
+{{- define "kcb.restartTimeoutSeconds" -}}
+{{- $text := toString .Values.restartTimeout | trim -}}
+{{- $units := dict "s" 1 "m" 60 "h" 3600 "d" 86400 -}}
+{{- $unit := "s" -}}
+{{- if regexMatch "[smhd]$" $text -}}
+{{- $unit = regexFind "[smhd]$" $text -}}
+{{- end -}}
+{{- $number := trimSuffix $unit $text | float64 -}}
+{{- mulf $number (get $units $unit) | int64 -}}
+{{- end -}}
+
+{{/* Mount paths inside the containers; the supervisor config refers to the same constants. */}}
+{{- define "kcb.targetDir" -}}/mnt/backup_nfs_enc{{- end -}}
+{{- define "kcb.mountPoint" -}}/mnt/backup{{- end -}}
+{{- define "kcb.secretDir" -}}/etc/encrypt-key{{- end -}}
+{{- define "kcb.passwordFile" -}}/etc/encrypt-key/password{{- end -}}
+{{- define "kcb.supervisorConfigDir" -}}/etc/kcb{{- end -}}
+{{- define "kcb.connectConfigDir" -}}/etc/kafka-connect{{- end -}}
+{{- define "kcb.workDir" -}}/tmp/kcb{{- end -}}
+
+{{/* True ("true") when sinkPath is not under storage.mountPath, so the volume is mounted there too. */}}
+{{- define "kcb.sinkPathOutsideData" -}}
+{{- $mount := trimSuffix "/" .Values.storage.mountPath -}}
+{{- $sink := trimSuffix "/" .Values.sinkPath -}}
+{{- if not (or (eq $sink $mount) (hasPrefix (printf "%s/" $mount) $sink)) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Checks the schema cannot express (or that must hold even with --skip-schema-validation). Each
+message names the key and the fix. Included by every template that depends on them.
+*/}}
+{{- define "kcb.validate" -}}
+{{- $topics := include "kcb.topics" . | fromJsonArray -}}
+{{- if not $topics -}}
+{{- fail "topics: at least one topic is required: set topic, topicList (comma-separated) or topics" -}}
+{{- end -}}
+{{- range $topics -}}
+{{- if not (regexMatch "^[a-zA-Z0-9._-]{1,249}$" .) -}}
+{{- fail (printf "topics: %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249): check topic, topicList and topics" .) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (has (int .Values.replicaCount) (list 0 1)) -}}
+{{- fail (printf "replicaCount: must be 0 or 1 (two pods would write the same sink files), got %v" .Values.replicaCount) -}}
+{{- end -}}
+{{- if not (regexMatch "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)[smhd]?$" (toString .Values.restartTimeout | trim)) -}}
+{{- fail (printf "restartTimeout: %q is not a duration: use a number greater than zero with an optional unit s, m, h or d (for example 30s, 90m, 23h, 1d)" (toString .Values.restartTimeout)) -}}
+{{- end -}}
+{{- if not (hasPrefix "/" .Values.sinkPath) -}}
+{{- fail (printf "sinkPath: %q must be an absolute path" .Values.sinkPath) -}}
+{{- end -}}
+{{- if and (eq .Values.backup.fuse.mode "devicePlugin") (not .Values.backup.fuse.resourceName) -}}
+{{- fail "backup.fuse.resourceName: devicePlugin mode needs the FUSE device plugin's resource name (for example smarter-devices/fuse)" -}}
+{{- end -}}
+{{- if .Values.backup.enabled -}}
+{{- if not (or .Values.encryptPassword .Values.backup.encryption.existingSecret) -}}
+{{- fail "backup.enabled: a backup needs an encryption password and there is no default: set backup.encryption.existingSecret (a Secret with key backup.encryption.existingSecretKey) or encryptPassword" -}}
+{{- end -}}
+{{- if and (or .Values.backup.nfs.server .Values.backup.nfs.path) (not (and .Values.backup.nfs.server .Values.backup.nfs.path)) -}}
+{{- fail "backup.nfs: an NFS target needs both backup.nfs.server and backup.nfs.path" -}}
+{{- end -}}
+{{- if and .Values.targetPvcName (or .Values.backup.nfs.server .Values.backup.nfs.path) -}}
+{{- fail "targetPvcName: set either targetPvcName or backup.nfs.server/backup.nfs.path as the backup target, not both" -}}
+{{- end -}}
+{{- if not (or .Values.targetPvcName (and .Values.backup.nfs.server .Values.backup.nfs.path)) -}}
+{{- fail "backup.enabled: a backup needs a target: set targetPvcName (an existing PVC) or both backup.nfs.server and backup.nfs.path" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
