@@ -47,7 +47,9 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         ("cmd_rm", _command("rm", "/bin/rm")),
         ("cmd_rsync", _command("rsync", "/usr/bin/rsync")),
         ("retain", f"{LEVEL}\t{retention}"),
-        ("verbose", "2"),
+        # 3 echoes each command and lets rsync's own errors through (2 swallows them, and
+        # with them the "No space left on device" that tells a full disk from other failures).
+        ("verbose", "3"),
         ("loglevel", "3"),
         ("lockfile", str(lockfile)),
         ("rsync_long_args", RSYNC_LONG_ARGS),
@@ -69,8 +71,15 @@ def write_config(path: Path, text: str) -> None:
     Path(handle.name).replace(path)
 
 
+def _errors(output: str) -> str:
+    """The error lines of rsnapshot's (verbose) output, or its last lines if none is marked."""
+    lines = output.strip().splitlines()
+    marked = [line for line in lines if line.startswith(("rsync", "ERROR", "WARNING"))]
+    return "\n".join((marked or lines)[-10:])
+
+
 def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
-    tail = "\n".join(output.strip().splitlines()[-15:])
+    tail = _errors(output)
     lowered = output.lower()
     if "no space left on device" in lowered or f"({errno.ENOSPC})" in output:
         return KcbError(
@@ -124,5 +133,6 @@ def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> Rsnapsho
     if code not in (0, EXIT_WARNING):
         raise _failure(conf, lockfile, code, text)
     if code == EXIT_WARNING:
-        log.warning("rsnapshot_warnings", conf=str(conf), output=text.strip()[-2000:])
+        log.warning("rsnapshot_warnings", conf=str(conf), output=_errors(text))
+    log.debug("rsnapshot_output", output=text.strip()[-4000:])
     return RsnapshotRun(seconds, code, text)

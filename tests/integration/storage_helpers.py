@@ -1,0 +1,100 @@
+"""Shared set-up of the storage integration tests: a sink directory, a backup target that is a
+real tmpfs mount, a mount point, a password file, and cleanup of every mount even on failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.config import Config, parse_config
+from kafka_connect_backup.tools import fuse
+
+PASSWORD = "correct horse battery staple 7f3a"
+
+
+@dataclass
+class StorageEnv:
+    root: Path
+    sink: Path
+    target: Path
+    mount_point: Path
+    work: Path
+    password_file: Path
+
+    def config(self, **backup: Any) -> Config:
+        settings: dict[str, Any] = {
+            "enabled": True,
+            "retention": 3,
+            "engine": "encfs",
+            "passwordFile": str(self.password_file),
+            "targetDir": str(self.target),
+            "mountPoint": str(self.mount_point),
+            "requireTargetMount": True,
+            "allowInit": True,
+            "workDir": str(self.work),
+        }
+        settings.update(backup)
+        return parse_config(
+            {
+                "topics": ["orders"],
+                "sinkName": "sink",
+                "sinkPath": str(self.sink),
+                "backup": settings,
+            }
+        )
+
+
+def mount_tmpfs(path: Path, size: str = "256m") -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+
+
+def mounts_under(root: Path) -> list[Path]:
+    base = Path(os.path.realpath(root))
+    found = [m.mount_point for m in fuse.mounts() if m.mount_point.is_relative_to(base)]
+    # Deepest first, so a FUSE mount goes before the tmpfs holding its ciphertext.
+    return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
+
+
+def unmount_all(root: Path) -> None:
+    for _ in range(3):
+        for path in mounts_under(root):
+            subprocess.run(["fusermount", "-u", "-z", str(path)], capture_output=True)
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        if not mounts_under(root):
+            return
+    assert not mounts_under(root), f"mounts left under {root}: {mounts_under(root)}"
+
+
+@contextmanager
+def storage_env(root: Path, *, target_size: str = "256m") -> Iterator[StorageEnv]:
+    env = StorageEnv(
+        root=root,
+        sink=root / "sink",
+        target=root / "target",
+        mount_point=root / "plain",
+        work=root / "work",
+        password_file=root / "secret" / "password",
+    )
+    env.sink.mkdir()
+    env.password_file.parent.mkdir()
+    env.password_file.write_text(PASSWORD + "\n")
+    try:
+        mount_tmpfs(env.target, target_size)
+        yield env
+    finally:
+        unmount_all(root)
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Relative path -> content of every regular file below path."""
+    return {
+        str(p.relative_to(path)): p.read_bytes()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
