@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
 
-from integration.storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.supervisor.snapshot import (
