@@ -1,0 +1,83 @@
+"""Helpers of the images tier: host directories for container users, Connect worker settings,
+waiting on a container with its log in the failure message."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from testcontainers.core.container import DockerContainer
+
+
+def writable_by(path: Path, uid: int) -> Path:
+    """Make a host directory writable by a container user (we run as root in CI)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, uid, uid)
+    else:
+        path.chmod(0o777)
+    return path
+
+
+def worker_properties(path: Path, bootstrap: str, rest_port: int) -> Path:
+    """Worker settings for the Connect container (host network: the broker is on loopback)."""
+    path.write_text(
+        "\n".join(
+            [
+                f"bootstrap.servers={bootstrap}",
+                f"listeners=http://127.0.0.1:{rest_port}",
+                "plugin.path=/opt/kafka/plugins",
+                "key.converter=org.apache.kafka.connect.storage.StringConverter",
+                "value.converter=org.apache.kafka.connect.storage.StringConverter",
+                "key.converter.schemas.enable=false",
+                "value.converter.schemas.enable=false",
+                "offset.storage.file.filename=/data/connect.offsets",
+                "offset.flush.interval.ms=10000",
+                "",
+            ]
+        )
+    )
+    return path
+
+
+def connect_container(
+    image: str, properties: Path, sink_dir: Path, mount_at: str
+) -> DockerContainer:
+    return (
+        DockerContainer(image)
+        .with_kwargs(network_mode="host")
+        .with_volume_mapping(str(properties), "/etc/kafka-connect/worker.properties", "ro")
+        .with_volume_mapping(str(sink_dir), mount_at, "rw")
+    )
+
+
+def wait_until(
+    check: Callable[[], bool], container: DockerContainer, what: str, timeout: float = 120
+) -> None:
+    """Poll `check`; fail early with the container's log if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        if wrapped.status not in ("created", "running"):
+            logs = wrapped.logs().decode(errors="replace")[-4000:]
+            pytest.fail(f"{what}: container {wrapped.status}:\n{logs}")
+        time.sleep(0.5)
+    logs = container.get_wrapped_container().logs().decode(errors="replace")[-4000:]
+    pytest.fail(f"{what}: not ready after {timeout:.0f}s:\n{logs}")
+
+
+def rest_ready(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    return check
