@@ -114,7 +114,7 @@ def consume(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> l
     try:
         while time.monotonic() < deadline:
             batch = consumer.consume(1000, timeout=1)
-            values += [m.value().decode() for m in batch if m.error() is None]
+            values += [bytes(m.value() or b"").decode() for m in batch if m.error() is None]
             if len(values) >= expected and not batch:
                 break
     finally:
