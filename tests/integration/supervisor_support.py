@@ -1,0 +1,183 @@
+"""Shared pieces of the supervisor integration tests: configs, a captured JSON log, an
+adjustable clock, a producer thread that keeps producing during a cycle."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from confluent_kafka import Producer
+
+from kafka_connect_backup.config import Config, parse_config
+from kafka_connect_backup.logs import configure_logging
+
+
+def sink_name() -> str:
+    """A sink name unique to one test: its connectors never collide on the shared worker."""
+    return f"sup-{uuid.uuid4().hex[:8]}"
+
+
+def config_data(
+    *,
+    topics: list[str],
+    sink: str,
+    sink_path: Path,
+    connect_url: str,
+    backup: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "topics": topics,
+        "sinkName": sink,
+        "sinkPath": str(sink_path),
+        "restartTimeout": "1d",
+        "reconcileIntervalSeconds": 0.5,
+        "connect": {"url": connect_url, "stopTimeoutSeconds": 30},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "backup": backup or {"enabled": False},
+        "logLevel": "DEBUG",
+    }
+    data.update(extra)
+    return data
+
+
+def make_config(**kwargs: Any) -> Config:
+    return parse_config(config_data(**kwargs))
+
+
+def write_config(path: Path, **kwargs: Any) -> Path:
+    path.write_text(yaml.safe_dump(config_data(**kwargs)))
+    return path
+
+
+class LogCapture:
+    """structlog configured to write JSON lines into memory."""
+
+    def __init__(self, level: str = "DEBUG") -> None:
+        self.stream = io.StringIO()
+        configure_logging(level, stream=self.stream)
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in self.text.splitlines() if line.strip()]
+        return [e for e in found if name is None or e.get("event") == name]
+
+
+class Clock:
+    """An injectable clock the test can move (month change)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def next_month_start(moment: datetime) -> datetime:
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, 0, 0, 5, tzinfo=UTC)
+
+
+class ProducerThread(threading.Thread):
+    """Produces numbered JSON records (delivery-confirmed) until stopped; `lines` holds
+    exactly what the broker acknowledged, in order."""
+
+    def __init__(self, bootstrap: str, topic: str, *, prefix: str, interval: float = 0.002):
+        super().__init__(daemon=True)
+        self.producer = Producer(
+            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+        )
+        self.topic, self.prefix, self.interval = topic, prefix, interval
+        self.sent: list[str] = []
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+        else:
+            self.lines.append(msg.value().decode())
+
+    def run(self) -> None:
+        i = 0
+        while not self._halt.is_set():
+            line = json.dumps(
+                {"id": f"{self.prefix}-{i}", "utcTime": datetime.now(UTC).isoformat()},
+                separators=(",", ":"),
+            )
+            self.producer.produce(self.topic, line.encode(), on_delivery=self._delivered)
+            self.sent.append(line)
+            self.producer.poll(0)
+            i += 1
+            time.sleep(self.interval)
+        self.producer.flush(60)
+
+    def finish(self) -> list[str]:
+        self._halt.set()
+        self.join(90)
+        assert not self.errors, self.errors[:3]
+        assert len(self.lines) == len(self.sent)
+        return self.lines
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_for_line_count(paths: list[Path], expected: int, timeout: float = 60) -> list[str]:
+    """Poll until the files together hold `expected` lines; then a short grace period so an
+    over-delivery (duplicates) would show up too."""
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = [line for p in paths for line in read_lines(p)]
+        if len(lines) >= expected:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    return [line for p in paths for line in read_lines(p)]
+
+
+def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str, list[str]]]:
+    states = {}
+    for name in names:
+        body = requests.get(f"{connect_url}/connectors/{name}/status", timeout=10).json()
+        states[name] = (body["connector"]["state"], [t["state"] for t in body["tasks"]])
+    return states
+
+
+def wait_running(connect_url: str, names: list[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    states: dict[str, tuple[str, list[str]]] = {}
+    while time.monotonic() < deadline:
+        try:
+            states = connector_states(connect_url, names)
+        except (requests.RequestException, KeyError):
+            states = {}
+        if states and all(s == "RUNNING" and t == ["RUNNING"] for s, t in states.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"connectors not running: {states}")
+
+
+def delete_connectors(connect_url: str, suffix: str) -> None:
+    """Remove a test's connectors from the shared worker."""
+    try:
+        names = requests.get(f"{connect_url}/connectors", timeout=10).json()
+    except requests.RequestException:
+        return
+    for name in names:
+        if name.endswith(suffix):
+            requests.delete(f"{connect_url}/connectors/{name}", timeout=30)

@@ -1,0 +1,208 @@
+"""The backup cycle against the real broker, Connect worker, encfs and rsnapshot: connectors
+stopped (tasks gone, files still), snapshot taken, connectors resumed, and every record produced
+during the cycle in the file afterwards exactly once; a month change starts a new file and an
+idle old file is compressed."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kafka_helpers import produce_json
+from storage_helpers import PASSWORD, storage_env
+from supervisor_support import (
+    Clock,
+    LogCapture,
+    ProducerThread,
+    connector_states,
+    delete_connectors,
+    make_config,
+    next_month_start,
+    read_lines,
+    sink_name,
+    wait_for_line_count,
+    wait_running,
+)
+
+from kafka_connect_backup.connect.connectors import Reconciler, connector_names
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
+from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import mounted_volume
+
+pytestmark = pytest.mark.integration
+
+
+def _records(prefix: str, count: int) -> list[dict[str, object]]:
+    return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-01T10:00:00Z"} for i in range(count)]
+
+
+def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
+    kafka_broker, connect_worker, create_topic, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    topics = [create_topic(f"cycle-one-{tag}", 1), create_topic(f"cycle-three-{tag}", 3)]
+    sink = sink_name()
+    logs = LogCapture()
+    with storage_env(tmp_path) as env:
+        config = make_config(
+            topics=topics,
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup={
+                "enabled": True,
+                "engine": "encfs",
+                "retention": 3,
+                "passwordFile": str(env.password_file),
+                "targetDir": str(env.target),
+                "mountPoint": str(env.mount_point),
+                "requireTargetMount": True,
+                "allowInit": True,
+                "workDir": str(env.work),
+            },
+        )
+        names = connector_names(config)
+        clock = Clock()
+        period = period_of(clock(), config.sink_rotation)
+        files = [sink_file(env.sink, t, sink, period) for t in topics]
+        client = ConnectClient(connect_worker.url)
+        metrics = Metrics()
+        observed: dict[str, object] = {}
+
+        def observing_compress(cfg, now) -> CompressResult:
+            # The real compress step, plus what a test can see while the connectors are down.
+            observed["states"] = connector_states(connect_worker.url, names)
+            sizes = [p.stat().st_size for p in files]
+            time.sleep(1.0)  # records produced now must wait in Kafka, not reach the files
+            observed["sizes_unchanged"] = sizes == [p.stat().st_size for p in files]
+            return compress_stale(cfg, now)
+
+        try:
+            Reconciler(config, client).reconcile(period)
+            wait_running(connect_worker.url, names)
+            before = {t: produce_json(kafka_broker.bootstrap, t, _records(t, 300)) for t in topics}
+            for topic, path in zip(topics, files, strict=True):
+                assert len(wait_for_line_count([path], 300)) == 300, topic
+
+            producers = [
+                ProducerThread(kafka_broker.bootstrap, t, prefix=f"during-{t}") for t in topics
+            ]
+            for producer in producers:
+                producer.start()
+            time.sleep(0.5)
+            result = Cycle(config, client, metrics, clock=clock, compress=observing_compress).run()
+            time.sleep(0.5)
+            during = {t: p.finish() for t, p in zip(topics, producers, strict=True)}
+
+            assert result.ok, result.summary()
+            assert result.stopped == names and result.resumed == names
+            assert observed["states"] == {n: ("STOPPED", []) for n in names}
+            assert observed["sizes_unchanged"] is True
+            assert result.snapshot is not None and result.snapshot.files == 2
+            assert result.connect_downtime_seconds is not None
+            assert 0 < result.connect_downtime_seconds < result.duration_seconds
+            assert connector_states(connect_worker.url, names) == {
+                n: ("RUNNING", ["RUNNING"]) for n in names
+            }
+
+            # Every record exactly once: order is exact on one partition, a multiset on three.
+            for topic, path in zip(topics, files, strict=True):
+                expected = before[topic] + during[topic]
+                assert len(during[topic]) > 50
+                lines = wait_for_line_count([path], len(expected))
+                if topic == topics[0]:
+                    assert lines == expected
+                else:
+                    assert Counter(lines) == Counter(expected)
+                    assert len(lines) == len(expected)
+
+            # The snapshot holds each file as it was at the stop: complete lines, a prefix of
+            # the file now, at least everything sunk before the cycle.
+            with mounted_volume(config.backup, allow_init=False) as volume:
+                for topic, path in zip(topics, files, strict=True):
+                    copy = (volume.snapshot_root / "alpha.0/localhost" / path.name).read_bytes()
+                    assert copy.endswith(b"\n")
+                    assert path.read_bytes().startswith(copy)
+                    assert len(copy.splitlines()) >= len(before[topic])
+            # The ciphertext shows neither the file names nor the content.
+            for cipher in env.target.rglob("*"):
+                assert topics[0] not in cipher.name and topics[1] not in cipher.name
+                if cipher.is_file():
+                    assert b"during-" not in cipher.read_bytes()
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+            client.close()
+
+    cycle_events = [e for e in logs.events() if e.get("cycle_id")]
+    assert {e["cycle_id"] for e in cycle_events} == {result.cycle_id}
+    names_logged = [e["event"] for e in cycle_events]
+    for event in ("cycle.start", "connectors.stopped", "cycle.compressed", "rsnapshot_done",
+                  "cycle.snapshot_taken", "connectors.resumed", "cycle.done"):  # fmt: skip
+        assert event in names_logged
+    assert PASSWORD not in logs.text
+    text = metrics.render().decode()
+    assert 'kcb_cycles_total{result="success"} 1.0' in text
+    assert "kcb_connect_downtime_seconds_count 1.0" in text
+    assert "kcb_backup_files 2.0" in text
+
+
+def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    config = make_config(
+        topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=connect_worker.url
+    )
+    clock = Clock()
+    old_period = period_of(clock(), config.sink_rotation)
+    old_file = sink_file(sink_path, unique_topic, sink, old_period)
+    client = ConnectClient(connect_worker.url)
+    cycle = Cycle(config, client, Metrics(), clock=clock)
+    try:
+        Reconciler(config, client).reconcile(old_period)
+        first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
+        assert wait_for_line_count([old_file], 100) == first
+
+        clock.now = next_month_start(clock.now)
+        new_period = period_of(clock(), config.sink_rotation)
+        new_file = sink_file(sink_path, unique_topic, sink, new_period)
+        assert new_file.name == f"{unique_topic}-{sink}-{new_period}.sink"
+        result = cycle.run()
+        assert result.ok, result.summary()
+        assert result.period == new_period and result.compressed == []
+
+        second = produce_json(kafka_broker.bootstrap, unique_topic, _records("new", 50))
+        assert wait_for_line_count([new_file], 50) == second
+        assert read_lines(old_file) == first
+
+        # The old file goes idle (mtime 31 days back); the current one too, but it is current.
+        original = old_file.read_bytes()
+        idle = (clock.now - timedelta(days=31)).timestamp()
+        os.utime(old_file, (idle, idle))
+        os.utime(new_file, (idle, idle))
+        result = cycle.run()
+        assert result.ok, result.summary()
+        gz = old_file.with_name(f"{old_file.name}-{int(clock.now.timestamp())}.gz")
+        assert result.compressed == [gz]
+        assert not old_file.exists()
+        assert gzip.decompress(gz.read_bytes()) == original
+        assert new_file.exists()
+        assert sorted(p.name for p in sink_path.iterdir() if not p.name.startswith(".")) == sorted(
+            [gz.name, new_file.name]
+        )
+        third = produce_json(kafka_broker.bootstrap, unique_topic, _records("newer", 20))
+        assert wait_for_line_count([new_file], 70) == second + third
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+        client.close()
