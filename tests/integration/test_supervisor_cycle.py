@@ -10,13 +10,22 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.connectors import Reconciler, connector_names
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
+from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import mounted_volume
 from kafka_helpers import produce_json
 from storage_helpers import PASSWORD, storage_env
-from supervisor_support import (
+from supervisor_helpers import (
     Clock,
     LogCapture,
     ProducerThread,
@@ -29,14 +38,6 @@ from supervisor_support import (
     wait_for_line_count,
     wait_running,
 )
-
-from kafka_connect_backup.connect.connectors import Reconciler, connector_names
-from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import period_of, sink_file
-from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
-from kafka_connect_backup.supervisor.cycle import Cycle
-from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import mounted_volume
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
         metrics = Metrics()
         observed: dict[str, object] = {}
 
-        def observing_compress(cfg, now) -> CompressResult:
+        def observing_compress(cfg: Config, now: datetime) -> CompressResult:
             # The real compress step, plus what a test can see while the connectors are down.
             observed["states"] = connector_states(connect_worker.url, names)
             sizes = [p.stat().st_size for p in files]

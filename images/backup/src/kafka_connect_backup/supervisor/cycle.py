@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -46,12 +46,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class CompressFn(Protocol):
-    def __call__(self, config: Config, now: datetime) -> CompressResult: ...
-
-
-class SnapshotFn(Protocol):
-    def __call__(self, config: Config, now: datetime) -> SnapshotResult: ...
+# The storage steps, injectable so a test can observe the world between the cycle's steps.
+CompressFn = Callable[[Config, datetime], CompressResult]
+SnapshotFn = Callable[[Config, datetime], SnapshotResult]
 
 
 default_compress: CompressFn = compress_stale
