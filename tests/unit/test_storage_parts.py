@@ -1,0 +1,209 @@
+"""Pure parts of the storage half: rsnapshot.conf rendering, error mapping, mountinfo parsing,
+snapshot names, retention pruning, verification and the gzip checks."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.config import Engine
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.supervisor import compress, retention, snapshot
+from kafka_connect_backup.tools import fuse, rsnapshot
+
+pytestmark = pytest.mark.unit
+
+
+def test_rsnapshot_conf_matches_the_original_rules_with_tabs() -> None:
+    text = rsnapshot.render_config(
+        snapshot_root=Path("/mnt/backup"),
+        source_dir=Path("/data/filesink/"),
+        retention=7,
+        lockfile=Path("/tmp/kcb/rsnapshot.pid"),
+    )
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    fields = {tuple(line.split("\t")) for line in lines}
+    for expected in [
+        ("config_version", "1.2"),
+        ("snapshot_root", "/mnt/backup/"),
+        ("no_create_root", "1"),
+        ("retain", "alpha", "7"),
+        ("lockfile", "/tmp/kcb/rsnapshot.pid"),
+        ("rsync_long_args", "--delete --numeric-ids --no-links --delete-excluded"),
+        ("include", "*.sink"),
+        ("include", "*.gz"),
+        ("exclude", "*"),
+        ("backup", "/data/filesink/", "localhost/"),
+    ]:
+        assert expected in fields
+    # Order matters to rsync: both includes before the catch-all exclude.
+    assert lines.index("include\t*.sink") < lines.index("include\t*.gz") < lines.index("exclude\t*")
+    assert all("  " not in line and "\t" in line for line in lines)
+    assert text.endswith("\n")
+
+
+LOCKED = (
+    """ERROR: Lockfile /tmp/kcb/rsnapshot.pid exists and so does its process, can not continue"""
+)
+FULL = """rsync: [receiver] write failed on "/mnt/backup/alpha.0/localhost/a.sink": No space left \
+on device (28)
+rsync error: error in file IO (code 11) at receiver.c(657) [receiver=3.5.0]
+ERROR: /usr/bin/rsync returned 11 while processing /data/filesink/"""
+
+
+@pytest.mark.parametrize(
+    ("output", "cause"),
+    [
+        (LOCKED, "rsnapshot_locked"),
+        (FULL, "disk_full"),
+        ("ERROR: /data/filesink/ - Source directory does not exist.", "rsnapshot_failed"),
+    ],
+)
+def test_rsnapshot_failures_map_to_causes(output: str, cause: str) -> None:
+    error = rsnapshot._failure(Path("/tmp/kcb/rsnapshot.conf"), Path("/tmp/kcb/x.pid"), 1, output)
+    assert error.cause == cause
+    assert error.fix
+
+
+def test_mountinfo_parsing_unescapes_paths() -> None:
+    text = (
+        "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n"
+        "43 27 0:39 / /tmp/exp/m rw,nosuid - fuse.encfs encfs rw,user_id=0\n"
+        "garbage line\n"
+    )
+    mounts = fuse.parse_mountinfo(text)
+    assert mounts == [
+        fuse.Mount(Path("/mnt/with space"), "ext3", "/dev/root"),
+        fuse.Mount(Path("/tmp/exp/m"), "fuse.encfs", "encfs"),
+    ]
+
+
+def test_root_is_a_mount_point_and_a_fresh_dir_is_not(tmp_path: Path) -> None:
+    assert fuse.is_mount_point(Path("/"))
+    assert not fuse.is_mount_point(tmp_path)
+    fuse.unmount(tmp_path)  # not mounted: a no-op
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("alpha.0", 0),
+        ("alpha.12", 12),
+        ("alpha.01", None),
+        ("alpha.", None),
+        ("beta.1", None),
+        ("alpha.1.tmp", None),
+        ("_delete.123", None),
+    ],
+)
+def test_snapshot_names(name: str, index: int | None) -> None:
+    assert retention.parse_snapshot_name(name) == index
+
+
+def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) -> None:
+    for name in ["alpha.0", "alpha.1", "alpha.2", "alpha.10", "alpha.x", "alpha.03", "keep"]:
+        (tmp_path / name / "localhost").mkdir(parents=True)
+    (tmp_path / "alpha.7").write_text("a file, not a snapshot")
+    removed = retention.prune(tmp_path, 2)
+    assert [p.name for p in removed] == ["alpha.2", "alpha.10"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["alpha.0", "alpha.1", "alpha.x", "alpha.03", "keep", "alpha.7"]
+    )
+    assert retention.prune(tmp_path / "missing", 2) == []
+    with pytest.raises(ValueError):
+        retention.prune(tmp_path, 0)
+
+
+def test_password_file_is_read_without_newline_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "password"
+    path.write_text("s3cret\n")
+    assert snapshot.read_password(path) == "s3cret"
+    for content in ["", "\n", "two\nlines\n"]:
+        path.write_text(content)
+        with pytest.raises(KcbError) as caught:
+            snapshot.read_password(path)
+        assert caught.value.cause == "password_file_unreadable"
+        assert str(path) in str(caught.value)
+    path.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(KcbError, match="not UTF-8"):
+        snapshot.read_password(path)
+
+
+def test_engine_detection(tmp_path: Path) -> None:
+    assert snapshot.detect_engine(tmp_path) is None
+    (tmp_path / "gocryptfs.conf").write_text("{}")
+    assert snapshot.detect_engine(tmp_path) is Engine.GOCRYPTFS
+    (tmp_path / ".encfs6.xml").write_text("<x/>")
+    with pytest.raises(KcbError, match="both"):
+        snapshot.detect_engine(tmp_path)
+
+
+def _pair(tmp_path: Path) -> tuple[Path, Path]:
+    source, copy = tmp_path / "src", tmp_path / "alpha.0" / "localhost"
+    source.mkdir()
+    copy.mkdir(parents=True)
+    for name, data in [("a-2026-11.sink", b"x" * 200_000), ("b.sink-1.gz", b"gz"), ("c.txt", b"")]:
+        (source / name).write_bytes(data)
+        if not name.endswith(".txt"):
+            (copy / name).write_bytes(data)
+            stat = (source / name).stat()
+            os.utime(copy / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return source, copy
+
+
+def test_verify_accepts_an_identical_copy(tmp_path: Path) -> None:
+    source, copy = _pair(tmp_path)
+    assert [p.name for p in snapshot.backed_up_files(source)] == ["a-2026-11.sink", "b.sink-1.gz"]
+    result = snapshot.verify_snapshot(source, copy)
+    assert (result.files, result.bytes, result.extra) == (2, 200_002, [])
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "changed_tail", "mtime"])
+def test_verify_rejects_an_incomplete_copy(tmp_path: Path, damage: str) -> None:
+    source, copy = _pair(tmp_path)
+    victim = copy / "a-2026-11.sink"
+    stat = victim.stat()
+    if damage == "missing":
+        victim.unlink()
+    elif damage == "truncated":
+        victim.write_bytes(b"x" * 100)
+    elif damage == "changed_tail":
+        victim.write_bytes(b"x" * 199_999 + b"y")
+    else:
+        os.utime(victim, (stat.st_atime, stat.st_mtime - 60))
+    if damage in ("truncated", "changed_tail"):
+        os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(KcbError) as caught:
+        snapshot.verify_snapshot(source, copy)
+    assert caught.value.cause == "snapshot_incomplete"
+    assert "a-2026-11.sink" in str(caught.value)
+
+
+def test_gzip_digest_checks_the_whole_stream(tmp_path: Path) -> None:
+    data = os.urandom(10_000) * 20
+    good = tmp_path / "good.gz"
+    good.write_bytes(gzip.compress(data, 6))
+    assert compress.gzip_digest(good) == compress.file_digest(_write(tmp_path / "raw", data))
+    truncated = tmp_path / "truncated.gz"
+    truncated.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(EOFError):
+        compress.gzip_digest(truncated)
+    trailing = tmp_path / "trailing.gz"
+    trailing.write_bytes(good.read_bytes() + b"junk")
+    with pytest.raises(zlib.error):
+        compress.gzip_digest(trailing)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_temp_names_never_look_like_backed_up_files() -> None:
+    temp = compress.temp_name(Path("/d/t-s-2026-10.sink-1790000000.gz"))
+    assert temp == Path("/d/.t-s-2026-10.sink-1790000000.gz.kcb-tmp")
+    assert not temp.name.endswith((".sink", ".gz"))
