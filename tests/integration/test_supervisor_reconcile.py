@@ -1,0 +1,138 @@
+"""The reconciler against a real Connect worker: connectors recreated after a worker restart
+(standalone forgets them), wrong configs corrected, paused/stopped ones resumed, held ones left
+alone, removed topics' connectors deleted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from kafka_connect_backup.connect.connectors import Reconciler, desired_connectors
+from kafka_connect_backup.connect.hold import hold_connectors
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_helpers import produce_json
+from kafka_stack import ConnectWorker, start_connect
+from supervisor_helpers import (
+    LogCapture,
+    connector_states,
+    delete_connectors,
+    make_config,
+    sink_name,
+    wait_for_line_count,
+    wait_running,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_worker(kafka_broker, tmp_path: Path) -> Iterator[ConnectWorker]:
+    """A Connect worker this test may restart without disturbing the shared one."""
+    worker = start_connect(tmp_path / "connect", kafka_broker.bootstrap)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def _records(prefix: str, count: int) -> list[dict[str, object]]:
+    return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-02T08:00:00Z"} for i in range(count)]
+
+
+def _wait(predicate, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)
+
+
+def test_supervisor_recreates_connectors_after_a_connect_restart(
+    kafka_broker, own_worker: ConnectWorker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    config = make_config(
+        topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=own_worker.url
+    )
+    logs = LogCapture()
+    supervisor = Supervisor(config, http=False)
+    loop = threading.Thread(target=supervisor.run, daemon=True)
+    loop.start()
+    name = connector_name(unique_topic, sink)
+    path = sink_file(
+        sink_path, unique_topic, sink, period_of(datetime.now(UTC), config.sink_rotation)
+    )
+    try:
+        wait_running(own_worker.url, [name])
+        first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 300))
+        assert wait_for_line_count([path], 300) == first
+
+        own_worker.restart()  # standalone: the connector is gone after this
+        wait_running(own_worker.url, [name])
+        second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 300))
+        assert wait_for_line_count([path], 600) == first + second
+    finally:
+        supervisor.request_stop()
+        loop.join(60)
+    assert not loop.is_alive()
+    created = [e for e in logs.events("connector.created") if e["connector"] == name]
+    assert len(created) == 2  # at start and after the restart
+    assert (
+        'kcb_reconcile_actions_total{action="created"} 2.0' in supervisor.metrics.render().decode()
+    )
+
+
+def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
+    kafka_broker, connect_worker, create_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    topics = [create_topic(f"rec-{sink}-{i}", 1) for i in range(3)]
+    config = make_config(
+        topics=topics, sink=sink, sink_path=tmp_path, connect_url=connect_worker.url
+    )
+    period = period_of(datetime.now(UTC), config.sink_rotation)
+    desired = desired_connectors(config, period)
+    names = list(desired)
+    client = ConnectClient(connect_worker.url)
+    reconciler = Reconciler(config, client)
+    stray = f"gone-topic-{sink}"
+    try:
+        first = reconciler.reconcile(period)
+        assert first.created == names
+        wait_running(connect_worker.url, names)
+        assert reconciler.reconcile(period).changed is False  # idempotent
+
+        # Drift: a wrong file, a paused and a stopped connector, a connector of a topic that
+        # left the config, and a held connector (restore at work) that must stay stopped.
+        wrong = dict(desired[names[0]], file=str(tmp_path / "elsewhere.sink"))
+        client.put_config(names[0], wrong)
+        client.pause(names[1])
+        client.stop(names[2])
+        client.put_config(stray, dict(desired[names[0]], name=stray))
+        _wait(lambda: connector_states(connect_worker.url, names[1:])[names[1]][0] == "PAUSED")
+        with hold_connectors(tmp_path, [names[2]], reason="test"):
+            result = reconciler.reconcile(period)
+            assert result.updated == [names[0]]
+            assert result.resumed == [names[1]]
+            assert result.held == [names[2]]
+            assert result.removed == [stray]
+            time.sleep(1)
+            assert connector_states(connect_worker.url, [names[2]])[names[2]] == ("STOPPED", [])
+        assert client.config(names[0]) == desired[names[0]]
+        assert reconciler.reconcile(period).resumed == [names[2]]
+        wait_running(connect_worker.url, names)
+        assert (
+            requests.get(f"{connect_worker.url}/connectors/{stray}", timeout=10).status_code == 404
+        )
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+        client.close()
