@@ -189,7 +189,9 @@ def context_tar(paths: Iterable[str], root: Path = ROOT) -> bytes:
     def no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         return None if "__pycache__" in Path(info.name).parts else info
 
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    # GNU format: the docker CLI recognises a tar on stdin by its first 512-byte header only,
+    # which a leading PAX extended header would hide.
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for path in paths:
             if not (root / path).exists():
                 raise DockerError(f"build context: {path} is missing")
