@@ -1,0 +1,173 @@
+"""Kafka Admin API calls of a restore: reachability, topic describe / delete / create, and
+resetting a consumer group to the earliest offsets (what the original runbook did with
+kafka-topics.sh --zookeeper and kafka-consumer-groups.sh)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+)
+
+DEFAULT_PORT = 9092
+
+# librdkafka logs every refused connection; restore reports one clear error of its own instead.
+_quiet = logging.getLogger("kcb.restore.librdkafka")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+class KafkaCheckError(Exception):
+    """Kafka is unreachable or the topic is not what the restore needs (exit code 3)."""
+
+
+def bootstrap_servers(server: str) -> str:
+    """The original's `kafka_server`: a host without a port means port 9092 (also in lists)."""
+    hosts = []
+    for host in (part.strip() for part in server.split(",")):
+        if not host:
+            raise ValueError(f"{server!r} is not a Kafka server: use host or host:port")
+        if host.startswith("["):  # [IPv6] or [IPv6]:port
+            hosts.append(host if "]:" in host else f"{host}:{DEFAULT_PORT}")
+        elif ":" in host:
+            port = host.rsplit(":", 1)[1]
+            if not port.isdigit():
+                raise ValueError(f"{host!r} has a bad port: use host or host:port")
+            hosts.append(host)
+        else:
+            hosts.append(f"{host}:{DEFAULT_PORT}")
+    return ",".join(hosts)
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+    replication_factor: int
+    # Topic-level overrides (retention.ms, cleanup.policy, ...) to carry over on re-creation.
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+class KafkaAdmin:
+    def __init__(self, bootstrap: str, timeout: float = 15.0) -> None:
+        self.bootstrap = bootstrap
+        self.timeout = timeout
+        config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _quiet}
+        self.admin = AdminClient(config)
+
+    def check_reachable(self) -> None:
+        try:
+            self.admin.list_topics(timeout=self.timeout)
+        except KafkaException as exc:
+            raise KafkaCheckError(
+                f"cannot reach Kafka at {self.bootstrap} within {self.timeout:.0f}s "
+                f"({_reason(exc)}): check the server name and port; nothing was sent"
+            ) from None
+
+    def topics(self) -> set[str]:
+        metadata = self.admin.list_topics(timeout=self.timeout)
+        return set(metadata.topics)
+
+    def describe(self, topic: str) -> TopicInfo | None:
+        metadata = self.admin.list_topics(topic=topic, timeout=self.timeout)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return None
+        replicas = max(len(p.replicas) for p in found.partitions.values())
+        return TopicInfo(topic, len(found.partitions), replicas, self._overrides(topic))
+
+    def _overrides(self, topic: str) -> dict[str, str]:
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        try:
+            entries = self.admin.describe_configs([resource])[resource].result(self.timeout)
+        except KafkaException:
+            return {}
+        dynamic = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG
+        return {
+            name: entry.value
+            for name, entry in entries.items()
+            if getattr(entry.source, "value", entry.source) == dynamic and entry.value is not None
+        }
+
+    def delete(self, topic: str, wait: float = 60.0) -> None:
+        try:
+            self.admin.delete_topics([topic], operation_timeout=wait)[topic].result(wait)
+        except KafkaException as exc:
+            if "UNKNOWN_TOPIC" not in _code(exc):
+                raise
+        self._wait(lambda: topic not in self.topics(), wait, f"topic {topic} still listed")
+
+    def create(self, info: TopicInfo, wait: float = 60.0) -> None:
+        new = NewTopic(
+            info.name,
+            num_partitions=info.partitions,
+            replication_factor=info.replication_factor,
+            config=dict(info.configs),
+        )
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.admin.create_topics([new], operation_timeout=wait)[info.name].result(wait)
+                break
+            except KafkaException as exc:
+                code = _code(exc)
+                if "TOPIC_ALREADY_EXISTS" in code and self.describe(info.name) is not None:
+                    break
+                # Deletion is asynchronous: creating too soon answers "marked for deletion".
+                if "TOPIC_ALREADY_EXISTS" in code and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                raise
+        self._wait(lambda: self.describe(info.name) is not None, wait, f"{info.name} not visible")
+
+    def earliest_offsets(self, topic: str, partitions: int) -> list[TopicPartition]:
+        request = {
+            TopicPartition(topic, p): OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+            for p in range(partitions)
+        }
+        results = self.admin.list_offsets(request, request_timeout=self.timeout)
+        return [
+            TopicPartition(topic, tp.partition, result.result(self.timeout).offset)
+            for tp, result in results.items()
+        ]
+
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        request = [ConsumerGroupTopicPartitions(group)]
+        result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
+        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+
+    def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
+        """Commit the earliest offset of every partition of `topic` for `group` (which must
+        have no active members: its connector stopped)."""
+        offsets = self.earliest_offsets(topic, partitions)
+        request = [ConsumerGroupTopicPartitions(group, offsets)]
+        self.admin.alter_consumer_group_offsets(request)[group].result(self.timeout)
+        return offsets
+
+    def _wait(self, done: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise KafkaCheckError(f"timed out after {timeout:.0f}s: {what}")
+            time.sleep(0.2)
+
+
+def _code(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    name = getattr(error, "name", None)
+    return str(name() if callable(name) else error)
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    text = getattr(error, "str", None)
+    return str(text() if callable(text) else exc)

@@ -1,0 +1,113 @@
+"""Sending records: an idempotent confluent-kafka producer with acks=all, tuned for throughput.
+
+Delivery is counted from librdkafka's delivery reports. Only failed deliveries call back into
+Python (`delivery.report.only.error`): once `flush()` has drained the queue every message has
+either been acknowledged by all in-sync replicas or reported as failed, so
+delivered = sent - failed is exact, without a Python call per record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+# Linger and batch sizes trade a few ms of latency for far fewer, larger requests; lz4 is cheap
+# on CPU and shrinks JSON ~3x on the wire and on the broker's disk.
+THROUGHPUT_SETTINGS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    "batch.num.messages": 100_000,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 500_000,
+    "queue.buffering.max.kbytes": 512 * 1024,
+    "message.timeout.ms": 120_000,
+    "delivery.report.only.error": True,
+}
+
+POLL_EVERY = 10_000
+
+
+@dataclass
+class DeliveryCounter:
+    sent: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    undelivered: int = 0  # still queued when flush gave up
+
+    @property
+    def delivered(self) -> int:
+        return self.sent - self.failed - self.undelivered
+
+    def on_delivery(self, err: KafkaError | None, _message: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            self.errors[err.str()] += 1
+
+
+class RecordProducer:
+    """Produces raw values (and optional keys) to one topic, counting deliveries."""
+
+    def __init__(self, bootstrap: str, topic: str, extra: dict[str, Any] | None = None) -> None:
+        self.topic = topic
+        self.counter = DeliveryCounter()
+        config = {
+            "bootstrap.servers": bootstrap,
+            **THROUGHPUT_SETTINGS,
+            **(extra or {}),
+            "on_delivery": self.counter.on_delivery,
+        }
+        self._producer = Producer(config)
+
+    def send_values(self, values: Iterable[bytes]) -> None:
+        """The hot path: values only, as FileStreamSink wrote them."""
+        produce = self._producer.produce
+        poll = self._producer.poll
+        topic = self.topic
+        count = 0
+        for value in values:
+            try:
+                produce(topic, value)
+            except BufferError:
+                self._wait_for_room(lambda v=value: produce(topic, v))  # type: ignore[misc]
+            count += 1
+        poll(0)
+        self.counter.sent += count
+
+    def send_keyed(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        produce = self._producer.produce
+        topic = self.topic
+        count = 0
+        for key, value in records:
+            try:
+                produce(topic, value, key)
+            except BufferError:
+                self._wait_for_room(lambda k=key, v=value: produce(topic, v, k))  # type: ignore[misc]
+            count += 1
+        self._producer.poll(0)
+        self.counter.sent += count
+
+    def _wait_for_room(self, retry: Callable[[], None]) -> None:
+        """The local queue is full: serve delivery reports until the message fits."""
+        while True:
+            self._producer.poll(0.05)
+            try:
+                retry()
+                return
+            except BufferError:
+                continue
+
+    def flush(self, timeout: float) -> DeliveryCounter:
+        remaining = self._producer.flush(timeout)
+        self.counter.undelivered = int(remaining)
+        return self.counter
+
+
+def check_producer_error(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)

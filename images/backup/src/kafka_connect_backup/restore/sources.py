@@ -1,0 +1,154 @@
+"""Where restored records come from: sink files given as paths or globs, or the files of one
+topic inside an rsnapshot version (`alpha.N`), read as lines.
+
+Plain `.sink` files and gzipped `.sink-{epoch}.gz` files are read the same way (gzip is detected
+by its magic bytes, not the name). Files are ordered by their period (the `YYYY-MM` in the
+name), then by compression epoch; files whose names carry no period follow, by name.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
+
+CHUNK_SIZE = 4 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_SNAPSHOT_NAME = re.compile(r"^alpha\.(\d+)$")
+
+
+class SourceError(Exception):
+    """A source that cannot be restored from; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    size: int
+    compressed: bool
+    sink: SinkFileName | None
+
+    def open(self) -> IO[bytes]:
+        if self.compressed:
+            return gzip.GzipFile(self.path, "rb")  # type: ignore[return-value]
+        return self.path.open("rb", buffering=0)
+
+
+def _describe_os_error(path: Path, exc: OSError) -> SourceError:
+    return SourceError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def inspect(path: Path) -> SourceFile:
+    """Stat and sniff one file; SourceError when it is missing, a directory or unreadable."""
+    if path.is_dir():
+        raise SourceError(f"{path} is a directory: give its files, e.g. '{path}/*.sink*'")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(2)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise _describe_os_error(path, exc) from None
+    return SourceFile(path, size, magic == _GZIP_MAGIC, parse_sink_file(path))
+
+
+def order(files: list[SourceFile]) -> list[SourceFile]:
+    """By period (then epoch) for sink-named files; other names after them, by name."""
+    named = sorted((f for f in files if f.sink), key=lambda f: sort_key(f.sink))  # type: ignore[arg-type]
+    other = sorted((f for f in files if not f.sink), key=lambda f: f.path.name)
+    return named + other
+
+
+def from_patterns(patterns: list[str]) -> list[SourceFile]:
+    """Files named by paths or globs (the original's quoted `restore_files`)."""
+    paths: dict[Path, None] = {}
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            # Directories a glob happens to match are not sources; an explicit one is an error.
+            matches = sorted(m for m in glob.glob(pattern) if not Path(m).is_dir())
+            if not matches:
+                raise SourceError(f"no file matches {pattern!r}")
+            paths.update((Path(m), None) for m in matches)
+        else:
+            path = Path(pattern)
+            if not path.exists():
+                raise SourceError(f"{pattern} does not exist")
+            paths[path] = None
+    return order([inspect(path) for path in paths])
+
+
+def snapshot_dir(root: Path, name: str) -> Path:
+    """`alpha.N` under the snapshot root; SourceError when the name or directory is wrong."""
+    if not _SNAPSHOT_NAME.match(name):
+        raise SourceError(f"--snapshot {name!r} is not a snapshot name: use alpha.N, e.g. alpha.0")
+    if not root.is_dir():
+        raise SourceError(
+            f"snapshot root {root} does not exist: mount the backup first, or give --snapshot-root"
+        )
+    directory = root / name
+    if not directory.is_dir():
+        existing = ", ".join(s.name for s in list_snapshots(root)) or "none"
+        raise SourceError(f"snapshot {name} not found in {root} (snapshots: {existing})")
+    return directory
+
+
+def list_snapshots(root: Path) -> list[Path]:
+    """alpha.0, alpha.1, ... (newest first, as rsnapshot numbers them)."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and _SNAPSHOT_NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(p.name.split(".")[1]))
+
+
+def sink_files_under(directory: Path, connector: str | None = None) -> list[SourceFile]:
+    """Sink files anywhere below a directory (rsnapshot nests them under localhost/{sinkPath}),
+    optionally only one connector's (`{topic}-{sinkName}`)."""
+    found: list[SourceFile] = []
+    for path in sorted(directory.rglob("*")):
+        name = parse_sink_file(path)
+        if name is None or not path.is_file():
+            continue
+        if connector is not None and name.stem != connector:
+            continue
+        found.append(inspect(path))
+    return order(found)
+
+
+def from_snapshot(root: Path, name: str, connector: str) -> list[SourceFile]:
+    directory = snapshot_dir(root, name)
+    files = sink_files_under(directory, connector)
+    if not files:
+        raise SourceError(f"snapshot {directory} holds no sink file of connector {connector}")
+    return files
+
+
+@dataclass
+class LineBatches:
+    """Complete lines of a file, in batches; after iterating, `torn` holds the last line when
+    the file does not end with a newline (a record cut short, e.g. by a crash mid-write)."""
+
+    source: SourceFile
+    chunk_size: int = CHUNK_SIZE
+    torn: bytes | None = None
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        pending = b""
+        try:
+            with self.source.open() as handle:
+                while True:
+                    chunk = handle.read(self.chunk_size)
+                    if not chunk:
+                        break
+                    lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+                    pending = lines.pop()
+                    if lines:
+                        yield lines
+        except (OSError, EOFError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SourceError(f"cannot read {self.source.path}: {message}") from None
+        self.torn = pending or None

@@ -1,0 +1,91 @@
+"""The end-of-run report: what was read, matched, skipped (by reason), delivered and failed,
+printed for the operator and optionally written as JSON (--summary-json)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.restore.plan import Plan
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Summary:
+    topic: str
+    bootstrap: str | None
+    window: str
+    plan: Plan
+    dry_run: bool = False
+    delivered: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "bootstrap": self.bootstrap,
+            "window": self.window,
+            "dry_run": self.dry_run,
+            "files": [
+                {
+                    "path": str(f.source.path),
+                    "bytes": f.source.size,
+                    "compressed": f.source.compressed,
+                    "lines": f.lines + f.torn,
+                    "matched": f.matched,
+                    "skipped": dict(sorted(f.skipped.items())),
+                    "torn_last_line": f.torn,
+                    "first_record_time": iso(f.first_epoch),
+                    "last_record_time": iso(f.last_epoch),
+                }
+                for f in self.plan.files
+            ],
+            "read": self.plan.read,
+            "matched": self.plan.matched,
+            "skipped": dict(sorted(self.plan.skipped.items())),
+            "missing_timestamp_included": sum(f.missing_included for f in self.plan.files),
+            "would_send": self.plan.matched if self.dry_run else 0,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "errors": dict(self.errors),
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.delivered / self.seconds) if self.seconds else 0,
+        }
+
+    def render(self) -> str:
+        skipped = self.plan.skipped
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
+        lines = [
+            f"read {self.plan.read}, matched {self.plan.matched}, "
+            f"skipped {sum(skipped.values())} ({reasons})",
+        ]
+        if self.dry_run:
+            lines.append(f"dry run: would send {self.plan.matched} records to {self.topic}")
+        else:
+            rate = f" in {self.seconds:.1f}s" if self.seconds else ""
+            lines.append(f"delivered {self.delivered}, failed {self.failed}{rate}")
+            for error, count in self.errors.most_common(5):
+                lines.append(f"  failure: {error} ({count})")
+        return "\n".join(lines)
+
+    def write_json(self, path: Path) -> None:
+        """Atomically: a reader never sees half a summary."""
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(temp, path)

@@ -1,0 +1,145 @@
+"""Which records a restore keeps: each line's time, read from a JSON field, against [from, to).
+
+The original compared the first 10 characters of `utcTime` (the date) with a full
+`YYYY-MM-DDTHH:MM` bound, so the whole start day was dropped. Here both sides are real
+timestamps: ISO-8601 strings (no zone = UTC) or epoch numbers (seconds, or milliseconds when
+larger than 1e11), compared as UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+_ISO_EXAMPLES = "for example 2021-01-19T15:57, 2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00"
+# Epoch numbers above this are milliseconds (1e11 s is the year 5138).
+_MILLIS_THRESHOLD = 1e11
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+class TimeParseError(ValueError):
+    """A bound given on the command line is not an ISO-8601 time."""
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time, with or without seconds, fraction or zone; no zone means UTC."""
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise TimeParseError(f"{text!r} is not an ISO-8601 time ({_ISO_EXAMPLES})") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def record_moment(value: Any) -> datetime | None:
+    """A record's time value as an aware datetime, or None when it is not a time."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        seconds = number / 1000.0 if abs(number) >= _MILLIS_THRESHOLD else number
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def record_epoch(value: Any) -> float | None:
+    """Epoch seconds of a record's time value, or None when it is not a time."""
+    moment = record_moment(value)
+    return None if moment is None else moment.timestamp()
+
+
+class MissingTimestamp(StrEnum):
+    """What to do with a line whose time cannot be read."""
+
+    SKIP = "skip"
+    INCLUDE = "include"
+    FAIL = "fail"
+
+
+class Verdict(StrEnum):
+    KEEP = "keep"
+    BEFORE_FROM = "before_from"
+    AT_OR_AFTER_TO = "at_or_after_to"
+    MISSING_TIMESTAMP = "missing_timestamp"
+
+
+class FieldReader:
+    """Reads a (dotted) JSON field of a line: `utcTime`, `meta.event.time`."""
+
+    def __init__(self, field: str) -> None:
+        if not field or any(not part for part in field.split(".")):
+            raise ValueError(f"{field!r} is not a field name (use e.g. utcTime or meta.time)")
+        self.field = field
+        self.path = tuple(field.split("."))
+
+    def read(self, line: bytes) -> Any:
+        """The field's value, or None when the line is not a JSON object holding it."""
+        try:
+            value: Any = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        for part in self.path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+            if value is None:
+                return None
+        return value
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """[start, end): start inclusive, end exclusive; None = unbounded."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise TimeParseError(
+                f"--to {self.end.isoformat()} must be after the from time {self.start.isoformat()}"
+            )
+
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "the first record"
+        end = f"before {self.end.isoformat()}" if self.end else "the last record"
+        return f"from {start} (inclusive) to {end}"
+
+
+class TimeFilter:
+    """Classifies lines against a window (plan.scan_file inlines the same logic for speed)."""
+
+    def __init__(self, window: TimeWindow, field: str = "utcTime") -> None:
+        self.window = window
+        self.reader = FieldReader(field)
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as aware datetimes, the extremes when unbounded."""
+        return self.window.start or EARLIEST, self.window.end or LATEST
+
+    def moment(self, line: bytes) -> datetime | None:
+        return record_moment(self.reader.read(line))
+
+    def verdict(self, line: bytes) -> Verdict:
+        moment = self.moment(line)
+        if moment is None:
+            return Verdict.MISSING_TIMESTAMP
+        start, end = self.bounds
+        if moment < start:
+            return Verdict.BEFORE_FROM
+        if moment >= end:
+            return Verdict.AT_OR_AFTER_TO
+        return Verdict.KEEP

@@ -1,0 +1,151 @@
+"""Turning the command line (and the optional config file) into checked restore settings.
+
+Everything here runs before any write: a bad time, a `--to` before the from time, a bad field
+name or server string, a missing config file. Source files and Kafka are checked next by the
+CLI, still before anything is produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka_connect_backup.config import (
+    DEFAULT_CONFIG_PATH,
+    TOPIC_PATTERN,
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+)
+from kafka_connect_backup.restore.kafkaops import bootstrap_servers
+from kafka_connect_backup.restore.timefilter import (
+    FieldReader,
+    MissingTimestamp,
+    TimeParseError,
+    TimeWindow,
+    parse_time,
+)
+from kafka_connect_backup.sinkfiles import connector_name
+
+# Exit codes of restore.py (documented in its --help).
+EXIT_OK = 0
+EXIT_FAILED = 1  # records failed delivery, or a runbook step failed
+EXIT_INVALID = 2  # bad arguments or sources: nothing was sent
+EXIT_UNREACHABLE = 3  # Kafka / Connect unreachable, or the topic is unknown: nothing was sent
+EXIT_NOT_CONFIRMED = 4  # the operator did not answer yes (or could not be asked)
+
+
+class InvalidInput(Exception):
+    """A bad argument; the message names it and the accepted form (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    topic: str
+    bootstrap: str | None
+    patterns: tuple[str, ...]
+    window: TimeWindow
+    timestamp_field: str
+    missing: MissingTimestamp
+    key_field: str | None
+    snapshot: str | None
+    snapshot_root: Path
+    source_connector: str  # whose files --snapshot and the runbook read: {topic}-{sinkName}
+    sink_name: str
+    sink_path: Path
+    connect_url: str
+    config: Config | None
+
+
+def _config(args: argparse.Namespace) -> Config | None:
+    """The config file is optional: it only supplies defaults. An explicit --config must load."""
+    path: Path | None = args.config
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return None
+        path = DEFAULT_CONFIG_PATH
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _one(name: str, positional: str | None, option: str | None, flag: str) -> str | None:
+    if positional is not None and option is not None and positional != option:
+        raise InvalidInput(f"{name} given twice: {positional!r} and {flag} {option!r}")
+    return positional if positional is not None else option
+
+
+def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Settings:
+    topic: str = args.restore_topic
+    if not re.match(TOPIC_PATTERN, topic):
+        raise InvalidInput(
+            f"restore_topic {topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; "
+            "at most 249 characters)"
+        )
+    config = _config(args)
+    defaults = config or parse_config({"topics": [topic]})
+
+    server = _one("kafka_server", args.kafka_server, args.bootstrap, "--bootstrap")
+    if server is None:
+        server = defaults.kafka.bootstrap_servers
+    try:
+        bootstrap = bootstrap_servers(server)
+    except ValueError as exc:
+        raise InvalidInput(f"kafka_server {exc}") from None
+
+    from_text = _one("restore_from_time", args.restore_from_time, args.from_time, "--from")
+    if from_text is None:
+        raise InvalidInput(
+            "restore_from_time is required: an ISO-8601 time such as 2021-01-19T15:57 "
+            "(use --from 1970-01-01 to restore everything)"
+        )
+    try:
+        start = parse_time(from_text)
+        end = parse_time(args.to) if args.to is not None else None
+        window = TimeWindow(start, end)
+    except TimeParseError as exc:
+        raise InvalidInput(str(exc)) from None
+
+    for flag, field in (
+        ("--timestamp-field", args.timestamp_field),
+        ("--key-field", args.key_field),
+    ):
+        if field is not None:
+            try:
+                FieldReader(field)
+            except ValueError as exc:
+                raise InvalidInput(f"{flag}: {exc}") from None
+
+    patterns = tuple(args.files or ())
+    if args.restore_files is not None:
+        patterns = (args.restore_files, *patterns)
+    if args.snapshot and patterns:
+        raise InvalidInput("give either restore_files or --snapshot, not both")
+    if need_sources and not patterns and not args.snapshot:
+        raise InvalidInput(
+            "restore_files is required: a quoted glob such as '/data/filesink/snapshot/*.sink*' "
+            "(or --snapshot alpha.N)"
+        )
+
+    sink_name = args.sink_name or defaults.sink_name
+    source_topic = args.source_topic or topic
+    return Settings(
+        topic=topic,
+        bootstrap=bootstrap,
+        patterns=patterns,
+        window=window,
+        timestamp_field=args.timestamp_field,
+        missing=MissingTimestamp(args.missing_timestamp),
+        key_field=args.key_field,
+        snapshot=args.snapshot,
+        snapshot_root=args.snapshot_root or defaults.backup.snapshot_root,
+        source_connector=connector_name(source_topic, sink_name),
+        sink_name=sink_name,
+        sink_path=args.sink_path or defaults.sink_path,
+        connect_url=args.connect_url or defaults.connect.url,
+        config=config,
+    )
