@@ -207,3 +207,25 @@ def test_temp_names_never_look_like_backed_up_files() -> None:
     temp = compress.temp_name(Path("/d/t-s-2026-10.sink-1790000000.gz"))
     assert temp == Path("/d/.t-s-2026-10.sink-1790000000.gz.kcb-tmp")
     assert not temp.name.endswith((".sink", ".gz"))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_block_parallel_gzip_is_one_valid_member_at_every_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    block = 64 * 1024
+    monkeypatch.setattr(compress, "BLOCK_SIZE", block)
+    text = b"".join(
+        b'{"utcTime": "2026-10-01T00:00:%02dZ", "id": %d}\n' % (i % 60, i) for i in range(20_000)
+    )
+    for size in [0, 1, block - 1, block, block + 1, 3 * block + 5, len(text)]:
+        source = tmp_path / f"t-s-2026-10.sink.{size}"
+        source.write_bytes(text[:size])
+        temp = tmp_path / f"out.{size}.gz"
+        digest, written, _ = compress._write_gzip(source, temp, 6, threads)
+        data = temp.read_bytes()
+        assert written == len(data)
+        assert gzip.decompress(data) == text[:size]
+        assert compress.gzip_digest(temp) == digest
+        # Priming each block with its predecessor's window keeps the ratio of one stream.
+        assert len(data) <= len(gzip.compress(text[:size], 6)) * 1.02 + 64

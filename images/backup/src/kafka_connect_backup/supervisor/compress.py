@@ -14,9 +14,12 @@ from __future__ import annotations
 import errno
 import os
 import re
+import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +32,12 @@ from kafka_connect_backup.sinkfiles import compressed_name, parse_sink_file, per
 LEVEL = 6
 BLOCK_SIZE = 4 * 1024 * 1024
 TEMP_SUFFIX = ".kcb-tmp"
-# gzip container (header + CRC-32/ISIZE trailer) from zlib itself: wbits 16 + 15.
+MAX_THREADS = 4
+# Reading a gzip container (header + CRC-32/ISIZE trailer) with zlib: wbits 16 + 15.
 _GZIP_WBITS = 31
+# gzip header: magic, deflate, no flags, mtime 0 (like gzip -n), no extra flags, OS unix.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+_WINDOW = 32 * 1024
 _TEMP_NAME = re.compile(r"^\..+\.sink-\d+\.gz" + re.escape(TEMP_SUFFIX) + "$")
 
 log = get_logger(__name__)
@@ -118,19 +125,51 @@ def file_digest(path: Path) -> _Digest:
     return _Digest(crc, length)
 
 
-def _write_gzip(source: Path, temp: Path, level: int) -> tuple[_Digest, int, os.stat_result]:
-    """Stream source into temp as gzip; fsync it; return the source digest and output size."""
+def default_threads() -> int:
+    return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
+
+
+def _deflate(block: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
+    """Raw deflate of one block, primed with the previous block's last 32 KiB so matches may
+    reach back across the boundary; non-final blocks end with a sync flush (byte-aligned, no
+    final bit), so the pieces concatenate into one deflate stream (pigz's method)."""
+    compressor = (
+        zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
+        if dictionary
+        else zlib.compressobj(level, zlib.DEFLATED, -15)
+    )
+    return compressor.compress(block) + compressor.flush(
+        zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+    )
+
+
+def _write_gzip(
+    source: Path, temp: Path, level: int, threads: int
+) -> tuple[_Digest, int, os.stat_result]:
+    """Stream source into temp as one gzip member; fsync it; return the source digest and the
+    output size. Blocks are deflated on `threads` threads (zlib releases the GIL)."""
     src = os.open(source, os.O_RDONLY)
     try:
         before = os.fstat(src)
         out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
-            crc, length, written = 0, 0, 0
-            for chunk in _blocks(src):
-                crc, length = zlib.crc32(chunk, crc), length + len(chunk)
-                written += _write_all(out, compressor.compress(chunk))
-            written += _write_all(out, compressor.flush())
+            crc, length = 0, 0
+            written = _write_all(out, _GZIP_HEADER)
+            pending: deque[Future[bytes]] = deque()
+            with ThreadPoolExecutor(threads) as pool:
+                block, previous = os.read(src, BLOCK_SIZE), b""
+                while True:
+                    following = os.read(src, BLOCK_SIZE) if block else b""
+                    last = not following
+                    crc, length = zlib.crc32(block, crc), length + len(block)
+                    pending.append(pool.submit(_deflate, block, previous[-_WINDOW:], level, last))
+                    while pending and (last or len(pending) > 2 * threads):
+                        written += _write_all(out, pending.popleft().result())
+                    if last:
+                        break
+                    block, previous = following, block
+            trailer = struct.pack("<II", crc, length & 0xFFFFFFFF)
+            written += _write_all(out, trailer)
             os.fchmod(out, before.st_mode & 0o7777)
             os.fsync(out)
         finally:
@@ -158,7 +197,9 @@ def _disk_full(path: Path, exc: OSError) -> KcbError:
     )
 
 
-def compress_file(source: Path, epoch: int, *, level: int = LEVEL) -> Compressed:
+def compress_file(
+    source: Path, epoch: int, *, level: int = LEVEL, threads: int | None = None
+) -> Compressed:
     """Compress one file to `{source}-{epoch}.gz` atomically, then remove the source."""
     start = time.monotonic()
     target = compressed_name(source, epoch)
@@ -166,7 +207,7 @@ def compress_file(source: Path, epoch: int, *, level: int = LEVEL) -> Compressed
     if target.exists():
         raise FileExistsError(f"{target} already exists; not overwriting it")
     try:
-        digest, written, before = _write_gzip(source, temp, level)
+        digest, written, before = _write_gzip(source, temp, level, threads or default_threads())
         if gzip_digest(temp) != digest:
             raise OSError(errno.EIO, f"read-back check of {temp} failed")
         # Keep the source's times, as gzip does: the .gz still says when the data was written.
@@ -227,6 +268,7 @@ def compress_idle_files(
     rotation: SinkRotation,
     idle_days: float,
     level: int = LEVEL,
+    threads: int | None = None,
 ) -> CompressResult:
     """Compress every sink file of sink_dir idle longer than idle_days, except the current
     period's. Raises KcbError(disk_full) on ENOSPC, KcbError(compress_failed) after trying
@@ -240,7 +282,7 @@ def compress_idle_files(
         try:
             if _recover(source, result):
                 continue
-            done = compress_file(source, epoch, level=level)
+            done = compress_file(source, epoch, level=level, threads=threads)
         except KcbError:
             raise
         except (OSError, zlib.error, EOFError, _SourceChanged) as exc:
