@@ -100,6 +100,12 @@ class ConnectClient:
     def close(self) -> None:
         self._session.close()
 
+    def __enter__(self) -> ConnectClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # -- transport ------------------------------------------------------------------------
 
     def _log_retry(self, state: RetryCallState) -> None:

@@ -1,0 +1,234 @@
+"""Failures of a cycle, each with the real component failing: Connect unreachable, backup
+target not mounted, wrong password on an existing encfs volume, rsnapshot lock held. Every one:
+one `cycle.failed` event naming the cause and the fix, the failure metric, the connectors
+running again, nothing deleted, the password in no log line, and the next cycle succeeds."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.connectors import Reconciler, connector_names
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
+from kafka_connect_backup.tools import fuse
+from kafka_helpers import produce_json
+from kafka_stack import ConnectWorker, start_connect
+from storage_helpers import PASSWORD, StorageEnv, storage_env
+from supervisor_helpers import (
+    LogCapture,
+    connector_states,
+    delete_connectors,
+    make_config,
+    sink_name,
+    wait_for_line_count,
+    wait_running,
+)
+
+pytestmark = pytest.mark.integration
+
+WRONG_PASSWORD = "not the right one 91c2"
+
+
+def _records(prefix: str, count: int) -> list[dict[str, object]]:
+    return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-03T09:00:00Z"} for i in range(count)]
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "d"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _backup(env: StorageEnv, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "engine": "encfs",
+        "retention": 3,
+        "passwordFile": str(env.password_file),
+        "targetDir": str(env.target),
+        "mountPoint": str(env.mount_point),
+        "requireTargetMount": True,
+        "allowInit": True,
+        "workDir": str(env.work),
+    }
+    settings.update(overrides)
+    return settings
+
+
+def _assert_failed_clearly(
+    result: CycleResult, logs: LogCapture, metrics: Metrics, cause: str, step: str
+) -> None:
+    assert not result.ok and result.cause == cause and result.step == step, result.summary()
+    failed = logs.events("cycle.failed")
+    assert len(failed) == 1
+    event = failed[0]
+    assert event["cause"] == cause and event["step"] == step
+    assert event["level"] == "error" and event["fix"] and event["error"]
+    assert event["cycle_id"] == result.cycle_id
+    text = metrics.render().decode()
+    assert f'kcb_failures_total{{cause="{cause}",step="{step}"}} 1.0' in text
+    assert 'kcb_cycles_total{result="failure"} 1.0' in text
+    assert PASSWORD not in logs.text and WRONG_PASSWORD not in logs.text
+
+
+@pytest.fixture
+def own_worker(kafka_broker, tmp_path: Path) -> Iterator[ConnectWorker]:
+    worker = start_connect(tmp_path / "connect", kafka_broker.bootstrap)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
+    kafka_broker, own_worker: ConnectWorker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    config = make_config(
+        topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=own_worker.url
+    )
+    names = connector_names(config)
+    path = sink_file(
+        sink_path, unique_topic, sink, period_of(datetime.now(UTC), config.sink_rotation)
+    )
+    client = ConnectClient(own_worker.url, attempts=3, backoff_initial=0.1, backoff_max=0.5)
+    Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
+    first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 100))
+    assert wait_for_line_count([path], 100) == first
+
+    own_worker.stop()
+    logs = LogCapture()
+    metrics = Metrics()
+    cycle = Cycle(config, client, metrics)
+    result = cycle.run()
+    _assert_failed_clearly(result, logs, metrics, "connect_unreachable", "stop")
+    assert "connect container" in logs.events("cycle.failed")[0]["fix"]
+    retries = logs.events("connect.retry")
+    assert retries and {r["max_attempts"] for r in retries} == {3}
+    assert logs.events("connectors.resume_failed")  # tried, in the finally
+    assert path.read_text().splitlines() == first  # nothing lost or touched
+
+    own_worker.start()  # a fresh standalone worker: no connectors at all
+    result = cycle.run()
+    assert result.ok, result.summary()
+    assert result.stopped == [] and result.resumed == names
+    wait_running(own_worker.url, names)
+    second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 100))
+    assert wait_for_line_count([path], 200) == first + second
+    assert 'kcb_cycles_total{result="success"} 1.0' in metrics.render().decode()
+
+
+def _sunk_topic(kafka_broker, connect_worker, topic: str, config: Config) -> tuple[Path, list[str]]:
+    period = period_of(datetime.now(UTC), config.sink_rotation)
+    with ConnectClient(connect_worker.url) as client:
+        Reconciler(config, client).reconcile(period)
+    path = sink_file(config.sink_path, topic, config.sink_name, period)
+    lines = produce_json(kafka_broker.bootstrap, topic, _records("x", 200))
+    assert wait_for_line_count([path], 200) == lines
+    return path, lines
+
+
+def test_backup_target_not_mounted_fails_clearly_and_connectors_resume(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    with storage_env(tmp_path) as env:
+        plain_target = tmp_path / "not-a-mount"
+        plain_target.mkdir()
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup=_backup(env, targetDir=str(plain_target)),
+        )
+        try:
+            path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+            logs, metrics = LogCapture(), Metrics()
+            with ConnectClient(connect_worker.url) as client:
+                result = Cycle(config, client, metrics).run()
+            _assert_failed_clearly(result, logs, metrics, "target_not_mounted", "backup")
+            assert str(plain_target) in logs.events("cycle.failed")[0]["error"]
+            assert result.resumed == connector_names(config)
+            assert connector_states(connect_worker.url, result.resumed) == {
+                n: ("RUNNING", ["RUNNING"]) for n in result.resumed
+            }
+            assert list(plain_target.iterdir()) == []  # nothing written into the container
+            assert not fuse.is_mount_point(env.mount_point)
+            assert path.read_text().splitlines() == lines
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def test_wrong_password_on_existing_volume_changes_nothing_and_next_cycle_recovers(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    with storage_env(tmp_path) as env:
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup=_backup(env),
+        )
+        try:
+            _path, _lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+            with ConnectClient(connect_worker.url) as client:
+                assert Cycle(config, client, Metrics()).run().ok  # creates the volume
+                before = _tree_digest(env.target)
+                env.password_file.write_text(WRONG_PASSWORD + "\n")
+                logs, metrics = LogCapture(), Metrics()
+                result = Cycle(config, client, metrics).run()
+                _assert_failed_clearly(result, logs, metrics, "wrong_password", "backup")
+                assert _tree_digest(env.target) == before
+                assert not fuse.is_mount_point(env.mount_point)
+                wait_running(connect_worker.url, connector_names(config))
+
+                env.password_file.write_text(PASSWORD + "\n")
+                again = Cycle(config, client, Metrics()).run()
+                assert again.ok, again.summary()
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def test_rsnapshot_lock_held_fails_clearly_and_connectors_resume(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    with storage_env(tmp_path) as env:
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup=_backup(env),
+        )
+        try:
+            _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+            env.work.mkdir(parents=True, exist_ok=True)
+            lock = env.work / LOCK_NAME
+            lock.write_text(f"{os.getpid()}\n")  # a live process holds the lock
+            logs, metrics = LogCapture(), Metrics()
+            with ConnectClient(connect_worker.url) as client:
+                result = Cycle(config, client, metrics).run()
+            _assert_failed_clearly(result, logs, metrics, "rsnapshot_locked", "backup")
+            assert lock.exists()  # never removed behind the holder's back
+            assert not fuse.is_mount_point(env.mount_point)
+            wait_running(connect_worker.url, connector_names(config))
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
