@@ -46,7 +46,8 @@ def test_backup_image_ships_the_tools_the_supervisor_drives(
         backup_image,
         "set -e; id -u; encfs --version 2>&1; gocryptfs -version; rsnapshot version;"
         " rsync --version | head -n1; fusermount3 --version 2>&1; tini --version;"
-        " kcb --help | head -n1; restore.py --help | head -n1; command -v restore.py; command -v kcb",
+        " kcb --help | head -n1; restore.py --help | head -n1;"
+        " command -v restore.py; command -v kcb",
     ).splitlines()
     assert output[0] == "0"  # root: mounting FUSE needs it (and only that: not privileged)
     assert output[1].startswith("encfs version 1.9")
