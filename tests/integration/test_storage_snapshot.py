@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
 
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
@@ -20,6 +22,7 @@ from kafka_connect_backup.supervisor.snapshot import (
     mounted_volume,
 )
 from kafka_connect_backup.tools import fuse
+from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
 
 pytestmark = pytest.mark.integration
 
@@ -292,3 +295,48 @@ def test_mount_point_already_mounted_or_not_empty_is_refused(env: StorageEnv) ->
     assert caught.value.cause == "mount_failed"
     assert "fusermount -u" in caught.value.fix
     assert list(env.target.iterdir()) == []  # refused before initialising anything
+
+
+INTERRUPT_SCRIPT = """
+import sys
+from kafka_connect_backup.config import parse_config
+from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from kafka_connect_backup.logs import configure_logging
+import json
+configure_logging()
+backup_snapshot(parse_config(json.loads(sys.argv[1])))
+"""
+
+
+def test_interrupted_backup_stops_rsnapshot_and_unmounts(env: StorageEnv) -> None:
+    big = env.sink / "orders-sink-2026-11.sink"
+    big.write_bytes(os.urandom(160 * 1024 * 1024))
+    config = env.config()
+    document = json.dumps(config.model_dump(mode="json", by_alias=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPT_SCRIPT, document], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # Interrupt once rsnapshot runs (its lock file exists) and the copy is under way.
+        lockfile = env.work / "rsnapshot.pid"
+        deadline = time.monotonic() + 60
+        while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert lockfile.exists(), proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in stderr
+    assert "backup_volume_unmounted" in stderr
+    assert_unmounted(env)
+    assert not lockfile.exists()  # rsnapshot cleaned up after its SIGTERM
+    for leftover in (str(env.work), str(env.sink)):  # no rsnapshot, no orphan rsync
+        assert subprocess.run(["pgrep", "-f", leftover], capture_output=True).returncode == 1
+
+    result = backup_snapshot(env.config(allowInit=False, targetDir=str(env.target)))
+    assert result.files == 1

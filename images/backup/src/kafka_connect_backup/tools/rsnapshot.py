@@ -3,7 +3,9 @@ run one `alpha` rotation, mapping its failures to causes an operator can act on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import shutil
 import signal
 import subprocess
@@ -101,12 +103,34 @@ def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
     )
 
 
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM rsnapshot's whole process group (it leads its own session), wait, then make
+    sure no straggler (an rsync) survives."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> RsnapshotRun:
     """Run `rsnapshot -c conf alpha`. Raises KcbError (disk_full, rsnapshot_locked,
     rsnapshot_failed); exit 2 (warnings) is returned for the caller's verification to judge.
 
-    If interrupted (SIGTERM turned into an exception by the daemon, Ctrl-C) the child gets
-    SIGTERM, which rsnapshot handles by removing its lock file, and is waited for.
+    If interrupted (an exception such as KeyboardInterrupt while waiting), rsnapshot and its
+    rsync children get SIGTERM (rsnapshot removes its lock file, rsync its partial file) and
+    are waited for, so nothing keeps writing into the mount that is about to be unmounted.
     """
     start = time.monotonic()
     with tempfile.TemporaryFile() as output:
@@ -119,13 +143,15 @@ def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> Rsnapsho
         )
         try:
             code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc)
+            raise KcbError(
+                f"rsnapshot -c {conf} {LEVEL} did not finish within {timeout:.0f}s; stopped it",
+                fix="check the backup volume's speed; the next cycle retries",
+                cause="rsnapshot_failed",
+            ) from None
         except BaseException:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
             raise
         output.seek(0)
         text = output.read().decode(errors="replace")
