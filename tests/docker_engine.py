@@ -27,6 +27,11 @@ LOCAL_DEBIAN = "kcb-local/debian:bookworm"  # debian:bookworm-slim
 LOCAL_JRE = "kcb-local/jre:17"  # eclipse-temurin:17-jre
 LOCAL_MAVEN = "kcb-local/maven:3-jdk17"  # maven:3-eclipse-temurin-17
 
+# Every test container carries the pid of the pytest process that made it, so a later session
+# can remove what a killed one left behind (testcontainers' own reaper, Ryuk, is an image from
+# a registry we cannot reach).
+OWNER_LABEL = "kcb.test.owner-pid"
+
 
 class DockerError(RuntimeError):
     """The engine or a docker command failed; the message carries the output that says why."""
@@ -39,6 +44,16 @@ def docker_cli() -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise DockerError("no docker client: run `make setup` (installs the docker.io package)")
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -99,7 +114,8 @@ class DockerEngine:
         timeout: float = 1800,
     ) -> float:
         """`docker build --network host` from a directory or a tar stream; returns seconds."""
-        args = ["build", "--network", "host", "-t", tag]
+        # --force-rm: a failed step leaves no stopped container behind.
+        args = ["build", "--force-rm", "--network", "host", "-t", tag]
         if dockerfile:
             args += ["-f", dockerfile]
         for key, value in (build_args or {}).items():
@@ -118,6 +134,19 @@ class DockerEngine:
         ids = self.docker("ps", "-aq", "--filter", f"label={label}").stdout.decode().split()
         if ids:
             self.docker("rm", "-f", *ids)
+
+    def remove_orphans(self) -> list[str]:
+        """Remove test containers whose owning pytest process is gone; returns their ids."""
+        listing = self.docker(
+            "ps", "-a", "--filter", f"label={OWNER_LABEL}",
+            "--format", f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
+        ).stdout.decode()  # fmt: skip
+        orphans = [
+            cid for cid, pid in (line.split() for line in listing.splitlines()) if not _alive(pid)
+        ]
+        if orphans:
+            self.docker("rm", "-f", *orphans)
+        return orphans
 
     def stop(self, timeout: float = 30) -> None:
         """Stop dockerd if this module started it (SIGTERM: it stops its containerd too)."""

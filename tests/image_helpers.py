@@ -7,10 +7,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from testcontainers.core.container import DockerContainer
+
+from docker_engine import OWNER_LABEL
 
 
 def writable_by(path: Path, uid: int) -> Path:
@@ -44,12 +47,17 @@ def worker_properties(path: Path, bootstrap: str, rest_port: int) -> Path:
     return path
 
 
+def host_container(image: str, **kwargs: Any) -> DockerContainer:
+    """A container on host networking (the engine has no bridge), labelled with its owner."""
+    labels = {OWNER_LABEL: str(os.getpid())}
+    return DockerContainer(image).with_kwargs(network_mode="host", labels=labels, **kwargs)
+
+
 def connect_container(
     image: str, properties: Path, sink_dir: Path, mount_at: str
 ) -> DockerContainer:
     return (
-        DockerContainer(image)
-        .with_kwargs(network_mode="host")
+        host_container(image)
         .with_volume_mapping(str(properties), "/etc/kafka-connect/worker.properties", "ro")
         .with_volume_mapping(str(sink_dir), mount_at, "rw")
     )

@@ -87,7 +87,7 @@ fi
 
 # --- 2. JRE and Maven layers (Docker's build cache makes a repeat a no-op) -----------------------
 build() {  # build TAG: Dockerfile on stdin, no context
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q --network host -t "$1" - >/dev/null
+  DOCKER_BUILDKIT=0 "$DOCKER" build -q --force-rm --network host -t "$1" - >/dev/null
   log "docker: $1 ready"
 }
 build "$JRE_IMAGE" <<EOF

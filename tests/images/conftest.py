@@ -41,6 +41,7 @@ def docker_engine() -> Iterator[DockerEngine]:
     # removes this session's containers itself.
     testcontainers_config.ryuk_disabled = True
     engine = start_engine()
+    engine.remove_orphans()
     try:
         yield engine
     finally:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -16,10 +17,16 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from testcontainers.core.container import DockerContainer
 
 from docker_engine import DockerEngine
-from image_helpers import connect_container, rest_ready, wait_until, worker_properties, writable_by
+from image_helpers import (
+    connect_container,
+    host_container,
+    rest_ready,
+    wait_until,
+    worker_properties,
+    writable_by,
+)
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json, wait_for_lines
@@ -158,10 +165,8 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     period = period_of(datetime.now(UTC), SinkRotation.MONTHLY)
     sink_on_host = sink_dir / sink_file(Path(SINK_PATH), unique_topic, sink_name, period).name
     supervisor = (
-        DockerContainer(backup_image)
-        .with_kwargs(
-            network_mode="host", devices=["/dev/fuse:/dev/fuse:rwm"], cap_add=["SYS_ADMIN"]
-        )
+        # FUSE rights only: the device and CAP_SYS_ADMIN, never --privileged.
+        host_container(backup_image, devices=["/dev/fuse:/dev/fuse:rwm"], cap_add=["SYS_ADMIN"])
         .with_volume_mapping(str(sink_dir), SINK_PATH, "rw")
         .with_volume_mapping(str(target), TARGET_DIR, "rw")
         .with_volume_mapping(str(password_file), "/etc/encrypt-key/password", "ro")
@@ -227,3 +232,14 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
         assert snapshots == ["alpha.0"]
         files = {p.name: p.read_text() for p in (plain / "alpha.0").rglob("*") if p.is_file()}
     assert files == {sink_on_host.name: "".join(line + "\n" for line in before)}
+
+
+def test_backup_image_uses_the_toolchains_uv_version() -> None:
+    # The image resolves uv.lock with the same uv as `make setup`, so both install the same set.
+    root = Path(__file__).parents[2]
+    dockerfile = (root / "images" / "backup" / "Dockerfile").read_text()
+    setup = (root / "scripts" / "setup" / "python.sh").read_text()
+    in_image = re.search(r"^ARG UV_VERSION=(\S+)$", dockerfile, re.M)
+    in_setup = re.search(r"^UV_VERSION=(\S+)$", setup, re.M)
+    assert in_image and in_setup
+    assert in_image.group(1) == in_setup.group(1)
