@@ -1,0 +1,312 @@
+"""restore.py's command line without Kafka: the original positional usage, --dry-run (which
+never contacts Kafka), the summary JSON, every bad input of the issue's point 6 with its exact
+message and exit code, and the Continue (yes/no)? prompt on a real pseudo-terminal."""
+
+import gzip
+import io
+import json
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.restore.cli import main
+from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
+from kafka_connect_backup.restore.kafkaops import bootstrap_servers
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+RESTORE = ROOT / "scripts" / "restore.py"
+STEM = "connect1-local-file-sink-backup"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdin=io.StringIO(""), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def sink_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "snapshot"
+    directory.mkdir()
+    # The start-day defect of the original: 15:56 is before the bound, 16:30 the same day after.
+    (directory / f"{STEM}-2021-01.sink").write_text(
+        '{"id":1,"utcTime":"2021-01-19T15:56:00.000Z"}\n'
+        '{"id":2,"utcTime":"2021-01-19T16:30:00.000Z"}\n'
+        '{"id":3,"utcTime":"2021-01-20T08:00:00.000Z"}\n'
+        '{"id":4}\n'
+    )
+    (directory / f"{STEM}-2020-12.sink-1612137600.gz").write_bytes(
+        gzip.compress(b'{"id":0,"utcTime":"2020-12-31T23:59:59Z"}\n')
+    )
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def no_default_config(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        "kafka_connect_backup.restore.validate.DEFAULT_CONFIG_PATH", tmp_path / "absent.yaml"
+    )
+
+
+def test_original_usage_dry_run_keeps_the_start_day(sink_dir, tmp_path):
+    summary = tmp_path / "summary.json"
+    code, out, err = run(
+        "connect1",
+        "kafka",
+        f"{sink_dir}/connect*.sink*",
+        "2021-01-19T15:57",
+        "--dry-run",
+        "--summary-json",
+        str(summary),
+    )
+    assert code == 0, err
+    assert "broker:  (dry run: not contacted)" in out
+    assert "dry run: would send 2 records to connect1" in out
+    data = json.loads(summary.read_text())
+    assert {"files", "read", "matched", "skipped", "delivered", "failed"} <= data.keys()
+    assert data["read"] == 5 and data["matched"] == 2 and data["would_send"] == 2
+    assert data["skipped"] == {"before_from": 2, "missing_timestamp": 1}
+    assert data["delivered"] == 0 and data["failed"] == 0
+    assert [f["path"].rsplit("/", 1)[1] for f in data["files"]] == [
+        f"{STEM}-2020-12.sink-1612137600.gz",
+        f"{STEM}-2021-01.sink",
+    ]
+    assert data["files"][1]["first_record_time"] == "2021-01-19T15:56:00Z"
+
+
+def test_dry_run_never_contacts_kafka(sink_dir):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        code, _out, _ = run("t", f"127.0.0.1:{port}", f"{sink_dir}/*", "2021-01-19", "--dry-run")
+        assert code == 0
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_to_and_missing_include(sink_dir, tmp_path):
+    summary = tmp_path / "s.json"
+    code, _, _ = run(
+        "t",
+        "kafka",
+        f"{sink_dir}/*.sink",
+        "--from",
+        "2021-01-19T15:57",
+        "--to",
+        "2021-01-20",
+        "--missing-timestamp",
+        "include",
+        "--dry-run",
+        "--summary-json",
+        str(summary),
+    )
+    data = json.loads(summary.read_text())
+    assert code == 0
+    assert data["matched"] == 2  # id 2, and id 4 without a time
+    assert data["skipped"] == {"before_from": 1, "at_or_after_to": 1}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["t", "k", "{d}/*.sink", "yesterday"],
+            "restore.py: error: 'yesterday' is not an ISO-8601 time (for example 2021-01-19T15:57, "
+            "2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00)\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--to", "2021-01-19T15:00"],
+            "restore.py: error: --to 2021-01-19T15:00:00+00:00 must be after the from time "
+            "2021-01-19T15:57:00+00:00\n",
+        ),
+        (
+            ["t", "k", "{d}/nothing*.sink", "2021-01-19T15:57"],
+            "restore.py: error: no file matches '{d}/nothing*.sink'\n",
+        ),
+        (
+            ["t", "k", "{d}/absent.sink", "2021-01-19T15:57"],
+            "restore.py: error: {d}/absent.sink does not exist\n",
+        ),
+        (
+            ["t", "k", "/proc/self/mem", "2021-01-19T15:57"],
+            "restore.py: error: cannot read /proc/self/mem: Input/output error\n",
+        ),
+        (
+            ["t", "k", "{d}/latin1.txt", "2021-01-19T15:57"],
+            "restore.py: error: {d}/latin1.txt is not UTF-8 text: line 2, byte 9 "
+            "(invalid continuation byte); is it a sink file?\n",
+        ),
+        (
+            ["t", "k:90x2", "{d}/*.sink", "2021-01-19T15:57"],
+            "restore.py: error: kafka_server 'k:90x2' has a bad port: use host or host:port\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink"],
+            "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
+            "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n",
+        ),
+        (
+            ["t", "k"],
+            "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
+            "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n",
+        ),
+        (
+            ["t", "k", "--from", "2021-01-19"],
+            "restore.py: error: restore_files is required: a quoted glob such as "
+            "'/data/filesink/snapshot/*.sink*' (or --snapshot alpha.N)\n",
+        ),
+        (
+            ["bad topic!", "k", "{d}/*.sink", "2021-01-19T15:57"],
+            "restore.py: error: restore_topic 'bad topic!' is not a Kafka topic name (letters, "
+            "digits, '.', '_', '-'; at most 249 characters)\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--missing-timestamp", "fail"],
+            "restore.py: error: {d}/connect1-local-file-sink-backup-2021-01.sink line 4 has no "
+            "readable 'utcTime' time (--missing-timestamp fail): {{\"id\":4}}\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--timestamp-field", "a..b"],
+            "restore.py: error: --timestamp-field: 'a..b' is not a field name (use e.g. utcTime "
+            "or meta.time)\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--snapshot", "alpha.0"],
+            "restore.py: error: give either restore_files or --snapshot, not both\n",
+        ),
+        (
+            [
+                "t",
+                "k",
+                "--from",
+                "2021-01-19",
+                "--snapshot",
+                "alpha.0",
+                "--snapshot-root",
+                "{d}/no",
+            ],
+            "restore.py: error: snapshot root {d}/no does not exist: mount the backup first, or "
+            "give --snapshot-root\n",
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "2021-01-19", "--config", "{d}/missing.yaml"],
+            "restore.py: error: cannot read config file {d}/missing.yaml: No such file or "
+            "directory\n",
+        ),
+    ],
+)
+def test_bad_inputs_exit_2_with_a_clear_message(sink_dir, argv, message):
+    (sink_dir / "latin1.txt").write_bytes(b'{"a":1}\n{"utc":"\xe9t\xe9"}\n')
+    argv = [a.format(d=sink_dir) for a in argv]
+    # File contents are checked by the scan, which a real run does after checking Kafka (an
+    # integration test covers that order); everything else is refused before Kafka either way.
+    content = "not UTF-8" in message or "--missing-timestamp fail" in message
+    for dry_run in [["--dry-run"]] if content else [[], ["--dry-run"]]:
+        code, _out, err = run(*argv, *dry_run)
+        assert (code, err) == (2, message.format(d=sink_dir))
+
+
+def test_entry_point_runs_as_a_script(sink_dir):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(RESTORE),
+            "t",
+            "kafka",
+            f"{sink_dir}/*",
+            "2021-01-19T15:57",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dry run: would send 2 records to t" in result.stdout
+    bad = subprocess.run(
+        [sys.executable, str(RESTORE), "t", "kafka", f"{sink_dir}/*", "soon"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "'soon' is not an ISO-8601 time" in bad.stderr
+    assert RESTORE.read_text().startswith("#!/usr/bin/env python3\n")
+    assert os.access(RESTORE, os.X_OK)
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ("kafka", "kafka:9092"),
+        ("kafka:9093", "kafka:9093"),
+        ("a,b:1", "a:9092,b:1"),
+        ("[::1]", "[::1]:9092"),
+        ("[::1]:9000", "[::1]:9000"),
+    ],
+)
+def test_bare_kafka_server_means_port_9092(server, expected):
+    assert bootstrap_servers(server) == expected
+
+
+# -- the prompt on a real terminal ---------------------------------------------------------
+
+
+def _ask_on_pty(answer: bytes | None) -> tuple[str, str]:
+    """Run confirm() with a pseudo-terminal as stdin/stdout; returns (outcome, shown)."""
+    controller, terminal = pty.openpty()
+    stdin = os.fdopen(os.dup(terminal), "r")
+    stdout = os.fdopen(os.dup(terminal), "w")
+    try:
+        if answer is not None:
+            os.write(controller, answer)
+        else:
+            os.write(controller, b"\x04")  # Ctrl-D: end of input
+        try:
+            confirm(False, stdin, stdout)
+            outcome = "yes"
+        except NotConfirmed as exc:
+            outcome = str(exc)
+        shown = ""
+        while "Continue (yes/no)? " not in shown and select.select([controller], [], [], 2)[0]:
+            shown += os.read(controller, 4096).decode()
+    finally:
+        stdin.close()
+        stdout.close()
+        os.close(terminal)
+        os.close(controller)
+    return outcome, shown
+
+
+def test_only_yes_proceeds_on_a_terminal():
+    outcome, shown = _ask_on_pty(b"yes\n")
+    assert outcome == "yes"
+    assert "Continue (yes/no)? " in shown
+    for answer, label in ((b"no\n", "'no'"), (b"y\n", "'y'"), (b"YES please\n", "'YES please'")):
+        outcome, _ = _ask_on_pty(answer)
+        assert outcome == f"not confirmed (answered {label}, only 'yes' proceeds)"
+    outcome, _ = _ask_on_pty(None)
+    assert outcome == "not confirmed (answered 'nothing', only 'yes' proceeds)"
+
+
+def test_no_terminal_refuses_at_once_and_yes_flag_skips_the_question():
+    with pytest.raises(
+        NotConfirmed,
+        match=r"^refusing to continue: no terminal to ask "
+        r"'Continue \(yes/no\)\?' on; re-run with --yes to confirm",
+    ):
+        confirm(False, io.StringIO("yes\n"), io.StringIO())
+    out = io.StringIO()
+    confirm(True, io.StringIO(""), out)
+    assert out.getvalue() == ""
