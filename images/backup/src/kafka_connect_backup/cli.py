@@ -13,10 +13,11 @@ import requests
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
 
-# Modules that add subcommands with `add_commands(subparsers, parents)` (e.g. `kcb snapshots
-# list` from the restore package; pass `parents` to add_parser for `--config`); a module that
-# is not there yet is skipped.
-COMMAND_MODULES = ("kafka_connect_backup.restore.cli",)
+# Modules that add subcommands with `add_commands(subparsers, parents)`: `kcb snapshots list`
+# comes from the restore package (pass `parents` to add_parser so `--config` works after the
+# subcommand; set `func` to a callable taking the parsed args, returning the exit code).
+# A module that is not there yet is skipped.
+COMMAND_MODULES = ("kafka_connect_backup.restore.kcb_commands",)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -113,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != name:
                 raise
             continue
-        module.add_commands(commands, common)
+        if hasattr(module, "add_commands"):
+            module.add_commands(commands, common)
     return parser
 
 
