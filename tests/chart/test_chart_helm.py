@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -80,3 +81,17 @@ def test_snapshots_are_committed_and_current(helm_unittest: Helm) -> None:
     counts = re.search(r"Snapshot:\s+(\d+) passed, (\d+) total", result.stdout)
     assert counts and counts[1] == counts[2] and int(counts[1]) > 0, result.stdout
     assert snapshot.read_text() == before, "helm unittest rewrote the snapshot"
+
+
+def test_the_packaged_chart_leaves_tests_out_and_renders(helm: Helm, tmp_path: Path) -> None:
+    helm.run("package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("kafka-connect-backup-*.tgz")
+    with tarfile.open(package) as archive:
+        names = archive.getnames()
+    assert "kafka-connect-backup/values.schema.json" in names
+    assert "kafka-connect-backup/README.md" in names
+    assert not [
+        n for n in names if n.startswith(("kafka-connect-backup/tests", "kafka-connect-backup/ci"))
+    ]
+    rendered = helm.run("template", "kcb", str(package)).stdout
+    assert "kind: Deployment" in rendered

@@ -165,8 +165,10 @@ def test_paths_match_the_volume_mounts(rendered: Any) -> None:
 
     # The supervisor runs with the config file the ConfigMap holds.
     supervisor = container(deployment, "supervisor")
-    config_path = supervisor["command"][supervisor["command"].index("--config") + 1]
-    assert supervisor["command"][:2] == ["kcb", "supervise"]
+    # args, so the image's entrypoint (tini) stays PID 1.
+    assert "command" not in supervisor
+    config_path = supervisor["args"][supervisor["args"].index("--config") + 1]
+    assert supervisor["args"][:2] == ["kcb", "supervise"]
     assert volume_at(deployment, "supervisor", config_path) == "supervisor-config"
     assert posixpath.basename(config_path) == "config.yaml"
     assert {"name": "KCB_CONFIG", "value": config_path} in supervisor["env"]
