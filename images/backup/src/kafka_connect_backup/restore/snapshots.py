@@ -1,0 +1,127 @@
+"""`kcb snapshots list`: each rsnapshot version (alpha.N) on the mounted backup with its date,
+its sink files and sizes, and the time range of the records they hold.
+
+The range is read from the records themselves (the --timestamp-field of every line), so it is
+the honest answer to "which snapshot has the data I need", at the cost of reading the files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.restore.plan import FilePlan, scan_file
+from kafka_connect_backup.restore.sources import SourceError, list_snapshots, sink_files_under
+from kafka_connect_backup.restore.summary import iso
+from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
+
+
+@dataclass
+class SnapshotFile:
+    path: str  # relative to the snapshot directory
+    bytes: int
+    compressed: bool
+    lines: int | None = None
+    first_record_time: str | None = None
+    last_record_time: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Snapshot:
+    name: str
+    path: Path
+    date: str
+    files: list[SnapshotFile] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def time_range(self) -> tuple[str | None, str | None]:
+        firsts = [f.first_record_time for f in self.files if f.first_record_time]
+        lasts = [f.last_record_time for f in self.files if f.last_record_time]
+        return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+    def as_dict(self) -> dict[str, Any]:
+        first, last = self.time_range()
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "date": self.date,
+            "bytes": self.bytes,
+            "first_record_time": first,
+            "last_record_time": last,
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+def describe_snapshots(
+    root: Path,
+    *,
+    connector: str | None = None,
+    timestamp_field: str = "utcTime",
+    read_records: bool = True,
+) -> list[Snapshot]:
+    everything = TimeFilter(TimeWindow(None, None), timestamp_field)
+    found = []
+    for directory in list_snapshots(root):
+        date = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
+        snapshot = Snapshot(directory.name, directory, iso(date.timestamp()) or "")
+        for source in sink_files_under(directory, connector):
+            entry = SnapshotFile(
+                str(source.path.relative_to(directory)), source.size, source.compressed
+            )
+            if read_records:
+                try:
+                    plan: FilePlan = scan_file(source, everything, MissingTimestamp.SKIP)
+                except SourceError as exc:
+                    entry.error = str(exc)
+                else:
+                    entry.lines = plan.lines + plan.torn
+                    entry.first_record_time = iso(plan.first_epoch)
+                    entry.last_record_time = iso(plan.last_epoch)
+            snapshot.files.append(entry)
+        found.append(snapshot)
+    return found
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def render(root: Path, snapshots: list[Snapshot]) -> str:
+    if not snapshots:
+        return f"no snapshot (alpha.N) in {root}: is the backup mounted?"
+    lines = [f"snapshots in {root}:"]
+    for snapshot in snapshots:
+        first, last = snapshot.time_range()
+        span = f"records {first} .. {last}" if first else "no timed records"
+        lines.append(
+            f"{snapshot.name:<9} {snapshot.date}  {len(snapshot.files)} files  "
+            f"{_size(snapshot.bytes)}  {span}"
+        )
+        for item in snapshot.files:
+            detail = (
+                f"error: {item.error}"
+                if item.error
+                else (
+                    f"{item.lines} lines, {item.first_record_time} .. {item.last_record_time}"
+                    if item.lines is not None
+                    else ""
+                )
+            )
+            lines.append(f"    {item.path}  {_size(item.bytes)}  {detail}".rstrip())
+    return "\n".join(lines)
+
+
+def to_json(snapshots: list[Snapshot]) -> str:
+    return json.dumps([s.as_dict() for s in snapshots], indent=2)
