@@ -1,0 +1,171 @@
+"""The supervisor's HTTP endpoint (/healthz, /metrics, /status, POST /backup-now) and the `kcb`
+commands that use it: `backup-now` through a running supervisor, or alone when none answers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from kafka_connect_backup.config import load_config
+from kafka_connect_backup.connect.connectors import connector_names
+from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_helpers import produce_json
+from kafka_stack import free_port
+from supervisor_helpers import (
+    LogCapture,
+    delete_connectors,
+    sink_name,
+    wait_for_line_count,
+    wait_running,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+KCB = str(Path(sys.executable).parent / "kcb")
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in metrics"
+    return float(match.group(1))
+
+
+def test_health_metrics_status_and_backup_now(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    port = free_port()
+    config_path = write_config(
+        tmp_path / "config.yaml",
+        topics=[unique_topic],
+        sink=sink,
+        sink_path=sink_path,
+        connect_url=connect_worker.url,
+        metrics={"host": "127.0.0.1", "port": port},
+    )
+    config = load_config(config_path)
+    names = connector_names(config)
+    base = f"http://127.0.0.1:{port}"
+    LogCapture()
+    supervisor = Supervisor(config)
+    loop = threading.Thread(target=supervisor.run, daemon=True)
+    loop.start()
+    try:
+        wait_running(connect_worker.url, names)
+        health = requests.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok" and health.json()["cycleInProgress"] is False
+        before = requests.get(f"{base}/metrics", timeout=10)
+        assert before.headers["Content-Type"].startswith("text/plain")
+        assert _metric(before.text, "kcb_up") == 1.0
+        assert _metric(before.text, "kcb_last_success_timestamp_seconds") == 0.0
+        assert 'kcb_reconcile_actions_total{action="created"} 1.0' in before.text
+
+        path = sink_file(
+            sink_path, unique_topic, sink, period_of(supervisor.clock(), config.sink_rotation)
+        )
+        lines = produce_json(kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50)])
+        assert wait_for_line_count([path], 50) == lines
+
+        started = time.time()
+        answer = requests.post(f"{base}/backup-now", params={"wait": "1"}, timeout=120)
+        assert answer.status_code == 200
+        cycle = answer.json()["cycle"]
+        assert cycle["ok"] is True and cycle["stopped"] == names and cycle["resumed"] == names
+        assert cycle["connectDowntimeSeconds"] > 0
+
+        after = requests.get(f"{base}/metrics", timeout=10).text
+        assert _metric(after, "kcb_last_success_timestamp_seconds") >= started
+        assert _metric(after, 'kcb_cycles_total{result="success"}') == 1.0
+        assert _metric(after, "kcb_connect_downtime_seconds_count") == 1.0
+        downtime = _metric(after, "kcb_last_connect_downtime_seconds")
+        assert downtime == pytest.approx(cycle["connectDowntimeSeconds"], abs=0.001)
+        assert _metric(after, "kcb_cycle_duration_seconds_count") == 1.0
+        assert _metric(after, "kcb_cycle_in_progress") == 0.0
+
+        status = requests.get(f"{base}/status", timeout=10).json()
+        assert status["cyclesCompleted"] == 1 and status["lastCycle"]["cycleId"] == cycle["cycleId"]
+        assert requests.get(f"{base}/nope", timeout=10).status_code == 404
+
+        # The CLI goes through the running supervisor (no second cycle runner).
+        done = subprocess.run(
+            [KCB, "backup-now", "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        assert '"ok": true' in done.stdout and "no supervisor" not in done.stderr
+        assert requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"] == 2
+
+        # Without waiting: accepted at once, the loop runs it.
+        quick = requests.post(f"{base}/backup-now", timeout=10)
+        assert quick.status_code == 202 and quick.json()["accepted"] is True
+        deadline = time.monotonic() + 60
+        while requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        supervisor.request_stop()
+        loop.join(60)
+    assert not loop.is_alive()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/healthz", timeout=2)
+
+    try:
+        # No supervisor answers any more: backup-now runs one cycle itself.
+        alone = subprocess.run(
+            [KCB, "backup-now", "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert alone.returncode == 0, alone.stderr
+        assert "no supervisor" in alone.stderr and '"ok": true' in alone.stdout
+        wait_running(connect_worker.url, names)
+        more = produce_json(
+            kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50, 60)]
+        )
+        assert wait_for_line_count([path], 60) == lines + more
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def _kcb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KCB, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_config_command(tmp_path: Path) -> None:
+    good = write_config(
+        tmp_path / "good.yaml",
+        topics=["a", "b"],
+        sink="s",
+        sink_path=tmp_path,
+        connect_url="http://127.0.0.1:1",
+    )
+    done = subprocess.run(
+        [KCB, "check-config", "--config", str(good)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "valid (2 topic(s)" in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("topics: [a]\nrestartTimeout: 2x\nconnect: {stopTimeoutSecs: 3}\n")
+    done = subprocess.run(
+        [KCB, "check-config", "--config", str(bad)], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "restartTimeout" in done.stderr and "30s, 90m, 23h, 1d" in done.stderr
+    assert "connect.stopTimeoutSecs: unknown key" in done.stderr
+    # Nothing starts on an invalid config.
+    done = _kcb("supervise", "--config", str(bad))
+    assert done.returncode == 2 and "restartTimeout" in done.stderr
