@@ -340,3 +340,23 @@ def test_interrupted_backup_stops_rsnapshot_and_unmounts(env: StorageEnv) -> Non
 
     result = backup_snapshot(env.config(allowInit=False, targetDir=str(env.target)))
     assert result.files == 1
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_unchanged_files_are_stored_once_across_snapshots(env: StorageEnv, engine: str) -> None:
+    data = os.urandom(8 * 1024 * 1024)
+    (env.sink / "orders-sink-2026-10.sink").write_bytes(data)
+    for _ in range(3):
+        backup_snapshot(env.config(engine=engine))
+    assert [s.name for s in list_snapshots(env.config())] == ["alpha.0", "alpha.1", "alpha.2"]
+    # rsnapshot's cp -al rotation works through the FUSE view: one ciphertext copy, 3 links.
+    usage = int(
+        subprocess.run(
+            ["du", "-sb", str(env.target)], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
+    assert len(data) < usage < 1.2 * len(data)
+    big = [p.stat() for p in env.target.rglob("*") if p.is_file()]
+    big = [st for st in big if st.st_size >= len(data)]
+    assert len(big) == 3  # three names (alpha.0, .1, .2) ...
+    assert {(st.st_ino, st.st_nlink) for st in big} == {(big[0].st_ino, 3)}  # ... one inode
