@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""`make bench`: run the benchmarks of design §7 and write docs/benchmarks.md.
+
+  backup    Connect downtime and supervisor overhead per backup cycle as the sink data grows
+  storage   bytes on the backup target / bytes ever sunk, monthly vs daily rotation
+  compress  the stale-file compressor vs gzip -6
+  restore   restore.py vs kafka-console-producer vs kafka-producer-perf-test
+            (scripts/bench_restore.py; reported as not available when it is missing)
+
+Each prints numbers and ratios measured side by side in one run; nothing asserts on wall time.
+Everything runs under one temporary directory; every mount, JVM and file is removed at the end
+(also on Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from benchmarks import backup, compress, storage
+from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
+from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
+from kafka_connect_backup.logs import configure_logging
+
+NAMES = ("backup", "storage", "compress", "restore")
+FULL_GRID = "10M:1,100M:10,1G:100,2G:10"
+QUICK_GRID = "2M:1,8M:10,16M:100"
+RESTORE_SCRIPT = ROOT / "scripts" / "bench_restore.py"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--quick", action="store_true", help="small sizes (development)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these benchmarks (repeat or comma-separate): {', '.join(NAMES)}",
+    )
+    parser.add_argument(
+        "--output",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="Markdown report to write ('-' to write none); default docs/benchmarks.md",
+    )
+    parser.add_argument("--json", dest="json_path", help="also write the raw numbers as JSON")
+    parser.add_argument("--work-dir", help="parent of the temporary directory (default: /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report")
+    group = parser.add_argument_group("backup")
+    group.add_argument("--grid", help=f"SIZE:FILES,... (default {FULL_GRID}, quick {QUICK_GRID})")
+    group.add_argument("--cycles", type=int, help="cycles per grid point (default 3, quick 2)")
+    group.add_argument("--max-topics", type=int, default=10, help="connectors per grid point")
+    group.add_argument("--rate", type=float, default=100.0, help="records/s during the run")
+    group.add_argument("--gap", type=float, default=3.0, help="seconds between cycles")
+    group = parser.add_argument_group("storage")
+    group.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    group.add_argument("--day-size", help="bytes sunk per day (default 4M, quick 256K)")
+    group.add_argument("--retention", type=int, default=7, help="snapshots kept (default 7)")
+    group = parser.add_argument_group("compress")
+    group.add_argument("--compress-size", help="file size (default 256M, quick 16M)")
+    group.add_argument("--repeats", type=int, help="runs per contender (default 2, quick 1)")
+    args = parser.parse_args(argv)
+    chosen = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
+    unknown = sorted(set(chosen) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(NAMES)}")
+    args.names = [n for n in NAMES if n in chosen] if chosen else list(NAMES)
+    return args
+
+
+# --- restore (another module's benchmark) ----------------------------------------------------
+
+
+def restore_section(quick: bool, work: Path) -> Section:
+    section = Section("restore", "Restore: restore.py vs console producer vs perf-test ceiling")
+    if not RESTORE_SCRIPT.exists():
+        section.available = False
+        section.error = f"{RESTORE_SCRIPT.relative_to(ROOT)} does not exist in this tree"
+        return section
+    result = work / "restore.json"
+    command = [sys.executable, str(RESTORE_SCRIPT), "--json", str(result)]
+    if quick:
+        command.append("--quick")
+    proc = subprocess.run(command, cwd=ROOT, check=False)
+    if proc.returncode != 0 or not result.exists():
+        section.error = f"{shlex.join(command)} exited with {proc.returncode}"
+        return section
+    data: dict[str, Any] = json.loads(result.read_text())
+    section.data = data
+    section.method = [f"`{shlex.join(command[1:])}` (scripts/bench_restore.py)"]
+    rows = data.get("rows") or []
+    if rows:
+        columns = list(rows[0])
+        section.tables.append(Table(columns, [[str(r.get(c, "")) for c in columns] for r in rows]))
+    section.findings = [str(f) for f in data.get("findings", [])]
+    return section
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Section]]:
+    quick = args.quick
+    return {
+        "backup": lambda: backup.run(
+            backup.BackupOptions(
+                grid=backup.parse_grid(args.grid or (QUICK_GRID if quick else FULL_GRID)),
+                cycles=args.cycles or (2 if quick else 3),
+                max_topics=args.max_topics,
+                rate=args.rate,
+                gap=args.gap,
+                retention=args.retention,
+            ),
+            work / "backup",
+        ),
+        "storage": lambda: storage.run(
+            storage.StorageOptions(
+                days=args.days,
+                day_bytes=parse_size(args.day_size or ("256K" if quick else "4M")),
+                retention=args.retention,
+            ),
+            work / "storage",
+        ),
+        "compress": lambda: compress.run(
+            compress.CompressOptions(
+                size=parse_size(args.compress_size or ("16M" if quick else "256M")),
+                repeats=args.repeats or (1 if quick else 2),
+            ),
+            work / "compress",
+        ),
+        "restore": lambda: restore_section(quick, work / "restore"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    configure_logging("WARNING")
+    started = datetime.now(UTC)
+    watch = Stopwatch()
+    load_start, busy = loadavg(), busy_processes()
+    parent = Path(args.work_dir) if args.work_dir else None
+    work = Path(tempfile.mkdtemp(prefix="kcb-bench-", dir=parent))
+    sections: list[Section] = []
+    print(f"benchmarks: {', '.join(args.names)} (work dir {work})", flush=True)
+    try:
+        table = runners(args, work)
+        for name in args.names:
+            print(f"-- {name}", flush=True)
+            (work / name).mkdir(parents=True, exist_ok=True)
+            section_watch = Stopwatch()
+            try:
+                section = table[name]()
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                traceback.print_exc()
+                section = Section(name, name, error=f"{type(exc).__name__}: {exc}")
+            section.seconds = section_watch.elapsed
+            sections.append(section)
+            print(section_text(section) + "\n", flush=True)
+    finally:
+        leftovers = unmount_under(work)
+        if leftovers:
+            print(f"unmounted leftovers: {', '.join(map(str, leftovers))}", file=sys.stderr)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    command = "make bench" if not sys.argv[1:] else "scripts/bench.py " + shlex.join(sys.argv[1:])
+    text = markdown(
+        sections,
+        started=started,
+        seconds=watch.elapsed,
+        quick=args.quick,
+        command=command,
+        load=(load_start, loadavg()),
+        busy=busy,
+        notes=args.note,
+    )
+    if args.output != "-":
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        print(f"wrote {output}")
+    if args.json_path:
+        Path(args.json_path).write_text(
+            json.dumps([asdict(s) for s in sections], indent=2, default=str)
+        )
+    failed = [s.name for s in sections if s.error and s.available]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        sys.exit(130)

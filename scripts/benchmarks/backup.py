@@ -1,0 +1,513 @@
+"""Backup cycle: Connect downtime per cycle and the supervisor's overhead beyond rsnapshot's own
+time, as the sink data grows.
+
+Real everything: the local KRaft broker and Connect worker (scripts/kafka_stack.py), one
+FileStreamSink connector per topic created by the supervisor's reconciler, the supervisor's
+`Cycle` (stop connectors, compress step, encfs mount, prune, `rsnapshot alpha`, verify,
+unmount, upsert + resume), encfs --standard over a local directory. A light producer keeps
+writing to every topic during the whole run, so each stop has records in flight; at the end
+every delivered record must be in the sink files (checked by exact byte count).
+
+The sink files are pre-generated JSON lines: each topic's current-period file (which Connect
+then appends to) plus older months' files, so that N files / S bytes sit in the sink
+directory. compressAfterDays is set out of reach so every cycle backs up the same files
+(compression is measured on its own). Phase times come from the cycle's own JSON log events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from benchmarks.common import (
+    RecordSource,
+    Section,
+    Stopwatch,
+    Table,
+    du_bytes,
+    human,
+    parse_size,
+    ratio,
+    secs,
+    set_mtime,
+    unmount_under,
+)
+from kafka_connect_backup.config import Config, parse_config
+from kafka_connect_backup.connect.connectors import Reconciler, connector_names
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_stack import KafkaStack
+
+PASSWORD = "bench-only password 9b2e"
+SINK_NAME = "bench"
+RSYNC_FILTER = ["--include=*.sink", "--include=*.gz", "--exclude=*"]
+RSYNC_ARGS = ["-a", "--delete", "--numeric-ids", "--no-links", "--delete-excluded"]
+PHASES = ("stop", "compress", "mount", "prune", "rsnapshot", "verify", "unmount", "resume")
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    total: int
+    files: int
+
+    @property
+    def label(self) -> str:
+        return f"{human(self.total)} / {self.files} file{'' if self.files == 1 else 's'}"
+
+
+def parse_grid(text: str) -> list[GridPoint]:
+    """'10M:1,100M:10,1G:100' -> grid points (size:files)."""
+    points = []
+    for item in text.split(","):
+        size, _, files = item.strip().partition(":")
+        points.append(GridPoint(parse_size(size), int(files or 1)))
+    return points
+
+
+@dataclass
+class BackupOptions:
+    grid: list[GridPoint]
+    cycles: int
+    max_topics: int
+    rate: float  # records/s produced (all topics together) during the run
+    gap: float  # seconds between cycles
+    retention: int = 7
+
+
+@dataclass
+class CycleRow:
+    point: GridPoint
+    topics: int
+    index: int
+    ok: bool
+    error: str | None
+    downtime: float | None
+    duration: float
+    rsnapshot: float | None
+    phases: dict[str, float]
+    plain_rsync: float
+    files_in_snapshot: int
+    bytes_in_snapshot: int
+
+    @property
+    def overhead(self) -> float | None:
+        return None if self.rsnapshot is None else self.duration - self.rsnapshot
+
+
+@dataclass
+class PointResult:
+    point: GridPoint
+    topics: int
+    cycles: list[CycleRow] = field(default_factory=list)
+    generated: int = 0
+    delivered: int = 0
+    records_check: str = ""
+    cipher_bytes: int = 0
+
+
+class LogTap:
+    """The supervisor's JSON log, captured in memory; `take()` returns the new events."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+        self.position = 0
+        configure_logging("INFO", stream=self.stream)
+
+    def take(self) -> list[dict[str, Any]]:
+        text = self.stream.getvalue()
+        new, self.position = text[self.position :], len(text)
+        return [json.loads(line) for line in new.splitlines() if line.strip()]
+
+
+def _at(events: list[dict[str, Any]], name: str) -> float | None:
+    for event in events:
+        if event.get("event") == name:
+            return datetime.fromisoformat(event["timestamp"]).timestamp()
+    return None
+
+
+def phases(events: list[dict[str, Any]], result: CycleResult) -> dict[str, float]:
+    """Time per phase from the cycle's own log events (ISO timestamps, microseconds)."""
+    marks = [
+        ("stop", "cycle.start", "connectors.stopped"),
+        ("compress", "connectors.stopped", "cycle.compressed"),
+        ("mount", "cycle.compressed", "backup_volume_mounted"),
+        ("prune", "backup_volume_mounted", "rsnapshot_done"),  # rsnapshot removed below
+        ("verify", "rsnapshot_done", "snapshot_verified"),
+        ("unmount", "snapshot_verified", "backup_volume_unmounted"),
+        ("resume", "backup_volume_unmounted", "connectors.resumed"),
+    ]
+    out: dict[str, float] = {}
+    for phase, begin, end in marks:
+        a, b = _at(events, begin), _at(events, end)
+        if a is not None and b is not None:
+            out[phase] = b - a
+    if result.snapshot is not None and "prune" in out:
+        out["rsnapshot"] = result.snapshot.rsnapshot_seconds
+        out["prune"] -= result.snapshot.rsnapshot_seconds
+    return out
+
+
+class LightProducer(threading.Thread):
+    """Produces JSON records round-robin to the topics at a fixed rate until stopped; counts
+    the bytes each topic's sink file must gain (value + newline) from delivery reports."""
+
+    def __init__(self, bootstrap: str, topics: list[str], rate: float) -> None:
+        super().__init__(daemon=True)
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+        self.topics, self.rate = topics, rate
+        self.delivered_bytes = dict.fromkeys(topics, 0)
+        self.delivered = 0
+        self.errors: list[str] = []
+        self.halt = threading.Event()
+        self.source = RecordSource("live", datetime.now(UTC), seed=11)
+
+    def _report(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+            return
+        self.delivered_bytes[msg.topic()] += len(msg.value()) + 1
+        self.delivered += 1
+
+    def run(self) -> None:
+        interval = 1.0 / self.rate if self.rate > 0 else 0.0
+        i = 0
+        while not self.halt.is_set() and self.rate > 0:
+            for line in self.source.chunk(100).splitlines():
+                if self.halt.is_set():
+                    break
+                topic = self.topics[i % len(self.topics)]
+                self.producer.produce(topic, line.encode(), on_delivery=self._report)
+                self.producer.poll(0)
+                i += 1
+                time.sleep(interval)
+        self.producer.flush(30)
+
+    def finish(self) -> None:
+        self.halt.set()
+        if self.ident is not None:  # started
+            self.join(60)
+
+
+def _months_back(moment: datetime, months: int) -> datetime:
+    index = moment.year * 12 + moment.month - 1 - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def pregenerate(config: Config, point: GridPoint, now: datetime) -> dict[Path, int]:
+    """Write point.files sink files totalling point.total bytes: every topic's current file
+    first, then older months round-robin over the topics. Returns size per file."""
+    per_file = point.total // point.files
+    topics = list(config.topics)
+    sizes: dict[Path, int] = {}
+    source = RecordSource("pre", now - timedelta(days=400))
+    for index in range(point.files):
+        topic = topics[index % len(topics)]
+        age = index // len(topics)  # 0 = current period
+        month = _months_back(now, age)
+        path = sink_file(config.sink_path, topic, SINK_NAME, period_of(month, config.sink_rotation))
+        sizes[path] = source.write(path, per_file, append=False)
+        if age > 0:  # an old month's file was last written at the end of that month
+            set_mtime(path, _months_back(now, age - 1) - timedelta(seconds=1))
+    return sizes
+
+
+def _config(root: Path, topics: list[str], connect_url: str, retention: int) -> Config:
+    (root / "password").write_text(PASSWORD + "\n")
+    for name in ("sink", "target", "work"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return parse_config(
+        {
+            "topics": topics,
+            "sinkName": SINK_NAME,
+            "sinkPath": str(root / "sink"),
+            "compressAfterDays": 36500,
+            "connect": {"url": connect_url, "stopTimeoutSeconds": 120},
+            "metrics": {"port": 0},
+            "backup": {
+                "enabled": True,
+                "retention": retention,
+                "engine": "encfs",
+                "passwordFile": str(root / "password"),
+                "targetDir": str(root / "target"),
+                "mountPoint": str(root / "plain"),
+                "requireTargetMount": False,
+                "allowInit": True,
+                "workDir": str(root / "work"),
+            },
+        }
+    )
+
+
+def _wait_running(client: ConnectClient, names: list[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [client.status(n) for n in names]
+        if all(s is not None and s.running for s in states):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"connectors not running after {timeout}s: {names}")
+
+
+def _plain_rsync(source: Path, mirror: Path) -> float:
+    """Reference: the same rsync filter and flags, unencrypted, no rsnapshot rotation."""
+    mirror.mkdir(exist_ok=True)
+    watch = Stopwatch()
+    subprocess.run(
+        ["rsync", *RSYNC_ARGS, *RSYNC_FILTER, f"{source}/", f"{mirror}/"],
+        check=True,
+        capture_output=True,
+    )
+    return watch.elapsed
+
+
+def _wait_sunk(expected: dict[Path, int], timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        have = {p: p.stat().st_size for p in expected}
+        if have == expected:
+            return "ok: every delivered record is in the sink files (exact byte count)"
+        if time.monotonic() > deadline:
+            short = {p.name: expected[p] - have[p] for p in expected if have[p] != expected[p]}
+            return f"MISMATCH after {timeout:.0f}s (bytes missing per file): {short}"
+        time.sleep(0.5)
+
+
+def run_point(
+    stack: KafkaStack, point: GridPoint, options: BackupOptions, root: Path, tap: LogTap
+) -> PointResult:
+    tag = uuid.uuid4().hex[:6]
+    n_topics = max(1, min(point.files, options.max_topics))
+    topics = [stack.broker.create_topic(f"bench-{tag}-{k:02d}") for k in range(n_topics)]
+    root.mkdir(parents=True)
+    config = _config(root, topics, stack.connect_url, options.retention)
+    result = PointResult(point, n_topics)
+    now = datetime.now(UTC)
+    period = period_of(now, config.sink_rotation)
+    sizes = pregenerate(config, point, now)
+    result.generated = sum(sizes.values())
+    client = ConnectClient(stack.connect_url)
+    names = connector_names(config)
+    producer = LightProducer(stack.bootstrap, topics, options.rate)
+    try:
+        Reconciler(config, client).reconcile(period)
+        _wait_running(client, names)
+        producer.start()
+        cycle = Cycle(config, client, Metrics())
+        for index in range(1, options.cycles + 1):
+            time.sleep(options.gap)
+            tap.take()
+            outcome = cycle.run()
+            events = tap.take()
+            mirror_seconds = _plain_rsync(config.sink_path, root / "mirror")
+            snap = outcome.snapshot
+            result.cycles.append(
+                CycleRow(
+                    point=point,
+                    topics=n_topics,
+                    index=index,
+                    ok=outcome.ok,
+                    error=outcome.error,
+                    downtime=outcome.connect_downtime_seconds,
+                    duration=outcome.duration_seconds,
+                    rsnapshot=snap.rsnapshot_seconds if snap else None,
+                    phases=phases(events, outcome),
+                    plain_rsync=mirror_seconds,
+                    files_in_snapshot=snap.files if snap else 0,
+                    bytes_in_snapshot=snap.bytes if snap else 0,
+                )
+            )
+        producer.finish()
+        result.delivered = producer.delivered
+        expected = dict(sizes)
+        for topic in topics:
+            current = sink_file(config.sink_path, topic, SINK_NAME, period)
+            expected[current] += producer.delivered_bytes[topic]
+        result.records_check = _wait_sunk(expected)
+        if producer.errors:
+            result.records_check += f"; {len(producer.errors)} delivery errors"
+        result.cipher_bytes = du_bytes(root / "target")
+    finally:
+        producer.finish()
+        for name in names:
+            # Best effort: the worker is stopped at the end anyway.
+            with contextlib.suppress(Exception):
+                client.delete(name)
+        client.close()
+        stack.broker.admin().delete_topics(topics)
+        unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def run(options: BackupOptions, work: Path) -> Section:
+    section = Section("backup", "Backup cycle: Connect downtime and supervisor overhead")
+    tap = LogTap()
+    results: list[PointResult] = []
+    with KafkaStack(work / "stack") as stack:
+        for i, point in enumerate(options.grid):
+            print(f"  backup: {point.label} ...", flush=True)
+            results.append(run_point(stack, point, options, work / f"p{i}", tap))
+    configure_logging("WARNING")
+
+    main = Table(
+        [
+            "sink data",
+            "connectors",
+            "cycle",
+            "Connect downtime s",
+            "cycle s",
+            "rsnapshot s",
+            "overhead s (cycle - rsnapshot)",
+            "overhead %",
+            "plain rsync s",
+            "rsnapshot+encfs / plain rsync",
+        ],
+        caption="Cycle 1 copies everything into an empty (freshly initialised) encfs volume; "
+        "later cycles are the steady state (rsnapshot hard-links unchanged files and copies "
+        "the current files, which Connect keeps appending to).",
+    )
+    detail = Table(
+        ["sink data", "cycle", *[f"{p} s" for p in PHASES]],
+        caption="Where a cycle's time goes (from the supervisor's own log events): stop = PUT "
+        "/stop until every task is gone; mount includes the password/target checks (and the "
+        "volume's creation in cycle 1); prune includes writing rsnapshot.conf; verify compares "
+        "size, mtime and the first/last 64 KiB of every file; resume = upsert + resume until "
+        "every task is RUNNING.",
+    )
+    for r in results:
+        for c in r.cycles:
+            label = "1 (initial)" if c.index == 1 else str(c.index)
+            pct = None if c.overhead is None else 100 * c.overhead / c.duration
+            main.rows.append(
+                [
+                    f"{r.point.label}",
+                    str(r.topics),
+                    label if c.ok else f"{label} FAILED: {c.error}",
+                    secs(c.downtime),
+                    secs(c.duration),
+                    secs(c.rsnapshot),
+                    secs(c.overhead),
+                    "-" if pct is None else f"{pct:.0f}%",
+                    secs(c.plain_rsync),
+                    ratio(c.rsnapshot / c.plain_rsync if c.rsnapshot else None),
+                ]
+            )
+            detail.rows.append([r.point.label, label, *[secs(c.phases.get(p)) for p in PHASES]])
+    section.tables += [main, detail]
+    checks = Table(
+        ["sink data", "generated", "records produced during the run", "ciphertext (du)", "check"]
+    )
+    for r in results:
+        checks.rows.append(
+            [
+                r.point.label,
+                human(r.generated),
+                str(r.delivered),
+                human(r.cipher_bytes),
+                r.records_check,
+            ]
+        )
+    section.tables.append(checks)
+    section.data = {
+        "points": [
+            {
+                "total": r.point.total,
+                "files": r.point.files,
+                "topics": r.topics,
+                "generated": r.generated,
+                "delivered": r.delivered,
+                "check": r.records_check,
+                "cipher_bytes": r.cipher_bytes,
+                "cycles": [
+                    {
+                        "index": c.index,
+                        "ok": c.ok,
+                        "error": c.error,
+                        "downtime": c.downtime,
+                        "duration": c.duration,
+                        "rsnapshot": c.rsnapshot,
+                        "overhead": c.overhead,
+                        "plain_rsync": c.plain_rsync,
+                        "phases": c.phases,
+                    }
+                    for c in r.cycles
+                ],
+            }
+            for r in results
+        ]
+    }
+    section.method = [
+        "Real broker + Connect standalone (Kafka jars of images/connect/pom.xml), one "
+        "FileStreamSink connector per topic (at most "
+        f"{options.max_topics} topics), the supervisor's `Cycle` with backup on encfs "
+        f"--standard over a local directory (retention {options.retention}).",
+        "Sink files pre-generated as JSON lines with `utcTime`: each topic's current-month "
+        "file (Connect appends to it) and older months' files; compression disabled "
+        "(compressAfterDays out of reach) so every cycle backs up the same files.",
+        f"A producer writes {options.rate:g} records/s across the topics during the whole run; "
+        f"cycles are {options.gap:g} s apart; the end check compares each current file's size "
+        "with the pre-generated bytes plus every delivered record.",
+        "'plain rsync' is the same rsync flags and filter straight into an unencrypted mirror "
+        "directory, run right after each cycle: what the copy costs without encfs and "
+        "rsnapshot's rotation.",
+    ]
+    section.findings = _findings(results)
+    return section
+
+
+def _findings(results: list[PointResult]) -> list[str]:
+    findings = []
+    for r in results:
+        steady = [c for c in r.cycles if c.index > 1 and c.ok]
+        first = r.cycles[0] if r.cycles else None
+        if first is None:
+            continue
+        line = f"{r.point.label}, {r.topics} connectors: initial cycle downtime " + (
+            f"{secs(first.downtime)} s (overhead {secs(first.overhead)} s)"
+        )
+        if steady:
+            down = _median([c.downtime for c in steady if c.downtime is not None])
+            over = _median([c.overhead for c in steady if c.overhead is not None])
+            rsn = _median([c.rsnapshot for c in steady if c.rsnapshot is not None])
+            line += (
+                f"; steady state median downtime {secs(down)} s, of which rsnapshot "
+                f"{secs(rsn)} s and supervisor overhead {secs(over)} s"
+            )
+            biggest = _biggest_overhead(steady)
+            if biggest:
+                line += f" (largest overhead phase: {biggest})"
+        findings.append(line + ".")
+    return findings
+
+
+def _biggest_overhead(cycles: list[CycleRow]) -> str:
+    totals: dict[str, float] = {}
+    for c in cycles:
+        for phase, value in c.phases.items():
+            if phase != "rsnapshot":
+                totals[phase] = totals.get(phase, 0.0) + value
+    if not totals:
+        return ""
+    phase = max(totals, key=lambda p: totals[p])
+    return f"{phase}, {totals[phase] / len(cycles):.2f} s"
