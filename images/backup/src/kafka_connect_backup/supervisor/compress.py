@@ -100,11 +100,15 @@ def gzip_digest(path: Path) -> _Digest:
     crc, length = 0, 0
     fd = os.open(path, os.O_RDONLY)
     try:
-        for chunk in _blocks(fd):
-            data = decompressor.decompress(chunk)
-            crc, length = zlib.crc32(data, crc), length + len(data)
-            if decompressor.eof and decompressor.unused_data:
-                raise zlib.error(f"{path}: data after the gzip stream")
+        for block in _blocks(fd):
+            chunk = block
+            while chunk:
+                # Bounded output: a small block of a repetitive file can inflate enormously.
+                data = decompressor.decompress(chunk, BLOCK_SIZE)
+                crc, length = zlib.crc32(data, crc), length + len(data)
+                chunk = decompressor.unconsumed_tail
+                if decompressor.eof and (decompressor.unused_data or chunk):
+                    raise zlib.error(f"{path}: data after the gzip stream")
     finally:
         os.close(fd)
     data = decompressor.flush()
