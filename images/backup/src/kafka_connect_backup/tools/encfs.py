@@ -61,7 +61,13 @@ def mount(target: Path, mount_point: Path, password: str) -> None:
 def init(target: Path, password: str, scratch_dir: Path) -> None:
     """Create a new `--standard` volume in the (empty) directory `target`."""
     scratch_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="encfs-init-") as mount_point:
-        _encfs(target, Path(mount_point), password)
-        fuse.unmount(Path(mount_point))
+    # encfs creates a volume by mounting it once. rmdir, never rmtree, the scratch mount point:
+    # if the unmount failed, a recursive delete would reach into the new volume.
+    mount_point = Path(tempfile.mkdtemp(dir=scratch_dir, prefix="encfs-init-"))
+    try:
+        _encfs(target, mount_point, password)
+        fuse.unmount(mount_point)
+    finally:
+        if not fuse.is_mount_point(mount_point):
+            mount_point.rmdir()
     log.info("volume_initialised", engine="encfs", target=str(target))
