@@ -39,6 +39,10 @@ def restore(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
     )
 
 
+def values(got: list[tuple[bytes | None, bytes | None]]) -> list[str]:
+    return [value.decode() if value is not None else "<null>" for _, value in got]
+
+
 def records(day: int, hours: range, tag: str) -> list[dict[str, object]]:
     return [
         {"id": f"{tag}-{day}-{h}-{m}", "utcTime": f"2021-01-{day:02d}T{h:02d}:{m:02d}:00.000Z"}
@@ -122,10 +126,7 @@ def test_round_trip_sunk_compressed_snapshotted_restored_from_a_time(
     ]
     # The start day is kept (the original dropped all of 2021-01-19).
     assert expected[0].startswith('{"id":"jan-19-15-57"')
-    got = [
-        value.decode()
-        for _, value in consume_all(kafka_broker.bootstrap, target_topic, len(expected))
-    ]
+    got = values(consume_all(kafka_broker.bootstrap, target_topic, len(expected)))
     assert got == expected
     data = json.loads(summary.read_text())
     assert (data["read"], data["matched"], data["delivered"], data["failed"]) == (
@@ -175,7 +176,7 @@ def test_files_named_and_shaped_as_the_original_chart_wrote_them(
     assert result.returncode == 0, result.stdout + result.stderr
     expected = [january[1], january[2], january[4], '{"utcTime":"2021-02-01T00:00:00.000Z"}']
     got = consume_all(kafka_broker.bootstrap, unique_topic, len(expected))
-    assert [value.decode() for _, value in got] == expected
+    assert values(got) == expected
     assert all(key is None for key, _ in got)
     assert "read 8, matched 4, skipped 4 (before_from 3, missing_timestamp 1)" in result.stdout
     assert "delivered 4, failed 0" in result.stdout
