@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json
 from kafka_stack import ConnectWorker, start_connect
-from storage_helpers import PASSWORD, StorageEnv, storage_env
+from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
 from supervisor_helpers import (
     LogCapture,
     connector_states,
@@ -229,6 +230,38 @@ def test_rsnapshot_lock_held_fails_clearly_and_connectors_resume(
             _assert_failed_clearly(result, logs, metrics, "rsnapshot_locked", "backup")
             assert lock.exists()  # never removed behind the holder's back
             assert not fuse.is_mount_point(env.mount_point)
+            wait_running(connect_worker.url, connector_names(config))
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
+    connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    with storage_env(tmp_path) as env:
+        small = tmp_path / "small-sink"
+        mount_tmpfs(small, "2m")
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=small,
+            connect_url=connect_worker.url,
+            backup=_backup(env),
+        )
+        old = sink_file(small, unique_topic, sink, "2025-01")
+        content = os.urandom(1_400_000)  # incompressible: its .gz cannot fit beside it
+        old.write_bytes(content)
+        idle = time.time() - 40 * 86400
+        os.utime(old, (idle, idle))
+        try:
+            logs, metrics = LogCapture(), Metrics()
+            with ConnectClient(connect_worker.url) as client:
+                result = Cycle(config, client, metrics).run()
+            _assert_failed_clearly(result, logs, metrics, "disk_full", "compress")
+            assert old.read_bytes() == content  # the source is intact
+            assert not list(small.glob("*.gz")) and not list(small.glob(".*tmp"))
+            assert result.snapshot is not None and result.snapshot.files == 1  # backup taken
             wait_running(connect_worker.url, connector_names(config))
         finally:
             delete_connectors(connect_worker.url, f"-{sink}")

@@ -156,17 +156,12 @@ class Cycle:
             down_since = time.monotonic()
             result.stopped = self._stop_all()
             self._check_abort("compress")
-            step = "compress"
             now = self.clock()
-            compressed = self.compress(self.config, now)
-            result.compressed = [c.target for c in compressed.compressed]
-            self.metrics.compressed_files.inc(len(result.compressed))
-            log.info(
-                "cycle.compressed",
-                files=[str(c) for c in result.compressed],
-                bytes_in=compressed.bytes_in,
-                recovered=[str(p) for p in compressed.recovered],
-            )
+            try:
+                self._compress(result, now)
+            except Exception as exc:
+                # Compression failing leaves every source intact: still take the backup.
+                self._fail(result, "compress", exc)
             if self.config.backup.enabled:
                 self._check_abort("backup")
                 step = "backup"
@@ -184,6 +179,17 @@ class Cycle:
             self._resume_all(result, down_since)
             result.duration_seconds = time.monotonic() - started
             self._finish(result)
+
+    def _compress(self, result: CycleResult, now: datetime) -> None:
+        compressed = self.compress(self.config, now)
+        result.compressed = [c.target for c in compressed.compressed]
+        self.metrics.compressed_files.inc(len(result.compressed))
+        log.info(
+            "cycle.compressed",
+            files=[str(c) for c in result.compressed],
+            bytes_in=compressed.bytes_in,
+            recovered=[str(p) for p in compressed.recovered],
+        )
 
     def _check_abort(self, next_step: str) -> None:
         if self.should_abort():
@@ -289,15 +295,17 @@ class Cycle:
                 log.error("connectors.resume_failed", cause=cause, error=str(exc), fix=fix)
 
     def _fail(self, result: CycleResult, step: str, exc: BaseException) -> None:
+        """One `cycle.failed` event and metric per failure; the result keeps the first."""
         cause, fix = classify(exc)
-        result.cause, result.step = cause, step
-        result.error = exc.message if isinstance(exc, KcbError) else f"{type(exc).__name__}: {exc}"
+        error = exc.message if isinstance(exc, KcbError) else f"{type(exc).__name__}: {exc}"
+        if result.cause is None:
+            result.cause, result.step, result.error = cause, step, error
         self.metrics.failures.labels(cause=cause, step=step).inc()
         log.error(
             "cycle.failed",
             step=step,
             cause=cause,
-            error=result.error,
+            error=error,
             fix=fix,
             exc_info=cause == "unexpected",
         )
