@@ -4,12 +4,15 @@ leaves the topic empty."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -137,6 +140,8 @@ def test_without_a_terminal_and_without_yes_it_refuses_at_once(
 def _on_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
     """Run restore.py with a pseudo-terminal as its stdin/stdout/stderr; answer the prompt."""
     controller, terminal = pty.openpty()
+    # A terminal has a size (a bare pty is 0x0, where a progress bar has no room).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
         [sys.executable, str(RESTORE), *args],
         stdin=terminal,
