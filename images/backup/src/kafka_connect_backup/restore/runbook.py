@@ -281,6 +281,7 @@ def step_replay(ctx: Context) -> dict[str, object]:
     if ctx.args.step:
         describe_plan(ctx.settings, plan, ctx.out, dry_run=False)
     summary = send(ctx.settings, plan, progress)
+    _inject_failure("after-replay-send")
     for line in summary.render().splitlines():
         ctx.say(f"    {line}")
     if ctx.args.summary_json is not None:

@@ -1,0 +1,254 @@
+"""The whole restore runbook in one command against the real broker and Connect worker, and
+its re-run after a failure injected at different steps: the end state is always exactly the
+restored records, the topic's shape, a reset consumer group and a running connector that
+rewrote the sink file from the restored topic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+from confluent_kafka import ConsumerGroupTopicPartitions
+
+from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
+from kafka_helpers import consume_all, produce_json, put_connector, wait_for_lines
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RESTORE = ROOT / "scripts" / "restore.py"
+FROM = "2021-01-19T16:00"
+
+
+def restore(args: list[str], fail_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("KCB_RESTORE_FAIL_AT", None)
+    if fail_at:
+        env["KCB_RESTORE_FAIL_AT"] = fail_at
+    return subprocess.run(
+        [sys.executable, str(RESTORE), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+
+
+def connector_state(url: str, name: str) -> tuple[str, list[str]]:
+    body = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
+    return body["connector"]["state"], [t["state"] for t in body["tasks"]]
+
+
+def wait_state(url: str, name: str, wanted: tuple[str, list[str]], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    state = connector_state(url, name)
+    while state != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = connector_state(url, name)
+    assert state == wanted
+
+
+def committed(admin: object, group: str) -> int:
+    request = [ConsumerGroupTopicPartitions(group)]
+    result = admin.list_consumer_group_offsets(request)[group].result(30)  # type: ignore[attr-defined]
+    return sum(max(tp.offset, 0) for tp in result.topic_partitions)
+
+
+@pytest.mark.parametrize("fail_at", ["after-delete", "after-replay-send", "before-reset-offsets"])
+def test_runbook_rerun_after_a_failure_finishes_exactly(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path, fail_at: str
+) -> None:
+    sink = f"rb-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"runbook-{uuid.uuid4().hex[:8]}", 2)
+    sink_path = tmp_path / "filesink"
+    sink_path.mkdir()
+    name = connector_name(topic, sink)
+    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    records = [
+        {
+            "user": f"u{i % 7}",
+            "seq": i,
+            "utcTime": f"2021-01-19T{15 + i // 60:02d}:{i % 60:02d}:00Z",
+        }
+        for i in range(150)
+    ]
+    put_connector(
+        connect_worker.url,
+        name,
+        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    )
+    try:
+        lines = produce_json(kafka_broker.bootstrap, topic, records)
+        assert sorted(wait_for_lines(live, len(lines))) == sorted(lines)
+        expected = [line for line in lines if json.loads(line)["utcTime"] >= "2021-01-19T16:00"]
+        assert len(expected) == 90
+
+        args = [
+            topic,
+            kafka_broker.bootstrap,
+            "--from",
+            FROM,
+            "--runbook",
+            "--yes",
+            "--key-field",
+            "user",
+            "--sink-name",
+            sink,
+            "--sink-path",
+            str(sink_path),
+            "--connect-url",
+            connect_worker.url,
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+        first = restore(args, fail_at=fail_at)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert f"FAILED: injected failure at {fail_at}" in first.stdout
+        journal = tmp_path / "state" / f"restore-{topic}.json"
+        assert journal.exists()
+        assert not live.exists()  # moved aside before the topic was touched
+
+        second = restore(args)
+        assert second.returncode == 0, second.stdout + second.stderr
+        out = second.stdout
+        assert "[1/6] stop the connectors of" in out and "(again: make sure" in out
+        assert "[2/6] move the current sink files" in out and "done in a previous run" in out
+        if fail_at == "after-replay-send":
+            assert "(again: a previous replay was cut short" in out
+        assert f"restore of {topic} complete" in out
+        assert not journal.exists()
+        assert len(list((tmp_path / "state").glob(f"restore-{topic}.*.done.json"))) == 1
+
+        # The topic: same shape, exactly the restored records, per-key order kept.
+        described = kafka_broker.admin().list_topics(topic=topic, timeout=10).topics[topic]
+        assert len(described.partitions) == 2
+        got = consume_all(kafka_broker.bootstrap, topic, len(expected))
+        values = [v.decode() for _, v in got if v is not None]
+        assert sorted(values) == sorted(expected) and len(values) == len(expected)
+        # Per key, the restored order is the order of the replayed file.
+        snapshots = list(sink_path.glob(f"snapshot-{topic}-*/{live.name}"))
+        assert len(snapshots) == 1
+        file_order = snapshots[0].read_text().splitlines()
+        for user in {json.loads(line)["user"] for line in expected}:
+            mine = [v for v in values if json.loads(v)["user"] == user]
+            assert mine == [v for v in file_order if v in expected and f'"user":"{user}"' in v]
+            assert {k for k, v in got if v is not None and json.loads(v)["user"] == user} == {
+                user.encode()
+            }
+
+        # The moved file kept the original data; Connect rewrote the live file from the topic.
+        assert sorted(file_order) == sorted(lines)
+        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        assert sorted(wait_for_lines(live, len(expected))) == sorted(expected)
+        group = consumer_group(topic, sink)
+        deadline = time.monotonic() + 30
+        while committed(kafka_broker.admin(), group) < len(expected):
+            assert time.monotonic() < deadline, "the sink did not commit the restored records"
+            time.sleep(0.5)
+        assert committed(kafka_broker.admin(), group) == len(expected)
+    finally:
+        requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
+
+
+def test_runbook_dry_run_and_single_steps(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    sink = f"rs-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"steps-{uuid.uuid4().hex[:8]}", 1)
+    sink_path = tmp_path / "filesink"
+    sink_path.mkdir()
+    name = connector_name(topic, sink)
+    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    put_connector(
+        connect_worker.url,
+        name,
+        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    )
+    try:
+        lines = produce_json(
+            kafka_broker.bootstrap,
+            topic,
+            [{"n": i, "utcTime": f"2021-01-19T16:{i:02d}:00Z"} for i in range(30)],
+        )
+        assert wait_for_lines(live, 30) == lines
+        common = [
+            topic,
+            kafka_broker.bootstrap,
+            "--from",
+            "2021-01-19T16:10",
+            "--sink-name",
+            sink,
+            "--sink-path",
+            str(sink_path),
+            "--connect-url",
+            connect_worker.url,
+            "--yes",
+        ]
+        dry = restore([*common, "--runbook", "--dry-run"])
+        assert dry.returncode == 0, dry.stderr
+        assert "records: 30 read, 20 to send, 10 skipped (before_from 10)" in dry.stdout
+        assert "  3. delete and recreate topic" in dry.stdout
+        assert "dry run: no step was run" in dry.stdout
+        assert live.exists() and connector_state(connect_worker.url, name)[0] == "RUNNING"
+
+        # Without its connectors stopped, moving the files is refused.
+        early = restore([*common, "--step", "move-files"])
+        assert early.returncode == 1
+        assert f"connector {name} is RUNNING: it would keep writing the sink file" in early.stdout
+        assert live.exists()
+
+        stop = restore([*common, "--step", "stop-connectors"])
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert "[1/1] stop the connectors of" in stop.stdout
+        assert f"{name}: stopped" in stop.stdout
+        assert connector_state(connect_worker.url, name) == ("STOPPED", [])
+        moved = restore([*common, "--step", "move-files"])
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert not live.exists()
+
+        # Replay alone into the existing topic reads the moved files from the journal.
+        replayed = restore([*common, "--step", "replay"])
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "delivered 20, failed 0" in replayed.stdout
+        assert len(consume_all(kafka_broker.bootstrap, topic, 50)) == 50  # 30 + 20 replayed
+
+        resumed = restore([*common, "--step", "resume-connectors"])
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+    finally:
+        requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
+
+
+def test_runbook_refuses_when_connect_is_unreachable(kafka_broker, unique_topic, tmp_path):
+    result = restore(
+        [
+            unique_topic,
+            kafka_broker.bootstrap,
+            "--from",
+            FROM,
+            "--runbook",
+            "--yes",
+            "--connect-url",
+            "http://127.0.0.1:9",
+            "--sink-path",
+            str(tmp_path),
+        ]
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith(
+        "restore.py: error: Kafka Connect at http://127.0.0.1:9 is unreachable"
+    )
+    assert result.stderr.endswith("; nothing was changed\n")
+    assert unique_topic in kafka_broker.admin().list_topics(timeout=10).topics
