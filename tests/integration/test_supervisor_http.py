@@ -4,6 +4,7 @@ commands that use it: `backup-now` through a running supervisor, or alone when n
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -169,3 +170,21 @@ def test_check_config_command(tmp_path: Path) -> None:
     # Nothing starts on an invalid config.
     done = _kcb("supervise", "--config", str(bad))
     assert done.returncode == 2 and "restartTimeout" in done.stderr
+
+
+def test_supervise_refuses_a_taken_metrics_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path / "config.yaml",
+            topics=["a"],
+            sink="s",
+            sink_path=tmp_path,
+            connect_url="http://127.0.0.1:1",
+            metrics={"host": "127.0.0.1", "port": port},
+        )
+        done = _kcb("supervise", "--config", str(config))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "metrics.port" in done.stderr

@@ -34,7 +34,15 @@ def _supervise(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
-    supervisor = Supervisor(config)
+    try:
+        supervisor = Supervisor(config)
+    except OSError as exc:  # the metrics/health port is taken or not allowed
+        print(
+            f"kcb: cannot listen on {config.metrics.host}:{config.metrics.port}: "
+            f"{exc.strerror} (fix: choose a free metrics.port, or 0 to disable the endpoint)",
+            file=sys.stderr,
+        )
+        return 2
     supervisor.install_signal_handlers()
     return supervisor.run()
 
