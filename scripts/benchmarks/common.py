@@ -36,6 +36,7 @@ class Section:
     method: list[str] = field(default_factory=list)  # what ran, what was simulated
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # interpretation computed from the numbers
+    headline: list[str] = field(default_factory=list)  # one or two lines for the summary
     available: bool = True
     error: str | None = None
     seconds: float = 0.0

@@ -7,6 +7,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -35,24 +36,34 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def busy_processes(limit: int = 6) -> list[str]:
-    """The processes using the most CPU right now, outside this benchmark's process tree."""
-    mine = {os.getpid()}
-    text = _out(["ps", "-eo", "pid,ppid,pcpu,comm", "--sort=-pcpu", "--no-headers"])
-    found = []
-    for line in text.splitlines():
-        parts = line.split(None, 3)
-        if len(parts) < 4:
+def _cpu_ticks() -> dict[int, tuple[str, int]]:
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended
             continue
-        pid, ppid, pcpu, comm = int(parts[0]), int(parts[1]), float(parts[2]), parts[3]
-        if pid in mine or ppid in mine:
-            mine.add(pid)
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        ticks[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def busy_processes(sample: float = 2.0, limit: int = 6) -> list[str]:
+    """Processes of others using >= 5% of a CPU over a short sample (this one excluded)."""
+    before = _cpu_ticks()
+    time.sleep(sample)
+    after = _cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    usage = []
+    for pid, (name, ticks) in after.items():
+        if pid == os.getpid() or pid not in before:
             continue
-        if pcpu >= 5.0:
-            found.append(f"{comm} ({pcpu:.0f}%)")
-        if len(found) >= limit:
-            break
-    return found
+        share = (ticks - before[pid][1]) / hz / sample
+        if share >= 0.05:
+            usage.append((share, name))
+    usage.sort(reverse=True)
+    return [f"{name} ({share:.0%})" for share, name in usage[:limit]]
 
 
 def machine() -> dict[str, str]:
@@ -64,7 +75,7 @@ def machine() -> dict[str, str]:
             cpu = line.split(":", 1)[1].strip()
             break
     os_name = _out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])
-    disk = _out(["df", "-hT", "--output=source,fstype,size,avail", "/tmp"]).splitlines()
+    disk = _out(["df", "-h", "--output=source,fstype,size,avail", "/tmp"]).splitlines()
     return {
         "CPUs (nproc)": str(os.cpu_count()),
         "CPU model": cpu or platform.processor(),
@@ -80,11 +91,12 @@ def versions() -> dict[str, str]:
     kafka = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
     java = _out(["java", "-version"]).splitlines()
     rdkafka = confluent_kafka.libversion()[0]
+    client = str(getattr(confluent_kafka, "__version__", "?"))
     return {
         "Kafka (images/connect/pom.xml)": kafka.group(1) if kafka else "?",
         "Java": java[0] if java else "?",
         "Python": sys.version.split()[0],
-        "confluent-kafka / librdkafka": f"{confluent_kafka.version()[0]} / {rdkafka}",
+        "confluent-kafka / librdkafka": f"{client} / {rdkafka}",
         "zlib (Python runtime)": zlib.ZLIB_RUNTIME_VERSION,
         "encfs": _deb("encfs"),
         "rsnapshot": _deb("rsnapshot"),
@@ -173,7 +185,14 @@ def markdown(
         )
     if concurrency:
         out += ["", "## Conditions", ""] + [f"- {n}" for n in concurrency]
-    summary = [f for s in sections if s.available for f in s.findings]
+    summary = []
+    for s in sections:
+        if not s.available:
+            summary.append(f"{s.title}: not available ({s.error}).")
+        elif s.error:
+            summary.append(f"{s.title}: failed ({s.error}).")
+        else:
+            summary += s.headline or s.findings
     if summary:
         out += ["", "## Summary", ""] + [f"- {f}" for f in summary]
     for section in sections:

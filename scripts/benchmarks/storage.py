@@ -211,4 +211,10 @@ def run(options: StorageOptions, work: Path) -> Section:
             f" on the target ({gz['compressed_files']} files gzipped); the sink volume itself "
             f"shrinks to {human(gz['sink_allocated'])} vs {human(daily['sink_allocated'])}."
         )
+    section.headline = [
+        f"Storage after {options.days} simulated daily cycles, retention {options.retention}: "
+        "bytes on the target / bytes sunk = "
+        + ", ".join(f"{r['variant']} {ratio(r['target_allocated'] / r['sunk'])}" for r in results)
+        + "."
+    ]
     return section
