@@ -35,6 +35,7 @@ from kafka_connect_backup.restore.sources import (
     from_patterns,
     from_snapshot,
 )
+from kafka_connect_backup.restore.steps import STEPS
 from kafka_connect_backup.restore.summary import Summary, iso
 from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
@@ -43,8 +44,6 @@ FLUSH_TIMEOUT = 300.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kafka_connect_backup.restore.runbook import STEPS
-
     parser = argparse.ArgumentParser(
         prog="restore.py",
         description=__doc__,

@@ -35,17 +35,10 @@ from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile, inspect, order
+from kafka_connect_backup.restore.steps import STEPS
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
 
-STEPS = (
-    "stop-connectors",
-    "move-files",
-    "recreate-topic",
-    "replay",
-    "reset-offsets",
-    "resume-connectors",
-)
 _CONNECT_STEPS = {"stop-connectors", "move-files", "resume-connectors"}
 _KAFKA_STEPS = {"recreate-topic", "replay", "reset-offsets"}
 WAIT_SECONDS = 60.0
