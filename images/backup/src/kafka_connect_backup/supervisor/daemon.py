@@ -35,6 +35,7 @@ from kafka_connect_backup.supervisor.cycle import (
 )
 from kafka_connect_backup.supervisor.health import HealthServer
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.state import load_state, save_state
 from kafka_connect_backup.tools import fuse
 
 log = get_logger(__name__)
@@ -153,7 +154,7 @@ class Supervisor:
             self.http.start()
         self.metrics.up.set(1)
         interval = self.config.restart_timeout_seconds
-        self._next_cycle_at = time.monotonic() + interval
+        self._next_cycle_at = time.monotonic() + self._first_cycle_delay(interval)
         next_reconcile = 0.0
         try:
             while not self._stopping:
@@ -175,9 +176,29 @@ class Supervisor:
         """One cycle without the loop (`kcb backup-now` when no supervisor answers)."""
         register_password(self.config)
         try:
-            return self.cycle.run()
+            result = self.cycle.run()
         finally:
             self._unmount_leftover()
+        save_state(self.config, result)
+        return result
+
+    def _first_cycle_delay(self, interval: float) -> float:
+        """restartTimeout after the previous cycle (persisted), so a pod that restarts more
+        often than restartTimeout still backs up; never before the first reconcile."""
+        state = load_state(self.config)
+        if state.last_success:
+            self.metrics.last_success.set(state.last_success)
+        if not state.last_cycle_end:
+            return interval
+        due = state.last_cycle_end + interval - time.time()
+        delay = min(interval, max(due, 2 * self.config.reconcile_interval_seconds))
+        log.info(
+            "supervisor.schedule",
+            last_cycle_end=state.last_cycle_end,
+            last_success=state.last_success,
+            next_cycle_in_seconds=round(delay, 1),
+        )
+        return delay
 
     def _run_cycle(self) -> None:
         with self._lock:
@@ -188,6 +209,7 @@ class Supervisor:
         finally:
             with self._lock:
                 self._in_cycle = False
+        save_state(self.config, result)
         with self._lock:
             self._last = result
             self._completed += 1

@@ -1,0 +1,73 @@
+"""The supervisor's small persistent state: when the last cycle ended and when one last
+succeeded, kept on the data volume (`{sinkPath}/.kcb-state.json`) so a restarted pod keeps its
+schedule and its `kcb_last_success_timestamp_seconds` instead of starting from zero.
+
+rsnapshot only copies `*.sink` / `*.gz`, compression only touches sink files: neither sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.supervisor.cycle import CycleResult
+
+log = get_logger(__name__)
+
+STATE_NAME = ".kcb-state.json"
+
+
+@dataclass(frozen=True)
+class State:
+    last_cycle_end: float = 0.0
+    last_success: float = 0.0
+
+
+def state_path(config: Config) -> Path:
+    return config.sink_path / STATE_NAME
+
+
+def load_state(config: Config) -> State:
+    path = state_path(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return State(float(data["lastCycleEnd"]), float(data["lastSuccess"]))
+    except FileNotFoundError:
+        return State()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("state.unreadable", path=str(path), error=str(exc), fix="ignored; rewritten")
+        return State()
+
+
+def save_state(config: Config, result: CycleResult) -> None:
+    """Atomically (temp file, fsync, rename); a failure is logged, never fatal. A cycle cut
+    short by a shutdown is not recorded: the restarted supervisor should not wait for it."""
+    if result.aborted:
+        return
+    previous = load_state(config)
+    now = time.time()
+    state = State(now, now if result.ok else previous.last_success)
+    path = state_path(config)
+    temp = path.with_name(f"{STATE_NAME}.tmp")
+    body = {"lastCycleEnd": state.last_cycle_end, "lastSuccess": state.last_success}
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            json.dump(body, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        log.warning(
+            "state.not_saved",
+            path=str(path),
+            error=str(exc),
+            fix="check that sinkPath is writable; only the schedule after a restart is affected",
+        )
