@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", help="parent of the temporary directory (default: /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
+    parser.add_argument(
+        "--engine", choices=("encfs", "gocryptfs"), default="encfs", help="backup and storage"
+    )
     group = parser.add_argument_group("backup")
     group.add_argument("--grid", help=f"SIZE:FILES,... (default {FULL_GRID}, quick {QUICK_GRID})")
     group.add_argument("--cycles", type=int, help="cycles per grid point (default 3, quick 2)")
@@ -199,6 +202,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
                 rate=args.rate,
                 gap=args.gap,
                 retention=args.retention,
+                engine=args.engine,
             ),
             work / "backup",
         ),
@@ -207,6 +211,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
                 days=args.days,
                 day_bytes=parse_size(args.day_size or ("256K" if quick else "4M")),
                 retention=args.retention,
+                engine=args.engine,
             ),
             work / "storage",
         ),

@@ -4,10 +4,10 @@ cycles with retention R, for monthly vs daily sink rotation.
 Simulated: the clock, and Connect. Each simulated day, half the day's records are appended to
 the current period's sink file (mtime set to 06:00 of that day), then the cycle's storage half
 runs at 12:00 exactly as `Cycle` calls it (`compress_stale(config, now)` then
-`backup_snapshot(config, now)`: real encfs, real rsnapshot, retention pruning, verification),
-then the other half is appended (mtime 18:00). Connect stop/resume is skipped: it does not
-change what lands on the target. The target is a plain local directory holding the encfs
-ciphertext; it is measured with `du` (allocated bytes, hard links counted once).
+`backup_snapshot(config, now)`: real encfs or gocryptfs, real rsnapshot, retention pruning,
+verification), then the other half is appended (mtime 18:00). Connect stop/resume is
+skipped: it does not change what lands on the target. The target is a plain local directory
+holding the ciphertext; it is measured with `du` (allocated bytes, hard links counted once).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class StorageOptions:
     days: int
     day_bytes: int
     retention: int
+    engine: str = "encfs"
     start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
 
 
@@ -60,7 +61,7 @@ VARIANTS = (
 )
 
 
-def _config(root: Path, variant: Variant, retention: int) -> Config:
+def _config(root: Path, variant: Variant, options: StorageOptions) -> Config:
     root.mkdir(parents=True, exist_ok=True)
     (root / "password").write_text(PASSWORD + "\n")
     for name in ("sink", "target", "work"):
@@ -74,8 +75,8 @@ def _config(root: Path, variant: Variant, retention: int) -> Config:
             "compressAfterDays": variant.compress_after_days,
             "backup": {
                 "enabled": True,
-                "retention": retention,
-                "engine": "encfs",
+                "retention": options.retention,
+                "engine": options.engine,
                 "passwordFile": str(root / "password"),
                 "targetDir": str(root / "target"),
                 "mountPoint": str(root / "plain"),
@@ -95,7 +96,7 @@ def _append(config: Config, source: RecordSource, moment: datetime, size: int) -
 
 
 def simulate(variant: Variant, options: StorageOptions, root: Path) -> dict[str, Any]:
-    config = _config(root, variant, options.retention)
+    config = _config(root, variant, options)
     source = RecordSource("st", options.start)
     sunk = 0
     compressed = 0
@@ -150,8 +151,8 @@ def run(options: StorageOptions, work: Path) -> Section:
             "storage step s (mean / max)",
         ],
         caption=f"{options.days} simulated days from {options.start:%Y-%m-%d}, "
-        f"{human(options.day_bytes)} sunk per day, retention {options.retention}, encfs "
-        "--standard, one topic.",
+        f"{human(options.day_bytes)} sunk per day, retention {options.retention}, "
+        f"{options.engine}, one topic.",
     )
     for r in results:
         table.rows.append(
@@ -181,7 +182,8 @@ def run(options: StorageOptions, work: Path) -> Section:
         "file, half before and half after the daily cycle at 12:00 (mtimes set to the "
         "simulated times, so rsync and the compressor see the simulated history).",
         "Each cycle runs the real storage half of the supervisor in the order `Cycle` uses: "
-        "`compress_stale` then `backup_snapshot` (encfs mount, pruning, `rsnapshot alpha`, "
+        f"`compress_stale` then `backup_snapshot` ({options.engine} mount, pruning, "
+        "`rsnapshot alpha`, "
         "verification, unmount). Connect is not involved: stop/resume does not change the "
         "bytes on the target.",
         "Target bytes: `du -s -B1` of the ciphertext directory (allocated, hard links counted "
@@ -201,8 +203,8 @@ def run(options: StorageOptions, work: Path) -> Section:
         "file is copied twice (half-day at the noon cycle, complete the next day) and is then "
         "hard-linked across snapshots; the half-day copies survive only in the last "
         f"{options.retention} snapshots (expected about "
-        f"{1 + min(options.retention, options.days) / 2 / options.days:.2f}x plus encfs and "
-        "directory overhead).",
+        f"{1 + (min(options.retention, options.days) - 2) / 2 / options.days:.2f}x plus "
+        f"{options.engine} and directory overhead).",
     ]
     if len(results) > 2:
         gz = results[2]
