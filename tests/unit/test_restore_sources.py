@@ -196,3 +196,19 @@ def test_snapshot_sources_pick_one_connector_in_rsnapshot_layout(tmp_path):
     with pytest.raises(SourceError, match=r"does not exist: mount the backup first"):
         from_snapshot(tmp_path / "unmounted", "alpha.0", STEM)
     assert os.path.isdir(root)
+
+
+def test_scan_cache_sends_the_same_lines_and_respects_its_budget(tmp_path):
+    small = write(tmp_path / f"{STEM}-2021-01.sink", [record(m) for m in range(40)])
+    big = write(tmp_path / f"{STEM}-2021-02.sink", [record(m % 60, day=20) for m in range(400)])
+    sources = from_patterns([str(small), str(big)])
+    window = TimeFilter(TimeWindow(parse_time("2021-01-19T15:20"), None))
+    uncached = scan(sources, window, MissingTimestamp.SKIP)
+    cached = scan(sources, window, MissingTimestamp.SKIP, cache_bytes=1 << 20)
+    assert all(f.cached is not None for f in cached.files)
+    assert all(f.cached is None for f in uncached.files)
+    assert sent(cached) == sent(uncached) and len(sent(cached)) == 20 + 400
+    # Room for the small file only: the big one is read again when sending.
+    partial = scan(sources, window, MissingTimestamp.SKIP, cache_bytes=small.stat().st_size + 10)
+    assert partial.files[0].cached is not None and partial.files[1].cached is None
+    assert sent(partial) == sent(uncached)

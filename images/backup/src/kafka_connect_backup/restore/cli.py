@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-topic", help="whose sink files --snapshot/--runbook read (default: the topic)"
     )
     parser.add_argument("--summary-json", type=Path, help="write the summary as JSON here")
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=512,
+        help="MiB of scanned files kept in memory so the send need not read them again "
+        "(default 512; 0 reads every file twice and keeps memory flat)",
+    )
     parser.add_argument("--yes", action="store_true", help="do not ask Continue (yes/no)?")
     parser.add_argument(
         "--dry-run", action="store_true", help="read and filter only; never contacts Kafka"
@@ -135,7 +142,7 @@ def resolve_sources(settings: Settings) -> list[SourceFile]:
 def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress) -> Plan:
     time_filter = TimeFilter(settings.window, settings.timestamp_field)
     with progress.bar(0, "scanning") as update:
-        return scan(sources, time_filter, settings.missing, update)
+        return scan(sources, time_filter, settings.missing, update, settings.cache_bytes)
 
 
 def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:

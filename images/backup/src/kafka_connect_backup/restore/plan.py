@@ -44,6 +44,9 @@ class FilePlan:
     last_epoch: float | None = None
     torn: bool = False
     missing_included: int = 0  # kept lines without a time (--missing-timestamp include)
+    # The file's line batches kept in memory from the scan, so the send need not read it
+    # again; None when the file did not fit in the cache budget.
+    cached: list[list[bytes]] | None = None
 
     @property
     def matched(self) -> int:
@@ -110,11 +113,28 @@ def _check_utf8(
         raise
 
 
+class CacheBudget:
+    """Bytes of line batches the scan may keep for the send (0 disables the cache)."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def take(self, count: int) -> bool:
+        if count > self.left:
+            return False
+        self.left -= count
+        return True
+
+    def give_back(self, count: int) -> None:
+        self.left += count
+
+
 def scan_file(
     source: SourceFile,
     time_filter: TimeFilter,
     missing: MissingTimestamp,
     progress: Callable[[int], None] | None = None,
+    budget: CacheBudget | None = None,
 ) -> FilePlan:
     """Classify every line of one file. The inner loop is the restore's hot path: it inlines
     the field read and the time parse (one orjson parse, one fromisoformat per line)."""
@@ -134,8 +154,18 @@ def scan_file(
     low, high = LATEST, EARLIEST
     run_start = -1  # first line of the current run of kept lines, -1 when not in a run
     index = 0
+    cached: list[list[bytes]] | None = [] if budget is not None else None
+    cached_bytes = 0
     for lines in batches:
         _check_utf8(source, decoder, lines, index)
+        if cached is not None and budget is not None:
+            size = batches.last_batch_bytes
+            if budget.take(size):
+                cached.append(lines)
+                cached_bytes += size
+            else:  # the whole file or nothing: the send re-reads what is not cached
+                budget.give_back(cached_bytes)
+                cached = None
         for line in lines:
             if key is not None:
                 try:
@@ -201,6 +231,7 @@ def scan_file(
             plan.skipped[reason.value] += count
     plan.missing_included = no_time if include_missing else 0
     plan.lines = index
+    plan.cached = cached
     if high >= low:
         plan.first_epoch, plan.last_epoch = low.timestamp(), high.timestamp()
     return plan
@@ -211,5 +242,7 @@ def scan(
     time_filter: TimeFilter,
     missing: MissingTimestamp,
     progress: Callable[[int], None] | None = None,
+    cache_bytes: int = 0,
 ) -> Plan:
-    return Plan([scan_file(source, time_filter, missing, progress) for source in sources])
+    budget = CacheBudget(cache_bytes) if cache_bytes > 0 else None
+    return Plan([scan_file(source, time_filter, missing, progress, budget) for source in sources])

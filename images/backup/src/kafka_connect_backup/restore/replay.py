@@ -20,7 +20,8 @@ def planned_segments(plan: FilePlan) -> Iterator[list[bytes]]:
         return
     current = 0
     base = 0
-    for lines in LineBatches(plan.source):
+    batches = plan.cached if plan.cached is not None else LineBatches(plan.source)
+    for lines in batches:
         top = base + len(lines)
         while current < len(ranges) and ranges[current][0] < top:
             first, end = ranges[current]

@@ -135,6 +135,7 @@ class LineBatches:
     source: SourceFile
     chunk_size: int = CHUNK_SIZE
     torn: bytes | None = None
+    last_batch_bytes: int = 0  # bytes of the batch just yielded (lines and their newlines)
 
     def __iter__(self) -> Iterator[list[bytes]]:
         pending = b""
@@ -144,9 +145,11 @@ class LineBatches:
                     chunk = handle.read(self.chunk_size)
                     if not chunk:
                         break
+                    size = len(pending) + len(chunk)
                     lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                     pending = lines.pop()
                     if lines:
+                        self.last_batch_bytes = size - len(pending)
                         yield lines
         except (OSError, EOFError) as exc:
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

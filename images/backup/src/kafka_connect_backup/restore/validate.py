@@ -58,6 +58,7 @@ class Settings:
     sink_path: Path
     connect_url: str
     config: Config | None
+    cache_bytes: int = 0
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -131,6 +132,8 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
             "(or --snapshot alpha.N)"
         )
 
+    if args.cache_mb < 0:
+        raise InvalidInput(f"--cache-mb {args.cache_mb} must be 0 or more")
     sink_name = args.sink_name or defaults.sink_name
     source_topic = args.source_topic or topic
     return Settings(
@@ -148,4 +151,5 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         sink_path=args.sink_path or defaults.sink_path,
         connect_url=args.connect_url or defaults.connect.url,
         config=config,
+        cache_bytes=args.cache_mb << 20,
     )
