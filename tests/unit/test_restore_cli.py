@@ -310,3 +310,53 @@ def test_no_terminal_refuses_at_once_and_yes_flag_skips_the_question():
     out = io.StringIO()
     confirm(True, io.StringIO(""), out)
     assert out.getvalue() == ""
+
+
+def test_torn_last_line_is_reported(tmp_path):
+    path = tmp_path / f"{STEM}-2021-01.sink"
+    path.write_text('{"utcTime":"2021-01-19T16:00Z"}\n{"utcTime":"2021-01-19T16:0')
+    code, out, _ = run("t", "k", str(path), "2021-01-19", "--dry-run")
+    assert code == 0
+    assert (
+        f"warning: {path} ends with a torn line (no newline: a record cut short, e.g. by a crash "
+        'while writing); skipped: \'{"utcTime":"2021-01-19T16:0\''
+    ) in out
+    assert "read 2, matched 1, skipped 1 (torn_last_line 1)" in out
+
+
+def test_config_file_gives_the_defaults(tmp_path, sink_dir):
+    from kafka_connect_backup.restore.cli import build_parser
+    from kafka_connect_backup.restore.validate import settings_from_args
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "topics: [connect1]\nsinkName: sink29\nsinkPath: /srv/sink\n"
+        "connect: {url: 'http://127.0.0.1:18083'}\nkafka: {bootstrapServers: 'kafka-0:9093'}\n"
+        "backup: {mountPoint: /mnt/plain, snapshotSubdir: snaps}\n"
+    )
+    args = build_parser().parse_args(["connect1", "--from", "2021-01-19", "--config", str(config)])
+    settings = settings_from_args(args, need_sources=False)
+    assert settings.bootstrap == "kafka-0:9093"
+    assert settings.sink_name == "sink29" and settings.sink_path == Path("/srv/sink")
+    assert settings.connect_url == "http://127.0.0.1:18083"
+    assert settings.snapshot_root == Path("/mnt/plain/snaps")
+    assert settings.source_connector == "connect1-sink29"
+    # Command-line values win over the config.
+    args = build_parser().parse_args(
+        ["connect1", "kafka", "--from", "2021-01-19", "--config", str(config), "--sink-name", "x"]
+    )
+    settings = settings_from_args(args, need_sources=False)
+    assert (settings.bootstrap, settings.sink_name) == ("kafka:9092", "x")
+    # A broken config is an input error naming the key.
+    config.write_text("topics: [connect1]\nsinkName: 'bad name'\n")
+    code, _, err = run(
+        "connect1",
+        "--from",
+        "2021-01-19",
+        "--files",
+        f"{sink_dir}/*",
+        "--dry-run",
+        "--config",
+        str(config),
+    )
+    assert code == 2 and "sinkName" in err

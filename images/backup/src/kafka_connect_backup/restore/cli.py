@@ -174,6 +174,13 @@ def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool)
     )
     if settings.key_field:
         print(f"keys:    from JSON field {settings.key_field!r}", file=out)
+    for file_plan in plan.files:
+        if file_plan.torn:
+            print(
+                f"warning: {file_plan.source.path} ends with a torn line (no newline: a record "
+                f"cut short, e.g. by a crash while writing); skipped: {file_plan.torn_preview!r}",
+                file=out,
+            )
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:

@@ -43,6 +43,7 @@ class FilePlan:
     first_epoch: float | None = None  # earliest / latest record time seen in the file
     last_epoch: float | None = None
     torn: bool = False
+    torn_preview: str = ""  # the start of a torn last line, for the operator
     missing_included: int = 0  # kept lines without a time (--missing-timestamp include)
     # The file's line batches kept in memory from the scan, so the send need not read it
     # again; None when the file did not fit in the cache budget.
@@ -221,6 +222,7 @@ def scan_file(
     if batches.torn is not None:
         _check_utf8(source, decoder, [batches.torn], index)
         plan.torn = True
+        plan.torn_preview = batches.torn[:80].decode("utf-8", "replace")
         plan.skipped[TORN_LINE] += 1
     for reason, count in (
         (Verdict.BEFORE_FROM, before),
