@@ -216,7 +216,7 @@ def run(options: StorageOptions, work: Path) -> Section:
     section.headline = [
         f"Storage after {options.days} simulated daily cycles, retention {options.retention}: "
         "bytes on the target / bytes sunk = "
-        + ", ".join(f"{r['variant']} {ratio(r['target_allocated'] / r['sunk'])}" for r in results)
+        + "; ".join(f"{r['variant']}: {ratio(r['target_allocated'] / r['sunk'])}" for r in results)
         + "."
     ]
     return section
