@@ -10,16 +10,15 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
-from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import mounted_volume
@@ -77,15 +76,15 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
         files = [sink_file(env.sink, t, sink, period) for t in topics]
         client = ConnectClient(connect_worker.url)
         metrics = Metrics()
-        observed: dict[str, object] = {}
+        observed: dict[str, Any] = {}
 
-        def observing_compress(cfg: Config, now: datetime) -> CompressResult:
-            # The real compress step, plus what a test can see while the connectors are down.
+        def at_stop() -> None:
+            # What a test can see while the connectors are down: tasks gone, files still.
             observed["states"] = connector_states(connect_worker.url, names)
             sizes = [p.stat().st_size for p in files]
             time.sleep(1.0)  # records produced now must wait in Kafka, not reach the files
+            observed["sizes"] = sizes
             observed["sizes_unchanged"] = sizes == [p.stat().st_size for p in files]
-            return compress_stale(cfg, now)
 
         try:
             Reconciler(config, client).reconcile(period)
@@ -100,11 +99,12 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             for producer in producers:
                 producer.start()
             time.sleep(0.5)
-            result = Cycle(config, client, metrics, clock=clock, compress=observing_compress).run()
+            result = Cycle(config, client, metrics, clock=clock, after_stop=at_stop).run()
             time.sleep(0.5)
             during = {t: p.finish() for t, p in zip(topics, producers, strict=True)}
 
             assert result.ok, result.summary()
+            assert result.staged is True  # snapshot taken from the staging copy, Connect up
             assert result.stopped == names and result.resumed == names
             assert observed["states"] == {n: ("STOPPED", []) for n in names}
             assert observed["sizes_unchanged"] is True
@@ -126,14 +126,15 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                     assert Counter(lines) == Counter(expected)
                     assert len(lines) == len(expected)
 
-            # The snapshot holds each file as it was at the stop: complete lines, a prefix of
-            # the file now, at least everything sunk before the cycle.
+            # The snapshot holds each file exactly as it was at the stop (Connect kept sinking
+            # while it was taken): complete lines, a prefix of the file now.
             with mounted_volume(config.backup, allow_init=False) as volume:
-                for topic, path in zip(topics, files, strict=True):
+                for topic, path, size in zip(topics, files, observed["sizes"], strict=True):
                     copy = (volume.snapshot_root / "alpha.0/localhost" / path.name).read_bytes()
-                    assert copy.endswith(b"\n")
+                    assert len(copy) == size and copy.endswith(b"\n")
                     assert path.read_bytes().startswith(copy)
                     assert len(copy.splitlines()) >= len(before[topic])
+                    assert len(copy) < path.stat().st_size  # records arrived after the stop
             # The ciphertext shows neither the file names nor the content.
             for cipher in env.target.rglob("*"):
                 assert topics[0] not in cipher.name and topics[1] not in cipher.name
@@ -146,9 +147,12 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
     cycle_events = [e for e in logs.events() if e.get("cycle_id")]
     assert {e["cycle_id"] for e in cycle_events} == {result.cycle_id}
     names_logged = [e["event"] for e in cycle_events]
-    for event in ("cycle.start", "connectors.stopped", "cycle.compressed", "rsnapshot_done",
-                  "cycle.snapshot_taken", "connectors.resumed", "cycle.done"):  # fmt: skip
-        assert event in names_logged
+    order = ("cycle.start", "connectors.stopped", "connectors.resumed", "cycle.compressed",
+             "rsnapshot_done", "cycle.snapshot_taken", "cycle.done")  # fmt: skip
+    assert [names_logged.index(event) for event in order] == sorted(
+        names_logged.index(event) for event in order
+    )
+    assert not (env.sink / ".kcb-staging").exists()
     assert PASSWORD not in logs.text
     text = metrics.render().decode()
     assert 'kcb_cycles_total{result="success"} 1.0' in text

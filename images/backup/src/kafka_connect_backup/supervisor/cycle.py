@@ -1,10 +1,18 @@
 """One backup cycle: stop the connectors, compress stale files, snapshot, resume.
 
 1. stop every connector (`PUT /connectors/{n}/stop`) and wait until its tasks are gone: the
-   sink task flushes, commits its offsets synchronously and closes the file;
-2. compress files idle longer than compressAfterDays (never the current period's file);
-3. if backup is enabled: mount, prune, rsnapshot, verify, unmount (`snapshot.backup_snapshot`);
-4. ALWAYS (finally): upsert every connector with the current period's file and resume it.
+   sink task flushes, commits its offsets synchronously and closes the file; note every sink
+   file's size (`staging.freeze`);
+2. upsert every connector with the current period's file name and resume it: ALWAYS (also in
+   a `finally`), whatever failed before. A new month therefore starts a new file;
+3. compress files idle longer than compressAfterDays (never the current period's file);
+4. if backup is enabled: stage the sink directory as it was at the stop (hard links, and
+   prefix copies of the files being written: `staging.stage`), then mount, prune, rsnapshot
+   the staging directory, verify, unmount (`snapshot.backup_snapshot`).
+
+Connect is therefore down for the stop and the resume only, whatever the size of the data.
+When the data volume has no room for the prefix copies, steps 3 and 4 run on the sink
+directory itself before step 2, connectors stopped, as in the original.
 
 A failure anywhere is one `cycle.failed` event naming the cause and the fix, a failure metric,
 and Connect resumed; the next cycle tries again. Every event of a cycle carries its `cycle_id`.
@@ -27,15 +35,18 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import (
     Reconciler,
     connector_names,
+    current_files,
     desired_connectors,
 )
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
+from kafka_connect_backup.supervisor.staging import FrozenFile
 
 log = get_logger(__name__)
 
@@ -78,6 +89,8 @@ class CycleResult:
     snapshot: SnapshotResult | None = None
     resumed: list[str] = field(default_factory=list)
     period: str = ""
+    # True when the snapshot was taken from the staging directory after Connect resumed.
+    staged: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -97,6 +110,7 @@ class CycleResult:
             "compressed": [str(c) for c in self.compressed],
             "resumed": self.resumed,
             "period": self.period,
+            "staged": self.staged,
         }
 
 
@@ -126,6 +140,7 @@ class Cycle:
         compress: CompressFn = default_compress,
         snapshot: SnapshotFn = default_snapshot,
         should_abort: Callable[[], bool] = lambda: False,
+        after_stop: Callable[[], None] = lambda: None,
         poll_interval: float = 0.1,
     ) -> None:
         self.config = config
@@ -135,6 +150,9 @@ class Cycle:
         self.compress = compress
         self.snapshot = snapshot
         self.should_abort = should_abort
+        # Called while every connector is stopped (tests observe that instant).
+        self.after_stop = after_stop
+        self._step = "stop"
         self.poll_interval = poll_interval
         self.reconciler = Reconciler(config, client)
 
@@ -149,36 +167,78 @@ class Cycle:
     def _run(self, result: CycleResult) -> None:
         started = time.monotonic()
         down_since: float | None = None
+        resumed = False
+        self._step = "stop"
         self.metrics.cycle_in_progress.set(1)
         log.info("cycle.start", topics=list(self.config.topics))
-        step = "stop"
+        backup = self.config.backup.enabled
         try:
             down_since = time.monotonic()
-            result.stopped = self._stop_all()
-            self._check_abort("compress")
+            result.stopped, written = self._stop_all()
+            self.after_stop()
             now = self.clock()
-            try:
-                self._compress(result, now)
-            except Exception as exc:
-                # Compression failing leaves every source intact: still take the backup.
-                self._fail(result, "compress", exc)
-            if self.config.backup.enabled:
-                self._check_abort("backup")
-                step = "backup"
-                result.snapshot = self._backup(now)
-            else:
+            written |= current_files(self.config, period_of(now, self.config.sink_rotation))
+            frozen = self._freeze(result, written) if backup else None
+            if backup and frozen is None:
+                # Not enough room to stage: snapshot the sink directory itself, stopped.
+                self._compress_step(result, now)
+                self._backup_step(result, now, self.config)
+            self._step = "resume"
+            resumed = True
+            self._resume_all(result, down_since)
+            if not backup or frozen is not None:
+                self._compress_step(result, now)
+            if frozen is not None:
+                self._check_abort("stage")
+                self._step = "stage"
+                staged = staging.stage(self.config.sink_path, frozen, written)
+                self._backup_step(result, now, self.config.model_copy(update={"sink_path": staged}))
+            if not backup:
                 log.info("cycle.backup_skipped", reason="backup.enabled is false")
-            step = "resume"
         except CycleAborted as exc:
             result.aborted = True
             result.step = str(exc)
             log.warning("cycle.aborted", skipped_from=str(exc), reason="shutdown requested")
         except Exception as exc:
-            self._fail(result, step, exc)
+            self._fail(result, self._step, exc)
         finally:
-            self._resume_all(result, down_since)
+            if not resumed:
+                self._resume_all(result, down_since)
+            if backup:
+                staging.clear(self.config.sink_path)
             result.duration_seconds = time.monotonic() - started
             self._finish(result)
+
+    def _freeze(self, result: CycleResult, written: set[Path]) -> dict[str, FrozenFile] | None:
+        """The sink files' sizes at the stop, when the copies of the files being written fit
+        on the data volume; None (snapshot while stopped) otherwise."""
+        self._step = "stage"
+        frozen = staging.freeze(self.config.sink_path)
+        if staging.has_room(self.config.sink_path, frozen, written):
+            result.staged = True
+            return frozen
+        log.warning(
+            "cycle.staging_skipped",
+            reason="not enough free space on the data volume to stage the files being written",
+            bytes_needed=sum(frozen[p.name].size for p in written if p.name in frozen),
+            fix="grow the data volume (or rotate daily); meanwhile Connect stays stopped "
+            "during the snapshot, as in the original",
+        )
+        return None
+
+    def _compress_step(self, result: CycleResult, now: datetime) -> None:
+        self._check_abort("compress")
+        self._step = "compress"
+        try:
+            self._compress(result, now)
+        except Exception as exc:
+            # Compression failing leaves every source intact: still take the backup.
+            self._fail(result, "compress", exc)
+
+    def _backup_step(self, result: CycleResult, now: datetime, source: Config) -> None:
+        self._check_abort("backup")
+        self._step = "backup"
+        result.snapshot = self._backup(now, source)
 
     def _compress(self, result: CycleResult, now: datetime) -> None:
         compressed = self.compress(self.config, now)
@@ -195,9 +255,15 @@ class Cycle:
         if self.should_abort():
             raise CycleAborted(next_step)
 
-    def _stop_all(self) -> list[str]:
-        """Stop every owned connector, then wait until each one's tasks are gone."""
+    def _stop_all(self) -> tuple[list[str], set[Path]]:
+        """Stop every owned connector, then wait until each one's tasks are gone. Returns the
+        connectors stopped and the files they were writing."""
         names = connector_names(self.config)
+        written: set[Path] = set()
+        for name in names:
+            config = self.client.config(name)
+            if config is not None and config.get("file"):
+                written.add(Path(config["file"]))
         stopped = [name for name in names if self.client.stop(name)]
         missing = sorted(set(names) - set(stopped))
         if missing:
@@ -224,11 +290,11 @@ class Cycle:
                 "connect.stopTimeoutSeconds if the sink is slow to flush",
             )
         log.info("connectors.stopped", connectors=stopped)
-        return stopped
+        return stopped, written
 
-    def _backup(self, now: datetime) -> SnapshotResult:
+    def _backup(self, now: datetime, source: Config) -> SnapshotResult:
         began = time.monotonic()
-        snapshot = self.snapshot(self.config, now)
+        snapshot = self.snapshot(source, now)
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
         self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)
@@ -243,6 +309,7 @@ class Cycle:
             pruned=snapshot.pruned,
             seconds=round(elapsed, 3),
             rsnapshot_seconds=round(snapshot.rsnapshot_seconds, 3),
+            source=str(source.sink_path),
         )
         return snapshot
 
