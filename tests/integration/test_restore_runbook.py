@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
@@ -84,6 +85,16 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         }
         for i in range(150)
     ]
+    # A topic-level override that the re-creation must carry over.
+    retention = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("retention.ms", "987654321", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    admin = kafka_broker.admin()  # keep a reference: a collected client cancels its futures
+    admin.incremental_alter_configs([retention])[retention].result(30)
     put_connector(
         connect_worker.url,
         name,
@@ -134,6 +145,9 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         # The topic: same shape, exactly the restored records, per-key order kept.
         described = kafka_broker.admin().list_topics(topic=topic, timeout=10).topics[topic]
         assert len(described.partitions) == 2
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        configs = admin.describe_configs([resource])[resource].result(30)
+        assert configs["retention.ms"].value == "987654321"
         got = consume_all(kafka_broker.bootstrap, topic, len(expected))
         values = [v.decode() for _, v in got if v is not None]
         assert sorted(values) == sorted(expected) and len(values) == len(expected)

@@ -233,8 +233,12 @@ def restore(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -
         admin = check_kafka(settings, create=args.create_topic)
     plan = make_plan(settings, sources, progress)
     describe_plan(settings, plan, out, dry_run=args.dry_run)
-    if args.dry_run:
-        summary = Summary(settings.topic, None, settings.window.describe(), plan, dry_run=True)
+    if args.dry_run or plan.matched == 0:
+        if not args.dry_run:
+            print("nothing to send: no record in the window", file=out)
+        summary = Summary(
+            settings.topic, None, settings.window.describe(), plan, dry_run=args.dry_run
+        )
         return finish(summary, args.summary_json, out)
     confirm(args.yes, stdin, out)
     assert admin is not None

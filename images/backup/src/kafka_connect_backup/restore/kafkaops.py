@@ -78,7 +78,9 @@ class KafkaAdmin:
         return set(metadata.topics)
 
     def describe(self, topic: str) -> TopicInfo | None:
-        metadata = self.admin.list_topics(topic=topic, timeout=self.timeout)
+        # All topics, not list_topics(topic=...): asking for one topic by name can auto-create
+        # it on a cluster with auto.create.topics.enable, and "unknown topic" must stay unknown.
+        metadata = self.admin.list_topics(timeout=self.timeout)
         found = metadata.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             return None
