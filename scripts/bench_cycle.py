@@ -3,7 +3,9 @@
 
 On the real local stack: one topic sunk by Connect (its current-period file grows through Kafka
 between cycles) plus older, immutable sink files written directly, for `--size-mb` in total.
-The backup goes through real encfs and rsnapshot into a target directory on local disk.
+The backup goes through real encfs and rsnapshot into a target directory on local disk, once
+with the staged snapshot (Connect resumed right after the stop) and once with the connectors
+stopped during the whole snapshot (the original's way), each into its own new volume.
 
 Printed per cycle: cycle wall time, Connect downtime (first stop .. every task RUNNING again),
 the backup step (mount .. rsnapshot .. verify .. unmount), rsnapshot's own time, and the
@@ -90,6 +92,7 @@ def row(label: str, result: CycleResult) -> dict[str, Any]:
     return {
         "cycle": label,
         "ok": result.ok,
+        "staged": result.staged,
         "cycleSeconds": round(result.duration_seconds, 2),
         "connectDowntimeSeconds": round(result.connect_downtime_seconds or 0, 2),
         "backupStepSeconds": round(snap.seconds, 2) if snap else None,
@@ -105,65 +108,73 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=1024, help="sink files in total")
     parser.add_argument("--old-files", type=int, default=9, help="immutable older files")
     parser.add_argument("--live-records", type=int, default=100_000, help="per round, via Kafka")
-    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=3, help="per mode")
     parser.add_argument("--work", type=Path, help="work directory (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="kcb-bench-cycle-"))
     work.mkdir(parents=True, exist_ok=True)
-    sink, target, plain, secret = (work / d for d in ("sink", "target", "plain", "secret"))
-    for directory in (sink, target, plain, secret):
+    sink, secret = work / "sink", work / "secret"
+    for directory in (sink, secret):
         directory.mkdir(exist_ok=True)
     (secret / "password").write_text(PASSWORD + "\n")
     configure_logging("WARNING")
     topic, sink_name = "bench", "bench-sink"
-    live_bytes = args.live_records * RECORD_BYTES * args.cycles
+    live_bytes = args.live_records * RECORD_BYTES * args.cycles * 2
     old_total = max(0, args.size_mb * 1_000_000 - live_bytes)
     results: list[dict[str, Any]] = []
     with KafkaStack(work / "stack") as stack:
         stack.broker.create_topic(topic, 1)
-        data = {
+        data: dict[str, Any] = {
             "topics": [topic],
             "sinkName": sink_name,
             "sinkPath": str(sink),
             "compressAfterDays": 100000,  # compression is benchmarked on its own
             "connect": {"url": stack.connect_url},
-            "backup": {
+        }
+
+        def backup_to(name: str) -> dict[str, Any]:
+            (work / name / "target").mkdir(parents=True, exist_ok=True)
+            (work / name / "plain").mkdir(parents=True, exist_ok=True)
+            return {
                 "enabled": True,
                 "engine": "encfs",
                 "retention": 3,
                 "passwordFile": str(secret / "password"),
-                "targetDir": str(target),
-                "mountPoint": str(plain),
+                "targetDir": str(work / name / "target"),
+                "mountPoint": str(work / name / "plain"),
                 "requireTargetMount": False,
                 "allowInit": True,
-                "workDir": str(work / "kcb"),
-            },
-        }
-        config = parse_config(data)
-        nobackup = parse_config({**data, "backup": {"enabled": False}})
+                "workDir": str(work / name / "kcb"),
+            }
+
+        nobackup = parse_config(data)
         written = write_old_files(sink, topic, sink_name, args.old_files, old_total)
         client = ConnectClient(stack.connect_url)
-        Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
-        live = sink_file(sink, topic, sink_name, period_of(datetime.now(UTC), config.sink_rotation))
+        period = period_of(datetime.now(UTC), nobackup.sink_rotation)
+        Reconciler(nobackup, client).reconcile(period)
+        live = sink_file(sink, topic, sink_name, period)
         metrics = Metrics()
         print(f"work dir {work}; older files {written / 1e6:.0f} MB in {args.old_files} files; "
               f"{args.live_records} records ({args.live_records * RECORD_BYTES / 1e6:.0f} MB) "
               "through Kafka before each cycle", flush=True)  # fmt: skip
         produced = 0
-        for n in range(args.cycles):
-            produce(stack.bootstrap, topic, args.live_records, produced)
-            produced += args.live_records
-            wait_size(live, produced)
-            result = Cycle(config, client, metrics).run()
-            results.append(row(f"backup {n + 1}", result))
-            print(json.dumps(results[-1]), flush=True)
+        # Each mode backs up into its own new encrypted volume: its first cycle is cold.
+        for mode, stage in (("staged", True), ("stopped", False)):
+            config = parse_config({**data, "backup": backup_to(mode)})
+            for n in range(args.cycles):
+                produce(stack.bootstrap, topic, args.live_records, produced)
+                produced += args.live_records
+                wait_size(live, produced)
+                result = Cycle(config, client, metrics, stage=stage).run()
+                results.append(row(f"{mode} {n + 1}{' (cold)' if n == 0 else ''}", result))
+                print(json.dumps(results[-1]), flush=True)
         for n in range(2):
             result = Cycle(nobackup, client, metrics).run()
             results.append(row(f"no backup {n + 1}", result))
             print(json.dumps(results[-1]), flush=True)
-        assert connector_names(config) == [f"{topic}-{sink_name}"]
+        assert connector_names(nobackup) == [f"{topic}-{sink_name}"]
         client.close()
     print()
     header = ("cycle", "cycleSeconds", "connectDowntimeSeconds", "backupStepSeconds",

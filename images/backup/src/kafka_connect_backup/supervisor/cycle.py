@@ -142,6 +142,7 @@ class Cycle:
         should_abort: Callable[[], bool] = lambda: False,
         after_stop: Callable[[], None] = lambda: None,
         poll_interval: float = 0.1,
+        stage: bool = True,
     ) -> None:
         self.config = config
         self.client = client
@@ -152,6 +153,8 @@ class Cycle:
         self.should_abort = should_abort
         # Called while every connector is stopped (tests observe that instant).
         self.after_stop = after_stop
+        # False: always snapshot with the connectors stopped (the original's way; benchmarks).
+        self.stage = stage
         self._step = "stop"
         self.poll_interval = poll_interval
         self.reconciler = Reconciler(config, client)
@@ -213,6 +216,8 @@ class Cycle:
         """The sink files' sizes at the stop, when the copies of the files being written fit
         on the data volume; None (snapshot while stopped) otherwise."""
         self._step = "stage"
+        if not self.stage:
+            return None
         frozen = staging.freeze(self.config.sink_path)
         if staging.has_room(self.config.sink_path, frozen, written):
             result.staged = True
