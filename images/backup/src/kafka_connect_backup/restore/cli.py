@@ -8,7 +8,8 @@ The whole runbook (stop the topic's connectors, move its sink files aside, recre
 replay, reset the sink's consumer group, resume) is one command:
     restore.py connect1 kafka --from 2021-01-19T15:57 --runbook
 
-Exit codes: 0 done; 1 some records failed delivery or a runbook step failed; 2 invalid input
+Exit codes: 0 done; 1 some records failed delivery, Kafka refused a request, or a runbook
+step failed (re-run the same command to continue); 2 invalid input
 (nothing sent); 3 Kafka or Connect unreachable, or unknown topic (nothing sent); 4 not
 confirmed; 130 interrupted.
 """
@@ -22,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
@@ -276,6 +279,12 @@ def main(
     except KafkaCheckError as exc:
         print(f"restore.py: error: {exc}", file=err)
         return validate.EXIT_UNREACHABLE
+    except KafkaException as exc:
+        print(
+            f"restore.py: error: Kafka refused a request: {exc.args[0] if exc.args else exc}",
+            file=err,
+        )
+        return validate.EXIT_FAILED
     except NotConfirmed as exc:
         print(f"restore.py: {exc}; nothing was sent", file=err)
         return validate.EXIT_NOT_CONFIRMED

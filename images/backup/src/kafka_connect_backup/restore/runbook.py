@@ -27,14 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from confluent_kafka import KafkaException
+
 from kafka_connect_backup.connect.hold import hold_connectors
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError, ConnectorStatus
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
-from kafka_connect_backup.restore.plan import Plan
-from kafka_connect_backup.restore.sources import SourceFile, inspect, order
+from kafka_connect_backup.restore.plan import MissingTimestampError, Plan
+from kafka_connect_backup.restore.sources import SourceError, SourceFile, inspect, order
 from kafka_connect_backup.restore.steps import STEPS
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
@@ -435,7 +437,16 @@ def run_runbook(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
             )
         try:
             _run_steps(ctx, steps)
-        except (RunbookError, ConnectError, KafkaCheckError, OSError) as exc:
+        except (
+            RunbookError,
+            ConnectError,
+            KafkaCheckError,
+            KafkaException,
+            OSError,
+            InvalidInput,
+            SourceError,
+            MissingTimestampError,
+        ) as exc:
             ctx.say(f"FAILED: {exc}")
             ctx.say(
                 f"the journal {journal.path} records the finished steps: fix the cause and "
