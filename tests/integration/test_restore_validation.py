@@ -5,6 +5,7 @@ leaves the topic empty."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -189,3 +190,31 @@ def test_on_a_terminal_only_yes_proceeds(kafka_broker, unique_topic, sink_file):
     assert "delivered 10, failed 0" in shown
     assert "sending: 100%" in shown  # the progress bar, on a terminal only
     assert end_offset(kafka_broker.bootstrap, unique_topic) == 10
+
+
+def test_delivery_failures_are_counted_and_exit_non_zero(kafka_broker, tmp_path):
+    """The broker rejects an oversized record: the summary counts it as failed (from the
+    delivery reports), `delivered` equals what the topic really holds, and the exit code is 1."""
+    from confluent_kafka.admin import NewTopic
+
+    topic = f"small-{os.getpid()}-{time.monotonic_ns()}"
+    admin = kafka_broker.admin()
+    admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "2000"})])[
+        topic
+    ].result(30)
+    path = tmp_path / "mixed.sink"
+    # Random hex: still far above the limit once the producer has compressed it.
+    big = '{"utcTime":"2021-01-19T16:30Z","blob":"' + os.urandom(10000).hex() + '"}'
+    path.write_text(f"{LINES[0]}\n{big}\n")
+    summary = tmp_path / "summary.json"
+    result = restore(
+        topic, kafka_broker.bootstrap, str(path), "2021-01-19", "--yes",
+        "--summary-json", str(summary),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(summary.read_text())
+    assert data["matched"] == 2
+    assert data["failed"] >= 1 and data["delivered"] + data["failed"] == 2
+    assert any("too large" in error.lower() for error in data["errors"]), data["errors"]
+    assert end_offset(kafka_broker.bootstrap, topic) == data["delivered"]
+    assert f"delivered {data['delivered']}, failed {data['failed']}" in result.stdout
