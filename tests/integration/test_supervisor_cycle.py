@@ -45,8 +45,9 @@ def _records(prefix: str, count: int) -> list[dict[str, object]]:
     return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-01T10:00:00Z"} for i in range(count)]
 
 
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
 def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
-    kafka_broker, connect_worker, create_topic, tmp_path: Path
+    kafka_broker, connect_worker, create_topic, tmp_path: Path, engine: str
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     topics = [create_topic(f"cycle-one-{tag}", 1), create_topic(f"cycle-three-{tag}", 3)]
@@ -60,7 +61,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             connect_url=connect_worker.url,
             backup={
                 "enabled": True,
-                "engine": "encfs",
+                "engine": engine,
                 "retention": 3,
                 "passwordFile": str(env.password_file),
                 "targetDir": str(env.target),

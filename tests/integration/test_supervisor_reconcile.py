@@ -136,3 +136,33 @@ def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()
+
+
+def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "not-yet"  # the task cannot open its file: it fails
+    config = make_config(
+        topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=connect_worker.url
+    )
+    period = period_of(datetime.now(UTC), config.sink_rotation)
+    name = connector_name(unique_topic, sink)
+    client = ConnectClient(connect_worker.url)
+    reconciler = Reconciler(config, client)
+    logs = LogCapture()
+    try:
+        assert reconciler.reconcile(period).created == [name]
+        _wait(lambda: "FAILED" in connector_states(connect_worker.url, [name])[name][1])
+        sink_path.mkdir()
+        result = reconciler.reconcile(period)
+        assert result.restarted == [name]
+        wait_running(connect_worker.url, [name])
+        restarted = logs.events("connector.restarted")
+        assert restarted and "not-yet" in restarted[0]["trace"]
+        lines = produce_json(kafka_broker.bootstrap, unique_topic, _records("r", 20))
+        path = sink_file(sink_path, unique_topic, sink, period)
+        assert wait_for_line_count([path], 20) == lines
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+        client.close()
