@@ -111,6 +111,7 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=3, help="per mode")
     parser.add_argument("--work", type=Path, help="work directory (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--log", type=Path, help="write the supervisor's JSON events here")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="kcb-bench-cycle-"))
@@ -119,7 +120,8 @@ def main() -> int:
     for directory in (sink, secret):
         directory.mkdir(exist_ok=True)
     (secret / "password").write_text(PASSWORD + "\n")
-    configure_logging("WARNING")
+    log_file = args.log.open("w") if args.log else None
+    configure_logging("INFO" if log_file else "WARNING", stream=log_file)
     topic, sink_name = "bench", "bench-sink"
     live_bytes = args.live_records * RECORD_BYTES * args.cycles * 2
     old_total = max(0, args.size_mb * 1_000_000 - live_bytes)
