@@ -212,3 +212,18 @@ def test_scan_cache_sends_the_same_lines_and_respects_its_budget(tmp_path):
     partial = scan(sources, window, MissingTimestamp.SKIP, cache_bytes=small.stat().st_size + 10)
     assert partial.files[0].cached is not None and partial.files[1].cached is None
     assert sent(partial) == sent(uncached)
+
+
+def test_line_numbers_and_ranges_span_batches(tmp_path):
+    """Batches are 4 MiB: line numbers in messages and send ranges are file-wide."""
+    pad = "p" * 250
+    late = write(
+        tmp_path / "late.sink",
+        [record(1, pad=pad)] * 20000 + ['{"no":1}'] + [record(2, pad=pad)] * 10000,
+    )
+    assert late.stat().st_size > 2 * (4 << 20)
+    with pytest.raises(MissingTimestampError, match=r"late.sink line 20001 has no"):
+        scan([inspect(late)], everything(), MissingTimestamp.FAIL)
+    plan = scan([inspect(late)], everything(), MissingTimestamp.SKIP)
+    assert plan.files[0].ranges == [(0, 20000), (20001, 30001)]
+    assert len(sent(plan)) == 30000
