@@ -8,10 +8,9 @@ The whole runbook (stop the topic's connectors, move its sink files aside, recre
 replay, reset the sink's consumer group, resume) is one command:
     restore.py connect1 kafka --from 2021-01-19T15:57 --runbook
 
-Exit codes: 0 done; 1 some records failed delivery, Kafka refused a request, or a runbook
-step failed (re-run the same command to continue); 2 invalid input
-(nothing sent); 3 Kafka or Connect unreachable, or unknown topic (nothing sent); 4 not
-confirmed; 130 interrupted.
+Exit codes: 0 done; 1 records failed delivery, Kafka refused a request, or a runbook step
+failed (re-run the same command to continue); 2 invalid input (nothing sent); 3 Kafka or
+Connect unreachable, or unknown topic (nothing sent); 4 not confirmed; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot", help="restore from this rsnapshot version, e.g. alpha.0")
     parser.add_argument("--snapshot-root", type=Path, help="where alpha.N live (config: backup)")
     parser.add_argument(
-        "--source-topic", help="whose sink files --snapshot/--runbook read (default: the topic)"
+        "--source-topic", help="whose backed-up files --snapshot reads (default: the topic)"
     )
     parser.add_argument("--summary-json", type=Path, help="write the summary as JSON here")
     parser.add_argument(
@@ -108,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(STEPS),
         help="run only this step (repeatable): " + ", ".join(STEPS),
     )
-    runbook.add_argument("--state-dir", type=Path, help="journal directory (default sinkPath)")
+    runbook.add_argument(
+        "--state-dir", type=Path, help="journal directory (default sinkPath/.kcb-restore)"
+    )
     return parser
 
 
