@@ -121,7 +121,7 @@ class Progress:
         self.stream = stream
 
     @contextmanager
-    def bar(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    def bar(self, total: int | None, description: str) -> Iterator[Callable[[int], None] | None]:
         if not self.enabled:
             yield None
             return
@@ -145,7 +145,7 @@ def resolve_sources(settings: Settings) -> list[SourceFile]:
 
 def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress) -> Plan:
     time_filter = TimeFilter(settings.window, settings.timestamp_field)
-    with progress.bar(0, "scanning") as update:
+    with progress.bar(None, "scanning") as update:
         return scan(sources, time_filter, settings.missing, update, settings.cache_bytes)
 
 
@@ -290,7 +290,11 @@ def main(
         print(f"restore.py: {exc}; nothing was sent", file=err)
         return validate.EXIT_NOT_CONFIRMED
     except KeyboardInterrupt:
-        print("restore.py: interrupted", file=err)
+        print(
+            "restore.py: interrupted: records queued before the interrupt may have been "
+            "delivered; check the topic (a runbook journal lets a re-run continue)",
+            file=err,
+        )
         return 130
 
 
