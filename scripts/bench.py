@@ -66,7 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     group = parser.add_argument_group("backup")
     group.add_argument("--grid", help=f"SIZE:FILES,... (default {FULL_GRID}, quick {QUICK_GRID})")
-    group.add_argument("--cycles", type=int, help="cycles per grid point (default 3, quick 2)")
+    group.add_argument(
+        "--cycles", type=int, help="cycles per grid point and mode (default 3, quick 2)"
+    )
+    group.add_argument(
+        "--modes",
+        default=",".join(backup.MODES),
+        help="snapshot modes, interleaved: staged (default Cycle), stopped (stage=False)",
+    )
     group.add_argument("--max-topics", type=int, default=10, help="connectors per grid point")
     group.add_argument("--rate", type=float, default=100.0, help="records/s during the run")
     group.add_argument("--gap", type=float, default=3.0, help="seconds between cycles")
@@ -83,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     args.names = [n for n in NAMES if n in chosen] if chosen else list(NAMES)
+    args.modes_list = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not args.modes_list or set(args.modes_list) - set(backup.MODES):
+        parser.error(f"--modes: choose from {', '.join(backup.MODES)}")
     return args
 
 
@@ -203,6 +213,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
                 gap=args.gap,
                 retention=args.retention,
                 engine=args.engine,
+                modes=args.modes_list,
             ),
             work / "backup",
         ),

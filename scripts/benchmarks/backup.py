@@ -1,5 +1,14 @@
 """Backup cycle: Connect downtime per cycle and the supervisor's overhead beyond rsnapshot's own
-time, as the sink data grows.
+time, as the sink data grows, for both ways the supervisor can take a snapshot:
+
+- staged (the default): stop, note the files' sizes, resume, then snapshot a staging view of
+  the sink directory as it was at the stop (hard links + prefix copies of the files being
+  written), so Connect is down for the stop and the resume only;
+- stopped (`Cycle(stage=False)`, the original chart's way, and the fallback when the data
+  volume has no room for the copies): the snapshot is taken while the connectors are stopped.
+
+The two modes run interleaved (cycle i of each, then cycle i+1), each into its own encrypted
+volume, on the same sink files, connectors and producer.
 
 Real everything: the local KRaft broker and Connect worker (scripts/kafka_stack.py), one
 FileStreamSink connector per topic created by the supervisor's reconciler, the supervisor's
@@ -31,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 from confluent_kafka import Producer
 
 from benchmarks.common import (
@@ -53,13 +63,39 @@ from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
 from kafka_stack import KafkaStack
 
 PASSWORD = "bench-only password 9b2e"
 SINK_NAME = "bench"
 RSYNC_FILTER = ["--include=*.sink", "--include=*.gz", "--exclude=*"]
 RSYNC_ARGS = ["-a", "--delete", "--numeric-ids", "--no-links", "--delete-excluded"]
-PHASES = ("stop", "compress", "mount", "prune", "rsnapshot", "verify", "unmount", "resume")
+PHASES = (
+    "stop",
+    "resume",
+    "compress",
+    "stage",
+    "mount",
+    "prune",
+    "rsnapshot",
+    "verify",
+    "unmount",
+    "finish",
+)
+# The log event that ends each phase; a cycle's events are walked in time order, so the same
+# table works whatever order the cycle runs its steps in.
+PHASE_ENDS = {
+    "connectors.stopped": "stop",
+    "connectors.resumed": "resume",
+    "cycle.compressed": "compress",
+    "bench.snapshot_start": "stage",  # logged by this benchmark's snapshot wrapper
+    "backup_volume_mounted": "mount",
+    "rsnapshot_done": "prune",  # rsnapshot's own time is split out below
+    "snapshot_verified": "verify",
+    "backup_volume_unmounted": "unmount",
+    "cycle.done": "finish",
+}
+MODES = ("staged", "stopped")
 
 
 @dataclass(frozen=True)
@@ -90,12 +126,15 @@ class BackupOptions:
     gap: float  # seconds between cycles
     retention: int = 7
     engine: str = "encfs"
+    modes: tuple[str, ...] = MODES
 
 
 @dataclass
 class CycleRow:
     point: GridPoint
     topics: int
+    mode: str
+    staged: bool  # the cycle really snapshotted the staging view
     index: int
     ok: bool
     error: str | None
@@ -120,7 +159,7 @@ class PointResult:
     generated: int = 0
     delivered: int = 0
     records_check: str = ""
-    cipher_bytes: int = 0
+    cipher_bytes: dict[str, int] = field(default_factory=dict)  # per mode
 
 
 class LogTap:
@@ -137,33 +176,33 @@ class LogTap:
         return [json.loads(line) for line in new.splitlines() if line.strip()]
 
 
-def _at(events: list[dict[str, Any]], name: str) -> float | None:
-    for event in events:
-        if event.get("event") == name:
-            return datetime.fromisoformat(event["timestamp"]).timestamp()
-    return None
-
-
 def phases(events: list[dict[str, Any]], result: CycleResult) -> dict[str, float]:
-    """Time per phase from the cycle's own log events (ISO timestamps, microseconds)."""
-    marks = [
-        ("stop", "cycle.start", "connectors.stopped"),
-        ("compress", "connectors.stopped", "cycle.compressed"),
-        ("mount", "cycle.compressed", "backup_volume_mounted"),
-        ("prune", "backup_volume_mounted", "rsnapshot_done"),  # rsnapshot removed below
-        ("verify", "rsnapshot_done", "snapshot_verified"),
-        ("unmount", "snapshot_verified", "backup_volume_unmounted"),
-        ("resume", "backup_volume_unmounted", "connectors.resumed"),
-    ]
+    """Time per phase from the cycle's own log events (ISO timestamps, microseconds): each
+    interval between two phase-ending events is charged to the later one's phase."""
+    timed = sorted(
+        (datetime.fromisoformat(e["timestamp"]).timestamp(), str(e.get("event")))
+        for e in events
+        if "timestamp" in e
+    )
     out: dict[str, float] = {}
-    for phase, begin, end in marks:
-        a, b = _at(events, begin), _at(events, end)
-        if a is not None and b is not None:
-            out[phase] = b - a
+    last: float | None = None
+    for stamp, name in timed:
+        if name == "cycle.start":
+            last = stamp
+        elif name in PHASE_ENDS and last is not None:
+            phase = PHASE_ENDS[name]
+            out[phase] = out.get(phase, 0.0) + stamp - last
+            last = stamp
     if result.snapshot is not None and "prune" in out:
         out["rsnapshot"] = result.snapshot.rsnapshot_seconds
         out["prune"] -= result.snapshot.rsnapshot_seconds
     return out
+
+
+def timed_snapshot(config: Config, now: datetime) -> SnapshotResult:
+    """The real backup step, with an event marking its start (ends the 'stage' phase)."""
+    structlog.get_logger("bench").info("bench.snapshot_start")
+    return backup_snapshot(config, now)
 
 
 class LightProducer(threading.Thread):
@@ -232,9 +271,12 @@ def pregenerate(config: Config, point: GridPoint, now: datetime) -> dict[Path, i
     return sizes
 
 
-def _config(root: Path, topics: list[str], connect_url: str, options: BackupOptions) -> Config:
+def _config(
+    root: Path, topics: list[str], connect_url: str, options: BackupOptions, mode: str
+) -> Config:
+    """One config per mode: the same sink directory and connectors, its own volume."""
     (root / "password").write_text(PASSWORD + "\n")
-    for name in ("sink", "target", "work"):
+    for name in ("sink", f"target-{mode}", f"work-{mode}"):
         (root / name).mkdir(parents=True, exist_ok=True)
     return parse_config(
         {
@@ -249,11 +291,11 @@ def _config(root: Path, topics: list[str], connect_url: str, options: BackupOpti
                 "retention": options.retention,
                 "engine": options.engine,
                 "passwordFile": str(root / "password"),
-                "targetDir": str(root / "target"),
-                "mountPoint": str(root / "plain"),
+                "targetDir": str(root / f"target-{mode}"),
+                "mountPoint": str(root / f"plain-{mode}"),
                 "requireTargetMount": False,
                 "allowInit": True,
-                "workDir": str(root / "work"),
+                "workDir": str(root / f"work-{mode}"),
             },
         }
     )
@@ -300,7 +342,8 @@ def run_point(
     n_topics = max(1, min(point.files, options.max_topics))
     topics = [stack.broker.create_topic(f"bench-{tag}-{k:02d}") for k in range(n_topics)]
     root.mkdir(parents=True)
-    config = _config(root, topics, stack.connect_url, options)
+    configs = {m: _config(root, topics, stack.connect_url, options, m) for m in options.modes}
+    config = configs[options.modes[0]]
     result = PointResult(point, n_topics)
     now = datetime.now(UTC)
     period = period_of(now, config.sink_rotation)
@@ -313,30 +356,36 @@ def run_point(
         Reconciler(config, client).reconcile(period)
         _wait_running(client, names)
         producer.start()
-        cycle = Cycle(config, client, Metrics())
+        cycles = {
+            m: Cycle(c, client, Metrics(), snapshot=timed_snapshot, stage=m == "staged")
+            for m, c in configs.items()
+        }
         for index in range(1, options.cycles + 1):
-            time.sleep(options.gap)
-            tap.take()
-            outcome = cycle.run()
-            events = tap.take()
-            mirror_seconds = _plain_rsync(config.sink_path, root / "mirror")
-            snap = outcome.snapshot
-            result.cycles.append(
-                CycleRow(
-                    point=point,
-                    topics=n_topics,
-                    index=index,
-                    ok=outcome.ok,
-                    error=outcome.error,
-                    downtime=outcome.connect_downtime_seconds,
-                    duration=outcome.duration_seconds,
-                    rsnapshot=snap.rsnapshot_seconds if snap else None,
-                    phases=phases(events, outcome),
-                    plain_rsync=mirror_seconds,
-                    files_in_snapshot=snap.files if snap else 0,
-                    bytes_in_snapshot=snap.bytes if snap else 0,
+            for mode, cycle in cycles.items():
+                time.sleep(options.gap)
+                tap.take()
+                outcome = cycle.run()
+                events = tap.take()
+                mirror_seconds = _plain_rsync(config.sink_path, root / f"mirror-{mode}")
+                snap = outcome.snapshot
+                result.cycles.append(
+                    CycleRow(
+                        point=point,
+                        topics=n_topics,
+                        mode=mode,
+                        staged=outcome.staged,
+                        index=index,
+                        ok=outcome.ok,
+                        error=outcome.error,
+                        downtime=outcome.connect_downtime_seconds,
+                        duration=outcome.duration_seconds,
+                        rsnapshot=snap.rsnapshot_seconds if snap else None,
+                        phases=phases(events, outcome),
+                        plain_rsync=mirror_seconds,
+                        files_in_snapshot=snap.files if snap else 0,
+                        bytes_in_snapshot=snap.bytes if snap else 0,
+                    )
                 )
-            )
         producer.finish()
         result.delivered = producer.delivered
         expected = dict(sizes)
@@ -346,7 +395,7 @@ def run_point(
         result.records_check = _wait_sunk(expected)
         if producer.errors:
             result.records_check += f"; {len(producer.errors)} delivery errors"
-        result.cipher_bytes = du_bytes(root / "target")
+        result.cipher_bytes = {m: du_bytes(root / f"target-{m}") for m in options.modes}
     finally:
         producer.finish()
         for name in names:
@@ -360,8 +409,17 @@ def run_point(
     return result
 
 
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
+MODE_LABELS = {
+    "staged": "staged (default)",
+    "stopped": "stopped (stage=False)",
+}
+
+
+def _cycle_label(c: CycleRow) -> str:
+    label = "1 (initial)" if c.index == 1 else str(c.index)
+    if c.mode == "staged" and not c.staged:
+        label += " (fell back to stopped)"
+    return label if c.ok else f"{label} FAILED: {c.error}"
 
 
 def run(options: BackupOptions, work: Path) -> Section:
@@ -378,50 +436,63 @@ def run(options: BackupOptions, work: Path) -> Section:
         [
             "sink data",
             "connectors",
+            "mode",
             "cycle",
             "Connect downtime s",
             "cycle s",
             "rsnapshot s",
             "overhead s (cycle - rsnapshot)",
-            "overhead %",
             "plain rsync s",
             f"rsnapshot+{options.engine} / plain rsync",
         ],
         caption=f"Cycle 1 copies everything into an empty (freshly initialised) {options.engine} "
-        "volume; "
-        "later cycles are the steady state (rsnapshot hard-links unchanged files and copies "
-        "the current files, which Connect keeps appending to).",
+        "volume; later cycles are the steady state (rsnapshot hard-links unchanged files and "
+        "copies the current files, which Connect keeps appending to). Connect downtime = from "
+        "the first PUT /stop until every task is RUNNING again.",
     )
     detail = Table(
-        ["sink data", "cycle", *[f"{p} s" for p in PHASES]],
-        caption="Where a cycle's time goes (from the supervisor's own log events): stop = PUT "
-        "/stop until every task is gone; mount includes the password/target checks (and the "
-        "volume's creation in cycle 1); prune includes writing rsnapshot.conf; verify compares "
-        "size, mtime and the first/last 64 KiB of every file; resume = upsert + resume until "
-        "every task is RUNNING.",
+        ["sink data", "mode", "cycle", *[f"{p} s" for p in PHASES]],
+        caption="Where a cycle's time goes (from the supervisor's own log events, in the order "
+        "the cycle ran them): stop = PUT /stop until every task is gone; resume = upsert + "
+        "resume until every task is RUNNING; stage = building the staging view (hard links + "
+        "prefix copies of the current files); mount includes the password/target checks (and "
+        "the volume's creation in cycle 1); prune includes writing rsnapshot.conf; verify "
+        "compares size, mtime and the first/last 64 KiB of every file; finish = bookkeeping "
+        "and removing the staging view.",
     )
     for r in results:
         for c in r.cycles:
-            label = "1 (initial)" if c.index == 1 else str(c.index)
-            pct = None if c.overhead is None else 100 * c.overhead / c.duration
             main.rows.append(
                 [
-                    f"{r.point.label}",
+                    r.point.label,
                     str(r.topics),
-                    label if c.ok else f"{label} FAILED: {c.error}",
+                    MODE_LABELS.get(c.mode, c.mode),
+                    _cycle_label(c),
                     secs(c.downtime),
                     secs(c.duration),
                     secs(c.rsnapshot),
                     secs(c.overhead),
-                    "-" if pct is None else f"{pct:.0f}%",
                     secs(c.plain_rsync),
                     ratio(c.rsnapshot / c.plain_rsync if c.rsnapshot else None),
                 ]
             )
-            detail.rows.append([r.point.label, label, *[secs(c.phases.get(p)) for p in PHASES]])
+            detail.rows.append(
+                [
+                    r.point.label,
+                    c.mode,
+                    _cycle_label(c),
+                    *[secs(c.phases.get(p)) for p in PHASES],
+                ]
+            )
     section.tables += [main, detail]
     checks = Table(
-        ["sink data", "generated", "records produced during the run", "ciphertext (du)", "check"]
+        [
+            "sink data",
+            "generated",
+            "records produced during the run",
+            "ciphertext (du) per mode",
+            "check",
+        ]
     )
     for r in results:
         checks.rows.append(
@@ -429,7 +500,7 @@ def run(options: BackupOptions, work: Path) -> Section:
                 r.point.label,
                 human(r.generated),
                 str(r.delivered),
-                human(r.cipher_bytes),
+                ", ".join(f"{m} {human(b)}" for m, b in r.cipher_bytes.items()),
                 r.records_check,
             ]
         )
@@ -446,6 +517,8 @@ def run(options: BackupOptions, work: Path) -> Section:
                 "cipher_bytes": r.cipher_bytes,
                 "cycles": [
                     {
+                        "mode": c.mode,
+                        "staged": c.staged,
                         "index": c.index,
                         "ok": c.ok,
                         "error": c.error,
@@ -467,6 +540,11 @@ def run(options: BackupOptions, work: Path) -> Section:
         "FileStreamSink connector per topic (at most "
         f"{options.max_topics} topics), the supervisor's `Cycle` with backup on "
         f"{options.engine} over a local directory (retention {options.retention}).",
+        "Modes, interleaved cycle by cycle, each into its own encrypted volume: "
+        + "; ".join(f"{MODE_LABELS[m]}" for m in options.modes)
+        + ". Staged: Connect resumes right after the stop and the snapshot is taken from a "
+        "staging view of the files as they were at the stop. Stopped: the original's way, "
+        "Connect stays stopped until the snapshot is verified and the volume unmounted.",
         "Sink files pre-generated as JSON lines with `utcTime`: each topic's current-month "
         "file (Connect appends to it) and older months' files; compression disabled "
         "(compressAfterDays out of reach) so every cycle backs up the same files.",
@@ -482,8 +560,16 @@ def run(options: BackupOptions, work: Path) -> Section:
     return section
 
 
-def _steady(r: PointResult) -> list[CycleRow]:
-    return [c for c in r.cycles if c.index > 1 and c.ok]
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _steady(r: PointResult, mode: str) -> list[CycleRow]:
+    return [c for c in r.cycles if c.index > 1 and c.ok and c.mode == mode]
+
+
+def _first(r: PointResult, mode: str) -> CycleRow | None:
+    return next((c for c in r.cycles if c.index == 1 and c.mode == mode), None)
 
 
 def _med(rows: list[CycleRow], get: Callable[[CycleRow], float | None]) -> float | None:
@@ -494,52 +580,66 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _phase_medians(cycles: list[CycleRow]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for phase in PHASES:
+        value = _median([c.phases[phase] for c in cycles if phase in c.phases])
+        if value is not None:
+            out[phase] = value
+    return out
+
+
+def _mode_summary(r: PointResult, mode: str) -> str:
+    steady = _steady(r, mode)
+    first = _first(r, mode)
+    text = f"{mode}: "
+    if first is not None:
+        text += f"initial cycle downtime {secs(first.downtime)} s of {secs(first.duration)} s"
+    if steady:
+        medians = _phase_medians(steady)
+        overhead = {p: v for p, v in medians.items() if p != "rsnapshot"}
+        top = sorted(overhead, key=lambda p: overhead[p], reverse=True)[:3]
+        text += (
+            f"; steady state (median of {len(steady)}) downtime "
+            f"{secs(_med(steady, lambda c: c.downtime))} s, cycle "
+            f"{secs(_med(steady, lambda c: c.duration))} s = rsnapshot "
+            f"{secs(_med(steady, lambda c: c.rsnapshot))} s + overhead "
+            f"{secs(_med(steady, lambda c: c.overhead))} s (mostly "
+            + ", ".join(f"{p} {overhead[p]:.2f} s" for p in top)
+            + ")"
+        )
+    return text
+
+
 def _findings(results: list[PointResult], engine: str) -> list[str]:
     findings = []
+    modes = sorted({c.mode for r in results for c in r.cycles}, key=MODES.index)
     for r in results:
-        steady = _steady(r)
-        first = r.cycles[0] if r.cycles else None
-        if first is None:
-            continue
-        line = (
-            f"{r.point.label}, {_plural(r.topics, 'connector')}: initial cycle downtime "
-            f"{secs(first.downtime)} s (rsnapshot {secs(first.rsnapshot)} s, overhead "
-            f"{secs(first.overhead)} s)"
+        parts = [_mode_summary(r, m) for m in modes]
+        findings.append(
+            f"{r.point.label}, {_plural(r.topics, 'connector')}: " + "; ".join(parts) + "."
         )
-        if steady:
-            line += (
-                f"; steady state (median of {len(steady)}) downtime "
-                f"{secs(_med(steady, lambda c: c.downtime))} s = rsnapshot "
-                f"{secs(_med(steady, lambda c: c.rsnapshot))} s + supervisor overhead "
-                f"{secs(_med(steady, lambda c: c.overhead))} s"
-            )
-            phases_ = _phase_medians(steady)
-            top = sorted(phases_, key=lambda p: phases_[p], reverse=True)[:3]
-            line += " (overhead mostly " + ", ".join(f"{p} {phases_[p]:.2f} s" for p in top) + ")"
-        findings.append(line + ".")
     big = max(results, key=lambda r: r.point.total, default=None)
-    if big and big.cycles and big.cycles[0].rsnapshot:
-        first = big.cycles[0]
-        assert first.rsnapshot is not None
+    first = _first(big, modes[0]) if big and modes else None
+    if big and first is not None and first.rsnapshot:
         findings.append(
             f"Initial copy of {human(big.point.total)} through rsnapshot into {engine}: "
             f"{big.point.total / first.rsnapshot / 1e6:.0f} MB/s; the same rsync straight to a "
             f"plain directory: {big.point.total / first.plain_rsync / 1e6:.0f} MB/s "
             f"({ratio(first.rsnapshot / first.plain_rsync)} the time)."
         )
-    one = [r for r in results if r.topics == 1 and _steady(r)]
-    many = [r for r in results if r.topics > 1 and _steady(r)]
-    if one and many:
-        stop1 = _phase_medians(_steady(one[0])).get("stop", 0.0)
-        stopn = _median([_phase_medians(_steady(r)).get("stop", 0.0) for r in many]) or 0.0
-        resume1 = _phase_medians(_steady(one[0])).get("resume", 0.0)
-        resumen = _median([_phase_medians(_steady(r)).get("resume", 0.0) for r in many]) or 0.0
-        findings.append(
-            f"Stop and resume scale with the number of connectors, not with the data: stop "
-            f"{stop1:.2f} s for 1 connector vs {stopn:.2f} s for {many[0].topics}, resume "
-            f"{resume1:.2f} s vs {resumen:.2f} s (connectors are stopped and resumed one REST "
-            "call after another; each stop waits for its task to flush, commit and close)."
-        )
+    if "staged" in modes:
+        staged = [c for r in results for c in _steady(r, "staged")]
+        big_staged = _steady(big, "staged") if big else []
+        if big and big_staged:
+            stage = _phase_medians(big_staged).get("stage", 0.0)
+            findings.append(
+                f"Staging costs cycle time, not downtime: at {big.point.label} building the "
+                f"staging view takes {stage:.2f} s per cycle (a copy of every current-period "
+                "file, on the data volume) while Connect is already sinking again."
+            )
+        if staged and any(not c.staged for c in staged):
+            findings.append("Some staged cycles fell back to the stopped snapshot (no room).")
     return findings
 
 
@@ -548,24 +648,20 @@ def _headline(results: list[PointResult]) -> list[str]:
     if not results:
         return []
     r = min(results, key=lambda r: abs(r.point.total - 1024**3))
-    steady = _steady(r)
-    if not steady:
-        return [f"Backup cycle, {r.point.label}: no successful steady-state cycle."]
-    return [
-        f"Backup cycle with {r.point.label} of sink files ({_plural(r.topics, 'connector')}): "
-        f"Connect downtime {secs(_med(steady, lambda c: c.downtime))} s per steady-state cycle, "
-        f"of which rsnapshot {secs(_med(steady, lambda c: c.rsnapshot))} s and supervisor "
-        f"overhead {secs(_med(steady, lambda c: c.overhead))} s (initial full copy: downtime "
-        f"{secs(r.cycles[0].downtime)} s)."
-    ]
-
-
-def _phase_medians(cycles: list[CycleRow]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for phase in PHASES:
-        if phase == "rsnapshot":
+    modes = sorted({c.mode for c in r.cycles}, key=MODES.index)
+    parts = []
+    for mode in modes:
+        steady = _steady(r, mode)
+        if not steady:
+            parts.append(f"{mode}: no successful steady-state cycle")
             continue
-        value = _median([c.phases[phase] for c in cycles if phase in c.phases])
-        if value is not None:
-            out[phase] = value
-    return out
+        parts.append(
+            f"{MODE_LABELS[mode]}: Connect downtime {secs(_med(steady, lambda c: c.downtime))} s, "
+            f"cycle {secs(_med(steady, lambda c: c.duration))} s of which rsnapshot "
+            f"{secs(_med(steady, lambda c: c.rsnapshot))} s and supervisor overhead "
+            f"{secs(_med(steady, lambda c: c.overhead))} s"
+        )
+    return [
+        f"Backup cycle with {r.point.label} of sink files ({_plural(r.topics, 'connector')}), "
+        "steady state per cycle: " + "; ".join(parts) + "."
+    ]
