@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("WARNING")
     started = datetime.now(UTC)
     watch = Stopwatch()
-    load_start, busy = loadavg(), busy_processes()
+    load_start, busy = loadavg(), {"start": busy_processes()}
     parent = Path(args.work_dir) if args.work_dir else None
     work = Path(tempfile.mkdtemp(prefix="kcb-bench-", dir=parent))
     sections: list[Section] = []
@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    busy["end"] = busy_processes()
     command = "make bench" if not sys.argv[1:] else "scripts/bench.py " + shlex.join(sys.argv[1:])
     text = markdown(
         sections,

@@ -158,7 +158,7 @@ def markdown(
     quick: bool,
     command: str,
     load: tuple[str, str],
-    busy: list[str],
+    busy: dict[str, list[str]],
     notes: list[str],
 ) -> str:
     out = [
@@ -177,11 +177,13 @@ def markdown(
     out += ["", "## Versions", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in versions().items()]
     concurrency = list(notes)
-    if busy:
+    seen = {when: procs for when, procs in busy.items() if procs}
+    if seen:
         concurrency.append(
-            "Other work was running on this machine during the run (CPU users outside the "
-            f"benchmark at its start: {', '.join(busy)}); absolute times are therefore noisy, "
-            "the side-by-side ratios less so."
+            "Other work was running on this machine during the run (processes of others using "
+            "CPU, sampled over 2 s: "
+            + "; ".join(f"at the {when}: {', '.join(procs)}" for when, procs in seen.items())
+            + "); absolute times are therefore noisy, the side-by-side ratios less so."
         )
     if concurrency:
         out += ["", "## Conditions", ""] + [f"- {n}" for n in concurrency]
