@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 import structlog
 from confluent_kafka import Producer
 
@@ -139,6 +140,7 @@ class CycleRow:
     ok: bool
     error: str | None
     downtime: float | None
+    observed_downtime: float  # by the REST poller, from outside the supervisor
     duration: float
     rsnapshot: float | None
     phases: dict[str, float]
@@ -203,6 +205,59 @@ def timed_snapshot(config: Config, now: datetime) -> SnapshotResult:
     """The real backup step, with an event marking its start (ends the 'stage' phase)."""
     structlog.get_logger("bench").info("bench.snapshot_start")
     return backup_snapshot(config, now)
+
+
+class StatusWatcher(threading.Thread):
+    """An outside view of the downtime: polls `GET /connectors?expand=status` and adds up the
+    time during which some connector (or task) of ours is not RUNNING."""
+
+    def __init__(self, url: str, names: list[str], interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.url, self.names, self.interval = url, set(names), interval
+        self.session = requests.Session()
+        self.halt = threading.Event()
+        self.lock = threading.Lock()
+        self.down = 0.0
+        self.polls = 0
+
+    def _all_running(self) -> bool:
+        try:
+            body = self.session.get(
+                f"{self.url}/connectors", params={"expand": "status"}, timeout=5
+            ).json()
+        except (requests.RequestException, ValueError):
+            return False
+        for name in self.names:
+            status = body.get(name, {}).get("status", {})
+            tasks = status.get("tasks", [])
+            if status.get("connector", {}).get("state") != "RUNNING" or not tasks:
+                return False
+            if any(t.get("state") != "RUNNING" for t in tasks):
+                return False
+        return True
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while not self.halt.is_set():
+            running = self._all_running()
+            now = time.monotonic()
+            with self.lock:
+                if not running:
+                    self.down += now - last
+                self.polls += 1
+            last = now
+            time.sleep(self.interval)
+
+    def take(self) -> float:
+        with self.lock:
+            down, self.down = self.down, 0.0
+        return down
+
+    def finish(self) -> None:
+        self.halt.set()
+        if self.ident is not None:
+            self.join(10)
+        self.session.close()
 
 
 class LightProducer(threading.Thread):
@@ -352,10 +407,12 @@ def run_point(
     client = ConnectClient(stack.connect_url)
     names = connector_names(config)
     producer = LightProducer(stack.bootstrap, topics, options.rate)
+    watcher = StatusWatcher(stack.connect_url, names)
     try:
         Reconciler(config, client).reconcile(period)
         _wait_running(client, names)
         producer.start()
+        watcher.start()
         cycles = {
             m: Cycle(c, client, Metrics(), snapshot=timed_snapshot, stage=m == "staged")
             for m, c in configs.items()
@@ -364,7 +421,10 @@ def run_point(
             for mode, cycle in cycles.items():
                 time.sleep(options.gap)
                 tap.take()
+                watcher.take()
                 outcome = cycle.run()
+                time.sleep(0.2)  # the poller's last look
+                observed = watcher.take()
                 events = tap.take()
                 mirror_seconds = _plain_rsync(config.sink_path, root / f"mirror-{mode}")
                 snap = outcome.snapshot
@@ -378,6 +438,7 @@ def run_point(
                         ok=outcome.ok,
                         error=outcome.error,
                         downtime=outcome.connect_downtime_seconds,
+                        observed_downtime=observed,
                         duration=outcome.duration_seconds,
                         rsnapshot=snap.rsnapshot_seconds if snap else None,
                         phases=phases(events, outcome),
@@ -397,6 +458,7 @@ def run_point(
             result.records_check += f"; {len(producer.errors)} delivery errors"
         result.cipher_bytes = {m: du_bytes(root / f"target-{m}") for m in options.modes}
     finally:
+        watcher.finish()
         producer.finish()
         for name in names:
             # Best effort: the worker is stopped at the end anyway.
@@ -439,6 +501,7 @@ def run(options: BackupOptions, work: Path) -> Section:
             "mode",
             "cycle",
             "Connect downtime s",
+            "seen by REST poller s",
             "cycle s",
             "rsnapshot s",
             "overhead s (cycle - rsnapshot)",
@@ -448,7 +511,9 @@ def run(options: BackupOptions, work: Path) -> Section:
         caption=f"Cycle 1 copies everything into an empty (freshly initialised) {options.engine} "
         "volume; later cycles are the steady state (rsnapshot hard-links unchanged files and "
         "copies the current files, which Connect keeps appending to). Connect downtime = from "
-        "the first PUT /stop until every task is RUNNING again.",
+        "the first PUT /stop until every task is RUNNING again, as the cycle measures it; "
+        "'seen by REST poller' = time during which a separate thread polling GET "
+        "/connectors?expand=status every 50 ms saw one of them not RUNNING.",
     )
     detail = Table(
         ["sink data", "mode", "cycle", *[f"{p} s" for p in PHASES]],
@@ -469,6 +534,7 @@ def run(options: BackupOptions, work: Path) -> Section:
                     MODE_LABELS.get(c.mode, c.mode),
                     _cycle_label(c),
                     secs(c.downtime),
+                    secs(c.observed_downtime),
                     secs(c.duration),
                     secs(c.rsnapshot),
                     secs(c.overhead),
@@ -523,6 +589,7 @@ def run(options: BackupOptions, work: Path) -> Section:
                         "ok": c.ok,
                         "error": c.error,
                         "downtime": c.downtime,
+                        "observed_downtime": c.observed_downtime,
                         "duration": c.duration,
                         "rsnapshot": c.rsnapshot,
                         "overhead": c.overhead,
