@@ -14,7 +14,10 @@ the broker's JIT up to speed on uncompressed and lz4 batches. restore.py and the
 producer are timed as whole processes (start-up, reading, sending, waiting for the last ack);
 the perf test's own "records/sec" is used (it excludes its JVM start-up: a generous ceiling).
 
-Usage: bench_restore.py [--records N] [--work-dir DIR] [--json PATH]
+Each tool runs --repeat times (default 3), interleaved, and its median run is reported: this
+machine is shared, and a single run can land on a busy moment.
+
+Usage: bench_restore.py [--records N] [--repeat N] [--work-dir DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -120,18 +123,49 @@ def bench_perf(broker: Broker, topic: str, records: int, extra: list[str]) -> di
     return {"seconds": sent / rate, "records": sent, "tool_rate": rate}
 
 
-def run(records: int, work: Path) -> dict[str, Any]:
+def _measure(
+    broker: Broker, tool: str, data: Path, work: Path, records: int, size: int
+) -> dict[str, Any]:
+    topic = broker.create_topic(f"bench-{tool.replace('_', '-')}-{time.monotonic_ns()}")
+    bootstrap = f"bootstrap.servers={broker.bootstrap}"
+    if tool == "restore":
+        result = bench_restore(broker, topic, data, work)
+    elif tool == "console":
+        result = bench_console(broker, topic, data)
+    elif tool == "perf":
+        result = bench_perf(broker, topic, records, [
+            "--record-size", str(size), "--producer-props", bootstrap, "acks=all",
+        ])  # fmt: skip
+    else:
+        result = bench_perf(broker, topic, records, [
+            "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
+            f"linger.ms={THROUGHPUT_SETTINGS['linger.ms']}",
+            f"batch.size={THROUGHPUT_SETTINGS['batch.size']}",
+            f"compression.type={THROUGHPUT_SETTINGS['compression.type']}",
+            "buffer.memory=268435456",
+        ])  # fmt: skip
+    if tool in ("restore", "console"):
+        delivered = end_offset(broker, topic)
+        if delivered != records:
+            raise SystemExit(f"{tool}: {delivered} records in the topic, expected {records}")
+    result["rate"] = result["records"] / result["seconds"]
+    return result
+
+
+TOOLS = ("restore", "console", "perf", "perf_tuned")
+
+
+def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
+    """Each tool `repeat` times, interleaved (so a busy moment of this shared machine hits
+    every tool alike); each tool's median run is reported."""
     work.mkdir(parents=True, exist_ok=True)
     data = work / "bench-records.sink"
     mean = write_records(data, records)
     size = round(mean)
     print(f"data: {records} records, mean {mean:.0f} bytes, {data.stat().st_size} bytes in {data}")
     broker = start_broker(work / "broker")
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
     try:
-        topics = {
-            name: broker.create_topic(f"bench-{name}-{time.monotonic_ns()}")
-            for name in ("restore", "console", "perf", "perf_tuned")
-        }
         bootstrap = f"bootstrap.servers={broker.bootstrap}"
         # Warm the broker's JIT first, on both paths the runs take (plain and lz4 batches):
         # whoever ran first on a cold code path would pay for it.
@@ -141,36 +175,24 @@ def run(records: int, work: Path) -> dict[str, Any]:
                 "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
                 f"compression.type={codec}",
             ])  # fmt: skip
-        results = {
-            "restore": bench_restore(broker, topics["restore"], data, work),
-            "console": bench_console(broker, topics["console"], data),
-            "perf": bench_perf(
-                broker, topics["perf"], records,
-                ["--record-size", str(size), "--producer-props", bootstrap, "acks=all"],
-            ),
-            "perf_tuned": bench_perf(
-                broker, topics["perf_tuned"], records,
-                [
-                    "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
-                    f"linger.ms={THROUGHPUT_SETTINGS['linger.ms']}",
-                    f"batch.size={THROUGHPUT_SETTINGS['batch.size']}",
-                    f"compression.type={THROUGHPUT_SETTINGS['compression.type']}",
-                    "buffer.memory=268435456",
-                ],
-            ),
-        }  # fmt: skip
-        for name in ("restore", "console"):
-            delivered = end_offset(broker, topics[name])
-            if delivered != records:
-                raise SystemExit(f"{name}: {delivered} records in the topic, expected {records}")
+        for round_number in range(repeat):
+            for tool in TOOLS:
+                result = _measure(broker, tool, data, work, records, size)
+                runs[tool].append(result)
+                print(f"  round {round_number + 1}: {tool:<10} {result['rate']:>10,.0f} records/s")
     finally:
         broker.stop()
-    for result in results.values():
-        result["rate"] = result["records"] / result["seconds"]
+    results = {
+        tool: sorted(measured, key=lambda r: float(r["rate"]))[len(measured) // 2]
+        for tool, measured in runs.items()
+    }
+    for tool in TOOLS:
+        results[tool]["all_rates"] = [round(r["rate"]) for r in runs[tool]]
     restore_rate = results["restore"]["rate"]
     return {
         "records": records,
         "mean_record_bytes": round(mean, 1),
+        "repeat": repeat,
         "results": results,
         "ratio_console": restore_rate / results["console"]["rate"],
         "ratio_ceiling": restore_rate / results["perf"]["rate"],
@@ -186,7 +208,10 @@ def render(report: dict[str, Any]) -> str:
         "perf": "kafka-producer-perf-test, same size (ceiling)",
         "perf_tuned": "perf-test, same lines + restore's settings",
     }
-    lines = [f"{'tool':<48} {'records/s':>12} {'seconds':>9}"]
+    lines = [
+        f"{'tool (median of ' + str(report['repeat']) + ' runs)':<48} {'records/s':>12} "
+        f"{'seconds':>9}"
+    ]
     for key, label in labels.items():
         lines.append(f"{label:<48} {results[key]['rate']:>12,.0f} {results[key]['seconds']:>9.2f}")
     lines += [
@@ -202,11 +227,12 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool (median shown)")
     parser.add_argument("--work-dir", type=Path)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kcb-bench-restore-") as temp:
-        report = run(args.records, args.work_dir or Path(temp))
+        report = run(args.records, args.work_dir or Path(temp), args.repeat)
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
