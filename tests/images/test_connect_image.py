@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from docker_engine import DockerEngine
 from image_helpers import (
     connect_container,
     rest_ready,
@@ -16,8 +18,6 @@ from image_helpers import (
     worker_properties,
     writable_by,
 )
-
-from docker_engine import DockerEngine
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json, put_connector, wait_for_lines
