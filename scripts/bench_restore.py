@@ -9,8 +9,9 @@ on the local stack, one run, the same file.
      size and acks=all: the broker's ceiling as the issue defines it; and, for reference, the
      same tool with restore.py's producer settings and the file's own lines as payloads.
 
-Each run is acks=all into its own fresh single-partition topic, after warm-up runs that bring
-the broker's JIT up to speed on uncompressed and lz4 batches. restore.py and the console
+Each run is acks=all into its own fresh single-partition topic, after a warm-up run that brings
+the broker's JIT up to speed. restore.py runs with its defaults (no compression, like the two
+Kafka tools). restore.py and the console
 producer are timed as whole processes (start-up, reading, sending, waiting for the last ack);
 the perf test's own "records/sec" is used (it excludes its JVM start-up: a generous ceiling).
 
@@ -167,14 +168,11 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
     try:
         bootstrap = f"bootstrap.servers={broker.bootstrap}"
-        # Warm the broker's JIT first, on both paths the runs take (plain and lz4 batches):
-        # whoever ran first on a cold code path would pay for it.
+        # Warm the broker's JIT first: whoever ran first on a cold broker would pay for it.
         warm = broker.create_topic(f"bench-warmup-{time.monotonic_ns()}")
-        for codec in ("none", "lz4"):
-            bench_perf(broker, warm, min(records, 300_000), [
-                "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
-                f"compression.type={codec}",
-            ])  # fmt: skip
+        bench_perf(broker, warm, min(records, 300_000), [
+            "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
+        ])  # fmt: skip
         for round_number in range(repeat):
             for tool in TOOLS:
                 result = _measure(broker, tool, data, work, records, size)

@@ -77,7 +77,7 @@ class KafkaAdmin:
         metadata = self.admin.list_topics(timeout=self.timeout)
         return set(metadata.topics)
 
-    def describe(self, topic: str) -> TopicInfo | None:
+    def describe(self, topic: str, *, configs: bool = True) -> TopicInfo | None:
         # All topics, not list_topics(topic=...): asking for one topic by name can auto-create
         # it on a cluster with auto.create.topics.enable, and "unknown topic" must stay unknown.
         metadata = self.admin.list_topics(timeout=self.timeout)
@@ -85,7 +85,8 @@ class KafkaAdmin:
         if found is None or found.error is not None or not found.partitions:
             return None
         replicas = max(len(p.replicas) for p in found.partitions.values())
-        return TopicInfo(topic, len(found.partitions), replicas, self._overrides(topic))
+        overrides = self._overrides(topic) if configs else {}
+        return TopicInfo(topic, len(found.partitions), replicas, overrides)
 
     def _overrides(self, topic: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, topic)

@@ -23,7 +23,6 @@ from kafka_connect_backup.restore.timefilter import (
     MissingTimestamp,
     TimeFilter,
     Verdict,
-    record_moment,
 )
 
 TORN_LINE = "torn_last_line"
@@ -127,36 +126,33 @@ class BatchResult:
 def classify_batch(
     lines: list[bytes], time_filter: TimeFilter, include_missing: bool
 ) -> BatchResult:
-    """The restore's hot loop: one orjson parse and one fromisoformat per line, inlined."""
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    """The restore's hot loop: one orjson parse and one fromisoformat per line."""
+    loads = orjson.loads
     fromiso = datetime.fromisoformat
     path = time_filter.reader.path
     key = path[0] if len(path) == 1 else None
-    read = time_filter.reader.read
+    general = time_filter.moment  # any line, any value: the slow, complete path
     start, end = time_filter.bounds
     verdicts = bytearray(len(lines))
     before = after = no_time = 0
     first_missing = -1
     low, high = LATEST, EARLIEST
+    moment: datetime | None
     for index, line in enumerate(lines):
-        if key is not None:
-            try:
-                record = loads(line)
-            except decode_error:
-                record = None
-            value = record.get(key) if type(record) is dict else None
+        if key is None:
+            moment = general(line)
         else:
-            value = read(line)
-        # Aware datetimes in UTC compare without converting to epoch seconds.
-        if type(value) is str:
+            # The common case in one expression: a JSON object whose field is an ISO string.
+            # Anything else (not JSON, not an object, no such field, a number, a bad time)
+            # raises, and takes the general path, which gives the same answer for it.
             try:
-                moment = fromiso(value)
+                moment = fromiso(loads(line)[key])
+            except (KeyError, TypeError, ValueError):
+                moment = general(line)
+            else:
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=UTC)
-            except ValueError:
-                moment = None
-        else:
-            moment = None if value is None else record_moment(value)
+        # Aware datetimes in UTC compare without converting to epoch seconds.
         if moment is None:
             if first_missing < 0:
                 first_missing = index

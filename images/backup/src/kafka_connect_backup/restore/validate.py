@@ -59,6 +59,7 @@ class Settings:
     connect_url: str
     config: Config | None
     cache_bytes: int = 0
+    compression: str = "none"
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -152,4 +153,5 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         connect_url=args.connect_url or defaults.connect.url,
         config=config,
         cache_bytes=args.cache_mb << 20,
+        compression=args.compression,
     )
