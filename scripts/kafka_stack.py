@@ -219,7 +219,8 @@ class Broker(_JavaService):
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = run_kafka_tool(
                 "kafka.tools.StorageTool",
-                ["format", "--standalone", "-t", cluster_id, "-c", str(config)],
+                # `=` form: an id may start with "-", which would read as an option.
+                ["format", "--standalone", f"--cluster-id={cluster_id}", "-c", str(config)],
                 timeout=120,
             )
             if formatted.returncode != 0:
