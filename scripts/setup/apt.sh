@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(encfs gocryptfs rsnapshot rsync fuse3 docker.io debootstrap
-          openjdk-17-jre-headless maven git curl ca-certificates gzip procps util-linux)
+          openjdk-17-jre-headless maven git curl ca-certificates gzip procps util-linux
+          python3-pip python3-venv)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

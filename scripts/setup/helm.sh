@@ -7,6 +7,17 @@ source "$(dirname "$0")/lib.sh"
 HELM_VERSION=v3.22.0
 UNITTEST_VERSION=v1.1.2
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+# helm v3.22 declares go 1.26 in its go.mod; Debian's packaged Go is too old for it.
+GO_MIN=1.26
+if ! command -v go >/dev/null; then
+  log "helm: no Go toolchain on PATH: install Go >= $GO_MIN (it builds helm and helm-unittest)"
+  exit 1
+fi
+go_version=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' "$GO_MIN" "$go_version" | sort -V | head -1)" != "$GO_MIN" ]; then
+  log "helm: Go $go_version is older than $GO_MIN: install a newer Go (it builds helm)"
+  exit 1
+fi
 export GOPATH="${GOPATH:-$TOOLS/go}"
 
 if ! fresh helm "$HELM_VERSION" || [ ! -x "$TOOLS/bin/helm" ]; then
