@@ -230,25 +230,33 @@ def test_every_key_of_the_format_is_rendered_and_nothing_else(helm: Helm) -> Non
 
 
 @pytest.mark.parametrize(
-    "set_values",
+    ("set_values", "attribute", "expected"),
     [
-        {"restartTimeout": "1.5h"},
-        {"restartTimeout": 3600},
-        {"restartTimeout": "30"},
-        {"compressAfterDays": 0},
-        {"compressAfterDays": 0.5},
-        {"backup.retention": 1000},
-        {"sinkName": "sink.29_a-b"},
-        {"topic": "", "topicList": "a.b,c_d, e-f"},
-        {"loglevel": "trace", "supervisor.logLevel": ""},
-        {"supervisor.logLevel": "warn"},
-        {"connect.connectorConfig.errors\\.tolerance": "all"},
-        {"connect.stopTimeoutSeconds": 0.5, "supervisor.reconcileIntervalSeconds": 2.5},
+        ({"restartTimeout": "1.5h"}, "restart_timeout_seconds", 5400),
+        ({"restartTimeout": 3600}, "restart_timeout_seconds", 3600),
+        ({"restartTimeout": "30"}, "restart_timeout_seconds", 30),
+        ({"compressAfterDays": 0}, "compress_after_days", 0),
+        ({"compressAfterDays": 0.5}, "compress_after_days", 0.5),
+        ({"backup.retention": 1000}, "backup.retention", 1000),
+        ({"sinkName": "sink.29_a-b"}, "sink_name", "sink.29_a-b"),
+        ({"topic": "", "topicList": "a.b,c_d, e-f"}, "topics", ["a.b", "c_d", "e-f"]),
+        ({"loglevel": "trace", "supervisor.logLevel": ""}, "log_level", "DEBUG"),
+        ({"supervisor.logLevel": "warn"}, "log_level", "WARNING"),
+        (
+            {"connect.connectorConfig.errors\\.tolerance": "all"},
+            "connect.connector_config",
+            {"errors.tolerance": "all"},
+        ),
+        ({"connect.stopTimeoutSeconds": 0.5}, "connect.stop_timeout_seconds", 0.5),
+        ({"supervisor.reconcileIntervalSeconds": 2.5}, "reconcile_interval_seconds", 2.5),
     ],
 )
-def test_edge_values_the_schema_accepts_give_a_valid_config(
-    helm: Helm, set_values: dict[str, Any]
+def test_edge_values_the_schema_accepts_give_a_valid_config_with_that_meaning(
+    helm: Helm, set_values: dict[str, Any], attribute: str, expected: Any
 ) -> None:
-    # Whatever passes the chart's schema must pass the supervisor's: no pod crash-looping on a
-    # config helm accepted.
-    parse_config(supervisor_config_document(helm.template(set_values=set_values)))
+    # Whatever passes the chart's schema must pass the supervisor's (no pod crash-looping on a
+    # config helm accepted) and keep its meaning through rendering.
+    config: Any = parse_config(supervisor_config_document(helm.template(set_values=set_values)))
+    for part in attribute.split("."):
+        config = getattr(config, part)
+    assert config == expected
