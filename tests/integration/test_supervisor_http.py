@@ -3,6 +3,9 @@ commands that use it: `backup-now` through a running supervisor, or alone when n
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
+import json
 import re
 import socket
 import subprocess
@@ -18,6 +21,8 @@ from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
+from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_helpers import produce_json
 from kafka_stack import free_port
 from supervisor_helpers import (
@@ -188,3 +193,85 @@ def test_supervise_refuses_a_taken_metrics_port(tmp_path: Path) -> None:
         done = _kcb("supervise", "--config", str(config))
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "metrics.port" in done.stderr
+
+
+class _CountingSupervised:
+    """The daemon side of the endpoint, counting the cycles asked for (the HTTP layer is what
+    is under test: a refused POST must never reach the daemon)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        return True, {}
+
+    def status(self) -> dict[str, object]:
+        return {"cyclesCompleted": 0}
+
+    def request_cycle(self, wait: bool, timeout: float) -> dict[str, object]:
+        self.requests += 1
+        return {"accepted": True}
+
+
+def _own_address() -> str | None:
+    """A non-loopback IPv4 address of this machine (`hostname -I`), if it has one."""
+    done = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False)
+    for word in done.stdout.split():
+        try:
+            ip = ipaddress.ip_address(word)
+        except ValueError:
+            continue
+        if ip.version == 4 and not ip.is_loopback:
+            return word
+    return None
+
+
+def _post_from(source: str, target: str, port: int) -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection(target, port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", "/backup-now")
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_backup_now_refuses_a_non_loopback_client() -> None:
+    own = _own_address()
+    if own is None:
+        pytest.skip("no non-loopback address on this machine (the unit test covers the check)")
+    supervised = _CountingSupervised()
+    server = HealthServer("0.0.0.0", 0, supervised, Metrics()).start()
+    try:
+        status, body = _post_from(own, own, server.port)
+        assert status == 403
+        assert body["error"] == f"POST is accepted from loopback only, not from {own}"
+        assert "kcb backup-now" in str(body["fix"])
+        assert supervised.requests == 0
+        # Reads stay open to the cluster (probes, Prometheus).
+        assert requests.get(f"http://{own}:{server.port}/healthz", timeout=10).status_code == 200
+
+        status, body = _post_from("127.0.0.1", "127.0.0.1", server.port)
+        assert status == 202 and body == {"accepted": True}
+        assert supervised.requests == 1
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.4.5", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("192.0.2.2", False),
+        ("10.244.1.7", False),
+        ("::ffff:10.0.0.1", False),
+        ("fd00::2", False),
+        ("0.0.0.0", False),
+        ("not an address", False),
+    ],
+)
+def test_loopback_check(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback

@@ -4,10 +4,15 @@ GET  /healthz     200 while the supervisor loop is alive (503 when it is wedged)
 GET  /metrics     Prometheus text format
 GET  /status      JSON: last cycle summary, next cycle, loop state
 POST /backup-now  run a cycle now; `?wait=1` answers when it is done with its summary
+
+POST is accepted from a loopback client only (403 otherwise): the port is exposed through the
+metrics Service, and anyone in the cluster triggering cycles in a row would rotate every older
+snapshot away. `kcb backup-now` inside the pod connects to 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +33,17 @@ class Supervised(Protocol):
     def status(self) -> dict[str, Any]: ...
 
     def request_cycle(self, wait: bool, timeout: float) -> dict[str, Any]: ...
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -59,6 +75,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such endpoint {path}"})
 
     def do_POST(self) -> None:
+        client = str(self.client_address[0])
+        if not is_loopback(client):
+            log.warning("http.post_refused", client=client, path=urlsplit(self.path).path)
+            self._json(
+                403,
+                {
+                    "error": f"POST is accepted from loopback only, not from {client}",
+                    "fix": "run `kcb backup-now` inside the supervisor container "
+                    "(kubectl exec), which connects to 127.0.0.1",
+                },
+            )
+            return
         url = urlsplit(self.path)
         if url.path != "/backup-now":
             self._json(404, {"error": f"no such endpoint {url.path}"})
