@@ -84,5 +84,11 @@ def test_snapshots_list_without_a_mounted_backup(tmp_path, capsys):
     assert kcb(["snapshots", "list", "--snapshot-root", str(tmp_path / "none")]) == 2
     assert "does not exist: is the backup mounted?" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert kcb(["snapshots", "list", "--snapshot-root", str(tmp_path / "empty")]) == 0
-    assert "no snapshot (alpha.N) in" in capsys.readouterr().out
+    # No snapshot is a failure, not an empty success (a script must not take it for "all fine").
+    assert kcb(["snapshots", "list", "--snapshot-root", str(tmp_path / "empty")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err
+        == f"kcb: no snapshot (alpha.N) in {tmp_path / 'empty'}: is the backup mounted?\n"
+    )

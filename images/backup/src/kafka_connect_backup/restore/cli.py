@@ -9,13 +9,15 @@ replay, reset the sink's consumer group, resume) is one command:
     restore.py connect1 kafka --from 2021-01-19T15:57 --runbook
 
 Exit codes: 0 done; 1 records failed delivery, Kafka refused a request, or a runbook step
-failed (re-run the same command to continue); 2 invalid input (nothing sent); 3 Kafka or
-Connect unreachable, or unknown topic (nothing sent); 4 not confirmed; 130 interrupted.
+failed (re-run the same command to continue); 2 invalid input, or the encrypted backup
+could not be mounted for --snapshot (nothing sent); 3 Kafka or Connect unreachable, or unknown
+topic (nothing sent); 4 not confirmed; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from typing import TextIO
 from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore import validate
+from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.plan import MissingTimestampError, Plan, scan
@@ -74,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--key-field", help="JSON field whose value becomes the record key")
     parser.add_argument("--snapshot", help="restore from this rsnapshot version, e.g. alpha.0")
-    parser.add_argument("--snapshot-root", type=Path, help="where alpha.N live (config: backup)")
+    parser.add_argument(
+        "--snapshot-root",
+        type=Path,
+        help="where alpha.N live (default: the config's encrypted backup, mounted at a private "
+        "temporary directory for the run and unmounted at the end)",
+    )
     parser.add_argument(
         "--source-topic", help="whose backed-up files --snapshot reads (default: the topic)"
     )
@@ -237,8 +245,33 @@ def finish(summary: Summary, settings_json: Path | None, out: TextIO) -> int:
     return validate.EXIT_OK if summary.ok else validate.EXIT_FAILED
 
 
+@contextmanager
+def snapshot_settings(settings: Settings, explicit_root: Path | None) -> Iterator[Settings]:
+    """The settings to use while the block runs: with --snapshot and no --snapshot-root, the
+    config's encrypted backup is mounted privately for the whole block (the scan and the send
+    both read the files) and unmounted afterwards."""
+    if not settings.snapshot:
+        yield settings
+        return
+    with snapshot_access(explicit_root, settings.config) as access:
+        if access.mounted_from is not None:
+            print(
+                f"snapshot {settings.snapshot}: encrypted backup {access.mounted_from} mounted "
+                f"at {access.root} for this run (unmounted at the end)",
+                file=sys.stderr,
+            )
+        yield dataclasses.replace(settings, snapshot_root=access.root)
+
+
 def restore(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     settings = validate.settings_from_args(args, need_sources=True)
+    with snapshot_settings(settings, args.snapshot_root) as readable:
+        return _restore(readable, args, out, err, stdin)
+
+
+def _restore(
+    settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
+) -> int:
     progress = Progress(err)
     sources = resolve_sources(settings)
     admin = None

@@ -377,9 +377,19 @@ def _plan_preview(ctx: Context, steps: list[str]) -> None:
 
 
 def run_runbook(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from kafka_connect_backup.restore.cli import Progress
+    from kafka_connect_backup.restore.cli import snapshot_settings
 
     settings = validate.settings_from_args(args, need_sources=False)
+    # With --snapshot, the encrypted backup stays mounted (privately) for the whole runbook.
+    with snapshot_settings(settings, args.snapshot_root) as readable:
+        return _run_runbook(readable, args, out, err, stdin)
+
+
+def _run_runbook(
+    settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
+) -> int:
+    from kafka_connect_backup.restore.cli import Progress
+
     steps = _selected(args)
     journal = Journal.load(_journal_path(settings, args))
     ctx = Context(settings, args, journal, out, err, Progress(err))

@@ -1,0 +1,81 @@
+"""Access to the backup's snapshots for `restore.py --snapshot` and `kcb snapshots list`.
+
+In the pod, backup.mountPoint is an empty directory except while a supervisor cycle runs, so
+reading snapshots there finds nothing. When the config has backup enabled and no
+`--snapshot-root` is given, the encrypted volume is mounted for the duration of the read at a
+PRIVATE temporary mount point (not backup.mountPoint, so a cycle starting meanwhile is not
+blocked by our mount), never initialised, and always unmounted afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from kafka_connect_backup.config import BackupSettings, Config
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.restore.sources import SourceError
+
+
+class BackupMountError(SourceError):
+    """The encrypted backup could not be mounted (or unmounted); the message names the cause
+    and the fix."""
+
+
+@dataclass(frozen=True)
+class SnapshotAccess:
+    root: Path  # where alpha.N live for this read
+    mounted_from: Path | None  # the encrypted target mounted for this read, if any
+
+
+def _private_dir(backup: BackupSettings) -> Path:
+    """A fresh empty directory under backup.workDir (else the system temp dir)."""
+    try:
+        backup.work_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="kcb-snapshots-", dir=backup.work_dir))
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="kcb-snapshots-"))
+
+
+@contextmanager
+def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterator[SnapshotAccess]:
+    """The snapshot root to read: `explicit_root` as given; else, with backup enabled, the
+    encrypted volume mounted privately for the duration of the block; else the config's
+    backup snapshot root as it is (a plain directory, or mounted by hand)."""
+    if explicit_root is not None:
+        yield SnapshotAccess(explicit_root, None)
+        return
+    if config is None or not config.backup.enabled:
+        yield SnapshotAccess(
+            config.backup.snapshot_root if config else BackupSettings().snapshot_root, None
+        )
+        return
+    # Imported here: the supervisor's mount code is only needed on this path.
+    from kafka_connect_backup.supervisor.snapshot import mounted_volume
+
+    if not structlog.is_configured():
+        # A command-line read: the mount's log events go to stderr, warnings and up only, so
+        # they never mix with the listing (or its --json) on stdout.
+        configure_logging("WARNING")
+    backup = config.backup
+    private = _private_dir(backup)
+    private_backup = backup.model_copy(update={"mount_point": private})
+    try:
+        with mounted_volume(private_backup, allow_init=False) as volume:
+            yield SnapshotAccess(volume.snapshot_root, backup.target_dir)
+    except KcbError as exc:
+        raise BackupMountError(
+            f"cannot read snapshots: mounting the encrypted backup {backup.target_dir} "
+            f"(password file {backup.password_file}) failed: {exc}"
+        ) from None
+    finally:
+        # Fails only when still mounted (the unmount error is reported) or already gone.
+        with contextlib.suppress(OSError):
+            private.rmdir()

@@ -1,0 +1,249 @@
+"""`kcb snapshots list` and `restore.py --snapshot` on the real encrypted backup (encfs and
+gocryptfs, real rsnapshot): in the pod, backup.mountPoint is empty outside a supervisor cycle,
+so both must mount the volume themselves, privately, and always unmount."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.cli import main as kcb
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.restore.backup_mount import snapshot_access
+from kafka_connect_backup.restore.cli import main as restore_main
+from kafka_connect_backup.supervisor.snapshot import backup_snapshot, mounted_volume
+from kafka_connect_backup.tools import fuse
+from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env, tree
+
+pytestmark = pytest.mark.integration
+
+NOVEMBER = "orders-sink-2026-11.sink"
+OCTOBER_GZ = "orders-sink-2026-10.sink-1790000000.gz"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[StorageEnv]:
+    with storage_env(tmp_path) as created:
+        yield created
+
+
+def write_sink_files(sink: Path) -> None:
+    import gzip
+
+    (sink / NOVEMBER).write_text(
+        "".join(
+            json.dumps({"utcTime": f"2026-11-01T00:00:{i:02d}Z", "n": i}) + "\n" for i in range(50)
+        )
+    )
+    (sink / OCTOBER_GZ).write_bytes(
+        gzip.compress(b'{"utcTime": "2026-10-31T23:59:59Z", "n": -1}\n')
+    )
+
+
+def config_file(env: StorageEnv, engine: str, **backup: object) -> Path:
+    """The pod's config: backup enabled, allowInit true (listing must still never init)."""
+    settings: dict[str, object] = {
+        "enabled": True,
+        "retention": 3,
+        "engine": engine,
+        "passwordFile": str(env.password_file),
+        "targetDir": str(env.target),
+        "mountPoint": str(env.mount_point),
+        "requireTargetMount": True,
+        "allowInit": True,
+        "workDir": str(env.work),
+    }
+    settings.update(backup)
+    path = env.root / "config.yaml"
+    data = {"topics": ["orders"], "sinkName": "sink", "sinkPath": str(env.sink), "backup": settings}
+    path.write_text(json.dumps(data))  # JSON is YAML
+    return path
+
+
+def backed_up(env: StorageEnv, engine: str) -> tuple[Path, Config]:
+    from kafka_connect_backup.config import load_config
+
+    write_sink_files(env.sink)
+    path = config_file(env, engine)
+    config = load_config(path)
+    backup_snapshot(config)
+    return path, config
+
+
+def fuse_mounts(env: StorageEnv) -> list[Path]:
+    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
+
+
+def assert_clean(env: StorageEnv) -> None:
+    """Nothing mounted but the target, the mount point untouched, no private dir left."""
+    assert fuse_mounts(env) == []
+    assert not env.mount_point.exists() or not any(env.mount_point.iterdir())
+    assert not list(env.work.glob("kcb-snapshots-*"))
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_snapshots_list_mounts_the_encrypted_backup_privately(
+    env: StorageEnv, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = backed_up(env, engine)
+    assert_clean(env)
+    capsys.readouterr()
+
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"snapshots in {env.work}/kcb-snapshots-")
+    assert lines[1].startswith("alpha.0 ")
+    assert "  2 files  " in lines[1]
+    assert lines[1].endswith("records 2026-10-31T23:59:59Z .. 2026-11-01T00:00:49Z")
+    files = {line.split()[0].rsplit("/", 1)[-1]: line for line in lines[2:]}
+    assert set(files) == {NOVEMBER, OCTOBER_GZ}
+    size = (env.sink / NOVEMBER).stat().st_size
+    assert files[NOVEMBER].endswith(
+        f"{size / 1024:.1f} KiB  50 lines, 2026-11-01T00:00:00Z .. 2026-11-01T00:00:49Z"
+    )
+    assert files[OCTOBER_GZ].endswith("1 lines, 2026-10-31T23:59:59Z .. 2026-10-31T23:59:59Z")
+    assert PASSWORD not in captured.out + captured.err
+    assert_clean(env)
+
+    assert kcb(["snapshots", "list", "--config", str(path), "--json", "--topic", "orders"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(s["name"], len(s["files"])) for s in data] == [("alpha.0", 2)]
+    assert_clean(env)
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_restore_dry_run_reads_the_encrypted_snapshot(
+    env: StorageEnv, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = backed_up(env, engine)
+    # The live files change after the backup: the restore must read the snapshot, not these.
+    (env.sink / NOVEMBER).write_text('{"utcTime": "2026-11-30T00:00:00Z"}\n')
+    summary = env.root / "summary.json"
+    capsys.readouterr()
+
+    code = restore_main(
+        [
+            "orders",
+            "--from",
+            "2026-11-01T00:00:10Z",
+            "--snapshot",
+            "alpha.0",
+            "--dry-run",
+            "--config",
+            str(path),
+            "--summary-json",
+            str(summary),
+        ],
+        stdin=io.StringIO(""),
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(summary.read_text())
+    assert (result["read"], result["matched"], result["delivered"], result["failed"]) == (
+        51,
+        40,
+        0,
+        0,
+    )
+    assert result["would_send"] == 40
+    assert [Path(f["path"]).name for f in result["files"]] == [OCTOBER_GZ, NOVEMBER]
+    assert "/kcb-snapshots-" in result["files"][0]["path"]
+    assert "/alpha.0/" in result["files"][0]["path"]
+    assert "encrypted backup" in captured.err and "unmounted at the end" in captured.err
+    assert_clean(env)
+
+
+def test_a_supervisor_cycle_is_not_blocked_by_an_open_listing(env: StorageEnv) -> None:
+    _, config = backed_up(env, "encfs")
+    with snapshot_access(None, config) as access:
+        assert fuse.is_mount_point(access.root)
+        (env.sink / NOVEMBER).open("a").write('{"utcTime": "2026-11-02T00:00:00Z"}\n')
+        result = backup_snapshot(config)  # mounts backup.mountPoint: must not be in use
+        assert result.files == 2
+        assert (access.root / "alpha.1").is_dir()
+    assert_clean(env)
+    # And the other way round: a cycle holding backup.mountPoint does not block a listing.
+    with mounted_volume(config.backup, allow_init=False):
+        assert kcb(["snapshots", "list", "--config", str(env.root / "config.yaml")]) == 0
+        assert fuse.is_mount_point(env.mount_point)
+    assert_clean(env)
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_wrong_password_is_a_clear_error_and_nothing_stays_mounted(
+    env: StorageEnv, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = backed_up(env, engine)
+    before = tree(env.target)
+    env.password_file.write_text("not the password\n")
+    capsys.readouterr()
+
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"kcb: cannot read snapshots: mounting the encrypted backup {env.target}" in err
+    assert f"wrong password for the {engine} volume {env.target}" in err
+    assert "(fix: put the volume's password in the password file" in err
+    assert "not the password" not in err
+    assert_clean(env)
+
+    code = restore_main(
+        [
+            "orders",
+            "--from",
+            "2026-11-01",
+            "--snapshot",
+            "alpha.0",
+            "--dry-run",
+            "--config",
+            str(path),
+        ],
+        stdin=io.StringIO(""),
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(
+        f"restore.py: error: cannot read snapshots: mounting the encrypted backup {env.target}"
+    )
+    assert "wrong password" in err and "nothing was changed" in err
+    assert tree(env.target) == before
+    assert_clean(env)
+
+
+def test_an_empty_target_is_never_initialised(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config_file(env, "encfs")  # allowInit: true, as on a first install
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"backup target {env.target} is empty: no encrypted volume to mount" in err
+    assert list(env.target.iterdir()) == []
+    assert_clean(env)
+
+
+def test_a_missing_target_names_the_fix(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config_file(env, "encfs", targetDir=str(env.root / "absent"))
+    code = restore_main(
+        [
+            "orders",
+            "--from",
+            "2026-11-01",
+            "--snapshot",
+            "alpha.0",
+            "--dry-run",
+            "--config",
+            str(path),
+        ],
+        stdin=io.StringIO(""),
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"backup target {env.root / 'absent'} does not exist or is not a directory" in err
+    assert "(fix: mount the backup volume" in err
+    assert_clean(env)
