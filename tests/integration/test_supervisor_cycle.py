@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +212,69 @@ def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()
+
+
+class _CrossingClock:
+    """Reads `before` the first time and `after` ever since: a month boundary falling between
+    two reads of the clock within one cycle."""
+
+    def __init__(self, before: datetime, after: datetime) -> None:
+        self.before, self.after, self.reads = before, after, 0
+
+    def __call__(self) -> datetime:
+        self.reads += 1
+        return self.before if self.reads == 1 else self.after
+
+
+def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    before = datetime(2026, 10, 31, 23, 59, 59, 900000, tzinfo=UTC)
+    clock = _CrossingClock(before, next_month_start(before))
+    with storage_env(tmp_path) as env:
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup={
+                "enabled": True,
+                "engine": "encfs",
+                "retention": 3,
+                "passwordFile": str(env.password_file),
+                "targetDir": str(env.target),
+                "mountPoint": str(env.mount_point),
+                "requireTargetMount": True,
+                "allowInit": True,
+                "workDir": str(env.work),
+            },
+        )
+        (name,) = connector_names(config)
+        old_file = sink_file(env.sink, unique_topic, sink, "2026-10")
+        new_file = sink_file(env.sink, unique_topic, sink, "2026-11")
+        client = ConnectClient(connect_worker.url)
+        try:
+            Reconciler(config, client).reconcile("2026-10")
+            first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
+            assert wait_for_line_count([old_file], 100) == first
+
+            result = Cycle(config, client, Metrics(), clock=clock).run()
+            assert result.ok, result.summary()
+            assert clock.reads == 1  # one instant for the whole cycle
+            # Resumed on the period the cycle noted as being written (and staged as a prefix
+            # copy), not on a new file that staging would have hard-linked while it grows.
+            assert result.period == "2026-10"
+            assert (client.config(name) or {}).get("file") == str(old_file)
+            assert not new_file.exists()
+            assert result.snapshot is not None and result.snapshot.files == 1
+            with mounted_volume(config.backup, allow_init=False) as volume:
+                alpha = volume.snapshot_root / "alpha.0/localhost"
+                assert sorted(p.name for p in alpha.iterdir()) == [old_file.name]
+                assert (alpha / old_file.name).read_text().splitlines() == first
+
+            more = produce_json(kafka_broker.bootstrap, unique_topic, _records("more", 10))
+            assert wait_for_line_count([old_file], 110) == first + more
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+            client.close()

@@ -175,6 +175,10 @@ class Cycle:
         self.metrics.cycle_in_progress.set(1)
         log.info("cycle.start", topics=list(self.config.topics))
         backup = self.config.backup.enabled
+        # The clock is read once per cycle: the files noted as being written, the compression
+        # cut-off and the resumed connectors' file must all name the same period, or at a month
+        # boundary staging would hard-link the new file that Connect is growing.
+        now: datetime | None = None
         try:
             down_since = time.monotonic()
             result.stopped, written = self._stop_all()
@@ -188,7 +192,7 @@ class Cycle:
                 self._backup_step(result, now, self.config)
             self._step = "resume"
             resumed = True
-            self._resume_all(result, down_since)
+            self._resume_all(result, down_since, now)
             if not backup or frozen is not None:
                 self._compress_step(result, now)
             if frozen is not None:
@@ -206,7 +210,8 @@ class Cycle:
             self._fail(result, self._step, exc)
         finally:
             if not resumed:
-                self._resume_all(result, down_since)
+                # Failed before the clock was read: nothing staged, so any instant will do.
+                self._resume_all(result, down_since, now if now is not None else self.clock())
             if backup:
                 staging.clear(self.config.sink_path)
             result.duration_seconds = time.monotonic() - started
@@ -318,9 +323,9 @@ class Cycle:
         )
         return snapshot
 
-    def _resume_all(self, result: CycleResult, down_since: float | None) -> None:
-        """Upsert every connector with the current period's file and resume it (finally)."""
-        period = period_of(self.clock(), self.config.sink_rotation)
+    def _resume_all(self, result: CycleResult, down_since: float | None, now: datetime) -> None:
+        """Upsert every connector with the file of the cycle's period and resume it (finally)."""
+        period = period_of(now, self.config.sink_rotation)
         result.period = period
         try:
             outcome = self.reconciler.reconcile(period, resume=True)
