@@ -147,7 +147,7 @@ def restore_section(quick: bool, work: Path) -> Section:
     section.data = report
     results: dict[str, dict[str, Any]] = report.get("results", {})
     restore_rate = float(results.get("restore", {}).get("rate", 0.0))
-    table = Table(["tool", "records/s", "seconds", "restore.py / this"])
+    table = Table(["tool", "records/s", "seconds", "restore.py / this", "all runs records/s"])
     for key, values in results.items():
         rate = float(values.get("rate", 0.0))
         table.rows.append(
@@ -156,12 +156,14 @@ def restore_section(quick: bool, work: Path) -> Section:
                 f"{rate:,.0f}",
                 f"{float(values.get('seconds', 0.0)):.2f}",
                 f"{restore_rate / rate:.2f}x" if rate and key != "restore" else "-",
+                ", ".join(f"{int(r):,}" for r in values.get("all_rates", [])),
             ]
         )
     table.caption = (
         f"{report.get('records', '?')} JSON records of about "
         f"{report.get('mean_record_bytes', '?')} bytes with `utcTime`, the same file for every "
-        "tool; acks=all, each run into its own fresh single-partition topic."
+        "tool; acks=all, each run into its own fresh single-partition topic; median of "
+        f"{report.get('repeat', 1)} interleaved run(s) per tool."
     )
     section.tables.append(table)
     section.method = [
