@@ -19,6 +19,7 @@ import pytest
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import mounted_volume
@@ -100,7 +101,16 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             for producer in producers:
                 producer.start()
             time.sleep(0.5)
-            result = Cycle(config, client, metrics, clock=clock, after_stop=at_stop).run()
+            # No free-space margin: staging must not depend on how full this machine's disk
+            # is (the fallback without room is tested in test_supervisor_failures).
+            result = Cycle(
+                config,
+                client,
+                metrics,
+                clock=clock,
+                after_stop=at_stop,
+                staging_margin=staging.Margin(bytes=0, fraction=0.0),
+            ).run()
             time.sleep(0.5)
             during = {t: p.finish() for t, p in zip(topics, producers, strict=True)}
 
@@ -259,8 +269,10 @@ def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
             first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
             assert wait_for_line_count([old_file], 100) == first
 
-            result = Cycle(config, client, Metrics(), clock=clock).run()
+            no_margin = staging.Margin(bytes=0, fraction=0.0)
+            result = Cycle(config, client, Metrics(), clock=clock, staging_margin=no_margin).run()
             assert result.ok, result.summary()
+            assert result.staged is True
             assert clock.reads == 1  # one instant for the whole cycle
             # Resumed on the period the cycle noted as being written (and staged as a prefix
             # copy), not on a new file that staging would have hard-linked while it grows.

@@ -58,6 +58,20 @@ def test_has_room_counts_only_the_files_being_written(tmp_path: Path) -> None:
     with big.open("wb") as handle:
         handle.truncate(shutil.disk_usage(tmp_path).total)  # sparse: the whole disk on paper
     frozen = staging.freeze(tmp_path)
-    assert staging.has_room(tmp_path, frozen, [])
-    assert not staging.has_room(tmp_path, frozen, [big])
+    none = staging.Margin(bytes=0, fraction=0.0)  # independent of this machine's free space
+    assert staging.has_room(tmp_path, frozen, [], none)
+    assert not staging.has_room(tmp_path, frozen, [big], none)
     os.remove(big)
+
+
+def test_has_room_keeps_the_margin_free(tmp_path: Path) -> None:
+    live = tmp_path / "t-s-2026-10.sink"
+    live.write_bytes(b"x" * 4096)
+    frozen = staging.freeze(tmp_path)
+    free = shutil.disk_usage(tmp_path).free
+    # Exactly the free space (give or take other writers) decides, with either bound.
+    assert staging.has_room(tmp_path, frozen, [live], staging.Margin(free // 2, 0.0))
+    assert not staging.has_room(tmp_path, frozen, [live], staging.Margin(free, 0.0))
+    assert not staging.has_room(tmp_path, frozen, [live], staging.Margin(0, 1.0))
+    assert staging.DEFAULT_MARGIN.of(10**9) == 256 * 1024 * 1024
+    assert staging.DEFAULT_MARGIN.of(10**12) == 5 * 10**10

@@ -143,6 +143,7 @@ class Cycle:
         after_stop: Callable[[], None] = lambda: None,
         poll_interval: float = 0.1,
         stage: bool = True,
+        staging_margin: staging.Margin = staging.DEFAULT_MARGIN,
     ) -> None:
         self.config = config
         self.client = client
@@ -155,6 +156,8 @@ class Cycle:
         self.after_stop = after_stop
         # False: always snapshot with the connectors stopped (the original's way; benchmarks).
         self.stage = stage
+        # Free space the staging copies must leave on the data volume (tests pin it).
+        self.staging_margin = staging_margin
         self._step = "stop"
         self.poll_interval = poll_interval
         self.reconciler = Reconciler(config, client)
@@ -224,7 +227,7 @@ class Cycle:
         if not self.stage:
             return None
         frozen = staging.freeze(self.config.sink_path)
-        if staging.has_room(self.config.sink_path, frozen, written):
+        if staging.has_room(self.config.sink_path, frozen, written, self.staging_margin):
             result.staged = True
             return frozen
         log.warning(

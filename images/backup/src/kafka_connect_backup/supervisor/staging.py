@@ -28,9 +28,21 @@ from kafka_connect_backup.supervisor.snapshot import BACKED_UP_PATTERNS
 
 STAGING_DIR = ".kcb-staging"
 _CHUNK = 8 * 1024 * 1024
-# Free space kept on the data volume beyond the copies (Connect keeps writing meanwhile).
-_MARGIN_BYTES = 256 * 1024 * 1024
-_MARGIN_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Free space kept on the data volume beyond the copies (Connect keeps writing meanwhile):
+    the larger of `bytes` and `fraction` of the volume."""
+
+    bytes: int = 256 * 1024 * 1024
+    fraction: float = 0.05
+
+    def of(self, total: int) -> int:
+        return max(self.bytes, int(total * self.fraction))
+
+
+DEFAULT_MARGIN = Margin()
 
 
 @dataclass(frozen=True)
@@ -59,12 +71,16 @@ def freeze(sink_path: Path) -> dict[str, FrozenFile]:
     return frozen
 
 
-def has_room(sink_path: Path, frozen: dict[str, FrozenFile], written: Iterable[Path]) -> bool:
+def has_room(
+    sink_path: Path,
+    frozen: dict[str, FrozenFile],
+    written: Iterable[Path],
+    margin: Margin = DEFAULT_MARGIN,
+) -> bool:
     """True when the copies of the files being written fit with a safety margin."""
     needed = sum(frozen[p.name].size for p in written if p.name in frozen)
     usage = shutil.disk_usage(sink_path)
-    margin = max(_MARGIN_BYTES, int(usage.total * _MARGIN_FRACTION))
-    return usage.free >= needed + margin
+    return usage.free >= needed + margin.of(usage.total)
 
 
 def staging_dir(sink_path: Path) -> Path:
