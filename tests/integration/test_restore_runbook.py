@@ -130,6 +130,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         journal = tmp_path / "state" / f"restore-{topic}.json"
         assert journal.exists()
         assert not live.exists()  # moved aside before the topic was touched
+        assert f"NOTE: the sink files of {topic} as they were before this restore" in first.stdout
 
         second = restore(args)
         assert second.returncode == 0, second.stdout + second.stderr
@@ -139,6 +140,14 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         if fail_at == "after-replay-send":
             assert "(again: a previous replay was cut short" in out
         assert f"restore of {topic} complete" in out
+        # The moved files are outside the backup: the runbook says where they are, at the end.
+        aside = json.loads(next((tmp_path / "state").glob(f"restore-{topic}*.json*")).read_text())
+        note = (
+            f"NOTE: the sink files of {topic} as they were before this restore are in "
+            f"{aside['snapshot_dir']}/ on the data volume, OUTSIDE the encrypted backup"
+        )
+        assert out.splitlines()[-1].startswith(note), out
+        assert "no backup is configured here" in out.splitlines()[-1]
         assert not journal.exists()
         assert len(list((tmp_path / "state").glob(f"restore-{topic}.*.done.json"))) == 1
 

@@ -195,7 +195,34 @@ def step_move_files(ctx: Context) -> dict[str, object]:
         ctx.journal.set("moved_files", moved)
     if not files:
         ctx.say(f"    no sink file of {ctx.own_connector} in {ctx.settings.sink_path}")
+    else:
+        ctx.say(set_aside_note(ctx.settings, directory))
     return {"moved": moved, "snapshot_dir": str(directory)}
+
+
+def set_aside_note(settings: Settings, directory: Path) -> str:
+    """Where the moved files are, and that the backup does not keep them: rsnapshot copies only
+    `*.sink` / `*.gz` directly in sinkPath (the original's include/exclude), never a
+    subdirectory, so the only lasting copy of the records before the restore's from-time
+    (which the recreated topic does not get back) is this directory."""
+    config = settings.config
+    if config is not None and config.backup.enabled:
+        retention = config.backup.retention
+        kept = (
+            f"the existing snapshots still hold them, but they drop out of the backup once "
+            f"{retention} more backup cycles have run (backup.retention {retention}, one cycle "
+            f"every {config.restart_timeout})"
+        )
+    else:
+        kept = "no backup is configured here"
+    return (
+        f"    NOTE: the sink files of {settings.topic} as they were before this restore are in "
+        f"{directory}/ on the data volume, OUTSIDE the encrypted backup (it copies only *.sink "
+        f"and *.gz directly in {settings.sink_path}, never a subdirectory): {kept}. They hold "
+        "every record the sink had written, including those outside the replayed window "
+        f"({settings.window.describe()}) that the recreated topic does not get back: copy that "
+        "directory somewhere safe if you need them, delete it when you don't."
+    )
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -464,8 +491,11 @@ def _run_runbook(
             )
             return validate.EXIT_FAILED
     if args.runbook or all(journal.done(step) for step in STEPS):
+        aside = journal.get("snapshot_dir")
         archived = journal.archive()
         ctx.say(f"restore of {settings.topic} complete (journal: {archived})")
+        if aside is not None and journal.get("moved_files"):
+            ctx.say(set_aside_note(settings, Path(str(aside))).strip())
     return validate.EXIT_OK
 
 
