@@ -360,3 +360,29 @@ def test_config_file_gives_the_defaults(tmp_path, sink_dir):
         str(config),
     )
     assert code == 2 and "sinkName" in err
+
+
+def test_runbook_refuses_a_glob_of_the_live_files_it_would_move_away(tmp_path):
+    """Before this check the replay found no file (moved aside) after the topic was deleted."""
+    sink = tmp_path / "filesink"
+    sink.mkdir()
+    (sink / f"{STEM}-2021-01.sink").write_text('{"utcTime":"2021-01-19T16:30:00Z"}\n')
+    common = ["connect1", "kafka", "--from", "2021-01-19T15:57", "--sink-path", str(sink)]
+    code, out, err = run(*common, "--files", f"{sink}/connect1-*.sink*", "--runbook", "--dry-run")
+    assert code == 2, out + err
+    assert err == (
+        f"restore.py: error: restore_files names the live sink files of {STEM} "
+        f"({STEM}-2021-01.sink), which the move-files step moves out of {sink} before the "
+        "replay: leave out restore_files (the runbook replays the files it moved), or give "
+        "--snapshot alpha.N; nothing was changed\n"
+    )
+    # Without the glob the same runbook plans to replay the files it will move.
+    code, out, err = run(*common, "--runbook", "--dry-run")
+    assert code == 0, out + err
+    assert "records: 1 read, 1 to send" in out
+    # A copy elsewhere is fine.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / f"{STEM}-2021-01.sink").write_bytes((sink / f"{STEM}-2021-01.sink").read_bytes())
+    code, out, err = run(*common, "--files", f"{copy}/*.sink", "--runbook", "--dry-run")
+    assert code == 0, out + err

@@ -388,6 +388,8 @@ def _plan_preview(ctx: Context, steps: list[str]) -> None:
         return
     if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
         sources = replay_sources(ctx)
+        if "move-files" in steps and not ctx.journal.done("move-files"):
+            _refuse_live_sources(ctx, sources)
         note = ""
     else:
         sources = current_sink_files(ctx)
@@ -401,6 +403,21 @@ def _plan_preview(ctx: Context, steps: list[str]) -> None:
     plan = make_plan(ctx.settings, sources, ctx.progress)
     ctx.say(f"replay source{note}:")
     describe_plan(ctx.settings, plan, ctx.out, dry_run=ctx.args.dry_run)
+
+
+def _refuse_live_sources(ctx: Context, sources: list[SourceFile]) -> None:
+    """restore_files naming the live sink files would be gone by the replay (the move-files
+    step moves them aside first) after the topic was already deleted: refuse up front."""
+    live = {os.path.realpath(f.path) for f in current_sink_files(ctx)}
+    named = sorted(f.path.name for f in sources if os.path.realpath(f.path) in live)
+    if named:
+        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        raise InvalidInput(
+            f"restore_files names the live sink files of {ctx.own_connector} ({shown}), which "
+            f"the move-files step moves out of {ctx.settings.sink_path} before the replay: leave "
+            "out restore_files (the runbook replays the files it moved), or give --snapshot "
+            "alpha.N; nothing was changed"
+        )
 
 
 def run_runbook(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
