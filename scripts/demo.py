@@ -313,15 +313,20 @@ def run(work: Path, fast: bool) -> int:
                     if not event.get("ok"):
                         say(f"cycle failed: {event.get('cause')}; see {supervisor.log}")
                         return 1
+                    if done == cycles_wanted - 1:
+                        # Quiet the stream before the last cycle, so its snapshot holds every
+                        # record produced and the restore can be checked exactly.
+                        events.stop()
+                        wait_until_sunk(
+                            sink / f"orders-{SINK_NAME}-*.sink", events.delivered["orders"]
+                        )
+                        say(f"events: stopped after {events.counts()} (delivery-confirmed)")
             time.sleep(0.2)
 
-        # Restore point: the middle of what was produced to `orders` after the seeded file.
-        events.stop()
+        # Restore point: the middle of what was produced to `orders`; the seeded (old) file
+        # is read too and all of it falls before the restore point.
         sent = events.delivered["orders"]
         from_time = json.loads(sent[len(sent) // 2])["utcTime"]
-        say(f"events: produced {events.counts()} (delivery-confirmed)")
-
-        wait_until_sunk(sink / f"orders-{SINK_NAME}-*.sink", sent)
         expected = [line for line in sent if json.loads(line)["utcTime"] >= from_time]
         stack.broker.create_topic(RESTORED_TOPIC, 1)
         summary_path = work / "restore-summary.json"
@@ -331,8 +336,14 @@ def run(work: Path, fast: bool) -> int:
                 str(ROOT / "scripts" / "restore.py"),
                 RESTORED_TOPIC,
                 stack.bootstrap,
-                str(sink / f"orders-{SINK_NAME}-*"),
+                "--from",
                 from_time,
+                "--snapshot",
+                "alpha.0",
+                "--source-topic",
+                "orders",
+                "--config",
+                str(config),
                 "--yes",
                 "--summary-json",
                 str(summary_path),
@@ -342,7 +353,8 @@ def run(work: Path, fast: bool) -> int:
             check=False,
         )
         say(
-            f"restore: restore.py {RESTORED_TOPIC} <broker> 'sink/orders-{SINK_NAME}-*' {from_time}"
+            f"restore: restore.py {RESTORED_TOPIC} <broker> --from {from_time} --snapshot alpha.0 "
+            "--source-topic orders  (reads the encrypted backup)"
         )
         for line in restore.stdout.strip().splitlines()[-8:]:
             say(f"  | {line}")
@@ -363,12 +375,12 @@ def run(work: Path, fast: bool) -> int:
             return 1
         say(
             f"VERIFIED: {RESTORED_TOPIC} holds exactly the {len(expected)} orders records "
-            f"produced at or after {from_time}, in order"
+            f"produced at or after {from_time}, in order, restored from encrypted snapshot alpha.0"
         )
         say("where things are:")
         say(f"  sink files   {sink}")
         say(f"  ciphertext   {cipher}  (encfs; password in {password})")
-        say(f"  snapshots    {plain}/alpha.N  (visible only while the supervisor mounts it)")
+        say(f"  snapshots    kcb snapshots list --config {config}  (mounts the backup privately)")
         say(f"  logs         {work / 'supervisor.log'}, {stack.work_dir}/*/logs/")
         say(f"  metrics      http://127.0.0.1:{metrics_port}/metrics (while the demo runs)")
         return 0

@@ -30,6 +30,7 @@ def test_demo_fast_mode_verifies_the_restore_and_cleans_up(tmp_path: Path) -> No
     verified = [line for line in output.splitlines() if line.startswith("VERIFIED: ")]
     assert len(verified) == 1, output
     assert "orders-restored holds exactly the" in verified[0]
+    assert verified[0].endswith("restored from encrypted snapshot alpha.0")
     assert "stopped: broker and Connect; mounted: False" in output
     assert not is_mount_point(work / "backup-plain")
     # No JVM of the demo's stack is left behind.
