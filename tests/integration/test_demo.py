@@ -1,5 +1,7 @@
 """`make demo` must not rot: run it in fast mode and check its verification and clean-up."""
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,4 +39,31 @@ def test_demo_fast_mode_verifies_the_restore_and_cleans_up(tmp_path: Path) -> No
     leftover = subprocess.run(
         ["pgrep", "-f", str(work / "stack")], capture_output=True, check=False
     )
+    assert leftover.stdout == b""
+
+
+def test_demo_interrupted_mid_cycle_cleans_up_the_same_way(tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--fast", "--work-dir", str(work)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, like a job in a terminal
+    )
+    assert demo.stdout is not None
+    seen: list[str] = []
+    for line in demo.stdout:
+        seen.append(line)
+        if "connectors stopped:" in line:  # a cycle is under way: Ctrl-C now
+            os.killpg(demo.pid, signal.SIGINT)  # the terminal signals the whole group
+            break
+    rest, _ = demo.communicate(timeout=180)
+    output = "".join(seen) + rest
+    assert demo.returncode == 130, output
+    assert "interrupted: cleaning up" in output
+    assert "stopped: supervisor (exit 0)" in output
+    assert "stopped: broker and Connect; mounted: False" in output
+    assert not is_mount_point(work / "backup-plain")
+    leftover = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, check=False)
     assert leftover.stdout == b""
