@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,4 +249,34 @@ def test_a_missing_target_names_the_fix(
     assert code == 2
     assert f"backup target {env.root / 'absent'} does not exist or is not a directory" in err
     assert "(fix: mount the backup volume" in err
+    assert_clean(env)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_termination_while_mounted_unmounts(env: StorageEnv, signum: int) -> None:
+    """A dropped `kubectl exec` (SIGHUP) or a SIGTERM must not leave the private mount."""
+    path, _ = backed_up(env, "encfs")
+    script = (
+        "import sys, time\n"
+        "from kafka_connect_backup.config import load_config\n"
+        "from kafka_connect_backup.restore.backup_mount import snapshot_access\n"
+        "from pathlib import Path\n"
+        "with snapshot_access(None, load_config(Path(sys.argv[1]))) as access:\n"
+        "    print(access.root, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        root = Path(child.stdout.readline().strip())
+        assert fuse.is_mount_point(root)
+        child.send_signal(signum)
+        assert child.wait(timeout=30) == 128 + signum
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert not fuse.is_mount_point(root)
     assert_clean(env)

@@ -10,7 +10,9 @@ blocked by our mount), never initialised, and always unmounted afterwards.
 from __future__ import annotations
 
 import contextlib
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +46,25 @@ def _private_dir(backup: BackupSettings) -> Path:
         return Path(tempfile.mkdtemp(prefix="kcb-snapshots-"))
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _unmount_on_termination() -> Iterator[None]:
+    """SIGTERM / SIGHUP (a `kubectl exec` session that drops) unwind like Ctrl-C does, so the
+    private mount is unmounted instead of left behind with its FUSE daemon."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @contextmanager
 def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterator[SnapshotAccess]:
     """The snapshot root to read: `explicit_root` as given; else, with backup enabled, the
@@ -68,7 +89,7 @@ def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterat
     private = _private_dir(backup)
     private_backup = backup.model_copy(update={"mount_point": private})
     try:
-        with mounted_volume(private_backup, allow_init=False) as volume:
+        with _unmount_on_termination(), mounted_volume(private_backup, allow_init=False) as volume:
             yield SnapshotAccess(volume.snapshot_root, backup.target_dir)
     except KcbError as exc:
         raise BackupMountError(
