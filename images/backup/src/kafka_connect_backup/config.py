@@ -97,6 +97,10 @@ class Config(_Model):
     reconcile_interval_seconds: Annotated[float, Field(alias="reconcileIntervalSeconds", gt=0)] = (
         10.0
     )
+    # On SIGTERM a running rsnapshot may continue this long before it is stopped and its
+    # incomplete alpha.0 discarded: below the pod's terminationGracePeriodSeconds, which must
+    # also leave time to resume the connectors and unmount.
+    shutdown_grace_seconds: Annotated[float, Field(alias="shutdownGraceSeconds", ge=0)] = 90.0
     connect: ConnectSettings = ConnectSettings()
     kafka: KafkaSettings = KafkaSettings()
     backup: BackupSettings = BackupSettings()

@@ -45,8 +45,13 @@ from kafka_connect_backup.sinkfiles import period_of
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
+from kafka_connect_backup.supervisor.snapshot import (
+    STOP_REQUESTED,
+    SnapshotResult,
+    backup_snapshot,
+)
 from kafka_connect_backup.supervisor.staging import FrozenFile
+from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 
 log = get_logger(__name__)
 
@@ -209,6 +214,18 @@ class Cycle:
             result.aborted = True
             result.step = str(exc)
             log.warning("cycle.aborted", skipped_from=str(exc), reason="shutdown requested")
+        except RsnapshotStopped as exc:
+            # Shutdown during the snapshot, past shutdownGraceSeconds: no snapshot this cycle.
+            result.aborted = True
+            result.step = "backup"
+            result.error = exc.message
+            log.warning(
+                "cycle.aborted",
+                skipped_from="backup",
+                reason="shutdown requested",
+                detail=exc.message,
+                fix=exc.fix,
+            )
         except Exception as exc:
             self._fail(result, self._step, exc)
         finally:
@@ -307,7 +324,11 @@ class Cycle:
 
     def _backup(self, now: datetime, source: Config) -> SnapshotResult:
         began = time.monotonic()
-        snapshot = self.snapshot(source, now)
+        token = STOP_REQUESTED.set(self.should_abort)
+        try:
+            snapshot = self.snapshot(source, now)
+        finally:
+            STOP_REQUESTED.reset(token)
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
         self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)

@@ -5,8 +5,11 @@ Everything that talks to Connect runs on the loop's thread, so a reconcile never
 (the reconciler would otherwise resume connectors the cycle just stopped). The HTTP thread only
 asks for a cycle; the signal handler only sets a flag (nothing that takes a lock).
 
-On SIGTERM during a cycle the current step finishes (an rsnapshot run is never killed half way),
-the remaining steps are skipped, the connectors are resumed, the backup is unmounted, exit 0.
+On SIGTERM during a cycle the current step finishes, the remaining steps are skipped, the
+connectors are resumed, the backup is unmounted, exit 0. A running rsnapshot gets at most
+shutdownGraceSeconds (below the pod's terminationGracePeriodSeconds, so Kubernetes never
+SIGKILLs it): then its process group is stopped and its incomplete alpha.0 discarded, the
+previous snapshot kept intact (supervisor/interrupted.py).
 """
 
 from __future__ import annotations

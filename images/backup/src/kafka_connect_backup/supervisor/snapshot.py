@@ -13,8 +13,9 @@ import errno
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -24,7 +25,7 @@ from types import ModuleType
 from kafka_connect_backup.config import BackupSettings, Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger, register_secret
-from kafka_connect_backup.supervisor import retention
+from kafka_connect_backup.supervisor import interrupted, retention
 from kafka_connect_backup.tools import encfs, fuse, gocryptfs, rsnapshot
 
 CONF_NAME = "rsnapshot.conf"
@@ -39,6 +40,13 @@ SAMPLE_BYTES = 64 * 1024
 ENGINES: dict[Engine, ModuleType] = {Engine.ENCFS: encfs, Engine.GOCRYPTFS: gocryptfs}
 
 log = get_logger(__name__)
+
+# True once a shutdown is requested (the cycle sets it around the step): a running rsnapshot
+# then gets config.shutdownGraceSeconds before it is stopped. A context variable keeps the
+# injectable SnapshotFn signature (config, now) unchanged.
+STOP_REQUESTED: ContextVar[Callable[[], bool]] = ContextVar(
+    "kcb_stop_requested", default=lambda: False
+)
 
 
 @dataclass(frozen=True)
@@ -348,7 +356,21 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
                 lockfile=lockfile,
             ),
         )
-        run = rsnapshot.run(conf, lockfile)
+        before = interrupted.fingerprints(volume.snapshot_root)
+        try:
+            run = rsnapshot.run(
+                conf,
+                lockfile,
+                stop_requested=STOP_REQUESTED.get(),
+                grace=config.shutdown_grace_seconds,
+            )
+        except rsnapshot.RsnapshotStopped as exc:
+            cleanup = interrupted.discard_incomplete(volume.snapshot_root, before, backup.retention)
+            exc.message += (
+                f"; removed {sorted(cleanup.removed) or 'nothing'}, set aside "
+                f"{sorted(cleanup.quarantined.values()) or 'nothing'}, kept {cleanup.kept}"
+            )
+            raise
         log.info("rsnapshot_done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
         alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
         verified = verify_snapshot(config.sink_path, alpha0)

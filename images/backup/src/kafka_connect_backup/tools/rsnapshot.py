@@ -11,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,21 @@ RSYNC_LONG_ARGS = "--delete --numeric-ids --no-links --delete-excluded"
 # rsnapshot exits 2 when it finished with warnings (e.g. rsync's "some files vanished").
 EXIT_WARNING = 2
 
+# How often a running rsnapshot is checked for a shutdown request (and the timeout).
+_POLL_SECONDS = 0.2
+
 log = get_logger(__name__)
+
+
+class RsnapshotStopped(KcbError):
+    """Shutdown requested and rsnapshot stopped after the grace period: its snapshot is
+    incomplete, the caller must discard it."""
+
+    cause = "shutdown"
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -103,13 +118,13 @@ def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
     )
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+def _stop_group(proc: subprocess.Popen[bytes], term_wait: float = 30.0) -> None:
     """SIGTERM rsnapshot's whole process group (it leads its own session), wait, then make
     sure no straggler (an rsync) survives."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=term_wait)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -124,9 +139,63 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> RsnapshotRun:
+def _wait(
+    proc: subprocess.Popen[bytes],
+    conf: Path,
+    timeout: float | None,
+    stop_requested: Callable[[], bool],
+    grace: float,
+) -> int:
+    """rsnapshot's exit code; raises (leaving the process to the caller to stop) on timeout,
+    or when a shutdown was requested more than `grace` seconds ago."""
+    start = time.monotonic()
+    stop_seen: float | None = None
+    while True:
+        try:
+            return proc.wait(timeout=_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if timeout is not None and now - start >= timeout:
+            raise KcbError(
+                f"rsnapshot -c {conf} {LEVEL} did not finish within {timeout:.0f}s; stopped it",
+                fix="check the backup volume's speed; the next cycle retries",
+                cause="rsnapshot_failed",
+            )
+        if stop_seen is None and stop_requested():
+            stop_seen = now
+            log.warning(
+                "rsnapshot_shutdown_grace",
+                pid=proc.pid,
+                grace_seconds=grace,
+                running_seconds=round(now - start, 1),
+                note="shutdown requested: rsnapshot may finish within shutdownGraceSeconds",
+            )
+        if stop_seen is not None and now - stop_seen >= grace:
+            raise RsnapshotStopped(
+                f"rsnapshot -c {conf} {LEVEL} still running {grace:g}s after the shutdown "
+                f"request (shutdownGraceSeconds, {now - start:.1f}s in all): stopped it",
+                fix="nothing to do: the incomplete snapshot is discarded and the next start "
+                "takes a new one; if snapshots take longer than the grace, raise "
+                "shutdownGraceSeconds together with the pod's terminationGracePeriodSeconds",
+            )
+
+
+def run(
+    conf: Path,
+    lockfile: Path,
+    *,
+    timeout: float | None = None,
+    stop_requested: Callable[[], bool] = _never,
+    grace: float = 90.0,
+) -> RsnapshotRun:
     """Run `rsnapshot -c conf alpha`. Raises KcbError (disk_full, rsnapshot_locked,
     rsnapshot_failed); exit 2 (warnings) is returned for the caller's verification to judge.
+
+    Once `stop_requested()` is true (SIGTERM), rsnapshot may go on for `grace` seconds; then
+    it is stopped as below and RsnapshotStopped raised: its `alpha.0` is then incomplete and
+    the caller must discard it. (Requested before the start, the grace counts from the start:
+    the step the cycle is in still gets its chance to finish.)
 
     If interrupted (an exception such as KeyboardInterrupt while waiting), rsnapshot and its
     rsync children get SIGTERM (rsnapshot removes its lock file, rsync its partial file) and
@@ -142,14 +211,12 @@ def run(conf: Path, lockfile: Path, *, timeout: float | None = None) -> Rsnapsho
             start_new_session=True,  # a terminal's Ctrl-C reaches us, not rsnapshot mid-copy
         )
         try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop_group(proc)
-            raise KcbError(
-                f"rsnapshot -c {conf} {LEVEL} did not finish within {timeout:.0f}s; stopped it",
-                fix="check the backup volume's speed; the next cycle retries",
-                cause="rsnapshot_failed",
-            ) from None
+            code = _wait(proc, conf, timeout, stop_requested, grace)
+        except RsnapshotStopped:
+            # Within the pod's remaining termination grace (it also resumes and unmounts).
+            _stop_group(proc, term_wait=10.0)
+            log.warning("rsnapshot_stopped", pid=proc.pid, exit_code=proc.returncode)
+            raise
         except BaseException:
             _stop_group(proc)
             raise

@@ -1,0 +1,110 @@
+"""Discard what an rsnapshot stopped half way left behind, so it never passes as a snapshot.
+
+rsnapshot's `alpha` run (link_dest off, as rendered) does, in order: `rm -rf alpha.{retain-1}`,
+`mv alpha.{i-1} alpha.{i}` down to alpha.2, `cp -al alpha.0 alpha.1` (hard links), then
+rsync into `alpha.0/localhost/` (each file written to a temporary name, then renamed, so the
+hard links in alpha.1 keep the previous content). Stopped at any point, the previous
+snapshot survives intact somewhere: in alpha.0 until rsync starts, in alpha.1 from then on.
+
+The rule, from the content of every `alpha.N` before the run (path, size, mtime of each file):
+- a directory whose content equals a snapshot from before the run is kept (an original, or a
+  complete hard-link copy of one);
+- alpha.0 whose content changed is removed, but only when the previous alpha.0's content is
+  kept intact elsewhere (or there was none: the first snapshot, whose source is still there);
+- a partial hard-link copy of a snapshot kept intact, or the alpha.{retain-1} rsnapshot was
+  deleting, is removed (no byte that exists nowhere else);
+- anything else is renamed `_incomplete.alpha.N.{epoch}` (out of every alpha.N listing),
+  never deleted;
+- the kept snapshots are renumbered alpha.0, alpha.1, ... in order, so alpha.0 is again the
+  newest complete snapshot and the next run hard-links against it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.supervisor.retention import snapshot_dirs
+from kafka_connect_backup.tools.rsnapshot import LEVEL
+
+Fingerprint = frozenset[tuple[str, int, int]]
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Cleanup:
+    removed: dict[str, str] = field(default_factory=dict)  # name -> why
+    quarantined: dict[str, str] = field(default_factory=dict)  # name -> new name
+    renamed: dict[str, str] = field(default_factory=dict)  # old name -> new name
+    kept: list[str] = field(default_factory=list)  # final names
+
+
+def fingerprint(snapshot: Path) -> Fingerprint:
+    """(relative path, size, mtime ns) of every non-directory entry under snapshot."""
+    entries = []
+    for path in snapshot.rglob("*"):
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            entries.append((str(path.relative_to(snapshot)), st.st_size, st.st_mtime_ns))
+    return frozenset(entries)
+
+
+def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
+    """Every alpha.N's fingerprint, by name (take it right before running rsnapshot)."""
+    return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
+
+
+def discard_incomplete(
+    snapshot_root: Path, before: dict[str, Fingerprint], retention: int
+) -> Cleanup:
+    """Apply the module's rule after rsnapshot was stopped; log exactly what was done."""
+    done = Cleanup()
+    complete = set(before.values())
+    previous = before.get(f"{LEVEL}.0")
+    dirs = snapshot_dirs(snapshot_root)
+    now = {s.path.name: fingerprint(s.path) for s in dirs}
+    intact = {fp for fp in now.values() if fp in complete}
+    kept = []
+    for snapshot in dirs:
+        name, content = snapshot.path.name, now[snapshot.path.name]
+        was = before.get(name)
+        why: str | None = None
+        if content in complete:
+            kept.append(snapshot)
+            continue
+        if snapshot.index == 0 and previous is None:
+            why = "first snapshot, incomplete (its source is untouched)"
+        elif snapshot.index == 0 and previous in intact:
+            why = "incomplete: rsync was writing it; the previous snapshot is kept intact"
+        elif snapshot.index == retention - 1 and was is not None and content < was:
+            why = f"partly deleted by rsnapshot (beyond retention {retention})"
+        elif any(content < fp for fp in intact):
+            why = "incomplete hard-link copy of a snapshot that is kept intact"
+        if why is not None:
+            shutil.rmtree(snapshot.path)
+            done.removed[name] = why
+        else:
+            aside = f"_incomplete.{name}.{int(time.time())}"
+            snapshot.path.rename(snapshot_root / aside)
+            done.quarantined[name] = aside
+    for index, snapshot in enumerate(kept):
+        target = snapshot_root / f"{LEVEL}.{index}"
+        if snapshot.path != target:  # ascending order: the target is always free
+            snapshot.path.rename(target)
+            done.renamed[snapshot.path.name] = target.name
+        done.kept.append(target.name)
+    log.warning(
+        "snapshot_interrupted_cleanup",
+        snapshot_root=str(snapshot_root),
+        removed=done.removed,
+        quarantined=done.quarantined,
+        renamed=done.renamed,
+        kept=done.kept,
+        previous_intact=previous is None or previous in intact,
+    )
+    return done

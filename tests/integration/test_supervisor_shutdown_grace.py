@@ -1,0 +1,220 @@
+"""SIGTERM during rsnapshot, with the real rsnapshot, rsync and encfs/gocryptfs: the run may
+go on for shutdownGraceSeconds, then its process group is stopped, the incomplete alpha.0 is
+discarded and the previous snapshot is alpha.0 again, intact; the next run works."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.connectors import connector_names
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.snapshot import (
+    CONF_NAME,
+    LOCK_NAME,
+    STOP_REQUESTED,
+    backup_snapshot,
+    mounted_volume,
+)
+from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
+from storage_helpers import StorageEnv, storage_env, tree
+from supervisor_helpers import (
+    LogCapture,
+    connector_states,
+    delete_connectors,
+    make_config,
+    sink_name,
+    wait_running,
+)
+
+pytestmark = pytest.mark.integration
+
+GRACE = 1.0
+# Big enough that rsync through the FUSE view takes well over GRACE here (sparse: no disk).
+BIG = 3 * 1024**3
+
+
+class StopWhenRsnapshotRuns(threading.Thread):
+    """Requests the shutdown as soon as rsnapshot holds its lock file (it is running)."""
+
+    def __init__(self, lockfile: Path) -> None:
+        super().__init__(daemon=True)
+        self.lockfile = lockfile
+        self.requested_at: float | None = None
+        self.done = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.requested_at is not None
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            if self.lockfile.exists():
+                self.requested_at = time.monotonic()
+                return
+            time.sleep(0.02)
+
+
+def _processes_using(conf: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(conf).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _snapshots(config: Config) -> dict[str, dict[str, bytes]]:
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        return {p.name: tree(p) for p in sorted(volume.snapshot_root.iterdir())}
+
+
+def _interrupted(config: Config, env: StorageEnv) -> tuple[RsnapshotStopped, float]:
+    stopper = StopWhenRsnapshotRuns(env.work / LOCK_NAME)
+    stopper.start()
+    token = STOP_REQUESTED.set(stopper)
+    try:
+        with pytest.raises(RsnapshotStopped) as caught:
+            backup_snapshot(config)
+        stopped_after = time.monotonic() - (stopper.requested_at or 0.0)
+    finally:
+        STOP_REQUESTED.reset(token)
+        stopper.done.set()
+        stopper.join(5)
+    assert stopper.requested_at is not None
+    return caught.value, stopped_after
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[StorageEnv]:
+    with storage_env(tmp_path, target_size="5g") as env:
+        yield env
+
+
+def _add_big_file(sink: Path) -> Path:
+    big = sink / "orders-sink-2026-11.sink"
+    with big.open("ab") as handle:
+        handle.truncate(BIG)
+    return big
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_rsnapshot_past_the_grace_is_stopped_and_the_previous_snapshot_stays_alpha0(
+    env: StorageEnv, engine: str
+) -> None:
+    config = env.config(engine=engine).model_copy(update={"shutdown_grace_seconds": GRACE})
+    (env.sink / "orders-sink-2026-10.sink").write_text('{"id": 1}\n{"id": 2}\n')
+    (env.sink / "orders-sink-2026-09.sink-1759276800.gz").write_bytes(os.urandom(4096))
+    backup_snapshot(config)
+    before = _snapshots(config)
+    assert list(before) == ["alpha.0"] and len(before["alpha.0"]) == 2
+
+    _add_big_file(env.sink)
+    (env.sink / "orders-sink-2026-10.sink").write_text('{"id": 1}\n{"id": 2}\n{"id": 3}\n')
+    logs = LogCapture()
+    error, stopped_after = _interrupted(config, env)
+
+    # The grace was given, then rsnapshot's whole process group was stopped.
+    assert GRACE <= stopped_after < GRACE + 15
+    assert _processes_using(env.work / CONF_NAME) == []
+    assert "still running 1s after the shutdown request" in error.message
+    assert "removed ['alpha.0']" in error.message and "kept ['alpha.0']" in error.message
+    assert logs.events("rsnapshot_shutdown_grace")[0]["grace_seconds"] == GRACE
+    (cleanup,) = logs.events("snapshot_interrupted_cleanup")
+    assert cleanup["removed"] == {
+        "alpha.0": "incomplete: rsync was writing it; the previous snapshot is kept intact"
+    }
+    assert cleanup["renamed"] == {"alpha.1": "alpha.0"}
+    assert cleanup["quarantined"] == {} and cleanup["previous_intact"] is True
+    assert not fuse.is_mount_point(env.mount_point)
+    # The previous snapshot is alpha.0 again, byte for byte; nothing else is left.
+    assert _snapshots(config) == before
+
+    # The next run takes a complete snapshot on top of it.
+    (env.sink / "orders-sink-2026-11.sink").unlink()
+    result = backup_snapshot(config)
+    assert result.files == 2
+    after = _snapshots(config)
+    assert list(after) == ["alpha.0", "alpha.1"] and after["alpha.1"] == before["alpha.0"]
+    assert after["alpha.0"]["localhost/orders-sink-2026-10.sink"].count(b"\n") == 3
+
+
+def test_first_snapshot_stopped_past_the_grace_leaves_no_snapshot(env: StorageEnv) -> None:
+    config = env.config().model_copy(update={"shutdown_grace_seconds": GRACE})
+    _add_big_file(env.sink)
+    logs = LogCapture()
+    error, _ = _interrupted(config, env)
+    (cleanup,) = logs.events("snapshot_interrupted_cleanup")
+    assert cleanup["removed"] == {"alpha.0": "first snapshot, incomplete (its source is untouched)"}
+    assert cleanup["kept"] == [] and "removed ['alpha.0']" in error.message
+    assert _snapshots(config) == {}
+    assert (env.sink / "orders-sink-2026-11.sink").stat().st_size == BIG  # source untouched
+
+
+def test_shutdown_requested_before_a_short_rsnapshot_lets_it_finish(env: StorageEnv) -> None:
+    config = env.config().model_copy(update={"shutdown_grace_seconds": 30.0})
+    (env.sink / "orders-sink-2026-10.sink").write_text('{"id": 1}\n')
+    logs = LogCapture()
+    token = STOP_REQUESTED.set(lambda: True)
+    try:
+        result = backup_snapshot(config)  # within the grace: the step finishes, verified
+    finally:
+        STOP_REQUESTED.reset(token)
+    assert result.files == 1 and result.rsnapshot_exit_code == 0
+    assert not logs.events("snapshot_interrupted_cleanup")
+    assert list(_snapshots(config)) == ["alpha.0"]
+    assert not fuse.is_mount_point(env.mount_point)
+
+
+def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
+    connect_worker, unique_topic, env: StorageEnv
+) -> None:
+    sink = sink_name()
+    config = make_config(
+        topics=[unique_topic],
+        sink=sink,
+        sink_path=env.sink,
+        connect_url=connect_worker.url,
+        shutdownGraceSeconds=GRACE,
+        backup={**env.config().backup.model_dump(by_alias=True, mode="json")},
+    )
+    names = connector_names(config)
+    big = env.sink / f"{unique_topic}-{sink}-2026-01.sink"  # an old period's file
+    with big.open("ab") as handle:
+        handle.truncate(BIG)
+    stopper = StopWhenRsnapshotRuns(env.work / LOCK_NAME)
+    stopper.start()
+    logs, metrics = LogCapture(), Metrics()
+    try:
+        with ConnectClient(connect_worker.url) as client:
+            result = Cycle(config, client, metrics, should_abort=stopper).run()
+        assert result.aborted and not result.ok and result.step == "backup"
+        assert result.cause is None and result.snapshot is None
+        assert result.error and "shutdownGraceSeconds" in result.error
+        (aborted,) = logs.events("cycle.aborted")
+        assert aborted["skipped_from"] == "backup" and "removed ['alpha.0']" in aborted["detail"]
+        assert logs.events("snapshot_interrupted_cleanup")[0]["kept"] == []
+        assert result.resumed == names
+        wait_running(connect_worker.url, names)
+        assert connector_states(connect_worker.url, names) == {
+            n: ("RUNNING", ["RUNNING"]) for n in names
+        }
+        text = metrics.render().decode()
+        assert 'kcb_cycles_total{result="aborted"} 1.0' in text
+        assert "kcb_last_success_timestamp_seconds 0.0" in text
+        assert not fuse.is_mount_point(env.mount_point)
+        assert big.stat().st_size == BIG and not (env.sink / ".kcb-staging").exists()
+    finally:
+        stopper.done.set()
+        delete_connectors(connect_worker.url, f"-{sink}")
