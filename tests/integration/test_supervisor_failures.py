@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
+from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, mounted_volume
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json
 from kafka_stack import ConnectWorker, start_connect
@@ -265,5 +266,104 @@ def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
             # No room to stage copies on this tiny volume: snapshot taken while stopped.
             assert result.staged is False and logs.events("cycle.staging_skipped")
             wait_running(connect_worker.url, connector_names(config))
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def _previous_snapshot_kept(config: Config, previous: dict[str, str]) -> bool:
+    """The snapshot taken before the failure survives intact as one of the alpha.N."""
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        return any(
+            _tree_digest(snapshot) == previous
+            for snapshot in sorted(volume.snapshot_root.iterdir())
+            if snapshot.name.startswith("alpha.")
+        )
+
+
+def _disk_full(env: StorageEnv, config: Config) -> Config:
+    # Incompressible and bigger than what is left on the 4 MiB target: rsync hits ENOSPC.
+    big = env.sink / "other-sink-2026-01.sink"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    return config
+
+
+def _rsnapshot_cannot_write(env: StorageEnv, config: Config) -> Config:
+    # The backup volume turns read-only (as a failing NFS server or disk does): the volume
+    # still mounts, but rsnapshot's rotation cannot write into the snapshot root.
+    subprocess.run(["mount", "-o", "remount,ro", str(env.target)], check=True)
+    return config
+
+
+def _target_missing(env: StorageEnv, config: Config) -> Config:
+    missing = env.root / "no-such-target"
+    backup = config.backup.model_copy(update={"target_dir": missing})
+    return config.model_copy(update={"backup": backup})
+
+
+@pytest.mark.parametrize(
+    ("make_failure", "cause"),
+    [
+        (_disk_full, "disk_full"),
+        (_rsnapshot_cannot_write, "rsnapshot_failed"),
+        (_target_missing, "target_missing"),
+    ],
+    ids=["disk_full", "rsnapshot_cannot_write", "target_missing"],
+)
+def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
+    kafka_broker,
+    connect_worker,
+    unique_topic,
+    tmp_path: Path,
+    make_failure: Callable[[StorageEnv, Config], Config],
+    cause: str,
+) -> None:
+    sink = sink_name()
+    with storage_env(tmp_path, target_size="4m") as env:
+        config = make_config(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=env.sink,
+            connect_url=connect_worker.url,
+            backup=_backup(env),
+        )
+        names = connector_names(config)
+        try:
+            path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+            with ConnectClient(connect_worker.url) as client:
+                first = Cycle(config, client, Metrics()).run()  # creates the volume, alpha.0
+                assert first.ok, first.summary()
+                with mounted_volume(config.backup, allow_init=False) as volume:
+                    previous = _tree_digest(volume.snapshot_root / "alpha.0")
+                ciphertext = _tree_digest(env.target)
+                failing = make_failure(env, config)
+                sink_before = _tree_digest(env.sink)
+
+                logs, metrics = LogCapture(), Metrics()
+                result = Cycle(failing, client, metrics).run()
+            _assert_failed_clearly(result, logs, metrics, cause, "backup")
+            event = logs.events("cycle.failed")[0]
+            if cause == "target_missing":
+                assert str(failing.backup.target_dir) in event["error"]
+                assert "backup.targetDir" in event["fix"]
+                assert _tree_digest(env.target) == ciphertext
+            elif cause == "disk_full":
+                assert "retention" in event["fix"]
+            else:
+                assert "Read-only file system" in event["error"], event["error"]
+                assert _tree_digest(env.target) == ciphertext
+            assert result.resumed == names
+            assert connector_states(connect_worker.url, names) == {
+                n: ("RUNNING", ["RUNNING"]) for n in names
+            }
+            assert not fuse.is_mount_point(env.mount_point)
+            # Nothing deleted: the sink files as they were, the previous snapshot intact.
+            assert _tree_digest(env.sink) == sink_before
+            assert path.read_text().splitlines() == lines
+            if cause == "rsnapshot_failed":
+                subprocess.run(["mount", "-o", "remount,rw", str(env.target)], check=True)
+            assert _previous_snapshot_kept(config, previous)
+            # Connect sinks again.
+            more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
+            assert wait_for_line_count([path], 220) == lines + more
         finally:
             delete_connectors(connect_worker.url, f"-{sink}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,10 +89,19 @@ def write_config(path: Path, text: str) -> None:
     Path(handle.name).replace(path)
 
 
+# A command's own error line, such as `/usr/bin/cp: cannot create directory '...': Read-only
+# file system`: the reason, where rsnapshot's ERROR line only says that the command failed.
+_TOOL_ERROR = re.compile(r"^(\S*/)?(cp|rm|mv|mkdir|touch|rsync|ln)(:| error:) ")
+
+
 def _errors(output: str) -> str:
     """The error lines of rsnapshot's (verbose) output, or its last lines if none is marked."""
     lines = output.strip().splitlines()
-    marked = [line for line in lines if line.startswith(("rsync", "ERROR", "WARNING"))]
+    marked = [
+        line
+        for line in lines
+        if line.startswith(("rsync", "ERROR", "WARNING")) or _TOOL_ERROR.match(line)
+    ]
     return "\n".join((marked or lines)[-10:])
 
 
