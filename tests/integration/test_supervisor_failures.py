@@ -270,14 +270,9 @@ def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
             delete_connectors(connect_worker.url, f"-{sink}")
 
 
-def _previous_snapshot_kept(config: Config, previous: dict[str, str]) -> bool:
-    """The snapshot taken before the failure survives intact as one of the alpha.N."""
+def _snapshots(config: Config) -> dict[str, dict[str, str]]:
     with mounted_volume(config.backup, allow_init=False) as volume:
-        return any(
-            _tree_digest(snapshot) == previous
-            for snapshot in sorted(volume.snapshot_root.iterdir())
-            if snapshot.name.startswith("alpha.")
-        )
+        return {p.name: _tree_digest(p) for p in sorted(volume.snapshot_root.iterdir())}
 
 
 def _disk_full(env: StorageEnv, config: Config) -> Config:
@@ -361,7 +356,18 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
             assert path.read_text().splitlines() == lines
             if cause == "rsnapshot_failed":
                 subprocess.run(["mount", "-o", "remount,rw", str(env.target)], check=True)
-            assert _previous_snapshot_kept(config, previous)
+            # The previous snapshot is still alpha.0, and nothing half-written is left to
+            # rotate on as a snapshot (a disk-full rsync had started writing alpha.0).
+            assert _snapshots(config) == {"alpha.0": previous}
+            cleanups = logs.events("snapshot_interrupted_cleanup")
+            if cause == "disk_full":
+                # rsnapshot had made alpha.1 (cp -al) and rsync had started on alpha.0: one
+                # of the two goes (which depends on how far rsync got), alpha.0 is as before.
+                (cleanup,) = cleanups
+                assert len(cleanup["removed"]) == 1 and cleanup["kept"] == ["alpha.0"]
+                assert "removed ['alpha." in event["error"]
+            else:
+                assert cleanups == []
             # Connect sinks again.
             more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
             assert wait_for_line_count([path], 220) == lines + more

@@ -75,6 +75,26 @@ def test_stopped_during_cp_al_drops_the_partial_copy_only(root: Path) -> None:
     assert _contents(root) == {"alpha.0": original["alpha.0"], "alpha.1": original["alpha.1"]}
 
 
+def test_stopped_after_cp_al_before_rsync_changed_anything_drops_the_copy(root: Path) -> None:
+    before, original = fingerprints(root), _contents(root)
+    _rotate(root)
+    subprocess.run(["cp", "-al", str(root / "alpha.0"), str(root / "alpha.1")], check=True)
+
+    done = discard_incomplete(root, before, retention=3)
+    assert done.removed == {"alpha.1": "hard-link copy (cp -al) of a snapshot kept intact"}
+    assert done.renamed == {"alpha.2": "alpha.1"}
+    assert _contents(root) == {"alpha.0": original["alpha.0"], "alpha.1": original["alpha.1"]}
+
+
+def test_identical_snapshots_from_before_the_run_are_both_kept(tmp_path: Path) -> None:
+    root = tmp_path / "snapshots"
+    _snapshot(root, "alpha.0", {"a.sink": b"same\n"})
+    shutil.copytree(root / "alpha.0", root / "alpha.1", copy_function=os.link)
+    before = fingerprints(root)
+    done = discard_incomplete(root, before, retention=3)
+    assert done.removed == {} and done.kept == ["alpha.0", "alpha.1"]
+
+
 def test_stopped_while_deleting_the_oldest_finishes_the_deletion(root: Path) -> None:
     before, original = fingerprints(root), _contents(root)
     (root / "alpha.2/localhost/a.sink").unlink()  # rm -rf half way

@@ -8,7 +8,7 @@ snapshot survives intact somewhere: in alpha.0 until rsync starts, in alpha.1 fr
 
 The rule, from the content of every `alpha.N` before the run (path, size, mtime of each file):
 - a directory whose content equals a snapshot from before the run is kept (an original, or a
-  complete hard-link copy of one);
+  complete hard-link copy of one; a copy beside its intact original is removed);
 - alpha.0 whose content changed is removed, but only when the previous alpha.0's content is
   kept intact elsewhere (or there was none: the first snapshot, whose source is still there);
 - a partial hard-link copy of a snapshot kept intact, or the alpha.{retain-1} rsnapshot was
@@ -24,6 +24,7 @@ from __future__ import annotations
 import shutil
 import stat
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,19 @@ def discard_incomplete(
             aside = f"_incomplete.{name}.{int(time.time())}"
             snapshot.path.rename(snapshot_root / aside)
             done.quarantined[name] = aside
+    # A complete `cp -al` copy beside an untouched alpha.0 is the same snapshot twice: keep
+    # as many of each as there were before the run (the lowest numbers).
+    allowed = Counter(before.values())
+    unique = []
+    for snapshot in kept:
+        content = now[snapshot.path.name]
+        if allowed[content] > 0:
+            allowed[content] -= 1
+            unique.append(snapshot)
+        else:
+            shutil.rmtree(snapshot.path)
+            done.removed[snapshot.path.name] = "hard-link copy (cp -al) of a snapshot kept intact"
+    kept = unique
     for index, snapshot in enumerate(kept):
         target = snapshot_root / f"{LEVEL}.{index}"
         if snapshot.path != target:  # ascending order: the target is always free

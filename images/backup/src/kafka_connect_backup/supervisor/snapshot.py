@@ -334,6 +334,33 @@ def _make_dir(path: Path) -> None:
         raise
 
 
+# rsnapshot failures that can leave a half-written alpha.0 (not: lock held, never started).
+_HALF_WAY = ("disk_full", "rsnapshot_failed")
+
+
+def _discard_incomplete(
+    snapshot_root: Path, before: dict[str, interrupted.Fingerprint], retention: int
+) -> str:
+    """Discard what a stopped or failed rsnapshot left; a note for the error message."""
+    try:
+        if interrupted.fingerprints(snapshot_root) == before:
+            return "; no snapshot was changed"
+        cleanup = interrupted.discard_incomplete(snapshot_root, before, retention)
+    except OSError as exc:  # never hide the error that got us here
+        log.error(
+            "snapshot_cleanup_failed",
+            snapshot_root=str(snapshot_root),
+            error=str(exc),
+            fix="an incomplete alpha.0 may remain: check the backup volume before restoring "
+            "from alpha.0 (the previous snapshot is alpha.1)",
+        )
+        return f"; could not discard the incomplete snapshot: {exc}"
+    return (
+        f"; removed {sorted(cleanup.removed) or 'nothing'}, set aside "
+        f"{sorted(cleanup.quarantined.values()) or 'nothing'}, kept {cleanup.kept}"
+    )
+
+
 def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResult:
     """One backup: checks, mount, prune beyond backup.retention, rsnapshot alpha, verify
     alpha.0 against config.sink_path, unmount (always). Raises KcbError with one of the causes
@@ -364,12 +391,11 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
                 stop_requested=STOP_REQUESTED.get(),
                 grace=config.shutdown_grace_seconds,
             )
-        except rsnapshot.RsnapshotStopped as exc:
-            cleanup = interrupted.discard_incomplete(volume.snapshot_root, before, backup.retention)
-            exc.message += (
-                f"; removed {sorted(cleanup.removed) or 'nothing'}, set aside "
-                f"{sorted(cleanup.quarantined.values()) or 'nothing'}, kept {cleanup.kept}"
-            )
+        except KcbError as exc:
+            # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
+            # what it left must never rotate on as if it were a snapshot.
+            if isinstance(exc, rsnapshot.RsnapshotStopped) or exc.cause in _HALF_WAY:
+                exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
             raise
         log.info("rsnapshot_done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
         alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
