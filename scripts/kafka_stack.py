@@ -109,6 +109,18 @@ def run_kafka_tool(
             source.close()
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    """SIGTERM a child still running, wait up to timeout, then SIGKILL; reaps it either way."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _wait_until(
     check: Callable[[], bool],
     process: subprocess.Popen[bytes],
@@ -154,15 +166,7 @@ class _JavaService:
 
     def stop(self, timeout: float = 30) -> None:
         """Graceful stop (SIGTERM runs Kafka's shutdown hooks), then kill."""
-        if self.process is None or self.process.poll() is not None:
-            self.process = None
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
         self.process = None
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_stack import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERD_LOG = ROOT / ".tools" / "logs" / "dockerd.log"
 BASES_SCRIPT = ROOT / "scripts" / "setup" / "docker.sh"
@@ -150,15 +152,7 @@ class DockerEngine:
 
     def stop(self, timeout: float = 30) -> None:
         """Stop dockerd if this module started it (SIGTERM: it stops its containerd too)."""
-        if self.process is None or self.process.poll() is not None:
-            self.process = None
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
         self.process = None
 
 
