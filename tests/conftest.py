@@ -42,6 +42,16 @@ def connect_worker(kafka_broker: Broker, stack_dir: Path) -> Iterator[ConnectWor
 
 
 @pytest.fixture
+def own_worker(kafka_broker: Broker, tmp_path: Path) -> Iterator[ConnectWorker]:
+    """A Connect worker this test may stop or restart without disturbing the shared one."""
+    worker = start_connect(tmp_path / "connect", kafka_broker.bootstrap)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
 def create_topic(kafka_broker: Broker) -> Callable[..., str]:
     return kafka_broker.create_topic
 

@@ -26,7 +26,8 @@ class StorageEnv:
     work: Path
     password_file: Path
 
-    def config(self, **backup: Any) -> Config:
+    def backup(self, **overrides: Any) -> dict[str, Any]:
+        """The `backup` config section over this env: enabled, encfs, allowInit; overrides win."""
         settings: dict[str, Any] = {
             "enabled": True,
             "retention": 3,
@@ -38,13 +39,16 @@ class StorageEnv:
             "allowInit": True,
             "workDir": str(self.work),
         }
-        settings.update(backup)
+        settings.update(overrides)
+        return settings
+
+    def config(self, **backup: Any) -> Config:
         return parse_config(
             {
                 "topics": ["orders"],
                 "sinkName": "sink",
                 "sinkPath": str(self.sink),
-                "backup": settings,
+                "backup": self.backup(**backup),
             }
         )
 

@@ -49,22 +49,17 @@ def write_sink_files(sink: Path) -> None:
 
 def config_file(env: StorageEnv, engine: str, **backup: object) -> Path:
     """The pod's config: backup enabled, allowInit true (listing must still never init)."""
-    settings: dict[str, object] = {
-        "enabled": True,
-        "retention": 3,
-        "engine": engine,
-        "passwordFile": str(env.password_file),
-        "targetDir": str(env.target),
-        "mountPoint": str(env.mount_point),
-        "requireTargetMount": True,
-        "allowInit": True,
-        "workDir": str(env.work),
-    }
-    settings.update(backup)
+    settings = env.backup(engine=engine, **backup)
     path = env.root / "config.yaml"
     data = {"topics": ["orders"], "sinkName": "sink", "sinkPath": str(env.sink), "backup": settings}
     path.write_text(json.dumps(data))  # JSON is YAML
     return path
+
+
+def dry_run_from_alpha0(path: Path, start: str, *extra: str) -> int:
+    """`restore.py orders --from START --snapshot alpha.0 --dry-run` with this config."""
+    args = ["orders", "--from", start, "--snapshot", "alpha.0", "--dry-run", "--config", str(path)]
+    return restore_main([*args, *extra], stdin=io.StringIO(""))
 
 
 def backed_up(env: StorageEnv, engine: str) -> tuple[Path, Config]:
@@ -129,21 +124,7 @@ def test_restore_dry_run_reads_the_encrypted_snapshot(
     summary = env.root / "summary.json"
     capsys.readouterr()
 
-    code = restore_main(
-        [
-            "orders",
-            "--from",
-            "2026-11-01T00:00:10Z",
-            "--snapshot",
-            "alpha.0",
-            "--dry-run",
-            "--config",
-            str(path),
-            "--summary-json",
-            str(summary),
-        ],
-        stdin=io.StringIO(""),
-    )
+    code = dry_run_from_alpha0(path, "2026-11-01T00:00:10Z", "--summary-json", str(summary))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(summary.read_text())
@@ -194,19 +175,7 @@ def test_wrong_password_is_a_clear_error_and_nothing_stays_mounted(
     assert "not the password" not in err
     assert_clean(env)
 
-    code = restore_main(
-        [
-            "orders",
-            "--from",
-            "2026-11-01",
-            "--snapshot",
-            "alpha.0",
-            "--dry-run",
-            "--config",
-            str(path),
-        ],
-        stdin=io.StringIO(""),
-    )
+    code = dry_run_from_alpha0(path, "2026-11-01")
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(
@@ -232,19 +201,7 @@ def test_a_missing_target_names_the_fix(
     env: StorageEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = config_file(env, "encfs", targetDir=str(env.root / "absent"))
-    code = restore_main(
-        [
-            "orders",
-            "--from",
-            "2026-11-01",
-            "--snapshot",
-            "alpha.0",
-            "--dry-run",
-            "--config",
-            str(path),
-        ],
-        stdin=io.StringIO(""),
-    )
+    code = dry_run_from_alpha0(path, "2026-11-01")
     err = capsys.readouterr().err
     assert code == 2
     assert f"backup target {env.root / 'absent'} does not exist or is not a directory" in err

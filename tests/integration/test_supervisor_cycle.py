@@ -60,17 +60,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             sink=sink,
             sink_path=env.sink,
             connect_url=connect_worker.url,
-            backup={
-                "enabled": True,
-                "engine": engine,
-                "retention": 3,
-                "passwordFile": str(env.password_file),
-                "targetDir": str(env.target),
-                "mountPoint": str(env.mount_point),
-                "requireTargetMount": True,
-                "allowInit": True,
-                "workDir": str(env.work),
-            },
+            backup=env.backup(engine=engine),
         )
         names = connector_names(config)
         clock = Clock()
@@ -248,17 +238,7 @@ def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
             sink=sink,
             sink_path=env.sink,
             connect_url=connect_worker.url,
-            backup={
-                "enabled": True,
-                "engine": "encfs",
-                "retention": 3,
-                "passwordFile": str(env.password_file),
-                "targetDir": str(env.target),
-                "mountPoint": str(env.mount_point),
-                "requireTargetMount": True,
-                "allowInit": True,
-                "workDir": str(env.work),
-            },
+            backup=env.backup(),
         )
         (name,) = connector_names(config)
         old_file = sink_file(env.sink, unique_topic, sink, "2026-10")

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, mounted_volume
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json
-from kafka_stack import ConnectWorker, start_connect
+from kafka_stack import ConnectWorker
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
 from supervisor_helpers import (
     LogCapture,
@@ -53,22 +54,6 @@ def _tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def _backup(env: StorageEnv, **overrides: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "enabled": True,
-        "engine": "encfs",
-        "retention": 3,
-        "passwordFile": str(env.password_file),
-        "targetDir": str(env.target),
-        "mountPoint": str(env.mount_point),
-        "requireTargetMount": True,
-        "allowInit": True,
-        "workDir": str(env.work),
-    }
-    settings.update(overrides)
-    return settings
-
-
 def _assert_failed_clearly(
     result: CycleResult, logs: LogCapture, metrics: Metrics, cause: str, step: str
 ) -> None:
@@ -83,15 +68,6 @@ def _assert_failed_clearly(
     assert f'kcb_failures_total{{cause="{cause}",step="{step}"}} 1.0' in text
     assert 'kcb_cycles_total{result="failure"} 1.0' in text
     assert PASSWORD not in logs.text and WRONG_PASSWORD not in logs.text
-
-
-@pytest.fixture
-def own_worker(kafka_broker, tmp_path: Path) -> Iterator[ConnectWorker]:
-    worker = start_connect(tmp_path / "connect", kafka_broker.bootstrap)
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
@@ -144,96 +120,89 @@ def _sunk_topic(kafka_broker, connect_worker, topic: str, config: Config) -> tup
     return path, lines
 
 
-def test_backup_target_not_mounted_fails_clearly_and_connectors_resume(
-    kafka_broker, connect_worker, unique_topic, tmp_path: Path
-) -> None:
+@contextmanager
+def _backup_case(
+    tmp_path: Path,
+    connect_worker: ConnectWorker,
+    topic: str,
+    *,
+    target_size: str = "256m",
+    **backup: Any,
+) -> Iterator[tuple[StorageEnv, Config]]:
+    """A storage env and a config backing `topic` up into it; its connectors deleted after."""
     sink = sink_name()
-    with storage_env(tmp_path) as env:
-        plain_target = tmp_path / "not-a-mount"
-        plain_target.mkdir()
+    with storage_env(tmp_path, target_size=target_size) as env:
         config = make_config(
-            topics=[unique_topic],
+            topics=[topic],
             sink=sink,
             sink_path=env.sink,
             connect_url=connect_worker.url,
-            backup=_backup(env, targetDir=str(plain_target)),
+            backup=env.backup(**backup),
         )
         try:
-            path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
-            logs, metrics = LogCapture(), Metrics()
-            with ConnectClient(connect_worker.url) as client:
-                result = Cycle(config, client, metrics).run()
-            _assert_failed_clearly(result, logs, metrics, "target_not_mounted", "backup")
-            assert str(plain_target) in logs.events("cycle.failed")[0]["error"]
-            assert result.resumed == connector_names(config)
-            assert connector_states(connect_worker.url, result.resumed) == {
-                n: ("RUNNING", ["RUNNING"]) for n in result.resumed
-            }
-            assert list(plain_target.iterdir()) == []  # nothing written into the container
-            assert not fuse.is_mount_point(env.mount_point)
-            assert path.read_text().splitlines() == lines
+            yield env, config
         finally:
             delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def test_backup_target_not_mounted_fails_clearly_and_connectors_resume(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    plain_target = tmp_path / "not-a-mount"
+    plain_target.mkdir()
+    target = str(plain_target)
+    with _backup_case(tmp_path, connect_worker, unique_topic, targetDir=target) as (env, config):
+        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        logs, metrics = LogCapture(), Metrics()
+        with ConnectClient(connect_worker.url) as client:
+            result = Cycle(config, client, metrics).run()
+        _assert_failed_clearly(result, logs, metrics, "target_not_mounted", "backup")
+        assert str(plain_target) in logs.events("cycle.failed")[0]["error"]
+        assert result.resumed == connector_names(config)
+        assert connector_states(connect_worker.url, result.resumed) == {
+            n: ("RUNNING", ["RUNNING"]) for n in result.resumed
+        }
+        assert list(plain_target.iterdir()) == []  # nothing written into the container
+        assert not fuse.is_mount_point(env.mount_point)
+        assert path.read_text().splitlines() == lines
 
 
 def test_wrong_password_on_existing_volume_changes_nothing_and_next_cycle_recovers(
     kafka_broker, connect_worker, unique_topic, tmp_path: Path
 ) -> None:
-    sink = sink_name()
-    with storage_env(tmp_path) as env:
-        config = make_config(
-            topics=[unique_topic],
-            sink=sink,
-            sink_path=env.sink,
-            connect_url=connect_worker.url,
-            backup=_backup(env),
-        )
-        try:
-            _path, _lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
-            with ConnectClient(connect_worker.url) as client:
-                assert Cycle(config, client, Metrics()).run().ok  # creates the volume
-                before = _tree_digest(env.target)
-                env.password_file.write_text(WRONG_PASSWORD + "\n")
-                logs, metrics = LogCapture(), Metrics()
-                result = Cycle(config, client, metrics).run()
-                _assert_failed_clearly(result, logs, metrics, "wrong_password", "backup")
-                assert _tree_digest(env.target) == before
-                assert not fuse.is_mount_point(env.mount_point)
-                wait_running(connect_worker.url, connector_names(config))
+    with _backup_case(tmp_path, connect_worker, unique_topic) as (env, config):
+        _path, _lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        with ConnectClient(connect_worker.url) as client:
+            assert Cycle(config, client, Metrics()).run().ok  # creates the volume
+            before = _tree_digest(env.target)
+            env.password_file.write_text(WRONG_PASSWORD + "\n")
+            logs, metrics = LogCapture(), Metrics()
+            result = Cycle(config, client, metrics).run()
+            _assert_failed_clearly(result, logs, metrics, "wrong_password", "backup")
+            assert _tree_digest(env.target) == before
+            assert not fuse.is_mount_point(env.mount_point)
+            wait_running(connect_worker.url, connector_names(config))
 
-                env.password_file.write_text(PASSWORD + "\n")
-                again = Cycle(config, client, Metrics()).run()
-                assert again.ok, again.summary()
-        finally:
-            delete_connectors(connect_worker.url, f"-{sink}")
+            env.password_file.write_text(PASSWORD + "\n")
+            again = Cycle(config, client, Metrics()).run()
+            assert again.ok, again.summary()
 
 
 def test_rsnapshot_lock_held_fails_clearly_and_connectors_resume(
     kafka_broker, connect_worker, unique_topic, tmp_path: Path
 ) -> None:
-    sink = sink_name()
-    with storage_env(tmp_path) as env:
-        config = make_config(
-            topics=[unique_topic],
-            sink=sink,
-            sink_path=env.sink,
-            connect_url=connect_worker.url,
-            backup=_backup(env),
-        )
-        try:
-            _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
-            env.work.mkdir(parents=True, exist_ok=True)
-            lock = env.work / LOCK_NAME
-            lock.write_text(f"{os.getpid()}\n")  # a live process holds the lock
-            logs, metrics = LogCapture(), Metrics()
-            with ConnectClient(connect_worker.url) as client:
-                result = Cycle(config, client, metrics).run()
-            _assert_failed_clearly(result, logs, metrics, "rsnapshot_locked", "backup")
-            assert lock.exists()  # never removed behind the holder's back
-            assert not fuse.is_mount_point(env.mount_point)
-            wait_running(connect_worker.url, connector_names(config))
-        finally:
-            delete_connectors(connect_worker.url, f"-{sink}")
+    with _backup_case(tmp_path, connect_worker, unique_topic) as (env, config):
+        _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        env.work.mkdir(parents=True, exist_ok=True)
+        lock = env.work / LOCK_NAME
+        lock.write_text(f"{os.getpid()}\n")  # a live process holds the lock
+        logs, metrics = LogCapture(), Metrics()
+        with ConnectClient(connect_worker.url) as client:
+            result = Cycle(config, client, metrics).run()
+        _assert_failed_clearly(result, logs, metrics, "rsnapshot_locked", "backup")
+        assert lock.exists()  # never removed behind the holder's back
+        assert not fuse.is_mount_point(env.mount_point)
+        wait_running(connect_worker.url, connector_names(config))
 
 
 def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
@@ -248,7 +217,7 @@ def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
             sink=sink,
             sink_path=small,
             connect_url=connect_worker.url,
-            backup=_backup(env),
+            backup=env.backup(),
         )
         old = sink_file(small, unique_topic, sink, "2025-01")
         content = os.urandom(1_400_000)  # incompressible: its .gz cannot fit beside it
@@ -312,64 +281,53 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
     make_failure: Callable[[StorageEnv, Config], Config],
     cause: str,
 ) -> None:
-    sink = sink_name()
-    with storage_env(tmp_path, target_size="4m") as env:
-        config = make_config(
-            topics=[unique_topic],
-            sink=sink,
-            sink_path=env.sink,
-            connect_url=connect_worker.url,
-            backup=_backup(env),
-        )
+    with _backup_case(tmp_path, connect_worker, unique_topic, target_size="4m") as (env, config):
         names = connector_names(config)
-        try:
-            path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
-            with ConnectClient(connect_worker.url) as client:
-                first = Cycle(config, client, Metrics()).run()  # creates the volume, alpha.0
-                assert first.ok, first.summary()
-                with mounted_volume(config.backup, allow_init=False) as volume:
-                    previous = _tree_digest(volume.snapshot_root / "alpha.0")
-                ciphertext = _tree_digest(env.target)
-                failing = make_failure(env, config)
-                sink_before = _tree_digest(env.sink)
+        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        with ConnectClient(connect_worker.url) as client:
+            first = Cycle(config, client, Metrics()).run()  # creates the volume, alpha.0
+            assert first.ok, first.summary()
+            with mounted_volume(config.backup, allow_init=False) as volume:
+                previous = _tree_digest(volume.snapshot_root / "alpha.0")
+            ciphertext = _tree_digest(env.target)
+            failing = make_failure(env, config)
+            sink_before = _tree_digest(env.sink)
 
-                logs, metrics = LogCapture(), Metrics()
-                result = Cycle(failing, client, metrics).run()
-            _assert_failed_clearly(result, logs, metrics, cause, "backup")
-            event = logs.events("cycle.failed")[0]
-            if cause == "target_missing":
-                assert str(failing.backup.target_dir) in event["error"]
-                assert "backup.targetDir" in event["fix"]
-                assert _tree_digest(env.target) == ciphertext
-            elif cause == "disk_full":
-                assert "retention" in event["fix"]
-            else:
-                assert "Read-only file system" in event["error"], event["error"]
-                assert _tree_digest(env.target) == ciphertext
-            assert result.resumed == names
-            assert connector_states(connect_worker.url, names) == {
-                n: ("RUNNING", ["RUNNING"]) for n in names
-            }
-            assert not fuse.is_mount_point(env.mount_point)
-            # Nothing deleted: the sink files as they were, the previous snapshot intact.
-            assert _tree_digest(env.sink) == sink_before
-            assert path.read_text().splitlines() == lines
-            if cause == "rsnapshot_failed":
-                subprocess.run(["mount", "-o", "remount,rw", str(env.target)], check=True)
-            # The previous snapshot is still alpha.0, and nothing half-written is left to
-            # rotate on as a snapshot (a disk-full rsync had started writing alpha.0).
-            assert _snapshots(config) == {"alpha.0": previous}
-            cleanups = logs.events("snapshot_interrupted_cleanup")
-            if cause == "disk_full":
-                # rsnapshot had made alpha.1 (cp -al) and rsync had started on alpha.0: one
-                # of the two goes (which depends on how far rsync got), alpha.0 is as before.
-                (cleanup,) = cleanups
-                assert len(cleanup["removed"]) == 1 and cleanup["kept"] == ["alpha.0"]
-                assert "removed ['alpha." in event["error"]
-            else:
-                assert cleanups == []
-            # Connect sinks again.
-            more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
-            assert wait_for_line_count([path], 220) == lines + more
-        finally:
-            delete_connectors(connect_worker.url, f"-{sink}")
+            logs, metrics = LogCapture(), Metrics()
+            result = Cycle(failing, client, metrics).run()
+        _assert_failed_clearly(result, logs, metrics, cause, "backup")
+        event = logs.events("cycle.failed")[0]
+        if cause == "target_missing":
+            assert str(failing.backup.target_dir) in event["error"]
+            assert "backup.targetDir" in event["fix"]
+            assert _tree_digest(env.target) == ciphertext
+        elif cause == "disk_full":
+            assert "retention" in event["fix"]
+        else:
+            assert "Read-only file system" in event["error"], event["error"]
+            assert _tree_digest(env.target) == ciphertext
+        assert result.resumed == names
+        assert connector_states(connect_worker.url, names) == {
+            n: ("RUNNING", ["RUNNING"]) for n in names
+        }
+        assert not fuse.is_mount_point(env.mount_point)
+        # Nothing deleted: the sink files as they were, the previous snapshot intact.
+        assert _tree_digest(env.sink) == sink_before
+        assert path.read_text().splitlines() == lines
+        if cause == "rsnapshot_failed":
+            subprocess.run(["mount", "-o", "remount,rw", str(env.target)], check=True)
+        # The previous snapshot is still alpha.0, and nothing half-written is left to
+        # rotate on as a snapshot (a disk-full rsync had started writing alpha.0).
+        assert _snapshots(config) == {"alpha.0": previous}
+        cleanups = logs.events("snapshot_interrupted_cleanup")
+        if cause == "disk_full":
+            # rsnapshot had made alpha.1 (cp -al) and rsync had started on alpha.0: one
+            # of the two goes (which depends on how far rsync got), alpha.0 is as before.
+            (cleanup,) = cleanups
+            assert len(cleanup["removed"]) == 1 and cleanup["kept"] == ["alpha.0"]
+            assert "removed ['alpha." in event["error"]
+        else:
+            assert cleanups == []
+        # Connect sinks again.
+        more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
+        assert wait_for_line_count([path], 220) == lines + more

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json
-from kafka_stack import ConnectWorker, start_connect
+from kafka_stack import ConnectWorker
 from supervisor_helpers import (
     LogCapture,
     connector_states,
@@ -31,16 +30,6 @@ from supervisor_helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_worker(kafka_broker, tmp_path: Path) -> Iterator[ConnectWorker]:
-    """A Connect worker this test may restart without disturbing the shared one."""
-    worker = start_connect(tmp_path / "connect", kafka_broker.bootstrap)
-    try:
-        yield worker
-    finally:
-        worker.stop()
 
 
 def _records(prefix: str, count: int) -> list[dict[str, object]]:

@@ -85,17 +85,7 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
             connect_url=connect_worker.url,
             restartTimeout="3s",
             metrics={"host": "127.0.0.1", "port": free_port()},
-            backup={
-                "enabled": True,
-                "engine": "encfs",
-                "retention": 3,
-                "passwordFile": str(env.password_file),
-                "targetDir": str(env.target),
-                "mountPoint": str(env.mount_point),
-                "requireTargetMount": True,
-                "allowInit": True,
-                "workDir": str(env.work),
-            },
+            backup=env.backup(),
         )
         config = load_config(config_path)
         names = connector_names(config)
