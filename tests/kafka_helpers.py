@@ -79,3 +79,16 @@ def wait_for_lines(path: Path, expected: int, timeout: float = 60) -> list[str]:
 def put_connector(connect_url: str, name: str, config: dict[str, str]) -> None:
     response = requests.put(f"{connect_url}/connectors/{name}/config", json=config, timeout=30)
     assert response.status_code in (200, 201), response.text
+
+
+def stop_connector(url: str, name: str) -> None:
+    """PUT /stop, then wait until the connector is STOPPED with no tasks left."""
+    response = requests.put(f"{url}/connectors/{name}/stop", timeout=60)
+    assert response.status_code in (202, 204), response.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
+        if status["connector"]["state"] == "STOPPED" and not status["tasks"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not stop: {status}")

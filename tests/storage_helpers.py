@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.tools import fuse
 
 PASSWORD = "correct horse battery staple 7f3a"
+RESTORE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "restore.py"
 
 
 @dataclass
@@ -102,3 +104,15 @@ def tree(path: Path) -> dict[str, bytes]:
         for p in sorted(path.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
+
+
+def run_restore(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """scripts/restore.py with these arguments, no terminal on stdin, output captured."""
+    return subprocess.run(
+        [sys.executable, str(RESTORE_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

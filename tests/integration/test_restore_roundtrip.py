@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,24 +17,17 @@ import requests
 from kafka_connect_backup.sinkfiles import connector_name, sink_file
 from kafka_connect_backup.supervisor.compress import compress_file
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot, mounted_volume
-from kafka_helpers import consume_all, produce_json, put_connector, wait_for_lines
+from kafka_helpers import (
+    consume_all,
+    produce_json,
+    put_connector,
+    stop_connector,
+    wait_for_lines,
+)
+from storage_helpers import run_restore as restore
 from storage_helpers import storage_env
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-RESTORE = ROOT / "scripts" / "restore.py"
-
-
-def restore(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RESTORE), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def values(got: list[tuple[bytes | None, bytes | None]]) -> list[str]:
@@ -49,18 +40,6 @@ def records(day: int, hours: range, tag: str) -> list[dict[str, object]]:
         for h in hours
         for m in (0, 15, 30, 45, 56, 57)
     ]
-
-
-def stop_connector(url: str, name: str) -> None:
-    response = requests.put(f"{url}/connectors/{name}/stop", timeout=60)
-    assert response.status_code in (202, 204), response.text
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
-        if status["connector"]["state"] == "STOPPED" and not status["tasks"]:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not stop: {status}")
 
 
 def test_round_trip_sunk_compressed_snapshotted_restored_from_a_time(

@@ -67,16 +67,24 @@ def committed(admin: object, group: str) -> int:
     return sum(max(tp.offset, 0) for tp in result.topic_partitions)
 
 
-@pytest.mark.parametrize("fail_at", ["after-delete", "after-replay-send", "before-reset-offsets"])
-def test_runbook_rerun_after_a_failure_finishes_exactly(
-    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path, fail_at: str
-) -> None:
-    sink = f"rb-{uuid.uuid4().hex[:6]}"
-    topic = create_topic(f"runbook-{uuid.uuid4().hex[:8]}", 2)
+def file_sink(
+    create_topic: Callable[..., str], tmp_path: Path, sink_prefix: str, topic_prefix: str, n: int
+) -> tuple[str, str, Path, str, Path]:
+    """A fresh topic of n partitions and its sink: (sink, topic, sink dir, connector, live file)."""
+    sink = f"{sink_prefix}-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"{topic_prefix}-{uuid.uuid4().hex[:8]}", n)
     sink_path = tmp_path / "filesink"
     sink_path.mkdir()
     name = connector_name(topic, sink)
     live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    return sink, topic, sink_path, name, live
+
+
+@pytest.mark.parametrize("fail_at", ["after-delete", "after-replay-send", "before-reset-offsets"])
+def test_runbook_rerun_after_a_failure_finishes_exactly(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path, fail_at: str
+) -> None:
+    sink, topic, sink_path, name, live = file_sink(create_topic, tmp_path, "rb", "runbook", 2)
     records = [
         {
             "user": f"u{i % 7}",
@@ -188,12 +196,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
 def test_runbook_dry_run_and_single_steps(
     kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
 ) -> None:
-    sink = f"rs-{uuid.uuid4().hex[:6]}"
-    topic = create_topic(f"steps-{uuid.uuid4().hex[:8]}", 1)
-    sink_path = tmp_path / "filesink"
-    sink_path.mkdir()
-    name = connector_name(topic, sink)
-    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    sink, topic, sink_path, name, live = file_sink(create_topic, tmp_path, "rs", "steps", 1)
     put_connector(
         connect_worker.url,
         name,

@@ -20,22 +20,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from storage_helpers import RESTORE_SCRIPT, run_restore
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-RESTORE = ROOT / "scripts" / "restore.py"
 LINES = [f'{{"n":{i},"utcTime":"2021-01-19T16:{i:02d}:00Z"}}' for i in range(20)]
 
 
-def restore(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RESTORE), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+def restore(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_restore(*args, timeout=120)
 
 
 def end_offset(bootstrap: str, topic: str) -> int:
@@ -144,7 +137,7 @@ def _on_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
     # A terminal has a size (a bare pty is 0x0, where a progress bar has no room).
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
-        [sys.executable, str(RESTORE), *args],
+        [sys.executable, str(RESTORE_SCRIPT), *args],
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,

@@ -1,17 +1,15 @@
 """Foundation smoke test: the real broker and Connect worker sink a topic to the original's
 file name, and a graceful stop commits the sink's offsets."""
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import requests
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
-from kafka_helpers import produce_json, put_connector, wait_for_lines
+from kafka_helpers import produce_json, put_connector, stop_connector, wait_for_lines
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +41,8 @@ def test_filestream_sink_writes_every_record_in_order_and_commits_on_stop(
     )
     assert wait_for_lines(target, 1000) == lines
 
-    stop = requests.put(f"{connect_worker.url}/connectors/{name}/stop", timeout=60)
-    assert stop.status_code in (202, 204), stop.text
     # In standalone mode the tasks are stopped (flushed, committed) before the reply.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = requests.get(f"{connect_worker.url}/connectors/{name}/status", timeout=10).json()
-        if status["connector"]["state"] == "STOPPED" and not status["tasks"]:
-            break
-        time.sleep(0.2)
-    assert status["connector"]["state"] == "STOPPED", status
+    stop_connector(connect_worker.url, name)
 
     group = consumer_group(unique_topic, sink_name)
     assert group == f"connect-{name}"
