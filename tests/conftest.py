@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from kafka_stack import Broker, ConnectWorker, start_broker, start_connect
 
@@ -61,3 +62,10 @@ def unique_topic(request: pytest.FixtureRequest, create_topic: Callable[..., str
     """A fresh single-partition topic named after the test."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60].strip("-")
     return create_topic(f"{base}-{os.getpid()}-{next(_counter)}", 1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """A test that configures structlog (e.g. into a buffer) must not leak it into the next."""
+    yield
+    structlog.reset_defaults()
