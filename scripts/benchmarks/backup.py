@@ -513,7 +513,9 @@ def run(options: BackupOptions, work: Path) -> Section:
         "copies the current files, which Connect keeps appending to). Connect downtime = from "
         "the first PUT /stop until every task is RUNNING again, as the cycle measures it; "
         "'seen by REST poller' = time during which a separate thread polling GET "
-        "/connectors?expand=status every 50 ms saw one of them not RUNNING.",
+        "/connectors?expand=status every 50 ms saw one of them not RUNNING. The cycle's measure is "
+        "an upper bound (it includes REST round trips and its own 0.1 s status polling); the "
+        "poller can miss a window shorter than one poll (0.00).",
     )
     detail = Table(
         ["sink data", "mode", "cycle", *[f"{p} s" for p in PHASES]],

@@ -185,6 +185,12 @@ def markdown(
             + "; ".join(f"at the {when}: {', '.join(procs)}" for when, procs in seen.items())
             + "); absolute times are therefore noisy, the side-by-side ratios less so."
         )
+    else:
+        concurrency.append(
+            "No other process used 5% or more of a CPU at the start or at the end of the run "
+            "(sampled over 2 s each); other sessions shared the machine, so brief concurrent "
+            "work in between cannot be excluded."
+        )
     if concurrency:
         out += ["", "## Conditions", ""] + [f"- {n}" for n in concurrency]
     summary = []
