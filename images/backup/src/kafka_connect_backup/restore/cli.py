@@ -17,35 +17,33 @@ topic (nothing sent); 4 not confirmed; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore import validate
-from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
-from kafka_connect_backup.restore.plan import MissingTimestampError, Plan, scan
-from kafka_connect_backup.restore.producer import RecordProducer
-from kafka_connect_backup.restore.replay import replay
+from kafka_connect_backup.restore.kafkaops import KafkaCheckError, TopicInfo
+from kafka_connect_backup.restore.pipeline import (
+    Progress,
+    check_kafka,
+    describe_plan,
+    finish,
+    make_plan,
+    resolve_sources,
+    send,
+    snapshot_settings,
+)
+from kafka_connect_backup.restore.plan import MissingTimestampError
 from kafka_connect_backup.restore.sources import (
     SourceError,
-    SourceFile,
-    from_patterns,
-    from_snapshot,
 )
 from kafka_connect_backup.restore.steps import STEPS
-from kafka_connect_backup.restore.summary import Summary, iso
-from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter
+from kafka_connect_backup.restore.summary import Summary
+from kafka_connect_backup.restore.timefilter import MissingTimestamp
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
-
-FLUSH_TIMEOUT = 300.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,141 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, help="journal directory (default sinkPath/.kcb-restore)"
     )
     return parser
-
-
-class Progress:
-    """A tqdm bar on a terminal (stderr), nothing otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.enabled = stream.isatty()
-        self.stream = stream
-
-    @contextmanager
-    def bar(self, total: int | None, description: str) -> Iterator[Callable[[int], None] | None]:
-        if not self.enabled:
-            yield None
-            return
-        from tqdm import tqdm
-
-        with tqdm(
-            total=total, desc=description, unit=" rec", unit_scale=True, file=self.stream
-        ) as bar:
-
-            def update(count: int) -> None:
-                bar.update(count)
-
-            yield update
-
-
-def resolve_sources(settings: Settings) -> list[SourceFile]:
-    if settings.snapshot:
-        return from_snapshot(settings.snapshot_root, settings.snapshot, settings.source_connector)
-    return from_patterns(list(settings.patterns))
-
-
-def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress) -> Plan:
-    time_filter = TimeFilter(settings.window, settings.timestamp_field)
-    with progress.bar(None, "scanning") as update:
-        return scan(sources, time_filter, settings.missing, update, settings.cache_bytes)
-
-
-def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:
-    print(f"topic:   {settings.topic}", file=out)
-    print(f"broker:  {'(dry run: not contacted)' if dry_run else settings.bootstrap}", file=out)
-    print(
-        f"window:  {settings.window.describe()}, by JSON field {settings.timestamp_field!r}",
-        file=out,
-    )
-    print(f"files:   {len(plan.files)} ({plan.bytes} bytes)", file=out)
-    for file_plan in plan.files:
-        torn = ", torn last line" if file_plan.torn else ""
-        span = (
-            f", records {iso(file_plan.first_epoch)} .. {iso(file_plan.last_epoch)}"
-            if file_plan.first_epoch is not None
-            else ""
-        )
-        print(
-            f"  {file_plan.source.path}: {file_plan.lines + file_plan.torn} lines, "
-            f"{file_plan.matched} to send{span}{torn}",
-            file=out,
-        )
-    skipped = plan.skipped
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
-    print(
-        f"records: {plan.read} read, {plan.matched} to send, {sum(skipped.values())} skipped "
-        f"({reasons})",
-        file=out,
-    )
-    if settings.key_field:
-        print(f"keys:    from JSON field {settings.key_field!r}", file=out)
-    for file_plan in plan.files:
-        if file_plan.torn:
-            print(
-                f"warning: {file_plan.source.path} ends with a torn line (no newline: a record "
-                f"cut short, e.g. by a crash while writing); skipped: {file_plan.torn_preview!r}",
-                file=out,
-            )
-
-
-def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
-    assert settings.bootstrap is not None
-    admin = KafkaAdmin(settings.bootstrap)
-    admin.check_reachable()
-    if not create and admin.describe(settings.topic, configs=False) is None:
-        raise KafkaCheckError(
-            f"topic {settings.topic!r} does not exist on {settings.bootstrap}: create it first, "
-            "or pass --create-topic (or use --runbook, which recreates it); nothing was sent"
-        )
-    return admin
-
-
-def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
-    summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
-    assert settings.bootstrap is not None
-    producer = RecordProducer(
-        settings.bootstrap, settings.topic, {"compression.type": settings.compression}
-    )
-    started = time.monotonic()
-    with progress.bar(plan.matched, "sending") as update:
-        sent = replay(plan, producer, settings.key_field, update)
-    counter = producer.flush(FLUSH_TIMEOUT)
-    summary.seconds = time.monotonic() - started
-    summary.delivered = counter.delivered
-    summary.failed = counter.failed + counter.undelivered
-    summary.errors = counter.errors
-    if counter.undelivered:
-        summary.errors[f"still queued after {FLUSH_TIMEOUT:.0f}s"] += counter.undelivered
-    shortfall = plan.matched - sum(sent.values())
-    if shortfall:
-        # A file shrank or was replaced between the scan and the send.
-        summary.failed += shortfall
-        summary.errors["source changed after the scan (lines not found)"] += shortfall
-    return summary
-
-
-def finish(summary: Summary, settings_json: Path | None, out: TextIO) -> int:
-    print(summary.render(), file=out)
-    if settings_json is not None:
-        summary.write_json(settings_json)
-    return validate.EXIT_OK if summary.ok else validate.EXIT_FAILED
-
-
-@contextmanager
-def snapshot_settings(settings: Settings, explicit_root: Path | None) -> Iterator[Settings]:
-    """The settings to use while the block runs: with --snapshot and no --snapshot-root, the
-    config's encrypted backup is mounted privately for the whole block (the scan and the send
-    both read the files) and unmounted afterwards."""
-    if not settings.snapshot:
-        yield settings
-        return
-    with snapshot_access(explicit_root, settings.config) as access:
-        if access.mounted_from is not None:
-            print(
-                f"snapshot {settings.snapshot}: encrypted backup {access.mounted_from} mounted "
-                f"at {access.root} for this run (unmounted at the end)",
-                file=sys.stderr,
-            )
-        yield dataclasses.replace(settings, snapshot_root=access.root)
 
 
 def restore(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:

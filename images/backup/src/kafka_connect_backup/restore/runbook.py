@@ -35,6 +35,14 @@ from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
+from kafka_connect_backup.restore.pipeline import (
+    Progress,
+    describe_plan,
+    make_plan,
+    resolve_sources,
+    send,
+    snapshot_settings,
+)
 from kafka_connect_backup.restore.plan import MissingTimestampError, Plan
 from kafka_connect_backup.restore.sources import SourceError, SourceFile, inspect, order
 from kafka_connect_backup.restore.steps import STEPS
@@ -236,7 +244,6 @@ def _fsync_dir(directory: Path) -> None:
 
 def replay_sources(ctx: Context) -> list[SourceFile]:
     """Explicit files or --snapshot when given, else the files the move step set aside."""
-    from kafka_connect_backup.restore.cli import resolve_sources
 
     if ctx.settings.patterns or ctx.settings.snapshot:
         return resolve_sources(ctx.settings)
@@ -294,7 +301,6 @@ def step_recreate_topic(ctx: Context) -> dict[str, object]:
 
 
 def step_replay(ctx: Context) -> dict[str, object]:
-    from kafka_connect_backup.restore.cli import Progress, describe_plan, make_plan, send
 
     progress = ctx.progress
     assert isinstance(progress, Progress)
@@ -382,7 +388,6 @@ def _journal_path(settings: Settings, args: argparse.Namespace) -> Path:
 
 def _plan_preview(ctx: Context, steps: list[str]) -> None:
     """Show what the replay will send, before any step runs (validates the sources too)."""
-    from kafka_connect_backup.restore.cli import Progress, describe_plan, make_plan
 
     if "replay" not in steps:
         return
@@ -421,7 +426,6 @@ def _refuse_live_sources(ctx: Context, sources: list[SourceFile]) -> None:
 
 
 def run_runbook(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from kafka_connect_backup.restore.cli import snapshot_settings
 
     settings = validate.settings_from_args(args, need_sources=False)
     # With --snapshot, the encrypted backup stays mounted (privately) for the whole runbook.
@@ -432,7 +436,6 @@ def run_runbook(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 def _run_runbook(
     settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
 ) -> int:
-    from kafka_connect_backup.restore.cli import Progress
 
     steps = _selected(args)
     journal = Journal.load(_journal_path(settings, args))
