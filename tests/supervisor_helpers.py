@@ -74,11 +74,16 @@ class LogCapture:
         return [e for e in found if name is None or e.get("event") == name]
 
 
-class Clock:
-    """An injectable clock the test can move (month change)."""
+# A fixed mid-month moment: a test's clock never depends on today's date (on the 1st of a
+# 31-day month, "next month" from the real date is already past compressAfterDays).
+MID_MONTH = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
 
-    def __init__(self, now: datetime | None = None) -> None:
-        self.now = now or datetime.now(UTC)
+
+class Clock:
+    """An injectable clock the test can move (month change); starts at MID_MONTH."""
+
+    def __init__(self, now: datetime = MID_MONTH) -> None:
+        self.now = now
 
     def __call__(self) -> datetime:
         return self.now

@@ -179,6 +179,9 @@ def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
         Reconciler(config, client).reconcile(old_period)
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
         assert wait_for_line_count([old_file], 100) == first
+        # The file was written "now" on the test's clock, not on the machine's.
+        written = clock.now.timestamp()
+        os.utime(old_file, (written, written))
 
         clock.now = next_month_start(clock.now)
         new_period = period_of(clock(), config.sink_rotation)
