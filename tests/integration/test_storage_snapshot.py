@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.config import Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.supervisor.snapshot import (
+    ENGINES,
     backup_snapshot,
     list_snapshots,
     mounted_volume,
@@ -279,7 +281,7 @@ def test_rsnapshot_failure_is_reported(env: StorageEnv) -> None:
     assert [s.name for s in list_snapshots(config)] == ["alpha.0"]
 
 
-def test_mount_point_already_mounted_or_not_empty_is_refused(env: StorageEnv) -> None:
+def test_mount_point_not_empty_is_refused(env: StorageEnv) -> None:
     write_sink_files(env.sink)
     env.mount_point.mkdir()
     (env.mount_point / "stray").write_text("x")
@@ -287,14 +289,34 @@ def test_mount_point_already_mounted_or_not_empty_is_refused(env: StorageEnv) ->
         backup_snapshot(env.config())
     assert caught.value.cause == "mount_failed"
     assert "not empty" in str(caught.value)
-    (env.mount_point / "stray").unlink()
-
-    mount_tmpfs(env.mount_point, "1m")
-    with pytest.raises(KcbError) as caught:
-        backup_snapshot(env.config())
-    assert caught.value.cause == "mount_failed"
-    assert "fusermount -u" in caught.value.fix
     assert list(env.target.iterdir()) == []  # refused before initialising anything
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_an_empty_dir_mounted_at_the_mount_point_is_used_a_fuse_mount_there_is_refused(
+    env: StorageEnv, engine: str
+) -> None:
+    # Kubernetes mounts an emptyDir at the chart's mount point: a tmpfs stands in for it.
+    expected = write_sink_files(env.sink)
+    mount_tmpfs(env.mount_point, "1m")
+    config = env.config(engine=engine)
+    result = backup_snapshot(config)
+    assert result.files == len(expected) and result.engine == Engine(engine)
+    mount = fuse.find_mount(env.mount_point)
+    assert mount is not None and mount.fs_type == "tmpfs"  # our view gone, the emptyDir kept
+    assert list(env.mount_point.iterdir()) == []
+    assert plaintext_alpha(env) == expected
+
+    # An encrypted view left mounted there (a killed run) is refused, and left as it is.
+    ENGINES[Engine(engine)].mount(env.target, env.mount_point, PASSWORD)
+    with pytest.raises(KcbError) as caught:
+        backup_snapshot(config)
+    assert caught.value.cause == "mount_failed"
+    assert "is already mounted" in str(caught.value)
+    assert "fusermount -u" in caught.value.fix
+    assert fuse.is_fuse_mounted(env.mount_point)
+    fuse.unmount(env.mount_point)
+    assert [s.name for s in list_snapshots(config)] == ["alpha.0"]
 
 
 INTERRUPT_SCRIPT = """

@@ -256,8 +256,7 @@ class Supervisor:
     def _unmount_leftover(self) -> None:
         """The snapshot step unmounts in its own finally; this is the belt to its braces."""
         mount_point = self.config.backup.mount_point
-        mounted = fuse.find_mount(mount_point) if self.config.backup.enabled else None
-        if mounted is None or not mounted.fs_type.startswith("fuse"):
+        if not (self.config.backup.enabled and fuse.is_fuse_mounted(mount_point)):
             return
         try:
             fuse.unmount(mount_point)

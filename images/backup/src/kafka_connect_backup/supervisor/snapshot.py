@@ -162,7 +162,8 @@ def detect_engine(target: Path) -> Engine | None:
 
 
 def _check_mount_point(mount_point: Path) -> None:
-    if fuse.is_mount_point(mount_point):
+    # An emptyDir mounted there (the chart's) is fine; an encrypted view left mounted is not.
+    if fuse.is_fuse_mounted(mount_point):
         raise KcbError(
             f"mount point {mount_point} is already mounted (a previous run did not unmount, or "
             "something else is mounted there)",
@@ -219,8 +220,7 @@ def mounted_volume(
     """Check everything, mount the plaintext view of backup.target_dir on backup.mount_point,
     yield it, and always unmount. `reuse_mounted` (read-only helpers such as `kcb snapshots
     list`) uses a FUSE mount already present at the mount point and leaves it mounted."""
-    existing = fuse.find_mount(backup.mount_point) if reuse_mounted else None
-    if existing is not None and existing.fs_type.startswith("fuse"):
+    if reuse_mounted and fuse.is_fuse_mounted(backup.mount_point):
         engine = detect_engine(backup.target_dir) or backup.engine
         yield MountedVolume(engine, backup.mount_point, backup.snapshot_root, False)
         return

@@ -68,6 +68,6 @@ def init(target: Path, password: str, scratch_dir: Path) -> None:
         _encfs(target, mount_point, password)
         fuse.unmount(mount_point)
     finally:
-        if not fuse.is_mount_point(mount_point):
+        if not fuse.is_fuse_mounted(mount_point):
             mount_point.rmdir()
     log.info("volume_initialised", engine="encfs", target=str(target))

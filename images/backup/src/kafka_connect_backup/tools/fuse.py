@@ -73,11 +73,20 @@ def is_mount_point(path: Path) -> bool:
     return find_mount(path) is not None
 
 
+def is_fuse_mounted(path: Path) -> bool:
+    """True when the topmost mount at `path` is a FUSE filesystem. Kubernetes mounts an
+    emptyDir at a container's mount point, so "something is mounted here" is no sign of a
+    leftover encrypted view; only a FUSE mount on top is."""
+    mount = find_mount(path)
+    return mount is not None and mount.fs_type.startswith("fuse")
+
+
 def wait_for_mount(path: Path, timeout: float = 10.0) -> bool:
-    """True once `path` is a mount point (FUSE daemons may finish mounting after they fork)."""
+    """True once a FUSE filesystem is mounted at `path` (FUSE daemons may finish mounting
+    after they fork)."""
     deadline = time.monotonic() + timeout
     while True:
-        if is_mount_point(path):
+        if is_fuse_mounted(path):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -91,29 +100,30 @@ def _fusermount_commands() -> list[str]:
 def unmount(path: Path, *, attempts: int = 10, delay: float = 0.5) -> None:
     """Unmount a FUSE mount, retrying while it is busy, then lazily as a last resort.
 
-    Raises OSError when `path` is still mounted afterwards. A path that is not mounted is a
-    no-op, so this is safe in `finally` blocks.
+    Raises OSError when `path` is still FUSE-mounted afterwards. A path without a FUSE mount
+    (nothing, or only the directory's own emptyDir) is a no-op, so this is safe in `finally`
+    blocks.
     """
     tools = _fusermount_commands() or ["umount"]
     last_error = ""
     for attempt in range(attempts):
-        if not is_mount_point(path):
+        if not is_fuse_mounted(path):
             return
         for tool in tools:
             args = [tool, "-u", str(path)] if tool != "umount" else [tool, str(path)]
             proc = subprocess.run(args, capture_output=True, text=True, check=False)
-            if proc.returncode == 0 and not is_mount_point(path):
+            if proc.returncode == 0 and not is_fuse_mounted(path):
                 return
             last_error = (proc.stderr or proc.stdout).strip()
         log.warning("unmount_retry", path=str(path), attempt=attempt + 1, error=last_error)
         time.sleep(delay)
-    if is_mount_point(path):
+    if is_fuse_mounted(path):
         # Still busy (a process holds a file open): detach it so the next cycle can mount.
         lazy = [tools[0], "-u", "-z"] if tools[0] != "umount" else ["umount", "-l"]
         lazy.append(str(path))
         subprocess.run(lazy, capture_output=True, check=False)
         log.error("unmount_lazy", path=str(path), error=last_error)
-    if is_mount_point(path):
+    if is_fuse_mounted(path):
         raise OSError(f"cannot unmount {path}: {last_error}")
 
 
