@@ -22,8 +22,12 @@ HELM_PLUGINS = ROOT / ".tools" / "helm-plugins"
 RELEASE = "kcb"
 NAMESPACE = "backup"
 
-# The values sets every check runs on: the defaults, the original chart's values, every ci/ file.
-VALUES_SETS: dict[str, list[Path]] = {"defaults": []} | {
+# The defaults plus topics (no topic has a default, so the bare defaults do not render).
+MINIMAL_VALUES = CHART / "ci" / "minimal-values.yaml"
+
+# The values sets every check runs on: every ci/ file, among them the defaults plus topics
+# (minimal-values) and the original chart's values.
+VALUES_SETS: dict[str, list[Path]] = {
     path.stem: [path] for path in sorted((CHART / "ci").glob("*.yaml"))
 }
 

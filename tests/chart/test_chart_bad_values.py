@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chart.helm_chart import Helm, HelmError
+from chart.helm_chart import MINIMAL_VALUES, Helm, HelmError
 
 pytestmark = pytest.mark.chart
 
@@ -42,20 +42,20 @@ def test_bad_values_fail_naming_the_key(
     helm: Helm, name: str, values: dict[str, Any], schema_message: str, guard_message: str
 ) -> None:
     with pytest.raises(HelmError) as schema_error:
-        helm.template(set_values=values)
+        helm.template([MINIMAL_VALUES], set_values=values)
     assert "values don't meet the specifications of the schema" in schema_error.value.stderr
     assert schema_message in schema_error.value.stderr
     with pytest.raises(HelmError) as guard_error:
-        helm.template(set_values=values, extra=("--skip-schema-validation",))
+        helm.template([MINIMAL_VALUES], set_values=values, extra=("--skip-schema-validation",))
     assert guard_message in guard_error.value.stderr
 
 
 def test_there_is_no_default_password(helm: Helm) -> None:
     with pytest.raises(HelmError):
-        helm.template(set_values=BACKUP)
+        helm.template([MINIMAL_VALUES], set_values=BACKUP)
     secret_docs = [
         m
-        for m in helm.template(set_values={**BACKUP, "encryptPassword": "s3cret"})
+        for m in helm.template([MINIMAL_VALUES], set_values={**BACKUP, "encryptPassword": "s3cret"})
         if m["kind"] == "Secret"
     ]
     assert len(secret_docs) == 1

@@ -93,5 +93,5 @@ def test_the_packaged_chart_leaves_tests_out_and_renders(helm: Helm, tmp_path: P
     assert not [
         n for n in names if n.startswith(("kafka-connect-backup/tests", "kafka-connect-backup/ci"))
     ]
-    rendered = helm.run("template", "kcb", str(package)).stdout
+    rendered = helm.run("template", "kcb", str(package), "--set", "topic=orders").stdout
     assert "kind: Deployment" in rendered

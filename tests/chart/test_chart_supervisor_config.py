@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from chart.helm_chart import (
     CHART,
+    MINIMAL_VALUES,
     RELEASE,
     ROOT,
     VALUES_SETS,
@@ -223,7 +224,7 @@ def test_paths_match_the_volume_mounts(rendered: Any) -> None:
 
 
 def test_every_key_of_the_format_is_rendered_and_nothing_else(helm: Helm) -> None:
-    rendered = key_tree(supervisor_config_document(helm.template()))
+    rendered = key_tree(supervisor_config_document(helm.template([MINIMAL_VALUES])))
     example = key_tree(yaml.safe_load(EXAMPLE.read_text()))
     assert rendered == example
     assert rendered == alias_keys(Config)
@@ -256,7 +257,9 @@ def test_edge_values_the_schema_accepts_give_a_valid_config_with_that_meaning(
 ) -> None:
     # Whatever passes the chart's schema must pass the supervisor's (no pod crash-looping on a
     # config helm accepted) and keep its meaning through rendering.
-    config: Any = parse_config(supervisor_config_document(helm.template(set_values=set_values)))
+    config: Any = parse_config(
+        supervisor_config_document(helm.template([MINIMAL_VALUES], set_values=set_values))
+    )
     for part in attribute.split("."):
         config = getattr(config, part)
     assert config == expected
