@@ -127,6 +127,20 @@ duplicates dropped. Returns a JSON list (use with fromJsonArray).
 {{- end -}}
 
 {{/*
+The data volume's mounts, the same in every container that touches the sink files: its root at
+storage.mountPath, and again at sinkPath when sinkPath is outside it. Paths are quoted: a path
+is a plain string, whatever YAML syntax it holds.
+*/}}
+{{- define "kcb.dataVolumeMounts" -}}
+- name: data
+  mountPath: {{ .Values.storage.mountPath | quote }}
+{{- if include "kcb.sinkPathOutsideData" . }}
+- name: data
+  mountPath: {{ .Values.sinkPath | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
 Checks the schema cannot express (or that must hold even with --skip-schema-validation). Each
 message names the key and the fix. Included by every template that depends on them.
 */}}
@@ -146,8 +160,14 @@ message names the key and the fix. Included by every template that depends on th
 {{- if not (regexMatch "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)[smhd]?$" (toString .Values.restartTimeout | trim)) -}}
 {{- fail (printf "restartTimeout: %q is not a duration: use a number greater than zero with an optional unit s, m, h or d (for example 30s, 90m, 23h, 1d)" (toString .Values.restartTimeout)) -}}
 {{- end -}}
-{{- if not (hasPrefix "/" .Values.sinkPath) -}}
-{{- fail (printf "sinkPath: %q must be an absolute path" .Values.sinkPath) -}}
+{{- range $key, $path := dict "sinkPath" .Values.sinkPath "storage.mountPath" .Values.storage.mountPath -}}
+{{- if not (hasPrefix "/" $path) -}}
+{{- fail (printf "%s: %q must be an absolute path" $key $path) -}}
+{{- end -}}
+{{- /* A newline would reach the manifest (mount paths) and the configs. */ -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f]" $path -}}
+{{- fail (printf "%s: %q must not contain control characters (newline, tab, ...)" $key $path) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq .Values.backup.fuse.mode "devicePlugin") (not .Values.backup.fuse.resourceName) -}}
 {{- fail "backup.fuse.resourceName: devicePlugin mode needs the FUSE device plugin's resource name (for example smarter-devices/fuse)" -}}
