@@ -51,6 +51,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* volume-permissions: its own image if set, else the connect image (nothing new to pull). */}}
+{{- define "kcb.volumePermissionsImage" -}}
+{{- if .Values.volumePermissions.image.repository -}}
+{{- printf "%s:%s" .Values.volumePermissions.image.repository .Values.volumePermissions.image.tag -}}
+{{- else -}}
+{{- include "kcb.connectImage" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The owner volume-permissions gives the data volume: podSecurityContext.runAsUser:runAsGroup.
+Printed as integers (%d), so nothing but digits and one colon reaches the command; kcb.validate
+has checked both are whole numbers.
+*/}}
+{{- define "kcb.dataOwner" -}}
+{{- printf "%d:%d" (int64 .Values.podSecurityContext.runAsUser) (int64 .Values.podSecurityContext.runAsGroup) -}}
+{{- end -}}
+
 {{- define "kcb.supervisorImage" -}}
 {{- printf "%s:%s" .Values.image.supervisor.repository (default .Chart.AppVersion .Values.image.supervisor.tag) -}}
 {{- end -}}
@@ -167,6 +185,25 @@ message names the key and the fix. Included by every template that depends on th
 {{- /* A newline would reach the manifest (mount paths) and the configs. */ -}}
 {{- if regexMatch "[\\x00-\\x1f\\x7f]" $path -}}
 {{- fail (printf "%s: %q must not contain control characters (newline, tab, ...)" $key $path) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.volumePermissions.enabled -}}
+{{- $context := .Values.podSecurityContext | default dict -}}
+{{- range $key := list "runAsUser" "runAsGroup" -}}
+{{- if not (hasKey $context $key) -}}
+{{- fail (printf "volumePermissions.enabled: set podSecurityContext.%s (the data volume is chowned to runAsUser:runAsGroup)" $key) -}}
+{{- end -}}
+{{- $id := get $context $key -}}
+{{- /* Values files give float64, --set int64; 1000.5, "1000; id" and a missing key fail. */ -}}
+{{- $number := or (kindIs "float64" $id) (kindIs "int64" $id) (kindIs "int" $id) -}}
+{{- if not (and $number (eq (float64 $id) (float64 (int64 $id))) (ge (float64 $id) 0.0)) -}}
+{{- fail (printf "volumePermissions.enabled: podSecurityContext.%s must be a whole number at least 0 (the data volume is chowned to runAsUser:runAsGroup), got %s" $key (ternary (printf "%q" (toString $id)) (toString $id) (kindIs "string" $id))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.volumePermissions.image -}}
+{{- if and .repository (not .tag) -}}
+{{- fail (printf "volumePermissions.image.tag: set a tag for volumePermissions.image.repository %q (or leave the repository empty to use the connect image)" .repository) -}}
 {{- end -}}
 {{- end -}}
 {{- if and (eq .Values.backup.fuse.mode "devicePlugin") (not .Values.backup.fuse.resourceName) -}}
