@@ -7,10 +7,13 @@ export HELM_PLUGINS := $(TOOLS)/helm-plugins
 export PATH := $(TOOLS)/bin:$(TOOLS)/venv/bin:$(PATH)
 PYTEST := $(TOOLS)/venv/bin/pytest
 
-.PHONY: setup lint format test test-unit test-integration test-chart test-images test-demo demo bench clean
+.PHONY: setup setup-demo lint format test test-unit test-integration test-chart test-images test-e2e demo bench images cluster-up cluster-down clean
 
 setup:  ## install every tool the project needs into .tools/ (idempotent, cached)
-	@scripts/setup.sh
+	@scripts/setup.sh all
+
+setup-demo:  ## only what `make demo` needs (no Docker, helm or Kubernetes)
+	@scripts/setup.sh demo
 
 lint: setup  ## ruff lint + format check, mypy
 	ruff check .
@@ -36,8 +39,14 @@ test-chart: setup
 test-images: setup
 	$(PYTEST) tests/images
 
-demo: setup  ## the whole job end to end on a local embedded Kafka
+test-e2e: setup  ## a real one-node Kubernetes: helm install, kubectl exec, helm upgrade
+	$(PYTEST) tests/e2e
+
+demo: setup-demo  ## the whole job end to end on a local embedded Kafka
 	$(TOOLS)/venv/bin/python scripts/demo.py
+
+images: setup  ## build both images (public bases, or local stand-ins when no registry answers)
+	$(TOOLS)/venv/bin/python scripts/images.py $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(TAG),--tag $(TAG))
 
 bench: setup  ## benchmarks; writes docs/benchmarks.md
 	$(TOOLS)/venv/bin/python scripts/bench.py

@@ -18,11 +18,13 @@ if [ "$(printf '%s\n%s\n' "$GO_MIN" "$go_version" | sort -V | head -1)" != "$GO_
   log "helm: Go $go_version is older than $GO_MIN: install a newer Go (it builds helm)"
   exit 1
 fi
-export GOPATH="${GOPATH:-$TOOLS/go}"
+# The Go module and build caches stay in the user's defaults (not in the clone) and builds use
+# -trimpath, so a second clone (CI, a helper's) reuses the compiled packages instead of
+# downloading and recompiling everything.
 
 if ! fresh helm "$HELM_VERSION" || [ ! -x "$TOOLS/bin/helm" ]; then
   log "helm: building $HELM_VERSION"
-  GOBIN="$TOOLS/bin" go install \
+  GOBIN="$TOOLS/bin" go install -trimpath \
     -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   stamp helm "$HELM_VERSION"
@@ -45,7 +47,7 @@ if ! fresh helm-unittest "$UNITTEST_VERSION" "$PLUGIN_LAYOUT" || [ ! -x "$PLUGIN
   chmod -R u+w "$work"
   rm -rf "$PLUGIN_DIR"
   mkdir -p "$PLUGIN_DIR"
-  (cd "$work" && go build -o "$PLUGIN_DIR/untt" ./cmd/helm-unittest)
+  (cd "$work" && go build -trimpath -o "$PLUGIN_DIR/untt" ./cmd/helm-unittest)
   # The upstream plugin.yaml points at per-platform binaries fetched by an install hook
   # (untt-linux-amd64, ...). We built one binary from source, so keep the metadata and point
   # `command` at it, dropping platformCommand and the download hooks.
