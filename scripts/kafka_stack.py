@@ -172,14 +172,16 @@ class _JavaService:
 
 @dataclass
 class Broker(_JavaService):
-    """Single-node KRaft broker+controller on 127.0.0.1."""
+    """Single-node KRaft broker+controller on 127.0.0.1, or on `host` (another address of
+    this machine, e.g. the e2e cluster's node address, which its pods can reach)."""
 
+    host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def admin(self) -> AdminClient:
         return AdminClient({"bootstrap.servers": self.bootstrap})
@@ -193,9 +195,9 @@ class Broker(_JavaService):
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"listeners=PLAINTEXT://{self.bootstrap},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"advertised.listeners=PLAINTEXT://{self.bootstrap},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
@@ -234,7 +236,7 @@ class Broker(_JavaService):
         def ready() -> bool:
             # A plain TCP probe first: librdkafka would log every refused connection.
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                socket.create_connection((self.host, self.port), timeout=1).close()
                 self.admin().list_topics(timeout=5)
             except Exception:  # not accepting connections yet
                 return False
@@ -360,8 +362,8 @@ class KafkaStack:
         self.stop()
 
 
-def start_broker(work_dir: Path) -> Broker:
-    return Broker("broker", work_dir).start()
+def start_broker(work_dir: Path, host: str = "127.0.0.1") -> Broker:
+    return Broker("broker", work_dir, host=host).start()
 
 
 def start_connect(
