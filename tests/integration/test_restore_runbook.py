@@ -189,6 +189,20 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
             assert time.monotonic() < deadline, "the sink did not commit the restored records"
             time.sleep(0.5)
         assert committed(kafka_broker.admin(), group) == len(expected)
+
+        # The same command once more, after it completed: a no-op (before, it set the
+        # rewritten live file aside and replayed it again).
+        third = restore(args)
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert f"this restore of {topic} already completed" in third.stdout
+        assert "nothing to do" in third.stdout and "[1/6]" not in third.stdout
+        assert len(list(sink_path.glob(f"snapshot-{topic}-*"))) == 1
+        assert sorted(wait_for_lines(live, len(expected))) == sorted(expected)
+        assert len(consume_all(kafka_broker.bootstrap, topic, len(expected) + 1, timeout=5)) == len(
+            expected
+        )
+        assert committed(kafka_broker.admin(), group) == len(expected)
+        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
     finally:
         requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
 

@@ -66,6 +66,11 @@ class Journal:
             os.fsync(handle.fileno())
         os.replace(temp, self.path)
 
+    def latest_finished(self) -> Journal | None:
+        """The newest archived journal of a finished runbook beside this one, if any."""
+        finished = sorted(self.path.parent.glob(f"{self.path.stem}.*.done.json"))
+        return Journal.load(finished[-1]) if finished else None
+
     def archive(self) -> Path:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

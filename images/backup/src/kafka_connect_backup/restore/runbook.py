@@ -448,6 +448,17 @@ def _run_runbook(
             f"{journal.path} ({journal.get('fingerprint')}): re-run that command to finish it, "
             "or remove the journal to start over"
         )
+    finished = journal.latest_finished() if args.runbook and not resuming else None
+    if finished is not None and finished.get("fingerprint") == fingerprint:
+        # The same command again after it completed: repeating it would set the restored
+        # files aside and replay them a second time. Nothing is contacted or changed.
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(finished.get("created", 0))))
+        ctx.say(
+            f"this restore of {settings.topic} already completed (started {when}; journal "
+            f"{finished.path}): nothing to do. To run it once more, move that journal away "
+            "and re-run the command"
+        )
+        return validate.EXIT_OK
 
     if not args.dry_run:
         if _CONNECT_STEPS & set(steps):
