@@ -1,7 +1,10 @@
-"""Shared fixtures: the real local Kafka stack (scripts/kafka_stack.py) and topic helpers.
+"""Shared fixtures: the real local Kafka stack (scripts/kafka_stack.py), topic helpers, and the
+Docker engine with the two project images (the images and e2e tiers).
 
 The broker and the Connect worker are session-scoped (each takes seconds to start); tests get
-isolation from fresh topic and connector names instead.
+isolation from fresh topic and connector names instead. The Docker fixtures start an engine
+only when a test asks for one; the builds take minutes cold and seconds warm (Docker's layer
+cache in /var/lib/docker).
 """
 
 from __future__ import annotations
@@ -13,8 +16,15 @@ from pathlib import Path
 
 import pytest
 import structlog
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
 
+from docker_engine import DockerEngine, build_local_bases, start_engine
+from images import LOCAL_BASES, build_backup, build_connect
 from kafka_stack import Broker, ConnectWorker, start_broker, start_connect
+
+CONNECT_IMAGE = "kcb-test/connect:latest"
+BACKUP_IMAGE = "kcb-test/backup:latest"
 
 _counter = itertools.count()
 
@@ -69,3 +79,34 @@ def _isolated_logging() -> Iterator[None]:
     """A test that configures structlog (e.g. into a buffer) must not leak it into the next."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    # Ryuk (testcontainers' reaper) is an image from a registry we cannot reach; the fixture
+    # removes this session's containers itself.
+    testcontainers_config.ryuk_disabled = True
+    engine = start_engine()
+    engine.remove_orphans()
+    try:
+        yield engine
+    finally:
+        engine.remove_containers(f"{LABEL_SESSION_ID}={SESSION_ID}")
+        engine.stop()
+
+
+@pytest.fixture(scope="session")
+def local_bases(docker_engine: DockerEngine) -> None:
+    build_local_bases(docker_engine)
+
+
+@pytest.fixture(scope="session")
+def connect_image(docker_engine: DockerEngine, local_bases: None) -> str:
+    build_connect(docker_engine, CONNECT_IMAGE, LOCAL_BASES)
+    return CONNECT_IMAGE
+
+
+@pytest.fixture(scope="session")
+def backup_image(docker_engine: DockerEngine, local_bases: None) -> str:
+    build_backup(docker_engine, BACKUP_IMAGE, LOCAL_BASES)
+    return BACKUP_IMAGE
