@@ -19,7 +19,6 @@ import argparse
 import re
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from docker_engine import (
     LOCAL_DEBIAN,
