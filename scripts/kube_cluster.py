@@ -74,7 +74,7 @@ def _run(
     return proc  # type: ignore[no-any-return]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,7 +82,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _link_exists(name: str) -> bool:
+def link_exists(name: str) -> bool:
     return _run(["ip", "link", "show", name], check=False).returncode == 0
 
 
@@ -223,15 +223,15 @@ class KubeCluster:
         after a crash (it reads what `up` recorded)."""
         state = self._read_state()
         pid = state.get("pid")
-        if isinstance(pid, int) and _alive(pid):
+        if isinstance(pid, int) and alive(pid):
             init = self._namespace_init(pid)
             if init is not None:
                 os.kill(init, signal.SIGTERM)  # the launcher stops the kubelet first
             deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 self._reap(pid)
                 time.sleep(0.2)
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)  # --kill-child: the namespace goes with it
             self._reap(pid)
         namespace = state.get("pidNamespace")
@@ -242,18 +242,19 @@ class KubeCluster:
             left = self._processes_in(namespace)
             if left:
                 raise ClusterError(f"processes of the cluster still run after {timeout}s: {left}")
+        self._state_file.unlink(missing_ok=True)
+        if self._owner() not in (None, str(self.work_dir)):
+            return  # the links and cgroups belong to the cluster of another work dir
         for link in (NODE_LINK, POD_BRIDGE):
-            if _link_exists(link):
+            if link_exists(link):
                 _run(["ip", "link", "delete", link])
         self._remove_cgroups()
-        self._state_file.unlink(missing_ok=True)
-        if self._owner() == str(self.work_dir):
-            OWNER_FILE.unlink(missing_ok=True)
+        OWNER_FILE.unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
         state = self._read_state()
         pid = state.get("pid")
-        running = isinstance(pid, int) and _alive(pid)
+        running = isinstance(pid, int) and alive(pid)
         namespace = state.get("pidNamespace")
         processes = self._processes_in(namespace) if isinstance(namespace, str) else []
         nodes: list[dict[str, str]] = []
@@ -272,7 +273,7 @@ class KubeCluster:
             "running": running,
             "processes": len(processes),
             "nodes": nodes,
-            "links": [link for link in (NODE_LINK, POD_BRIDGE) if _link_exists(link)],
+            "links": [link for link in (NODE_LINK, POD_BRIDGE) if link_exists(link)],
             "kubeconfig": str(self.kubeconfig),
             "versions": versions(),
         }
@@ -338,7 +339,7 @@ class KubeCluster:
         if owner is not None and owner != str(self.work_dir):
             other = KubeCluster(Path(owner))
             other_pid = other._read_state().get("pid")
-            if isinstance(other_pid, int) and _alive(other_pid):
+            if isinstance(other_pid, int) and alive(other_pid):
                 raise ClusterError(
                     f"another cluster runs on this machine (work dir {owner}): stop it with "
                     f"`scripts/kube_cluster.py down --work-dir {owner}`"
@@ -666,7 +667,7 @@ stop 1
         pid = state.get("pid")
         last = "not started"
         while time.monotonic() < deadline:
-            if not (isinstance(pid, int) and _alive(pid)):
+            if not (isinstance(pid, int) and alive(pid)):
                 raise ClusterError(
                     f"the cluster stopped while starting; see the logs in {self.logs}"
                 )

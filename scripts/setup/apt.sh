@@ -12,16 +12,4 @@ if [ "${SETUP_PROFILE:-all}" != demo ]; then
   PACKAGES+=(docker.io debootstrap)
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  log "apt: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
-log "apt: installing ${missing[*]}"
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install apt "${PACKAGES[@]}"

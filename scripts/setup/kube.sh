@@ -21,17 +21,7 @@ export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOWORK=off
 mkdir -p "$BIN"
 
 PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 gcc libc6-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "kube: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install kube "${PACKAGES[@]}"
 
 # module_copy MODULE@VERSION DIR: a writable copy of a downloaded module (its own root).
 module_copy() {

@@ -23,3 +23,21 @@ stamp() {
   local name=$1; shift
   inputs_hash "$@" > "$STAMPS/$name"
 }
+
+# apt_install STEP PACKAGE...: install the Debian packages not installed yet (one apt-get run).
+apt_install() {
+  local step=$1 p; shift
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "$step: all $# packages present"
+    return 0
+  fi
+  log "$step: installing ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
