@@ -155,3 +155,44 @@ def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()
+
+
+def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
+    kafka_broker, unique_topic, tmp_path: Path
+) -> None:
+    # The pod's two containers start together: Connect's REST answers seconds later.
+    sink = sink_name()
+    worker = ConnectWorker("connect", tmp_path / "connect", bootstrap=kafka_broker.bootstrap)
+    config = make_config(
+        topics=[unique_topic], sink=sink, sink_path=tmp_path, connect_url=worker.url
+    )
+    logs = LogCapture()
+    supervisor = Supervisor(config, http=False)
+    loop = threading.Thread(target=supervisor.run, daemon=True)
+    loop.start()
+    name = connector_name(unique_topic, sink)
+    try:
+        _wait(lambda: bool(logs.events("reconcile.waiting_for_connect")))
+        time.sleep(2)  # several reconcile rounds against the closed port
+        worker.start()
+        wait_running(worker.url, [name])
+        assert logs.events("reconcile.failed") == []
+        waits = logs.events("reconcile.waiting_for_connect")
+        assert waits and all(e["level"] == "info" for e in waits)
+        assert "unreachable" in waits[0]["error"]
+        assert len(logs.events("reconcile.connect_ready")) == 1
+        assert logs.events("reconcile.recovered") == []
+        assert "kcb_failures_total{" not in supervisor.metrics.render().decode()
+
+        # Once Connect has answered, losing it is an error again, logged and counted.
+        worker.stop()
+        _wait(lambda: bool(logs.events("reconcile.failed")))
+        failed = logs.events("reconcile.failed")[0]
+        assert failed["cause"] == "connect_unreachable" and failed["level"] == "error"
+        metrics = supervisor.metrics.render().decode()
+        assert 'kcb_failures_total{cause="connect_unreachable",step="reconcile"}' in metrics
+    finally:
+        supervisor.request_stop()
+        loop.join(60)
+        worker.stop()
+    assert not loop.is_alive()

@@ -55,6 +55,10 @@ def register_password(config: Config) -> None:
         register_secret(config.backup.password_file.read_text(encoding="utf-8").strip())
 
 
+# The chart's connect startupProbe gives the worker 5 s x 60 before the kubelet restarts it.
+CONNECT_STARTUP_GRACE_SECONDS = 300.0
+
+
 class Supervisor:
     def __init__(
         self,
@@ -79,6 +83,8 @@ class Supervisor:
         self._in_cycle = False
         self._next_cycle_at = 0.0
         self._last_reconcile_error: str | None = None
+        self._started = time.monotonic()
+        self._connect_ready = False  # a reconcile has succeeded since this start
         self.cycle_client = ConnectClient(config.connect.url, attempts=connect_attempts)
         # The reconcile loop gives up sooner: it runs again in a few seconds anyway.
         self.reconcile_client = ConnectClient(
@@ -222,6 +228,8 @@ class Supervisor:
         try:
             outcome = self.reconciler.reconcile(period_of(self.clock(), self.config.sink_rotation))
         except ConnectError as exc:
+            if self._connect_starting(exc):
+                return
             # One event per change of error, not one every few seconds while Connect is down.
             if exc.message != self._last_reconcile_error:
                 log.error("reconcile.failed", cause=exc.cause, error=exc.message, fix=exc.fix)
@@ -229,12 +237,27 @@ class Supervisor:
             self.metrics.failures.labels(cause=exc.cause, step="reconcile").inc()
             return
         if self._last_reconcile_error is not None:
-            log.info("reconcile.recovered")
+            log.info("reconcile.recovered" if self._connect_ready else "reconcile.connect_ready")
             self._last_reconcile_error = None
+        self._connect_ready = True
         for action in ("created", "updated", "resumed", "restarted", "removed"):
             count = len(getattr(outcome, action))
             if count:
                 self.metrics.reconcile_changes.labels(action=action).inc(count)
+
+    def _connect_starting(self, exc: ConnectError) -> bool:
+        """Connect comes up seconds after the pod starts, and its REST API answers 404 for a
+        while after it first listens: until a reconcile first succeeds (within
+        CONNECT_STARTUP_GRACE_SECONDS), a failure is a wait, not an error line and a failure
+        count at every pod start."""
+        if self._connect_ready or time.monotonic() - self._started >= CONNECT_STARTUP_GRACE_SECONDS:
+            return False
+        if exc.message != self._last_reconcile_error:
+            log.info(
+                "reconcile.waiting_for_connect", url=self.config.connect.url, error=exc.message
+            )
+            self._last_reconcile_error = exc.message
+        return True
 
     def _shutdown(self) -> None:
         log.info("supervisor.stopping")
