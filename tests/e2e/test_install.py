@@ -67,6 +67,9 @@ def test_readme_minimal_values_back_up_only_the_listed_topics(release: Release) 
     assert connectors(release) == sorted(f"{t}-{sink}" for t in topics)
     _backed_up(release, sink_dir, counts)
     _least_privilege(release)
+    # A healthy install reads clean: no error line (not even while Connect was starting).
+    errors = [e for e in release.log_events() if e.get("level") == "error"]
+    assert errors == []
 
 
 def _least_privilege(release: Release) -> None:
