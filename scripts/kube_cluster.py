@@ -66,12 +66,18 @@ class ClusterError(RuntimeError):
 
 
 def _run(
-    args: Sequence[str], *, check: bool = True, **kwargs: object
+    args: Sequence[str], *, check: bool = True, input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(args), capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    """Run a command; with `check`, a ClusterError carrying its stderr when it fails."""
+    proc = subprocess.run(
+        list(args), input=input, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if check and proc.returncode != 0:
-        raise ClusterError(f"{shlex.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc  # type: ignore[no-any-return]
+        name = Path(args[0]).name
+        raise ClusterError(
+            f"{name} {shlex.join(args[1:])} failed ({proc.returncode}): {proc.stderr.strip()}"
+        )
+    return proc
 
 
 def alive(pid: int) -> bool:
@@ -172,19 +178,7 @@ class KubeCluster:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            self.kubectl_command(*args),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise ClusterError(
-                f"kubectl {shlex.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
-            )
-        return proc
+        return _run(self.kubectl_command(*args), input=input, check=check, timeout=timeout)
 
     def env(self) -> dict[str, str]:
         """Environment for helm and kubectl run against this cluster."""
