@@ -143,6 +143,9 @@ class _JavaService:
     name: str
     work_dir: Path
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # Detached: outlives the Python process that started it (a cluster brought up by hand);
+    # otherwise it dies with it, even when that process is killed.
+    detached: bool = field(default=False, kw_only=True)
 
     @property
     def log(self) -> Path:
@@ -159,7 +162,8 @@ class _JavaService:
             stdout=stdout,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=None if self.detached else _die_with_parent,
+            start_new_session=self.detached,
         )
         stdout.close()
         return self.process

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A real one-node Kubernetes cluster on this machine, for the e2e tier and by hand.
 
-    scripts/kube_cluster.py up [--work-dir DIR]      start it (returns once the node is Ready)
+    scripts/kube_cluster.py up [--broker] [--images] [--work-dir DIR]
+        start it (returns once the node is Ready); --broker: a Kafka broker the pods reach on
+        10.200.0.1:9092; --images: build both project images and side-load them
     scripts/kube_cluster.py status [--work-dir DIR]  what runs, as JSON
-    scripts/kube_cluster.py down [--work-dir DIR]    stop it; nothing is left behind
+    scripts/kube_cluster.py down [--work-dir DIR]    stop it (and the broker); nothing is left
 
 The binaries come from `scripts/setup/kube.sh` (`.tools/kube/bin`: kube-apiserver,
 kube-controller-manager, kube-scheduler, kubelet, kubectl, etcd; the pause image archive) and
@@ -14,8 +16,9 @@ Clean-up does not depend on anyone tidying up: all the cluster's processes run i
 namespace and one private mount namespace (`unshare --pid --mount --kill-child`). Stopping its
 first process makes the kernel end every process in it (containerd's shims and the containers
 too), and its mounts (overlay snapshots, emptyDirs, network-namespace files) go with it; the
-namespace dies with the process that started it even when that is killed. Left on the host are
-only the node's veth pair and the pod bridge, which `down` deletes.
+namespace dies with the process that started it when `up(tie_to_parent=True)`, even when that
+is killed. Left on the host are only the node's veth pair and the pod bridge, which `down`
+deletes (and a `--broker` broker, which `down` stops).
 
 Addresses: the node is 10.200.0.1 on a veth pair (the kernel has no dummy module); the API
 server, the kubelet and, for the e2e tier, a Kafka broker listen there. Pods get 10.244.0.0/24
@@ -41,6 +44,10 @@ from types import TracebackType
 
 import requests
 
+from docker_engine import DockerError, build_local_bases, start_engine
+from images import LOCAL_BASES, PUBLIC_BASES, build_backup, build_connect, public_bases_pullable
+from kafka_stack import Broker, StackError
+
 ROOT = Path(__file__).resolve().parents[1]
 KUBE_TOOLS = ROOT / ".tools" / "kube"
 BIN = KUBE_TOOLS / "bin"
@@ -53,6 +60,9 @@ POD_BRIDGE = "kcb0"
 POD_SUBNET, POD_GATEWAY = "10.244.0.0/24", "10.244.0.1"
 SERVICE_RANGE, SERVICE_IP = "10.96.0.0/24", "10.96.0.1"
 API_PORT = 6443
+BROKER_PORT = 9092
+# What `up --images` builds and side-loads (pull policy Never).
+DEV_IMAGES = {"connect": "kcb-dev/connect:latest", "supervisor": "kcb-dev/backup:latest"}
 KUBELET_PORT = 10250
 # One cluster per machine: the node's links and address are machine-wide.
 OWNER_FILE = Path("/run/kcb-kube-cluster.json")
@@ -189,6 +199,37 @@ class KubeCluster:
         _run(["ctr", "--address", str(self.containerd_socket), "--namespace", "k8s.io",
               "images", "import", str(archive)], timeout=600)  # fmt: skip
 
+    def start_broker(self) -> str:
+        """A Kafka broker on the node address, port 9092, for a cluster brought up by hand:
+        it outlives this process and `down` stops it. Returns its bootstrap address."""
+        broker = Broker(
+            "broker", self.work_dir / "broker", host=NODE_IP, port=BROKER_PORT, detached=True
+        )
+        broker.start()
+        assert broker.process is not None
+        self._write_state(brokerPid=broker.process.pid)
+        return broker.bootstrap
+
+    def load_images(self) -> dict[str, str]:
+        """Build both project images on the local Docker engine (public bases when a registry
+        answers, else the local stand-ins) and side-load them. Returns {role: image}."""
+        engine = start_engine()
+        try:
+            bases = PUBLIC_BASES if public_bases_pullable(engine) else LOCAL_BASES
+            if bases is LOCAL_BASES:
+                build_local_bases(engine)
+            built = {"connect": DEV_IMAGES["connect"], "supervisor": DEV_IMAGES["supervisor"]}
+            build_connect(engine, built["connect"], bases)
+            build_backup(engine, built["supervisor"], bases)
+            for image in built.values():
+                archive = self.work_dir / "image.tar"
+                engine.docker("save", "-o", str(archive), image, timeout=600)
+                self.import_image(archive)
+                archive.unlink()
+        finally:
+            engine.stop()
+        return built
+
     # --- lifecycle ----------------------------------------------------------------------
 
     def up(self, *, tie_to_parent: bool = False, timeout: float = 180) -> KubeCluster:
@@ -216,6 +257,15 @@ class KubeCluster:
         """Stop everything this cluster started and delete its links. Safe to call twice, and
         after a crash (it reads what `up` recorded)."""
         state = self._read_state()
+        broker = state.get("brokerPid")
+        if isinstance(broker, int) and alive(broker):
+            os.kill(broker, signal.SIGTERM)  # Kafka's shutdown hooks run
+            deadline = time.monotonic() + timeout
+            while alive(broker) and time.monotonic() < deadline:
+                self._reap(broker)
+                time.sleep(0.2)
+            if alive(broker):
+                os.kill(broker, signal.SIGKILL)
         pid = state.get("pid")
         if isinstance(pid, int) and alive(pid):
             init = self._namespace_init(pid)
@@ -348,6 +398,10 @@ class KubeCluster:
         except (OSError, ValueError):
             return {}
         return state
+
+    def _write_state(self, **values: object) -> None:
+        state = {**self._read_state(), **values}
+        self._state_file.write_text(json.dumps(state) + "\n")
 
     def _wipe(self) -> None:
         if self.work_dir.exists():
@@ -541,8 +595,8 @@ state = "{work}/containerd/state"
         }  # fmt: skip
 
     def _launcher(self) -> str:
-        """The first process of the namespace: starts the parts in order, ends them all when
-        one exits or on SIGTERM (the kubelet first, so it stops no pod half-way)."""
+        """The first process of the namespace: starts the parts in order, and stops them in
+        reverse order when one exits or on SIGTERM."""
         commands = self._commands()
         logs = self.logs
 
@@ -558,11 +612,12 @@ state = "{work}/containerd/state"
 mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd
 declare -A pids
 stop() {{
+  # In reverse order of start: an API server whose etcd is gone retries it for 20 s.
   trap '' TERM INT
-  kubelet=${{pids[kubelet]:-}}
-  [ -n "$kubelet" ] && kill -TERM "$kubelet" 2>/dev/null && wait "$kubelet"
-  kill -TERM "${{pids[@]}}" 2>/dev/null
-  wait
+  for name in kubelet kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do
+    pid=${{pids[$name]:-}}
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
+  done
   exit "${{1:-0}}"
 }}
 trap 'stop 0' TERM INT
@@ -614,9 +669,7 @@ stop 1
                 f"the cluster's launcher did not start; see {self.logs}/launcher.log"
             )
         namespace = os.readlink(f"/proc/{init}/ns/pid")
-        self._state_file.write_text(
-            json.dumps({"pid": process.pid, "pidNamespace": namespace}) + "\n"
-        )
+        self._write_state(pid=process.pid, pidNamespace=namespace)
 
     @staticmethod
     def _namespace_init(unshare_pid: int) -> int | None:
@@ -699,20 +752,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument(
+        "--images", action="store_true", help="up: build both project images and side-load them"
+    )
+    parser.add_argument(
+        "--broker", action="store_true", help=f"up: a Kafka broker on {NODE_IP}:{BROKER_PORT}"
+    )
     args = parser.parse_args(argv)
     cluster = KubeCluster(args.work_dir.resolve())
     try:
         if args.command == "up":
             started = time.monotonic()
             cluster.up()
-            print(f"cluster ready in {time.monotonic() - started:.0f}s; "
-                  f"export KUBECONFIG={cluster.kubeconfig}")  # fmt: skip
+            print(f"cluster ready in {time.monotonic() - started:.0f}s")
+            if args.broker:
+                print(f"Kafka broker: {cluster.start_broker()}")
+            if args.images:
+                built = cluster.load_images()
+                print(
+                    "images side-loaded; install with --set "
+                    f"image.name={built['connect']},image.connect.pullPolicy=Never,"
+                    f"image.supervisor.repository={built['supervisor'].rsplit(':', 1)[0]},"
+                    f"image.supervisor.tag=latest,image.supervisor.pullPolicy=Never"
+                )
+            print(f"export KUBECONFIG={cluster.kubeconfig}")
         elif args.command == "down":
             cluster.down()
             print("cluster stopped; nothing left running")
         else:
             print(json.dumps(cluster.status(), indent=2))
-    except ClusterError as exc:
+    except (ClusterError, StackError, DockerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
