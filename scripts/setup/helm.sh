@@ -8,19 +8,7 @@ HELM_VERSION=v3.22.0
 UNITTEST_VERSION=v1.1.2
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 # helm v3.22 declares go 1.26 in its go.mod; Debian's packaged Go is too old for it.
-GO_MIN=1.26
-if ! command -v go >/dev/null; then
-  log "helm: no Go toolchain on PATH: install Go >= $GO_MIN (it builds helm and helm-unittest)"
-  exit 1
-fi
-go_version=$(go env GOVERSION | sed 's/^go//')
-if [ "$(printf '%s\n%s\n' "$GO_MIN" "$go_version" | sort -V | head -1)" != "$GO_MIN" ]; then
-  log "helm: Go $go_version is older than $GO_MIN: install a newer Go (it builds helm)"
-  exit 1
-fi
-# The Go module and build caches stay in the user's defaults (not in the clone) and builds use
-# -trimpath, so a second clone (CI, a helper's) reuses the compiled packages instead of
-# downloading and recompiling everything.
+require_go helm 1.26
 
 if ! fresh helm "$HELM_VERSION" || [ ! -x "$TOOLS/bin/helm" ]; then
   log "helm: building $HELM_VERSION"
@@ -40,11 +28,8 @@ if ! fresh helm-unittest "$UNITTEST_VERSION" "$PLUGIN_LAYOUT" || [ ! -x "$PLUGIN
   log "helm-unittest: building $UNITTEST_VERSION"
   # Its go.mod has a replace directive, so `go install mod@ver` refuses it: build it inside
   # its own module root, from a writable copy of the downloaded module.
-  src=$(go mod download -json "github.com/helm-unittest/helm-unittest@$UNITTEST_VERSION" \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   work=$(mktemp -d)
-  cp -r "$src/." "$work/"
-  chmod -R u+w "$work"
+  module_copy "github.com/helm-unittest/helm-unittest@$UNITTEST_VERSION" "$work"
   rm -rf "$PLUGIN_DIR"
   mkdir -p "$PLUGIN_DIR"
   (cd "$work" && go build -trimpath -o "$PLUGIN_DIR/untt" ./cmd/helm-unittest)

@@ -18,20 +18,11 @@ PAUSE_TAG=registry.k8s.io/pause:3.10.1
 KUBE="$TOOLS/kube"
 BIN="$KUBE/bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOWORK=off
+require_go kube 1.24  # Kubernetes 1.34's go.mod
 mkdir -p "$BIN"
 
 PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 gcc libc6-dev)
 apt_install kube "${PACKAGES[@]}"
-
-# module_copy MODULE@VERSION DIR: a writable copy of a downloaded module (its own root).
-module_copy() {
-  local src
-  src=$(go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  rm -rf "$2"
-  mkdir -p "$2"
-  cp -r "$src/." "$2/"
-  chmod -R u+w "$2"
-}
 
 # pin_local_replaces VERSION: every required module replaced by a local path (`=> ./staging/..`,
 # `=> ../api`) is replaced by the same module at VERSION instead: the module zip holds no nested

@@ -41,3 +41,29 @@ apt_install() {
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# require_go STEP MIN: a Go toolchain of at least MIN on PATH, or a clear error.
+require_go() {
+  local step=$1 min=$2 version
+  if ! command -v go >/dev/null; then
+    log "$step: no Go toolchain on PATH: install Go >= $min (it builds $step from source)"
+    exit 1
+  fi
+  version=$(go env GOVERSION | sed 's/^go//')
+  if [ "$(printf '%s\n%s\n' "$min" "$version" | sort -V | head -1)" != "$min" ]; then
+    log "$step: Go $version is older than $min: install a newer Go"
+    exit 1
+  fi
+}
+
+# module_copy MODULE@VERSION DIR: a writable copy of a downloaded Go module, to build inside
+# its own module root. The module and build caches stay in the user's defaults (not in the
+# clone) and the builds use -trimpath, so a second clone reuses the compiled packages.
+module_copy() {
+  local src
+  src=$(go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$2"
+  mkdir -p "$2"
+  cp -r "$src/." "$2/"
+  chmod -R u+w "$2"
+}
