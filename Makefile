@@ -7,7 +7,7 @@ export HELM_PLUGINS := $(TOOLS)/helm-plugins
 export PATH := $(TOOLS)/bin:$(TOOLS)/venv/bin:$(PATH)
 PYTEST := $(TOOLS)/venv/bin/pytest
 
-.PHONY: setup setup-demo lint format test test-unit test-integration test-chart test-images test-e2e demo bench images cluster-up cluster-down clean
+.PHONY: setup setup-demo lint format test test-unit test-integration test-chart test-images test-e2e demo bench images clean
 
 setup:  ## install every tool the project needs into .tools/ (idempotent, cached)
 	@scripts/setup.sh all
