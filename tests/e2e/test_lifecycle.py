@@ -64,8 +64,9 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
 ) -> None:
     topic = "e2e-lifecycle"
     sink_dir = _setup(release, topic)
-    # encfs and a short grace period: the big file below keeps rsnapshot busy past it.
-    release.install(_values(topic, 3, terminationGracePeriodSeconds=35))
+    # encfs and a 1 s grace for rsnapshot (the chart keeps 30 s of the 31 to resume and unmount):
+    # the big file below keeps rsnapshot busy far past it.
+    release.install(_values(topic, 3, terminationGracePeriodSeconds=31))
     first_pod = release.wait_ready()["metadata"]["name"]
     sent = produce(release, topic, "l", 40)
     assert wait_for_sink(sink_dir, topic, SINK, 40) == sent
@@ -73,14 +74,14 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
         _backup_now(release)
     assert _snapshot_names(release) == ["alpha.0", "alpha.1", "alpha.2"]
 
-    release.upgrade(_values(topic, 1, terminationGracePeriodSeconds=35))
+    release.upgrade(_values(topic, 1, terminationGracePeriodSeconds=31))
     second_pod = release.wait_ready(other_than=first_pod)["metadata"]["name"]
     assert second_pod != first_pod  # the config checksum rolled the pod
     _backup_now(release)
     assert _snapshot_names(release) == ["alpha.0"]  # alpha.1 and alpha.2 pruned
 
     # A stale compressed file of 1.5 GiB (random, so encryption cannot shrink it): the next
-    # cycle's rsnapshot copies it through encfs for longer than the 5 s grace it gets.
+    # cycle's rsnapshot copies it through encfs for seconds, far past the 1 s grace it gets.
     big = sink_dir / f"{topic}-{SINK}-2025-01.sink-1738000000.gz"
     with big.open("wb") as out:
         for _ in range(96):
