@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.config import Engine
+from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
 from kafka_connect_backup.supervisor.snapshot import (
     ENGINES,
     backup_snapshot,
-    list_snapshots,
     mounted_volume,
 )
 from kafka_connect_backup.tools import fuse
@@ -63,6 +63,12 @@ def write_sink_files(sink: Path) -> dict[str, bytes]:
     (sink / "subdir").mkdir()
     (sink / "subdir" / "nested.sink").write_text("not backed up\n")
     return {p.name: p.read_bytes() for p in sink.iterdir() if p.name.endswith((".sink", ".gz"))}
+
+
+def list_snapshots(config: Config) -> list[Snapshot]:
+    """What `kcb snapshots list` describes: every alpha.N of the volume, never initialised."""
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        return describe_snapshots(volume.snapshot_root, read_records=False)
 
 
 def plaintext_alpha(env: StorageEnv, index: int = 0) -> dict[str, bytes]:
@@ -121,10 +127,8 @@ def test_retention_five_cycles_then_two_prunes_and_logs_each_dir(
         assert result.pruned == []
     snapshots = list_snapshots(env.config())
     assert [s.name for s in snapshots] == [f"alpha.{i}" for i in range(5)]
-    assert [s.file_count for s in snapshots] == [1] * 5
-    assert [s.total_bytes for s in snapshots] == sorted(
-        (s.total_bytes for s in snapshots), reverse=True
-    )
+    assert [len(s.files) for s in snapshots] == [1] * 5
+    assert [s.bytes for s in snapshots] == sorted((s.bytes for s in snapshots), reverse=True)
 
     result = backup_snapshot(env.config(retention=2))
     assert sorted(result.pruned) == ["alpha.2", "alpha.3", "alpha.4"]

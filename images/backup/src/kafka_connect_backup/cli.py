@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -12,12 +11,7 @@ import requests
 
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
-
-# Modules that add subcommands with `add_commands(subparsers, parents)`: `kcb snapshots list`
-# comes from the restore package (pass `parents` to add_parser so `--config` works after the
-# subcommand; set `func` to a callable taking the parsed args, returning the exit code).
-# A module that is not there yet is skipped.
-COMMAND_MODULES = ("kafka_connect_backup.restore.kcb_commands",)
+from kafka_connect_backup.restore import kcb_commands
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -115,15 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     now.add_argument("--local", action="store_true", help="run the cycle in this process")
     now.add_argument("--timeout", type=float, default=86400.0, help="seconds to wait")
     now.set_defaults(func=_backup_now)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "add_commands"):
-            module.add_commands(commands, common)
+    # `kcb snapshots ...` lives with the restore code it shares.
+    kcb_commands.add_commands(commands, common)
     return parser
 
 

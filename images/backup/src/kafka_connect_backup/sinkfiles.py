@@ -54,9 +54,6 @@ class SinkFileName:
     def compressed(self) -> bool:
         return self.epoch is not None
 
-    def belongs_to(self, topic: str, sink_name: str) -> bool:
-        return self.stem == connector_name(topic, sink_name)
-
 
 def parse_sink_file(path: Path) -> SinkFileName | None:
     """The parts of a sink file name, or None when the name is not a sink file's."""

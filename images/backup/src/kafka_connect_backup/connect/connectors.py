@@ -19,9 +19,6 @@ from kafka_connect_backup.sinkfiles import connector_name, sink_file
 log = get_logger(__name__)
 
 FILE_SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
-# Keys the supervisor owns: connectorConfig cannot override them (two tasks would write one
-# file concurrently; another file or topic would break the naming contract).
-OWNED_KEYS = ("name", "connector.class", "tasks.max", "topics", "file")
 
 
 def desired_connectors(config: Config, period: str) -> dict[str, dict[str, str]]:

@@ -168,10 +168,6 @@ class ConnectClient:
 
     # -- API ------------------------------------------------------------------------------
 
-    def server_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self.request("GET", "/").json()
-        return info
-
     def connectors(self) -> list[str]:
         names: list[str] = self.request("GET", "/connectors").json()
         return sorted(names)

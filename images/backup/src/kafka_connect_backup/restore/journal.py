@@ -34,10 +34,6 @@ class Journal:
         data.setdefault("steps", {})
         return cls(path, data)
 
-    @property
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def status(self, step: str) -> str | None:
         entry = self.data["steps"].get(step)
         return None if entry is None else str(entry["status"])

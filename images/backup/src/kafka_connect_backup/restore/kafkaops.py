@@ -143,11 +143,6 @@ class KafkaAdmin:
             for tp, result in results.items()
         ]
 
-    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
-        request = [ConsumerGroupTopicPartitions(group)]
-        result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
-
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must
         have no active members: its connector stopped)."""

@@ -52,12 +52,6 @@ class FilePlan:
     def matched(self) -> int:
         return sum(end - start for start, end in self.ranges)
 
-    def keep(self, index: int) -> None:
-        if self.ranges and self.ranges[-1][1] == index:
-            self.ranges[-1] = (self.ranges[-1][0], index + 1)
-        else:
-            self.ranges.append((index, index + 1))
-
 
 @dataclass
 class Plan:
@@ -81,16 +75,6 @@ class Plan:
     @property
     def bytes(self) -> int:
         return sum(f.source.size for f in self.files)
-
-    @property
-    def first_epoch(self) -> float | None:
-        values = [f.first_epoch for f in self.files if f.first_epoch is not None]
-        return min(values) if values else None
-
-    @property
-    def last_epoch(self) -> float | None:
-        values = [f.last_epoch for f in self.files if f.last_epoch is not None]
-        return max(values) if values else None
 
 
 def _check_utf8(source: SourceFile, lines: list[bytes], first_line: int) -> None:

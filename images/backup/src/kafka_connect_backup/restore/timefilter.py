@@ -54,12 +54,6 @@ def record_moment(value: Any) -> datetime | None:
     return None
 
 
-def record_epoch(value: Any) -> float | None:
-    """Epoch seconds of a record's time value, or None when it is not a time."""
-    moment = record_moment(value)
-    return None if moment is None else moment.timestamp()
-
-
 class MissingTimestamp(StrEnum):
     """What to do with a line whose time cannot be read."""
 

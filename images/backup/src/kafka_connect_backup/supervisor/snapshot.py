@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,30 +74,6 @@ class SnapshotResult:
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
     finished_at: datetime
-
-
-@dataclass(frozen=True)
-class SnapshotFile:
-    name: str
-    size: int
-    mtime: datetime
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    name: str  # alpha.N
-    index: int
-    path: Path  # only valid while the volume is mounted
-    date: datetime  # when rsnapshot finished it (mtime of alpha.N)
-    files: list[SnapshotFile]
-
-    @property
-    def file_count(self) -> int:
-        return len(self.files)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -215,15 +190,10 @@ def _prepare_volume(backup: BackupSettings, password: str, allow_init: bool) -> 
 
 @contextmanager
 def mounted_volume(
-    backup: BackupSettings, *, allow_init: bool | None = None, reuse_mounted: bool = False
+    backup: BackupSettings, *, allow_init: bool | None = None
 ) -> Iterator[MountedVolume]:
     """Check everything, mount the plaintext view of backup.target_dir on backup.mount_point,
-    yield it, and always unmount. `reuse_mounted` (read-only helpers such as `kcb snapshots
-    list`) uses a FUSE mount already present at the mount point and leaves it mounted."""
-    if reuse_mounted and fuse.is_fuse_mounted(backup.mount_point):
-        engine = detect_engine(backup.target_dir) or backup.engine
-        yield MountedVolume(engine, backup.mount_point, backup.snapshot_root, False)
-        return
+    yield it, and always unmount."""
     password = read_password(backup.password_file)
     check_target(backup)
     _check_mount_point(backup.mount_point)
@@ -417,34 +387,3 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
 
 
 # --- listing ------------------------------------------------------------------------------
-
-
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
-def describe_snapshots(snapshot_root: Path) -> list[SnapshotInfo]:
-    """Each alpha.N under a mounted snapshot root, newest first, with its backed-up files."""
-    infos = []
-    for snapshot in retention.snapshot_dirs(snapshot_root):
-        host = snapshot.path / HOST_DIR
-        files = []
-        if host.is_dir():
-            for path in backed_up_files(host):
-                stat = path.stat()
-                files.append(SnapshotFile(path.name, stat.st_size, _utc(stat.st_mtime)))
-        date = _utc(snapshot.path.stat().st_mtime)
-        infos.append(SnapshotInfo(snapshot.path.name, snapshot.index, snapshot.path, date, files))
-    return infos
-
-
-def list_snapshots(config: Config) -> list[SnapshotInfo]:
-    """`kcb snapshots list`: mount (or reuse a mount already in place), describe, unmount.
-    Never initialises a volume."""
-    with mounted_volume(config.backup, allow_init=False, reuse_mounted=True) as volume:
-        return describe_snapshots(volume.snapshot_root)
-
-
-def source_size(source_dir: Path) -> int:
-    """Bytes rsnapshot will consider (for metrics before the step runs)."""
-    return sum(os.stat(p).st_size for p in backed_up_files(source_dir))
