@@ -1,11 +1,15 @@
 """Time filtering of restore: real timestamp comparison, bounds, dotted fields, missing times."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.restore.plan import scan_file
+from kafka_connect_backup.restore.sources import SourceFile
 from kafka_connect_backup.restore.timefilter import (
     FieldReader,
+    MissingTimestamp,
     TimeFilter,
     TimeParseError,
     TimeWindow,
@@ -47,15 +51,22 @@ def test_bad_time_names_the_accepted_form(text):
         parse_time(text)
 
 
-def test_start_day_defect_of_the_original_is_fixed():
+def test_start_day_defect_of_the_original_is_fixed(tmp_path: Path) -> None:
     """The original compared utcTime[:10] (the date) with '2021-01-19T15:57': '2021-01-19' <
-    '2021-01-19T15:57' as strings, so every record of the start day was dropped."""
-    keep = window("2021-01-19T15:57")
-    assert keep.verdict(b'{"utcTime":"2021-01-19T16:30:00.000Z"}') is Verdict.KEEP
-    assert keep.verdict(b'{"utcTime":"2021-01-19T15:57"}') is Verdict.KEEP  # inclusive
-    assert keep.verdict(b'{"utcTime":"2021-01-19T15:56:59.999Z"}') is Verdict.BEFORE_FROM
-    assert keep.verdict(b'{"utcTime":"2021-01-19T15:56"}') is Verdict.BEFORE_FROM
-    assert "2021-01-19" < "2021-01-19T15:57"  # the original's comparison, for the record
+    '2021-01-19T15:57' as strings, so every record of the start day was dropped. Checked
+    through the scan the restore runs (plan.scan_file), not a side path."""
+    lines = [
+        b'{"utcTime":"2021-01-19T15:56:59.999Z"}',  # before --from
+        b'{"utcTime":"2021-01-19T16:30:00.000Z"}',  # later the same day: kept
+        b'{"utcTime":"2021-01-19T15:57"}',  # inclusive bound: kept
+        b'{"utcTime":"2021-01-19T15:56"}',  # before --from
+    ]
+    path = tmp_path / "orders-sink-2021-01.sink"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    source = SourceFile(path, path.stat().st_size, compressed=False, sink=None)
+    plan = scan_file(source, window("2021-01-19T15:57"), MissingTimestamp.SKIP)
+    assert plan.lines == 4 and plan.ranges == [(1, 3)]
+    assert plan.skipped == {Verdict.BEFORE_FROM.value: 2}
 
 
 def test_to_is_exclusive_and_zones_are_compared_as_instants():
