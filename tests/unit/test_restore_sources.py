@@ -15,7 +15,6 @@ from kafka_connect_backup.restore.sources import (
     from_patterns,
     from_snapshot,
     inspect,
-    list_snapshots,
 )
 from kafka_connect_backup.restore.timefilter import (
     MissingTimestamp,
@@ -23,6 +22,7 @@ from kafka_connect_backup.restore.timefilter import (
     TimeWindow,
     parse_time,
 )
+from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 
 pytestmark = pytest.mark.unit
 
@@ -182,7 +182,10 @@ def test_snapshot_sources_pick_one_connector_in_rsnapshot_layout(tmp_path):
     write(base / "other-local-file-sink-backup-2021-01.sink", [record(3)])
     (root / "alpha.0").mkdir()
     (root / "not-a-snapshot").mkdir()
-    assert [p.name for p in list_snapshots(root)] == ["alpha.0", "alpha.1"]
+    (root / "alpha.01").mkdir()  # never an rsnapshot name: restore ignores it, as retention does
+    assert [s.name for s in snapshot_dirs(root)] == ["alpha.0", "alpha.1"]
+    with pytest.raises(SourceError, match=r"'alpha\.01' is not a snapshot name"):
+        from_snapshot(root, "alpha.01", STEM)
     files = from_snapshot(root, "alpha.1", STEM)
     assert [f.path.name for f in files] == [f"{STEM}-2020-12.sink-7.gz", f"{STEM}-2021-01.sink"]
     with pytest.raises(

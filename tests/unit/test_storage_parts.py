@@ -12,6 +12,7 @@ import pytest
 
 from kafka_connect_backup.config import Engine
 from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.snapshot_dirs import parse_snapshot_name
 from kafka_connect_backup.supervisor import compress, retention, snapshot
 from kafka_connect_backup.tools import fuse, rsnapshot
 
@@ -101,7 +102,7 @@ def test_root_is_a_mount_point_and_a_fresh_dir_is_not(tmp_path: Path) -> None:
     ],
 )
 def test_snapshot_names(name: str, index: int | None) -> None:
-    assert retention.parse_snapshot_name(name) == index
+    assert parse_snapshot_name(name) == index
 
 
 def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) -> None:

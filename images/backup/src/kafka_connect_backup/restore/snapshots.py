@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.restore.plan import FilePlan, scan_file
-from kafka_connect_backup.restore.sources import SourceError, list_snapshots, sink_files_under
+from kafka_connect_backup.restore.sources import SourceError, sink_files_under
 from kafka_connect_backup.restore.summary import iso
 from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
+from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 
 
 @dataclass
@@ -68,7 +69,7 @@ def describe_snapshots(
 ) -> list[Snapshot]:
     everything = TimeFilter(TimeWindow(None, None), timestamp_field)
     found = []
-    for directory in list_snapshots(root):
+    for directory in (s.path for s in snapshot_dirs(root)):
         date = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
         snapshot = Snapshot(directory.name, directory, iso(date.timestamp()) or "")
         for source in sink_files_under(directory, connector):

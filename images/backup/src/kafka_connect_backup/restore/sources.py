@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import glob
 import gzip
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
+from kafka_connect_backup.snapshot_dirs import parse_snapshot_name, snapshot_dirs
 
 CHUNK_SIZE = 4 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-_SNAPSHOT_NAME = re.compile(r"^alpha\.(\d+)$")
 
 
 class SourceError(Exception):
@@ -84,7 +83,7 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
 
 def snapshot_dir(root: Path, name: str) -> Path:
     """`alpha.N` under the snapshot root; SourceError when the name or directory is wrong."""
-    if not _SNAPSHOT_NAME.match(name):
+    if parse_snapshot_name(name) is None:
         raise SourceError(f"--snapshot {name!r} is not a snapshot name: use alpha.N, e.g. alpha.0")
     if not root.is_dir():
         raise SourceError(
@@ -92,17 +91,9 @@ def snapshot_dir(root: Path, name: str) -> Path:
         )
     directory = root / name
     if not directory.is_dir():
-        existing = ", ".join(s.name for s in list_snapshots(root)) or "none"
+        existing = ", ".join(s.name for s in snapshot_dirs(root)) or "none"
         raise SourceError(f"snapshot {name} not found in {root} (snapshots: {existing})")
     return directory
-
-
-def list_snapshots(root: Path) -> list[Path]:
-    """alpha.0, alpha.1, ... (newest first, as rsnapshot numbers them)."""
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and _SNAPSHOT_NAME.match(p.name)]
-    return sorted(found, key=lambda p: int(p.name.split(".")[1]))
 
 
 def sink_files_under(directory: Path, connector: str | None = None) -> list[SourceFile]:

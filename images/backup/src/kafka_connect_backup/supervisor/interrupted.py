@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.supervisor.retention import snapshot_dirs
+from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 from kafka_connect_backup.tools.rsnapshot import LEVEL
 
 Fingerprint = frozenset[tuple[str, int, int]]

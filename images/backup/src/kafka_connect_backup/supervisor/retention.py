@@ -7,41 +7,13 @@ touched, and each one removed is logged by name.
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.tools.rsnapshot import LEVEL
-
-_SNAPSHOT_NAME = re.compile(rf"^{LEVEL}\.(0|[1-9][0-9]*)$")
+from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class SnapshotDir:
-    index: int
-    path: Path
-
-
-def parse_snapshot_name(name: str) -> int | None:
-    """N of `alpha.N`, or None for any other name (`alpha.01`, `alpha.x`, `_delete.123`)."""
-    match = _SNAPSHOT_NAME.match(name)
-    return int(match.group(1)) if match else None
-
-
-def snapshot_dirs(snapshot_root: Path) -> list[SnapshotDir]:
-    """The `alpha.N` directories of snapshot_root, newest (N=0) first."""
-    if not snapshot_root.is_dir():
-        return []
-    found = []
-    for path in snapshot_root.iterdir():
-        index = parse_snapshot_name(path.name)
-        if index is not None and path.is_dir() and not path.is_symlink():
-            found.append(SnapshotDir(index, path))
-    return sorted(found, key=lambda s: s.index)
 
 
 def prune(snapshot_root: Path, retention: int) -> list[Path]:
