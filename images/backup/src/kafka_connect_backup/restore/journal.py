@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka_connect_backup.durable import atomic_write_text
+
 DONE = "done"
 STARTED = "started"
 
@@ -54,13 +56,7 @@ class Journal:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.tmp")
-        with temp.open("w", encoding="utf-8") as handle:
-            json.dump(self.data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.path)
+        atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
 
     def latest_finished(self) -> Journal | None:
         """The newest archived journal of a finished runbook beside this one, if any."""

@@ -31,6 +31,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.connect.hold import hold_connectors
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError, ConnectorStatus
+from kafka_connect_backup.durable import fsync_dir
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
@@ -197,8 +198,8 @@ def step_move_files(ctx: Context) -> dict[str, object]:
         os.rename(source.path, target)  # same filesystem: atomic, nothing copied or deleted
         moved.append(str(target))
         ctx.say(f"    {source.path.name} -> {directory}/")
-    _fsync_dir(directory)
-    _fsync_dir(ctx.settings.sink_path)
+    fsync_dir(directory)
+    fsync_dir(ctx.settings.sink_path)
     if first_move:
         ctx.journal.set("moved_files", moved)
     if not files:
@@ -231,15 +232,6 @@ def set_aside_note(settings: Settings, directory: Path) -> str:
         f"({settings.window.describe()}) that the recreated topic does not get back: copy that "
         "directory somewhere safe if you need them, delete it when you don't."
     )
-
-
-def _fsync_dir(directory: Path) -> None:
-    if directory.is_dir():
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def replay_sources(ctx: Context) -> list[SourceFile]:

@@ -4,13 +4,13 @@ printed for the operator and optionally written as JSON (--summary-json)."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.restore.plan import Plan
 
 
@@ -86,6 +86,4 @@ class Summary:
 
     def write_json(self, path: Path) -> None:
         """Atomically: a reader never sees half a summary."""
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, path)
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, SinkRotation
+from kafka_connect_backup.durable import fsync_dir
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.sinkfiles import compressed_name, parse_sink_file, period_of
@@ -74,14 +75,6 @@ class _Digest:
 
 class _SourceChanged(Exception):
     pass
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def temp_name(target: Path) -> Path:

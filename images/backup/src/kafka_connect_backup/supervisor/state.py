@@ -7,14 +7,13 @@ rsnapshot only copies `*.sink` / `*.gz`, compression only touches sink files: ne
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.config import Config
+from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.supervisor.cycle import CycleResult
 
@@ -54,17 +53,10 @@ def save_state(config: Config, result: CycleResult) -> None:
     now = time.time()
     state = State(now, now if result.ok else previous.last_success)
     path = state_path(config)
-    temp = path.with_name(f"{STATE_NAME}.tmp")
     body = {"lastCycleEnd": state.last_cycle_end, "lastSuccess": state.last_success}
     try:
-        with temp.open("w", encoding="utf-8") as handle:
-            json.dump(body, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        atomic_write_text(path, json.dumps(body))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         log.warning(
             "state.not_saved",
             path=str(path),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 
@@ -82,11 +83,7 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
 
 def write_config(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        handle.write(text)
-    Path(handle.name).replace(path)
+    atomic_write_text(path, text)
 
 
 # A command's own error line, such as `/usr/bin/cp: cannot create directory '...': Read-only
