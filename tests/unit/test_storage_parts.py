@@ -158,7 +158,7 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_verify_accepts_an_identical_copy(tmp_path: Path) -> None:
     source, copy = _pair(tmp_path)
-    assert [p.name for p in snapshot.backed_up_files(source)] == ["a-2026-11.sink", "b.sink-1.gz"]
+    assert [p.name for p in rsnapshot.backed_up_files(source)] == ["a-2026-11.sink", "b.sink-1.gz"]
     result = snapshot.verify_snapshot(source, copy)
     assert (result.files, result.bytes, result.extra) == (2, 200_002, [])
 

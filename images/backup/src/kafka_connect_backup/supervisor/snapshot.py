@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from types import ModuleType
 
@@ -30,8 +29,6 @@ from kafka_connect_backup.tools import encfs, fuse, gocryptfs, rsnapshot
 CONF_NAME = "rsnapshot.conf"
 LOCK_NAME = "rsnapshot.pid"
 HOST_DIR = "localhost"
-# What rsnapshot.conf includes: `*.sink` and `*.gz` directly in the source directory.
-BACKED_UP_PATTERNS = ("*.sink", "*.gz")
 # Bytes hashed at each end of a file by the verification (a cheap content check that catches
 # a stale or truncated copy of a growing file without reading gigabytes through FUSE).
 SAMPLE_BYTES = 64 * 1024
@@ -229,17 +226,6 @@ def mounted_volume(
 # --- verification -------------------------------------------------------------------------
 
 
-def backed_up_files(source_dir: Path) -> list[Path]:
-    """The files rsnapshot.conf selects: regular `*.sink` / `*.gz` files directly in source."""
-    return sorted(
-        path
-        for path in source_dir.iterdir()
-        if any(fnmatchcase(path.name, p) for p in BACKED_UP_PATTERNS)
-        and path.is_file()
-        and not path.is_symlink()
-    )
-
-
 def _sample_hash(path: Path, size: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -255,7 +241,7 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     modification second and first/last 64 KiB. Raises KcbError(snapshot_incomplete)."""
     problems: list[str] = []
     files = total = 0
-    sources = backed_up_files(source_dir)
+    sources = rsnapshot.backed_up_files(source_dir)
     for source in sources:
         copy = snapshot_dir / source.name
         want = source.stat()

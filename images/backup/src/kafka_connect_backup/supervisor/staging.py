@@ -20,11 +20,10 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.supervisor.snapshot import BACKED_UP_PATTERNS
+from kafka_connect_backup.tools import rsnapshot
 
 STAGING_DIR = ".kcb-staging"
 _CHUNK = 8 * 1024 * 1024
@@ -51,21 +50,10 @@ class FrozenFile:
     mtime_ns: int
 
 
-def sink_files(sink_path: Path) -> list[Path]:
-    """The files rsnapshot backs up: regular `*.sink` / `*.gz` directly in sink_path."""
-    return sorted(
-        p
-        for p in sink_path.iterdir()
-        if any(fnmatchcase(p.name, pattern) for pattern in BACKED_UP_PATTERNS)
-        and p.is_file()
-        and not p.is_symlink()
-    )
-
-
 def freeze(sink_path: Path) -> dict[str, FrozenFile]:
     """Size and mtime of every backed-up file (call while the connectors are stopped)."""
     frozen = {}
-    for path in sink_files(sink_path):
+    for path in rsnapshot.backed_up_files(sink_path):
         stat = path.stat()
         frozen[path.name] = FrozenFile(stat.st_size, stat.st_mtime_ns)
     return frozen
@@ -117,7 +105,7 @@ def stage(sink_path: Path, frozen: dict[str, FrozenFile], written: Iterable[Path
     staging = staging_dir(sink_path)
     clear(sink_path)
     staging.mkdir()
-    for path in sink_files(sink_path):
+    for path in rsnapshot.backed_up_files(sink_path):
         target = staging / path.name
         if path.name not in appended:
             os.link(path, target)

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from kafka_connect_backup.durable import atomic_write_text
@@ -53,6 +54,23 @@ def _command(name: str, fallback: str) -> str:
     return shutil.which(name) or fallback
 
 
+# What rsnapshot.conf includes (the original chart's rules): `*.sink` and `*.gz` directly in
+# the source directory, nothing below it.
+BACKED_UP_PATTERNS = ("*.sink", "*.gz")
+
+
+def backed_up_files(source_dir: Path) -> list[Path]:
+    """The files the rendered config makes rsnapshot copy: regular `*.sink` / `*.gz` files
+    directly in source_dir (the one selection the snapshot check and the staging use)."""
+    return sorted(
+        path
+        for path in source_dir.iterdir()
+        if any(fnmatchcase(path.name, pattern) for pattern in BACKED_UP_PATTERNS)
+        and path.is_file()
+        and not path.is_symlink()
+    )
+
+
 def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lockfile: Path) -> str:
     """rsnapshot.conf text. rsnapshot requires TABs between fields and a trailing slash on
     directories. Only `*.sink` and `*.gz` files directly in the source are backed up."""
@@ -72,8 +90,7 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         ("loglevel", "3"),
         ("lockfile", str(lockfile)),
         ("rsync_long_args", RSYNC_LONG_ARGS),
-        ("include", "*.sink"),
-        ("include", "*.gz"),
+        *(("include", pattern) for pattern in BACKED_UP_PATTERNS),
         ("exclude", "*"),
         ("backup", f"{str(source_dir).rstrip('/')}/\tlocalhost/"),
     ]
