@@ -24,8 +24,9 @@ from typing import TextIO
 from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore import validate
-from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
-from kafka_connect_backup.restore.kafkaops import KafkaCheckError, TopicInfo
+from kafka_connect_backup.restore.confirm import confirm
+from kafka_connect_backup.restore.errors import EXIT_FAILED, RestoreError
+from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
     check_kafka,
@@ -36,14 +37,10 @@ from kafka_connect_backup.restore.pipeline import (
     send,
     snapshot_settings,
 )
-from kafka_connect_backup.restore.plan import MissingTimestampError
-from kafka_connect_backup.restore.sources import (
-    SourceError,
-)
 from kafka_connect_backup.restore.steps import STEPS
 from kafka_connect_backup.restore.summary import Summary
 from kafka_connect_backup.restore.timefilter import MissingTimestamp
-from kafka_connect_backup.restore.validate import InvalidInput, Settings
+from kafka_connect_backup.restore.validate import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,21 +176,15 @@ def main(
 
             return run_runbook(args, out, err, stdin)
         return restore(args, out, err, stdin)
-    except (InvalidInput, SourceError, MissingTimestampError) as exc:
-        print(f"restore.py: error: {exc}", file=err)
-        return validate.EXIT_INVALID
-    except KafkaCheckError as exc:
-        print(f"restore.py: error: {exc}", file=err)
-        return validate.EXIT_UNREACHABLE
+    except RestoreError as exc:
+        print(exc.render(), file=err)
+        return exc.exit_code
     except KafkaException as exc:
         print(
             f"restore.py: error: Kafka refused a request: {exc.args[0] if exc.args else exc}",
             file=err,
         )
-        return validate.EXIT_FAILED
-    except NotConfirmed as exc:
-        print(f"restore.py: {exc}; nothing was sent", file=err)
-        return validate.EXIT_NOT_CONFIRMED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(
             "restore.py: interrupted: records queued before the interrupt may have been "

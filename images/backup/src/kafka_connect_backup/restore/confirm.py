@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from kafka_connect_backup.restore.errors import EXIT_NOT_CONFIRMED, RestoreError
+
 QUESTION = "Continue (yes/no)? "
 
 
-class NotConfirmed(Exception):
+class NotConfirmed(RestoreError):
     """The operator did not say yes (or could not be asked)."""
+
+    exit_code = EXIT_NOT_CONFIRMED
+
+    def render(self) -> str:
+        return f"restore.py: {self}; nothing was sent"
 
 
 def confirm(assume_yes: bool, stdin: TextIO, stdout: TextIO) -> None:

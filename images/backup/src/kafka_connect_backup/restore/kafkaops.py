@@ -18,6 +18,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafka_connect_backup.restore.errors import EXIT_UNREACHABLE, RestoreError
+
 DEFAULT_PORT = 9092
 
 # librdkafka logs every refused connection; restore reports one clear error of its own instead.
@@ -26,8 +28,10 @@ _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
 
-class KafkaCheckError(Exception):
+class KafkaCheckError(RestoreError):
     """Kafka is unreachable or the topic is not what the restore needs (exit code 3)."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 def bootstrap_servers(server: str) -> str:

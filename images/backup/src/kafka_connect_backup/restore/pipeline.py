@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.backup_mount import snapshot_access
+from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_OK
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.producer import RecordProducer
@@ -144,7 +144,7 @@ def finish(summary: Summary, settings_json: Path | None, out: TextIO) -> int:
     print(summary.render(), file=out)
     if settings_json is not None:
         summary.write_json(settings_json)
-    return validate.EXIT_OK if summary.ok else validate.EXIT_FAILED
+    return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.sources import LineBatches, SourceError, SourceFile
 from kafka_connect_backup.restore.timefilter import (
     EARLIEST,
@@ -28,8 +29,10 @@ from kafka_connect_backup.restore.timefilter import (
 TORN_LINE = "torn_last_line"
 
 
-class MissingTimestampError(Exception):
+class MissingTimestampError(RestoreError):
     """--missing-timestamp fail met a line without a readable time."""
+
+    exit_code = EXIT_INVALID
 
 
 @dataclass

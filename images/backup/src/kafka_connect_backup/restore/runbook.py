@@ -34,6 +34,7 @@ from kafka_connect_backup.connect.rest import ConnectClient, ConnectError, Conne
 from kafka_connect_backup.durable import fsync_dir
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
+from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_OK, RestoreError
 from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.pipeline import (
@@ -44,8 +45,8 @@ from kafka_connect_backup.restore.pipeline import (
     send,
     snapshot_settings,
 )
-from kafka_connect_backup.restore.plan import MissingTimestampError, Plan
-from kafka_connect_backup.restore.sources import SourceError, SourceFile, inspect, order
+from kafka_connect_backup.restore.plan import Plan
+from kafka_connect_backup.restore.sources import SourceFile, inspect, order
 from kafka_connect_backup.restore.steps import STEPS
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
@@ -55,7 +56,7 @@ _KAFKA_STEPS = {"recreate-topic", "replay", "reset-offsets"}
 WAIT_SECONDS = 60.0
 
 
-class RunbookError(Exception):
+class RunbookError(RestoreError):
     """A step failed; the journal keeps what is done, so re-running the command continues."""
 
 
@@ -450,7 +451,7 @@ def _run_runbook(
             f"{finished.path}): nothing to do. To run it once more, move that journal away "
             "and re-run the command"
         )
-        return validate.EXIT_OK
+        return EXIT_OK
 
     if not args.dry_run:
         if _CONNECT_STEPS & set(steps):
@@ -484,7 +485,7 @@ def _run_runbook(
         ctx.say(f"  {number}. {title}{state}")
     if args.dry_run:
         ctx.say("dry run: no step was run")
-        return validate.EXIT_OK
+        return EXIT_OK
     confirm(args.yes, stdin, out)
     journal.set("fingerprint", fingerprint)
 
@@ -497,29 +498,20 @@ def _run_runbook(
             )
         try:
             _run_steps(ctx, steps)
-        except (
-            RunbookError,
-            ConnectError,
-            KafkaCheckError,
-            KafkaException,
-            OSError,
-            InvalidInput,
-            SourceError,
-            MissingTimestampError,
-        ) as exc:
+        except (RestoreError, ConnectError, KafkaException, OSError) as exc:
             ctx.say(f"FAILED: {exc}")
             ctx.say(
                 f"the journal {journal.path} records the finished steps: fix the cause and "
                 "re-run the same command to continue"
             )
-            return validate.EXIT_FAILED
+            return EXIT_FAILED
     if args.runbook or all(journal.done(step) for step in STEPS):
         aside = journal.get("snapshot_dir")
         archived = journal.archive()
         ctx.say(f"restore of {settings.topic} complete (journal: {archived})")
         if aside is not None and journal.get("moved_files"):
             ctx.say(set_aside_note(settings, Path(str(aside))).strip())
-    return validate.EXIT_OK
+    return EXIT_OK
 
 
 def _run_steps(ctx: Context, steps: list[str]) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
 from kafka_connect_backup.snapshot_dirs import parse_snapshot_name, snapshot_dirs
 
@@ -22,8 +23,10 @@ CHUNK_SIZE = 4 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class SourceError(Exception):
+class SourceError(RestoreError):
     """A source that cannot be restored from; the message names the file and the fix."""
+
+    exit_code = EXIT_INVALID
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from kafka_connect_backup.config import (
     load_config,
     parse_config,
 )
+from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.kafkaops import bootstrap_servers
 from kafka_connect_backup.restore.timefilter import (
     FieldReader,
@@ -30,16 +31,11 @@ from kafka_connect_backup.restore.timefilter import (
 )
 from kafka_connect_backup.sinkfiles import connector_name
 
-# Exit codes of restore.py (documented in its --help).
-EXIT_OK = 0
-EXIT_FAILED = 1  # records failed delivery, or a runbook step failed
-EXIT_INVALID = 2  # bad arguments or sources: nothing was sent
-EXIT_UNREACHABLE = 3  # Kafka / Connect unreachable, or the topic is unknown: nothing was sent
-EXIT_NOT_CONFIRMED = 4  # the operator did not answer yes (or could not be asked)
 
-
-class InvalidInput(Exception):
+class InvalidInput(RestoreError):
     """A bad argument; the message names it and the accepted form (exit code 2)."""
+
+    exit_code = EXIT_INVALID
 
 
 @dataclass(frozen=True)
