@@ -90,10 +90,10 @@ PHASE_ENDS = {
     "connectors.resumed": "resume",
     "cycle.compressed": "compress",
     "bench.snapshot_start": "stage",  # logged by this benchmark's snapshot wrapper
-    "backup_volume_mounted": "mount",
-    "rsnapshot_done": "prune",  # rsnapshot's own time is split out below
-    "snapshot_verified": "verify",
-    "backup_volume_unmounted": "unmount",
+    "volume.mounted": "mount",
+    "rsnapshot.done": "prune",  # rsnapshot's own time is split out below
+    "snapshot.verified": "verify",
+    "volume.unmounted": "unmount",
     "cycle.done": "finish",
 }
 MODES = ("staged", "stopped")
@@ -201,10 +201,10 @@ def phases(events: list[dict[str, Any]], result: CycleResult) -> dict[str, float
     return out
 
 
-def timed_snapshot(config: Config, now: datetime) -> SnapshotResult:
+def timed_snapshot(config: Config, **step: Any) -> SnapshotResult:
     """The real backup step, with an event marking its start (ends the 'stage' phase)."""
     structlog.get_logger("bench").info("bench.snapshot_start")
-    return backup_snapshot(config, now)
+    return backup_snapshot(config, **step)
 
 
 class StatusWatcher(threading.Thread):

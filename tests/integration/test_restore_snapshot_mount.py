@@ -18,8 +18,9 @@ from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.cli import main as restore_main
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot, mounted_volume
+from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.volume import mounted_volume
 from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env, tree
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,9 @@ from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
-from kafka_connect_backup.supervisor.snapshot import (
-    ENGINES,
-    backup_snapshot,
-    mounted_volume,
-)
+from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.volume import ENGINES, mounted_volume
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
 
 pytestmark = pytest.mark.integration
@@ -136,7 +133,7 @@ def test_retention_five_cycles_then_two_prunes_and_logs_each_dir(
     assert plaintext_alpha(env)["orders-sink-2026-11.sink"] == sink_file.read_bytes()
 
     events = [json.loads(line) for line in log_lines.getvalue().splitlines()]
-    pruned = [e["dir"] for e in events if e["event"] == "snapshot_pruned"]
+    pruned = [e["dir"] for e in events if e["event"] == "snapshot.pruned"]
     assert sorted(Path(p).name for p in pruned) == ["alpha.2", "alpha.3", "alpha.4"]
     assert PASSWORD not in log_lines.getvalue()
 
@@ -358,7 +355,7 @@ def test_interrupted_backup_stops_rsnapshot_and_unmounts(env: StorageEnv) -> Non
             proc.wait()
     assert proc.returncode != 0
     assert "KeyboardInterrupt" in stderr
-    assert "backup_volume_unmounted" in stderr
+    assert "volume.unmounted" in stderr
     assert_unmounted(env)
     assert not lockfile.exists()  # rsnapshot cleaned up after its SIGTERM
     for leftover in (str(env.work), str(env.sink)):  # no rsnapshot, no orphan rsync

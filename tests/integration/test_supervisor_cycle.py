@@ -22,7 +22,7 @@ from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import mounted_volume
+from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import produce_json
 from storage_helpers import PASSWORD, storage_env
 from supervisor_helpers import (
@@ -70,13 +70,17 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
         metrics = Metrics()
         observed: dict[str, Any] = {}
 
-        def at_stop() -> None:
-            # What a test can see while the connectors are down: tasks gone, files still.
+        def clock_at_stop() -> datetime:
+            # The cycle reads its clock once every connector is stopped: what a test can see
+            # while the connectors are down: tasks gone, files still.
+            if "states" in observed:
+                return clock()
             observed["states"] = connector_states(connect_worker.url, names)
             sizes = [p.stat().st_size for p in files]
             time.sleep(1.0)  # records produced now must wait in Kafka, not reach the files
             observed["sizes"] = sizes
             observed["sizes_unchanged"] = sizes == [p.stat().st_size for p in files]
+            return clock()
 
         try:
             Reconciler(config, client).reconcile(period)
@@ -97,8 +101,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                 config,
                 client,
                 metrics,
-                clock=clock,
-                after_stop=at_stop,
+                clock=clock_at_stop,
                 staging_margin=staging.Margin(bytes=0, fraction=0.0),
             ).run()
             time.sleep(0.5)
@@ -149,7 +152,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
     assert {e["cycle_id"] for e in cycle_events} == {result.cycle_id}
     names_logged = [e["event"] for e in cycle_events]
     order = ("cycle.start", "connectors.stopped", "connectors.resumed", "cycle.compressed",
-             "rsnapshot_done", "cycle.snapshot_taken", "cycle.done")  # fmt: skip
+             "rsnapshot.done", "cycle.snapshot_taken", "cycle.done")  # fmt: skip
     assert [names_logged.index(event) for event in order] == sorted(
         names_logged.index(event) for event in order
     )

@@ -23,8 +23,9 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, mounted_volume
+from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import produce_json
 from kafka_stack import ConnectWorker
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
@@ -319,7 +320,7 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
         # The previous snapshot is still alpha.0, and nothing half-written is left to
         # rotate on as a snapshot (a disk-full rsync had started writing alpha.0).
         assert _snapshots(config) == {"alpha.0": previous}
-        cleanups = logs.events("snapshot_interrupted_cleanup")
+        cleanups = logs.events("snapshot.interrupted_cleanup")
         if cause == "disk_full":
             # rsnapshot had made alpha.1 (cp -al) and rsync had started on alpha.0: one
             # of the two goes (which depends on how far rsync got), alpha.0 is as before.

@@ -20,12 +20,11 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import (
     CONF_NAME,
     LOCK_NAME,
-    STOP_REQUESTED,
     backup_snapshot,
-    mounted_volume,
 )
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
+from kafka_connect_backup.volume import mounted_volume
 from storage_helpers import StorageEnv, storage_env, tree
 from supervisor_helpers import (
     LogCapture,
@@ -83,13 +82,11 @@ def _snapshots(config: Config) -> dict[str, dict[str, bytes]]:
 def _interrupted(config: Config, env: StorageEnv) -> tuple[RsnapshotStopped, float]:
     stopper = StopWhenRsnapshotRuns(env.work / LOCK_NAME)
     stopper.start()
-    token = STOP_REQUESTED.set(stopper)
     try:
         with pytest.raises(RsnapshotStopped) as caught:
-            backup_snapshot(config)
+            backup_snapshot(config, stop_requested=stopper)
         stopped_after = time.monotonic() - (stopper.requested_at or 0.0)
     finally:
-        STOP_REQUESTED.reset(token)
         stopper.done.set()
         stopper.join(5)
     assert stopper.requested_at is not None
@@ -130,8 +127,8 @@ def test_rsnapshot_past_the_grace_is_stopped_and_the_previous_snapshot_stays_alp
     assert _processes_using(env.work / CONF_NAME) == []
     assert "still running 1s after the shutdown request" in error.message
     assert "removed ['alpha.0']" in error.message and "kept ['alpha.0']" in error.message
-    assert logs.events("rsnapshot_shutdown_grace")[0]["grace_seconds"] == GRACE
-    (cleanup,) = logs.events("snapshot_interrupted_cleanup")
+    assert logs.events("rsnapshot.shutdown_grace")[0]["grace_seconds"] == GRACE
+    (cleanup,) = logs.events("snapshot.interrupted_cleanup")
     assert cleanup["removed"] == {
         "alpha.0": "incomplete: rsync was writing it; the previous snapshot is kept intact"
     }
@@ -155,7 +152,7 @@ def test_first_snapshot_stopped_past_the_grace_leaves_no_snapshot(env: StorageEn
     _add_big_file(env.sink)
     logs = LogCapture()
     error, _ = _interrupted(config, env)
-    (cleanup,) = logs.events("snapshot_interrupted_cleanup")
+    (cleanup,) = logs.events("snapshot.interrupted_cleanup")
     assert cleanup["removed"] == {"alpha.0": "first snapshot, incomplete (its source is untouched)"}
     assert cleanup["kept"] == [] and "removed ['alpha.0']" in error.message
     assert _snapshots(config) == {}
@@ -166,13 +163,10 @@ def test_shutdown_requested_before_a_short_rsnapshot_lets_it_finish(env: Storage
     config = env.config().model_copy(update={"shutdown_grace_seconds": 30.0})
     (env.sink / "orders-sink-2026-10.sink").write_text('{"id": 1}\n')
     logs = LogCapture()
-    token = STOP_REQUESTED.set(lambda: True)
-    try:
-        result = backup_snapshot(config)  # within the grace: the step finishes, verified
-    finally:
-        STOP_REQUESTED.reset(token)
+    # Within the grace: the step finishes, verified.
+    result = backup_snapshot(config, stop_requested=lambda: True)
     assert result.files == 1 and result.rsnapshot_exit_code == 0
-    assert not logs.events("snapshot_interrupted_cleanup")
+    assert not logs.events("snapshot.interrupted_cleanup")
     assert list(_snapshots(config)) == ["alpha.0"]
     assert not fuse.is_mount_point(env.mount_point)
 
@@ -204,7 +198,7 @@ def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
         assert result.error and "shutdownGraceSeconds" in result.error
         (aborted,) = logs.events("cycle.aborted")
         assert aborted["skipped_from"] == "backup" and "removed ['alpha.0']" in aborted["detail"]
-        assert logs.events("snapshot_interrupted_cleanup")[0]["kept"] == []
+        assert logs.events("snapshot.interrupted_cleanup")[0]["kept"] == []
         assert result.resumed == names
         wait_running(connect_worker.url, names)
         assert connector_states(connect_worker.url, names) == {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup import volume
 from kafka_connect_backup.config import Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.snapshot_dirs import parse_snapshot_name
@@ -122,25 +123,25 @@ def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) 
 def test_password_file_is_read_without_newline_and_checked(tmp_path: Path) -> None:
     path = tmp_path / "password"
     path.write_text("s3cret\n")
-    assert snapshot.read_password(path) == "s3cret"
+    assert volume.read_password(path) == "s3cret"
     for content in ["", "\n", "two\nlines\n"]:
         path.write_text(content)
         with pytest.raises(KcbError) as caught:
-            snapshot.read_password(path)
+            volume.read_password(path)
         assert caught.value.cause == "password_file_unreadable"
         assert str(path) in str(caught.value)
     path.write_bytes(b"\xff\xfe\n")
     with pytest.raises(KcbError, match="not UTF-8"):
-        snapshot.read_password(path)
+        volume.read_password(path)
 
 
 def test_engine_detection(tmp_path: Path) -> None:
-    assert snapshot.detect_engine(tmp_path) is None
+    assert volume.detect_engine(tmp_path) is None
     (tmp_path / "gocryptfs.conf").write_text("{}")
-    assert snapshot.detect_engine(tmp_path) is Engine.GOCRYPTFS
+    assert volume.detect_engine(tmp_path) is Engine.GOCRYPTFS
     (tmp_path / ".encfs6.xml").write_text("<x/>")
     with pytest.raises(KcbError, match="both"):
-        snapshot.detect_engine(tmp_path)
+        volume.detect_engine(tmp_path)
 
 
 def _pair(tmp_path: Path) -> tuple[Path, Path]:

@@ -77,7 +77,11 @@ class BackupSettings(_Model):
 
     @property
     def snapshot_root(self) -> Path:
-        return self.mount_point / self.snapshot_subdir if self.snapshot_subdir else self.mount_point
+        return self.snapshot_root_at(self.mount_point)
+
+    def snapshot_root_at(self, mount_point: Path) -> Path:
+        """Where alpha.N live when the volume is mounted on mount_point."""
+        return mount_point / self.snapshot_subdir if self.snapshot_subdir else mount_point
 
 
 class MetricsSettings(_Model):

@@ -24,6 +24,7 @@ from kafka_connect_backup.config import BackupSettings, Config
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore.sources import SourceError
+from kafka_connect_backup.volume import mounted_volume
 
 
 class BackupMountError(SourceError):
@@ -78,18 +79,17 @@ def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterat
             config.backup.snapshot_root if config else BackupSettings().snapshot_root, None
         )
         return
-    # Imported here: the supervisor's mount code is only needed on this path.
-    from kafka_connect_backup.supervisor.snapshot import mounted_volume
-
     if not structlog.is_configured():
         # A command-line read: the mount's log events go to stderr, warnings and up only, so
         # they never mix with the listing (or its --json) on stdout.
         configure_logging("WARNING")
     backup = config.backup
     private = _private_dir(backup)
-    private_backup = backup.model_copy(update={"mount_point": private})
     try:
-        with _unmount_on_termination(), mounted_volume(private_backup, allow_init=False) as volume:
+        with (
+            _unmount_on_termination(),
+            mounted_volume(backup, mount_point=private, allow_init=False) as volume,
+        ):
             yield SnapshotAccess(volume.snapshot_root, backup.target_dir)
     except KcbError as exc:
         raise BackupMountError(

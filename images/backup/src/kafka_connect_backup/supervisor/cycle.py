@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -46,7 +46,6 @@ from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import (
-    STOP_REQUESTED,
     SnapshotResult,
     backup_snapshot,
 )
@@ -64,7 +63,17 @@ def utc_now() -> datetime:
 
 # The storage steps, injectable so a test can observe the world between the cycle's steps.
 CompressFn = Callable[[Config, datetime], CompressResult]
-SnapshotFn = Callable[[Config, datetime], SnapshotResult]
+
+
+class SnapshotFn(Protocol):
+    def __call__(
+        self,
+        config: Config,
+        *,
+        source_dir: Path | None = None,
+        stop_requested: Callable[[], bool] = ...,
+        now: datetime | None = None,
+    ) -> SnapshotResult: ...
 
 
 default_compress: CompressFn = compress_stale
@@ -145,7 +154,6 @@ class Cycle:
         compress: CompressFn = default_compress,
         snapshot: SnapshotFn = default_snapshot,
         should_abort: Callable[[], bool] = lambda: False,
-        after_stop: Callable[[], None] = lambda: None,
         poll_interval: float = 0.1,
         stage: bool = True,
         staging_margin: staging.Margin = staging.DEFAULT_MARGIN,
@@ -157,8 +165,6 @@ class Cycle:
         self.compress = compress
         self.snapshot = snapshot
         self.should_abort = should_abort
-        # Called while every connector is stopped (tests observe that instant).
-        self.after_stop = after_stop
         # False: always snapshot with the connectors stopped (the original's way; benchmarks).
         self.stage = stage
         # Free space the staging copies must leave on the data volume (tests pin it).
@@ -190,14 +196,13 @@ class Cycle:
         try:
             down_since = time.monotonic()
             result.stopped, written = self._stop_all()
-            self.after_stop()
             now = self.clock()
             written |= current_files(self.config, period_of(now, self.config.sink_rotation))
             frozen = self._freeze(result, written) if backup else None
             if backup and frozen is None:
                 # Not enough room to stage: snapshot the sink directory itself, stopped.
                 self._compress_step(result, now)
-                self._backup_step(result, now, self.config)
+                self._backup_step(result, now, self.config.sink_path)
             self._step = "resume"
             resumed = True
             self._resume_all(result, down_since, now)
@@ -207,7 +212,7 @@ class Cycle:
                 self._check_abort("stage")
                 self._step = "stage"
                 staged = staging.stage(self.config.sink_path, frozen, written)
-                self._backup_step(result, now, self.config.model_copy(update={"sink_path": staged}))
+                self._backup_step(result, now, staged)
             if not backup:
                 log.info("cycle.backup_skipped", reason="backup.enabled is false")
         except CycleAborted as exc:
@@ -265,7 +270,7 @@ class Cycle:
             # Compression failing leaves every source intact: still take the backup.
             self._fail(result, "compress", exc)
 
-    def _backup_step(self, result: CycleResult, now: datetime, source: Config) -> None:
+    def _backup_step(self, result: CycleResult, now: datetime, source: Path) -> None:
         self._check_abort("backup")
         self._step = "backup"
         result.snapshot = self._backup(now, source)
@@ -322,13 +327,11 @@ class Cycle:
         log.info("connectors.stopped", connectors=stopped)
         return stopped, written
 
-    def _backup(self, now: datetime, source: Config) -> SnapshotResult:
+    def _backup(self, now: datetime, source: Path) -> SnapshotResult:
         began = time.monotonic()
-        token = STOP_REQUESTED.set(self.should_abort)
-        try:
-            snapshot = self.snapshot(source, now)
-        finally:
-            STOP_REQUESTED.reset(token)
+        snapshot = self.snapshot(
+            self.config, source_dir=source, stop_requested=self.should_abort, now=now
+        )
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
         self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)
@@ -343,7 +346,7 @@ class Cycle:
             pruned=snapshot.pruned,
             seconds=round(elapsed, 3),
             rsnapshot_seconds=round(snapshot.rsnapshot_seconds, 3),
-            source=str(source.sink_path),
+            source=str(source),
         )
         return snapshot
 

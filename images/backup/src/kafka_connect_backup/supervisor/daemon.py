@@ -24,7 +24,8 @@ from typing import Any
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
-from kafka_connect_backup.logs import get_logger, register_secret
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.sinkfiles import period_of
 from kafka_connect_backup.supervisor.cycle import (
     Clock,
@@ -40,6 +41,7 @@ from kafka_connect_backup.supervisor.health import HealthServer
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.state import load_state, save_state
 from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.volume import read_password
 
 log = get_logger(__name__)
 
@@ -51,8 +53,8 @@ def register_password(config: Config) -> None:
     if not config.backup.enabled:
         return
     # A missing password file is reported by the backup step, with its fix.
-    with contextlib.suppress(OSError):
-        register_secret(config.backup.password_file.read_text(encoding="utf-8").strip())
+    with contextlib.suppress(KcbError):
+        read_password(config.backup.password_file)
 
 
 # The chart's connect startupProbe gives the worker 5 s x 60 before the kubelet restarts it.

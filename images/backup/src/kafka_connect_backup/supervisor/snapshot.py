@@ -1,30 +1,22 @@
-"""The backup step of the cycle: mount the encrypted view of the target, prune, run rsnapshot,
-verify `alpha.0`, and always unmount.
-
-Safety rules (design §5): the target must exist and, unless configured otherwise, be a mount
-point, so a missing NFS mount fails loudly instead of filling the container. A new encrypted
-volume is only created on an empty target and only when `backup.allowInit` is true. An existing
-volume's engine, detected from its config file, wins over `backup.engine`.
-"""
+"""The backup step of the cycle: mount the encrypted view of the target (volume.py), prune,
+run rsnapshot, verify `alpha.0`, and always unmount."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
-from kafka_connect_backup.config import BackupSettings, Config, Engine
+from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger, register_secret
+from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.supervisor import interrupted, retention
-from kafka_connect_backup.tools import encfs, fuse, gocryptfs, rsnapshot
+from kafka_connect_backup.tools import rsnapshot
+from kafka_connect_backup.volume import mounted_volume
 
 CONF_NAME = "rsnapshot.conf"
 LOCK_NAME = "rsnapshot.pid"
@@ -33,24 +25,7 @@ HOST_DIR = "localhost"
 # a stale or truncated copy of a growing file without reading gigabytes through FUSE).
 SAMPLE_BYTES = 64 * 1024
 
-ENGINES: dict[Engine, ModuleType] = {Engine.ENCFS: encfs, Engine.GOCRYPTFS: gocryptfs}
-
 log = get_logger(__name__)
-
-# True once a shutdown is requested (the cycle sets it around the step): a running rsnapshot
-# then gets config.shutdownGraceSeconds before it is stopped. A context variable keeps the
-# injectable SnapshotFn signature (config, now) unchanged.
-STOP_REQUESTED: ContextVar[Callable[[], bool]] = ContextVar(
-    "kcb_stop_requested", default=lambda: False
-)
-
-
-@dataclass(frozen=True)
-class MountedVolume:
-    engine: Engine
-    mount_point: Path
-    snapshot_root: Path
-    initialised: bool  # True when this mount created the volume
 
 
 @dataclass(frozen=True)
@@ -71,156 +46,6 @@ class SnapshotResult:
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
     finished_at: datetime
-
-
-# --- checks -------------------------------------------------------------------------------
-
-
-def read_password(path: Path) -> str:
-    """The password: the file's content without its trailing newline; registered as a secret
-    so no log line can show it."""
-    fix = (
-        f"mount the encryption Secret at {path} (backup.passwordFile) readable by this user, "
-        "holding the volume password on one line"
-    )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-        raise KcbError(
-            f"cannot read the password file {path}: {reason}",
-            fix=fix,
-            cause="password_file_unreadable",
-        ) from None
-    password = text.rstrip("\r\n")
-    if not password or "\n" in password:
-        problem = "is empty" if not password else "holds more than one line"
-        raise KcbError(
-            f"the password file {path} {problem}", fix=fix, cause="password_file_unreadable"
-        )
-    register_secret(password)
-    return password
-
-
-def check_target(backup: BackupSettings) -> None:
-    target = backup.target_dir
-    if not target.is_dir():
-        raise KcbError(
-            f"backup target {target} does not exist or is not a directory",
-            fix=f"mount the backup volume (the chart's targetPvcName) at {target} "
-            "(backup.targetDir)",
-            cause="target_missing",
-        )
-    if backup.require_target_mount and not fuse.is_mount_point(target):
-        raise KcbError(
-            f"backup target {target} is not a mount point: backups would land in the "
-            "container's own filesystem",
-            fix=f"mount the backup volume at {target}, or set backup.requireTargetMount=false "
-            "if it is deliberately a plain directory",
-            cause="target_not_mounted",
-        )
-
-
-def detect_engine(target: Path) -> Engine | None:
-    """The engine of the volume in target (from its config file), or None when none is there."""
-    found = [engine for engine, module in ENGINES.items() if module.is_volume(target)]
-    if len(found) > 1:
-        raise KcbError(
-            f"{target} holds both {encfs.CONFIG_FILE} and {gocryptfs.CONFIG_FILE}",
-            fix="keep only the config file of the volume's real engine",
-            cause="mount_failed",
-        )
-    return found[0] if found else None
-
-
-def _check_mount_point(mount_point: Path) -> None:
-    # An emptyDir mounted there (the chart's) is fine; an encrypted view left mounted is not.
-    if fuse.is_fuse_mounted(mount_point):
-        raise KcbError(
-            f"mount point {mount_point} is already mounted (a previous run did not unmount, or "
-            "something else is mounted there)",
-            fix=f"unmount it (fusermount -u {mount_point}) or choose another backup.mountPoint",
-            cause="mount_failed",
-        )
-    mount_point.mkdir(parents=True, exist_ok=True)
-    if any(mount_point.iterdir()):
-        raise KcbError(
-            f"mount point {mount_point} is not empty: its files would be hidden by the mount",
-            fix=f"empty {mount_point} or choose another backup.mountPoint",
-            cause="mount_failed",
-        )
-
-
-def _prepare_volume(backup: BackupSettings, password: str, allow_init: bool) -> tuple[Engine, bool]:
-    """Detect the engine, initialising a volume only on an empty target and when allowed."""
-    target = backup.target_dir
-    engine = detect_engine(target)
-    if engine is not None:
-        if engine != backup.engine:
-            log.warning(
-                "engine_detected",
-                target=str(target),
-                engine=engine.value,
-                configured=backup.engine.value,
-                note="the existing volume's engine wins over backup.engine",
-            )
-        return engine, False
-    entries = sorted(p.name for p in target.iterdir())
-    if entries:
-        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-        raise KcbError(
-            f"backup target {target} is not empty ({shown}) but holds no encrypted volume "
-            f"({encfs.CONFIG_FILE} or {gocryptfs.CONFIG_FILE}): refusing to initialise over it",
-            fix=f"point backup.targetDir at the volume, restore its config file, or empty {target}",
-            cause="target_not_empty",
-        )
-    if not allow_init:
-        raise KcbError(
-            f"backup target {target} is empty: no encrypted volume to mount",
-            fix="set backup.allowInit=true to create a new volume there (first install only), "
-            "or mount the right backup volume",
-            cause="init_not_allowed",
-        )
-    ENGINES[backup.engine].init(target, password, backup.work_dir)
-    return backup.engine, True
-
-
-@contextmanager
-def mounted_volume(
-    backup: BackupSettings, *, allow_init: bool | None = None
-) -> Iterator[MountedVolume]:
-    """Check everything, mount the plaintext view of backup.target_dir on backup.mount_point,
-    yield it, and always unmount."""
-    password = read_password(backup.password_file)
-    check_target(backup)
-    _check_mount_point(backup.mount_point)
-    engine, initialised = _prepare_volume(
-        backup, password, backup.allow_init if allow_init is None else allow_init
-    )
-    ENGINES[engine].mount(backup.target_dir, backup.mount_point, password)
-    log.info(
-        "backup_volume_mounted",
-        engine=engine.value,
-        target=str(backup.target_dir),
-        mount_point=str(backup.mount_point),
-        initialised=initialised,
-    )
-    failed = True
-    try:
-        yield MountedVolume(engine, backup.mount_point, backup.snapshot_root, initialised)
-        failed = False
-    finally:
-        try:
-            fuse.unmount(backup.mount_point)
-            log.info("backup_volume_unmounted", mount_point=str(backup.mount_point))
-        except OSError as exc:
-            log.error("unmount_failed", mount_point=str(backup.mount_point), error=str(exc))
-            if not failed:  # never hide the error that got us here
-                raise KcbError(
-                    str(exc),
-                    fix=f"find what keeps {backup.mount_point} busy (fuser -m) and unmount it",
-                    cause="mount_failed",
-                ) from exc
 
 
 # --- verification -------------------------------------------------------------------------
@@ -270,7 +95,7 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     names = {s.name for s in sources}
     extra = sorted(p.name for p in snapshot_dir.iterdir() if p.name not in names)
     if extra:
-        log.warning("snapshot_extra_files", snapshot=str(snapshot_dir), files=extra[:20])
+        log.warning("snapshot.extra_files", snapshot=str(snapshot_dir), files=extra[:20])
     return VerifyResult(files, total, extra)
 
 
@@ -304,7 +129,7 @@ def _discard_incomplete(
         cleanup = interrupted.discard_incomplete(snapshot_root, before, retention)
     except OSError as exc:  # never hide the error that got us here
         log.error(
-            "snapshot_cleanup_failed",
+            "snapshot.cleanup_failed",
             snapshot_root=str(snapshot_root),
             error=str(exc),
             fix="an incomplete alpha.0 may remain: check the backup volume before restoring "
@@ -317,14 +142,27 @@ def _discard_incomplete(
     )
 
 
-def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResult:
-    """One backup: checks, mount, prune beyond backup.retention, rsnapshot alpha, verify
-    alpha.0 against config.sink_path, unmount (always). Raises KcbError with one of the causes
+def never() -> bool:
+    return False
+
+
+def backup_snapshot(
+    config: Config,
+    *,
+    source_dir: Path | None = None,
+    stop_requested: Callable[[], bool] = never,
+    now: datetime | None = None,
+) -> SnapshotResult:
+    """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
+    checks, mount, prune beyond backup.retention, rsnapshot alpha, verify alpha.0 against the
+    source, unmount (always). Once stop_requested() is true a running rsnapshot gets
+    config.shutdownGraceSeconds before it is stopped. Raises KcbError with one of the causes
     password_file_unreadable, target_missing, target_not_mounted, target_not_empty,
     init_not_allowed, wrong_password, mount_failed, disk_full, rsnapshot_locked,
     rsnapshot_failed, snapshot_incomplete."""
     start = time.monotonic()
     backup = config.backup
+    source = source_dir or config.sink_path
     with mounted_volume(backup) as volume:
         _make_dir(volume.snapshot_root)
         pruned = retention.prune(volume.snapshot_root, backup.retention)
@@ -334,7 +172,7 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
             conf,
             rsnapshot.render_config(
                 snapshot_root=volume.snapshot_root,
-                source_dir=config.sink_path,
+                source_dir=source,
                 retention=backup.retention,
                 lockfile=lockfile,
             ),
@@ -344,7 +182,7 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
             run = rsnapshot.run(
                 conf,
                 lockfile,
-                stop_requested=STOP_REQUESTED.get(),
+                stop_requested=stop_requested,
                 grace=config.shutdown_grace_seconds,
             )
         except KcbError as exc:
@@ -353,11 +191,11 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
             if isinstance(exc, rsnapshot.RsnapshotStopped) or exc.cause in _HALF_WAY:
                 exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
             raise
-        log.info("rsnapshot_done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
+        log.info("rsnapshot.done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
         alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
-        verified = verify_snapshot(config.sink_path, alpha0)
+        verified = verify_snapshot(source, alpha0)
         log.info(
-            "snapshot_verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
+            "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
         )
     return SnapshotResult(
         engine=volume.engine,
@@ -370,6 +208,3 @@ def backup_snapshot(config: Config, now: datetime | None = None) -> SnapshotResu
         rsnapshot_exit_code=run.exit_code,
         finished_at=now or datetime.now(UTC),
     )
-
-
-# --- listing ------------------------------------------------------------------------------
