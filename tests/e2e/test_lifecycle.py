@@ -109,7 +109,7 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
             if seen <= requested:
                 continue
             lines.append(event)
-            if event.get("event") == "backup_volume_mounted":
+            if event.get("event") == "volume.mounted":
                 mounted.set()
 
     reader = threading.Thread(target=follow, daemon=True)
@@ -120,7 +120,7 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
     reader.join(180)
     log.wait(30)
     events = [e.get("event") for e in lines]
-    assert "rsnapshot_stopped" in events, events[-15:]
+    assert "rsnapshot.stopped" in events, events[-15:]
     done = [e for e in lines if e.get("event") == "cycle.done"]
     assert done and done[-1]["ok"] is False  # aborted, not half-saved
 
@@ -162,5 +162,5 @@ def test_reinstall_on_kept_volumes_mounts_the_existing_volume(release: Release) 
     assert sorted(p.name for p in target.iterdir() if not p.is_dir()) == config
     assert {p: p.read_bytes() for p in before} == before  # the volume config untouched
     supervisor = release.log_events()
-    mounted = [e for e in supervisor if e.get("event") == "backup_volume_mounted"]
+    mounted = [e for e in supervisor if e.get("event") == "volume.mounted"]
     assert mounted and all(e["initialised"] is False for e in mounted)

@@ -71,7 +71,7 @@ class LogReader(threading.Thread):
         return [str(e.get("event")) for e in self.events]
 
 
-@pytest.mark.parametrize("signal_at", ["connectors.stopped", "backup_volume_mounted"])
+@pytest.mark.parametrize("signal_at", ["connectors.stopped", "volume.mounted"])
 def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
     kafka_broker, connect_worker, unique_topic, tmp_path: Path, signal_at: str
 ) -> None:
@@ -118,9 +118,9 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
             events = reader.names()
             assert "supervisor.stopped" in events and "cycle.done" in events
             assert "cycle.aborted" in events or "cycle.snapshot_taken" in events
-            if signal_at == "backup_volume_mounted":
+            if signal_at == "volume.mounted":
                 # The running step (mount .. rsnapshot .. verify .. unmount) is finished, not cut.
-                assert "cycle.snapshot_taken" in events and "backup_volume_unmounted" in events
+                assert "cycle.snapshot_taken" in events and "volume.unmounted" in events
             assert not fuse.is_mount_point(env.mount_point)
             deadline = time.monotonic() + 30
             while connector_states(connect_worker.url, names) != {

@@ -233,7 +233,7 @@ def remove_temp_files(sink_dir: Path) -> list[Path]:
         if _TEMP_NAME.match(path.name) and path.is_file():
             path.unlink()
             removed.append(path)
-            log.warning("compress_temp_removed", path=str(path))
+            log.warning("compress.temp_removed", path=str(path))
     if removed:
         fsync_dir(sink_dir)
     return removed
@@ -283,12 +283,12 @@ def compress_idle_files(
         except KcbError:
             raise
         except (OSError, zlib.error, EOFError, _SourceChanged) as exc:
-            log.error("compress_file_failed", path=str(source), error=str(exc))
+            log.error("compress.file_failed", path=str(source), error=str(exc))
             failures.append(f"{source}: {exc}")
             continue
         result.compressed.append(done)
         log.info(
-            "file_compressed",
+            "compress.file_compressed",
             source=str(done.source),
             target=str(done.target),
             bytes_in=done.bytes_in,
@@ -320,13 +320,13 @@ def _recover(source: Path, result: CompressResult) -> bool:
             source.unlink()
             fsync_dir(source.parent)
             result.recovered.append(source)
-            log.warning("compress_recovered", source=str(source), gz=str(gz))
+            log.warning("compress.recovered", source=str(source), gz=str(gz))
             return True
     # A different .gz of the same name exists: compressing again would make two archives of
     # one period; leave both for an operator rather than guess.
     result.skipped.append(source)
     log.error(
-        "compress_conflict",
+        "compress.conflict",
         source=str(source),
         existing=[str(p) for p in previous],
         fix="compare the files and remove the redundant one",

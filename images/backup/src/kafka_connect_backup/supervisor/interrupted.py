@@ -113,7 +113,7 @@ def discard_incomplete(
             done.renamed[snapshot.path.name] = target.name
         done.kept.append(target.name)
     log.warning(
-        "snapshot_interrupted_cleanup",
+        "snapshot.interrupted_cleanup",
         snapshot_root=str(snapshot_root),
         removed=done.removed,
         quarantined=done.quarantined,

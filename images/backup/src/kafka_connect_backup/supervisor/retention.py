@@ -25,7 +25,7 @@ def prune(snapshot_root: Path, retention: int) -> list[Path]:
         if snapshot.index < retention:
             continue
         log.info(
-            "snapshot_pruned",
+            "snapshot.pruned",
             dir=str(snapshot.path),
             retention=retention,
             reason=f"{snapshot.path.name} is beyond backup.retention={retention}",

@@ -115,14 +115,14 @@ def unmount(path: Path, *, attempts: int = 10, delay: float = 0.5) -> None:
             if proc.returncode == 0 and not is_fuse_mounted(path):
                 return
             last_error = (proc.stderr or proc.stdout).strip()
-        log.warning("unmount_retry", path=str(path), attempt=attempt + 1, error=last_error)
+        log.warning("fuse.unmount_retry", path=str(path), attempt=attempt + 1, error=last_error)
         time.sleep(delay)
     if is_fuse_mounted(path):
         # Still busy (a process holds a file open): detach it so the next cycle can mount.
         lazy = [tools[0], "-u", "-z"] if tools[0] != "umount" else ["umount", "-l"]
         lazy.append(str(path))
         subprocess.run(lazy, capture_output=True, check=False)
-        log.error("unmount_lazy", path=str(path), error=last_error)
+        log.error("fuse.unmount_lazy", path=str(path), error=last_error)
     if is_fuse_mounted(path):
         raise OSError(f"cannot unmount {path}: {last_error}")
 

@@ -189,7 +189,7 @@ def _wait(
         if stop_seen is None and stop_requested():
             stop_seen = now
             log.warning(
-                "rsnapshot_shutdown_grace",
+                "rsnapshot.shutdown_grace",
                 pid=proc.pid,
                 grace_seconds=grace,
                 running_seconds=round(now - start, 1),
@@ -239,7 +239,7 @@ def run(
         except RsnapshotStopped:
             # Within the pod's remaining termination grace (it also resumes and unmounts).
             _stop_group(proc, term_wait=10.0)
-            log.warning("rsnapshot_stopped", pid=proc.pid, exit_code=proc.returncode)
+            log.warning("rsnapshot.stopped", pid=proc.pid, exit_code=proc.returncode)
             raise
         except BaseException:
             _stop_group(proc)
@@ -250,6 +250,6 @@ def run(
     if code not in (0, EXIT_WARNING):
         raise _failure(conf, lockfile, code, text)
     if code == EXIT_WARNING:
-        log.warning("rsnapshot_warnings", conf=str(conf), output=_errors(text))
-    log.debug("rsnapshot_output", output=text.strip()[-4000:])
+        log.warning("rsnapshot.warnings", conf=str(conf), output=_errors(text))
+    log.debug("rsnapshot.output", output=text.strip()[-4000:])
     return RsnapshotRun(seconds, code, text)
