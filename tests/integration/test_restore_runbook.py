@@ -5,8 +5,8 @@ rewrote the sink file from the restored topic."""
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +21,9 @@ from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.restore.cli import build_parser
+from kafka_connect_backup.restore.runbook import run_runbook
+from kafka_connect_backup.restore.steps import RunbookError
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
 from kafka_helpers import consume_all, produce_json, put_connector, wait_for_lines
 
@@ -31,20 +34,28 @@ RESTORE = ROOT / "scripts" / "restore.py"
 FROM = "2021-01-19T16:00"
 
 
-def restore(args: list[str], fail_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("KCB_RESTORE_FAIL_AT", None)
-    if fail_at:
-        env["KCB_RESTORE_FAIL_AT"] = fail_at
+def restore(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(RESTORE), *args],
         capture_output=True,
         text=True,
         timeout=300,
         stdin=subprocess.DEVNULL,
-        env=env,
         check=False,
     )
+
+
+def restore_failing_at(args: list[str], point: str) -> subprocess.CompletedProcess[str]:
+    """The runbook run in this process with a fault that fails it at the named point."""
+
+    def fault(at: str) -> None:
+        if at == point:
+            raise RunbookError(f"injected failure at {point}")
+
+    out, err = io.StringIO(), io.StringIO()
+    parsed = build_parser().parse_args(args)
+    code = run_runbook(parsed, out, err, io.StringIO(), fault=fault)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def connector_state(url: str, name: str) -> tuple[str, list[str]]:
@@ -132,7 +143,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
             "--state-dir",
             str(tmp_path / "state"),
         ]
-        first = restore(args, fail_at=fail_at)
+        first = restore_failing_at(args, fail_at)
         assert first.returncode == 1, first.stdout + first.stderr
         assert f"FAILED: injected failure at {fail_at}" in first.stdout
         journal = tmp_path / "state" / f"restore-{topic}.json"

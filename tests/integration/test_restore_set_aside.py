@@ -13,7 +13,7 @@ import pytest
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.cli import build_parser
-from kafka_connect_backup.restore.runbook import set_aside_note
+from kafka_connect_backup.restore.steps import set_aside_note
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.volume import mounted_volume
 from storage_helpers import StorageEnv, storage_env, tree

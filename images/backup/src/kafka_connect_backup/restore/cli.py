@@ -37,7 +37,7 @@ from kafka_connect_backup.restore.pipeline import (
     send,
     snapshot_settings,
 )
-from kafka_connect_backup.restore.steps import STEPS
+from kafka_connect_backup.restore.steps import STEP_NAMES
 from kafka_connect_backup.restore.summary import Summary
 from kafka_connect_backup.restore.timefilter import MissingTimestamp
 from kafka_connect_backup.restore.validate import Settings
@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     runbook.add_argument(
         "--step",
         action="append",
-        choices=list(STEPS),
-        help="run only this step (repeatable): " + ", ".join(STEPS),
+        choices=list(STEP_NAMES),
+        help="run only this step (repeatable): " + ", ".join(STEP_NAMES),
     )
     runbook.add_argument(
         "--state-dir", type=Path, help="journal directory (default sinkPath/.kcb-restore)"

@@ -1,11 +1,372 @@
-"""The runbook's step names, in order (kept apart from runbook.py so that parsing the command
-line does not import the Connect REST client)."""
+"""The runbook's steps, in order; runbook.py runs them. Each reads the checked restore settings
+and the typed runbook options, records what it did in the journal and says it on stdout:
+
+  1. stop-connectors    PUT /connectors/{n}/stop for every connector consuming the topic
+  2. move-files         move the topic's current sink files into a snapshot directory
+  3. recreate-topic     delete and recreate the topic (same partitions, replication and
+                        topic-level configs as before unless given) through the Admin API
+  4. replay             send the selected records (by default from the moved files)
+  5. reset-offsets      reset consumer group connect-{topic}-{sinkName} to the earliest offsets,
+                        so Connect rewrites the sink file from the restored topic
+  6. resume-connectors  PUT /connectors/{n}/resume
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
+from kafka_connect_backup.durable import fsync_dir
+from kafka_connect_backup.restore.errors import RestoreError
+from kafka_connect_backup.restore.journal import Journal
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
+from kafka_connect_backup.restore.pipeline import (
+    Progress,
+    describe_plan,
+    make_plan,
+    resolve_sources,
+    send,
+)
+from kafka_connect_backup.restore.plan import Plan
+from kafka_connect_backup.restore.sources import SourceFile, inspect, order
+from kafka_connect_backup.restore.validate import InvalidInput, Settings
+from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
+
+WAIT_SECONDS = 60.0
+
+
+class RunbookError(RestoreError):
+    """A step failed; the journal keeps what is done, so re-running the command continues."""
+
+
+def no_fault(point: str) -> None:
+    """The default Fault: tests pass one that raises at a named point to prove re-runs safe."""
+
+
+# Called at named points of the steps (before-{step}, after-delete, after-replay-send).
+Fault = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunbookOptions:
+    """The runbook's own command-line options, checked."""
+
+    steps: tuple[str, ...]  # the selected steps, in runbook order
+    whole: bool  # --runbook: every step, finished ones skipped on a re-run
+    dry_run: bool = False
+    yes: bool = False
+    partitions: int | None = None  # of the recreated topic (default: as it was)
+    replication_factor: int | None = None
+    state_dir: Path | None = None  # the journal's directory (default sinkPath/.kcb-restore)
+    summary_json: Path | None = None
+
+
+@dataclass
+class Context:
+    settings: Settings
+    options: RunbookOptions
+    journal: Journal
+    out: TextIO
+    progress: Progress
+    connect: ConnectClient | None = None
+    admin: KafkaAdmin | None = None
+    fault: Fault = field(default=no_fault)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    @property
+    def topic(self) -> str:
+        return self.settings.topic
+
+    @property
+    def own_connector(self) -> str:
+        return connector_name(self.topic, self.settings.sink_name)
+
+
+# -- connectors ---------------------------------------------------------------------------
+
+
+def topic_connectors(client: ConnectClient, topic: str) -> list[str]:
+    """Connectors whose `topics` list names the topic."""
+    found = []
+    for name in client.connectors():
+        config = client.config(name) or {}
+        topics = {t.strip() for t in config.get("topics", "").split(",")}
+        if topic in topics:
+            found.append(name)
+    return found
+
+
+def known_connectors(ctx: Context) -> list[str]:
+    names = list(ctx.journal.get("connectors", []))
+    if ctx.connect is not None:
+        names += [n for n in topic_connectors(ctx.connect, ctx.topic) if n not in names]
+    return names
+
+
+def step_stop_connectors(ctx: Context) -> dict[str, object]:
+    assert ctx.connect is not None
+    names = known_connectors(ctx)
+    ctx.journal.set("connectors", names)
+    if not names:
+        ctx.say(f"    no connector consumes {ctx.topic}")
+    for name in names:
+        if not ctx.connect.stop(name):
+            ctx.say(f"    {name}: not present in Connect (nothing to stop)")
+            continue
+        status = ctx.connect.wait_for(name, lambda s: s is None or s.stopped, timeout=WAIT_SECONDS)
+        if status is not None and not status.stopped:
+            raise RunbookError(
+                f"connector {name} did not stop within {WAIT_SECONDS:.0f}s "
+                f"(state {status.state}, tasks {list(status.tasks)}): check the connect log"
+            )
+        ctx.say(f"    {name}: stopped (tasks gone, file closed, offsets committed)")
+    return {"connectors": names}
+
+
+def _require_stopped(ctx: Context) -> None:
+    assert ctx.connect is not None
+    for name in known_connectors(ctx):
+        status: ConnectorStatus | None = ctx.connect.status(name)
+        if status is not None and not status.stopped:
+            raise RunbookError(
+                f"connector {name} is {status.state}: it would keep writing the sink file; "
+                "run the stop-connectors step first"
+            )
+
+
+def step_resume_connectors(ctx: Context) -> dict[str, object]:
+    assert ctx.connect is not None
+    names = list(ctx.journal.get("connectors", [])) or [ctx.own_connector]
+    resumed = []
+    for name in names:
+        if ctx.connect.status(name) is None:
+            ctx.say(
+                f"    {name}: not present in Connect (a restarted worker forgets connectors; "
+                "the supervisor recreates it on its next reconcile)"
+            )
+            continue
+        ctx.connect.resume(name)
+        status = ctx.connect.wait_for(
+            name, lambda s: s is not None and s.running, timeout=WAIT_SECONDS
+        )
+        if status is None or not status.running:
+            state = status.state if status else "missing"
+            raise RunbookError(
+                f"connector {name} did not resume within {WAIT_SECONDS:.0f}s "
+                f"(state {state}): check the connect log"
+            )
+        resumed.append(name)
+        ctx.say(f"    {name}: running")
+    return {"resumed": resumed}
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def current_sink_files(ctx: Context) -> list[SourceFile]:
+    """The topic's sink files directly in sinkPath (.sink and .sink-{epoch}.gz)."""
+    sink_path = ctx.settings.sink_path
+    if not sink_path.is_dir():
+        return []
+    found = []
+    for path in sink_path.iterdir():
+        name = parse_sink_file(path)
+        if name is not None and path.is_file() and name.stem == ctx.own_connector:
+            found.append(inspect(path))
+    return order(found)
+
+
+def step_move_files(ctx: Context) -> dict[str, object]:
+    _require_stopped(ctx)
+    snapshot = ctx.journal.get("snapshot_dir")
+    if snapshot is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        snapshot = str(ctx.settings.sink_path / f"snapshot-{ctx.topic}-{stamp}")
+        ctx.journal.set("snapshot_dir", snapshot)
+    directory = Path(snapshot)
+    files = current_sink_files(ctx)
+    first_move = ctx.journal.get("moved_files") is None
+    if not first_move and files:
+        # Written between a failed run and this one: kept aside, not replayed.
+        directory = directory / f"late-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    directory.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for source in files:
+        target = directory / source.path.name
+        if target.exists():
+            raise RunbookError(f"{target} already exists: refusing to overwrite it")
+        os.rename(source.path, target)  # same filesystem: atomic, nothing copied or deleted
+        moved.append(str(target))
+        ctx.say(f"    {source.path.name} -> {directory}/")
+    fsync_dir(directory)
+    fsync_dir(ctx.settings.sink_path)
+    if first_move:
+        ctx.journal.set("moved_files", moved)
+    if not files:
+        ctx.say(f"    no sink file of {ctx.own_connector} in {ctx.settings.sink_path}")
+    else:
+        ctx.say(set_aside_note(ctx.settings, directory))
+    return {"moved": moved, "snapshot_dir": str(directory)}
+
+
+def set_aside_note(settings: Settings, directory: Path) -> str:
+    """Where the moved files are, and that the backup does not keep them: rsnapshot copies only
+    `*.sink` / `*.gz` directly in sinkPath (the original's include/exclude), never a
+    subdirectory, so the only lasting copy of the records before the restore's from-time
+    (which the recreated topic does not get back) is this directory."""
+    config = settings.config
+    if config is not None and config.backup.enabled:
+        retention = config.backup.retention
+        kept = (
+            f"the existing snapshots still hold them, but they drop out of the backup once "
+            f"{retention} more backup cycles have run (backup.retention {retention}, one cycle "
+            f"every {config.restart_timeout})"
+        )
+    else:
+        kept = "no backup is configured here"
+    return (
+        f"    NOTE: the sink files of {settings.topic} as they were before this restore are in "
+        f"{directory}/ on the data volume, OUTSIDE the encrypted backup (it copies only *.sink "
+        f"and *.gz directly in {settings.sink_path}, never a subdirectory): {kept}. They hold "
+        "every record the sink had written, including those outside the replayed window "
+        f"({settings.window.describe()}) that the recreated topic does not get back: copy that "
+        "directory somewhere safe if you need them, delete it when you don't."
+    )
+
+
+def replay_sources(ctx: Context) -> list[SourceFile]:
+    """Explicit files or --snapshot when given, else the files the move step set aside."""
+
+    if ctx.settings.patterns or ctx.settings.snapshot:
+        return resolve_sources(ctx.settings)
+    moved = ctx.journal.get("moved_files")
+    if moved is None:
+        raise InvalidInput(
+            "replay has no source: give restore_files or --snapshot, or run the move-files "
+            "step first (the runbook replays the files it moved)"
+        )
+    return order([inspect(Path(path)) for path in moved])
+
+
+# -- topic --------------------------------------------------------------------------------
+
+
+def target_info(ctx: Context) -> TopicInfo | None:
+    saved = ctx.journal.get("topic_info")
+    info = TopicInfo(**saved) if saved else None
+    if info is None and ctx.admin is not None:
+        info = ctx.admin.describe(ctx.topic)
+    partitions = ctx.options.partitions
+    replication = ctx.options.replication_factor
+    if info is None:
+        if partitions is None:
+            return None
+        return TopicInfo(ctx.topic, partitions, replication or 1)
+    return TopicInfo(
+        ctx.topic,
+        partitions or info.partitions,
+        replication or info.replication_factor,
+        info.configs,
+    )
+
+
+def step_recreate_topic(ctx: Context) -> dict[str, object]:
+    assert ctx.admin is not None
+    info = target_info(ctx)
+    if info is None:
+        raise KafkaCheckError(
+            f"topic {ctx.topic} does not exist and its partition count is unknown: "
+            "give --partitions (and --replication-factor)"
+        )
+    # Saved before the deletion: a re-run after a failure in between still knows the shape.
+    ctx.journal.set("topic_info", info.__dict__)
+    if ctx.admin.describe(ctx.topic) is not None:
+        ctx.say(f"    deleting topic {ctx.topic}")
+        ctx.admin.delete(ctx.topic)
+    ctx.fault("after-delete")
+    ctx.say(
+        f"    creating topic {ctx.topic}: {info.partitions} partitions, replication factor "
+        f"{info.replication_factor}" + (f", configs {info.configs}" if info.configs else "")
+    )
+    ctx.admin.create(info)
+    return {"partitions": info.partitions, "replication_factor": info.replication_factor}
+
+
+def step_replay(ctx: Context) -> dict[str, object]:
+
+    progress = ctx.progress
+    plan: Plan = make_plan(ctx.settings, replay_sources(ctx), progress)
+    ctx.say(f"    {plan.matched} records to send from {len(plan.files)} files")
+    if not ctx.options.whole:  # a single step: show what it sends (the runbook showed it first)
+        describe_plan(ctx.settings, plan, ctx.out, dry_run=False)
+    summary = send(ctx.settings, plan, progress)
+    ctx.fault("after-replay-send")
+    for line in summary.render().splitlines():
+        ctx.say(f"    {line}")
+    if ctx.options.summary_json is not None:
+        summary.write_json(ctx.options.summary_json)
+    if not summary.ok:
+        raise RunbookError(f"{summary.failed} records failed delivery: {dict(summary.errors)}")
+    return {"delivered": summary.delivered, "matched": plan.matched}
+
+
+def step_reset_offsets(ctx: Context) -> dict[str, object]:
+    assert ctx.admin is not None
+    info = ctx.admin.describe(ctx.topic)
+    if info is None:
+        raise KafkaCheckError(f"topic {ctx.topic} does not exist: nothing to reset to")
+    group = consumer_group(ctx.topic, ctx.settings.sink_name)
+    try:
+        offsets = ctx.admin.reset_group(group, ctx.topic, info.partitions)
+    except Exception as exc:
+        raise RunbookError(
+            f"cannot reset consumer group {group}: {exc} (it must have no active member: "
+            "are the connectors stopped?)"
+        ) from exc
+    shown = ", ".join(f"{tp.partition}:{tp.offset}" for tp in offsets)
+    ctx.say(f"    group {group}: {ctx.topic} partitions -> earliest ({shown})")
+    return {"group": group}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str  # formatted with the topic and the consumer group
+    run: Callable[[Context], dict[str, object]]
+
 
 STEPS = (
-    "stop-connectors",
-    "move-files",
-    "recreate-topic",
-    "replay",
-    "reset-offsets",
-    "resume-connectors",
+    Step(
+        "stop-connectors",
+        "stop the connectors of {topic} (Connect REST PUT /connectors/{{n}}/stop)",
+        step_stop_connectors,
+    ),
+    Step(
+        "move-files",
+        "move the current sink files of {topic} into a snapshot directory",
+        step_move_files,
+    ),
+    Step("recreate-topic", "delete and recreate topic {topic} (Admin API)", step_recreate_topic),
+    Step("replay", "replay the selected records into {topic}", step_replay),
+    Step(
+        "reset-offsets", "reset consumer group {group} to the earliest offsets", step_reset_offsets
+    ),
+    Step("resume-connectors", "resume the connectors of {topic}", step_resume_connectors),
 )
+STEP_NAMES = tuple(step.name for step in STEPS)
+# The steps that talk to Connect, and those that talk to Kafka.
+CONNECT_STEPS = frozenset({"stop-connectors", "move-files", "resume-connectors"})
+KAFKA_STEPS = frozenset({"recreate-topic", "replay", "reset-offsets"})
+
+
+def title(step: Step, settings: Settings) -> str:
+    return step.title.format(
+        topic=settings.topic, group=consumer_group(settings.topic, settings.sink_name)
+    )
