@@ -17,75 +17,64 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.last_success = Gauge(
+        self.registry = r = CollectorRegistry(auto_describe=True)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, registry=r)
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, doc, buckets=buckets, registry=r)
+
+        self.last_success = gauge(
             "kcb_last_success_timestamp_seconds",
             "Unix time of the end of the last successful cycle (0 = none yet)",
-            registry=r,
         )
-        self.last_cycle_end = Gauge(
+        self.last_cycle_end = gauge(
             "kcb_last_cycle_timestamp_seconds",
             "Unix time of the end of the last cycle, successful or not",
-            registry=r,
         )
-        self.cycles = Counter(
-            "kcb_cycles", "Cycles run, by result (success|failure)", ["result"], registry=r
-        )
-        self.failures = Counter(
+        self.cycles = counter("kcb_cycles", "Cycles run, by result (success|failure)", ("result",))
+        self.failures = counter(
             "kcb_failures",
             "Failures by cause (connect_unreachable, target_not_mounted, wrong_password, ...)",
-            ["cause", "step"],
-            registry=r,
+            ("cause", "step"),
         )
-        self.cycle_duration = Histogram(
-            "kcb_cycle_duration_seconds",
-            "Wall time of a whole cycle",
-            buckets=_DURATION_BUCKETS,
-            registry=r,
+        self.cycle_duration = histogram(
+            "kcb_cycle_duration_seconds", "Wall time of a whole cycle", _DURATION_BUCKETS
         )
-        self.last_cycle_duration = Gauge(
-            "kcb_last_cycle_duration_seconds", "Wall time of the last cycle", registry=r
+        self.last_cycle_duration = gauge(
+            "kcb_last_cycle_duration_seconds", "Wall time of the last cycle"
         )
-        self.rsnapshot_duration = Gauge(
+        self.rsnapshot_duration = gauge(
             "kcb_rsnapshot_duration_seconds",
             "Wall time of the last rsnapshot run (mount to unmount excluded)",
-            registry=r,
         )
-        self.snapshot_duration = Gauge(
+        self.snapshot_duration = gauge(
             "kcb_snapshot_step_duration_seconds",
             "Wall time of the last whole backup step (mount, prune, rsnapshot, verify, unmount)",
-            registry=r,
         )
-        self.connect_downtime = Histogram(
+        self.connect_downtime = histogram(
             "kcb_connect_downtime_seconds",
             "Per cycle: from the first connector stop to every connector running again",
-            buckets=_DOWNTIME_BUCKETS,
-            registry=r,
+            _DOWNTIME_BUCKETS,
         )
-        self.last_connect_downtime = Gauge(
-            "kcb_last_connect_downtime_seconds",
-            "Connect downtime of the last cycle",
-            registry=r,
+        self.last_connect_downtime = gauge(
+            "kcb_last_connect_downtime_seconds", "Connect downtime of the last cycle"
         )
-        self.backup_bytes = Gauge(
-            "kcb_backup_bytes", "Bytes of sink files in the last snapshot", registry=r
+        self.backup_bytes = gauge("kcb_backup_bytes", "Bytes of sink files in the last snapshot")
+        self.backup_files = gauge("kcb_backup_files", "Sink files in the last snapshot")
+        self.backed_up_bytes = counter(
+            "kcb_backed_up_bytes", "Bytes of sink files snapshotted, summed over cycles"
         )
-        self.backup_files = Gauge("kcb_backup_files", "Sink files in the last snapshot", registry=r)
-        self.backed_up_bytes = Counter(
-            "kcb_backed_up_bytes", "Bytes of sink files snapshotted, summed over cycles", registry=r
+        self.compressed_files = counter("kcb_compressed_files", "Stale sink files compressed")
+        self.reconcile_changes = counter(
+            "kcb_reconcile_actions", "Connector actions taken by the reconciler", ("action",)
         )
-        self.compressed_files = Counter(
-            "kcb_compressed_files", "Stale sink files compressed", registry=r
-        )
-        self.reconcile_changes = Counter(
-            "kcb_reconcile_actions",
-            "Connector actions taken by the reconciler",
-            ["action"],
-            registry=r,
-        )
-        self.cycle_in_progress = Gauge("kcb_cycle_in_progress", "1 while a cycle runs", registry=r)
-        self.up = Gauge("kcb_up", "1 while the supervisor loop runs", registry=r)
+        self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
+        self.up = gauge("kcb_up", "1 while the supervisor loop runs")
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
