@@ -3,9 +3,12 @@
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from kafka_connect_backup.restore.plan import scan_file
+from kafka_connect_backup.restore.plan import classify_batch, scan_file
 from kafka_connect_backup.restore.sources import SourceFile
 from kafka_connect_backup.restore.timefilter import (
     FieldReader,
@@ -23,6 +26,69 @@ pytestmark = pytest.mark.unit
 
 def window(start: str, end: str | None = None) -> TimeFilter:
     return TimeFilter(TimeWindow(parse_time(start), parse_time(end) if end else None))
+
+
+def verdict(time_filter: TimeFilter, line: bytes) -> Verdict:
+    """One line through the restore's hot loop (plan.classify_batch)."""
+    result = classify_batch([line], time_filter, include_missing=False)
+    if result.verdicts == b"\x01":
+        return Verdict.KEEP
+    if result.before:
+        return Verdict.BEFORE_FROM
+    if result.after:
+        return Verdict.AT_OR_AFTER_TO
+    assert result.no_time == 1
+    return Verdict.MISSING_TIMESTAMP
+
+
+def reference(time_filter: TimeFilter, line: bytes) -> Verdict:
+    """The same decision by the general path alone (FieldReader + record_moment)."""
+    moment = time_filter.moment(line)
+    start, end = time_filter.bounds
+    if moment is None:
+        return Verdict.MISSING_TIMESTAMP
+    if moment < start:
+        return Verdict.BEFORE_FROM
+    return Verdict.AT_OR_AFTER_TO if moment >= end else Verdict.KEEP
+
+
+_MOMENTS = st.datetimes(min_value=datetime(2021, 1, 19, 12), max_value=datetime(2021, 1, 19, 20))
+_ZONES = st.sampled_from(["", "Z", "+00:00", "+01:00", "-05:30"])
+_ISO = st.builds(
+    lambda moment, zone, timespec: moment.isoformat(timespec=timespec) + zone,
+    _MOMENTS,
+    _ZONES,
+    st.sampled_from(["minutes", "seconds", "milliseconds", "microseconds"]),
+)
+_VALUES = st.one_of(
+    _ISO,
+    st.text(max_size=12),
+    st.integers(min_value=1_611_000_000, max_value=1_611_100_000),
+    st.integers(min_value=1_611_000_000_000, max_value=1_611_100_000_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(min_value=-9, max_value=9), max_size=2),
+)
+_LINES = st.one_of(
+    st.builds(lambda v: orjson.dumps({"utcTime": v, "id": 1}), _VALUES),
+    st.builds(lambda v: orjson.dumps({"other": v}), _VALUES),
+    st.builds(lambda v: orjson.dumps([v]), _VALUES),
+    st.binary(max_size=40),
+)
+
+
+@given(lines=st.lists(_LINES, max_size=30))
+def test_hot_loop_decides_every_line_as_the_general_path_does(lines: list[bytes]) -> None:
+    """classify_batch inlines the ISO parsing of the common case; for any line, valid or not,
+    its answer is the one FieldReader + record_moment give, and so are its counts."""
+    time_filter = window("2021-01-19T15:57", "2021-01-19T17:00")
+    expected = [reference(time_filter, line) for line in lines]
+    result = classify_batch(lines, time_filter, include_missing=False)
+    assert [v == 1 for v in result.verdicts] == [e is Verdict.KEEP for e in expected]
+    assert result.before == expected.count(Verdict.BEFORE_FROM)
+    assert result.after == expected.count(Verdict.AT_OR_AFTER_TO)
+    assert result.no_time == expected.count(Verdict.MISSING_TIMESTAMP)
 
 
 @pytest.mark.parametrize(
@@ -71,12 +137,12 @@ def test_start_day_defect_of_the_original_is_fixed(tmp_path: Path) -> None:
 
 def test_to_is_exclusive_and_zones_are_compared_as_instants():
     bounded = window("2021-01-19T15:57", "2021-01-19T17:00")
-    assert bounded.verdict(b'{"utcTime":"2021-01-19T16:59:59Z"}') is Verdict.KEEP
-    assert bounded.verdict(b'{"utcTime":"2021-01-19T17:00:00Z"}') is Verdict.AT_OR_AFTER_TO
+    assert verdict(bounded, b'{"utcTime":"2021-01-19T16:59:59Z"}') is Verdict.KEEP
+    assert verdict(bounded, b'{"utcTime":"2021-01-19T17:00:00Z"}') is Verdict.AT_OR_AFTER_TO
     # 17:30+01:00 is 16:30Z: inside the window although its wall clock is past --to.
-    assert bounded.verdict(b'{"utcTime":"2021-01-19T17:30:00+01:00"}') is Verdict.KEEP
+    assert verdict(bounded, b'{"utcTime":"2021-01-19T17:30:00+01:00"}') is Verdict.KEEP
     # 16:30-01:00 is 17:30Z: outside, although its wall clock is before --to.
-    assert bounded.verdict(b'{"utcTime":"2021-01-19T16:30:00-01:00"}') is Verdict.AT_OR_AFTER_TO
+    assert verdict(bounded, b'{"utcTime":"2021-01-19T16:30:00-01:00"}') is Verdict.AT_OR_AFTER_TO
 
 
 def test_to_must_be_after_from():
@@ -88,9 +154,9 @@ def test_to_must_be_after_from():
 
 def test_dotted_field_and_epoch_numbers():
     nested = TimeFilter(TimeWindow(parse_time("2021-01-19T15:57"), None), "meta.event.time")
-    assert nested.verdict(b'{"meta":{"event":{"time":"2021-01-19T16:00Z"}}}') is Verdict.KEEP
-    assert nested.verdict(b'{"meta":{"event":"x"}}') is Verdict.MISSING_TIMESTAMP
-    assert nested.verdict(b'{"utcTime":"2021-01-19T16:00Z"}') is Verdict.MISSING_TIMESTAMP
+    assert verdict(nested, b'{"meta":{"event":{"time":"2021-01-19T16:00Z"}}}') is Verdict.KEEP
+    assert verdict(nested, b'{"meta":{"event":"x"}}') is Verdict.MISSING_TIMESTAMP
+    assert verdict(nested, b'{"utcTime":"2021-01-19T16:00Z"}') is Verdict.MISSING_TIMESTAMP
     seconds = datetime(2021, 1, 19, 16, tzinfo=UTC).timestamp()
     assert record_moment(int(seconds)) == datetime(2021, 1, 19, 16, tzinfo=UTC)
     assert record_moment(int(seconds * 1000)) == datetime(2021, 1, 19, 16, tzinfo=UTC)
@@ -111,7 +177,7 @@ def test_dotted_field_and_epoch_numbers():
     ],
 )
 def test_lines_without_a_readable_time_are_missing(line):
-    assert window("2021-01-19T15:57").verdict(line) is Verdict.MISSING_TIMESTAMP
+    assert verdict(window("2021-01-19T15:57"), line) is Verdict.MISSING_TIMESTAMP
 
 
 @pytest.mark.parametrize("field", ["", ".", "a..b", "a."])
@@ -123,5 +189,5 @@ def test_bad_field_names(field):
 def test_offset_aware_and_naive_records_mix():
     start = datetime(2021, 1, 19, 15, 57, tzinfo=timezone(timedelta(hours=2)))
     keep = TimeFilter(TimeWindow(start, None))
-    assert keep.verdict(b'{"utcTime":"2021-01-19T13:57"}') is Verdict.KEEP
-    assert keep.verdict(b'{"utcTime":"2021-01-19T13:56:59"}') is Verdict.BEFORE_FROM
+    assert verdict(keep, b'{"utcTime":"2021-01-19T13:57"}') is Verdict.KEEP
+    assert verdict(keep, b'{"utcTime":"2021-01-19T13:56:59"}') is Verdict.BEFORE_FROM

@@ -113,7 +113,10 @@ class BatchResult:
 def classify_batch(
     lines: list[bytes], time_filter: TimeFilter, include_missing: bool
 ) -> BatchResult:
-    """The restore's hot loop: one orjson parse and one fromisoformat per line."""
+    """The restore's hot loop: one orjson parse and one fromisoformat per line. Its fast path
+    is timefilter.iso_moment inlined (the call alone cost ~30% of the loop, measured); any line
+    it does not take goes through time_filter.moment, and a property test holds the two to the
+    same answer for every line."""
     loads = orjson.loads
     fromiso = datetime.fromisoformat
     path = time_filter.reader.path
