@@ -4,7 +4,7 @@ cycles with retention R, for monthly vs daily sink rotation.
 Simulated: the clock, and Connect. Each simulated day, half the day's records are appended to
 the current period's sink file (mtime set to 06:00 of that day), then the cycle's storage half
 runs at 12:00 exactly as `Cycle` calls it (`compress_stale(config, now)` then
-`backup_snapshot(config, now=now)`: real encfs or gocryptfs, real rsnapshot, retention pruning,
+`backup_snapshot(config)`: real encfs or gocryptfs, real rsnapshot, retention pruning,
 verification), then the other half is appended (mtime 18:00). Connect stop/resume is
 skipped: it does not change what lands on the target. The target is a plain local directory
 holding the ciphertext; it is measured with `du` (allocated bytes, hard links counted once).
@@ -110,7 +110,7 @@ def simulate(variant: Variant, options: StorageOptions, root: Path) -> dict[str,
             now = midnight + timedelta(hours=12)
             watch = Stopwatch()
             compressed += len(compress_stale(config, now).compressed)
-            result = backup_snapshot(config, now=now)
+            result = backup_snapshot(config)
             seconds.append(watch.elapsed)
             snapshotted = result.bytes
             sunk += _append(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kafka_connect_backup.connect.connectors import Reconciler, desired_connectors
+from kafka_connect_backup.connect.connectors import Reconciler, ReconcileResult, desired_connectors
 from kafka_connect_backup.connect.hold import hold_connectors
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
@@ -98,13 +98,13 @@ def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
         first = reconciler.reconcile(period)
         assert first.created == names
         wait_running(connect_worker.url, names)
-        assert reconciler.reconcile(period).changed is False  # idempotent
+        assert reconciler.reconcile(period) == ReconcileResult()  # idempotent: no action
 
         # Drift: a wrong file, a paused and a stopped connector, a connector of a topic that
         # left the config, and a held connector (restore at work) that must stay stopped.
         wrong = dict(desired[names[0]], file=str(tmp_path / "elsewhere.sink"))
         client.put_config(names[0], wrong)
-        client.pause(names[1])
+        requests.put(f"{connect_worker.url}/connectors/{names[1]}/pause", timeout=10)
         client.stop(names[2])
         client.put_config(stray, dict(desired[names[0]], name=stray))
         _wait(lambda: connector_states(connect_worker.url, names[1:])[names[1]][0] == "PAUSED")

@@ -58,10 +58,6 @@ class ReconcileResult:
     removed: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.resumed or self.restarted or self.removed)
-
 
 class Reconciler:
     """Makes the worker's connectors match the desired set."""

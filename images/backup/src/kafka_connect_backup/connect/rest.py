@@ -212,10 +212,6 @@ class ConnectClient:
         response = self.request("PUT", f"/connectors/{_q(name)}/resume", ok=(202, 204))
         return response.status_code != 404
 
-    def pause(self, name: str) -> bool:
-        response = self.request("PUT", f"/connectors/{_q(name)}/pause", ok=(202, 204))
-        return response.status_code != 404
-
     def delete(self, name: str) -> bool:
         response = self.request("DELETE", f"/connectors/{_q(name)}", ok=(204,))
         return response.status_code != 404

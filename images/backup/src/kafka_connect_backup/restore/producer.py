@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, Producer
 
 # Linger and batch sizes trade a few ms of latency for far fewer, larger requests. Compression
 # is off by default (restore.py --compression): on a fast network it only costs CPU, here and on
@@ -33,8 +33,6 @@ THROUGHPUT_SETTINGS: dict[str, Any] = {
     # retried by librdkafka and would only alarm the operator; failures reach the summary.
     "log_level": 3,
 }
-
-POLL_EVERY = 10_000
 
 
 @dataclass
@@ -110,8 +108,3 @@ class RecordProducer:
         remaining = self._producer.flush(timeout)
         self.counter.undelivered = int(remaining)
         return self.counter
-
-
-def check_producer_error(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    return error.str() if isinstance(error, KafkaError) else str(exc)

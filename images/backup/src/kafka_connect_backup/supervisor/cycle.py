@@ -72,7 +72,6 @@ class SnapshotFn(Protocol):
         *,
         source_dir: Path | None = None,
         stop_requested: Callable[[], bool] = ...,
-        now: datetime | None = None,
     ) -> SnapshotResult: ...
 
 
@@ -202,7 +201,7 @@ class Cycle:
             if backup and frozen is None:
                 # Not enough room to stage: snapshot the sink directory itself, stopped.
                 self._compress_step(result, now)
-                self._backup_step(result, now, self.config.sink_path)
+                self._backup_step(result, self.config.sink_path)
             self._step = "resume"
             resumed = True
             self._resume_all(result, down_since, now)
@@ -212,7 +211,7 @@ class Cycle:
                 self._check_abort("stage")
                 self._step = "stage"
                 staged = staging.stage(self.config.sink_path, frozen, written)
-                self._backup_step(result, now, staged)
+                self._backup_step(result, staged)
             if not backup:
                 log.info("cycle.backup_skipped", reason="backup.enabled is false")
         except CycleAborted as exc:
@@ -270,10 +269,10 @@ class Cycle:
             # Compression failing leaves every source intact: still take the backup.
             self._fail(result, "compress", exc)
 
-    def _backup_step(self, result: CycleResult, now: datetime, source: Path) -> None:
+    def _backup_step(self, result: CycleResult, source: Path) -> None:
         self._check_abort("backup")
         self._step = "backup"
-        result.snapshot = self._backup(now, source)
+        result.snapshot = self._backup(source)
 
     def _compress(self, result: CycleResult, now: datetime) -> None:
         compressed = self.compress(self.config, now)
@@ -327,11 +326,9 @@ class Cycle:
         log.info("connectors.stopped", connectors=stopped)
         return stopped, written
 
-    def _backup(self, now: datetime, source: Path) -> SnapshotResult:
+    def _backup(self, source: Path) -> SnapshotResult:
         began = time.monotonic()
-        snapshot = self.snapshot(
-            self.config, source_dir=source, stop_requested=self.should_abort, now=now
-        )
+        snapshot = self.snapshot(self.config, source_dir=source, stop_requested=self.should_abort)
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
         self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)

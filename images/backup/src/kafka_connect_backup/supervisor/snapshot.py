@@ -8,7 +8,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, Engine
@@ -45,7 +44,6 @@ class SnapshotResult:
     seconds: float  # the whole step: checks, mount, prune, rsnapshot, verify, unmount
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
-    finished_at: datetime
 
 
 # --- verification -------------------------------------------------------------------------
@@ -151,7 +149,6 @@ def backup_snapshot(
     *,
     source_dir: Path | None = None,
     stop_requested: Callable[[], bool] = never,
-    now: datetime | None = None,
 ) -> SnapshotResult:
     """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
     checks, mount, prune beyond backup.retention, rsnapshot alpha, verify alpha.0 against the
@@ -206,5 +203,4 @@ def backup_snapshot(
         seconds=time.monotonic() - start,
         pruned=[p.name for p in pruned],
         rsnapshot_exit_code=run.exit_code,
-        finished_at=now or datetime.now(UTC),
     )
