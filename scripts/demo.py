@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from confluent_kafka import Consumer, Producer
 
 from kafka_connect_backup.tools.fuse import is_mount_point, unmount
 from kafka_stack import KafkaStack, free_port
+from local_config import local_backup, local_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -266,33 +266,27 @@ def run(work: Path, fast: bool) -> int:
         say(f"seeded: {seeded.name} ({len(seeded_lines)} records, idle 40 days, as migrated)")
 
         metrics_port = free_port()
-        config = work / "config.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "topics": list(TOPICS),
-                    "sinkName": SINK_NAME,
-                    "sinkPath": str(sink),
-                    "restartTimeout": restart_timeout,
-                    "reconcileIntervalSeconds": 2,
-                    "connect": {"url": stack.connect_url},
-                    "kafka": {"bootstrapServers": stack.bootstrap},
-                    "backup": {
-                        "enabled": True,
-                        "retention": 3,
-                        "engine": "encfs",
-                        "passwordFile": str(password),
-                        "targetDir": str(cipher),
-                        "mountPoint": str(plain),
-                        # A local directory stands in for the NFS volume here.
-                        "requireTargetMount": False,
-                        "allowInit": True,
-                        "workDir": str(work / "kcb"),
-                    },
-                    "metrics": {"host": "127.0.0.1", "port": metrics_port},
-                },
-                sort_keys=False,
-            )
+        config = write_config(
+            work / "config.yaml",
+            local_config(
+                topics=TOPICS,
+                sink_name=SINK_NAME,
+                sink_path=sink,
+                connect_url=stack.connect_url,
+                bootstrap_servers=stack.bootstrap,
+                metrics_port=metrics_port,
+                # A local directory stands in for the NFS volume here (requireTargetMount off).
+                backup=local_backup(
+                    password_file=password,
+                    target_dir=cipher,
+                    mount_point=plain,
+                    work_dir=work / "kcb",
+                    retention=3,
+                    engine="encfs",
+                ),
+                restartTimeout=restart_timeout,
+                reconcileIntervalSeconds=2,
+            ),
         )
         events = EventStream(stack.bootstrap, rate)
         events.start()

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.tools import fuse
+from local_config import local_backup, local_config
 
 PASSWORD = "correct horse battery staple 7f3a"
 RESTORE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "restore.py"
@@ -29,30 +30,25 @@ class StorageEnv:
     password_file: Path
 
     def backup(self, **overrides: Any) -> dict[str, Any]:
-        """The `backup` config section over this env: enabled, encfs, allowInit; overrides win."""
-        settings: dict[str, Any] = {
-            "enabled": True,
-            "retention": 3,
-            "engine": "encfs",
-            "passwordFile": str(self.password_file),
-            "targetDir": str(self.target),
-            "mountPoint": str(self.mount_point),
-            "requireTargetMount": True,
-            "allowInit": True,
-            "workDir": str(self.work),
-        }
-        settings.update(overrides)
-        return settings
+        """The `backup` section over this env: enabled, encfs, allowInit, its target a real mount
+        (requireTargetMount); overrides (config key names) win."""
+        return local_backup(
+            password_file=self.password_file,
+            target_dir=self.target,
+            mount_point=self.mount_point,
+            work_dir=self.work,
+            require_target_mount=True,
+            **overrides,
+        )
+
+    def config_data(self, **backup: Any) -> dict[str, Any]:
+        """Topic `orders`, sink name `sink`, backed up into this env (`backup` overrides)."""
+        return local_config(
+            topics=["orders"], sink_name="sink", sink_path=self.sink, backup=self.backup(**backup)
+        )
 
     def config(self, **backup: Any) -> Config:
-        return parse_config(
-            {
-                "topics": ["orders"],
-                "sinkName": "sink",
-                "sinkPath": str(self.sink),
-                "backup": self.backup(**backup),
-            }
-        )
+        return parse_config(self.config_data(**backup))
 
 
 def mount_tmpfs(path: Path, size: str = "256m") -> None:

@@ -1,5 +1,6 @@
-"""Shared pieces of the supervisor integration tests: configs, a captured JSON log, an
-adjustable clock, a producer thread that keeps producing during a cycle."""
+"""Shared pieces of the supervisor integration tests: configs (scripts/local_config.py with
+these tests' settings), a captured JSON log, an adjustable clock, a producer thread that keeps
+producing during a cycle."""
 
 from __future__ import annotations
 
@@ -13,16 +14,26 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 from confluent_kafka import Producer
 
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.logs import configure_logging
+from local_config import local_config
 
 
 def sink_name() -> str:
     """A sink name unique to one test: its connectors never collide on the shared worker."""
     return f"sup-{uuid.uuid4().hex[:8]}"
+
+
+# What a supervisor test runs with unless it says otherwise: cycles only on demand, quick
+# reconciling, no metrics endpoint, every log event.
+TEST_SETTINGS: dict[str, Any] = {
+    "restartTimeout": "1d",
+    "reconcileIntervalSeconds": 0.5,
+    "connect": {"stopTimeoutSeconds": 30},
+    "logLevel": "DEBUG",
+}
 
 
 def config_data(
@@ -32,30 +43,23 @@ def config_data(
     sink_path: Path,
     connect_url: str,
     backup: dict[str, Any] | None = None,
+    metrics_port: int = 0,
     **extra: Any,
 ) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "topics": topics,
-        "sinkName": sink,
-        "sinkPath": str(sink_path),
-        "restartTimeout": "1d",
-        "reconcileIntervalSeconds": 0.5,
-        "connect": {"url": connect_url, "stopTimeoutSeconds": 30},
-        "metrics": {"host": "127.0.0.1", "port": 0},
-        "backup": backup or {"enabled": False},
-        "logLevel": "DEBUG",
-    }
-    data.update(extra)
-    return data
+    """A supervisor test's config document; `extra` (config key names) wins over TEST_SETTINGS."""
+    return local_config(
+        topics=topics,
+        sink_name=sink,
+        sink_path=sink_path,
+        connect_url=connect_url,
+        metrics_port=metrics_port,
+        backup=backup,
+        **{**TEST_SETTINGS, **extra},
+    )
 
 
 def make_config(**kwargs: Any) -> Config:
     return parse_config(config_data(**kwargs))
-
-
-def write_config(path: Path, **kwargs: Any) -> Path:
-    path.write_text(yaml.safe_dump(config_data(**kwargs)))
-    return path
 
 
 class LogCapture:

@@ -66,6 +66,7 @@ from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
 from kafka_stack import KafkaStack
+from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 9b2e"
 SINK_NAME = "bench"
@@ -334,25 +335,23 @@ def _config(
     for name in ("sink", f"target-{mode}", f"work-{mode}"):
         (root / name).mkdir(parents=True, exist_ok=True)
     return parse_config(
-        {
-            "topics": topics,
-            "sinkName": SINK_NAME,
-            "sinkPath": str(root / "sink"),
-            "compressAfterDays": 36500,
-            "connect": {"url": connect_url, "stopTimeoutSeconds": 120},
-            "metrics": {"port": 0},
-            "backup": {
-                "enabled": True,
-                "retention": options.retention,
-                "engine": options.engine,
-                "passwordFile": str(root / "password"),
-                "targetDir": str(root / f"target-{mode}"),
-                "mountPoint": str(root / f"plain-{mode}"),
-                "requireTargetMount": False,
-                "allowInit": True,
-                "workDir": str(root / f"work-{mode}"),
-            },
-        }
+        local_config(
+            topics=topics,
+            sink_name=SINK_NAME,
+            sink_path=root / "sink",
+            connect_url=connect_url,
+            metrics_port=0,
+            backup=local_backup(
+                password_file=root / "password",
+                target_dir=root / f"target-{mode}",
+                mount_point=root / f"plain-{mode}",
+                work_dir=root / f"work-{mode}",
+                retention=options.retention,
+                engine=options.engine,
+            ),
+            compressAfterDays=36500,
+            connect={"stopTimeoutSeconds": 120},
+        )
     )
 
 

@@ -33,6 +33,7 @@ from kafka_connect_backup.config import Config, SinkRotation, parse_config
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.compress import compress_stale
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 4f1c"
 TOPIC, SINK_NAME = "events", "bench"
@@ -67,24 +68,21 @@ def _config(root: Path, variant: Variant, options: StorageOptions) -> Config:
     for name in ("sink", "target", "work"):
         (root / name).mkdir(parents=True, exist_ok=True)
     return parse_config(
-        {
-            "topics": [TOPIC],
-            "sinkName": SINK_NAME,
-            "sinkPath": str(root / "sink"),
-            "sinkRotation": variant.rotation.value,
-            "compressAfterDays": variant.compress_after_days,
-            "backup": {
-                "enabled": True,
-                "retention": options.retention,
-                "engine": options.engine,
-                "passwordFile": str(root / "password"),
-                "targetDir": str(root / "target"),
-                "mountPoint": str(root / "plain"),
-                "requireTargetMount": False,
-                "allowInit": True,
-                "workDir": str(root / "work"),
-            },
-        }
+        local_config(
+            topics=[TOPIC],
+            sink_name=SINK_NAME,
+            sink_path=root / "sink",
+            backup=local_backup(
+                password_file=root / "password",
+                target_dir=root / "target",
+                mount_point=root / "plain",
+                work_dir=root / "work",
+                retention=options.retention,
+                engine=options.engine,
+            ),
+            sinkRotation=variant.rotation.value,
+            compressAfterDays=variant.compress_after_days,
+        )
     )
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from docker_engine import DockerEngine
 from image_helpers import (
@@ -31,6 +30,7 @@ from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import Broker, free_port
+from local_config import local_backup, local_config, write_config
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]  # cold image builds take minutes
 
@@ -78,28 +78,28 @@ def test_backup_image_ships_the_tools_the_supervisor_drives(
 def supervisor_config(
     topic: str, sink_name: str, connect_port: int, metrics_port: int, bootstrap: str, engine: str
 ) -> dict[str, Any]:
-    return {
-        "topics": [topic],
-        "sinkName": sink_name,
-        "sinkPath": SINK_PATH,
-        "restartTimeout": "1d",  # cycles only on demand (kcb backup-now) in this test
-        "reconcileIntervalSeconds": 1,
-        "connect": {"url": f"http://127.0.0.1:{connect_port}", "stopTimeoutSeconds": 60},
-        "kafka": {"bootstrapServers": bootstrap},
-        "backup": {
-            "enabled": True,
-            "retention": 3,
-            "engine": engine,
-            "passwordFile": "/etc/encrypt-key/password",
-            "targetDir": TARGET_DIR,
-            "mountPoint": "/mnt/backup",
-            "requireTargetMount": True,  # the bind mount is a mount point in the container
-            "allowInit": True,
-            "workDir": "/tmp/kcb",
-        },
-        "metrics": {"host": "127.0.0.1", "port": metrics_port},
-        "logLevel": "INFO",
-    }
+    """The pod's config with the container's paths."""
+    return local_config(
+        topics=[topic],
+        sink_name=sink_name,
+        sink_path=SINK_PATH,
+        connect_url=f"http://127.0.0.1:{connect_port}",
+        bootstrap_servers=bootstrap,
+        metrics_port=metrics_port,
+        backup=local_backup(
+            password_file="/etc/encrypt-key/password",
+            target_dir=TARGET_DIR,
+            mount_point="/mnt/backup",
+            work_dir="/tmp/kcb",
+            retention=3,
+            engine=engine,
+            require_target_mount=True,  # the bind mount is a mount point in the container
+        ),
+        restartTimeout="1d",  # cycles only on demand (kcb backup-now) in this test
+        reconcileIntervalSeconds=1,
+        connect={"stopTimeoutSeconds": 60},
+        logLevel="INFO",
+    )
 
 
 @contextmanager
@@ -145,18 +145,11 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     password_file.write_text(password + "\n")
     connect_port, metrics_port = free_port(), free_port()
     sink_name = f"img-{engine}"
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            supervisor_config(
-                unique_topic,
-                sink_name,
-                connect_port,
-                metrics_port,
-                kafka_broker.bootstrap,
-                engine,
-            )
-        )
+    config = write_config(
+        tmp_path / "config.yaml",
+        supervisor_config(
+            unique_topic, sink_name, connect_port, metrics_port, kafka_broker.bootstrap, engine
+        ),
     )
     properties = worker_properties(
         tmp_path / "worker.properties", kafka_broker.bootstrap, connect_port

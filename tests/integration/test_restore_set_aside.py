@@ -4,7 +4,6 @@ and the runbook says so, with where the files are and how long the snapshots sti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from kafka_connect_backup.restore.cli import build_parser
 from kafka_connect_backup.restore.steps import set_aside_note
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.volume import mounted_volume
+from local_config import write_config
 from storage_helpers import StorageEnv, storage_env, tree
 
 pytestmark = pytest.mark.integration
@@ -32,25 +32,8 @@ def test_set_aside_files_are_not_backed_up_and_the_note_says_so(env: StorageEnv)
     aside.mkdir()
     (aside / "orders-sink-2026-11.sink").write_text('{"utcTime": "2026-11-01T00:00:00Z"}\n')
     (env.sink / "orders-sink-2026-11.sink").write_text('{"utcTime": "2026-11-26T00:00:00Z"}\n')
-    config_path = env.root / "config.yaml"
-    config_path.write_text(
-        json.dumps(
-            {
-                "topics": ["orders"],
-                "sinkName": "sink",
-                "sinkPath": str(env.sink),
-                "restartTimeout": "23h",
-                "backup": {
-                    "enabled": True,
-                    "retention": 4,
-                    "passwordFile": str(env.password_file),
-                    "targetDir": str(env.target),
-                    "mountPoint": str(env.mount_point),
-                    "allowInit": True,
-                    "workDir": str(env.work),
-                },
-            }
-        )
+    config_path = write_config(
+        env.root / "config.yaml", {**env.config_data(retention=4), "restartTimeout": "23h"}
     )
     config = load_config(config_path)
     backup_snapshot(config)

@@ -21,6 +21,7 @@ from kafka_connect_backup.restore.cli import main as restore_main
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import mounted_volume
+from local_config import write_config
 from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env, tree
 
 pytestmark = pytest.mark.integration
@@ -50,11 +51,7 @@ def write_sink_files(sink: Path) -> None:
 
 def config_file(env: StorageEnv, engine: str, **backup: object) -> Path:
     """The pod's config: backup enabled, allowInit true (listing must still never init)."""
-    settings = env.backup(engine=engine, **backup)
-    path = env.root / "config.yaml"
-    data = {"topics": ["orders"], "sinkName": "sink", "sinkPath": str(env.sink), "backup": settings}
-    path.write_text(json.dumps(data))  # JSON is YAML
-    return path
+    return write_config(env.root / "config.yaml", env.config_data(engine=engine, **backup))
 
 
 def dry_run_from_alpha0(path: Path, start: str, *extra: str) -> int:

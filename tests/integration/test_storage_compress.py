@@ -26,6 +26,7 @@ from kafka_connect_backup.supervisor.compress import (
     compress_stale,
     file_digest,
 )
+from local_config import local_config
 from storage_helpers import mount_tmpfs, unmount_all
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ def test_idle_old_file_compressed_current_and_active_files_untouched(tmp_path: P
     os.utime(other, (OLD, OLD))
 
     config = parse_config(
-        {"topics": ["orders"], "sinkName": "sink", "sinkPath": str(sink), "compressAfterDays": 30}
+        local_config(topics=["orders"], sink_name="sink", sink_path=sink, compressAfterDays=30)
     )
     result = compress_stale(config, NOW)
 

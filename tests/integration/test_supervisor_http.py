@@ -25,13 +25,14 @@ from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_helpers import produce_json
 from kafka_stack import free_port
+from local_config import write_config
 from supervisor_helpers import (
     LogCapture,
+    config_data,
     delete_connectors,
     sink_name,
     wait_for_line_count,
     wait_running,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,11 +55,13 @@ def test_health_metrics_status_and_backup_now(
     port = free_port()
     config_path = write_config(
         tmp_path / "config.yaml",
-        topics=[unique_topic],
-        sink=sink,
-        sink_path=sink_path,
-        connect_url=connect_worker.url,
-        metrics={"host": "127.0.0.1", "port": port},
+        config_data(
+            topics=[unique_topic],
+            sink=sink,
+            sink_path=sink_path,
+            connect_url=connect_worker.url,
+            metrics_port=port,
+        ),
     )
     config = load_config(config_path)
     names = connector_names(config)
@@ -155,10 +158,9 @@ def _kcb(*args: str) -> subprocess.CompletedProcess[str]:
 def test_check_config_command(tmp_path: Path) -> None:
     good = write_config(
         tmp_path / "good.yaml",
-        topics=["a", "b"],
-        sink="s",
-        sink_path=tmp_path,
-        connect_url="http://127.0.0.1:1",
+        config_data(
+            topics=["a", "b"], sink="s", sink_path=tmp_path, connect_url="http://127.0.0.1:1"
+        ),
     )
     done = subprocess.run(
         [KCB, "check-config", "--config", str(good)], capture_output=True, text=True
@@ -184,11 +186,13 @@ def test_supervise_refuses_a_taken_metrics_port(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         config = write_config(
             tmp_path / "config.yaml",
-            topics=["a"],
-            sink="s",
-            sink_path=tmp_path,
-            connect_url="http://127.0.0.1:1",
-            metrics={"host": "127.0.0.1", "port": port},
+            config_data(
+                topics=["a"],
+                sink="s",
+                sink_path=tmp_path,
+                connect_url="http://127.0.0.1:1",
+                metrics_port=port,
+            ),
         )
         done = _kcb("supervise", "--config", str(config))
     assert done.returncode == 2

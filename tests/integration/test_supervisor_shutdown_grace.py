@@ -181,7 +181,7 @@ def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
         sink_path=env.sink,
         connect_url=connect_worker.url,
         shutdownGraceSeconds=GRACE,
-        backup={**env.config().backup.model_dump(by_alias=True, mode="json")},
+        backup=env.backup(),
     )
     names = connector_names(config)
     big = env.sink / f"{unique_topic}-{sink}-2026-01.sink"  # an old period's file

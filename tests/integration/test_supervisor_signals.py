@@ -22,13 +22,14 @@ from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json
 from kafka_stack import free_port
+from local_config import write_config
 from storage_helpers import PASSWORD, storage_env
 from supervisor_helpers import (
+    config_data,
     connector_states,
     delete_connectors,
     sink_name,
     wait_for_line_count,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -79,13 +80,15 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
     with storage_env(tmp_path) as env:
         config_path = write_config(
             tmp_path / "config.yaml",
-            topics=[unique_topic],
-            sink=sink,
-            sink_path=env.sink,
-            connect_url=connect_worker.url,
-            restartTimeout="3s",
-            metrics={"host": "127.0.0.1", "port": free_port()},
-            backup=env.backup(),
+            config_data(
+                topics=[unique_topic],
+                sink=sink,
+                sink_path=env.sink,
+                connect_url=connect_worker.url,
+                restartTimeout="3s",
+                metrics_port=free_port(),
+                backup=env.backup(),
+            ),
         )
         config = load_config(config_path)
         names = connector_names(config)

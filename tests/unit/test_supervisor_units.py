@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,13 +28,14 @@ from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.supervisor.cycle import CycleResult, classify
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import free_port
+from local_config import local_config
 
 pytestmark = pytest.mark.unit
 
 
-def _config(**extra: object):
+def _config(**extra: Any):
     return parse_config(
-        {"topics": ["orders", "audit.log"], "sinkName": "bk", "sinkPath": "/data/s", **extra}
+        local_config(topics=["orders", "audit.log"], sink_name="bk", sink_path="/data/s", **extra)
     )
 
 
