@@ -167,9 +167,11 @@ def restore_section(quick: bool, work: Path) -> Section:
     )
     section.tables.append(table)
     section.method = [
-        "scripts/bench_restore.py (written with the restore issue): restore.py and the console "
-        "producer are timed as whole processes; the perf test's own records/s is used (it "
-        "excludes JVM start-up).",
+        (
+            "scripts/bench_restore.py (written with the restore issue): restore.py and the console "
+            "producer are timed as whole processes; the perf test's own records/s is used (it "
+            "excludes JVM start-up)."
+        ),
     ]
     console = report.get("ratio_console")
     ceiling = report.get("ratio_ceiling")
@@ -179,8 +181,10 @@ def restore_section(quick: bool, work: Path) -> Section:
             f"{'meets' if ceiling >= 0.8 else 'BELOW'} the 0.8x target vs the ceiling",
         ]
         section.findings = [
-            f"restore.py {restore_rate:,.0f} records/s: {console:.2f}x the console producer and "
-            f"{ceiling:.2f}x the perf-test ceiling ({'; '.join(verdict)}).",
+            (
+                f"restore.py {restore_rate:,.0f} records/s: {console:.2f}x the console producer "
+                f"and {ceiling:.2f}x the perf-test ceiling ({'; '.join(verdict)})."
+            ),
         ]
         tuned = report.get("ratio_tuned_ceiling")
         if tuned is not None:
@@ -189,9 +193,11 @@ def restore_section(quick: bool, work: Path) -> Section:
                 f"{tuned:.2f}x."
             )
         section.headline = [
-            f"Restore of {report.get('records', '?')} records: restore.py "
-            f"{restore_rate:,.0f} records/s = {console:.2f}x kafka-console-producer, "
-            f"{ceiling:.2f}x the kafka-producer-perf-test ceiling."
+            (
+                f"Restore of {report.get('records', '?')} records: restore.py "
+                f"{restore_rate:,.0f} records/s = {console:.2f}x kafka-console-producer, "
+                f"{ceiling:.2f}x the kafka-producer-perf-test ceiling."
+            )
         ]
     return section
 
@@ -199,7 +205,7 @@ def restore_section(quick: bool, work: Path) -> Section:
 # --- main ----------------------------------------------------------------------------------
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -260,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 section = table[name]()
             except KeyboardInterrupt:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (reported in its section; the rest still run)
                 traceback.print_exc()
                 section = Section(name, name, error=f"{type(exc).__name__}: {exc}")
             section.seconds = section_watch.elapsed

@@ -109,7 +109,7 @@ def bench_console(broker: Broker, topic: str, data: Path) -> dict[str, Any]:
 _PERF = re.compile(rb"(\d+) records sent, ([\d.]+) records/sec")
 
 
-def bench_perf(broker: Broker, topic: str, records: int, extra: list[str]) -> dict[str, Any]:
+def bench_perf(topic: str, records: int, extra: list[str]) -> dict[str, Any]:
     result = run_kafka_tool(
         "org.apache.kafka.tools.ProducerPerformance",
         ["--topic", topic, "--num-records", str(records), "--throughput", "-1", *extra],
@@ -134,11 +134,11 @@ def _measure(
     elif tool == "console":
         result = bench_console(broker, topic, data)
     elif tool == "perf":
-        result = bench_perf(broker, topic, records, [
+        result = bench_perf(topic, records, [
             "--record-size", str(size), "--producer-props", bootstrap, "acks=all",
         ])  # fmt: skip
     else:
-        result = bench_perf(broker, topic, records, [
+        result = bench_perf(topic, records, [
             "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
             f"linger.ms={THROUGHPUT_SETTINGS['linger.ms']}",
             f"batch.size={THROUGHPUT_SETTINGS['batch.size']}",
@@ -170,7 +170,7 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
         bootstrap = f"bootstrap.servers={broker.bootstrap}"
         # Warm the broker's JIT first: whoever ran first on a cold broker would pay for it.
         warm = broker.create_topic(f"bench-warmup-{time.monotonic_ns()}")
-        bench_perf(broker, warm, min(records, 300_000), [
+        bench_perf(warm, min(records, 300_000), [
             "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
         ])  # fmt: skip
         for round_number in range(repeat):
@@ -207,16 +207,22 @@ def render(report: dict[str, Any]) -> str:
         "perf_tuned": "perf-test, same lines + restore's settings",
     }
     lines = [
-        f"{'tool (median of ' + str(report['repeat']) + ' runs)':<48} {'records/s':>12} "
-        f"{'seconds':>9}"
+        (
+            f"{'tool (median of ' + str(report['repeat']) + ' runs)':<48} {'records/s':>12} "
+            f"{'seconds':>9}"
+        )
     ]
     for key, label in labels.items():
         lines.append(f"{label:<48} {results[key]['rate']:>12,.0f} {results[key]['seconds']:>9.2f}")
     lines += [
-        f"restore / console producer: {report['ratio_console']:.2f}x "
-        f"(target >= {TARGET_CONSOLE_RATIO}x)",
-        f"restore / perf-test ceiling: {report['ratio_ceiling']:.2f}x "
-        f"(target >= {TARGET_CEILING_RATIO}x)",
+        (
+            f"restore / console producer: {report['ratio_console']:.2f}x "
+            f"(target >= {TARGET_CONSOLE_RATIO}x)"
+        ),
+        (
+            f"restore / perf-test ceiling: {report['ratio_ceiling']:.2f}x "
+            f"(target >= {TARGET_CEILING_RATIO}x)"
+        ),
         f"restore / perf-test with restore's settings: {report['ratio_tuned_ceiling']:.2f}x",
     ]
     return "\n".join(lines)

@@ -162,7 +162,8 @@ class _JavaService:
             stdout=stdout,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=None if self.detached else _die_with_parent,
+            # Only prctl(PR_SET_PDEATHSIG) runs there, before any thread of ours could matter.
+            preexec_fn=None if self.detached else _die_with_parent,  # noqa: PLW1509
             start_new_session=self.detached,
         )
         stdout.close()
@@ -199,10 +200,14 @@ class Broker(_JavaService):
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://{self.bootstrap},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{self.bootstrap},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    (
+                        f"listeners=PLAINTEXT://{self.bootstrap},"
+                        f"CONTROLLER://127.0.0.1:{self.controller_port}"
+                    ),
+                    (
+                        f"advertised.listeners=PLAINTEXT://{self.bootstrap},"
+                        f"CONTROLLER://127.0.0.1:{self.controller_port}"
+                    ),
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -242,7 +247,7 @@ class Broker(_JavaService):
             try:
                 socket.create_connection((self.host, self.port), timeout=1).close()
                 self.admin().list_topics(timeout=5)
-            except Exception:  # not accepting connections yet
+            except Exception:  # noqa: BLE001 (not accepting connections yet)
                 return False
             return True
 

@@ -76,7 +76,11 @@ class ClusterError(RuntimeError):
 
 
 def _run(
-    args: Sequence[str], *, check: bool = True, input: str | None = None, timeout: float = 120
+    args: Sequence[str],
+    *,
+    check: bool = True,
+    input: str | None = None,  # noqa: A002 (subprocess.run's name for it)
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command; with `check`, a ClusterError carrying its stderr when it fails."""
     proc = subprocess.run(
@@ -186,7 +190,11 @@ class KubeCluster:
         return [str(BIN / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+        self,
+        *args: str,
+        input: str | None = None,  # noqa: A002 (subprocess.run's name for it)
+        check: bool = True,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         return _run(self.kubectl_command(*args), input=input, check=check, timeout=timeout)
 
@@ -656,7 +664,7 @@ stop 1
             stdout=stdout,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=preexec,
+            preexec_fn=preexec,  # noqa: PLW1509 (prctl only, in the fresh child)
         )
         stdout.close()
         deadline = time.monotonic() + 10
@@ -668,7 +676,7 @@ stop 1
             raise ClusterError(
                 f"the cluster's launcher did not start; see {self.logs}/launcher.log"
             )
-        namespace = os.readlink(f"/proc/{init}/ns/pid")
+        namespace = str(Path(f"/proc/{init}/ns/pid").readlink())
         self._write_state(pid=process.pid, pidNamespace=namespace)
 
     @staticmethod
@@ -691,7 +699,7 @@ stop 1
             if not entry.name.isdigit():
                 continue
             try:
-                if os.readlink(entry / "ns" / "pid") == namespace:
+                if str((entry / "ns" / "pid").readlink()) == namespace:
                     found.append(int(entry.name))
             except OSError:
                 continue

@@ -66,8 +66,8 @@ def mounts_under(root: Path) -> list[Path]:
 def unmount_all(root: Path) -> None:
     for _ in range(3):
         for path in mounts_under(root):
-            subprocess.run(["fusermount", "-u", "-z", str(path)], capture_output=True)
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+            subprocess.run(["fusermount", "-u", "-z", str(path)], capture_output=True, check=False)
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
         if not mounts_under(root):
             return
     assert not mounts_under(root), f"mounts left under {root}: {mounts_under(root)}"

@@ -176,28 +176,40 @@ def run(options: CompressOptions, work: Path) -> Section:
         "speed_ratio": speed,
     }
     section.method = [
-        f"One file of {human(generated)} of generated JSON event lines (with `utcTime`), read "
-        "once beforehand so every contender reads from the page cache.",
-        "`compress_file` is the exact function the cycle's compress step calls (it writes "
-        "`{file}-{epoch}.gz`, checks it and removes its source; here the source is a hard "
-        "link to the file, so the file stays for the next contender).",
-        "`gzip -6 -c file > out` is GNU gzip at the same level. CPU s = user + system time of "
-        "this process and its children during the contender.",
+        (
+            f"One file of {human(generated)} of generated JSON event lines (with `utcTime`), read "
+            "once beforehand so every contender reads from the page cache."
+        ),
+        (
+            "`compress_file` is the exact function the cycle's compress step calls (it writes "
+            "`{file}-{epoch}.gz`, checks it and removes its source; here the source is a hard "
+            "link to the file, so the file stays for the next contender)."
+        ),
+        (
+            "`gzip -6 -c file > out` is GNU gzip at the same level. CPU s = user + system time of "
+            "this process and its children during the contender."
+        ),
     ]
     section.findings = [
-        f"Compressor {mb / kcb.wall:.1f} MB/s vs gzip -6 {mb / gz.wall:.1f} MB/s: "
-        f"{ratio(speed)} gzip's speed ({default_threads()} thread(s); on 1 thread "
-        f"{ratio(gz.wall / kcb1.wall)}); output {human(kcb.size)} vs {human(gz.size)} "
-        f"({kcb.size / gz.size:.3f}x gzip's size).",
-        f"Where the compressor's time goes: zlib deflate alone takes {zl.wall:.2f} s on one "
-        f"thread, the read-back check {verify.wall:.2f} s ({verify.wall / kcb.wall:.0%} of the "
-        f"compressor's wall time); CPU {kcb.cpu:.2f} s vs gzip's {gz.cpu:.2f} s. The check is "
-        "what makes removing the source safe.",
+        (
+            f"Compressor {mb / kcb.wall:.1f} MB/s vs gzip -6 {mb / gz.wall:.1f} MB/s: "
+            f"{ratio(speed)} gzip's speed ({default_threads()} thread(s); on 1 thread "
+            f"{ratio(gz.wall / kcb1.wall)}); output {human(kcb.size)} vs {human(gz.size)} "
+            f"({kcb.size / gz.size:.3f}x gzip's size)."
+        ),
+        (
+            f"Where the compressor's time goes: zlib deflate alone takes {zl.wall:.2f} s on one "
+            f"thread, the read-back check {verify.wall:.2f} s ({verify.wall / kcb.wall:.0%} of the "
+            f"compressor's wall time); CPU {kcb.cpu:.2f} s vs gzip's {gz.cpu:.2f} s. The check is "
+            "what makes removing the source safe."
+        ),
     ]
     section.headline = [
-        f"Compression of a {generated / MB:.0f} MB sink file: compressor "
-        f"{mb / kcb.wall:.1f} MB/s vs gzip -6 {mb / gz.wall:.1f} MB/s ({ratio(speed)}), "
-        f"{kcb.size / gz.size:.3f}x gzip's output size."
+        (
+            f"Compression of a {generated / MB:.0f} MB sink file: compressor "
+            f"{mb / kcb.wall:.1f} MB/s vs gzip -6 {mb / gz.wall:.1f} MB/s ({ratio(speed)}), "
+            f"{kcb.size / gz.size:.3f}x gzip's output size."
+        )
     ]
     source.unlink()
     return section

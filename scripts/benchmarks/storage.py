@@ -175,17 +175,23 @@ def run(options: StorageOptions, work: Path) -> Section:
         "results": results,
     }
     section.method = [
-        f"{options.days} days simulated with an injected clock; each day "
-        f"{human(options.day_bytes)} of JSON lines is appended to the current period's sink "
-        "file, half before and half after the daily cycle at 12:00 (mtimes set to the "
-        "simulated times, so rsync and the compressor see the simulated history).",
-        "Each cycle runs the real storage half of the supervisor in the order `Cycle` uses: "
-        f"`compress_stale` then `backup_snapshot` ({options.engine} mount, pruning, "
-        "`rsnapshot alpha`, "
-        "verification, unmount). Connect is not involved: stop/resume does not change the "
-        "bytes on the target.",
-        "Target bytes: `du -s -B1` of the ciphertext directory (allocated, hard links counted "
-        "once); 'apparent' uses `du --apparent-size`.",
+        (
+            f"{options.days} days simulated with an injected clock; each day "
+            f"{human(options.day_bytes)} of JSON lines is appended to the current period's sink "
+            "file, half before and half after the daily cycle at 12:00 (mtimes set to the "
+            "simulated times, so rsync and the compressor see the simulated history)."
+        ),
+        (
+            "Each cycle runs the real storage half of the supervisor in the order `Cycle` uses: "
+            f"`compress_stale` then `backup_snapshot` ({options.engine} mount, pruning, "
+            "`rsnapshot alpha`, "
+            "verification, unmount). Connect is not involved: stop/resume does not change the "
+            "bytes on the target."
+        ),
+        (
+            "Target bytes: `du -s -B1` of the ciphertext directory (allocated, hard links counted "
+            "once); 'apparent' uses `du --apparent-size`."
+        ),
     ]
     monthly, daily = results[0], results[1]
     expected = (
@@ -193,16 +199,20 @@ def run(options: StorageOptions, work: Path) -> Section:
         / options.days
     )
     section.findings = [
-        f"Monthly rotation keeps {ratio(monthly['target_allocated'] / monthly['sunk'])} the "
-        f"sunk bytes on the target: the month's file changes every day, so rsnapshot stores a "
-        f"full copy of it in each of the {options.retention} snapshots (expected about "
-        f"{expected:.1f}x when all {options.days} days fall in one month).",
-        f"Daily rotation keeps {ratio(daily['target_allocated'] / daily['sunk'])}: each day's "
-        "file is copied twice (half-day at the noon cycle, complete the next day) and is then "
-        "hard-linked across snapshots; the half-day copies survive only in the last "
-        f"{options.retention} snapshots (expected about "
-        f"{1 + (min(options.retention, options.days) - 2) / 2 / options.days:.2f}x plus "
-        f"{options.engine} and directory overhead).",
+        (
+            f"Monthly rotation keeps {ratio(monthly['target_allocated'] / monthly['sunk'])} the "
+            f"sunk bytes on the target: the month's file changes every day, so rsnapshot stores a "
+            f"full copy of it in each of the {options.retention} snapshots (expected about "
+            f"{expected:.1f}x when all {options.days} days fall in one month)."
+        ),
+        (
+            f"Daily rotation keeps {ratio(daily['target_allocated'] / daily['sunk'])}: each day's "
+            "file is copied twice (half-day at the noon cycle, complete the next day) and is then "
+            "hard-linked across snapshots; the half-day copies survive only in the last "
+            f"{options.retention} snapshots (expected about "
+            f"{1 + (min(options.retention, options.days) - 2) / 2 / options.days:.2f}x plus "
+            f"{options.engine} and directory overhead)."
+        ),
     ]
     if len(results) > 2:
         gz = results[2]

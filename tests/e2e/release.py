@@ -207,7 +207,7 @@ class Release:
 
     def exec(
         self, *command: str, container: str = "supervisor", check: bool = True,
-        input: str | None = None, timeout: float = 600,
+        input: str | None = None, timeout: float = 600,  # noqa: A002 (as subprocess.run)
     ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         proc = self.kubectl(
             "exec", "-i", f"deploy/{self.name}", "-c", container, "--", *command,

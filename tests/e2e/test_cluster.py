@@ -19,7 +19,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 def _pod_links() -> set[str]:
     out = subprocess.run(
-        ["ip", "-o", "link", "show", "master", POD_BRIDGE], capture_output=True, text=True
+        ["ip", "-o", "link", "show", "master", POD_BRIDGE],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
 
@@ -35,7 +38,9 @@ def _assert_nothing_left(cluster: KubeCluster, pids: list[int], pod_links: set[s
         time.sleep(0.2)
     assert [p for p in pids if alive(p)] == []
     assert not link_exists(NODE_LINK) and not link_exists(POD_BRIDGE)
-    all_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    all_links = subprocess.run(
+        ["ip", "-o", "link"], capture_output=True, text=True, check=False
+    ).stdout
     assert [name for name in pod_links if f" {name}@" in all_links] == []
     # The pods' network namespace files live under the work dir (containerd's state).
     assert _mounts_under(cluster.work_dir) == []
@@ -66,10 +71,10 @@ def test_down_and_a_killed_owner_leave_nothing_behind(
         owner = subprocess.Popen(
             [
                 sys.executable, "-c",
-                "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                ("import sys, time; sys.path.insert(0, sys.argv[1]); "
                 "from kube_cluster import KubeCluster; from pathlib import Path; "
                 "KubeCluster(Path(sys.argv[2])).up(tie_to_parent=True); "
-                "print('ready', flush=True); time.sleep(600)",
+                "print('ready', flush=True); time.sleep(600)"),
                 str(ROOT / "scripts"), str(cluster.work_dir),
             ],
             stdout=subprocess.PIPE, text=True,

@@ -54,7 +54,7 @@ def test_round_trip_sunk_compressed_snapshotted_restored_from_a_time(
     with storage_env(tmp_path / "storage") as env:
         # December's file, then January's: what a month change gives.
         december = records(31, range(20, 24), "dec")
-        january = records(19, range(14, 18), "jan") + records(20, range(0, 2), "jan")
+        january = records(19, range(14, 18), "jan") + records(20, range(2), "jan")
         old_file = sink_file(env.sink, source_topic, sink, "2020-12")
         new_file = sink_file(env.sink, source_topic, sink, "2021-01")
         base = {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": source_topic}

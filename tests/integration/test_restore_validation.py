@@ -95,8 +95,10 @@ def test_bad_content_is_refused_after_the_kafka_check(kafka_broker, unique_topic
     result = restore(unique_topic, kafka_broker.bootstrap, str(bad), "2021-01-19", "--yes")
     assert (result.returncode, result.stderr) == (
         2,
-        f"restore.py: error: {bad} is not UTF-8 text: line 2, byte 1 (invalid start byte); "
-        "is it a sink file?\n",
+        (
+            f"restore.py: error: {bad} is not UTF-8 text: line 2, byte 1 (invalid start byte); "
+            "is it a sink file?\n"
+        ),
     )
     missing = tmp_path / "missing.sink"
     missing.write_text('{"utcTime":"2021-01-19T16:00Z"}\n{"n":1}\n')

@@ -113,6 +113,7 @@ def test_health_metrics_status_and_backup_now(
             capture_output=True,
             text=True,
             timeout=180,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         assert '"ok": true' in done.stdout and "no supervisor" not in done.stderr
@@ -139,6 +140,7 @@ def test_health_metrics_status_and_backup_now(
             capture_output=True,
             text=True,
             timeout=180,
+            check=False,
         )
         assert alone.returncode == 0, alone.stderr
         assert "no supervisor" in alone.stderr and '"ok": true' in alone.stdout
@@ -152,7 +154,7 @@ def test_health_metrics_status_and_backup_now(
 
 
 def _kcb(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KCB, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([KCB, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_check_config_command(tmp_path: Path) -> None:
@@ -163,13 +165,13 @@ def test_check_config_command(tmp_path: Path) -> None:
         ),
     )
     done = subprocess.run(
-        [KCB, "check-config", "--config", str(good)], capture_output=True, text=True
+        [KCB, "check-config", "--config", str(good)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "valid (2 topic(s)" in done.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("topics: [a]\nrestartTimeout: 2x\nconnect: {stopTimeoutSecs: 3}\n")
     done = subprocess.run(
-        [KCB, "check-config", "--config", str(bad)], capture_output=True, text=True
+        [KCB, "check-config", "--config", str(bad)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 2
     assert "restartTimeout" in done.stderr and "30s, 90m, 23h, 1d" in done.stderr

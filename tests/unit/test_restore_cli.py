@@ -121,13 +121,17 @@ def test_to_and_missing_include(sink_dir, tmp_path):
     [
         (
             ["t", "k", "{d}/*.sink", "yesterday"],
-            "restore.py: error: 'yesterday' is not an ISO-8601 time (for example 2021-01-19T15:57, "
-            "2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00)\n",
+            (
+                "restore.py: error: 'yesterday' is not an ISO-8601 time (for example "
+                "2021-01-19T15:57, 2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00)\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--to", "2021-01-19T15:00"],
-            "restore.py: error: --to 2021-01-19T15:00:00+00:00 must be after the from time "
-            "2021-01-19T15:57:00+00:00\n",
+            (
+                "restore.py: error: --to 2021-01-19T15:00:00+00:00 must be after the from time "
+                "2021-01-19T15:57:00+00:00\n"
+            ),
         ),
         (
             ["t", "k", "{d}/nothing*.sink", "2021-01-19T15:57"],
@@ -143,8 +147,10 @@ def test_to_and_missing_include(sink_dir, tmp_path):
         ),
         (
             ["t", "k", "{d}/latin1.txt", "2021-01-19T15:57"],
-            "restore.py: error: {d}/latin1.txt is not UTF-8 text: line 2, byte 9 "
-            "(invalid continuation byte); is it a sink file?\n",
+            (
+                "restore.py: error: {d}/latin1.txt is not UTF-8 text: line 2, byte 9 "
+                "(invalid continuation byte); is it a sink file?\n"
+            ),
         ),
         (
             ["t", "k:90x2", "{d}/*.sink", "2021-01-19T15:57"],
@@ -152,33 +158,45 @@ def test_to_and_missing_include(sink_dir, tmp_path):
         ),
         (
             ["t", "k", "{d}/*.sink"],
-            "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
-            "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n",
+            (
+                "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
+                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n"
+            ),
         ),
         (
             ["t", "k"],
-            "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
-            "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n",
+            (
+                "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
+                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n"
+            ),
         ),
         (
             ["t", "k", "--from", "2021-01-19"],
-            "restore.py: error: restore_files is required: a quoted glob such as "
-            "'/data/filesink/snapshot/*.sink*' (or --snapshot alpha.N)\n",
+            (
+                "restore.py: error: restore_files is required: a quoted glob such as "
+                "'/data/filesink/snapshot/*.sink*' (or --snapshot alpha.N)\n"
+            ),
         ),
         (
             ["bad topic!", "k", "{d}/*.sink", "2021-01-19T15:57"],
-            "restore.py: error: restore_topic 'bad topic!' is not a Kafka topic name (letters, "
-            "digits, '.', '_', '-'; at most 249 characters)\n",
+            (
+                "restore.py: error: restore_topic 'bad topic!' is not a Kafka topic name (letters, "
+                "digits, '.', '_', '-'; at most 249 characters)\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--missing-timestamp", "fail"],
-            "restore.py: error: {d}/connect1-local-file-sink-backup-2021-01.sink line 4 has no "
-            "readable 'utcTime' time (--missing-timestamp fail): {{\"id\":4}}\n",
+            (
+                "restore.py: error: {d}/connect1-local-file-sink-backup-2021-01.sink line 4 has no "
+                "readable 'utcTime' time (--missing-timestamp fail): {{\"id\":4}}\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--timestamp-field", "a..b"],
-            "restore.py: error: --timestamp-field: 'a..b' is not a field name (use e.g. utcTime "
-            "or meta.time)\n",
+            (
+                "restore.py: error: --timestamp-field: 'a..b' is not a field name (use e.g. "
+                "utcTime or meta.time)\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink", "2021-01-19T15:57", "--snapshot", "alpha.0"],
@@ -195,13 +213,17 @@ def test_to_and_missing_include(sink_dir, tmp_path):
                 "--snapshot-root",
                 "{d}/no",
             ],
-            "restore.py: error: snapshot root {d}/no does not exist: mount the backup first, or "
-            "give --snapshot-root\n",
+            (
+                "restore.py: error: snapshot root {d}/no does not exist: mount the backup first, "
+                "or give --snapshot-root\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink", "2021-01-19", "--config", "{d}/missing.yaml"],
-            "restore.py: error: cannot read config file {d}/missing.yaml: No such file or "
-            "directory\n",
+            (
+                "restore.py: error: cannot read config file {d}/missing.yaml: No such file or "
+                "directory\n"
+            ),
         ),
     ],
 )

@@ -198,7 +198,7 @@ def test_snapshot_sources_pick_one_connector_in_rsnapshot_layout(tmp_path):
         from_snapshot(root, "alpha.0", STEM)
     with pytest.raises(SourceError, match=r"does not exist: mount the backup first"):
         from_snapshot(tmp_path / "unmounted", "alpha.0", STEM)
-    assert os.path.isdir(root)
+    assert Path(root).is_dir()
 
 
 def test_scan_cache_sends_the_same_lines_and_respects_its_budget(tmp_path):

@@ -116,7 +116,7 @@ def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) 
         ["alpha.0", "alpha.1", "alpha.x", "alpha.03", "keep", "alpha.7"]
     )
     assert retention.prune(tmp_path / "missing", 2) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="retention must be at least 1, got 0"):
         retention.prune(tmp_path, 0)
 
 

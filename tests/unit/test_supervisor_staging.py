@@ -3,7 +3,6 @@ copies (with the frozen mtime) of the files being appended to."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def test_has_room_counts_only_the_files_being_written(tmp_path: Path) -> None:
     none = staging.Margin(bytes=0, fraction=0.0)  # independent of this machine's free space
     assert staging.has_room(tmp_path, frozen, [], none)
     assert not staging.has_room(tmp_path, frozen, [big], none)
-    os.remove(big)
+    big.unlink()
 
 
 def test_has_room_keeps_the_margin_free(tmp_path: Path) -> None:

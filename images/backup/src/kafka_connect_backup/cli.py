@@ -45,7 +45,7 @@ def _endpoint(config: Config) -> str | None:
     if not config.metrics.port:
         return None
     host = config.metrics.host
-    if host in ("", "0.0.0.0", "::"):
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (compared, not bound)
         host = "127.0.0.1"
     return f"http://{host}:{config.metrics.port}"
 

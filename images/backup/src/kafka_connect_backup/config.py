@@ -73,7 +73,8 @@ class BackupSettings(_Model):
     # snapshot_root = mount_point / snapshot_subdir ("" = the mount point itself).
     snapshot_subdir: Annotated[str, Field(alias="snapshotSubdir")] = ""
     # Where rsnapshot.conf and its lock file are written (not on the backup volume).
-    work_dir: Annotated[Path, Field(alias="workDir")] = Path("/tmp/kcb")
+    # The container's own /tmp: private to the supervisor (the chart mounts an emptyDir there).
+    work_dir: Annotated[Path, Field(alias="workDir")] = Path("/tmp/kcb")  # noqa: S108
 
     @property
     def snapshot_root(self) -> Path:
@@ -85,7 +86,7 @@ class BackupSettings(_Model):
 
 
 class MetricsSettings(_Model):
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # noqa: S104 (the pod's metrics port, scraped from outside)
     port: Annotated[int, Field(ge=0, le=65535)] = 9400  # 0 = disabled
 
 

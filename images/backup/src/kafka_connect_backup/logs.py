@@ -24,10 +24,11 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
         return event
     for key, value in event.items():
         if isinstance(value, str):
+            masked = value
             for secret in _secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
-            event[key] = value
+                if secret in masked:
+                    masked = masked.replace(secret, "***")
+            event[key] = masked
     return event
 
 

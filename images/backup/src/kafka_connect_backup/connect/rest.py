@@ -120,7 +120,8 @@ class ConnectClient:
             error=str(exc),
         )
 
-    def _once(self, method: str, path: str, body: Any, *, what: str) -> requests.Response:
+    # `what` names the call in _log_retry, which reads it from the retry state.
+    def _once(self, method: str, path: str, body: Any, *, what: str) -> requests.Response:  # noqa: ARG002
         response = self._session.request(
             method, self.url + path, json=body, headers=_JSON, timeout=self.timeout
         )

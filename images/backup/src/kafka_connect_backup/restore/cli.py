@@ -134,20 +134,17 @@ def _restore(
 ) -> int:
     progress = Progress(err)
     sources = resolve_sources(settings)
-    admin = None
-    if not args.dry_run:
-        admin = check_kafka(settings, create=args.create_topic)
+    admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
     plan = make_plan(settings, sources, progress)
     describe_plan(settings, plan, out, dry_run=args.dry_run)
-    if args.dry_run or plan.matched == 0:
-        if not args.dry_run:
+    if admin is None or plan.matched == 0:
+        if admin is not None:
             print("nothing to send: no record in the window", file=out)
         summary = Summary(
             settings.topic, None, settings.window.describe(), plan, dry_run=args.dry_run
         )
         return finish(summary, args.summary_json, out)
     confirm(args.yes, stdin, out)
-    assert admin is not None
     if args.create_topic and admin.describe(settings.topic) is None:
         info = TopicInfo(settings.topic, args.partitions or 1, args.replication_factor or 1)
         print(

@@ -8,7 +8,6 @@ Written atomically (temp file, fsync, rename): a crash leaves the previous or th
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,5 +66,5 @@ class Journal:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         target = self.path.with_name(f"{self.path.stem}.{stamp}.done.json")
-        os.replace(self.path, target)
+        self.path.replace(target)
         return target

@@ -105,7 +105,6 @@ def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool)
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
-    assert settings.bootstrap is not None
     admin = KafkaAdmin(settings.bootstrap)
     admin.check_reachable()
     if not create and admin.describe(settings.topic, configs=False) is None:
@@ -118,7 +117,6 @@ def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
 
 def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
-    assert settings.bootstrap is not None
     producer = RecordProducer(
         settings.bootstrap, settings.topic, {"compression.type": settings.compression}
     )

@@ -167,7 +167,6 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
             except ConnectError as exc:
                 raise KafkaCheckError(f"{exc.message}; nothing was changed") from None
         if KAFKA_STEPS & set(steps):
-            assert settings.bootstrap is not None
             ctx.admin = KafkaAdmin(settings.bootstrap)
             ctx.admin.check_reachable()
             if "recreate-topic" in steps and not journal.done("recreate-topic"):

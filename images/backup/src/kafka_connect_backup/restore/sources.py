@@ -72,7 +72,12 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
     for pattern in patterns:
         if glob.has_magic(pattern):
             # Directories a glob happens to match are not sources; an explicit one is an error.
-            matches = sorted(m for m in glob.glob(pattern) if not Path(m).is_dir())
+            # glob.glob, not Path.glob: the operator's pattern may be absolute.
+            matches = sorted(
+                m
+                for m in glob.glob(pattern)  # noqa: PTH207
+                if not Path(m).is_dir()
+            )
             if not matches:
                 raise SourceError(f"no file matches {pattern!r}")
             paths.update((Path(m), None) for m in matches)

@@ -13,7 +13,6 @@ and the typed runbook options, records what it did in the journal and says it on
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +79,19 @@ class Context:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
+    # The driver opens the clients for every selected step that needs them.
+    @property
+    def rest(self) -> ConnectClient:
+        if self.connect is None:
+            raise RunbookError("internal error: a Connect step ran without a Connect client")
+        return self.connect
+
+    @property
+    def kafka(self) -> KafkaAdmin:
+        if self.admin is None:
+            raise RunbookError("internal error: a Kafka step ran without an Admin client")
+        return self.admin
+
     @property
     def topic(self) -> str:
         return self.settings.topic
@@ -111,16 +123,15 @@ def known_connectors(ctx: Context) -> list[str]:
 
 
 def step_stop_connectors(ctx: Context) -> dict[str, object]:
-    assert ctx.connect is not None
     names = known_connectors(ctx)
     ctx.journal.set("connectors", names)
     if not names:
         ctx.say(f"    no connector consumes {ctx.topic}")
     for name in names:
-        if not ctx.connect.stop(name):
+        if not ctx.rest.stop(name):
             ctx.say(f"    {name}: not present in Connect (nothing to stop)")
             continue
-        status = ctx.connect.wait_for(name, lambda s: s is None or s.stopped, timeout=WAIT_SECONDS)
+        status = ctx.rest.wait_for(name, lambda s: s is None or s.stopped, timeout=WAIT_SECONDS)
         if status is not None and not status.stopped:
             raise RunbookError(
                 f"connector {name} did not stop within {WAIT_SECONDS:.0f}s "
@@ -131,9 +142,8 @@ def step_stop_connectors(ctx: Context) -> dict[str, object]:
 
 
 def _require_stopped(ctx: Context) -> None:
-    assert ctx.connect is not None
     for name in known_connectors(ctx):
-        status: ConnectorStatus | None = ctx.connect.status(name)
+        status: ConnectorStatus | None = ctx.rest.status(name)
         if status is not None and not status.stopped:
             raise RunbookError(
                 f"connector {name} is {status.state}: it would keep writing the sink file; "
@@ -142,18 +152,17 @@ def _require_stopped(ctx: Context) -> None:
 
 
 def step_resume_connectors(ctx: Context) -> dict[str, object]:
-    assert ctx.connect is not None
     names = list(ctx.journal.get("connectors", [])) or [ctx.own_connector]
     resumed = []
     for name in names:
-        if ctx.connect.status(name) is None:
+        if ctx.rest.status(name) is None:
             ctx.say(
                 f"    {name}: not present in Connect (a restarted worker forgets connectors; "
                 "the supervisor recreates it on its next reconcile)"
             )
             continue
-        ctx.connect.resume(name)
-        status = ctx.connect.wait_for(
+        ctx.rest.resume(name)
+        status = ctx.rest.wait_for(
             name, lambda s: s is not None and s.running, timeout=WAIT_SECONDS
         )
         if status is None or not status.running:
@@ -202,7 +211,7 @@ def step_move_files(ctx: Context) -> dict[str, object]:
         target = directory / source.path.name
         if target.exists():
             raise RunbookError(f"{target} already exists: refusing to overwrite it")
-        os.rename(source.path, target)  # same filesystem: atomic, nothing copied or deleted
+        source.path.rename(target)  # same filesystem: atomic, nothing copied or deleted
         moved.append(str(target))
         ctx.say(f"    {source.path.name} -> {directory}/")
     fsync_dir(directory)
@@ -278,7 +287,6 @@ def target_info(ctx: Context) -> TopicInfo | None:
 
 
 def step_recreate_topic(ctx: Context) -> dict[str, object]:
-    assert ctx.admin is not None
     info = target_info(ctx)
     if info is None:
         raise KafkaCheckError(
@@ -287,15 +295,15 @@ def step_recreate_topic(ctx: Context) -> dict[str, object]:
         )
     # Saved before the deletion: a re-run after a failure in between still knows the shape.
     ctx.journal.set("topic_info", info.__dict__)
-    if ctx.admin.describe(ctx.topic) is not None:
+    if ctx.kafka.describe(ctx.topic) is not None:
         ctx.say(f"    deleting topic {ctx.topic}")
-        ctx.admin.delete(ctx.topic)
+        ctx.kafka.delete(ctx.topic)
     ctx.fault("after-delete")
     ctx.say(
         f"    creating topic {ctx.topic}: {info.partitions} partitions, replication factor "
         f"{info.replication_factor}" + (f", configs {info.configs}" if info.configs else "")
     )
-    ctx.admin.create(info)
+    ctx.kafka.create(info)
     return {"partitions": info.partitions, "replication_factor": info.replication_factor}
 
 
@@ -318,13 +326,12 @@ def step_replay(ctx: Context) -> dict[str, object]:
 
 
 def step_reset_offsets(ctx: Context) -> dict[str, object]:
-    assert ctx.admin is not None
-    info = ctx.admin.describe(ctx.topic)
+    info = ctx.kafka.describe(ctx.topic)
     if info is None:
         raise KafkaCheckError(f"topic {ctx.topic} does not exist: nothing to reset to")
     group = consumer_group(ctx.topic, ctx.settings.sink_name)
     try:
-        offsets = ctx.admin.reset_group(group, ctx.topic, info.partitions)
+        offsets = ctx.kafka.reset_group(group, ctx.topic, info.partitions)
     except Exception as exc:
         raise RunbookError(
             f"cannot reset consumer group {group}: {exc} (it must have no active member: "

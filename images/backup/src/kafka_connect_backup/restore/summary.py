@@ -72,8 +72,10 @@ class Summary:
         skipped = self.plan.skipped
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
         lines = [
-            f"read {self.plan.read}, matched {self.plan.matched}, "
-            f"skipped {sum(skipped.values())} ({reasons})",
+            (
+                f"read {self.plan.read}, matched {self.plan.matched}, "
+                f"skipped {sum(skipped.values())} ({reasons})"
+            ),
         ]
         if self.dry_run:
             lines.append(f"dry run: would send {self.plan.matched} records to {self.topic}")

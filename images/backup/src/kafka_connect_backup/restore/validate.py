@@ -41,7 +41,7 @@ class InvalidInput(RestoreError):
 @dataclass(frozen=True)
 class Settings:
     topic: str
-    bootstrap: str | None
+    bootstrap: str
     patterns: tuple[str, ...]
     window: TimeWindow
     timestamp_field: str

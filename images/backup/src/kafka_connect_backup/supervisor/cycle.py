@@ -230,7 +230,7 @@ class Cycle:
                 detail=exc.message,
                 fix=exc.fix,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure is recorded; the connectors resume)
             self._fail(result, self._step, exc)
         finally:
             if not resumed:
@@ -265,7 +265,7 @@ class Cycle:
         self._step = "compress"
         try:
             self._compress(result, now)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             # Compression failing leaves every source intact: still take the backup.
             self._fail(result, "compress", exc)
 
@@ -387,7 +387,7 @@ class Cycle:
                     else round(result.connect_downtime_seconds, 3)
                 ),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (recorded; the next reconcile retries)
             if result.cause is None:
                 self._fail(result, "resume", exc)
             else:

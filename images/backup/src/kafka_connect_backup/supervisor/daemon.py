@@ -108,7 +108,7 @@ class Supervisor:
 
     # -- control --------------------------------------------------------------------------
 
-    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+    def request_stop(self, _signum: int | None = None, _frame: FrameType | None = None) -> None:
         # Signal handler: set a flag only (no locks, no logging from inside the handler).
         self._stopping = True
 

@@ -49,7 +49,7 @@ def is_loopback(address: str) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class names it)
         pass  # probes every few seconds would flood the log
 
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
