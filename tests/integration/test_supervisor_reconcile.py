@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from kafka_connect_backup.connect.connectors import Reconciler, ReconcileResult, desired_connectors
-from kafka_connect_backup.connect.hold import hold_connectors
+from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
@@ -108,14 +108,20 @@ def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
         client.stop(names[2])
         client.put_config(stray, dict(desired[names[0]], name=stray))
         _wait(lambda: connector_states(connect_worker.url, names[1:])[names[1]][0] == "PAUSED")
-        with hold_connectors(tmp_path, [names[2]], reason="test"):
-            result = reconciler.reconcile(period)
-            assert result.updated == [names[0]]
-            assert result.resumed == [names[1]]
-            assert result.held == [names[2]]
-            assert result.removed == [stray]
-            time.sleep(1)
-            assert connector_states(connect_worker.url, [names[2]])[names[2]] == ("STOPPED", [])
+        journal = tmp_path / "restore-journal.json"
+        journal.write_text("{}")
+        place_holds(tmp_path, [names[2]], "test", journal)
+        result = reconciler.reconcile(period)
+        assert result.updated == [names[0]]
+        assert result.resumed == [names[1]]
+        assert result.held == [names[2]]
+        assert [h.journal for h in result.holds] == [journal.resolve()]
+        assert result.removed == [stray]
+        time.sleep(1)
+        assert connector_states(connect_worker.url, [names[2]])[names[2]] == ("STOPPED", [])
+        # A second reconciler (a restarted supervisor) honours the same hold.
+        assert Reconciler(config, client).reconcile(period).held == [names[2]]
+        release_holds(tmp_path, [names[2]])
         assert client.config(names[0]) == desired[names[0]]
         assert reconciler.reconcile(period).resumed == [names[2]]
         wait_running(connect_worker.url, names)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import json
-import subprocess
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from kafka_connect_backup.connect.connectors import (
     current_files,
     desired_connectors,
 )
-from kafka_connect_backup.connect.hold import HOLD_DIR, held, hold_connectors
+from kafka_connect_backup.connect.hold import HOLD_DIR, held, hold_of, place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
@@ -79,17 +78,25 @@ def test_connector_config_is_merged_but_cannot_override_owned_keys() -> None:
     assert orders["tasks.max"] == "1" and orders["file"] == "/data/s/orders-bk-2026-11.sink"
 
 
-def test_holds_are_live_only_while_their_process_lives(tmp_path: Path) -> None:
+def test_holds_last_while_their_journal_exists(tmp_path: Path) -> None:
+    journal = tmp_path / ".kcb-restore" / "restore-orders.json"
+    journal.parent.mkdir()
+    journal.write_text("{}")
     assert not held(tmp_path, "orders-bk")
-    with hold_connectors(tmp_path, ["orders-bk"], reason="restore orders"):
-        assert held(tmp_path, "orders-bk") and not held(tmp_path, "audit.log-bk")
-        data = json.loads((tmp_path / HOLD_DIR / "orders-bk").read_text())
-        assert data["reason"] == "restore orders"
+    before = time.time()
+    place_holds(tmp_path, ["orders-bk"], "restore orders", journal)
+    hold = hold_of(tmp_path, "orders-bk")
+    assert hold is not None and not held(tmp_path, "audit.log-bk")
+    assert (hold.reason, hold.journal) == ("restore orders", journal.resolve())
+    assert before <= hold.since <= time.time()
+    assert hold.age(hold.since + 90) == 90
+    # A later command (another process) still sees it; releasing lifts it.
+    release_holds(tmp_path, ["orders-bk"])
     assert not held(tmp_path, "orders-bk")
-    # A hold left by a process that died (a crashed restore) is stale, not binding.
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (tmp_path / HOLD_DIR / "audit.log-bk").write_text(json.dumps({"pid": dead.pid}))
+    # The journal archived (or removed by hand): the hold is stale, not binding.
+    place_holds(tmp_path, ["audit.log-bk"], "restore audit.log", journal)
+    assert held(tmp_path, "audit.log-bk")
+    journal.rename(journal.with_suffix(".done.json"))
     assert not held(tmp_path, "audit.log-bk")
     (tmp_path / HOLD_DIR / "audit.log-bk").write_text("garbage")
     assert not held(tmp_path, "audit.log-bk")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kafka_connect_backup.durations import parse_duration
 
@@ -21,6 +21,15 @@ DEFAULT_CONFIG_PATH = Path(os.environ.get("KCB_CONFIG", "/etc/kcb/config.yaml"))
 
 # Kafka topic names: legal characters and length (Kafka's own rule).
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+
+
+def _checked_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+# A GNU timeout style duration (30s, 90m, 23h, 1d), checked on load.
+Duration = Annotated[str, AfterValidator(_checked_duration)]
 
 
 class ConfigError(Exception):
@@ -47,6 +56,12 @@ class ConnectSettings(_Model):
     stop_timeout_seconds: Annotated[float, Field(gt=0, alias="stopTimeoutSeconds")] = 60.0
     # Extra keys merged into every connector config (e.g. consumer overrides).
     connector_config: Annotated[dict[str, str], Field(alias="connectorConfig")] = {}
+    # A restore's hold on a connector older than this is reported (never dropped).
+    hold_warn_after: Annotated[Duration, Field(alias="holdWarnAfter")] = "24h"
+
+    @property
+    def hold_warn_after_seconds(self) -> float:
+        return parse_duration(self.hold_warn_after)
 
 
 class KafkaSettings(_Model):
@@ -97,7 +112,7 @@ class Config(_Model):
     )
     sink_path: Annotated[Path, Field(alias="sinkPath")] = Path("/data/filesink")
     sink_rotation: Annotated[SinkRotation, Field(alias="sinkRotation")] = SinkRotation.MONTHLY
-    restart_timeout: Annotated[str, Field(alias="restartTimeout")] = "23h"
+    restart_timeout: Annotated[Duration, Field(alias="restartTimeout")] = "23h"
     compress_after_days: Annotated[float, Field(alias="compressAfterDays", ge=0)] = 30
     reconcile_interval_seconds: Annotated[float, Field(alias="reconcileIntervalSeconds", gt=0)] = (
         10.0
@@ -113,12 +128,6 @@ class Config(_Model):
     log_level: Annotated[str, Field(alias="logLevel", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = (
         "INFO"
     )
-
-    @field_validator("restart_timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @field_validator("topics")
     @classmethod

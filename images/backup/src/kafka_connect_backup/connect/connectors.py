@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.connect.hold import held
+from kafka_connect_backup.connect.hold import Hold, hold_of
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.sinkfiles import connector_name, sink_file
@@ -57,6 +57,7 @@ class ReconcileResult:
     restarted: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)  # the holds behind `held`
 
 
 class Reconciler:
@@ -66,9 +67,10 @@ class Reconciler:
         self.config = config
         self.client = client
         self._suffix = f"-{config.sink_name}"
+        self._reported: dict[str, tuple[float, bool]] = {}  # connector -> (since, reported old)
 
     def is_held(self, name: str) -> bool:
-        return held(self.config.sink_path, name)
+        return hold_of(self.config.sink_path, name) is not None
 
     def reconcile(self, period: str, *, resume: bool = True) -> ReconcileResult:
         """Create missing connectors, update wrong configs, and (when `resume`) resume stopped
@@ -81,8 +83,10 @@ class Reconciler:
         existing = set(self.client.connectors())
         first_error: ConnectError | None = None
         for name, wanted in desired.items():
-            if self.is_held(name):
+            hold = hold_of(self.config.sink_path, name)
+            if hold is not None:
                 result.held.append(name)
+                result.holds.append(hold)
                 continue
             try:
                 self._reconcile_one(name, wanted, name in existing, resume, result)
@@ -103,9 +107,44 @@ class Reconciler:
                 self.client.delete(name)
                 result.removed.append(name)
                 log.info("connector.removed", connector=name, reason="topic not in config")
+        self._report_holds(result.holds)
         if first_error is not None:
             raise first_error
         return result
+
+    def _report_holds(self, holds: list[Hold]) -> None:
+        """Once per hold: that the connector is left stopped, and once it is older than
+        connect.holdWarnAfter, a warning (a forgotten restore keeps a topic unbacked-up)."""
+        limit = self.config.connect.hold_warn_after_seconds
+        current = {h.connector for h in holds}
+        for name in sorted(set(self._reported) - current):
+            del self._reported[name]
+            log.info("connector.hold_released", connector=name)
+        for hold in holds:
+            since, warned = self._reported.get(hold.connector, (None, False))
+            if since != hold.since:
+                warned = False
+                log.info(
+                    "connector.held",
+                    connector=hold.connector,
+                    reason=hold.reason,
+                    journal=str(hold.journal),
+                    age_seconds=round(hold.age()),
+                )
+            if not warned and hold.age() > limit:
+                warned = True
+                log.warning(
+                    "connector.hold_old",
+                    connector=hold.connector,
+                    reason=hold.reason,
+                    journal=str(hold.journal),
+                    age_seconds=round(hold.age()),
+                    fix="finish the restore (re-run its command: the journal records it) or "
+                    f"lift the hold with restore.py --step resume-connectors; raise "
+                    f"connect.holdWarnAfter ({self.config.connect.hold_warn_after}) if it is "
+                    "meant to last",
+                )
+            self._reported[hold.connector] = (hold.since, warned)
 
     def _reconcile_one(
         self,

@@ -2,58 +2,71 @@
 
 `restore.py` stops a topic's connectors while it moves files and recreates the topic; without a
 hold the supervisor's reconciler would resume them within seconds. A hold is a small JSON file
-`{sinkPath}/.kcb-holds/{connector}` naming its owner's pid; a hold whose process is gone is stale
-and ignored (so a crashed restore never blocks the supervisor forever).
+`{sinkPath}/.kcb-holds/{connector}` on the data volume naming the restore journal that owns it,
+so it outlives the command that placed it, a supervisor restart and a pod restart: it lasts
+across separate `--step` commands and a runbook that failed half way, until `resume-connectors`
+or the end of the runbook lifts it. A hold whose journal is gone (archived at the end of the
+restore, or removed by hand) is stale and ignored; a live hold older than connect.holdWarnAfter
+is reported by the supervisor (logs and metrics), never dropped.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_connect_backup.durable import atomic_write_text
+
 HOLD_DIR = ".kcb-holds"
+
+
+@dataclass(frozen=True)
+class Hold:
+    connector: str
+    reason: str
+    since: float  # epoch seconds
+    journal: Path  # the restore journal that owns it
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (time.time() if now is None else now) - self.since)
 
 
 def _hold_path(sink_path: Path, connector: str) -> Path:
     return sink_path / HOLD_DIR / connector
 
 
-def _alive(pid: int) -> bool:
+def _read(path: Path) -> Hold | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        data = json.loads(path.read_text(encoding="utf-8"))
+        hold = Hold(path.name, str(data["reason"]), float(data["since"]), Path(data["journal"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return hold if hold.journal.is_file() else None
+
+
+def hold_of(sink_path: Path, connector: str) -> Hold | None:
+    """The live hold on this connector, or None."""
+    return _read(_hold_path(sink_path, connector))
 
 
 def held(sink_path: Path, connector: str) -> bool:
-    """True while a live process holds this connector."""
-    path = _hold_path(sink_path, connector)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        pid = int(data["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return _alive(pid)
+    return hold_of(sink_path, connector) is not None
 
 
-@contextmanager
-def hold_connectors(sink_path: Path, connectors: Iterable[str], reason: str) -> Iterator[None]:
-    """Hold these connectors for the duration of the block (restore's runbook)."""
-    directory = sink_path / HOLD_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [_hold_path(sink_path, name) for name in connectors]
-    body = json.dumps({"pid": os.getpid(), "reason": reason, "since": time.time()})
-    for path in paths:
-        path.write_text(body, encoding="utf-8")
-    try:
-        yield
-    finally:
-        for path in paths:
-            path.unlink(missing_ok=True)
+def place_holds(sink_path: Path, connectors: Iterable[str], reason: str, journal: Path) -> None:
+    """Hold these connectors for as long as the restore journal exists (or until released)."""
+    (sink_path / HOLD_DIR).mkdir(parents=True, exist_ok=True)
+    owner = journal.resolve()
+    body = {"journal": str(owner), "reason": reason, "since": time.time()}
+    for name in connectors:
+        existing = hold_of(sink_path, name)
+        if existing is None or existing.journal != owner:  # a later step keeps its age
+            atomic_write_text(_hold_path(sink_path, name), json.dumps(body))
+
+
+def release_holds(sink_path: Path, connectors: Iterable[str]) -> None:
+    for name in connectors:
+        _hold_path(sink_path, name).unlink(missing_ok=True)

@@ -242,6 +242,8 @@ class Supervisor:
             log.info("reconcile.recovered" if self._connect_ready else "reconcile.connect_ready")
             self._last_reconcile_error = None
         self._connect_ready = True
+        self.metrics.connectors_held.set(len(outcome.holds))
+        self.metrics.oldest_hold_age.set(max((h.age() for h in outcome.holds), default=0))
         for action in ("created", "updated", "resumed", "restarted", "removed"):
             count = len(getattr(outcome, action))
             if count:

@@ -73,6 +73,13 @@ class Metrics:
         self.reconcile_changes = counter(
             "kcb_reconcile_actions", "Connector actions taken by the reconciler", ("action",)
         )
+        self.connectors_held = gauge(
+            "kcb_connectors_held", "Connectors a restore holds stopped (the reconciler skips them)"
+        )
+        self.oldest_hold_age = gauge(
+            "kcb_oldest_hold_age_seconds",
+            "Age of the oldest restore hold on a connector (0 = none)",
+        )
         self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
         self.up = gauge("kcb_up", "1 while the supervisor loop runs")
 
