@@ -64,7 +64,7 @@ def test_runbook_from_a_time_then_again_then_an_older_snapshot_into_a_new_topic(
 
     # The whole runbook from BASE_TIME + 60 s: records at or after it, from both batches.
     since = (BASE_TIME + timedelta(seconds=60)).isoformat()
-    command = ["restore.py", TOPIC, bootstrap, "--from", since, "--runbook", "--yes"]
+    command = ["restore.py", TOPIC, bootstrap, "--from", since, "--runbook", "--yes", "--force"]
     run = release.exec(*command)
     kept = first[60:] + later
     assert _values_of(bootstrap, TOPIC, len(kept)) == kept

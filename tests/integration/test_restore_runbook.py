@@ -132,6 +132,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
             FROM,
             "--runbook",
             "--yes",
+            "--force",  # it deletes the topic's 150 records: --yes alone is not enough
             "--key-field",
             "user",
             "--sink-name",
@@ -269,8 +270,12 @@ def test_runbook_dry_run_and_single_steps(
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert not live.exists()
 
-        # Replay alone into the existing topic reads the moved files from the journal.
-        replayed = restore([*common, "--step", "replay"])
+        # Replay alone into the existing topic would duplicate its 30 records: refused.
+        refused = restore([*common, "--step", "replay"])
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"topic {topic} already holds 30 records (1 partition)" in refused.stderr
+        # With --append it reads the moved files from the journal and adds them.
+        replayed = restore([*common, "--step", "replay", "--append"])
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert "delivered 20, failed 0" in replayed.stdout
         assert len(consume_all(kafka_broker.bootstrap, topic, 50)) == 50  # 30 + 20 replayed

@@ -71,7 +71,7 @@ def test_create_topic_when_asked(kafka_broker, sink_file):
         "1",
     )
     assert result.returncode == 0, result.stderr
-    assert f"creating topic {topic} (1 partitions, replication factor 1)" in result.stdout
+    assert f"creating topic {topic} (1 partition, replication factor 1)" in result.stdout
     assert end_offset(kafka_broker.bootstrap, topic) == 15
 
 
@@ -177,7 +177,7 @@ def test_on_a_terminal_only_yes_proceeds(kafka_broker, unique_topic, sink_file):
     args = [unique_topic, kafka_broker.bootstrap, str(sink_file), "2021-01-19T16:10"]
     code, shown = _on_terminal(args, b"no\n")
     assert code == 4, shown
-    assert "not confirmed (answered 'no', only 'yes' proceeds); nothing was sent" in shown
+    assert "not confirmed (answered 'no'; 'yes' or 'y' proceeds); nothing was sent" in shown
     assert end_offset(kafka_broker.bootstrap, unique_topic) == 0
 
     code, shown = _on_terminal(args, b"yes\n")

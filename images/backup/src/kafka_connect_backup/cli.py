@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from kafka_connect_backup import __version__
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore import kcb_commands
@@ -88,6 +89,7 @@ def config_option() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kcb", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
     commands = parser.add_subparsers(dest="command", required=True)
     common = [config_option()]

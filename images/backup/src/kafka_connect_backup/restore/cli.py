@@ -23,6 +23,7 @@ from typing import TextIO
 
 from confluent_kafka import KafkaException
 
+from kafka_connect_backup import __version__
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.errors import EXIT_FAILED, RestoreError
@@ -31,16 +32,23 @@ from kafka_connect_backup.restore.pipeline import (
     Progress,
     check_kafka,
     describe_plan,
+    dry_run_target,
     finish,
+    key_order_warning,
     make_plan,
+    print_consequences,
+    refuse_duplicates,
     resolve_sources,
     send,
     snapshot_settings,
 )
 from kafka_connect_backup.restore.steps import STEP_NAMES
-from kafka_connect_backup.restore.summary import Summary
+from kafka_connect_backup.restore.summary import STDOUT, Summary
+from kafka_connect_backup.restore.target import consequences, read_target
 from kafka_connect_backup.restore.timefilter import MissingTimestamp
 from kafka_connect_backup.restore.validate import Settings
+from kafka_connect_backup.sinkfiles import consumer_group
+from kafka_connect_backup.units import counted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("restore_topic", help="destination topic")
     parser.add_argument(
         "kafka_server", nargs="?", help="Kafka server, host[:port] (port 9092 when omitted)"
@@ -81,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--source-topic", help="whose backed-up files --snapshot reads (default: the topic)"
     )
-    parser.add_argument("--summary-json", type=Path, help="write the summary as JSON here")
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        help="write the summary as JSON here; '-' writes it to stdout (the report then goes to "
+        "stderr)",
+    )
     parser.add_argument(
         "--compression",
         choices=["lz4", "zstd", "snappy", "gzip", "none"],
@@ -103,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--create-topic", action="store_true", help="create the topic when it does not exist"
     )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="replay into a topic that already holds records (refused without it: the "
+        "replayed records would duplicate those already there)",
+    )
     parser.add_argument("--partitions", type=int, help="partitions of a (re)created topic")
     parser.add_argument("--replication-factor", type=int, help="of a (re)created topic")
     parser.add_argument("--config", type=Path, help="kcb config (default /etc/kcb/config.yaml)")
@@ -120,40 +140,89 @@ def build_parser() -> argparse.ArgumentParser:
     runbook.add_argument(
         "--state-dir", type=Path, help="journal directory (default sinkPath/.kcb-restore)"
     )
+    runbook.add_argument(
+        "--reset-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="after the replay, set this consumer group to the start of the restored topic "
+        "(repeatable); groups not named lose their position when the topic is recreated",
+    )
+    runbook.add_argument(
+        "--force",
+        action="store_true",
+        help="with --yes: also confirm a runbook that deletes records or moves other "
+        "consumer groups (otherwise it asks, or refuses without a terminal)",
+    )
     return parser
 
 
-def restore(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def restore(
+    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, json_out: TextIO
+) -> int:
     settings = validate.settings_from_args(args, need_sources=True)
     with snapshot_settings(settings, args.snapshot_root) as readable:
-        return _restore(readable, args, out, err, stdin)
+        return _restore(readable, args, out, err, stdin, json_out)
 
 
 def _restore(
-    settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
+    settings: Settings,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    stdin: TextIO,
+    json_out: TextIO,
 ) -> int:
     progress = Progress(err)
     sources = resolve_sources(settings)
     admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
+    if admin is None:
+        target = dry_run_target(settings, out)
+    else:
+        target = read_target(admin, settings.topic)
+        refuse_duplicates(target, append=settings.append)
     plan = make_plan(settings, sources, progress)
     describe_plan(settings, plan, out, dry_run=args.dry_run)
+    effects = None
+    if target is not None:
+        effects = consequences(
+            target,
+            plan,
+            recreate=False,
+            sink_group=consumer_group(settings.topic, settings.sink_name),
+            copy="they stay in the source files",
+        )
+        print_consequences(effects, out)
+        if target.records and not settings.append:
+            print("  a real run refuses this: the topic holds records (see --append)", file=out)
+        partitions = target.partitions or (args.partitions or 1)
+        warning = key_order_warning(settings, partitions)
+        if warning:
+            print(warning, file=out)
     if admin is None or plan.matched == 0:
         if admin is not None:
             print("nothing to send: no record in the window", file=out)
         summary = Summary(
-            settings.topic, None, settings.window.describe(), plan, dry_run=args.dry_run
+            settings.topic,
+            None,
+            settings.window.describe(),
+            plan,
+            dry_run=args.dry_run,
+            target=effects.as_dict() if effects else None,
         )
-        return finish(summary, args.summary_json, out)
+        return finish(summary, args.summary_json, out, json_out)
     confirm(args.yes, stdin, out)
     if args.create_topic and admin.describe(settings.topic) is None:
         info = TopicInfo(settings.topic, args.partitions or 1, args.replication_factor or 1)
         print(
-            f"creating topic {settings.topic} ({info.partitions} partitions, "
+            f"creating topic {settings.topic} ({counted(info.partitions, 'partition')}, "
             f"replication factor {info.replication_factor})",
             file=out,
         )
         admin.create(info)
-    return finish(send(settings, plan, progress), args.summary_json, out)
+    summary = send(settings, plan, progress)
+    summary.target = effects.as_dict() if effects else None
+    return finish(summary, args.summary_json, out, json_out)
 
 
 def main(
@@ -164,15 +233,17 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     stdin = stdin or sys.stdin
-    out = stdout or sys.stdout
+    json_out = out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.summary_json is not None and str(args.summary_json) == STDOUT:
+        out = err  # stdout carries the JSON alone
     try:
         if args.runbook or args.step:
             from kafka_connect_backup.restore.runbook import run_runbook
 
-            return run_runbook(args, out, err, stdin)
-        return restore(args, out, err, stdin)
+            return run_runbook(args, out, err, stdin, json_out=json_out)
+        return restore(args, out, err, stdin, json_out)
     except RestoreError as exc:
         print(exc.render(), file=err)
         return exc.exit_code

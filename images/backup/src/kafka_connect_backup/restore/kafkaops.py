@@ -136,16 +136,37 @@ class KafkaAdmin:
                 raise
         self._wait(lambda: self.describe(info.name) is not None, wait, f"{info.name} not visible")
 
-    def earliest_offsets(self, topic: str, partitions: int) -> list[TopicPartition]:
-        request = {
-            TopicPartition(topic, p): OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-            for p in range(partitions)
-        }
+    def _offsets(self, topic: str, partitions: int, spec: OffsetSpec) -> list[TopicPartition]:
+        request = {TopicPartition(topic, p): spec for p in range(partitions)}
         results = self.admin.list_offsets(request, request_timeout=self.timeout)
-        return [
+        found = [
             TopicPartition(topic, tp.partition, result.result(self.timeout).offset)
             for tp, result in results.items()
         ]
+        return sorted(found, key=lambda tp: tp.partition)
+
+    def earliest_offsets(self, topic: str, partitions: int) -> list[TopicPartition]:
+        return self._offsets(topic, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+
+    def latest_offsets(self, topic: str, partitions: int) -> list[TopicPartition]:
+        return self._offsets(topic, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+
+    def committed_on(self, topic: str) -> dict[str, dict[int, int]]:
+        """Every consumer group with a committed offset on `topic`: group -> partition ->
+        offset. One request per group: the Admin API lists one group's offsets at a time."""
+        listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout)
+        found: dict[str, dict[int, int]] = {}
+        for group in sorted(g.group_id for g in listing.valid):
+            request = [ConsumerGroupTopicPartitions(group)]
+            result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
+            offsets = {
+                tp.partition: tp.offset
+                for tp in result.topic_partitions or []
+                if tp.topic == topic and tp.offset >= 0
+            }
+            if offsets:
+                found[group] = offsets
+        return found
 
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must

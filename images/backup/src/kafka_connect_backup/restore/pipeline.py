@@ -24,10 +24,14 @@ from kafka_connect_backup.restore.sources import (
     from_snapshot,
 )
 from kafka_connect_backup.restore.summary import Summary, iso
+from kafka_connect_backup.restore.target import Consequences, TargetState, read_target
 from kafka_connect_backup.restore.timefilter import TimeFilter
-from kafka_connect_backup.restore.validate import Settings
+from kafka_connect_backup.restore.validate import InvalidInput, Settings
+from kafka_connect_backup.units import counted, human_bytes
 
 FLUSH_TIMEOUT = 300.0
+# A dry run does not wait long for a broker it only reads from.
+DRY_RUN_KAFKA_TIMEOUT = 3.0
 
 
 class Progress:
@@ -68,12 +72,12 @@ def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress)
 
 def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:
     print(f"topic:   {settings.topic}", file=out)
-    print(f"broker:  {'(dry run: not contacted)' if dry_run else settings.bootstrap}", file=out)
+    print(f"broker:  {settings.bootstrap}{' (dry run: read only)' if dry_run else ''}", file=out)
     print(
         f"window:  {settings.window.describe()}, by JSON field {settings.timestamp_field!r}",
         file=out,
     )
-    print(f"files:   {len(plan.files)} ({plan.bytes} bytes)", file=out)
+    print(f"files:   {len(plan.files)} ({human_bytes(plan.bytes)})", file=out)
     for file_plan in plan.files:
         torn = ", torn last line" if file_plan.torn else ""
         span = (
@@ -138,11 +142,58 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     return summary
 
 
-def finish(summary: Summary, settings_json: Path | None, out: TextIO) -> int:
+def finish(summary: Summary, summary_json: Path | None, out: TextIO, json_out: TextIO) -> int:
     print(summary.render(), file=out)
-    if settings_json is not None:
-        summary.write_json(settings_json)
+    if summary_json is not None:
+        summary.write_json(summary_json, json_out)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def dry_run_target(settings: Settings, out: TextIO) -> TargetState | None:
+    """A dry run reads the target too (it only reads), but goes on without it when Kafka
+    cannot be reached: the plan of the files alone is still worth showing."""
+    admin = KafkaAdmin(settings.bootstrap, timeout=DRY_RUN_KAFKA_TIMEOUT)
+    try:
+        admin.check_reachable()
+    except KafkaCheckError as exc:
+        print(f"target:  not read: {exc}", file=out)
+        return None
+    return read_target(admin, settings.topic)
+
+
+def print_consequences(effects: Consequences, out: TextIO) -> None:
+    print("target:", file=out)
+    for line in effects.lines():
+        print(f"  {line}", file=out)
+
+
+def refuse_duplicates(
+    target: TargetState,
+    *,
+    append: bool,
+    ways: str = "give --append to add them anyway, or use --runbook to recreate the topic "
+    "from the backup first, or restore into a new topic",
+) -> None:
+    """A topic that holds records gets the replayed ones beside them: duplicates of every
+    record it already has from the same files. Refused unless --append says so."""
+    if append or not target.records:
+        return
+    raise InvalidInput(
+        f"topic {target.topic} already holds {counted(target.records, 'record')} "
+        f"({counted(target.partitions, 'partition')}): replaying into it would add the "
+        f"restored records beside them, duplicating any it already has; {ways}; nothing was "
+        "sent"
+    )
+
+
+def key_order_warning(settings: Settings, partitions: int) -> str | None:
+    if partitions <= 1 or settings.key_field:
+        return None
+    return (
+        f"warning: {settings.topic} has {partitions} partitions and no --key-field is given: "
+        "records are sent without a key and spread over the partitions, so records of one "
+        "key may be consumed out of order; give --key-field FIELD to keep per-key order"
+    )
 
 
 @contextmanager

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup.connect.hold import hold_connectors
+from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
@@ -28,9 +27,14 @@ from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.pipeline import (
     Progress,
     describe_plan,
+    dry_run_target,
+    key_order_warning,
     make_plan,
+    print_consequences,
+    refuse_duplicates,
     snapshot_settings,
 )
+from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile
 from kafka_connect_backup.restore.steps import (
     CONNECT_STEPS,
@@ -49,7 +53,9 @@ from kafka_connect_backup.restore.steps import (
     target_info,
     title,
 )
+from kafka_connect_backup.restore.target import Consequences, TargetState, consequences, read_target
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
+from kafka_connect_backup.sinkfiles import consumer_group
 
 
 def options_from_args(args: argparse.Namespace) -> RunbookOptions:
@@ -63,6 +69,9 @@ def options_from_args(args: argparse.Namespace) -> RunbookOptions:
         replication_factor=args.replication_factor,
         state_dir=args.state_dir,
         summary_json=args.summary_json,
+        append=args.append,
+        force=args.force,
+        reset_groups=tuple(dict.fromkeys(args.reset_group)),
     )
 
 
@@ -81,11 +90,36 @@ def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
     return state_dir / f"restore-{settings.topic}.json"
 
 
-def _plan_preview(ctx: Context) -> None:
-    """Show what the replay will send, before any step runs (validates the sources too)."""
+def _plan_preview(ctx: Context, target: TargetState | None) -> Consequences | None:
+    """Show what the replay will send and what the run changes, before any step runs
+    (validates the sources too)."""
     steps = ctx.options.steps
-    if "replay" not in steps:
-        return
+    recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
+    plan = _replay_plan(ctx) if "replay" in steps else None
+    if target is None or not (recreate or plan is not None):
+        return None
+    effects = consequences(
+        target,
+        plan,
+        recreate=recreate,
+        sink_group=consumer_group(ctx.topic, ctx.settings.sink_name),
+        reset_groups=ctx.options.reset_groups,
+        copy=(
+            "their only copy stays in the sink files the move-files step sets aside in "
+            f"{ctx.settings.sink_path}/snapshot-{ctx.topic}-<time>/ (outside the encrypted "
+            "backup) and in the backup's snapshots until backup.retention rotates them"
+        ),
+    )
+    print_consequences(effects, ctx.out)
+    info = target_info(ctx) if recreate else None
+    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions)
+    if warning and plan is not None:
+        ctx.say(warning)
+    return effects
+
+
+def _replay_plan(ctx: Context) -> Plan:
+    steps = ctx.options.steps
     if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
         sources = replay_sources(ctx)
         if "move-files" in steps and not ctx.journal.done("move-files"):
@@ -102,6 +136,7 @@ def _plan_preview(ctx: Context) -> None:
     plan = make_plan(ctx.settings, sources, ctx.progress)
     ctx.say(f"replay source{note}:")
     describe_plan(ctx.settings, plan, ctx.out, dry_run=ctx.options.dry_run)
+    return plan
 
 
 def _refuse_live_sources(ctx: Context, sources: list[SourceFile]) -> None:
@@ -126,13 +161,15 @@ def run_runbook(
     stdin: TextIO,
     *,
     fault: Fault = no_fault,
+    json_out: TextIO | None = None,
 ) -> int:
     settings = validate.settings_from_args(args, need_sources=False)
     options = options_from_args(args)
     # With --snapshot, the encrypted backup stays mounted (privately) for the whole runbook.
     with snapshot_settings(settings, args.snapshot_root) as readable:
         journal = Journal.load(_journal_path(readable, options))
-        ctx = Context(readable, options, journal, out, Progress(err), fault=fault)
+        progress = Progress(err)
+        ctx = Context(readable, options, journal, out, progress, json_out or out, fault=fault)
         return _run_runbook(ctx, stdin)
 
 
@@ -159,7 +196,11 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
         )
         return EXIT_OK
 
-    if not options.dry_run:
+    target: TargetState | None = None
+    if options.dry_run:
+        if KAFKA_STEPS & set(steps):
+            target = dry_run_target(settings, ctx.out)
+    else:
         if CONNECT_STEPS & set(steps):
             ctx.connect = ConnectClient(settings.connect_url, attempts=3, timeout=10)
             try:
@@ -180,36 +221,54 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
                     f"topic {settings.topic!r} does not exist on {settings.bootstrap}: run the "
                     "recreate-topic step (or the whole --runbook); nothing was changed"
                 )
+            target = read_target(ctx.admin, settings.topic)  # before anything changes
+            if "replay" in steps and not (
+                "recreate-topic" in steps or journal.done("recreate-topic")
+            ):
+                refuse_duplicates(
+                    target,
+                    append=options.append,
+                    ways="run the recreate-topic step first, or give --append to add them anyway",
+                )
 
-    _plan_preview(ctx)
+    effects = _plan_preview(ctx, target)
     ctx.say("steps:")
     for number, step in enumerate(_selected(options), 1):
         state = " (done in a previous run)" if options.whole and journal.done(step.name) else ""
-        ctx.say(f"  {number}. {title(step, settings)}{state}")
+        ctx.say(f"  {number}. {title(step, settings, options)}{state}")
     if options.dry_run:
         ctx.say("dry run: no step was run")
         return EXIT_OK
-    confirm(options.yes, stdin, ctx.out)
+    confirm(
+        options.yes,
+        stdin,
+        ctx.out,
+        destructive=effects.warning() if effects is not None else None,
+        force=options.force,
+    )
     journal.set("fingerprint", fingerprint)
+    if effects is not None and journal.get("target") is None:
+        journal.set("target", effects.as_dict())
 
-    with ExitStack() as stack:
-        if ctx.connect is not None:
-            held = sorted({*known_connectors(ctx), ctx.own_connector})
-            settings.sink_path.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(
-                hold_connectors(settings.sink_path, held, f"restore {settings.topic}")
-            )
-        try:
-            _run_steps(ctx)
-        except (RestoreError, ConnectError, KafkaException, OSError) as exc:
-            ctx.say(f"FAILED: {exc}")
-            ctx.say(
-                f"the journal {journal.path} records the finished steps: fix the cause and "
-                "re-run the same command to continue"
-            )
-            return EXIT_FAILED
+    held = sorted({*known_connectors(ctx), ctx.own_connector})
+    if ctx.connect is not None:
+        # On the data volume, owned by the journal: the supervisor leaves these connectors
+        # stopped across separate --step commands and a failed run, until they are resumed.
+        settings.sink_path.mkdir(parents=True, exist_ok=True)
+        place_holds(settings.sink_path, held, f"restore {settings.topic}", journal.path)
+    try:
+        _run_steps(ctx)
+    except (RestoreError, ConnectError, KafkaException, OSError) as exc:
+        ctx.say(f"FAILED: {exc}")
+        ctx.say(
+            f"the journal {journal.path} records the finished steps: fix the cause and "
+            "re-run the same command to continue (until then the supervisor leaves "
+            f"{', '.join(held)} stopped)"
+        )
+        return EXIT_FAILED
     if options.whole or all(journal.done(step) for step in STEP_NAMES):
         aside = journal.get("snapshot_dir")
+        release_holds(settings.sink_path, held)
         archived = journal.archive()
         ctx.say(f"restore of {settings.topic} complete (journal: {archived})")
         if aside is not None and journal.get("moved_files"):
@@ -226,7 +285,7 @@ def _run_steps(ctx: Context) -> None:
     redo_topic = journal.status("replay") == STARTED
     steps = _selected(ctx.options)
     for number, step in enumerate(steps, 1):
-        name, heading = step.name, title(step, ctx.settings)
+        name, heading = step.name, title(step, ctx.settings, ctx.options)
         again = ""
         if ctx.options.whole and journal.done(name):
             if name == "stop-connectors" and not journal.done("resume-connectors"):

@@ -18,6 +18,7 @@ from kafka_connect_backup.restore.sources import SourceError, sink_files_under
 from kafka_connect_backup.restore.summary import iso
 from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
 from kafka_connect_backup.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.units import human_bytes
 
 
 @dataclass
@@ -90,15 +91,6 @@ def describe_snapshots(
     return found
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def render(root: Path, snapshots: list[Snapshot]) -> str:
     if not snapshots:
         return f"no snapshot (alpha.N) in {root}: is the backup mounted?"
@@ -108,7 +100,7 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
         span = f"records {first} .. {last}" if first else "no timed records"
         lines.append(
             f"{snapshot.name:<9} {snapshot.date}  {len(snapshot.files)} files  "
-            f"{_size(snapshot.bytes)}  {span}"
+            f"{human_bytes(snapshot.bytes)}  {span}"
         )
         for item in snapshot.files:
             detail = (
@@ -120,7 +112,7 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
                     else ""
                 )
             )
-            lines.append(f"    {item.path}  {_size(item.bytes)}  {detail}".rstrip())
+            lines.append(f"    {item.path}  {human_bytes(item.bytes)}  {detail}".rstrip())
     return "\n".join(lines)
 
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from confluent_kafka import KafkaException
+
+from kafka_connect_backup.connect.hold import release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.durable import fsync_dir
 from kafka_connect_backup.restore.errors import RestoreError
@@ -35,6 +38,7 @@ from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile, inspect, order
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
+from kafka_connect_backup.units import counted
 
 WAIT_SECONDS = 60.0
 
@@ -63,6 +67,9 @@ class RunbookOptions:
     replication_factor: int | None = None
     state_dir: Path | None = None  # the journal's directory (default sinkPath/.kcb-restore)
     summary_json: Path | None = None
+    append: bool = False  # replay into a topic that holds records
+    force: bool = False  # with yes: confirm a run that deletes records or moves other groups
+    reset_groups: tuple[str, ...] = ()  # set to the start of the restored topic after replay
 
 
 @dataclass
@@ -72,6 +79,7 @@ class Context:
     journal: Journal
     out: TextIO
     progress: Progress
+    json_out: TextIO  # where --summary-json - writes
     connect: ConnectClient | None = None
     admin: KafkaAdmin | None = None
     fault: Fault = field(default=no_fault)
@@ -173,6 +181,8 @@ def step_resume_connectors(ctx: Context) -> dict[str, object]:
             )
         resumed.append(name)
         ctx.say(f"    {name}: running")
+    # Resumed: the supervisor may manage them again.
+    release_holds(ctx.settings.sink_path, {*names, ctx.own_connector})
     return {"resumed": resumed}
 
 
@@ -300,8 +310,8 @@ def step_recreate_topic(ctx: Context) -> dict[str, object]:
         ctx.kafka.delete(ctx.topic)
     ctx.fault("after-delete")
     ctx.say(
-        f"    creating topic {ctx.topic}: {info.partitions} partitions, replication factor "
-        f"{info.replication_factor}" + (f", configs {info.configs}" if info.configs else "")
+        f"    creating topic {ctx.topic}: {counted(info.partitions, 'partition')}, replication "
+        f"factor {info.replication_factor}" + (f", configs {info.configs}" if info.configs else "")
     )
     ctx.kafka.create(info)
     return {"partitions": info.partitions, "replication_factor": info.replication_factor}
@@ -319,7 +329,8 @@ def step_replay(ctx: Context) -> dict[str, object]:
     for line in summary.render().splitlines():
         ctx.say(f"    {line}")
     if ctx.options.summary_json is not None:
-        summary.write_json(ctx.options.summary_json)
+        summary.target = ctx.journal.get("target")  # as the topic was before the restore
+        summary.write_json(ctx.options.summary_json, ctx.json_out)
     if not summary.ok:
         raise RunbookError(f"{summary.failed} records failed delivery: {dict(summary.errors)}")
     return {"delivered": summary.delivered, "matched": plan.matched}
@@ -329,17 +340,19 @@ def step_reset_offsets(ctx: Context) -> dict[str, object]:
     info = ctx.kafka.describe(ctx.topic)
     if info is None:
         raise KafkaCheckError(f"topic {ctx.topic} does not exist: nothing to reset to")
-    group = consumer_group(ctx.topic, ctx.settings.sink_name)
-    try:
-        offsets = ctx.kafka.reset_group(group, ctx.topic, info.partitions)
-    except Exception as exc:
-        raise RunbookError(
-            f"cannot reset consumer group {group}: {exc} (it must have no active member: "
-            "are the connectors stopped?)"
-        ) from exc
-    shown = ", ".join(f"{tp.partition}:{tp.offset}" for tp in offsets)
-    ctx.say(f"    group {group}: {ctx.topic} partitions -> earliest ({shown})")
-    return {"group": group}
+    sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
+    groups = [sink_group, *(g for g in ctx.options.reset_groups if g != sink_group)]
+    for group in groups:
+        who = "are the connectors stopped?" if group == sink_group else "stop its consumers"
+        try:
+            offsets = ctx.kafka.reset_group(group, ctx.topic, info.partitions)
+        except KafkaException as exc:
+            raise RunbookError(
+                f"cannot reset consumer group {group}: {exc} (it must have no active member: {who})"
+            ) from exc
+        shown = ", ".join(f"{tp.partition}:{tp.offset}" for tp in offsets)
+        ctx.say(f"    group {group}: {ctx.topic} partitions -> earliest ({shown})")
+    return {"group": sink_group, "groups": groups}
 
 
 @dataclass(frozen=True)
@@ -363,7 +376,9 @@ STEPS = (
     Step("recreate-topic", "delete and recreate topic {topic} (Admin API)", step_recreate_topic),
     Step("replay", "replay the selected records into {topic}", step_replay),
     Step(
-        "reset-offsets", "reset consumer group {group} to the earliest offsets", step_reset_offsets
+        "reset-offsets",
+        "reset consumer group {group}{named} to the earliest offsets",
+        step_reset_offsets,
     ),
     Step("resume-connectors", "resume the connectors of {topic}", step_resume_connectors),
 )
@@ -373,7 +388,10 @@ CONNECT_STEPS = frozenset({"stop-connectors", "move-files", "resume-connectors"}
 KAFKA_STEPS = frozenset({"recreate-topic", "replay", "reset-offsets"})
 
 
-def title(step: Step, settings: Settings) -> str:
+def title(step: Step, settings: Settings, options: RunbookOptions) -> str:
+    named = "".join(f", {g}" for g in options.reset_groups)
     return step.title.format(
-        topic=settings.topic, group=consumer_group(settings.topic, settings.sink_name)
+        topic=settings.topic,
+        group=consumer_group(settings.topic, settings.sink_name),
+        named=f" (and{named[1:]})" if named else "",
     )

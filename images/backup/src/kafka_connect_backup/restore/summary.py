@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.restore.plan import Plan
@@ -27,6 +27,8 @@ class Summary:
     window: str
     plan: Plan
     dry_run: bool = False
+    # What the restore changes (restore/target.py Consequences.as_dict), when Kafka was read.
+    target: dict[str, Any] | None = None
     delivered: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -42,6 +44,7 @@ class Summary:
             "bootstrap": self.bootstrap,
             "window": self.window,
             "dry_run": self.dry_run,
+            "target": self.target,
             "files": [
                 {
                     "path": str(f.source.path),
@@ -86,6 +89,15 @@ class Summary:
                 lines.append(f"  failure: {error} ({count})")
         return "\n".join(lines)
 
-    def write_json(self, path: Path) -> None:
-        """Atomically: a reader never sees half a summary."""
-        atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")
+    def write_json(self, path: Path, stdout: TextIO) -> None:
+        """To `path` atomically (a reader never sees half a summary), or to stdout for `-`."""
+        text = json.dumps(self.as_dict(), indent=2) + "\n"
+        if str(path) == STDOUT:
+            stdout.write(text)
+            stdout.flush()
+        else:
+            atomic_write_text(path, text)
+
+
+# --summary-json - : the JSON goes to stdout, the readable report to stderr.
+STDOUT = "-"

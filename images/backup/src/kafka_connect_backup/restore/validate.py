@@ -56,6 +56,7 @@ class Settings:
     config: Config | None
     cache_bytes: int = 0
     compression: str = "none"
+    append: bool = False  # replay into a topic that already holds records
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -90,6 +91,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     server = _one("kafka_server", args.kafka_server, args.bootstrap, "--bootstrap")
     if server is None:
         server = defaults.kafka.bootstrap_servers
+    _refuse_path_as_server(server)
     try:
         bootstrap = bootstrap_servers(server)
     except ValueError as exc:
@@ -150,4 +152,17 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         config=config,
         cache_bytes=args.cache_mb << 20,
         compression=args.compression,
+        append=args.append,
     )
+
+
+def _refuse_path_as_server(server: str) -> None:
+    """The original's order is topic, server, files, time: a glob or path in the server's place
+    is an argument in the wrong place, not a badly spelt host."""
+    if any(mark in server for mark in "/*?") or server.endswith((".sink", ".gz")):
+        raise InvalidInput(
+            f"kafka_server {server!r} looks like sink files (a path or glob), not a Kafka "
+            'server: the arguments are restore_topic kafka_server "restore_files" '
+            "restore_from_time, e.g. restore.py orders kafka:9092 "
+            '"/data/filesink/snapshot/orders-*.sink*" 2021-01-19T15:57'
+        )

@@ -1,0 +1,314 @@
+"""Restores that cannot silently duplicate or lose, against the real broker and Connect: a target
+that holds records is refused without --append; the runbook's plan shows the topic's size and
+every other consumer group's fate and will not run on --yes alone when it destroys; a stopped
+connector stays stopped across separate --step commands and supervisor restarts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
+
+from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.connect.connectors import Reconciler
+from kafka_connect_backup.connect.hold import held
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
+from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_helpers import produce_json, put_connector, wait_for_lines
+from supervisor_helpers import LogCapture, connector_states, delete_connectors, make_config
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RESTORE = ROOT / "scripts" / "restore.py"
+
+
+def restore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(RESTORE), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(topic, p): latest for p in range(partitions)}
+    results = admin.list_offsets(request)  # type: ignore[attr-defined]
+    return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
+
+
+def committed(admin: object, group: str, topic: str) -> dict[int, int]:
+    request = [ConsumerGroupTopicPartitions(group)]
+    result = admin.list_consumer_group_offsets(request)[group].result(30)  # type: ignore[attr-defined]
+    return {tp.partition: tp.offset for tp in result.topic_partitions if tp.topic == topic}
+
+
+def commit(admin: object, group: str, topic: str, offsets: dict[int, int]) -> None:
+    partitions = [TopicPartition(topic, p, o) for p, o in offsets.items()]
+    request = [ConsumerGroupTopicPartitions(group, partitions)]
+    admin.alter_consumer_group_offsets(request)[group].result(30)  # type: ignore[attr-defined]
+
+
+def records(count: int, start_minute: int = 0) -> list[dict[str, object]]:
+    """One record a second from 2021-01-19T15:00 + start_minute."""
+    return [
+        {
+            "user": f"u{i % 5}",
+            "seq": i,
+            "utcTime": (datetime(2021, 1, 19, 15, tzinfo=UTC).timestamp() + start_minute * 60 + i),
+        }
+        for i in range(count)
+    ]
+
+
+def write_sink(path: Path, count: int) -> Path:
+    start = datetime(2021, 1, 19, 15, tzinfo=UTC).timestamp()
+    lines = [
+        json.dumps({"seq": i, "utcTime": datetime.fromtimestamp(start + i, UTC).isoformat()})
+        for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_target_holding_records_is_refused_unless_append(
+    kafka_broker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = create_topic(f"events-restored-{uuid.uuid4().hex[:8]}", 1)
+    source = write_sink(tmp_path / "events-bk-2021-01.sink", 1200)
+    admin = kafka_broker.admin()
+    args = [topic, kafka_broker.bootstrap, str(source), "2021-01-19T15:00", "--yes"]
+
+    first = restore(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "delivered 1200, failed 0" in first.stdout
+    assert end_offsets(admin, topic, 1) == [1200]
+
+    again = restore(*args)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert again.stderr.strip() == (
+        f"restore.py: error: topic {topic} already holds 1200 records (1 partition): replaying "
+        "into it would add the restored records beside them, duplicating any it already has; "
+        "give --append to add them anyway, or use --runbook to recreate the topic from the "
+        "backup first, or restore into a new topic; nothing was sent"
+    )
+    assert end_offsets(admin, topic, 1) == [1200]
+
+    appended = restore(*args, "--append")
+    assert appended.returncode == 0, appended.stdout + appended.stderr
+    assert "the restore appends 1200 records to them (--append)" in appended.stdout
+    assert end_offsets(admin, topic, 1) == [2400]
+
+
+def test_replaying_a_topics_own_live_sink_files_into_it_is_refused(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """The first command a user tries (the original's example): the topic's live sink files
+    back into the live topic. Every record would be there twice."""
+    sink = f"live-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"orders-{uuid.uuid4().hex[:8]}", 1)
+    sink_path = tmp_path / "filesink"
+    sink_path.mkdir()
+    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    name = connector_name(topic, sink)
+    put_connector(
+        connect_worker.url,
+        name,
+        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    )
+    try:
+        produce_json(kafka_broker.bootstrap, topic, records(300))
+        assert len(wait_for_lines(live, 300)) == 300
+        result = restore(topic, kafka_broker.bootstrap, str(live), "2021-01-19T15:00", "--yes")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"topic {topic} already holds 300 records (1 partition)" in result.stderr
+        assert end_offsets(kafka_broker.admin(), topic, 1) == [300]
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+
+
+@pytest.fixture
+def orders(kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path):
+    """A 3-partition topic of 4800 records (1800 before 15:30), sunk by its connector, with
+    two other consumer groups: billing part way (3002), analytics at the end."""
+    sink = f"rb-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"orders-{uuid.uuid4().hex[:8]}", 3)
+    sink_path = tmp_path / "filesink"
+    sink_path.mkdir()
+    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    name = connector_name(topic, sink)
+    put_connector(
+        connect_worker.url,
+        name,
+        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    )
+    admin = kafka_broker.admin()
+    try:
+        for i, chunk in enumerate(records(4800)[p::3] for p in range(3)):
+            produce_json_to(kafka_broker.bootstrap, topic, chunk, partition=i)
+        assert end_offsets(admin, topic, 3) == [1600, 1600, 1600]
+        assert len(wait_for_lines(live, 4800)) == 4800
+        sink_group = consumer_group(topic, sink)
+        deadline = time.monotonic() + 60  # Connect commits the sink's offsets every 10 s
+        while sum(committed(admin, sink_group, topic).values()) < 4800:
+            assert time.monotonic() < deadline, committed(admin, sink_group, topic)
+            time.sleep(0.5)
+        commit(admin, "billing", topic, {0: 1001, 1: 1001, 2: 1000})
+        commit(admin, "analytics", topic, {0: 1600, 1: 1600, 2: 1600})
+        yield {
+            "topic": topic,
+            "sink": sink,
+            "sink_path": sink_path,
+            "name": name,
+            "admin": admin,
+            "url": connect_worker.url,
+            "common": [
+                topic,
+                kafka_broker.bootstrap,
+                "--from",
+                "2021-01-19T15:30",
+                "--sink-name",
+                sink,
+                "--sink-path",
+                str(sink_path),
+                "--connect-url",
+                connect_worker.url,
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+        }
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")
+
+
+def produce_json_to(
+    bootstrap: str, topic: str, rows: list[dict[str, object]], partition: int
+) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for row in rows:
+        producer.produce(topic, json.dumps(row).encode(), partition=partition)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def test_runbook_plan_shows_the_topic_and_every_other_group_and_needs_force(orders) -> None:
+    topic, admin, common = orders["topic"], orders["admin"], orders["common"]
+    sink_group = consumer_group(topic, orders["sink"])
+
+    dry = restore(*common, "--runbook", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    out = dry.stdout
+    assert (
+        f"  topic {topic} now: 3 partitions, 4800 records (offsets 0:0..1600, 1:0..1600, 2:0..1600)"
+    ) in out
+    assert (
+        f"  the runbook deletes topic {topic} with its 4800 records, recreates it and replays "
+        "3000 records"
+    ) in out
+    assert "  not replayed: 1800 before the from time, 0 at or after --to; their only copy" in out
+    assert "  billing (committed 3002): LOSES ITS POSITION" in out
+    assert "  analytics (committed 4800): LOSES ITS POSITION" in out
+    assert f"  {sink_group} (committed 4800): reset to the start of the restored topic" in out
+    assert f"warning: {topic} has 3 partitions and no --key-field is given" in out
+    assert "dry run: no step was run" in out
+
+    refused = restore(*common, "--runbook", "--yes")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert (
+        f"refusing to continue: this deletes topic {topic} with its 4800 records and 2 "
+        "consumer groups lose their position (analytics, billing); --yes alone does not "
+        "confirm that: re-run with --yes --force"
+    ) in refused.stderr
+    assert end_offsets(admin, topic, 3) == [1600, 1600, 1600]
+    assert committed(admin, "billing", topic) == {0: 1001, 1: 1001, 2: 1000}
+    assert connector_states_of(orders) == ("RUNNING", ["RUNNING"])
+
+    done = restore(
+        *common, "--runbook", "--yes", "--force", "--reset-group", "billing",
+        "--key-field", "user", "--summary-json", "-",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)  # stdout is the JSON alone; the report went to stderr
+    assert f"restore of {topic} complete" in done.stderr
+    assert summary["delivered"] == 3000
+    target = summary["target"]
+    assert (target["records_now"], target["end_offsets"], target["recreate"]) == (
+        4800,
+        [1600, 1600, 1600],
+        True,
+    )
+    assert target["records_dropped"] == 1800
+    assert target["not_replayed"] == {"before_from": 1800, "at_or_after_to": 0}
+    fates = {
+        g["group"]: (sum(g["committed"].values()), g["loses_position"]) for g in target["groups"]
+    }
+    assert fates == {"analytics": (4800, True), "billing": (3002, False), sink_group: (4800, False)}
+
+    assert sum(end_offsets(admin, topic, 3)) == 3000
+    assert committed(admin, "billing", topic) == {0: 0, 1: 0, 2: 0}  # the start, as asked
+    assert all(o < 0 for o in committed(admin, "analytics", topic).values())  # lost, as said
+
+
+def connector_states_of(orders: dict[str, object]) -> tuple[str, list[str]]:
+    url, name = str(orders["url"]), str(orders["name"])
+    return connector_states(url, [name])[name]
+
+
+def test_a_stopped_connector_stays_stopped_across_commands_and_supervisors(
+    orders, connect_worker, tmp_path: Path
+) -> None:
+    topic, name, sink_path = orders["topic"], orders["name"], orders["sink_path"]
+    config = make_config(
+        topics=[topic],
+        sink=orders["sink"],
+        sink_path=sink_path,
+        connect_url=connect_worker.url,
+        connect={"holdWarnAfter": "1s"},
+    )
+    stop = restore(*orders["common"], "--step", "stop-connectors", "--yes")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert connector_states(connect_worker.url, [name])[name] == ("STOPPED", [])
+    assert held(sink_path, name)
+
+    # The supervisor's reconciler (and a restarted one) leaves it stopped, and says so.
+    logs = LogCapture()
+    client = ConnectClient(connect_worker.url)
+    period = period_of(datetime.now(UTC), config.sink_rotation)
+    patient = make_config(
+        topics=[topic], sink=orders["sink"], sink_path=sink_path, connect_url=connect_worker.url
+    )
+    assert Reconciler(patient, client).reconcile(period).held == [name]
+    time.sleep(1.5)
+    supervisor = Supervisor(config, http=False)  # a restarted supervisor, holdWarnAfter 1s
+    supervisor._reconcile()  # one tick of the daemon loop
+    supervisor.reconcile_client.close()
+    supervisor.cycle_client.close()
+    assert connector_states(connect_worker.url, [name])[name] == ("STOPPED", [])
+    assert [e["connector"] for e in logs.events("connector.held")] == [name, name]
+    old = logs.events("connector.hold_old")
+    assert [e["connector"] for e in old] == [name] and old[0]["age_seconds"] >= 1
+    metrics = supervisor.metrics.render().decode()
+    assert "kcb_connectors_held 1.0" in metrics
+
+    # The next documented step, a separate command, finds it still stopped.
+    moved = restore(*orders["common"], "--step", "move-files", "--yes")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    resumed = restore(*orders["common"], "--step", "resume-connectors", "--yes")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not held(sink_path, name)
+    assert connector_states(connect_worker.url, [name])[name][0] == "RUNNING"
+    client.close()
