@@ -6,10 +6,16 @@ import itertools
 import json
 import os
 import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 from confluent_kafka import Consumer, Producer
+
+from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 
 _counter = itertools.count()
 
@@ -92,3 +98,27 @@ def stop_connector(url: str, name: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{name} did not stop: {status}")
+
+
+def start_file_sink(
+    connect_url: str,
+    create_topic: Callable[..., str],
+    tmp_path: Path,
+    sink_prefix: str,
+    topic_prefix: str,
+    partitions: int,
+) -> tuple[str, str, Path, str, Path]:
+    """A fresh topic of `partitions` and its FileStreamSink connector writing this month's
+    file: (sink name, topic, sink dir, connector, live file)."""
+    sink = f"{sink_prefix}-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(f"{topic_prefix}-{uuid.uuid4().hex[:8]}", partitions)
+    sink_path = tmp_path / "filesink"
+    sink_path.mkdir()
+    name = connector_name(topic, sink)
+    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
+    put_connector(
+        connect_url,
+        name,
+        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    )
+    return sink, topic, sink_path, name, live

@@ -10,9 +10,7 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,12 +18,11 @@ import requests
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.restore.cli import build_parser
 from kafka_connect_backup.restore.runbook import run_runbook
 from kafka_connect_backup.restore.steps import RunbookError
-from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
-from kafka_helpers import consume_all, produce_json, put_connector, wait_for_lines
+from kafka_connect_backup.sinkfiles import consumer_group
+from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
 
 pytestmark = pytest.mark.integration
 
@@ -78,24 +75,13 @@ def committed(admin: object, group: str) -> int:
     return sum(max(tp.offset, 0) for tp in result.topic_partitions)
 
 
-def file_sink(
-    create_topic: Callable[..., str], tmp_path: Path, sink_prefix: str, topic_prefix: str, n: int
-) -> tuple[str, str, Path, str, Path]:
-    """A fresh topic of n partitions and its sink: (sink, topic, sink dir, connector, live file)."""
-    sink = f"{sink_prefix}-{uuid.uuid4().hex[:6]}"
-    topic = create_topic(f"{topic_prefix}-{uuid.uuid4().hex[:8]}", n)
-    sink_path = tmp_path / "filesink"
-    sink_path.mkdir()
-    name = connector_name(topic, sink)
-    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
-    return sink, topic, sink_path, name, live
-
-
 @pytest.mark.parametrize("fail_at", ["after-delete", "after-replay-send", "before-reset-offsets"])
 def test_runbook_rerun_after_a_failure_finishes_exactly(
     kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path, fail_at: str
 ) -> None:
-    sink, topic, sink_path, name, live = file_sink(create_topic, tmp_path, "rb", "runbook", 2)
+    sink, topic, sink_path, name, live = start_file_sink(
+        connect_worker.url, create_topic, tmp_path, "rb", "runbook", 2
+    )
     records = [
         {
             "user": f"u{i % 7}",
@@ -114,11 +100,6 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
     )
     admin = kafka_broker.admin()  # keep a reference: a collected client cancels its futures
     admin.incremental_alter_configs([retention])[retention].result(30)
-    put_connector(
-        connect_worker.url,
-        name,
-        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
-    )
     try:
         lines = produce_json(kafka_broker.bootstrap, topic, records)
         assert sorted(wait_for_lines(live, len(lines))) == sorted(lines)
@@ -222,11 +203,8 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
 def test_runbook_dry_run_and_single_steps(
     kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
 ) -> None:
-    sink, topic, sink_path, name, live = file_sink(create_topic, tmp_path, "rs", "steps", 1)
-    put_connector(
-        connect_worker.url,
-        name,
-        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    sink, topic, sink_path, name, live = start_file_sink(
+        connect_worker.url, create_topic, tmp_path, "rs", "steps", 1
     )
     try:
         lines = produce_json(

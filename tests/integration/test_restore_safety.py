@@ -18,13 +18,12 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.hold import held
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
+from kafka_connect_backup.sinkfiles import consumer_group, period_of
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_helpers import produce_json, put_connector, wait_for_lines
+from kafka_helpers import produce_json, start_file_sink, wait_for_lines
 from supervisor_helpers import LogCapture, connector_states, delete_connectors, make_config
 
 pytestmark = pytest.mark.integration
@@ -119,16 +118,8 @@ def test_replaying_a_topics_own_live_sink_files_into_it_is_refused(
 ) -> None:
     """The first command a user tries (the original's example): the topic's live sink files
     back into the live topic. Every record would be there twice."""
-    sink = f"live-{uuid.uuid4().hex[:6]}"
-    topic = create_topic(f"orders-{uuid.uuid4().hex[:8]}", 1)
-    sink_path = tmp_path / "filesink"
-    sink_path.mkdir()
-    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
-    name = connector_name(topic, sink)
-    put_connector(
-        connect_worker.url,
-        name,
-        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    sink, topic, _, _, live = start_file_sink(
+        connect_worker.url, create_topic, tmp_path, "live", "orders", 1
     )
     try:
         produce_json(kafka_broker.bootstrap, topic, records(300))
@@ -145,16 +136,8 @@ def test_replaying_a_topics_own_live_sink_files_into_it_is_refused(
 def orders(kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path):
     """A 3-partition topic of 4800 records (1800 before 15:30), sunk by its connector, with
     two other consumer groups: billing part way (3002), analytics at the end."""
-    sink = f"rb-{uuid.uuid4().hex[:6]}"
-    topic = create_topic(f"orders-{uuid.uuid4().hex[:8]}", 3)
-    sink_path = tmp_path / "filesink"
-    sink_path.mkdir()
-    live = sink_file(sink_path, topic, sink, period_of(datetime.now(UTC), SinkRotation.MONTHLY))
-    name = connector_name(topic, sink)
-    put_connector(
-        connect_worker.url,
-        name,
-        {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
+    sink, topic, sink_path, name, live = start_file_sink(
+        connect_worker.url, create_topic, tmp_path, "rb", "orders", 3
     )
     admin = kafka_broker.admin()
     try:

@@ -55,3 +55,13 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
     bad.write_text("topics: [a\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load_config(bad)
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"topics: [orders]\nsinkName: caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"config file {path} is not UTF-8 text (byte 30): write it as UTF-8 YAML"
+    )

@@ -456,3 +456,22 @@ def test_sizes_read_in_one_unit(sink_dir: Path) -> None:
     assert code == 0
     total = sum(p.stat().st_size for p in sink_dir.iterdir())
     assert f"files:   2 ({total} B)" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--runbook", "--step", "replay"], "give either --runbook (every step) or --step"),
+        (["--runbook", "--partitions", "-5"], "--partitions -5 must be 1 or more"),
+        (["--runbook", "--partitions", "0"], "--partitions 0 must be 1 or more"),
+        (["--runbook", "--replication-factor", "0"], "--replication-factor 0 must be 1 or more"),
+        (["--summary-json", "/nonexistent/dir/s.json"], "its directory /nonexistent/dir does not"),
+    ],
+)
+def test_options_that_cannot_work_are_refused_before_anything(
+    extra: list[str], message: str, tmp_path: Path
+) -> None:
+    code, out, err = run("orders", "127.0.0.1:9", "--from", "2021-01-19", *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("restore.py: error: ") and message in err
+    assert not list(tmp_path.iterdir())

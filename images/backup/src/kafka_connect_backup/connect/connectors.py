@@ -122,23 +122,20 @@ class Reconciler:
             log.info("connector.hold_released", connector=name)
         for hold in holds:
             since, warned = self._reported.get(hold.connector, (None, False))
+            about = {
+                "connector": hold.connector,
+                "reason": hold.reason,
+                "journal": str(hold.journal),
+                "age_seconds": round(hold.age()),
+            }
             if since != hold.since:
                 warned = False
-                log.info(
-                    "connector.held",
-                    connector=hold.connector,
-                    reason=hold.reason,
-                    journal=str(hold.journal),
-                    age_seconds=round(hold.age()),
-                )
+                log.info("connector.held", **about)
             if not warned and hold.age() > limit:
                 warned = True
                 log.warning(
                     "connector.hold_old",
-                    connector=hold.connector,
-                    reason=hold.reason,
-                    journal=str(hold.journal),
-                    age_seconds=round(hold.age()),
+                    **about,
                     fix="finish the restore (re-run its command: the journal records it) or "
                     f"lift the hold with restore.py --step resume-connectors; raise "
                     f"connect.holdWarnAfter ({self.config.connect.hold_warn_after}) if it is "

@@ -145,7 +145,15 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
 def finish(summary: Summary, summary_json: Path | None, out: TextIO, json_out: TextIO) -> int:
     print(summary.render(), file=out)
     if summary_json is not None:
-        summary.write_json(summary_json, json_out)
+        try:
+            summary.write_json(summary_json, json_out)
+        except OSError as exc:
+            print(
+                f"restore.py: error: cannot write the summary to {summary_json}: {exc.strerror} "
+                "(the report above is complete)",
+                file=out,
+            )
+            return EXIT_FAILED
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 

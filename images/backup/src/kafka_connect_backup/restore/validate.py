@@ -8,6 +8,7 @@ CLI, still before anything is produced.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,33 @@ def _one(name: str, positional: str | None, option: str | None, flag: str) -> st
     return positional if positional is not None else option
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Options that cannot work, refused before anything is read, deleted or sent (a runbook
+    journal never records them)."""
+    if args.runbook and args.step:
+        raise InvalidInput(
+            "give either --runbook (every step) or --step (the steps named), not both"
+        )
+    for flag, value in (
+        ("--partitions", args.partitions),
+        ("--replication-factor", args.replication_factor),
+    ):
+        if value is not None and value < 1:
+            raise InvalidInput(f"{flag} {value} must be 1 or more")
+    target = args.summary_json
+    if target is not None and str(target) != "-":
+        parent = target.parent if str(target.parent) else Path()
+        if target.is_dir():
+            raise InvalidInput(f"--summary-json {target} is a directory: give a file path")
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise InvalidInput(
+                f"--summary-json {target}: its directory {parent} does not exist or is not "
+                "writable by this user"
+            )
+
+
 def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Settings:
+    check_options(args)
     topic: str = args.restore_topic
     if not re.match(TOPIC_PATTERN, topic):
         raise InvalidInput(
