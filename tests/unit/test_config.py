@@ -65,3 +65,34 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"config file {path} is not UTF-8 text (byte 30): write it as UTF-8 YAML"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"topics": ["."]}, "topics.0: '.' is not a topic name (Kafka refuses '.' and '..')"),
+        ({"topics": [".."]}, "topics.0: '..' is not a topic name (Kafka refuses '.' and '..')"),
+        ({"topics": ["a"], "restartTimeout": "0.0001s"}, "restartTimeout: '0.0001s' is shorter"),
+        (
+            {"topics": ["a"], "connect": {"holdWarnAfter": "0.5s"}},
+            "connect.holdWarnAfter: '0.5s' is shorter than 1s",
+        ),
+        (
+            {"topics": ["a"], "backup": {"snapshotSubdir": "../x"}},
+            "backup.snapshotSubdir: '../x' must be a relative path inside the volume",
+        ),
+        (
+            {"topics": ["a"], "backup": {"snapshotSubdir": "/abs"}},
+            "backup.snapshotSubdir: '/abs' must be a relative path inside the volume",
+        ),
+    ],
+)
+def test_values_that_cannot_work_are_named(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert message in str(caught.value)
+
+
+def test_a_subdirectory_inside_the_volume_is_fine() -> None:
+    config = parse_config({"topics": ["a"], "backup": {"snapshotSubdir": "kcb/snapshots"}})
+    assert config.backup.snapshot_root == Path("/mnt/backup/kcb/snapshots")

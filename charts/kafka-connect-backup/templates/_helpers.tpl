@@ -168,8 +168,8 @@ message names the key and the fix. Included by every template that depends on th
 {{- fail "topics: at least one topic is required: set topic, topicList (comma-separated) or topics" -}}
 {{- end -}}
 {{- range $topics -}}
-{{- if not (regexMatch "^[a-zA-Z0-9._-]{1,249}$" .) -}}
-{{- fail (printf "topics: %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249): check topic, topicList and topics" .) -}}
+{{- if or (not (regexMatch "^[a-zA-Z0-9._-]{1,249}$" .)) (has . (list "." "..")) -}}
+{{- fail (printf "topics: %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249; not '.' or '..'): check topic, topicList and topics" .) -}}
 {{- end -}}
 {{- end -}}
 {{- if not (has (int .Values.replicaCount) (list 0 1)) -}}
@@ -178,9 +178,20 @@ message names the key and the fix. Included by every template that depends on th
 {{- if not (regexMatch "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)[smhd]?$" (toString .Values.restartTimeout | trim)) -}}
 {{- fail (printf "restartTimeout: %q is not a duration: use a number greater than zero with an optional unit s, m, h or d (for example 30s, 90m, 23h, 1d)" (toString .Values.restartTimeout)) -}}
 {{- end -}}
+{{- range $key, $value := dict "restartTimeout" .Values.restartTimeout "connect.holdWarnAfter" .Values.connect.holdWarnAfter -}}
+{{- $text := toString $value | trim -}}
+{{- $unit := regexFind "[smhd]$" $text | default "s" -}}
+{{- $seconds := mulf (trimSuffix $unit $text | float64) (get (dict "s" 1 "m" 60 "h" 3600 "d" 86400) $unit) -}}
+{{- if lt $seconds 1.0 -}}
+{{- fail (printf "%s: %q is shorter than 1s" $key $text) -}}
+{{- end -}}
+{{- end -}}
 {{- range $key, $path := dict "sinkPath" .Values.sinkPath "storage.mountPath" .Values.storage.mountPath -}}
 {{- if not (hasPrefix "/" $path) -}}
 {{- fail (printf "%s: %q must be an absolute path" $key $path) -}}
+{{- end -}}
+{{- if eq (trimAll "/" $path) "" -}}
+{{- fail (printf "%s: %q is the root directory: give the directory of its own (e.g. /data/filesink)" $key $path) -}}
 {{- end -}}
 {{- /* A newline would reach the manifest (mount paths) and the configs. */ -}}
 {{- if regexMatch "[\\x00-\\x1f\\x7f]" $path -}}

@@ -8,6 +8,7 @@ config. Keys are camelCase to match the chart's values.
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,12 +20,37 @@ from kafka_connect_backup.durations import parse_duration
 
 DEFAULT_CONFIG_PATH = Path(os.environ.get("KCB_CONFIG", "/etc/kcb/config.yaml"))
 
-# Kafka topic names: legal characters and length (Kafka's own rule).
+# Kafka topic names: legal characters and length (Kafka's own rule; "." and ".." are refused
+# too, see is_topic_name).
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+# One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
+_SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
+SUBDIR_PATTERN = rf"^({_SEGMENT}(/{_SEGMENT})*)?$"
+MIN_DURATION_SECONDS = 1.0
+
+
+def is_topic_name(name: str) -> bool:
+    return re.match(TOPIC_PATTERN, name) is not None and name not in (".", "..")
 
 
 def _checked_duration(value: str) -> str:
-    parse_duration(value)
+    if parse_duration(value) < MIN_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is shorter than {MIN_DURATION_SECONDS:g}s")
+    return value
+
+
+def _checked_subdir(value: str) -> str:
+    if not re.match(SUBDIR_PATTERN, value):
+        raise ValueError(
+            f"{value!r} must be a relative path inside the volume: names of letters, digits, "
+            "'.', '_', '-' separated by '/', no '.' or '..' (or empty for the mount point)"
+        )
+    return value
+
+
+def _checked_topic(value: str) -> str:
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} is not a topic name (Kafka refuses '.' and '..')")
     return value
 
 
@@ -86,7 +112,9 @@ class BackupSettings(_Model):
     # Initialise a new encrypted volume, only ever on an empty target.
     allow_init: Annotated[bool, Field(alias="allowInit")] = False
     # snapshot_root = mount_point / snapshot_subdir ("" = the mount point itself).
-    snapshot_subdir: Annotated[str, Field(alias="snapshotSubdir")] = ""
+    snapshot_subdir: Annotated[
+        str, Field(alias="snapshotSubdir"), AfterValidator(_checked_subdir)
+    ] = ""
     # Where rsnapshot.conf and its lock file are written (not on the backup volume).
     # The container's own /tmp: private to the supervisor (the chart mounts an emptyDir there).
     work_dir: Annotated[Path, Field(alias="workDir")] = Path("/tmp/kcb")  # noqa: S108
@@ -106,7 +134,10 @@ class MetricsSettings(_Model):
 
 
 class Config(_Model):
-    topics: Annotated[list[Annotated[str, Field(pattern=TOPIC_PATTERN)]], Field(min_length=1)]
+    topics: Annotated[
+        list[Annotated[str, Field(pattern=TOPIC_PATTERN), AfterValidator(_checked_topic)]],
+        Field(min_length=1),
+    ]
     sink_name: Annotated[str, Field(alias="sinkName", pattern=r"^[a-zA-Z0-9._-]+$")] = (
         "local-file-sink-backup"
     )

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.config import (
     DEFAULT_CONFIG_PATH,
-    TOPIC_PATTERN,
     Config,
     ConfigError,
+    is_topic_name,
     load_config,
     parse_config,
 )
@@ -107,7 +106,7 @@ def check_options(args: argparse.Namespace) -> None:
 def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Settings:
     check_options(args)
     topic: str = args.restore_topic
-    if not re.match(TOPIC_PATTERN, topic):
+    if not is_topic_name(topic):
         raise InvalidInput(
             f"restore_topic {topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; "
             "at most 249 characters)"
