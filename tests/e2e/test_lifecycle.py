@@ -126,7 +126,8 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
 
     third_pod = release.wait_ready(other_than=second_pod)["metadata"]["name"]
     assert release.cluster.fuse_mounts() == []
-    leftovers = [c for _, c in release.cluster.processes() if "rsync" in c or "encfs" in c]
+    tools = ("rsync", "encfs", "gocryptfs")
+    leftovers = [c for _, c in release.cluster.processes() if any(t in c for t in tools)]
     assert leftovers == []
     # The previous snapshot is intact: alpha.0 exactly as before the interrupted cycle.
     assert _snapshots(release) == before

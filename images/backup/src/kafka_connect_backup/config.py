@@ -99,9 +99,10 @@ class KafkaSettings(_Model):
 class BackupSettings(_Model):
     enabled: bool = False
     retention: Annotated[int, Field(ge=1, le=1000)] = 7
-    # encfs for compatibility with the original's volumes; gocryptfs recommended for new ones.
-    # An existing volume's engine is detected from its config file and wins.
-    engine: Engine = Engine.ENCFS
+    # The engine of a NEW volume: gocryptfs (encfs's own 2014 audit calls it unsafe once an
+    # attacker sees several versions of the ciphertext, which versioned snapshots on NFS are).
+    # An existing volume's engine (the original's encfs) is detected from its config file and wins.
+    engine: Engine = Engine.GOCRYPTFS
     password_file: Annotated[Path, Field(alias="passwordFile")] = Path("/etc/encrypt-key/password")
     # Ciphertext directory: the NFS volume.
     target_dir: Annotated[Path, Field(alias="targetDir")] = Path("/mnt/backup_nfs_enc")
