@@ -21,7 +21,7 @@ from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import ENGINES, mounted_volume
-from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree
+from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree, unmount_all
 
 pytestmark = pytest.mark.integration
 
@@ -388,3 +388,63 @@ def test_unchanged_files_are_stored_once_across_snapshots(env: StorageEnv, engin
     big = [st for st in big if st.st_size >= len(data)]
     assert len(big) == 3  # three names (alpha.0, .1, .2) ...
     assert {(st.st_ino, st.st_nlink) for st in big} == {(big[0].st_ino, 3)}  # ... one inode
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_a_run_killed_mid_rsync_is_discarded_by_the_next_run(
+    env: StorageEnv, engine: str, log_lines: io.StringIO
+) -> None:
+    """SIGKILL (the container or node gone) leaves no chance to clean up: the next run finds
+    the marker the killed one wrote and discards its cut-short alpha.0, so it never rotates on
+    as a snapshot; the one before stays intact."""
+    small = env.sink / "orders-sink-2026-10.sink"
+    small.write_text('{"n": 1}\n')
+    backup_snapshot(env.config(engine=engine))
+    before = plaintext_alpha(env)
+    assert before == {small.name: small.read_bytes()}
+
+    big = env.sink / "orders-sink-2026-11.sink"
+    big.write_bytes(os.urandom(160 * 1024 * 1024))
+    document = json.dumps(env.config(engine=engine).model_dump(mode="json", by_alias=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPT_SCRIPT, document],
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    lockfile = env.work / "rsnapshot.pid"
+    deadline = time.monotonic() + 60
+    while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert lockfile.exists()
+    time.sleep(0.5)  # rsync is writing into alpha.0
+    os.killpg(proc.pid, signal.SIGKILL)  # python, rsnapshot and rsync at once, no cleanup
+    proc.wait()
+    for leftover in (str(env.work), str(env.sink)):  # whatever escaped the process group
+        subprocess.run(["pkill", "-9", "-f", leftover], check=False)
+    unmount_all(env.mount_point)  # the FUSE view a killed run leaves mounted
+    lockfile.unlink(missing_ok=True)  # a new container's /tmp has none
+
+    result = backup_snapshot(env.config(engine=engine, allowInit=False))
+    assert result.files == 2
+    events = [json.loads(line)["event"] for line in log_lines.getvalue().splitlines()]
+    assert "snapshot.killed_run_found" in events
+    assert [s.name for s in list_snapshots(env.config())] == ["alpha.0", "alpha.1"]
+    assert plaintext_alpha(env, 1) == before  # the snapshot before the killed run, intact
+    assert plaintext_alpha(env, 0) == {small.name: small.read_bytes(), big.name: big.read_bytes()}
+
+
+def test_a_supervisor_starting_after_a_kill_unmounts_the_view_left_mounted(
+    env: StorageEnv, log_lines: io.StringIO
+) -> None:
+    from kafka_connect_backup.supervisor.daemon import Supervisor
+
+    backup_snapshot(env.config())
+    ENGINES[Engine.ENCFS].mount(env.target, env.mount_point, PASSWORD)  # what a kill -9 leaves
+    assert fuse.is_fuse_mounted(env.mount_point)
+    supervisor = Supervisor(env.config(), http=False)
+    supervisor.request_stop()  # the loop ends at once: only start and shutdown run
+    assert supervisor.run() == 0
+    assert not fuse.is_fuse_mounted(env.mount_point)
+    events = [json.loads(line)["event"] for line in log_lines.getvalue().splitlines()]
+    assert events.index("backup.unmounted_leftover") < events.index("supervisor.stopping")
+    assert backup_snapshot(env.config(allowInit=False)).files == 0  # and the next cycle works

@@ -161,6 +161,9 @@ class Supervisor:
             engine=self.config.backup.engine.value,
             metrics_port=self.config.metrics.port,
         )
+        # A supervisor killed outright (kill -9) leaves its FUSE view mounted, and every cycle
+        # would refuse the busy mount point: nothing else mounts there, so it is stale.
+        self._unmount_leftover()
         if self.http is not None:
             self.http.start()
         self.metrics.up.set(1)
@@ -281,7 +284,8 @@ class Supervisor:
         log.info("supervisor.stopped")
 
     def _unmount_leftover(self) -> None:
-        """The snapshot step unmounts in its own finally; this is the belt to its braces."""
+        """The snapshot step unmounts in its own finally; this is the belt to its braces (at
+        shutdown) and the cleanup after a killed predecessor (at start)."""
         mount_point = self.config.backup.mount_point
         if not (self.config.backup.enabled and fuse.is_fuse_mounted(mount_point)):
             return

@@ -17,10 +17,16 @@ The rule, from the content of every `alpha.N` before the run (path, size, mtime 
   never deleted;
 - the kept snapshots are renumbered alpha.0, alpha.1, ... in order, so alpha.0 is again the
   newest complete snapshot and the next run hard-links against it.
+
+A run killed outright (SIGKILL, the node lost) cannot clean up: the fingerprints are written to
+a marker on the backup volume before rsnapshot starts (`RUN_MARKER`, beside the alpha.N) and
+removed once the run is verified or cleaned up, so the next run finds a marker left behind and
+applies the same rule before anything else touches the snapshots.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import time
@@ -28,11 +34,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 from kafka_connect_backup.tools.rsnapshot import LEVEL
 
 Fingerprint = frozenset[tuple[str, int, int]]
+# In snapshot_root, not an alpha.N: rsnapshot and every listing leave it alone.
+RUN_MARKER = ".kcb-run-in-progress.json"
 
 log = get_logger(__name__)
 
@@ -58,6 +67,38 @@ def fingerprint(snapshot: Path) -> Fingerprint:
 def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
     """Every alpha.N's fingerprint, by name (take it right before running rsnapshot)."""
     return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
+
+
+def mark_run(snapshot_root: Path, before: dict[str, Fingerprint]) -> None:
+    """Record the snapshots as they are before rsnapshot runs (durably: it must survive a kill)."""
+    data = {name: sorted(map(list, content)) for name, content in before.items()}
+    atomic_write_text(snapshot_root / RUN_MARKER, json.dumps({"before": data}))
+
+
+def clear_run(snapshot_root: Path) -> None:
+    (snapshot_root / RUN_MARKER).unlink(missing_ok=True)
+
+
+def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
+    """The fingerprints a killed run recorded, or None when the last run ended properly."""
+    try:
+        data = json.loads((snapshot_root / RUN_MARKER).read_text(encoding="utf-8"))
+        return {
+            name: frozenset((str(p), int(size), int(mtime)) for p, size, mtime in entries)
+            for name, entries in data["before"].items()
+        }
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # A marker that cannot be read still means a run did not finish: keep every snapshot
+        # as it is (nothing is removed on a guess), say so, and start afresh.
+        log.error(
+            "snapshot.run_marker_unreadable",
+            marker=str(snapshot_root / RUN_MARKER),
+            error=str(exc),
+            fix="check alpha.0 before restoring from it: a run may have been cut short",
+        )
+        return None
 
 
 def discard_incomplete(

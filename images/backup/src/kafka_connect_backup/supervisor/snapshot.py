@@ -162,6 +162,12 @@ def backup_snapshot(
     source = source_dir or config.sink_path
     with mounted_volume(backup) as volume:
         _make_dir(volume.snapshot_root)
+        killed = interrupted.left_behind(volume.snapshot_root)
+        if killed is not None:
+            # The previous run was killed mid-way: what it left must not rotate on as alpha.1.
+            log.warning("snapshot.killed_run_found", snapshot_root=str(volume.snapshot_root))
+            interrupted.discard_incomplete(volume.snapshot_root, killed, backup.retention)
+            interrupted.clear_run(volume.snapshot_root)
         pruned = retention.prune(volume.snapshot_root, backup.retention)
         _make_dir(backup.work_dir)
         conf, lockfile = backup.work_dir / CONF_NAME, backup.work_dir / LOCK_NAME
@@ -175,6 +181,7 @@ def backup_snapshot(
             ),
         )
         before = interrupted.fingerprints(volume.snapshot_root)
+        interrupted.mark_run(volume.snapshot_root, before)
         try:
             run = rsnapshot.run(
                 conf,
@@ -187,10 +194,15 @@ def backup_snapshot(
             # what it left must never rotate on as if it were a snapshot.
             if isinstance(exc, rsnapshot.RsnapshotStopped) or exc.cause in _HALF_WAY:
                 exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
+            interrupted.clear_run(volume.snapshot_root)
             raise
         log.info("rsnapshot.done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
         alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
-        verified = verify_snapshot(source, alpha0)
+        try:
+            verified = verify_snapshot(source, alpha0)
+        finally:
+            # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
+            interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
         )
