@@ -230,3 +230,13 @@ def test_line_numbers_and_ranges_span_batches(tmp_path):
     plan = scan([inspect(late)], everything(), MissingTimestamp.SKIP)
     assert plan.files[0].ranges == [(0, 20000), (20001, 30001)]
     assert len(sent(plan)) == 30000
+
+
+def test_a_fifo_or_device_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "orders-bk-2021-01.sink"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError) as caught:
+        inspect(fifo)
+    assert str(caught.value) == f"{fifo} is a FIFO: give sink files (regular files) only"
+    with pytest.raises(SourceError, match="is not a regular file"):
+        inspect(Path("/dev/null"))

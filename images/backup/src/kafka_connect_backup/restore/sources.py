@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,14 @@ def inspect(path: Path) -> SourceFile:
     """Stat and sniff one file; SourceError when it is missing, a directory or unreadable."""
     if path.is_dir():
         raise SourceError(f"{path} is a directory: give its files, e.g. '{path}/*.sink*'")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise _describe_os_error(path, exc) from None
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO waits for a writer forever; a device never ends.
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file (a device or socket)"
+        raise SourceError(f"{path} is {kind}: give sink files (regular files) only")
     try:
         with path.open("rb") as handle:
             magic = handle.read(2)
