@@ -16,7 +16,7 @@ from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_OK
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.plan import Plan, scan
-from kafka_connect_backup.restore.producer import RecordProducer
+from kafka_connect_backup.restore.producer import MESSAGE_TIMEOUT_SECONDS, RecordProducer
 from kafka_connect_backup.restore.replay import replay
 from kafka_connect_backup.restore.sources import (
     SourceFile,
@@ -29,7 +29,9 @@ from kafka_connect_backup.restore.timefilter import TimeFilter
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.units import counted, human_bytes
 
-FLUSH_TIMEOUT = 300.0
+# Every queued record is delivered or reported failed within the message timeout: the flush
+# waits that long (plus a margin for the last reports), not more.
+FLUSH_TIMEOUT = MESSAGE_TIMEOUT_SECONDS + 10.0
 # A dry run does not wait long for a broker it only reads from.
 DRY_RUN_KAFKA_TIMEOUT = 3.0
 

@@ -18,6 +18,8 @@ from confluent_kafka import KafkaError, Producer
 # Linger and batch sizes trade a few ms of latency for far fewer, larger requests. Compression
 # is off by default (restore.py --compression): on a fast network it only costs CPU, here and on
 # the broker, which must decompress every batch to validate it.
+# A record not delivered within this is reported failed by librdkafka (the flush waits for it).
+MESSAGE_TIMEOUT_SECONDS = 120
 THROUGHPUT_SETTINGS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
@@ -27,7 +29,7 @@ THROUGHPUT_SETTINGS: dict[str, Any] = {
     "compression.type": "none",
     "queue.buffering.max.messages": 500_000,
     "queue.buffering.max.kbytes": 512 * 1024,
-    "message.timeout.ms": 120_000,
+    "message.timeout.ms": MESSAGE_TIMEOUT_SECONDS * 1000,
     "delivery.report.only.error": True,
     # Errors only: transient warnings (e.g. "coordinator load in progress: retrying") are
     # retried by librdkafka and would only alarm the operator; failures reach the summary.
