@@ -173,14 +173,14 @@ def _on_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
     return code, shown.decode(errors="replace")
 
 
-def test_on_a_terminal_only_yes_proceeds(kafka_broker, unique_topic, sink_file):
+def test_on_a_terminal_yes_or_y_proceeds(kafka_broker, unique_topic, sink_file):
     args = [unique_topic, kafka_broker.bootstrap, str(sink_file), "2021-01-19T16:10"]
     code, shown = _on_terminal(args, b"no\n")
     assert code == 4, shown
     assert "not confirmed (answered 'no'; 'yes' or 'y' proceeds); nothing was sent" in shown
     assert end_offset(kafka_broker.bootstrap, unique_topic) == 0
 
-    code, shown = _on_terminal(args, b"yes\n")
+    code, shown = _on_terminal(args, b"y\n")
     assert code == 0, shown
     assert "delivered 10, failed 0" in shown
     assert "sending: 100%" in shown  # the progress bar, on a terminal only
