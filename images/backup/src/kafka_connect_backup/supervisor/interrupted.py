@@ -76,7 +76,9 @@ def mark_run(snapshot_root: Path, before: dict[str, Fingerprint]) -> None:
 
 
 def clear_run(snapshot_root: Path) -> None:
-    (snapshot_root / RUN_MARKER).unlink(missing_ok=True)
+    marker = snapshot_root / RUN_MARKER
+    if marker.exists():  # unlink(missing_ok) still fails with EROFS on a read-only volume
+        marker.unlink()
 
 
 def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:

@@ -3,6 +3,7 @@ run rsnapshot, verify `alpha.0`, and always unmount."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import time
@@ -181,7 +182,17 @@ def backup_snapshot(
             ),
         )
         before = interrupted.fingerprints(volume.snapshot_root)
-        interrupted.mark_run(volume.snapshot_root, before)
+        try:
+            interrupted.mark_run(volume.snapshot_root, before)
+        except OSError as exc:
+            # A volume that cannot take the marker (read-only, full) fails rsnapshot too,
+            # which then reports it with its own output: the marker is no cause of its own.
+            log.warning(
+                "snapshot.run_marker_not_written",
+                snapshot_root=str(volume.snapshot_root),
+                error=str(exc),
+                note="a kill during this run would not be recovered by the next one",
+            )
         try:
             run = rsnapshot.run(
                 conf,
@@ -194,15 +205,19 @@ def backup_snapshot(
             # what it left must never rotate on as if it were a snapshot.
             if isinstance(exc, rsnapshot.RsnapshotStopped) or exc.cause in _HALF_WAY:
                 exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
-            interrupted.clear_run(volume.snapshot_root)
+            with contextlib.suppress(OSError):  # never hide the error that got us here
+                interrupted.clear_run(volume.snapshot_root)
             raise
         log.info("rsnapshot.done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
         alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
+        # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
         try:
             verified = verify_snapshot(source, alpha0)
-        finally:
-            # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
-            interrupted.clear_run(volume.snapshot_root)
+        except KcbError:
+            with contextlib.suppress(OSError):
+                interrupted.clear_run(volume.snapshot_root)
+            raise
+        interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
         )
