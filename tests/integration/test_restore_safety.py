@@ -6,6 +6,7 @@ connector stays stopped across separate --step commands and supervisor restarts.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -295,3 +296,35 @@ def test_a_stopped_connector_stays_stopped_across_commands_and_supervisors(
     assert not held(sink_path, name)
     assert connector_states(connect_worker.url, [name])[name][0] == "RUNNING"
     client.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_send_ends_with_the_true_count_and_its_summary(
+    kafka_broker, create_topic: Callable[..., str], tmp_path: Path, signum: int
+) -> None:
+    topic = create_topic(f"interrupted-{uuid.uuid4().hex[:8]}", 1)
+    source = write_sink(tmp_path / "events-bk-2021-01.sink", 1_000_000)
+    summary_path = tmp_path / "summary.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(RESTORE), topic, kafka_broker.bootstrap, str(source),
+            "2021-01-19T15:00", "--yes", "--summary-json", str(summary_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    admin = kafka_broker.admin()
+    deadline = time.monotonic() + 120
+    while end_offsets(admin, topic, 1) == [0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    summary = json.loads(summary_path.read_text())
+    written = end_offsets(admin, topic, 1)[0]
+    assert summary["interrupted"] is True
+    assert 0 < written < 1_000_000, written  # stopped part way
+    assert summary["delivered"] == written  # the topic's count, not the callbacks'
+    assert summary["failed"] == 1_000_000 - written
+    assert f"INTERRUPTED: {topic} holds the {written} delivered records" in out

@@ -17,7 +17,11 @@ topic (nothing sent); 4 not confirmed; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -26,7 +30,7 @@ from confluent_kafka import KafkaException
 from kafka_connect_backup import __version__
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
-from kafka_connect_backup.restore.errors import EXIT_FAILED, RestoreError
+from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, RestoreError
 from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
@@ -225,6 +229,23 @@ def _restore(
     return finish(summary, args.summary_json, out, json_out)
 
 
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a pod stopping) ends like Ctrl-C: with the true count and the summary."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(
     argv: list[str] | None = None,
     *,
@@ -236,6 +257,13 @@ def main(
     json_out = out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    with _interrupt_on_sigterm():
+        return _run(args, stdin, out, err, json_out)
+
+
+def _run(
+    args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO, json_out: TextIO
+) -> int:
     if args.summary_json is not None and str(args.summary_json) == STDOUT:
         out = err  # stdout carries the JSON alone
     try:
@@ -255,11 +283,10 @@ def main(
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(
-            "restore.py: interrupted: records queued before the interrupt may have been "
-            "delivered; check the topic (a runbook journal lets a re-run continue)",
+            "restore.py: interrupted (a runbook's journal lets the same command continue)",
             file=err,
         )
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

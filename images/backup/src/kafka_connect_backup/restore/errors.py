@@ -10,6 +10,7 @@ EXIT_FAILED = 1  # records failed delivery, or a runbook step failed
 EXIT_INVALID = 2  # bad arguments or sources: nothing was sent
 EXIT_UNREACHABLE = 3  # Kafka / Connect unreachable, or the topic is unknown: nothing was sent
 EXIT_NOT_CONFIRMED = 4  # the operator did not answer yes (or could not be asked)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports it)
 
 
 class RestoreError(Exception):

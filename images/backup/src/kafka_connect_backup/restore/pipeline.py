@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kafka_connect_backup.restore.backup_mount import snapshot_access
-from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_OK
+from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.producer import MESSAGE_TIMEOUT_SECONDS, RecordProducer
@@ -32,6 +32,8 @@ from kafka_connect_backup.units import counted, human_bytes
 # Every queued record is delivered or reported failed within the message timeout: the flush
 # waits that long (plus a margin for the last reports), not more.
 FLUSH_TIMEOUT = MESSAGE_TIMEOUT_SECONDS + 10.0
+# After Ctrl-C: the in-flight requests' answers, not the whole timeout.
+INTERRUPTED_FLUSH = 10.0
 # A dry run does not wait long for a broker it only reads from.
 DRY_RUN_KAFKA_TIMEOUT = 3.0
 
@@ -121,26 +123,53 @@ def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
     return admin
 
 
+def _end_offsets(admin: KafkaAdmin, topic: str) -> list[int]:
+    info = admin.describe(topic, configs=False)
+    if info is None:
+        raise KafkaCheckError(f"topic {topic} disappeared during the restore")
+    return [tp.offset for tp in admin.latest_offsets(topic, info.partitions)]
+
+
 def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
+    """Send the plan's records. `delivered` is what the topic really gained (its end offsets
+    before and after, the restore being its only writer): a record reported failed after the
+    broker wrote it (a delivery timeout) still counts, so re-sending the failed ones cannot
+    duplicate. Ctrl-C or SIGTERM stops the send and still ends with that true count."""
     summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
+    admin = KafkaAdmin(settings.bootstrap)
+    before = _end_offsets(admin, settings.topic)
     producer = RecordProducer(
         settings.bootstrap, settings.topic, {"compression.type": settings.compression}
     )
     started = time.monotonic()
-    with progress.bar(plan.matched, "sending") as update:
-        sent = replay(plan, producer, settings.key_field, update)
-    counter = producer.flush(FLUSH_TIMEOUT)
+    sent: dict[str, int] = {}
+    try:
+        with progress.bar(plan.matched, "sending") as update:
+            sent = replay(plan, producer, settings.key_field, update)
+        counter = producer.flush(FLUSH_TIMEOUT)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        producer.drop_queued()  # what the broker has not got yet is not sent at all
+        counter = producer.flush(INTERRUPTED_FLUSH)
+    after = _end_offsets(admin, settings.topic)
     summary.seconds = time.monotonic() - started
-    summary.delivered = counter.delivered
-    summary.failed = counter.failed + counter.undelivered
+    summary.delivered = sum(a - b for a, b in zip(after, before, strict=False))
+    summary.failed = max(0, plan.matched - summary.delivered)
     summary.errors = counter.errors
     if counter.undelivered:
         summary.errors[f"still queued after {FLUSH_TIMEOUT:.0f}s"] += counter.undelivered
-    shortfall = plan.matched - sum(sent.values())
-    if shortfall:
-        # A file shrank or was replaced between the scan and the send.
-        summary.failed += shortfall
-        summary.errors["source changed after the scan (lines not found)"] += shortfall
+    if summary.interrupted:
+        summary.errors["not sent: interrupted"] += max(0, plan.matched - counter.sent)
+    written_anyway = summary.delivered - counter.delivered
+    if written_anyway > 0 and counter.failed:
+        summary.errors["reported failed, but the topic has them (counted as delivered)"] += (
+            written_anyway
+        )
+    if not summary.interrupted:
+        shortfall = plan.matched - sum(sent.values())
+        if shortfall:
+            # A file shrank or was replaced between the scan and the send.
+            summary.errors["source changed after the scan (lines not found)"] += shortfall
     return summary
 
 
@@ -156,6 +185,8 @@ def finish(summary: Summary, summary_json: Path | None, out: TextIO, json_out: T
                 file=out,
             )
             return EXIT_FAILED
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 

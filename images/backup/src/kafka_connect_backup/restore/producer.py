@@ -106,6 +106,10 @@ class RecordProducer:
             except BufferError:
                 continue
 
+    def drop_queued(self) -> None:
+        """Drop the records still queued here (not those in flight to the broker)."""
+        self._producer.purge(in_queue=True, in_flight=False, blocking=False)
+
     def flush(self, timeout: float) -> DeliveryCounter:
         remaining = self._producer.flush(timeout)
         self.counter.undelivered = int(remaining)

@@ -331,6 +331,9 @@ def step_replay(ctx: Context) -> dict[str, object]:
     if ctx.options.summary_json is not None:
         summary.target = ctx.journal.get("target")  # as the topic was before the restore
         summary.write_json(ctx.options.summary_json, ctx.json_out)
+    if summary.interrupted:
+        # The journal keeps the replay unfinished: a re-run recreates the topic first.
+        raise KeyboardInterrupt
     if not summary.ok:
         raise RunbookError(f"{summary.failed} records failed delivery: {dict(summary.errors)}")
     return {"delivered": summary.delivered, "matched": plan.matched}

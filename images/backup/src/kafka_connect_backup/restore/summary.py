@@ -29,8 +29,9 @@ class Summary:
     dry_run: bool = False
     # What the restore changes (restore/target.py Consequences.as_dict), when Kafka was read.
     target: dict[str, Any] | None = None
-    delivered: int = 0
-    failed: int = 0
+    delivered: int = 0  # what the topic gained (its end offsets before and after)
+    failed: int = 0  # matched records the topic did not get
+    interrupted: bool = False  # Ctrl-C or SIGTERM stopped the send
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -64,6 +65,7 @@ class Summary:
             "skipped": dict(sorted(self.plan.skipped.items())),
             "missing_timestamp_included": sum(f.missing_included for f in self.plan.files),
             "would_send": self.plan.matched if self.dry_run else 0,
+            "interrupted": self.interrupted,
             "delivered": self.delivered,
             "failed": self.failed,
             "errors": dict(self.errors),
@@ -85,6 +87,12 @@ class Summary:
         else:
             rate = f" in {self.seconds:.1f}s" if self.seconds else ""
             lines.append(f"delivered {self.delivered}, failed {self.failed}{rate}")
+            if self.interrupted:
+                lines.append(
+                    f"INTERRUPTED: {self.topic} holds the {self.delivered} delivered records; "
+                    "the rest was not sent (to finish, restore from the time after them, or "
+                    "recreate the topic and restore again)"
+                )
             for error, count in self.errors.most_common(5):
                 lines.append(f"  failure: {error} ({count})")
         return "\n".join(lines)
