@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
@@ -122,3 +123,20 @@ def start_file_sink(
         {"connector.class": "FileStreamSink", "tasks.max": "1", "topics": topic, "file": str(live)},
     )
     return sink, topic, sink_path, name, live
+
+
+def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(topic, p): latest for p in range(partitions)}
+    results = admin.list_offsets(request)  # type: ignore[attr-defined]
+    return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
+
+
+def write_sink(path: Path, count: int) -> Path:
+    start = datetime(2021, 1, 19, 15, tzinfo=UTC).timestamp()
+    lines = [
+        json.dumps({"seq": i, "utcTime": datetime.fromtimestamp(start + i, UTC).isoformat()})
+        for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

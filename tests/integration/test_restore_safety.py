@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import OffsetSpec
 
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.hold import held
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import consumer_group, period_of
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_helpers import produce_json, start_file_sink, wait_for_lines
+from kafka_helpers import end_offsets, produce_json, start_file_sink, wait_for_lines, write_sink
 from supervisor_helpers import LogCapture, connector_states, delete_connectors, make_config
 
 pytestmark = pytest.mark.integration
@@ -42,13 +41,6 @@ def restore(*args: str) -> subprocess.CompletedProcess[str]:
         stdin=subprocess.DEVNULL,
         check=False,
     )
-
-
-def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
-    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    request = {TopicPartition(topic, p): latest for p in range(partitions)}
-    results = admin.list_offsets(request)  # type: ignore[attr-defined]
-    return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
 
 
 def committed(admin: object, group: str, topic: str) -> dict[int, int]:
@@ -73,16 +65,6 @@ def records(count: int, start_minute: int = 0) -> list[dict[str, object]]:
         }
         for i in range(count)
     ]
-
-
-def write_sink(path: Path, count: int) -> Path:
-    start = datetime(2021, 1, 19, 15, tzinfo=UTC).timestamp()
-    lines = [
-        json.dumps({"seq": i, "utcTime": datetime.fromtimestamp(start + i, UTC).isoformat()})
-        for i in range(count)
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_a_target_holding_records_is_refused_unless_append(

@@ -9,20 +9,30 @@ import json
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kafka_connect_backup.cli import main as kcb
-from kafka_connect_backup.config import Config
+from kafka_connect_backup.config import Config, load_config
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.cli import main as restore_main
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import mounted_volume
+from kafka_helpers import end_offsets, write_sink
 from local_config import write_config
-from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env, tree
+from storage_helpers import (
+    PASSWORD,
+    RESTORE_SCRIPT,
+    StorageEnv,
+    mounts_under,
+    storage_env,
+    tree,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -234,4 +244,42 @@ def test_termination_while_mounted_unmounts(env: StorageEnv, signum: int) -> Non
             child.kill()
             child.wait()
     assert not fuse.is_mount_point(root)
+    assert_clean(env)
+
+
+def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
+    env: StorageEnv, kafka_broker, create_topic
+) -> None:
+    """restore.py's own SIGTERM handling (the true count, the summary, exit 130) holds while it
+    reads from the privately mounted backup, and the mount is still undone on the way out."""
+    write_sink(env.sink / NOVEMBER, 1_000_000)
+    path = config_file(env, "gocryptfs")
+    backup_snapshot(load_config(path))
+    topic = create_topic(f"orders-restored-{uuid.uuid4().hex[:8]}", 1)
+    summary_path = env.root / "summary.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(RESTORE_SCRIPT), topic, "--bootstrap", kafka_broker.bootstrap,
+            "--from", "2021-01-19T15:00", "--snapshot", "alpha.0", "--source-topic", "orders",
+            "--config", str(path), "--yes", "--summary-json", str(summary_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    admin = kafka_broker.admin()
+    deadline = time.monotonic() + 120
+    while end_offsets(admin, topic, 1) == [0]:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    summary = json.loads(summary_path.read_text())
+    written = end_offsets(admin, topic, 1)[0]
+    assert summary["interrupted"] is True
+    assert 0 < written < 1_000_000
+    assert summary["delivered"] == written
+    assert f"INTERRUPTED: {topic} holds the {written} delivered records" in out
     assert_clean(env)

@@ -54,11 +54,17 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 @contextmanager
 def _unmount_on_termination() -> Iterator[None]:
     """SIGTERM / SIGHUP (a `kubectl exec` session that drops) unwind like Ctrl-C does, so the
-    private mount is unmounted instead of left behind with its FUSE daemon."""
+    private mount is unmounted instead of left behind with its FUSE daemon. A handler already
+    in place is kept (restore.py's SIGTERM ends the send with its count and summary, and
+    unwinds through here too)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, _exit_on_signal)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(sig) is signal.SIG_DFL
+    }
     try:
         yield
     finally:
