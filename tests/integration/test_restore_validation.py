@@ -5,7 +5,6 @@ leaves the topic empty."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import select
@@ -187,9 +186,12 @@ def test_on_a_terminal_yes_or_y_proceeds(kafka_broker, unique_topic, sink_file):
     assert end_offset(kafka_broker.bootstrap, unique_topic) == 10
 
 
-def test_delivery_failures_are_counted_and_exit_non_zero(kafka_broker, tmp_path):
-    """The broker rejects an oversized record: the summary counts it as failed (from the
-    delivery reports), `delivered` equals what the topic really holds, and the exit code is 1."""
+def test_a_record_larger_than_the_topic_takes_is_refused_before_anything_is_sent(
+    kafka_broker, tmp_path
+):
+    """The broker would refuse it after every record before it was sent: named by file and
+    line, with the topic's limit and the fix, before the first record goes out (a dry run says
+    what a real run refuses)."""
     from confluent_kafka.admin import NewTopic
 
     topic = f"small-{os.getpid()}-{time.monotonic_ns()}"
@@ -198,18 +200,25 @@ def test_delivery_failures_are_counted_and_exit_non_zero(kafka_broker, tmp_path)
         topic
     ].result(30)
     path = tmp_path / "mixed.sink"
-    # Random hex: still far above the limit once the producer has compressed it.
-    big = '{"utcTime":"2021-01-19T16:30Z","blob":"' + os.urandom(10000).hex() + '"}'
-    path.write_text(f"{LINES[0]}\n{big}\n")
-    summary = tmp_path / "summary.json"
-    result = restore(
-        topic, kafka_broker.bootstrap, str(path), "2021-01-19", "--yes",
-        "--summary-json", str(summary),
+    big = '{"utcTime":"2021-01-19T16:30Z","blob":"' + "ab" * 5000 + '"}'
+    path.write_text(f"{LINES[0]}\n{LINES[1]}\n{big}\n{LINES[2]}\n")
+    reason = (
+        f"{path} line 3 is a record of 9.8 KiB ({len(big)} bytes), more than topic {topic} "
+        "takes: its max.message.bytes is 2000, less 100 bytes of framing; raise the topic's "
+        f"max.message.bytes (kafka-configs.sh --alter --entity-type topics --entity-name {topic} "
+        "--add-config max.message.bytes=N), or leave those records out with --from / --to"
+    )
+    result = restore(topic, kafka_broker.bootstrap, str(path), "2021-01-19", "--yes")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == f"restore.py: error: {reason}; nothing was sent\n"
+    assert end_offset(kafka_broker.bootstrap, topic) == 0
+    dry = restore(topic, kafka_broker.bootstrap, str(path), "2021-01-19", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"a real run refuses this: {reason}\n" in dry.stdout
+    # Outside the window it is not sent, so it is no reason to refuse.
+    before_big = restore(
+        topic, kafka_broker.bootstrap, str(path), "2021-01-19", "--to", "2021-01-19T16:02",
+        "--yes",
     )  # fmt: skip
-    assert result.returncode == 1, result.stdout + result.stderr
-    data = json.loads(summary.read_text())
-    assert data["matched"] == 2
-    assert data["failed"] >= 1 and data["delivered"] + data["failed"] == 2
-    assert any("too large" in error.lower() for error in data["errors"]), data["errors"]
-    assert end_offset(kafka_broker.bootstrap, topic) == data["delivered"]
-    assert f"delivered {data['delivered']}, failed {data['failed']}" in result.stdout
+    assert before_big.returncode == 0, before_big.stdout + before_big.stderr
+    assert end_offset(kafka_broker.bootstrap, topic) == 2

@@ -466,6 +466,9 @@ def test_sizes_read_in_one_unit(sink_dir: Path) -> None:
         (["--runbook", "--partitions", "0"], "--partitions 0 must be 1 or more"),
         (["--runbook", "--replication-factor", "0"], "--replication-factor 0 must be 1 or more"),
         (["--summary-json", "/nonexistent/dir/s.json"], "its directory /nonexistent/dir does not"),
+        (["--delivery-timeout", "soon"], "--delivery-timeout 'soon' is not a duration: use a"),
+        (["--delivery-timeout", "0.5s"], "--delivery-timeout 0.5s must be between 1s and 24h"),
+        (["--delivery-timeout", "2d"], "--delivery-timeout 2d must be between 1s and 24h"),
     ],
 )
 def test_options_that_cannot_work_are_refused_before_anything(

@@ -35,8 +35,9 @@ from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
     check_kafka,
+    check_record_sizes,
     describe_plan,
-    dry_run_target,
+    dry_run_admin,
     finish,
     key_order_warning,
     make_plan,
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="producer compression (default none, the fastest on a fast network, measured; "
         "lz4 or zstd shrink JSON several times on a slow network and on the brokers' disks)",
+    )
+    parser.add_argument(
+        "--delivery-timeout",
+        metavar="DURATION",
+        help="how long Kafka may take to acknowledge a record, e.g. through a broker restart, "
+        "before it is counted as failed (default 120s; 30s, 10m, 1h)",
     )
     parser.add_argument(
         "--cache-mb",
@@ -180,13 +187,14 @@ def _restore(
     progress = Progress(err)
     sources = resolve_sources(settings)
     admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
-    if admin is None:
-        target = dry_run_target(settings, out)
-    else:
-        target = read_target(admin, settings.topic)
+    reader = dry_run_admin(settings, out) if admin is None else admin
+    target = None if reader is None else read_target(reader, settings.topic)
+    if admin is not None and target is not None:
         refuse_duplicates(target, append=settings.append)
     plan = make_plan(settings, sources, progress)
     describe_plan(settings, plan, out, dry_run=args.dry_run)
+    if reader is not None:
+        check_record_sizes(reader, plan, settings.topic, dry_run_out=out if args.dry_run else None)
     effects = None
     if target is not None:
         effects = consequences(

@@ -21,6 +21,8 @@ from confluent_kafka.admin import (
 from kafka_connect_backup.restore.errors import EXIT_UNREACHABLE, RestoreError
 
 DEFAULT_PORT = 9092
+# Kafka's default largest record batch (broker message.max.bytes, topic max.message.bytes).
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 # librdkafka logs every refused connection; restore reports one clear error of its own instead.
 _quiet = logging.getLogger("kcb.restore.librdkafka")
@@ -65,7 +67,13 @@ class KafkaAdmin:
     def __init__(self, bootstrap: str, timeout: float = 15.0) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
-        config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _quiet}
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "logger": _quiet,
+            # Its failures are raised as errors; its log lines (reconnects) only add noise.
+            "log_level": 2,
+            "log.connection.close": False,
+        }
         self.admin = AdminClient(config)
 
     def check_reachable(self) -> None:
@@ -104,6 +112,23 @@ class KafkaAdmin:
             for name, entry in entries.items()
             if getattr(entry.source, "value", entry.source) == dynamic and entry.value is not None
         }
+
+    def max_message_bytes(self, topic: str) -> int:
+        """The largest record batch `topic` accepts (its max.message.bytes, as set or
+        inherited); for a topic not created yet, the broker's message.max.bytes it will get."""
+        metadata = self.admin.list_topics(timeout=self.timeout)
+        if topic in metadata.topics:
+            resource, name = ConfigResource(ResourceType.TOPIC, topic), "max.message.bytes"
+        elif metadata.brokers:
+            broker = str(min(metadata.brokers))
+            resource, name = ConfigResource(ResourceType.BROKER, broker), "message.max.bytes"
+        else:
+            return DEFAULT_MAX_MESSAGE_BYTES
+        try:
+            entries = self.admin.describe_configs([resource])[resource].result(self.timeout)
+            return int(entries[name].value)
+        except (KafkaException, KeyError, TypeError, ValueError):
+            return DEFAULT_MAX_MESSAGE_BYTES
 
     def delete(self, topic: str, wait: float = 60.0) -> None:
         try:

@@ -10,13 +10,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
-from kafka_connect_backup.restore.producer import MESSAGE_TIMEOUT_SECONDS, RecordProducer
+from kafka_connect_backup.restore.producer import (
+    RECORD_OVERHEAD,
+    RecordProducer,
+    largest_record,
+    size_settings,
+)
 from kafka_connect_backup.restore.replay import replay
 from kafka_connect_backup.restore.sources import (
     SourceFile,
@@ -24,14 +32,14 @@ from kafka_connect_backup.restore.sources import (
     from_snapshot,
 )
 from kafka_connect_backup.restore.summary import Summary, iso
-from kafka_connect_backup.restore.target import Consequences, TargetState, read_target
+from kafka_connect_backup.restore.target import Consequences, TargetState
 from kafka_connect_backup.restore.timefilter import TimeFilter
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.units import counted, human_bytes
 
-# Every queued record is delivered or reported failed within the message timeout: the flush
-# waits that long (plus a margin for the last reports), not more.
-FLUSH_TIMEOUT = MESSAGE_TIMEOUT_SECONDS + 10.0
+# Every queued record is delivered or reported failed within the delivery timeout: the flush
+# waits that long plus this margin for the last reports, not more.
+FLUSH_MARGIN = 10.0
 # After Ctrl-C: the in-flight requests' answers, not the whole timeout.
 INTERRUPTED_FLUSH = 10.0
 # A dry run does not wait long for a broker it only reads from.
@@ -44,6 +52,14 @@ class Progress:
     def __init__(self, stream: TextIO) -> None:
         self.enabled = stream.isatty()
         self.stream = stream
+        self._bar: Any = None
+
+    def note(self, line: str) -> None:
+        """A line for the operator, above the bar when one is drawn."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
 
     @contextmanager
     def bar(self, total: int | None, description: str) -> Iterator[Callable[[int], None] | None]:
@@ -59,7 +75,11 @@ class Progress:
             def update(count: int) -> None:
                 bar.update(count)
 
-            yield update
+            self._bar = bar
+            try:
+                yield update
+            finally:
+                self._bar = None
 
 
 def resolve_sources(settings: Settings) -> list[SourceFile]:
@@ -130,6 +150,64 @@ def _end_offsets(admin: KafkaAdmin, topic: str) -> list[int]:
     return [tp.offset for tp in admin.latest_offsets(topic, info.partitions)]
 
 
+def _end_offsets_after(
+    admin: KafkaAdmin, topic: str, wait: float, outages: OutageReporter
+) -> list[int] | None:
+    """The end offsets once the send is over, retried for up to `wait` seconds while Kafka is
+    unreachable (a broker restarting); None when it does not come back in time."""
+    deadline = time.monotonic() + wait
+    waiting = False
+    while True:
+        try:
+            offsets = _end_offsets(admin, topic)
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                return None
+            if not waiting:
+                waiting = True
+                outages.say(
+                    f"restore.py: waiting up to {wait:.0f}s for Kafka, to count what {topic} "
+                    "holds now"
+                )
+            time.sleep(1.0)
+        else:
+            outages.recovered()
+            return offsets
+
+
+def oversized(plan: Plan, max_message_bytes: int, topic: str) -> str | None:
+    """Why the plan cannot be sent as it is: a record larger than the topic takes, named by
+    file and line (the broker would refuse it after everything before it was sent)."""
+    limit = largest_record(max_message_bytes)
+    over = [f for f in plan.files if f.largest > limit]
+    if not over:
+        return None
+    worst = max(over, key=lambda f: f.largest)
+    return (
+        f"{worst.source.path} line {worst.largest_line} is a record of "
+        f"{human_bytes(worst.largest)} ({worst.largest} bytes), more than topic {topic} takes: "
+        f"its max.message.bytes is {max_message_bytes}, less {RECORD_OVERHEAD} bytes of framing"
+        + (f" ({len(over)} files hold records over it)" if len(over) > 1 else "")
+        + "; raise the topic's max.message.bytes (kafka-configs.sh --alter --entity-type topics "
+        f"--entity-name {topic} --add-config max.message.bytes=N), or leave those records out "
+        "with --from / --to"
+    )
+
+
+def check_record_sizes(
+    admin: KafkaAdmin, plan: Plan, topic: str, *, dry_run_out: TextIO | None = None
+) -> int:
+    """Refuse a record the topic cannot take before anything is sent or deleted (a dry run
+    prints what a real run would refuse instead); returns the topic's max.message.bytes."""
+    max_message_bytes = admin.max_message_bytes(topic)
+    reason = oversized(plan, max_message_bytes, topic)
+    if reason is not None:
+        if dry_run_out is None:
+            raise InvalidInput(f"{reason}; nothing was sent")
+        print(f"a real run refuses this: {reason}", file=dry_run_out)
+    return max_message_bytes
+
+
 def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     """Send the plan's records. `delivered` is what the topic really gained (its end offsets
     before and after, the restore being its only writer): a record reported failed after the
@@ -138,26 +216,44 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
     admin = KafkaAdmin(settings.bootstrap)
     before = _end_offsets(admin, settings.topic)
+    max_message_bytes = check_record_sizes(admin, plan, settings.topic)
+    outages = OutageReporter(progress.note, settings.delivery_timeout)
     producer = RecordProducer(
-        settings.bootstrap, settings.topic, {"compression.type": settings.compression}
+        settings.bootstrap,
+        settings.topic,
+        {
+            "compression.type": settings.compression,
+            "message.timeout.ms": int(settings.delivery_timeout * 1000),
+            **size_settings(max_message_bytes),
+            **outages.producer_config(),
+        },
     )
+    flush_timeout = settings.delivery_timeout + FLUSH_MARGIN
     started = time.monotonic()
     sent: dict[str, int] = {}
     try:
         with progress.bar(plan.matched, "sending") as update:
             sent = replay(plan, producer, settings.key_field, update)
-        counter = producer.flush(FLUSH_TIMEOUT)
+        counter = producer.flush(flush_timeout)
     except KeyboardInterrupt:
         summary.interrupted = True
         producer.drop_queued()  # what the broker has not got yet is not sent at all
         counter = producer.flush(INTERRUPTED_FLUSH)
-    after = _end_offsets(admin, settings.topic)
+    after = _end_offsets_after(admin, settings.topic, settings.delivery_timeout, outages)
     summary.seconds = time.monotonic() - started
-    summary.delivered = sum(a - b for a, b in zip(after, before, strict=False))
+    if after is None:
+        # Only the acknowledgements are known: a lower bound, said as such.
+        summary.unverified = (
+            f"Kafka at {settings.bootstrap} did not answer for {settings.delivery_timeout:.0f}s "
+            "after the send, so the topic's end offsets were not read"
+        )
+        summary.delivered = counter.delivered
+    else:
+        summary.delivered = sum(a - b for a, b in zip(after, before, strict=False))
     summary.failed = max(0, plan.matched - summary.delivered)
     summary.errors = counter.errors
     if counter.undelivered:
-        summary.errors[f"still queued after {FLUSH_TIMEOUT:.0f}s"] += counter.undelivered
+        summary.errors[f"still queued after {flush_timeout:.0f}s"] += counter.undelivered
     if summary.interrupted:
         summary.errors["not sent: interrupted"] += max(0, plan.matched - counter.sent)
     written_anyway = summary.delivered - counter.delivered
@@ -170,6 +266,7 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
         if shortfall:
             # A file shrank or was replaced between the scan and the send.
             summary.errors["source changed after the scan (lines not found)"] += shortfall
+    summary.outages = outages.outages
     return summary
 
 
@@ -190,7 +287,7 @@ def finish(summary: Summary, summary_json: Path | None, out: TextIO, json_out: T
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
-def dry_run_target(settings: Settings, out: TextIO) -> TargetState | None:
+def dry_run_admin(settings: Settings, out: TextIO) -> KafkaAdmin | None:
     """A dry run reads the target too (it only reads), but goes on without it when Kafka
     cannot be reached: the plan of the files alone is still worth showing."""
     admin = KafkaAdmin(settings.bootstrap, timeout=DRY_RUN_KAFKA_TIMEOUT)
@@ -199,7 +296,7 @@ def dry_run_target(settings: Settings, out: TextIO) -> TargetState | None:
     except KafkaCheckError as exc:
         print(f"target:  not read: {exc}", file=out)
         return None
-    return read_target(admin, settings.topic)
+    return admin
 
 
 def print_consequences(effects: Consequences, out: TextIO) -> None:

@@ -47,6 +47,8 @@ class FilePlan:
     torn: bool = False
     torn_preview: str = ""  # the start of a torn last line, for the operator
     missing_included: int = 0  # kept lines without a time (--missing-timestamp include)
+    largest: int = 0  # bytes of the largest line to send, and its line number (from 1)
+    largest_line: int = 0
     # The file's line batches kept in memory from the scan, so the send need not read it
     # again; None when the file did not fit in the cache budget.
     cached: list[list[bytes]] | None = None
@@ -182,6 +184,14 @@ class CacheBudget:
         self.left += count
 
 
+def _note_largest(plan: FilePlan, lines: list[bytes], verdicts: bytes, first_line: int) -> None:
+    """Only for a batch holding a line longer than any selected so far: rare after the first
+    batches, so the per-line Python loop stays out of the hot path."""
+    for offset, keep in enumerate(verdicts):
+        if keep and len(lines[offset]) > plan.largest:
+            plan.largest, plan.largest_line = len(lines[offset]), first_line + offset + 1
+
+
 def scan_file(
     source: SourceFile,
     time_filter: TimeFilter,
@@ -214,6 +224,8 @@ def scan_file(
                 budget.give_back(cached_bytes)
                 cached = None
         result = classify_batch(lines, time_filter, include_missing)
+        if lines and max(map(len, lines)) > plan.largest:
+            _note_largest(plan, lines, result.verdicts, index)
         if missing is MissingTimestamp.FAIL and result.first_missing >= 0:
             raise MissingTimestampError(
                 f"{source.path} line {index + result.first_missing + 1} has no readable "

@@ -18,8 +18,12 @@ from confluent_kafka import KafkaError, Producer
 # Linger and batch sizes trade a few ms of latency for far fewer, larger requests. Compression
 # is off by default (restore.py --compression): on a fast network it only costs CPU, here and on
 # the broker, which must decompress every batch to validate it.
-# A record not delivered within this is reported failed by librdkafka (the flush waits for it).
-MESSAGE_TIMEOUT_SECONDS = 120
+# A record not delivered within this is reported failed by librdkafka (the flush waits for it);
+# restore.py --delivery-timeout changes it.
+DELIVERY_TIMEOUT_SECONDS = 120.0
+# Kafka's framing around one record in a batch of its own (61-byte batch header, the record's
+# own varints and attributes), with a margin.
+RECORD_OVERHEAD = 100
 THROUGHPUT_SETTINGS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
@@ -29,12 +33,27 @@ THROUGHPUT_SETTINGS: dict[str, Any] = {
     "compression.type": "none",
     "queue.buffering.max.messages": 500_000,
     "queue.buffering.max.kbytes": 512 * 1024,
-    "message.timeout.ms": MESSAGE_TIMEOUT_SECONDS * 1000,
+    "message.timeout.ms": int(DELIVERY_TIMEOUT_SECONDS * 1000),
     "delivery.report.only.error": True,
     # Errors only: transient warnings (e.g. "coordinator load in progress: retrying") are
     # retried by librdkafka and would only alarm the operator; failures reach the summary.
     "log_level": 3,
 }
+
+
+def largest_record(max_message_bytes: int) -> int:
+    """The largest record (key + value) a topic with this max.message.bytes takes."""
+    return max(0, max_message_bytes - RECORD_OVERHEAD)
+
+
+def size_settings(max_message_bytes: int) -> dict[str, Any]:
+    """Batches no larger than the topic accepts (the broker refuses a whole batch over its
+    max.message.bytes), and requests large enough for its largest record."""
+    batch = min(THROUGHPUT_SETTINGS["batch.size"], largest_record(max_message_bytes))
+    return {
+        "batch.size": max(1, batch),
+        "message.max.bytes": min(1_000_000_000, max(1_000_000, max_message_bytes + 1024)),
+    }
 
 
 @dataclass

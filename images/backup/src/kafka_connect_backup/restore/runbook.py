@@ -26,8 +26,9 @@ from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.pipeline import (
     Progress,
+    check_record_sizes,
     describe_plan,
-    dry_run_target,
+    dry_run_admin,
     key_order_warning,
     make_plan,
     print_consequences,
@@ -90,12 +91,17 @@ def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
     return state_dir / f"restore-{settings.topic}.json"
 
 
-def _plan_preview(ctx: Context, target: TargetState | None) -> Consequences | None:
+def _plan_preview(
+    ctx: Context, target: TargetState | None, admin: KafkaAdmin | None
+) -> Consequences | None:
     """Show what the replay will send and what the run changes, before any step runs
-    (validates the sources too)."""
+    (validates the sources, and their record sizes against the topic, too)."""
     steps = ctx.options.steps
     recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
     plan = _replay_plan(ctx) if "replay" in steps else None
+    if plan is not None and admin is not None:
+        dry_run_out = ctx.out if ctx.options.dry_run else None
+        check_record_sizes(admin, plan, ctx.topic, dry_run_out=dry_run_out)
     if target is None or not (recreate or plan is not None):
         return None
     effects = consequences(
@@ -197,9 +203,11 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
         return EXIT_OK
 
     target: TargetState | None = None
+    reader: KafkaAdmin | None = None  # Kafka, read only, for the preview
     if options.dry_run:
         if KAFKA_STEPS & set(steps):
-            target = dry_run_target(settings, ctx.out)
+            reader = dry_run_admin(settings, ctx.out)
+            target = read_target(reader, settings.topic) if reader is not None else None
     else:
         if CONNECT_STEPS & set(steps):
             ctx.connect = ConnectClient(settings.connect_url, attempts=3, timeout=10)
@@ -231,7 +239,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
                     ways="run the recreate-topic step first, or give --append to add them anyway",
                 )
 
-    effects = _plan_preview(ctx, target)
+    effects = _plan_preview(ctx, target, reader or ctx.admin)
     ctx.say("steps:")
     for number, step in enumerate(_selected(options), 1):
         state = " (done in a previous run)" if options.whole and journal.done(step.name) else ""

@@ -32,6 +32,10 @@ class Summary:
     delivered: int = 0  # what the topic gained (its end offsets before and after)
     failed: int = 0  # matched records the topic did not get
     interrupted: bool = False  # Ctrl-C or SIGTERM stopped the send
+    # Why `delivered` is only the acknowledged records (a lower bound), when the end offsets
+    # could not be read after the send.
+    unverified: str | None = None
+    outages: int = 0  # times Kafka became unreachable during the send
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -68,6 +72,9 @@ class Summary:
             "interrupted": self.interrupted,
             "delivered": self.delivered,
             "failed": self.failed,
+            "delivered_from": "acknowledgements" if self.unverified else "end offsets",
+            "unverified": self.unverified,
+            "kafka_outages": self.outages,
             "errors": dict(self.errors),
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.delivered / self.seconds) if self.seconds else 0,
@@ -86,7 +93,14 @@ class Summary:
             lines.append(f"dry run: would send {self.plan.matched} records to {self.topic}")
         else:
             rate = f" in {self.seconds:.1f}s" if self.seconds else ""
-            lines.append(f"delivered {self.delivered}, failed {self.failed}{rate}")
+            if self.unverified:
+                lines.append(
+                    f"delivered at least {self.delivered} (acknowledged), failed at most "
+                    f"{self.failed}{rate}: {self.unverified}; compare the topic's end offsets "
+                    "with the matched records before sending any of them again"
+                )
+            else:
+                lines.append(f"delivered {self.delivered}, failed {self.failed}{rate}")
             if self.interrupted:
                 lines.append(
                     f"INTERRUPTED: {self.topic} holds the {self.delivered} delivered records; "

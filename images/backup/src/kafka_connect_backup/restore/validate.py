@@ -20,8 +20,10 @@ from kafka_connect_backup.config import (
     load_config,
     parse_config,
 )
+from kafka_connect_backup.durations import parse_duration
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.kafkaops import bootstrap_servers
+from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.restore.timefilter import (
     FieldReader,
     MissingTimestamp,
@@ -30,6 +32,9 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
 )
 from kafka_connect_backup.sinkfiles import connector_name
+
+# librdkafka's message.timeout.ms is a 32-bit count of milliseconds: keep well inside it.
+MAX_DELIVERY_TIMEOUT = 24 * 3600
 
 
 class InvalidInput(RestoreError):
@@ -56,6 +61,7 @@ class Settings:
     config: Config | None
     cache_bytes: int = 0
     compression: str = "none"
+    delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS  # seconds a record may take to deliver
     append: bool = False  # replay into a topic that already holds records
 
 
@@ -91,6 +97,7 @@ def check_options(args: argparse.Namespace) -> None:
     ):
         if value is not None and value < 1:
             raise InvalidInput(f"{flag} {value} must be 1 or more")
+    _delivery_timeout(args.delivery_timeout)
     target = args.summary_json
     if target is not None and str(target) != "-":
         parent = target.parent if str(target.parent) else Path()
@@ -159,6 +166,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
 
     if args.cache_mb < 0:
         raise InvalidInput(f"--cache-mb {args.cache_mb} must be 0 or more")
+    delivery_timeout = _delivery_timeout(args.delivery_timeout)
     sink_name = args.sink_name or defaults.sink_name
     source_topic = args.source_topic or topic
     return Settings(
@@ -178,8 +186,23 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         config=config,
         cache_bytes=args.cache_mb << 20,
         compression=args.compression,
+        delivery_timeout=delivery_timeout,
         append=args.append,
     )
+
+
+def _delivery_timeout(text: str | None) -> float:
+    if text is None:
+        return DELIVERY_TIMEOUT_SECONDS
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--delivery-timeout {exc}") from None
+    if not 1 <= seconds <= MAX_DELIVERY_TIMEOUT:
+        raise InvalidInput(
+            f"--delivery-timeout {text} must be between 1s and {MAX_DELIVERY_TIMEOUT // 3600}h"
+        )
+    return seconds
 
 
 def _refuse_path_as_server(server: str) -> None:
