@@ -156,7 +156,10 @@ def test_to_and_missing_include(sink_dir, tmp_path):
         ),
         (
             ["t", "k:90x2", "{d}/*.sink", "2021-01-19T15:57"],
-            "restore.py: error: kafka_server 'k:90x2' has a bad port: use host or host:port\n",
+            (
+                "restore.py: error: kafka_server 'k:90x2' has a bad port: use host or "
+                "host:port (port 1-65535)\n"
+            ),
         ),
         (
             ["t", "k", "{d}/*.sink"],
@@ -466,6 +469,13 @@ def test_sizes_read_in_one_unit(sink_dir: Path) -> None:
         (["--runbook", "--partitions", "0"], "--partitions 0 must be 1 or more"),
         (["--runbook", "--replication-factor", "0"], "--replication-factor 0 must be 1 or more"),
         (["--summary-json", "/nonexistent/dir/s.json"], "its directory /nonexistent/dir does not"),
+        (
+            ["--partitions", str(2**31)],
+            f"--partitions {2**31} must be 1 or more, at most 2147483647",
+        ),
+        (["--replication-factor", "40000"], "--replication-factor 40000 must be 1 or more, at"),
+        (["--source-topic", "../etc"], "--source-topic '../etc' is not a valid name (letters,"),
+        (["--sink-name", "x/../y"], "--sink-name 'x/../y' is not a valid name (letters, digits"),
         (["--delivery-timeout", "soon"], "--delivery-timeout 'soon' is not a duration: use a"),
         (["--delivery-timeout", "0.5s"], "--delivery-timeout 0.5s must be between 1s and 24h"),
         (["--delivery-timeout", "2d"], "--delivery-timeout 2d must be between 1s and 24h"),
@@ -478,3 +488,9 @@ def test_options_that_cannot_work_are_refused_before_anything(
     assert code == 2 and out == ""
     assert err.startswith("restore.py: error: ") and message in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("server", ["k:0", "k:65536", "k:99999", "a:9092,b:1x"])
+def test_a_port_outside_1_to_65535_is_refused(server: str) -> None:
+    with pytest.raises(ValueError, match="has a bad port: use host or host:port"):
+        bootstrap_servers(server)

@@ -46,8 +46,8 @@ def bootstrap_servers(server: str) -> str:
             hosts.append(host if "]:" in host else f"{host}:{DEFAULT_PORT}")
         elif ":" in host:
             port = host.rsplit(":", 1)[1]
-            if not port.isdigit():
-                raise ValueError(f"{host!r} has a bad port: use host or host:port")
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{host!r} has a bad port: use host or host:port (port 1-65535)")
             hosts.append(host)
         else:
             hosts.append(f"{host}:{DEFAULT_PORT}")

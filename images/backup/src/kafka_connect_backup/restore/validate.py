@@ -91,12 +91,20 @@ def check_options(args: argparse.Namespace) -> None:
         raise InvalidInput(
             "give either --runbook (every step) or --step (the steps named), not both"
         )
-    for flag, value in (
-        ("--partitions", args.partitions),
-        ("--replication-factor", args.replication_factor),
+    for flag, value, most in (
+        ("--partitions", args.partitions, 2**31 - 1),  # Kafka's int32 / int16 fields
+        ("--replication-factor", args.replication_factor, 2**15 - 1),
     ):
-        if value is not None and value < 1:
-            raise InvalidInput(f"{flag} {value} must be 1 or more")
+        if value is not None and not 1 <= value <= most:
+            raise InvalidInput(
+                f"{flag} {value} must be 1 or more" + (f", at most {most}" if value > most else "")
+            )
+    for flag, name in (("--source-topic", args.source_topic), ("--sink-name", args.sink_name)):
+        if name is not None and not is_topic_name(name):
+            raise InvalidInput(
+                f"{flag} {name!r} is not a valid name (letters, digits, '.', '_', '-'; at "
+                "most 249 characters)"
+            )
     _delivery_timeout(args.delivery_timeout)
     target = args.summary_json
     if target is not None and str(target) != "-":
