@@ -20,6 +20,7 @@ from testcontainers.core.config import testcontainers_config
 from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
 
 from docker_engine import DockerEngine, build_local_bases, start_engine
+from hypothesis_profiles import load_profile
 from images import LOCAL_BASES, build_backup, build_connect
 from kafka_stack import Broker, ConnectWorker, start_broker, start_connect
 
@@ -27,6 +28,8 @@ CONNECT_IMAGE = "kcb-test/connect:latest"
 BACKUP_IMAGE = "kcb-test/backup:latest"
 
 _counter = itertools.count()
+
+load_profile()  # hypothesis: reproducible `ci` unless KCB_HYPOTHESIS_PROFILE says otherwise
 
 
 @pytest.fixture(scope="session")

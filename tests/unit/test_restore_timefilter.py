@@ -3,10 +3,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import orjson
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from kafka_connect_backup.restore.plan import classify_batch, scan_file
 from kafka_connect_backup.restore.sources import SourceFile
@@ -41,54 +38,7 @@ def verdict(time_filter: TimeFilter, line: bytes) -> Verdict:
     return Verdict.MISSING_TIMESTAMP
 
 
-def reference(time_filter: TimeFilter, line: bytes) -> Verdict:
-    """The same decision by the general path alone (FieldReader + record_moment)."""
-    moment = time_filter.moment(line)
-    start, end = time_filter.bounds
-    if moment is None:
-        return Verdict.MISSING_TIMESTAMP
-    if moment < start:
-        return Verdict.BEFORE_FROM
-    return Verdict.AT_OR_AFTER_TO if moment >= end else Verdict.KEEP
-
-
-_MOMENTS = st.datetimes(min_value=datetime(2021, 1, 19, 12), max_value=datetime(2021, 1, 19, 20))
-_ZONES = st.sampled_from(["", "Z", "+00:00", "+01:00", "-05:30"])
-_ISO = st.builds(
-    lambda moment, zone, timespec: moment.isoformat(timespec=timespec) + zone,
-    _MOMENTS,
-    _ZONES,
-    st.sampled_from(["minutes", "seconds", "milliseconds", "microseconds"]),
-)
-_VALUES = st.one_of(
-    _ISO,
-    st.text(max_size=12),
-    st.integers(min_value=1_611_000_000, max_value=1_611_100_000),
-    st.integers(min_value=1_611_000_000_000, max_value=1_611_100_000_000),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.none(),
-    st.booleans(),
-    st.lists(st.integers(min_value=-9, max_value=9), max_size=2),
-)
-_LINES = st.one_of(
-    st.builds(lambda v: orjson.dumps({"utcTime": v, "id": 1}), _VALUES),
-    st.builds(lambda v: orjson.dumps({"other": v}), _VALUES),
-    st.builds(lambda v: orjson.dumps([v]), _VALUES),
-    st.binary(max_size=40),
-)
-
-
-@given(lines=st.lists(_LINES, max_size=30))
-def test_hot_loop_decides_every_line_as_the_general_path_does(lines: list[bytes]) -> None:
-    """classify_batch inlines the ISO parsing of the common case; for any line, valid or not,
-    its answer is the one FieldReader + record_moment give, and so are its counts."""
-    time_filter = window("2021-01-19T15:57", "2021-01-19T17:00")
-    expected = [reference(time_filter, line) for line in lines]
-    result = classify_batch(lines, time_filter, include_missing=False)
-    assert [v == 1 for v in result.verdicts] == [e is Verdict.KEEP for e in expected]
-    assert result.before == expected.count(Verdict.BEFORE_FROM)
-    assert result.after == expected.count(Verdict.AT_OR_AFTER_TO)
-    assert result.no_time == expected.count(Verdict.MISSING_TIMESTAMP)
+# The hot loop's property test against the general path: tests/fuzz/test_fuzz_times.py.
 
 
 @pytest.mark.parametrize(

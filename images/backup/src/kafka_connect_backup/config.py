@@ -30,7 +30,7 @@ MIN_DURATION_SECONDS = 1.0
 
 
 def is_topic_name(name: str) -> bool:
-    return re.match(TOPIC_PATTERN, name) is not None and name not in (".", "..")
+    return re.fullmatch(TOPIC_PATTERN, name) is not None and name not in (".", "..")
 
 
 def _checked_duration(value: str) -> str:
@@ -40,7 +40,7 @@ def _checked_duration(value: str) -> str:
 
 
 def _checked_subdir(value: str) -> str:
-    if not re.match(SUBDIR_PATTERN, value):
+    if not re.fullmatch(SUBDIR_PATTERN, value):
         raise ValueError(
             f"{value!r} must be a relative path inside the volume: names of letters, digits, "
             "'.', '_', '-' separated by '/', no '.' or '..' (or empty for the mount point)"
@@ -173,8 +173,21 @@ class Config(_Model):
         return parse_duration(self.restart_timeout)
 
 
+def key_path(loc: tuple[Any, ...]) -> str:
+    """A key path as messages write it: `backup.retention`, `topics.0`; a key that is not a
+    plain name is quoted (`connect.':'`, `'a\\nb'`, `''`), so the path stays one line and
+    reads unambiguously."""
+    parts = (
+        str(part)
+        if isinstance(part, int) or (isinstance(part, str) and re.fullmatch(r"[\w-]+", part))
+        else repr(part)
+        for part in loc
+    )
+    return ".".join(parts) or "(top level)"
+
+
 def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    where = key_path(error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling and nesting)"
@@ -188,7 +201,10 @@ def parse_config(data: Any, source: str = "config") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        problems = [_describe(e) for e in exc.errors()]
+        if len(problems) == 1:  # one line, for a log line or a terminal
+            raise ConfigError(f"{source} is invalid: {problems[0]}") from None
+        lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"{source} is invalid:\n{lines}") from None
 
 
@@ -202,7 +218,36 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Config:
             f"config file {path} is not UTF-8 text (byte {exc.start}): write it as UTF-8 YAML"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (_Loader is a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid YAML: nested too deeply") from None
     return parse_config(data, str(path))
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load, except that a scalar its constructors cannot build (`2021-13-01` is taken
+    for a date, `!!int x`, `!!timestamp x`) is a YAML error at that scalar, not a ValueError or
+    an AttributeError from inside PyYAML."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            value = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "a value"
+            reason = f": {exc}" if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value} is not a valid {kind}{reason}", node.start_mark
+            ) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message in one line: the problem and where (line, column)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        parts = [part for part in (exc.context, exc.problem) if part]
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return ", ".join(parts).replace("\n", " ") + where
+    return " ".join(str(exc).split())

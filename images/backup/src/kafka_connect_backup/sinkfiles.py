@@ -14,9 +14,10 @@ from pathlib import Path
 
 from kafka_connect_backup.config import SinkRotation
 
-_PERIOD_FORMATS = {SinkRotation.MONTHLY: "%Y-%m", SinkRotation.DAILY: "%Y-%m-%d"}
+# ASCII digits only, and the whole name (`$` would also match before a final newline).
 _SINK_NAME = re.compile(
-    r"^(?P<stem>.+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.sink(?:-(?P<epoch>\d+)\.gz)?$"
+    r"(?P<stem>.+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)\.sink(?:-(?P<epoch>[0-9]+)\.gz)?",
+    re.DOTALL,
 )
 
 
@@ -29,7 +30,9 @@ def consumer_group(topic: str, sink_name: str) -> str:
 
 
 def period_of(moment: datetime, rotation: SinkRotation) -> str:
-    return moment.strftime(_PERIOD_FORMATS[rotation])
+    # Not strftime("%Y"): glibc writes years before 1000 with fewer than 4 digits.
+    month = f"{moment.year:04d}-{moment.month:02d}"
+    return month if rotation is SinkRotation.MONTHLY else f"{month}-{moment.day:02d}"
 
 
 def sink_file(sink_path: Path, topic: str, sink_name: str, period: str) -> Path:
@@ -57,7 +60,7 @@ class SinkFileName:
 
 def parse_sink_file(path: Path) -> SinkFileName | None:
     """The parts of a sink file name, or None when the name is not a sink file's."""
-    match = _SINK_NAME.match(path.name)
+    match = _SINK_NAME.fullmatch(path.name)
     if match is None:
         return None
     epoch = match.group("epoch")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kafka_connect_backup.tools.rsnapshot import LEVEL
 
-_SNAPSHOT_NAME = re.compile(rf"^{LEVEL}\.(0|[1-9][0-9]*)$")
+_SNAPSHOT_NAME = re.compile(rf"{LEVEL}\.(0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class SnapshotDir:
 
 def parse_snapshot_name(name: str) -> int | None:
     """N of `alpha.N`, or None for any other name."""
-    match = _SNAPSHOT_NAME.match(name)
+    match = _SNAPSHOT_NAME.fullmatch(name)  # not `$`: 'alpha.1\n' is no snapshot
     return int(match.group(1)) if match else None
 
 

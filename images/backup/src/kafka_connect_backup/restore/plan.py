@@ -144,6 +144,8 @@ def classify_batch(
             else:
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=UTC)
+                elif moment.tzinfo is not UTC:  # another offset: timefilter.in_utc's work
+                    moment = general(line)
         # Aware datetimes in UTC compare without converting to epoch seconds.
         if moment is None:
             if first_missing < 0:

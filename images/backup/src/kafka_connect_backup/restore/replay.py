@@ -3,6 +3,7 @@ selected (no second classification), optionally keyed by a JSON field."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -40,8 +41,12 @@ def record_key(reader: FieldReader, value: bytes) -> bytes | None:
     if field is None:
         return None
     if isinstance(field, str):
-        return field.encode()
-    return orjson.dumps(field)
+        # A lone surrogate escape ("\ud800", read by json_value's fallback) as its WTF-8.
+        return field.encode("utf-8", "surrogatepass")
+    try:
+        return orjson.dumps(field)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (read by json_value)
+        return json.dumps(field, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def replay(

@@ -12,12 +12,19 @@ from typing import Any, TextIO
 
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.restore.plan import Plan
+from kafka_connect_backup.restore.timefilter import EARLIEST, LATEST
 
 
 def iso(epoch: float | None) -> str | None:
+    """A record time's epoch as ISO-8601 UTC. The epoch of a time in the last microseconds of
+    9999 rounds, as a float, past datetime.max: it shows as the last representable moment."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    try:
+        moment = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        moment = LATEST if epoch > 0 else EARLIEST
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass

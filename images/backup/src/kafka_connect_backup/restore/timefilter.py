@@ -8,6 +8,8 @@ larger than 1e11), compared as UTC epoch seconds.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,12 +28,25 @@ class TimeParseError(ValueError):
     """A bound given on the command line is not an ISO-8601 time."""
 
 
+def in_utc(moment: datetime) -> datetime:
+    """An aware datetime as the same instant in UTC (a naive one is taken as UTC). ValueError
+    when that instant is outside the years 1..9999 (e.g. 0001-01-01T00:00+01:00)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    if moment.tzinfo is UTC:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the years 1..9999 in UTC") from None
+
+
 def iso_moment(text: str) -> datetime:
-    """The one ISO-8601 parser, for bounds and records alike (the restore's hot loop calls it
-    once per line): with or without seconds, fraction or zone; no zone means UTC. ValueError
-    when text is not such a time, TypeError when it is not a string."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """The one ISO-8601 parser, for bounds and records alike (the restore's hot loop inlines
+    it): with or without seconds, fraction or zone; no zone means UTC. The result is always in
+    UTC, so every moment compares without offsets and has an epoch in range. ValueError when
+    text is not such a time, TypeError when it is not a string."""
+    return in_utc(datetime.fromisoformat(text))
 
 
 def parse_time(text: str) -> datetime:
@@ -74,6 +89,31 @@ class Verdict(StrEnum):
     MISSING_TIMESTAMP = "missing_timestamp"
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# A run of 19 digits or more may be an integer beyond 64 bits, which orjson turns into a float
+# (123456789012345678901234567890 -> 1.2345678901234568e+29): two ids would become one key.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def json_value(line: bytes) -> Any:
+    """The JSON value of a line, exactly, or None when it is not JSON (RFC 8259). orjson reads
+    almost every line; the rare ones it would read inexactly (integers beyond 64 bits) or
+    refuse although valid (a number beyond a double, like 1e400; nesting deeper than 1024)
+    are read by the standard library instead."""
+    if _LONG_NUMBER.search(line) is None:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(line.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 class FieldReader:
     """Reads a (dotted) JSON field of a line: `utcTime`, `meta.event.time`."""
 
@@ -85,9 +125,8 @@ class FieldReader:
 
     def read(self, line: bytes) -> Any:
         """The field's value, or None when the line is not a JSON object holding it."""
-        try:
-            value: Any = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        value: Any = json_value(line)
+        if value is None:
             return None
         for part in self.path:
             if not isinstance(value, dict):

@@ -7,6 +7,7 @@ mountinfo lists every mount, which is what "is the NFS volume really mounted her
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,24 +29,25 @@ class Mount:
     source: str
 
 
+_OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
+
+
 def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and len(field) >= i + 4 and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+    """mountinfo escapes space, tab, newline and backslash as \\ooo octal (of a byte). The
+    field is text decoded with surrogateescape (as os.fsdecode does), and so is the result:
+    a path compares equal to the one os.path.realpath gives, whatever its bytes."""
+    raw = field.encode("utf-8", "surrogateescape")
+    raw = _OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), raw)
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
     """Mounts of a mountinfo document (see proc(5)): field 5 is the mount point; after the
     ` - ` separator come the filesystem type and the mount source."""
     mounts = []
-    for line in text.splitlines():
+    # Only "\n" ends a line: splitlines() would also split at \v, \f, \x1c-\x1e, \x85 or
+    # \u2028, which the kernel writes unescaped inside a path.
+    for line in text.split("\n"):
         left, sep, right = line.partition(" - ")
         fields = left.split(" ")
         tail = right.split(" ")

@@ -1,0 +1,174 @@
+"""File and directory names read back from disk: sink files (sinkfiles.py) and rsnapshot's
+`alpha.N` directories (snapshot_dirs.py)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.sinkfiles import (
+    compressed_name,
+    connector_name,
+    parse_sink_file,
+    period_of,
+    sink_file,
+    sort_key,
+)
+from kafka_connect_backup.snapshot_dirs import parse_snapshot_name, snapshot_dirs
+
+pytestmark = pytest.mark.fuzz
+
+NAME_CHARS = st.sampled_from("abcxyzABC0123456789._-")
+TOPICS = st.text(NAME_CHARS, min_size=1, max_size=30).filter(lambda t: t not in (".", ".."))
+SINK_NAMES = st.text(NAME_CHARS, min_size=1, max_size=20)
+MOMENTS = st.datetimes(min_value=datetime.min, max_value=datetime.max)
+ROTATIONS = st.sampled_from(list(SinkRotation))
+EPOCHS = st.one_of(st.none(), st.integers(min_value=0, max_value=10**12))
+SINK_PATH = Path("/data/filesink")
+
+
+def written(
+    topic: str, sink_name: str, moment: datetime, rotation: SinkRotation, epoch: int | None
+):
+    path = sink_file(SINK_PATH, topic, sink_name, period_of(moment, rotation))
+    return path if epoch is None else compressed_name(path, epoch)
+
+
+@given(topic=TOPICS, sink_name=SINK_NAMES, moment=MOMENTS, rotation=ROTATIONS, epoch=EPOCHS)
+@example(
+    topic="t", sink_name="s", moment=datetime(999, 1, 2), rotation=SinkRotation.DAILY, epoch=None
+)
+@example(
+    topic="a-2021-01", sink_name="2021-01-02", moment=datetime(2021, 3, 4),
+    rotation=SinkRotation.MONTHLY, epoch=7,
+)  # fmt: skip
+def test_a_written_sink_file_name_parses_back_to_its_parts(
+    topic: str, sink_name: str, moment: datetime, rotation: SinkRotation, epoch: int | None
+) -> None:
+    """format -> parse, for every topic and sink name Kafka and the config allow (dashes and
+    digits in them included) and every year (period_of once wrote year 999 as '999')."""
+    path = written(topic, sink_name, moment, rotation, epoch)
+    parsed = parse_sink_file(path)
+    assert parsed is not None
+    assert parsed.stem == connector_name(topic, sink_name)
+    assert parsed.period == period_of(moment, rotation)
+    assert parsed.epoch == epoch and parsed.compressed == (epoch is not None)
+
+
+def reference_parse(name: str) -> tuple[str, str, int | None] | None:
+    """A plain reading of the naming rule, without a regex: `{stem}-{period}.sink` or
+    `{stem}-{period}.sink-{epoch}.gz`, period YYYY-MM or YYYY-MM-DD in ASCII digits, the
+    longest stem winning."""
+
+    def digits(text: str) -> bool:
+        return text != "" and all("0" <= c <= "9" for c in text)
+
+    epoch: int | None = None
+    if name.endswith(".sink"):
+        base = name[: -len(".sink")]
+    elif name.endswith(".gz") and ".sink-" in name:
+        base, _, tail = name[: -len(".gz")].rpartition(".sink-")
+        if not digits(tail):
+            return None
+        epoch = int(tail)
+    else:
+        return None
+    for size in (7, 10):  # YYYY-MM first: the longest stem
+        period, stem = base[-size:], base[: -size - 1]
+        parts = period.split("-")
+        if (
+            len(base) > size + 1
+            and base[-size - 1] == "-"
+            and [len(p) for p in parts] == [4, 2, 2][: len(parts)]
+            and all(digits(p) for p in parts)
+        ):
+            return stem, period, epoch
+    return None
+
+
+_NAME_PARTS = st.sampled_from(
+    ["a", "-", "2021", "-01", "-02", ".sink", "-1611", ".gz", "\u0662\u0660", "\n", ".", "0"]
+)
+
+
+@given(name=st.one_of(st.text(max_size=30), st.lists(_NAME_PARTS, max_size=9).map("".join)))
+@example(name="orders-sink-2021-01.sink\n")
+@example(name="orders-sink-\u0662\u0660\u0662\u0661-\u0660\u0661.sink")
+@example(name="orders-sink-2021-01.sink-\u0661\u0666.gz")
+def test_any_file_name_is_read_as_the_plain_rule_reads_it(name: str) -> None:
+    """parse_sink_file against a regex-free reading of the rule, on any name: a file name
+    with a trailing newline or with non-ASCII digits is no sink file (the regex took both)."""
+    if "/" in name or name in ("", ".", ".."):
+        return
+    parsed = parse_sink_file(Path(name))
+    got = None if parsed is None else (parsed.stem, parsed.period, parsed.epoch)
+    assert got == reference_parse(name)
+
+
+@given(
+    stem=st.tuples(TOPICS, SINK_NAMES),
+    moments=st.lists(st.tuples(MOMENTS, EPOCHS), min_size=2, max_size=6),
+    rotation=ROTATIONS,
+)
+def test_sink_files_sort_in_time_order(
+    stem: tuple[str, str], moments: list[tuple[datetime, int | None]], rotation: SinkRotation
+) -> None:
+    """Restore replays one connector's files in sort_key order: by period, oldest first."""
+    files = [parse_sink_file(written(*stem, m, rotation, e)) for m, e in moments]
+    periods = [f.period for f in sorted((f for f in files if f), key=sort_key)]
+    assert periods == sorted(period_of(m, rotation) for m, _ in moments)
+
+
+# -- alpha.N -------------------------------------------------------------------------------
+
+
+@given(index=st.integers(min_value=0, max_value=10**6))
+def test_alpha_n_parses_to_n(index: int) -> None:
+    assert parse_snapshot_name(f"alpha.{index}") == index
+
+
+@given(name=st.one_of(st.text(max_size=12), st.text("alph.0129\n ", max_size=10)))
+@example(name="alpha.1\n")
+@example(name="alpha.\u0663")
+@example(name="alpha.01")
+def test_only_the_canonical_alpha_n_is_a_snapshot(name: str) -> None:
+    """A name is a snapshot exactly when it is `alpha.` and N as rsnapshot writes it (no
+    leading zero, ASCII digits, nothing after: `alpha.1\\n` once counted as alpha.1)."""
+    index = parse_snapshot_name(name)
+    n = name.removeprefix("alpha.")
+    canonical = name.startswith("alpha.") and n.isascii() and n.isdigit() and str(int(n)) == n
+    assert (index is not None) == canonical
+    if index is not None:
+        assert f"alpha.{index}" == name
+
+
+@given(
+    names=st.sets(
+        st.one_of(
+            st.integers(min_value=0, max_value=30).map(lambda n: f"alpha.{n}"),
+            st.sampled_from(["alpha.01", "alpha.x", "beta.1", "_delete.9", "alpha.1.tmp"]),
+        ),
+        max_size=10,
+    ),
+    files=st.sets(st.integers(min_value=0, max_value=30).map(lambda n: f"alpha.{n}"), max_size=3),
+)
+def test_snapshot_dirs_lists_alpha_directories_newest_first(
+    names: set[str], files: set[str]
+) -> None:
+    """Numeric order (alpha.2 before alpha.10), directories only, other names ignored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name in names:
+            (root / name).mkdir()
+        for name in files - names:
+            (root / name).write_text("a file, not a snapshot")
+        listed = snapshot_dirs(root)
+    expected = sorted(i for i in map(parse_snapshot_name, names) if i is not None)
+    assert [s.index for s in listed] == expected
+    assert [s.name for s in listed] == [f"alpha.{i}" for i in expected]
