@@ -9,6 +9,13 @@ if [ ! -x "$UV_DIR/bin/uv" ] || ! "$UV_DIR/bin/uv" --version | grep -q "$UV_VERS
   log "python: installing uv $UV_VERSION"
   rm -rf "$UV_DIR"
   python3 -m pip install -q --disable-pip-version-check --prefix "$UV_DIR" "uv==$UV_VERSION"
+  # Debian's python3 installs a --prefix under local/ (its posix_local scheme): find the binary.
+  if [ ! -x "$UV_DIR/bin/uv" ]; then
+    found=$(find "$UV_DIR" -path '*/bin/uv' -type f | head -n 1)
+    [ -n "$found" ] || { log "python: pip installed uv $UV_VERSION, but no bin/uv under $UV_DIR"; exit 1; }
+    mkdir -p "$UV_DIR/bin"
+    ln -sf "$found" "$UV_DIR/bin/uv"
+  fi
 fi
 ln -sf "$UV_DIR/bin/uv" "$TOOLS/bin/uv"
 
