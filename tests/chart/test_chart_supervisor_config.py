@@ -123,7 +123,7 @@ def test_the_rendered_config_loads_with_the_supervisor_parser(rendered: Any) -> 
     }
     assert config.backup.enabled is values["backup"]["enabled"]
     assert config.backup.retention == values["backup"]["retention"]
-    assert config.backup.engine.value == values["backup"]["encryption"]["engine"]
+    assert config.backup.engine == values["backup"]["encryption"]["engine"]
     assert config.backup.allow_init is values["backup"]["encryption"]["allowInit"]
     assert config.backup.require_target_mount is values["backup"]["requireTargetMount"]
     assert config.backup.snapshot_subdir == values["backup"]["snapshotSubdir"]

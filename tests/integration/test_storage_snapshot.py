@@ -234,6 +234,20 @@ def test_existing_volume_engine_wins_over_config(env: StorageEnv) -> None:
     assert not (env.target / ".encfs6.xml").exists()
 
 
+@pytest.mark.parametrize(("made_by", "expected"), [(None, "gocryptfs"), ("encfs", "encfs")])
+def test_engine_auto_mounts_a_volume_with_its_engine_and_makes_new_ones_with_gocryptfs(
+    env: StorageEnv, made_by: str | None, expected: str
+) -> None:
+    """The default engine (auto): an original encfs volume keeps working, a new one is
+    gocryptfs."""
+    write_sink_files(env.sink)
+    if made_by is not None:
+        backup_snapshot(env.config(engine=made_by))
+    result = backup_snapshot(env.config(engine="auto", allowInit=made_by is None))
+    assert (result.engine.value, result.initialised) == (expected, made_by is None)
+    assert set(plaintext_alpha(env)) == {p.name for p in env.sink.glob("*.sink*")}
+
+
 def test_full_target_is_disk_full_and_the_next_cycle_recovers(tmp_path: Path) -> None:
     with storage_env(tmp_path, target_size="2m") as env:
         big = env.sink / "orders-sink-2026-11.sink"

@@ -45,7 +45,7 @@ def test_every_bad_key_is_named_with_its_path(tmp_path: Path) -> None:
     assert "topics: List should have at least 1 item" in message
     assert "restartTimeout: '2x' is not a duration" in message
     assert "backup.retension: unknown key" in message
-    assert "backup.engine: Input should be 'encfs' or 'gocryptfs'" in message
+    assert "backup.engine: Input should be 'auto', 'encfs' or 'gocryptfs'" in message
 
 
 def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
@@ -96,3 +96,10 @@ def test_values_that_cannot_work_are_named(data: dict[str, object], message: str
 def test_a_subdirectory_inside_the_volume_is_fine() -> None:
     config = parse_config({"topics": ["a"], "backup": {"snapshotSubdir": "kcb/snapshots"}})
     assert config.backup.snapshot_root == Path("/mnt/backup/kcb/snapshots")
+
+
+def test_the_default_engine_is_auto_and_new_volumes_are_gocryptfs() -> None:
+    backup = parse_config({"topics": ["a"]}).backup
+    assert (backup.engine, backup.new_volume_engine.value) == ("auto", "gocryptfs")
+    explicit = parse_config({"topics": ["a"], "backup": {"engine": "encfs"}}).backup
+    assert explicit.new_volume_engine.value == "encfs"

@@ -11,7 +11,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -99,15 +99,21 @@ class KafkaSettings(_Model):
 class BackupSettings(_Model):
     enabled: bool = False
     retention: Annotated[int, Field(ge=1, le=1000)] = 7
-    # The engine of a NEW volume: gocryptfs (encfs's own 2014 audit calls it unsafe once an
-    # attacker sees several versions of the ciphertext, which versioned snapshots on NFS are).
-    # An existing volume's engine (the original's encfs) is detected from its config file and wins.
-    engine: Engine = Engine.GOCRYPTFS
+    # auto: an existing volume is mounted with the engine that made it (detected from its
+    # config file: the original's encfs keeps working), a NEW volume is made with gocryptfs
+    # (encfs's own 2014 audit calls it unsafe once an attacker sees several versions of the
+    # ciphertext, which versioned snapshots on NFS are). encfs / gocryptfs choose the engine of
+    # a new volume; an existing volume's detected engine still wins, with a warning.
+    engine: Literal["auto", "encfs", "gocryptfs"] = "auto"
     password_file: Annotated[Path, Field(alias="passwordFile")] = Path("/etc/encrypt-key/password")
     # Ciphertext directory: the NFS volume.
     target_dir: Annotated[Path, Field(alias="targetDir")] = Path("/mnt/backup_nfs_enc")
     # Plaintext FUSE view of target_dir.
     mount_point: Annotated[Path, Field(alias="mountPoint")] = Path("/mnt/backup")
+
+    @property
+    def new_volume_engine(self) -> Engine:
+        return Engine.GOCRYPTFS if self.engine == "auto" else Engine(self.engine)
     # Refuse to run unless target_dir is a mount point (a missing NFS mount must fail loudly).
     require_target_mount: Annotated[bool, Field(alias="requireTargetMount")] = True
     # Initialise a new encrypted volume, only ever on an empty target.

@@ -5,7 +5,9 @@ both go through `mounted_volume`.
 Safety rules (design §5): the target must exist and, unless configured otherwise, be a mount
 point, so a missing NFS mount fails loudly instead of filling the container. A new encrypted
 volume is only created on an empty target and only when allowed (`backup.allowInit`). An
-existing volume's engine, detected from its config file, wins over `backup.engine`.
+existing volume's engine, detected from its config file, is the one used (`backup.engine`
+auto, the default; an explicit engine that differs is warned about); a new volume gets
+`backup.new_volume_engine`.
 """
 
 from __future__ import annotations
@@ -130,12 +132,12 @@ def _existing_engine(backup: BackupSettings, allow_init: bool) -> Engine | None:
     target = backup.target_dir
     engine = detect_engine(target)
     if engine is not None:
-        if engine != backup.engine:
+        if backup.engine not in ("auto", engine.value):
             log.warning(
                 "volume.engine_detected",
                 target=str(target),
                 engine=engine.value,
-                configured=backup.engine.value,
+                configured=backup.engine,
                 note="the existing volume's engine wins over backup.engine",
             )
         return engine
@@ -172,7 +174,7 @@ def mounted_volume(
     engine = _existing_engine(backup, backup.allow_init if allow_init is None else allow_init)
     initialised = engine is None
     if engine is None:
-        engine = backup.engine
+        engine = backup.new_volume_engine
         ENGINES[engine].create(backup.target_dir, where, password)
         log.info("volume.initialised", engine=engine.value, target=str(backup.target_dir))
     else:

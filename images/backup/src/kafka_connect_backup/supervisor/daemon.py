@@ -158,7 +158,7 @@ class Supervisor:
             connect_url=self.config.connect.url,
             restart_timeout=self.config.restart_timeout,
             backup_enabled=self.config.backup.enabled,
-            engine=self.config.backup.engine.value,
+            engine=self.config.backup.engine,
             metrics_port=self.config.metrics.port,
         )
         # A supervisor killed outright (kill -9) leaves its FUSE view mounted, and every cycle
