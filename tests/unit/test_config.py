@@ -103,3 +103,24 @@ def test_the_default_engine_is_auto_and_new_volumes_are_gocryptfs() -> None:
     assert (backup.engine, backup.new_volume_engine.value) == ("auto", "gocryptfs")
     explicit = parse_config({"topics": ["a"], "backup": {"engine": "encfs"}}).backup
     assert explicit.new_volume_engine.value == "encfs"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"file": "/tmp/x.sink"}, "is invalid: connect.connectorConfig: 'file' is set by the"),
+        ({"topics": "other"}, "'topics' is set by the supervisor for each topic's FileStreamSink"),
+        ({"a b": "1"}, "'a b' is not a config name (letters, digits, '.', '_', '-')"),
+        ({"errors.tolerance": "all\nfile=x"}, "errors.tolerance: 'all\\nfile=x' must not contain"),
+    ],
+)
+def test_connector_config_adds_keys_and_never_replaces_the_sinks(
+    extra: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"topics": ["a"], "connect": {"connectorConfig": extra}})
+    assert message in str(error.value)
+    kept = parse_config(
+        {"topics": ["a"], "connect": {"connectorConfig": {"errors.tolerance": "all"}}}
+    )
+    assert kept.connect.connector_config == {"errors.tolerance": "all"}

@@ -67,6 +67,14 @@ class SinkRotation(StrEnum):
     DAILY = "daily"
 
 
+# The connector config keys the supervisor sets itself (connect/connectors.py).
+SINK_OWNED_KEYS = frozenset(
+    {"name", "connector.class", "tasks.max", "topics", "topics.regex", "file"}
+)
+CONFIG_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+
+
 class Engine(StrEnum):
     ENCFS = "encfs"
     GOCRYPTFS = "gocryptfs"
@@ -82,6 +90,22 @@ class ConnectSettings(_Model):
     stop_timeout_seconds: Annotated[float, Field(gt=0, alias="stopTimeoutSeconds")] = 60.0
     # Extra keys merged into every connector config (e.g. consumer overrides).
     connector_config: Annotated[dict[str, str], Field(alias="connectorConfig")] = {}
+
+    @field_validator("connector_config")
+    @classmethod
+    def _extra_keys_only(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if key in SINK_OWNED_KEYS:
+                raise ValueError(
+                    f"{key!r} is set by the supervisor for each topic's FileStreamSink: "
+                    "leave it out"
+                )
+            if not re.fullmatch(CONFIG_NAME_PATTERN, key):
+                raise ValueError(f"{key!r} is not a config name (letters, digits, '.', '_', '-')")
+            if re.search(CONTROL_CHARACTERS, text):
+                raise ValueError(f"{key}: {text!r} must not contain control characters")
+        return value
+
     # A restore's hold on a connector older than this is reported (never dropped).
     hold_warn_after: Annotated[Duration, Field(alias="holdWarnAfter")] = "24h"
 
@@ -114,6 +138,7 @@ class BackupSettings(_Model):
     @property
     def new_volume_engine(self) -> Engine:
         return Engine.GOCRYPTFS if self.engine == "auto" else Engine(self.engine)
+
     # Refuse to run unless target_dir is a mount point (a missing NFS mount must fail loudly).
     require_target_mount: Annotated[bool, Field(alias="requireTargetMount")] = True
     # Initialise a new encrypted volume, only ever on an empty target.
