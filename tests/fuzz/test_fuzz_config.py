@@ -129,6 +129,7 @@ def check_valid(config: Config) -> None:
 
 
 @given(text=YAML_TEXT)
+@example(text="!!int")  # PyYAML: IndexError (an empty int)
 @example(text="topics: [orders]\nsinkName: 2021-13-01\n")  # PyYAML: ValueError (a bad date)
 @example(text="topics: !!timestamp x\n")  # PyYAML: AttributeError
 @example(text="[" * 2000)  # PyYAML: RecursionError

@@ -259,13 +259,13 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Config:
 
 class _Loader(yaml.SafeLoader):
     """safe_load, except that a scalar its constructors cannot build (`2021-13-01` is taken
-    for a date, `!!int x`, `!!timestamp x`) is a YAML error at that scalar, not a ValueError or
-    an AttributeError from inside PyYAML."""
+    for a date, `!!int x`, `!!int` with no value, `!!timestamp x`) is a YAML error at that
+    scalar, not a ValueError, IndexError or AttributeError from inside PyYAML."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError) as exc:
             kind = str(node.tag).rsplit(":", 1)[-1]
             value = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "a value"
             reason = f": {exc}" if isinstance(exc, ValueError) else ""
