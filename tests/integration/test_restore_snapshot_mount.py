@@ -283,3 +283,32 @@ def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
     assert summary["delivered"] == written
     assert f"INTERRUPTED: {topic} holds the {written} delivered records" in out
     assert_clean(env)
+
+
+def test_snapshots_export_reads_the_encrypted_backup_and_counts_like_a_dry_run(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = backed_up(env, "gocryptfs")
+    (env.sink / NOVEMBER).write_text('{"utcTime": "2026-11-30T00:00:00Z"}\n')  # not exported
+    target = env.root / "orders.jsonl"
+    capsys.readouterr()
+    code = kcb(
+        [
+            "snapshots", "export", "--config", str(path), "--topic", "orders",
+            "--from", "2026-10-31", "--to", "2026-11-01T00:00:10Z", "-o", str(target),
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    # The gzipped October record, then November's first ten, from the snapshot.
+    expected = ['{"utcTime": "2026-10-31T23:59:59Z", "n": -1}'] + [
+        json.dumps({"utcTime": f"2026-11-01T00:00:{i:02d}Z", "n": i}) for i in range(10)
+    ]
+    assert target.read_text().splitlines() == expected
+    assert "kcb: exported 11 records of orders from alpha.0 (2 files, 51 read, 40 skipped" in err
+    assert_clean(env)
+    summary = env.root / "summary.json"
+    assert dry_run_from_alpha0(path, "2026-10-31", "--to", "2026-11-01T00:00:10Z",
+                               "--summary-json", str(summary)) == 0  # fmt: skip
+    result = json.loads(summary.read_text())
+    assert (result["read"], result["would_send"]) == (51, 11)

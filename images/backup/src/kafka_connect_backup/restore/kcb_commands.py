@@ -1,4 +1,5 @@
-"""Restore's subcommands of `kcb` (registered by kafka_connect_backup.cli): `snapshots list`."""
+"""Restore's subcommands of `kcb` (registered by kafka_connect_backup.cli): `snapshots list`
+and `snapshots export`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.config import Config, load_config
+from kafka_connect_backup.config import Config, is_topic_name, load_config
 from kafka_connect_backup.restore.backup_mount import BackupMountError, snapshot_access
+from kafka_connect_backup.restore.errors import RestoreError
+from kafka_connect_backup.restore.export import STDOUT, export
 from kafka_connect_backup.restore.snapshots import describe_snapshots, render, to_json
+from kafka_connect_backup.restore.sources import from_snapshot
+from kafka_connect_backup.restore.timefilter import (
+    MissingTimestamp,
+    TimeFilter,
+    TimeParseError,
+    TimeWindow,
+    parse_time,
+)
 from kafka_connect_backup.sinkfiles import connector_name
 
 # Exit codes of `kcb snapshots list`.
 EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N
 EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
+EXIT_INVALID = 2  # `snapshots export`: bad arguments
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -57,6 +69,56 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_filter(args: argparse.Namespace) -> TimeFilter:
+    """The window and field, checked before any mount (ValueError naming the option)."""
+    if not is_topic_name(args.topic):
+        raise ValueError(f"--topic {args.topic!r} is not a Kafka topic name")
+    try:
+        window = TimeWindow(parse_time(args.from_time), parse_time(args.to) if args.to else None)
+    except TimeParseError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        time_filter = TimeFilter(window, args.timestamp_field)
+    except ValueError as exc:
+        raise ValueError(f"--timestamp-field: {exc}") from None
+    if args.output != STDOUT:
+        parent = Path(args.output).parent
+        if not parent.is_dir() or Path(args.output).is_dir():
+            raise ValueError(f"-o {args.output}: give a file in an existing directory, or -")
+    return time_filter
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        time_filter = _export_filter(args)
+    except ValueError as exc:
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    root: Path | None = args.snapshot_root
+    config = load_config(args.config) if root is None or not args.sink_name else None
+    sink_name = args.sink_name or (config.sink_name if config else "")
+    missing = MissingTimestamp(args.missing_timestamp)
+    try:
+        with snapshot_access(root, config) as access:
+            sources = from_snapshot(
+                access.root, args.snapshot, connector_name(args.topic, sink_name)
+            )
+            plan = export(sources, time_filter, missing, args.output)
+    except RestoreError as exc:  # a mount that failed, a snapshot or file that cannot be read
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    skipped = plan.skipped
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
+    where = "stdout" if args.output == STDOUT else args.output
+    print(
+        f"kcb: exported {plan.matched} records of {args.topic} from {args.snapshot} "
+        f"({len(plan.files)} files, {plan.read} read, {sum(skipped.values())} skipped: "
+        f"{reasons}; {time_filter.window.describe()}) to {where}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     snapshots = commands.add_parser("snapshots", help="backup snapshots (alpha.N)", parents=parents)
     actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
@@ -82,3 +144,33 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     listing.add_argument("--no-range", action="store_true", help="sizes only, do not read files")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=_list)
+    exporting = actions.add_parser(
+        "export",
+        help="the record values of a topic in a time window, from a snapshot, without Kafka",
+        description="The record values of one topic in [--from, --to), one per line in file "
+        "order, from the snapshot's plain and gzipped sink files, with restore.py's time rules "
+        "(its counts are a restore dry run's). The encrypted backup is mounted privately, as "
+        "for `snapshots list`, unless --snapshot-root names a mounted or copied tree of "
+        "alpha.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 2 bad arguments, or "
+        "the snapshot, its files or the backup cannot be read (nothing written under -o).",
+        parents=parents,
+    )
+    exporting.add_argument("--topic", required=True, help="whose backed-up records")
+    exporting.add_argument("--snapshot", default="alpha.0", help="alpha.N (default alpha.0)")
+    exporting.add_argument(
+        "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
+    )
+    exporting.add_argument("--to", help="ISO-8601 time, exclusive")
+    exporting.add_argument("-o", "--output", default=STDOUT, help="file to write, or - (default)")
+    exporting.add_argument(
+        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+    )
+    exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
+    exporting.add_argument("--timestamp-field", default="utcTime", help="JSON field of the time")
+    exporting.add_argument(
+        "--missing-timestamp",
+        choices=[m.value for m in MissingTimestamp],
+        default=MissingTimestamp.SKIP.value,
+        help="lines without a readable time: skip (default), include, or fail",
+    )
+    exporting.set_defaults(func=_export)

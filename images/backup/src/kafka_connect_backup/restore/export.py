@@ -1,0 +1,76 @@
+"""`kcb snapshots export`: the record values of one topic in a time window, read from a
+snapshot without Kafka, one per line in file order.
+
+It is the restore pipeline without the send: the same sources (`sources.from_snapshot`), the
+same scan and time rules (`plan.scan`), the same planned lines (`replay.planned_segments`), so
+its counts are a restore dry run's counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from kafka_connect_backup.durable import fsync_dir
+from kafka_connect_backup.restore.plan import Plan, scan
+from kafka_connect_backup.restore.replay import planned_segments
+from kafka_connect_backup.restore.sources import SourceFile
+from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter
+
+STDOUT = "-"
+# The scan keeps up to this much of the files for the write, so most are read once.
+CACHE_BYTES = 256 << 20
+
+
+def write_records(plan: Plan, out: IO[bytes]) -> int:
+    """Every planned line of the plan, newline-terminated, in file order; returns the count."""
+    written = 0
+    for file_plan in plan.files:
+        for segment in planned_segments(file_plan):
+            out.write(b"\n".join(segment))
+            out.write(b"\n")
+            written += len(segment)
+    return written
+
+
+@contextlib.contextmanager
+def output(target: str) -> Iterator[IO[bytes]]:
+    """stdout for `-`; else a temporary file beside the target, renamed over it once complete
+    (a failed or interrupted export never leaves half a file under the name)."""
+    if target == STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path = Path(target)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    temp = Path(handle.name)
+    try:
+        with handle:
+            yield handle.file
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def export(
+    sources: list[SourceFile],
+    time_filter: TimeFilter,
+    missing: MissingTimestamp,
+    target: str,
+) -> Plan:
+    plan = scan(sources, time_filter, missing, cache_bytes=CACHE_BYTES)
+    with output(target) as out:
+        write_records(plan, out)
+    return plan
