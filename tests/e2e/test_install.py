@@ -37,8 +37,8 @@ def _backed_up(release: Release, sink_dir: Path, lines: dict[str, int]) -> None:
     assert len(expected) == len(lines) == len(files), files
     done = release.wait_for_event("cycle.done", timeout=240)
     assert done[0]["ok"] is True, done[0]
-    answer = json.loads(release.exec("kcb", "backup-now").stdout)
-    assert answer["cycle"]["ok"] is True, answer
+    answer = json.loads(release.exec("kcb", "backup-now", "--json").stdout)
+    assert answer["ok"] is True, answer
     snapshots = release.kcb_json("snapshots", "list")
     assert [s["name"] for s in snapshots] == ["alpha.0", "alpha.1"]
     assert alpha_lines(snapshots) == expected

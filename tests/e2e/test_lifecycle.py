@@ -36,8 +36,8 @@ def _values(topic: str, retention: int, **extra: Any) -> dict[str, Any]:
 
 
 def _backup_now(release: Release) -> dict[str, Any]:
-    answer: dict[str, Any] = json.loads(release.exec("kcb", "backup-now").stdout)
-    assert answer["cycle"]["ok"] is True, answer
+    answer: dict[str, Any] = json.loads(release.exec("kcb", "backup-now", "--json").stdout)
+    assert answer["ok"] is True, answer
     return answer
 
 

@@ -186,13 +186,13 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
             # `kcb backup-now` in the container asks the running supervisor for a cycle.
             wrapped = supervisor.get_wrapped_container()
             exit_code, (stdout, stderr) = wrapped.exec_run(
-                ["kcb", "backup-now", "--timeout", "600"], demux=True
+                ["kcb", "backup-now", "--timeout", "600", "--json"], demux=True
             )
             assert exit_code == 0, (stdout or b"").decode() + (stderr or b"").decode()
             answer = json.loads(stdout)
-            assert answer["cycle"]["ok"] is True, answer
-            assert answer["cycle"]["stopped"] == [name]
-            assert answer["cycle"]["resumed"] == [name]
+            assert answer["ok"] is True, answer
+            assert answer["stopped"] == [name]
+            assert answer["resumed"] == [name]
 
             # Resumed: what is produced after the cycle lands in the same file, once.
             after = produce_json(

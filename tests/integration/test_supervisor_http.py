@@ -116,7 +116,12 @@ def test_health_metrics_status_and_backup_now(
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        assert '"ok": true' in done.stdout and "no supervisor" not in done.stderr
+        # The readable summary: the cycle, the snapshot it took, Connect's downtime.
+        line = done.stdout.strip()
+        assert line.startswith("cycle ") and " OK in " in line, line
+        assert ": no snapshot (backup.enabled is false); Connect down " in line, line
+        assert f"(connectors {', '.join(names)})" in line, line
+        assert done.stderr == ""
         assert requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"] == 2
 
         # Without waiting: accepted at once, the loop runs it.
@@ -134,16 +139,27 @@ def test_health_metrics_status_and_backup_now(
         requests.get(f"{base}/healthz", timeout=2)
 
     try:
-        # No supervisor answers any more: backup-now runs one cycle itself.
-        alone = subprocess.run(
+        # No supervisor answers any more: backup-now says so and changes nothing...
+        refused = subprocess.run(
             [KCB, "backup-now", "--config", str(config_path)],
             capture_output=True,
             text=True,
             timeout=180,
             check=False,
         )
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert refused.stderr.startswith("kcb: no supervisor answers at http://127.0.0.1:")
+        assert "--local runs one cycle in this process instead" in refused.stderr
+        # ...and runs one cycle itself only when asked to.
+        alone = subprocess.run(
+            [KCB, "backup-now", "--local", "--json", "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert alone.returncode == 0, alone.stderr
-        assert "no supervisor" in alone.stderr and '"ok": true' in alone.stdout
+        assert json.loads(alone.stdout)["ok"] is True
         wait_running(connect_worker.url, names)
         more = produce_json(
             kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50, 60)]
@@ -211,7 +227,7 @@ class _CountingSupervised:
     def health(self) -> tuple[bool, dict[str, object]]:
         return True, {}
 
-    def status(self) -> dict[str, object]:
+    def backup_status(self) -> dict[str, object]:
         return {"cyclesCompleted": 0}
 
     def request_cycle(self, wait: bool, timeout: float) -> dict[str, object]:

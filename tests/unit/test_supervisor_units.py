@@ -63,16 +63,9 @@ def test_desired_connectors_follow_the_original_naming() -> None:
     }
 
 
-def test_connector_config_is_merged_but_cannot_override_owned_keys() -> None:
-    config = _config(
-        connect={
-            "connectorConfig": {
-                "consumer.override.max.poll.records": "2000",
-                "tasks.max": "4",
-                "file": "/elsewhere",
-            }
-        }
-    )
+def test_connector_config_is_merged_into_every_sink() -> None:
+    """Extra keys only: the config refuses the keys the supervisor owns (test_config)."""
+    config = _config(connect={"connectorConfig": {"consumer.override.max.poll.records": "2000"}})
     orders = desired_connectors(config, "2026-11")["orders-bk"]
     assert orders["consumer.override.max.poll.records"] == "2000"
     assert orders["tasks.max"] == "1" and orders["file"] == "/data/s/orders-bk-2026-11.sink"

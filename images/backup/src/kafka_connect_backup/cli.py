@@ -1,11 +1,14 @@
-"""`kcb` command line: supervise, backup-now, check-config (and snapshots list, from restore)."""
+"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list / export,
+from restore)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -13,6 +16,7 @@ from kafka_connect_backup import __version__
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore import kcb_commands
+from kafka_connect_backup.units import counted, human_bytes
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -55,7 +59,18 @@ def _backup_now(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.log_level)
     endpoint = _endpoint(config)
-    if endpoint is not None and not args.local:
+    if args.local or endpoint is None:
+        from kafka_connect_backup.supervisor.daemon import Supervisor
+
+        if endpoint is None and not args.local:
+            print(
+                "kcb: metrics.port is 0 (no supervisor endpoint): give --local to run one "
+                "cycle in this process",
+                file=sys.stderr,
+            )
+            return 2
+        cycle = Supervisor(config, http=False).run_once().summary()
+    else:
         try:
             response = requests.post(
                 f"{endpoint}/backup-now",
@@ -63,19 +78,75 @@ def _backup_now(args: argparse.Namespace) -> int:
                 timeout=args.timeout + 10,
             )
         except requests.ConnectionError:
-            print(f"kcb: no supervisor at {endpoint}; running one cycle here", file=sys.stderr)
-        else:
-            answer = response.json()
-            print(json.dumps(answer, indent=2))
-            if args.no_wait:
-                return 0 if answer.get("accepted") else 1
-            cycle = answer.get("cycle") or {}
-            return 0 if cycle.get("ok") else 1
-    from kafka_connect_backup.supervisor.daemon import Supervisor
+            print(
+                f"kcb: no supervisor answers at {endpoint}: is the supervisor container "
+                "running? (--local runs one cycle in this process instead: it stops and "
+                "resumes the connectors itself, so never beside a running supervisor)",
+                file=sys.stderr,
+            )
+            return 1
+        answer = response.json()
+        if args.no_wait:
+            print(json.dumps(answer, indent=2) if args.json else "kcb: cycle requested")
+            return 0 if answer.get("accepted") else 1
+        cycle = answer.get("cycle") or {}
+        if not cycle:
+            print(json.dumps(answer, indent=2) if args.json else f"kcb: no cycle result: {answer}")
+            return 1
+    print(json.dumps(cycle, indent=2) if args.json else describe_cycle(cycle))
+    return 0 if cycle.get("ok") else 1
 
-    result = Supervisor(config, http=False).run_once()
-    print(json.dumps(result.summary(), indent=2))
-    return 0 if result.ok else 1
+
+def describe_cycle(cycle: dict[str, Any]) -> str:
+    """One cycle's summary for an operator: the snapshot it took and Connect's downtime."""
+    took = f"in {cycle.get('durationSeconds', 0):.1f}s"
+    if not cycle.get("ok"):
+        state = "ABORTED" if cycle.get("aborted") else "FAILED"
+        return (
+            f"cycle {cycle.get('cycleId')} {state} {took}, in step {cycle.get('step')} "
+            f"({cycle.get('cause')}): {cycle.get('error')}"
+            + (f" (fix: {cycle['fix']})" if cycle.get("fix") else "")
+        )
+    snapshot = cycle.get("snapshot")
+    taken = (
+        f"snapshot {snapshot['name']}: {counted(snapshot['files'], 'file')}, "
+        f"{human_bytes(snapshot['bytes'])} ({snapshot['engine']})"
+        if snapshot
+        else "no snapshot (backup.enabled is false)"
+    )
+    downtime = cycle.get("connectDowntimeSeconds")
+    stopped = ", ".join(cycle.get("stopped") or []) or "none"
+    return (
+        f"cycle {cycle.get('cycleId')} OK {took}: {taken}; Connect down "
+        f"{'?' if downtime is None else f'{downtime:.1f}s'} (connectors {stopped})"
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+    from kafka_connect_backup.supervisor import status
+
+    config = load_config(args.config)
+    endpoint = _endpoint(config)
+    doc: dict[str, Any] | None = None
+    if endpoint is not None:
+        with contextlib.suppress(requests.RequestException, ValueError):
+            doc = requests.get(f"{endpoint}/status", timeout=30).json()
+    if not isinstance(doc, dict) or "healthy" not in doc:
+        reader = KafkaAdmin(config.kafka.bootstrap_servers, timeout=5.0)
+        admin: KafkaAdmin | None = reader
+        note = None
+        try:
+            reader.check_reachable()
+        except KafkaCheckError as exc:
+            admin, note = None, f"lag not read: {exc}"
+        doc = status.collect(config, admin=admin)
+        doc["errors"] = [*doc["errors"], *([note] if note else [])]
+        doc["errors"].append(
+            f"no supervisor answers at {endpoint or '(metrics.port 0)'}: read from the files"
+        )
+    print(json.dumps(doc, indent=2) if args.json else status.render(doc))
+    return 0 if doc["healthy"] else 1
 
 
 def config_option() -> argparse.ArgumentParser:
@@ -110,7 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     now.add_argument("--no-wait", action="store_true", help="only trigger the cycle")
     now.add_argument("--local", action="store_true", help="run the cycle in this process")
     now.add_argument("--timeout", type=float, default=86400.0, help="seconds to wait")
+    now.add_argument("--json", action="store_true", help="the cycle's summary as JSON")
     now.set_defaults(func=_backup_now)
+    state = commands.add_parser(
+        "status",
+        help="is the backup good: last cycle, lag and newest record per topic, last snapshot",
+        description="The last successful cycle and its age, the next cycle, the last failure "
+        "and its fix; per topic the sink's consumer-group lag, the newest record in its "
+        "current sink file and its files' size; the last snapshot; restore holds and restores "
+        "in progress. From the running supervisor (GET /status), else from the files and "
+        "Kafka. Exit 0 healthy; 1 when the last cycle failed or the last success is older than "
+        "2 x restartTimeout.",
+        parents=common,
+    )
+    state.add_argument("--json", action="store_true", help="machine-readable output")
+    state.set_defaults(func=_status)
     # `kcb snapshots ...` lives with the restore code it shares.
     kcb_commands.add_commands(commands, common)
     return parser

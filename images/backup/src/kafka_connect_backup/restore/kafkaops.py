@@ -182,16 +182,20 @@ class KafkaAdmin:
         listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout)
         found: dict[str, dict[int, int]] = {}
         for group in sorted(g.group_id for g in listing.valid):
-            request = [ConsumerGroupTopicPartitions(group)]
-            result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
-            offsets = {
-                tp.partition: tp.offset
-                for tp in result.topic_partitions or []
-                if tp.topic == topic and tp.offset >= 0
-            }
+            offsets = self.group_offsets(group, topic)
             if offsets:
                 found[group] = offsets
         return found
+
+    def group_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """One group's committed offsets on `topic`: partition -> offset (none: {})."""
+        request = [ConsumerGroupTopicPartitions(group)]
+        result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
+        return {
+            tp.partition: tp.offset
+            for tp in result.topic_partitions or []
+            if tp.topic == topic and tp.offset >= 0
+        }
 
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must

@@ -95,6 +95,7 @@ class CycleResult:
     cause: str | None = None
     step: str | None = None
     error: str | None = None
+    fix: str | None = None  # what to do about the cause, for kcb status
     duration_seconds: float = 0.0
     connect_downtime_seconds: float | None = None
     stopped: list[str] = field(default_factory=list)
@@ -113,6 +114,7 @@ class CycleResult:
             "cause": self.cause,
             "step": self.step,
             "error": self.error,
+            "fix": self.fix,
             "durationSeconds": round(self.duration_seconds, 3),
             "connectDowntimeSeconds": (
                 None
@@ -124,6 +126,17 @@ class CycleResult:
             "resumed": self.resumed,
             "period": self.period,
             "staged": self.staged,
+            "snapshot": (
+                None
+                if self.snapshot is None
+                else {
+                    "name": "alpha.0",
+                    "files": self.snapshot.files,
+                    "bytes": self.snapshot.bytes,
+                    "engine": self.snapshot.engine.value,
+                    "pruned": self.snapshot.pruned,
+                }
+            ),
         }
 
 
@@ -400,7 +413,7 @@ class Cycle:
         cause, fix = classify(exc)
         error = exc.message if isinstance(exc, KcbError) else f"{type(exc).__name__}: {exc}"
         if result.cause is None:
-            result.cause, result.step, result.error = cause, step, error
+            result.cause, result.step, result.error, result.fix = cause, step, error, fix
         self.metrics.failures.labels(cause=cause, step=step).inc()
         log.error(
             "cycle.failed",

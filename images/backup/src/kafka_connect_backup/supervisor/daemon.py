@@ -26,7 +26,9 @@ from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.supervisor import status
 from kafka_connect_backup.supervisor.cycle import (
     Clock,
     CompressFn,
@@ -59,6 +61,8 @@ def register_password(config: Config) -> None:
 
 # The chart's connect startupProbe gives the worker 5 s x 60 before the kubelet restarts it.
 CONNECT_STARTUP_GRACE_SECONDS = 300.0
+# The lag and newest-record gauges are refreshed this often (seconds), from the reconcile loop.
+TOPIC_OBSERVE_INTERVAL = 60.0
 
 
 class Supervisor:
@@ -87,6 +91,8 @@ class Supervisor:
         self._last_reconcile_error: str | None = None
         self._started = time.monotonic()
         self._connect_ready = False  # a reconcile has succeeded since this start
+        self._kafka: KafkaAdmin | None = None  # for the status and the lag metrics
+        self._topics_observed_at = -TOPIC_OBSERVE_INTERVAL
         self.cycle_client = ConnectClient(config.connect.url, attempts=connect_attempts)
         # The reconcile loop gives up sooner: it runs again in a few seconds anyway.
         self.reconcile_client = ConnectClient(
@@ -138,7 +144,13 @@ class Supervisor:
         healthy = self._in_cycle or age < limit
         return healthy, {"loopAgeSeconds": round(age, 1), "cycleInProgress": self._in_cycle}
 
+    def backup_status(self) -> dict[str, Any]:
+        """GET /status and `kcb status`: the loop's state and supervisor/status.py's document."""
+        loop = self.status()
+        return {**loop, **status.collect(self.config, admin=self._admin(), supervisor=loop)}
+
     def status(self) -> dict[str, Any]:
+        """The loop's own state (cheap: no Kafka, no files)."""
         return {
             "cycleInProgress": self._in_cycle,
             "cyclesCompleted": self._completed,
@@ -251,6 +263,35 @@ class Supervisor:
             count = len(getattr(outcome, action))
             if count:
                 self.metrics.reconcile_changes.labels(action=action).inc(count)
+        self._observe_topics()
+
+    def _admin(self) -> KafkaAdmin:
+        if self._kafka is None:
+            self._kafka = KafkaAdmin(self.config.kafka.bootstrap_servers, timeout=5.0)
+        return self._kafka
+
+    def _observe_topics(self) -> None:
+        """The lag and newest-record gauges, at most every TOPIC_OBSERVE_INTERVAL: a few
+        Admin requests per topic, skipped (gauges kept) while Kafka does not answer."""
+        now = time.monotonic()
+        if now - self._topics_observed_at < TOPIC_OBSERVE_INTERVAL:
+            return
+        self._topics_observed_at = now
+        admin = self._admin()
+        try:
+            admin.check_reachable()
+        except KafkaCheckError:
+            admin_or_none = None
+        else:
+            admin_or_none = admin
+        for topic in self.config.topics:
+            observed, _ = status.topic_status(self.config, topic, admin_or_none, time.time())
+            if observed.lag_records is not None:
+                self.metrics.backup_lag.labels(topic=topic).set(observed.lag_records)
+            if observed.newest_record_age_seconds is not None:
+                self.metrics.newest_record_age.labels(topic=topic).set(
+                    observed.newest_record_age_seconds
+                )
 
     def _connect_starting(self, exc: ConnectError) -> bool:
         """Connect comes up seconds after the pod starts, and its REST API answers 404 for a

@@ -2,7 +2,7 @@
 
 GET  /healthz     200 while the supervisor loop is alive (503 when it is wedged): probes
 GET  /metrics     Prometheus text format
-GET  /status      JSON: last cycle summary, next cycle, loop state
+GET  /status      JSON: `kcb status`'s document (supervisor/status.py) and the loop's state
 POST /backup-now  run a cycle now; `?wait=1` answers when it is done with its summary
 
 POST is accepted from a loopback client only (403 otherwise): the port is exposed through the
@@ -30,7 +30,7 @@ class Supervised(Protocol):
 
     def health(self) -> tuple[bool, dict[str, Any]]: ...
 
-    def status(self) -> dict[str, Any]: ...
+    def backup_status(self) -> dict[str, Any]: ...
 
     def request_cycle(self, wait: bool, timeout: float) -> dict[str, Any]: ...
 
@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             self._send(200, self.server.metrics.render(), CONTENT_TYPE)
         elif path == "/status":
-            self._json(200, self.server.supervised.status())
+            self._json(200, self.server.supervised.backup_status())
         else:
             self._json(404, {"error": f"no such endpoint {path}"})
 

@@ -19,8 +19,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
 
-        def gauge(name: str, doc: str) -> Gauge:
-            return Gauge(name, doc, registry=r)
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(name, doc, labels, registry=r)
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, doc, labels, registry=r)
@@ -79,6 +79,17 @@ class Metrics:
         self.oldest_hold_age = gauge(
             "kcb_oldest_hold_age_seconds",
             "Age of the oldest restore hold on a connector (0 = none)",
+        )
+        self.backup_lag = gauge(
+            "kcb_backup_lag_records",
+            "Records of the topic its sink has not written to a file yet (consumer-group lag)",
+            ("topic",),
+        )
+        self.newest_record_age = gauge(
+            "kcb_backup_newest_record_age_seconds",
+            "Age of the newest record in the topic's current sink file: what a restore from the "
+            "files right now would miss, for a topic that receives records steadily",
+            ("topic",),
         )
         self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
         self.up = gauge("kcb_up", "1 while the supervisor loop runs")

@@ -1,6 +1,7 @@
 """The supervisor's small persistent state: when the last cycle ended and when one last
-succeeded, kept on the data volume (`{sinkPath}/.kcb-state.json`) so a restarted pod keeps its
-schedule and its `kcb_last_success_timestamp_seconds` instead of starting from zero.
+succeeded, the last failure (cause and fix) and the last snapshot taken, kept on the data volume
+(`{sinkPath}/.kcb-state.json`) so a restarted pod keeps its schedule and its
+`kcb_last_success_timestamp_seconds`, and `kcb status` can answer without the supervisor.
 
 rsnapshot only copies `*.sink` / `*.gz`, compression only touches sink files: neither sees it.
 """
@@ -11,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.durable import atomic_write_text
@@ -26,6 +28,11 @@ STATE_NAME = ".kcb-state.json"
 class State:
     last_cycle_end: float = 0.0
     last_success: float = 0.0
+    # {"time", "cycleId", "cause", "step", "error", "fix"} of the last failed cycle
+    last_failure: dict[str, Any] | None = None
+    # {"time", "files", "bytes", "engine"} of the snapshot of the last successful backup
+    last_snapshot: dict[str, Any] | None = None
+    last_cycle_ok: bool | None = None  # None: no cycle recorded yet
 
 
 def state_path(config: Config) -> Path:
@@ -36,7 +43,13 @@ def load_state(config: Config) -> State:
     path = state_path(config)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return State(float(data["lastCycleEnd"]), float(data["lastSuccess"]))
+        return State(
+            float(data["lastCycleEnd"]),
+            float(data["lastSuccess"]),
+            data.get("lastFailure"),
+            data.get("lastSnapshot"),
+            data.get("lastCycleOk"),
+        )
     except FileNotFoundError:
         return State()
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -51,9 +64,33 @@ def save_state(config: Config, result: CycleResult) -> None:
         return
     previous = load_state(config)
     now = time.time()
-    state = State(now, now if result.ok else previous.last_success)
+    failure = previous.last_failure
+    if not result.ok:
+        failure = {
+            "time": now,
+            "cycleId": result.cycle_id,
+            "cause": result.cause,
+            "step": result.step,
+            "error": result.error,
+            "fix": result.fix,
+        }
+    snapshot = previous.last_snapshot
+    if result.ok and result.snapshot is not None:
+        taken = result.snapshot
+        snapshot = {
+            "time": now,
+            "files": taken.files,
+            "bytes": taken.bytes,
+            "engine": taken.engine.value,
+        }
     path = state_path(config)
-    body = {"lastCycleEnd": state.last_cycle_end, "lastSuccess": state.last_success}
+    body = {
+        "lastCycleEnd": now,
+        "lastSuccess": now if result.ok else previous.last_success,
+        "lastCycleOk": result.ok,
+        "lastFailure": failure,
+        "lastSnapshot": snapshot,
+    }
     try:
         atomic_write_text(path, json.dumps(body))
     except OSError as exc:

@@ -1,0 +1,277 @@
+"""Is the backup good right now? The one document behind `kcb status` and the supervisor's
+`GET /status`: the last successful cycle and its age, the next one, the last failure and its
+fix; per topic the sink's consumer-group lag (records Kafka has that no sink file has yet), the
+newest record in its current sink file and the size of its files; the last snapshot; restore
+holds and restores in progress.
+
+Healthy: the last cycle did not fail, and once a cycle has succeeded its age is at most
+2 x restartTimeout (the chart's stale-backup alert uses the same bound).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaException
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin
+from kafka_connect_backup.restore.timefilter import FieldReader, record_moment
+from kafka_connect_backup.sinkfiles import (
+    connector_name,
+    consumer_group,
+    parse_sink_file,
+    period_of,
+    sink_file,
+)
+from kafka_connect_backup.supervisor.state import State, load_state
+from kafka_connect_backup.units import human_bytes
+
+STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
+TAIL_BYTES = 1 << 16  # the end of the live file holds its newest record
+TIMESTAMP_FIELD = "utcTime"  # the seed's record time (restore.py's default too)
+RESTORE_DIR = ".kcb-restore"
+
+
+@dataclass
+class TopicStatus:
+    topic: str
+    connector: str
+    group: str
+    lag_records: int | None  # None: Kafka could not be read
+    newest_record_time: str | None
+    newest_record_age_seconds: float | None
+    files: int
+    bytes: int
+    current_file: str
+
+
+def iso(epoch: float | None) -> str | None:
+    if not epoch:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def newest_record(path: Path, field: str = TIMESTAMP_FIELD) -> datetime | None:
+    """The time of the last complete line of a sink file (None: no file, no time)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return None
+    reader = FieldReader(field)
+    for line in reversed(tail.split(b"\n")[:-1]):  # after the last newline: a torn line
+        moment = record_moment(reader.read(line))
+        if moment is not None:
+            return moment
+    return None
+
+
+def connector_files(config: Config, connector: str) -> Iterator[Path]:
+    """The sink files of one connector directly in sinkPath (what rsnapshot backs up)."""
+    try:
+        entries = list(config.sink_path.iterdir())
+    except OSError:
+        return
+    for path in entries:
+        name = parse_sink_file(path)
+        if name is not None and name.stem == connector and path.is_file():
+            yield path
+
+
+def sink_lag(admin: KafkaAdmin, topic: str, group: str) -> int | None:
+    """Records of `topic` its sink's group has not committed (a partition without a commit
+    counts from its earliest offset). None when the topic does not exist."""
+    info = admin.describe(topic, configs=False)
+    if info is None:
+        return None
+    ends = admin.latest_offsets(topic, info.partitions)
+    starts = admin.earliest_offsets(topic, info.partitions)
+    committed = admin.group_offsets(group, topic)
+    return sum(
+        max(0, end.offset - committed.get(end.partition, start.offset))
+        for end, start in zip(ends, starts, strict=True)
+    )
+
+
+def topic_status(
+    config: Config, topic: str, admin: KafkaAdmin | None, now: float
+) -> tuple[TopicStatus, str | None]:
+    connector = connector_name(topic, config.sink_name)
+    group = consumer_group(topic, config.sink_name)
+    period = period_of(datetime.fromtimestamp(now, UTC), config.sink_rotation)
+    live = sink_file(config.sink_path, topic, config.sink_name, period)
+    newest = newest_record(live)
+    files = list(connector_files(config, connector))
+    lag, error = None, None
+    if admin is not None:
+        try:
+            lag = sink_lag(admin, topic, group)
+        except KafkaException as exc:
+            error = f"Kafka: {exc.args[0].str() if exc.args else exc}"
+    status = TopicStatus(
+        topic=topic,
+        connector=connector,
+        group=group,
+        lag_records=lag,
+        newest_record_time=newest.isoformat().replace("+00:00", "Z") if newest else None,
+        newest_record_age_seconds=round(now - newest.timestamp(), 1) if newest else None,
+        files=len(files),
+        bytes=sum(p.stat().st_size for p in files),
+        current_file=str(live),
+    )
+    return status, error
+
+
+def _holds(config: Config, now: float) -> list[dict[str, Any]]:
+    found = []
+    directory = config.sink_path / HOLD_DIR
+    for entry in sorted(directory.iterdir()) if directory.is_dir() else []:
+        hold = hold_of(config.sink_path, entry.name)
+        if hold is not None:
+            found.append(
+                {
+                    "connector": hold.connector,
+                    "reason": hold.reason,
+                    "ageSeconds": round(hold.age(now), 1),
+                    "journal": str(hold.journal),
+                }
+            )
+    return found
+
+
+def _restores(config: Config) -> list[str]:
+    directory = config.sink_path / RESTORE_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(str(p) for p in directory.glob("restore-*.json") if ".done." not in p.name)
+
+
+def _health(config: Config, state: State, now: float) -> tuple[bool, str]:
+    bound = STALE_FACTOR * config.restart_timeout_seconds
+    if state.last_cycle_ok is False:
+        failure = state.last_failure or {}
+        return False, f"the last cycle failed ({failure.get('cause')}): {failure.get('fix')}"
+    if state.last_success and now - state.last_success > bound:
+        return False, (
+            f"the last successful cycle is {now - state.last_success:.0f}s old, more than "
+            f"{STALE_FACTOR} x restartTimeout ({bound:.0f}s)"
+        )
+    if not state.last_success:
+        return True, "no cycle has run yet (the first runs one restartTimeout after start)"
+    return True, "the last cycle succeeded"
+
+
+def collect(
+    config: Config,
+    *,
+    admin: KafkaAdmin | None,
+    now: float | None = None,
+    supervisor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status document. `supervisor` is the running loop's own part (next cycle, cycle
+    in progress), None when the document is made outside it."""
+    now = time.time() if now is None else now
+    state = load_state(config)
+    healthy, reason = _health(config, state, now)
+    topics, errors = [], []
+    for topic in config.topics:
+        status, error = topic_status(config, topic, admin, now)
+        topics.append(asdict(status))
+        if error:
+            errors.append(f"{topic}: {error}")
+    next_cycle = None
+    if supervisor is not None:
+        next_cycle = supervisor.get("nextCycleInSeconds")
+    elif state.last_cycle_end:
+        next_cycle = round(max(0.0, state.last_cycle_end + config.restart_timeout_seconds - now))
+    return {
+        "healthy": healthy,
+        "reason": reason,
+        "lastSuccess": iso(state.last_success),
+        "lastSuccessAgeSeconds": round(now - state.last_success, 1) if state.last_success else None,
+        "lastCycleEnd": iso(state.last_cycle_end),
+        "lastCycleOk": state.last_cycle_ok,
+        "nextCycleInSeconds": next_cycle,
+        "lastFailure": (
+            {**state.last_failure, "time": iso(state.last_failure.get("time"))}
+            if state.last_failure
+            else None
+        ),
+        "lastSnapshot": (
+            {**state.last_snapshot, "name": "alpha.0", "time": iso(state.last_snapshot["time"])}
+            if state.last_snapshot
+            else None
+        ),
+        "backupEnabled": config.backup.enabled,
+        "topics": topics,
+        "holds": _holds(config, now),
+        "restoresInProgress": _restores(config),
+        "errors": errors,
+        "supervisor": supervisor,
+    }
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The readable form of the document, for an operator at a terminal."""
+    lines = [f"backup: {'HEALTHY' if doc['healthy'] else 'UNHEALTHY'}: {doc['reason']}"]
+    if doc["lastSuccess"]:
+        lines.append(
+            f"last success: {doc['lastSuccess']} ({_age(doc['lastSuccessAgeSeconds'])} ago)"
+        )
+    if doc["nextCycleInSeconds"] is not None:
+        lines.append(f"next cycle:   in {_age(doc['nextCycleInSeconds'])}")
+    failure = doc["lastFailure"]
+    if failure:
+        lines.append(
+            f"last failure: {failure['time']} {failure['cause']} in {failure['step']}: "
+            f"{failure['error']} (fix: {failure['fix']})"
+        )
+    snapshot = doc["lastSnapshot"]
+    if snapshot:
+        lines.append(
+            f"last snapshot: {snapshot['name']} at {snapshot['time']}, {snapshot['files']} "
+            f"files, {human_bytes(snapshot['bytes'])} ({snapshot['engine']})"
+        )
+    elif not doc["backupEnabled"]:
+        lines.append("snapshots: backup.enabled is false (sink files only)")
+    lines.append("topics:")
+    for topic in doc["topics"]:
+        lag = "unknown" if topic["lag_records"] is None else str(topic["lag_records"])
+        newest = (
+            f"{topic['newest_record_time']} ({_age(topic['newest_record_age_seconds'])} ago)"
+            if topic["newest_record_time"]
+            else "none"
+        )
+        lines.append(
+            f"  {topic['topic']}: lag {lag} records, newest record {newest}, "
+            f"{topic['files']} files, {human_bytes(topic['bytes'])}"
+        )
+    for hold in doc["holds"]:
+        lines.append(
+            f"held: {hold['connector']} by {hold['reason']} for {_age(hold['ageSeconds'])}"
+        )
+    for journal in doc["restoresInProgress"]:
+        lines.append(f"restore in progress: {journal}")
+    for error in doc["errors"]:
+        lines.append(f"error: {error}")
+    return "\n".join(lines)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0.0, float(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

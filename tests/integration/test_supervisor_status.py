@@ -1,0 +1,140 @@
+"""`kcb status` and GET /status on the real broker and Connect: the sink's consumer-group lag
+after producing with the connector stopped, the newest record of the current sink file, the
+files' size, healthy after a good cycle and unhealthy (exit 1, with the fix) after a failed
+one; the lag and newest-record gauges in /metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from kafka_connect_backup.config import load_config
+from kafka_connect_backup.sinkfiles import connector_name
+from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_helpers import produce_json, stop_connector, wait_for_lines
+from kafka_stack import free_port
+from local_config import write_config
+from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name
+
+pytestmark = pytest.mark.integration
+
+KCB = str(Path(sys.executable).parent / "kcb")
+
+
+def kcb_status(config_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KCB, "status", "--config", str(config_path), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def records(first: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {"n": i, "utcTime": f"2026-03-14T12:{i // 60:02d}:{i % 60:02d}Z"}
+        for i in range(first, first + count)
+    ]
+
+
+def test_status_reports_lag_newest_record_and_health(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    port = free_port()
+    data = config_data(
+        topics=[unique_topic],
+        sink=sink,
+        sink_path=sink_path,
+        connect_url=connect_worker.url,
+        metrics_port=port,
+        bootstrap_servers=kafka_broker.bootstrap,
+    )
+    config_path = write_config(tmp_path / "config.yaml", data)
+    config = load_config(config_path)
+    name = connector_name(unique_topic, sink)
+    LogCapture()
+    try:
+        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        written = produce_json(kafka_broker.bootstrap, unique_topic, records(0, 50))
+        live = next(sink_path.glob("*.sink"))
+        assert wait_for_lines(live, 50) == written
+        time.sleep(1)  # the sink commits its offsets (offset.flush.interval.ms) ...
+        stop_connector(connect_worker.url, name)  # ... and on stop
+        produce_json(kafka_broker.bootstrap, unique_topic, records(50, 30))
+
+        result = kcb_status(config_path, "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["healthy"] is True and doc["reason"] == "the last cycle succeeded"
+        assert doc["lastCycleOk"] is True and doc["lastFailure"] is None
+        assert doc["lastSnapshot"] is None and doc["backupEnabled"] is False
+        [topic] = doc["topics"]
+        assert topic["lag_records"] == 30  # produced while the connector was stopped
+        assert topic["newest_record_time"] == "2026-03-14T12:00:49Z"
+        assert (topic["files"], topic["bytes"]) == (1, live.stat().st_size)
+        assert doc["errors"][-1].startswith("no supervisor answers at http://127.0.0.1:")
+
+        readable = kcb_status(config_path)
+        assert readable.returncode == 0
+        assert readable.stdout.startswith("backup: HEALTHY: the last cycle succeeded\n")
+        assert f"  {unique_topic}: lag 30 records, newest record 2026-03-14T12:00:49Z (" in (
+            readable.stdout
+        )
+
+        # The running supervisor answers the same document, and exports the gauges.
+        supervisor = Supervisor(config)
+        loop = threading.Thread(target=supervisor.run, daemon=True)
+        loop.start()
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    metrics = requests.get(f"{base}/metrics", timeout=10).text
+                except requests.ConnectionError:
+                    metrics = ""
+                if f'kcb_backup_lag_records{{topic="{unique_topic}"}}' in metrics:
+                    break
+                assert time.monotonic() < deadline, metrics
+                time.sleep(0.2)
+            served = requests.get(f"{base}/status", timeout=30).json()
+            assert served["healthy"] is True and served["supervisor"]["cyclesCompleted"] == 0
+            assert [t["topic"] for t in served["topics"]] == [unique_topic]
+            age = datetime(2026, 3, 14, 12, 0, 49, tzinfo=UTC).timestamp()
+            assert f'kcb_backup_newest_record_age_seconds{{topic="{unique_topic}"}}' in metrics
+            line = next(
+                m for m in metrics.splitlines() if m.startswith("kcb_backup_newest_record_age")
+            )
+            assert abs(float(line.split()[-1]) - (time.time() - age)) < 120
+        finally:
+            supervisor.request_stop()
+            loop.join(60)
+
+        # A failed cycle: unhealthy, exit 1, the cause and its fix.
+        broken = load_config(
+            write_config(
+                tmp_path / "broken.yaml",
+                {**data, "connect": {**data["connect"], "url": "http://127.0.0.1:9"}},
+            )
+        )
+        assert not Supervisor(broken, http=False, connect_attempts=1).run_once().ok
+        failed = kcb_status(config_path)
+        assert failed.returncode == 1, failed.stdout
+        first = failed.stdout.splitlines()[0]
+        assert first.startswith("backup: UNHEALTHY: the last cycle failed (connect_unreachable): ")
+        assert "last failure: " in failed.stdout and " connect_unreachable in " in failed.stdout
+    finally:
+        delete_connectors(connect_worker.url, sink)

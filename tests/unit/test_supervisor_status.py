@@ -1,0 +1,113 @@
+"""The status document's rules without Kafka: health from the saved state (a failed last
+cycle, a last success older than 2 x restartTimeout), the newest record of a sink file (a torn
+last line skipped), holds and restores in progress, and the readable forms of a status and of
+a cycle's summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.cli import describe_cycle
+from kafka_connect_backup.config import parse_config
+from kafka_connect_backup.connect.hold import place_holds
+from kafka_connect_backup.supervisor import status
+from kafka_connect_backup.supervisor.state import STATE_NAME
+
+pytestmark = pytest.mark.unit
+
+NOW = 1_773_489_600.0  # 2026-03-14T12:00:00Z
+
+
+def config(tmp_path: Path):
+    return parse_config(
+        {
+            "topics": ["orders"],
+            "sinkName": "sink",
+            "sinkPath": str(tmp_path),
+            "restartTimeout": "1h",
+        }
+    )
+
+
+def save(tmp_path: Path, **state: object) -> None:
+    body = {"lastCycleEnd": NOW - 60, "lastSuccess": NOW - 60, "lastCycleOk": True, **state}
+    (tmp_path / STATE_NAME).write_text(json.dumps(body))
+
+
+def test_healthy_stale_and_failed(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert (doc["healthy"], doc["lastSuccess"], doc["nextCycleInSeconds"]) == (True, None, None)
+    assert doc["reason"].startswith("no cycle has run yet")
+    save(tmp_path)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert (
+        doc["healthy"] and doc["lastSuccessAgeSeconds"] == 60 and doc["nextCycleInSeconds"] == 3540
+    )
+    save(tmp_path, lastSuccess=NOW - 7201)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert not doc["healthy"]
+    assert doc["reason"] == (
+        "the last successful cycle is 7201s old, more than 2 x restartTimeout (7200s)"
+    )
+    failure = {"time": NOW - 5, "cycleId": "c1", "cause": "wrong_password", "step": "backup",
+               "error": "cannot mount", "fix": "check the Secret"}  # fmt: skip
+    save(tmp_path, lastCycleOk=False, lastFailure=failure)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert not doc["healthy"]
+    assert doc["reason"] == "the last cycle failed (wrong_password): check the Secret"
+    text = status.render(doc)
+    assert text.splitlines()[0] == (
+        "backup: UNHEALTHY: the last cycle failed (wrong_password): check the Secret"
+    )
+    assert (
+        "last failure: 2026-03-14T11:59:55Z wrong_password in backup: cannot mount (fix: " in text
+    )
+
+
+def test_topics_files_holds_and_restores(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    live = tmp_path / "orders-sink-2026-03.sink"
+    live.write_text('{"utcTime":"2026-03-14T11:00:00Z"}\n{"utcTime":"2026-03-14T11:30:00Z"}\n{"utc')
+    (tmp_path / "orders-sink-2026-02.sink-1772000000.gz").write_bytes(b"x" * 10)
+    (tmp_path / "payments-sink-2026-03.sink").write_text("{}\n")  # another connector's
+    journal = tmp_path / ".kcb-restore" / "restore-orders.json"
+    journal.parent.mkdir()
+    journal.write_text("{}")
+    (tmp_path / ".kcb-restore" / "restore-orders.1.done.json").write_text("{}")
+    place_holds(tmp_path, ["orders-sink"], "restore orders", journal)
+    save(
+        tmp_path, lastSnapshot={"time": NOW - 60, "files": 2, "bytes": 2048, "engine": "gocryptfs"}
+    )
+    doc = status.collect(cfg, admin=None, now=NOW)
+    [topic] = doc["topics"]
+    assert topic["newest_record_time"] == "2026-03-14T11:30:00Z"  # the torn line is skipped
+    assert topic["newest_record_age_seconds"] == 1800
+    assert (topic["files"], topic["bytes"]) == (2, live.stat().st_size + 10)
+    assert topic["lag_records"] is None and topic["current_file"] == str(live)
+    assert [h["connector"] for h in doc["holds"]] == ["orders-sink"]
+    assert doc["restoresInProgress"] == [str(journal)]
+    text = status.render(doc)
+    assert "last snapshot: alpha.0 at 2026-03-14T11:59:00Z, 2 files, 2.0 KiB (gocryptfs)" in text
+    assert "  orders: lag unknown records, newest record 2026-03-14T11:30:00Z (30.0m ago)" in text
+    assert "held: orders-sink by restore orders for " in text
+    assert f"restore in progress: {journal}" in text
+
+
+def test_a_cycles_summary_reads_as_one_line() -> None:
+    ok = {"cycleId": "abc", "ok": True, "durationSeconds": 12.34, "connectDowntimeSeconds": 1.5,
+          "stopped": ["a", "b"], "snapshot": {"name": "alpha.0", "files": 3, "bytes": 3 << 20,
+          "engine": "gocryptfs"}}  # fmt: skip
+    assert describe_cycle(ok) == (
+        "cycle abc OK in 12.3s: snapshot alpha.0: 3 files, 3.0 MiB (gocryptfs); Connect down "
+        "1.5s (connectors a, b)"
+    )
+    failed = {"cycleId": "def", "ok": False, "aborted": False, "durationSeconds": 2.0,
+              "step": "backup", "cause": "target_not_mounted", "error": "no NFS",
+              "fix": "mount it"}  # fmt: skip
+    assert describe_cycle(failed) == (
+        "cycle def FAILED in 2.0s, in step backup (target_not_mounted): no NFS (fix: mount it)"
+    )
