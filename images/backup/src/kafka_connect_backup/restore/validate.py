@@ -57,6 +57,7 @@ class Settings:
     cache_bytes: int = 0
     compression: str = "none"
     append: bool = False  # replay into a topic that already holds records
+    allow_incomplete: bool = False  # --snapshot may name an incomplete snapshot
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -149,6 +150,8 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     patterns = tuple(args.files or ())
     if args.restore_files is not None:
         patterns = (args.restore_files, *patterns)
+    if args.allow_incomplete and not args.snapshot:
+        raise InvalidInput("--allow-incomplete applies to --snapshot only")
     if args.snapshot and patterns:
         raise InvalidInput("give either restore_files or --snapshot, not both")
     if need_sources and not patterns and not args.snapshot:
@@ -179,6 +182,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         cache_bytes=args.cache_mb << 20,
         compression=args.compression,
         append=args.append,
+        allow_incomplete=args.allow_incomplete,
     )
 
 
