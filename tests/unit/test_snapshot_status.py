@@ -30,6 +30,7 @@ from kafka_connect_backup.supervisor.interrupted import (
     fingerprints,
     newest_to_discard,
     settle_newest,
+    strip_rsync_temps,
 )
 
 pytestmark = pytest.mark.unit
@@ -221,6 +222,7 @@ def _two_then_cut_short(tmp_path: Path) -> Path:
 
 def test_an_incomplete_alpha0_is_discarded_when_a_complete_snapshot_exists(tmp_path: Path) -> None:
     root = _two_then_cut_short(tmp_path)
+    assert strip_rsync_temps(root) == {"alpha.0": [".b-2026-11.sink.wgjaRK"]}
     done = settle_newest(root)
     assert done.removed == {
         "alpha.0": "incomplete: its content changed after the verification of "
@@ -239,6 +241,7 @@ def test_the_only_copy_is_kept_incomplete_without_rsync_temps(tmp_path: Path) ->
     for path in sorted((root / "alpha.1").rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
     (root / "alpha.1").rmdir()
+    strip_rsync_temps(root)
     done = settle_newest(root)
     assert (done.removed, done.renamed) == ({}, {})
     assert sorted(p.name for p in (root / "alpha.0/localhost").iterdir()) == ["a-2026-11.sink"]
@@ -251,6 +254,7 @@ def test_unverified_snapshots_are_never_discarded_but_lose_rsync_temps(tmp_path:
         root, "alpha.0", {"a-2026-11.sink": b"a\n", ".a-2026-11.sink.Qw3rTy": b"a"}, marked=False
     )
     _snapshot(root, "alpha.1", {"a-2026-11.sink": b"old\n"})
+    assert strip_rsync_temps(root) == {"alpha.0": [".a-2026-11.sink.Qw3rTy"]}
     done = settle_newest(root)
     assert (done.removed, done.renamed) == ({}, {})
     assert sorted(p.name for p in (root / "alpha.0/localhost").iterdir()) == ["a-2026-11.sink"]
@@ -291,3 +295,16 @@ def test_the_listing_digest_ignores_links_and_the_top_level(tmp_path: Path) -> N
     os.link(snap / "localhost/a.sink", tmp_path / "another-link")  # link count changes
     (snap / "stray-top-level-file").write_text("x")
     assert listing_digest(snap) == digest == (1, digest[1])
+
+
+def test_cut_short_before_rsync_renamed_anything_is_complete_once_its_temp_is_gone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "snapshots"
+    _snapshot(root, "alpha.0", {"a-2026-11.sink": b"a1\n"})
+    _cp_al(root)
+    (root / "alpha.0/localhost/.b-2026-11.sink.wgjaRK").write_bytes(b"half of b")
+    assert snapshot_status(root / "alpha.0").state is N
+    strip_rsync_temps(root)
+    assert snapshot_status(root / "alpha.0").state is C
+    assert settle_newest(root).removed == {}

@@ -36,9 +36,10 @@ completeness marker:
   rotates it on) and stays listed as incomplete by `kcb snapshots list`; restore refuses it
   without `--allow-incomplete`.
 rsync's temporary files (`.{name}.XXXXXX`, left by a killed rsync) are removed from every
-snapshot's `localhost/` first: they are partial copies of files their source still has, and a
-`cp -al` rotation would carry them on into alpha.1 (rsync's `--delete-excluded` only cleans
-alpha.0).
+snapshot's `localhost/` first of all (`strip_rsync_temps`, before either rule): they are partial
+copies of files their source still has, a `cp -al` rotation would carry them on into alpha.1
+(rsync's `--delete-excluded` only cleans alpha.0), and without them a snapshot rsync was killed
+in before it renamed anything is its previous, complete self again.
 """
 
 from __future__ import annotations
@@ -200,22 +201,30 @@ def newest_to_discard(states: list[State]) -> int:
     return top if State.COMPLETE in states[top:] else 0
 
 
-def settle_newest(snapshot_root: Path) -> Cleanup:
-    """Before a rotation: strip rsync's temporary files from every snapshot, then discard an
-    incomplete alpha.0 when a complete snapshot exists (see the module's rule); log it."""
-    done = Cleanup()
-    dirs = snapshot_dirs(snapshot_root)
-    for snapshot in dirs:
+def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
+    """Remove rsync's temporary files from every snapshot's localhost/ (first thing of a run:
+    the snapshots are then judged on what rsync finished); log them, by snapshot."""
+    removed = {}
+    for snapshot in snapshot_dirs(snapshot_root):
         temps = rsync_temps(snapshot.path)
         for temp in temps:
             temp.unlink()
         if temps:
+            removed[snapshot.name] = [t.name for t in temps]
             log.warning(
                 "snapshot.rsync_temp_removed",
                 snapshot=str(snapshot.path),
-                files=[t.name for t in temps],
+                files=removed[snapshot.name],
                 note="partial copies a killed rsync left; their source files are untouched",
             )
+    return removed
+
+
+def settle_newest(snapshot_root: Path) -> Cleanup:
+    """Before a rotation (after strip_rsync_temps): discard an incomplete alpha.0 when a
+    complete snapshot exists (see the module's rule); log it."""
+    done = Cleanup()
+    dirs = snapshot_dirs(snapshot_root)
     if not dirs or dirs[0].index != 0:
         return done
     statuses = [snapshot_status(s.path) for s in dirs]

@@ -189,6 +189,7 @@ def backup_snapshot(
     source = source_dir or config.sink_path
     with mounted_volume(backup) as volume:
         _make_dir(volume.snapshot_root)
+        interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left
         killed = interrupted.left_behind(volume.snapshot_root)
         if killed is not None:
             # The previous run was killed mid-way: what it left must not rotate on as alpha.1.
