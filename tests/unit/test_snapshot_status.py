@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.sinkfiles import compressed_name, sink_file
 from kafka_connect_backup.snapshot_status import (
     MARKER_NAME,
@@ -32,6 +34,8 @@ from kafka_connect_backup.supervisor.interrupted import (
     settle_newest,
     strip_rsync_temps,
 )
+from kafka_connect_backup.supervisor.snapshot import VerifyResult, _mark_complete
+from kafka_connect_backup.tools.rsnapshot import BACKED_UP_PATTERNS
 
 pytestmark = pytest.mark.unit
 
@@ -186,7 +190,11 @@ def test_no_sink_file_name_is_ever_taken_for_an_rsync_temp(
     path = sink_file(Path("/d"), topic, sink, period)
     for name in (path.name, compressed_name(path, epoch).name):
         assert not is_rsync_temp(name)
-        assert is_rsync_temp(f".{name.removeprefix('.')[:246]}.q1W2e3")
+        temp = f".{name.removeprefix('.')[:246]}.q1W2e3"
+        assert is_rsync_temp(temp)
+        # ... and rsnapshot's include rules never send one: `exclude *` already covers them,
+        # so no extra rsync filter is needed (a temp reaches alpha.1 only through cp -al).
+        assert not any(fnmatchcase(temp, pattern) for pattern in BACKED_UP_PATTERNS)
 
 
 # --- before a rotation -------------------------------------------------------------------
@@ -308,3 +316,14 @@ def test_cut_short_before_rsync_renamed_anything_is_complete_once_its_temp_is_go
     strip_rsync_temps(root)
     assert snapshot_status(root / "alpha.0").state is C
     assert settle_newest(root).removed == {}
+
+
+def test_a_marker_that_cannot_be_written_fails_the_step(tmp_path: Path) -> None:
+    with pytest.raises(KcbError) as caught:
+        _mark_complete(tmp_path / "gone" / "alpha.0", VerifyResult(1, 2))
+    assert caught.value.cause == "snapshot_incomplete"
+    assert caught.value.message.startswith(
+        f"snapshot {tmp_path / 'gone' / 'alpha.0'} was verified but its completeness marker "
+        "could not be written: "
+    )
+    assert "the next cycle discards this snapshot" in caught.value.fix
