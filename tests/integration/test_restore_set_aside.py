@@ -39,7 +39,7 @@ def test_set_aside_files_are_not_backed_up_and_the_note_says_so(env: StorageEnv)
     backup_snapshot(config)
     with mounted_volume(config.backup, allow_init=False) as volume:
         backed_up = tree(volume.snapshot_root / "alpha.0")
-    assert sorted(backed_up) == ["localhost/orders-sink-2026-11.sink"]
+    assert sorted(backed_up) == [".kcb-snapshot.json", "localhost/orders-sink-2026-11.sink"]
 
     args = build_parser().parse_args(
         ["orders", "--from", "2026-11-20", "--runbook", "--config", str(config_path)]

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.cli import main as kcb
+from kafka_connect_backup.restore.cli import main as restore
+from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
 
 pytestmark = pytest.mark.unit
 
@@ -60,12 +62,14 @@ def test_snapshots_list_shows_dates_files_sizes_and_record_range(tmp_path, capsy
     )
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"snapshots in {root}:"
-    assert out[1].startswith("alpha.0   2021-02-03T10:00:00Z  2 files  ")
+    assert out[1].startswith("alpha.0   2021-02-03T10:00:00Z  unverified  2 files  ")
     assert out[1].endswith("records 2021-01-05T00:00:00Z .. 2021-02-03T10:00:00Z")
-    assert out[2].strip().startswith(f"localhost/data/filesink/{STEM}-2021-01.sink-1612137600.gz")
-    assert out[2].endswith("1 lines, 2021-01-05T00:00:00Z .. 2021-01-05T00:00:00Z")
-    assert out[4].startswith("alpha.1   2021-02-02T10:00:00Z  2 files  ")
-    assert out[4].endswith("records 2021-01-05T00:00:00Z .. 2021-02-01T00:00:00Z")
+    assert out[2] == "    status: unverified (no marker)"
+    assert out[3].strip().startswith(f"localhost/data/filesink/{STEM}-2021-01.sink-1612137600.gz")
+    assert out[3].endswith("1 lines, 2021-01-05T00:00:00Z .. 2021-01-05T00:00:00Z")
+    assert out[5].startswith("alpha.1   2021-02-02T10:00:00Z  unverified  2 files  ")
+    assert out[5].endswith("records 2021-01-05T00:00:00Z .. 2021-02-01T00:00:00Z")
+    assert len(out) == 9  # no incomplete snapshot: no note
 
 
 def test_snapshots_list_json_every_connector(tmp_path, capsys):
@@ -74,6 +78,12 @@ def test_snapshots_list_json_every_connector(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in data] == ["alpha.0", "alpha.1"]
     first = data[0]
+    assert (first["status"], first["quarantined"], first["verified_at"]) == (
+        "unverified",
+        False,
+        None,
+    )
+    assert first["status_reason"] == NO_MARKER
     assert len(first["files"]) == 3
     assert first["first_record_time"] == "2020-01-01T00:00:00Z"
     assert first["bytes"] == sum(f["bytes"] for f in first["files"])
@@ -115,7 +125,9 @@ def test_snapshots_export_writes_the_window_in_file_order_with_restores_counts(
     assert captured.out == (
         b'{"utcTime":"2021-01-30T12:00:00Z"}\n{"utcTime":"2021-02-01T00:00:00Z"}\n'
     )
-    assert captured.err.decode() == (
+    warning, summary = captured.err.decode().splitlines(keepends=True)
+    assert warning.startswith("warning: snapshot alpha.1 is unverified (no completeness marker")
+    assert summary == (
         "kcb: exported 2 records of connect1 from alpha.1 (2 files, 3 read, 1 skipped: "
         "before_from 1; from 2021-01-20T00:00:00+00:00 (inclusive) to the last record) to "
         "stdout\n"
@@ -152,3 +164,133 @@ def test_snapshots_export_to_a_file_and_its_refusals(tmp_path, capsys):
         assert kcb(export_args(root, *extra)) == 2, extra
         err = capsys.readouterr().err
         assert err.startswith(message) and len(err.splitlines()) == 1, err
+
+
+def _statuses(tmp_path: Path) -> Path:
+    """alpha.0 cut short after its verification, alpha.1 complete, alpha.2 unverified (an
+    older version's), and a directory the interrupted-run cleanup set aside."""
+    root = make_root(tmp_path)
+    (root / "alpha.2").mkdir()
+    os.link(
+        root / "alpha.1/localhost/data/filesink" / f"{STEM}-2021-02.sink",
+        root / "alpha.2" / "unrelated",
+    )
+    for name in ("alpha.0", "alpha.1"):
+        write_marker(root / name, verified=True, files=3, bytes=100)
+    (root / "alpha.0/localhost/data/filesink" / f"{STEM}-2021-03.sink").write_text("{}\n")
+    aside = root / "_incomplete.alpha.0.1612346400"
+    (aside / "localhost").mkdir(parents=True)
+    (aside / "localhost" / f"{STEM}-2021-02.sink").write_text('{"utcTime":"2021-02-02"}\n')
+    os.utime(aside, (1612346400, 1612346400))
+    (root / "_incomplete.alpha.x.1").mkdir()  # not a name the cleanup makes: not listed
+    return root
+
+
+def test_snapshots_list_says_which_snapshots_are_incomplete(tmp_path, capsys):
+    root = _statuses(tmp_path)
+    finished = json.loads((root / "alpha.0" / MARKER_NAME).read_text())["finished"]
+    assert kcb(["snapshots", "list", "--snapshot-root", str(root), "--no-range"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    headers = [line for line in out if not line.startswith("    ")]
+    assert [h.split()[0] for h in headers[1:-1]] == [
+        "alpha.0",
+        "alpha.1",
+        "alpha.2",
+        "_incomplete.alpha.0.1612346400",
+    ]
+    assert [h.split()[2] for h in headers[1:-1]] == ["INCOMPLETE", "complete", "unverified", "SET"]
+    assert out[2] == (
+        f"    status: incomplete: its content changed after the verification of {finished} "
+        "(a backup run was cut short while rsync was writing it)"
+    )
+    assert "    status: unverified (no marker)" in out
+    assert (
+        "    status: incomplete: set aside by the interrupted-run cleanup at "
+        "2021-02-03T10:00:00Z (it was alpha.0, and its content matched no snapshot from before "
+        "the cut-short run); check it, then delete it"
+    ) in out
+    assert out[-1] == (
+        "incomplete: alpha.0, _incomplete.alpha.0.1612346400: restore.py --snapshot refuses "
+        "them unless --allow-incomplete is given; restore from a complete snapshot instead"
+    )
+
+    assert kcb(["snapshots", "list", "--snapshot-root", str(root), "--json"]) == 0
+    data = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
+    assert {n: (s["status"], s["quarantined"]) for n, s in data.items()} == {
+        "alpha.0": ("incomplete", False),
+        "alpha.1": ("complete", False),
+        "alpha.2": ("unverified", False),
+        "_incomplete.alpha.0.1612346400": ("incomplete", True),
+    }
+    assert data["alpha.1"]["status_reason"] is None
+    assert data["alpha.1"]["verified_at"] == finished
+    assert data["_incomplete.alpha.0.1612346400"]["last_record_time"] == "2021-02-02T00:00:00Z"
+
+
+def test_only_set_aside_directories_are_listed_and_still_no_snapshot(tmp_path, capsys):
+    root = _statuses(tmp_path)
+    for name in ("alpha.0", "alpha.1", "alpha.2"):
+        (root / name).rename(tmp_path / name)
+    assert kcb(["snapshots", "list", "--snapshot-root", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1].startswith(
+        "_incomplete.alpha.0.1612346400 2021-02-03T10:00:00Z  SET ASIDE   1 files"
+    )
+    assert captured.err == f"kcb: no snapshot (alpha.N) in {root}: is the backup mounted?\n"
+
+
+def _restore(root: Path, *extra: str) -> tuple[int, str, str]:
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["connect1", "k", "--from", "2021-01-01", "--dry-run", "--snapshot-root", str(root)]
+    argv += ["--sink-name", "local-file-sink-backup", *extra]
+    code = restore(argv, stdin=io.StringIO(""), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_restore_refuses_an_incomplete_snapshot_unless_allowed(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "kafka_connect_backup.restore.validate.DEFAULT_CONFIG_PATH", tmp_path / "absent.yaml"
+    )
+    root = _statuses(tmp_path)
+    finished = json.loads((root / "alpha.0" / MARKER_NAME).read_text())["finished"]
+    code, out, err = _restore(root, "--snapshot", "alpha.0")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"restore.py: error: snapshot alpha.0 in {root} is incomplete: its content changed "
+        f"after the verification of {finished} (a backup run was cut short while rsync was "
+        "writing it). Restore from a complete snapshot (alpha.1) (kcb snapshots list shows "
+        "each one's status), or give --allow-incomplete to read what it holds anyway\n"
+    )
+    code, out, err = _restore(root, "--snapshot", "alpha.0", "--allow-incomplete")
+    assert code == 0
+    assert err.startswith(
+        "warning: snapshot alpha.0 is incomplete (its content changed after the verification "
+    )
+    assert "reading what it holds because of --allow-incomplete" in err
+    assert out.endswith("dry run: would send 3 records to connect1\n")
+
+    aside = "_incomplete.alpha.0.1612346400"
+    assert _restore(root, "--snapshot", aside)[0] == 2
+    code, _out, err = _restore(root, "--snapshot", aside, "--allow-incomplete")
+    assert code == 0 and f"warning: snapshot {aside} is incomplete (set aside by" in err
+
+    code, _out, err = _restore(root, "--snapshot", "alpha.1")
+    assert (code, "warning" in err) == (0, False)
+
+
+def test_restore_warns_about_an_unverified_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "kafka_connect_backup.restore.validate.DEFAULT_CONFIG_PATH", tmp_path / "absent.yaml"
+    )
+    root = make_root(tmp_path)
+    code, _out, err = _restore(root, "--snapshot", "alpha.1")
+    assert code == 0
+    assert err == (
+        f"warning: snapshot alpha.1 is unverified ({NO_MARKER}): its files are read as they are\n"
+    )
+    code, _out, err = _restore(root, "--snapshot", "alpha.1", "--allow-incomplete", "--files", "x")
+    assert code == 2
+    code, _out, err = _restore(root, "--allow-incomplete")
+    assert (code, err) == (2, "restore.py: error: --allow-incomplete applies to --snapshot only\n")

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-field", help="JSON field whose value becomes the record key")
     parser.add_argument("--snapshot", help="restore from this rsnapshot version, e.g. alpha.0")
     parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="with --snapshot: read a snapshot kcb snapshots list shows as incomplete (cut "
+        "short, failed its verification, or set aside as _incomplete.alpha.N.EPOCH); refused "
+        "without it",
+    )
+    parser.add_argument(
         "--snapshot-root",
         type=Path,
         help="where alpha.N live (default: the config's encrypted backup, mounted at a private "
@@ -185,7 +192,7 @@ def _restore(
     json_out: TextIO,
 ) -> int:
     progress = Progress(err)
-    sources = resolve_sources(settings)
+    sources = resolve_sources(settings, err)
     admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
     reader = dry_run_admin(settings, out) if admin is None else admin
     target = None if reader is None else read_target(reader, settings.topic)

@@ -52,7 +52,9 @@ def _list(args: argparse.Namespace) -> int:
                 timestamp_field=args.timestamp_field,
                 read_records=not args.no_range,
             )
-            if not snapshots:
+            if not any(not s.status.quarantined for s in snapshots):
+                if snapshots:  # only set-aside directories: show them, still no snapshot
+                    print(to_json(snapshots) if args.json else render(access.root, snapshots))
                 where = (
                     f" (the encrypted backup {access.mounted_from}, mounted for this listing: "
                     "no backup cycle has completed yet, or backup.targetDir / "
@@ -60,7 +62,7 @@ def _list(args: argparse.Namespace) -> int:
                     if access.mounted_from
                     else ""
                 )
-                print(f"kcb: {render(access.root, snapshots)}{where}", file=sys.stderr)
+                print(f"kcb: {render(access.root, [])}{where}", file=sys.stderr)
                 return EXIT_NO_SNAPSHOT
             print(to_json(snapshots) if args.json else render(access.root, snapshots))
     except BackupMountError as exc:
@@ -101,7 +103,10 @@ def _export(args: argparse.Namespace) -> int:
     try:
         with snapshot_access(root, config) as access:
             sources = from_snapshot(
-                access.root, args.snapshot, connector_name(args.topic, sink_name)
+                access.root,
+                args.snapshot,
+                connector_name(args.topic, sink_name),
+                allow_incomplete=args.allow_incomplete,
             )
             plan = export(sources, time_filter, missing, args.output)
     except RestoreError as exc:  # a mount that failed, a snapshot or file that cannot be read
@@ -124,12 +129,17 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
     listing = actions.add_parser(
         "list",
-        help="each snapshot with its date, files, sizes and the time range of its records",
-        description="Each snapshot (alpha.N) with its date, files, sizes and the time range of "
-        "its records. With backup enabled in the config and no --snapshot-root, the encrypted "
-        "backup is mounted read-only in spirit at a private temporary mount point for the "
-        "listing and unmounted afterwards (a supervisor cycle may run meanwhile). Exit codes: "
-        f"0 listed; {EXIT_NO_SNAPSHOT} no snapshot; {EXIT_UNAVAILABLE} snapshot root missing "
+        help="each snapshot with its date, status, files, sizes and the time range of its records",
+        description="Each snapshot (alpha.N) with its date, its status (complete: verified and "
+        "unchanged since; INCOMPLETE and why: cut short or failed its verification; "
+        "unverified: no completeness marker, made by an older version), files, sizes and the "
+        "time range of its records; then the directories the interrupted-run cleanup set aside "
+        "(_incomplete.alpha.N.EPOCH, SET ASIDE). With backup enabled in the config and no "
+        "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
+        "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
+        f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
+        f"no snapshot (set-aside directories are still listed); {EXIT_UNAVAILABLE} snapshot "
+        "root missing "
         "or the backup could not be mounted.",
         parents=parents,
     )
@@ -172,5 +182,10 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         choices=[m.value for m in MissingTimestamp],
         default=MissingTimestamp.SKIP.value,
         help="lines without a readable time: skip (default), include, or fail",
+    )
+    exporting.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="read a snapshot marked incomplete (cut short or failed verification) anyway",
     )
     exporting.set_defaults(func=_export)

@@ -82,9 +82,17 @@ class Progress:
                 self._bar = None
 
 
-def resolve_sources(settings: Settings) -> list[SourceFile]:
+def resolve_sources(settings: Settings, err: TextIO) -> list[SourceFile]:
+    """The files to restore; a warning about the snapshot read (--allow-incomplete, or no
+    completeness marker) goes to err."""
     if settings.snapshot:
-        return from_snapshot(settings.snapshot_root, settings.snapshot, settings.source_connector)
+        return from_snapshot(
+            settings.snapshot_root,
+            settings.snapshot,
+            settings.source_connector,
+            allow_incomplete=settings.allow_incomplete,
+            warn=lambda message: print(message, file=err, flush=True),
+        )
     return from_patterns(list(settings.patterns))
 
 

@@ -1,5 +1,7 @@
 """`kcb snapshots list`: each rsnapshot version (alpha.N) on the mounted backup with its date,
-its sink files and sizes, and the time range of the records they hold.
+its status (complete, incomplete and why, unverified: snapshot_status.py), its sink files and
+sizes, and the time range of the records they hold; then the directories the interrupted-run
+cleanup set aside (`_incomplete.alpha.N.{epoch}`), flagged as such.
 
 The range is read from the records themselves (the --timestamp-field of every line), so it is
 the honest answer to "which snapshot has the data I need", at the cost of reading the files.
@@ -17,7 +19,8 @@ from kafka_connect_backup.restore.plan import FilePlan, scan_file
 from kafka_connect_backup.restore.sources import SourceError, sink_files_under
 from kafka_connect_backup.restore.summary import iso
 from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
-from kafka_connect_backup.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.snapshot_dirs import quarantined_dirs, snapshot_dirs
+from kafka_connect_backup.snapshot_status import State, Status, snapshot_status
 from kafka_connect_backup.units import human_bytes
 
 
@@ -37,6 +40,7 @@ class Snapshot:
     name: str
     path: Path
     date: str
+    status: Status
     files: list[SnapshotFile] = field(default_factory=list)
 
     @property
@@ -54,6 +58,10 @@ class Snapshot:
             "name": self.name,
             "path": str(self.path),
             "date": self.date,
+            "status": self.status.state.value,
+            "status_reason": self.status.reason,
+            "verified_at": self.status.finished,
+            "quarantined": self.status.quarantined,
             "bytes": self.bytes,
             "first_record_time": first,
             "last_record_time": last,
@@ -70,9 +78,10 @@ def describe_snapshots(
 ) -> list[Snapshot]:
     everything = TimeFilter(TimeWindow(None, None), timestamp_field)
     found = []
-    for directory in (s.path for s in snapshot_dirs(root)):
+    for directory in [s.path for s in snapshot_dirs(root)] + quarantined_dirs(root):
         date = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
-        snapshot = Snapshot(directory.name, directory, iso(date.timestamp()) or "")
+        status = snapshot_status(directory)
+        snapshot = Snapshot(directory.name, directory, iso(date.timestamp()) or "", status)
         for source in sink_files_under(directory, connector):
             entry = SnapshotFile(
                 str(source.path.relative_to(directory)), source.size, source.compressed
@@ -91,6 +100,14 @@ def describe_snapshots(
     return found
 
 
+def _status_word(status: Status) -> str:
+    if status.quarantined:
+        return "SET ASIDE"
+    if status.state is State.INCOMPLETE:
+        return "INCOMPLETE"
+    return "unverified" if status.state is State.UNVERIFIED else "complete"
+
+
 def render(root: Path, snapshots: list[Snapshot]) -> str:
     if not snapshots:
         return f"no snapshot (alpha.N) in {root}: is the backup mounted?"
@@ -99,9 +116,11 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
         first, last = snapshot.time_range()
         span = f"records {first} .. {last}" if first else "no timed records"
         lines.append(
-            f"{snapshot.name:<9} {snapshot.date}  {len(snapshot.files)} files  "
-            f"{human_bytes(snapshot.bytes)}  {span}"
+            f"{snapshot.name:<9} {snapshot.date}  {_status_word(snapshot.status):<10}  "
+            f"{len(snapshot.files)} files  {human_bytes(snapshot.bytes)}  {span}"
         )
+        if snapshot.status.state is not State.COMPLETE:
+            lines.append(f"    status: {snapshot.status.describe()}")
         for item in snapshot.files:
             detail = (
                 f"error: {item.error}"
@@ -113,6 +132,12 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
                 )
             )
             lines.append(f"    {item.path}  {human_bytes(item.bytes)}  {detail}".rstrip())
+    incomplete = [s.name for s in snapshots if s.status.state is State.INCOMPLETE]
+    if incomplete:
+        lines.append(
+            f"incomplete: {', '.join(incomplete)}: restore.py --snapshot refuses them unless "
+            "--allow-incomplete is given; restore from a complete snapshot instead"
+        )
     return "\n".join(lines)
 
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 import glob
 import gzip
 import stat
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
-from kafka_connect_backup.snapshot_dirs import parse_snapshot_name, snapshot_dirs
+from kafka_connect_backup.snapshot_dirs import (
+    parse_quarantine_name,
+    parse_snapshot_name,
+    snapshot_dirs,
+)
+from kafka_connect_backup.snapshot_status import State, snapshot_status
 
 CHUNK_SIZE = 4 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -99,8 +105,9 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
 
 
 def snapshot_dir(root: Path, name: str) -> Path:
-    """`alpha.N` under the snapshot root; SourceError when the name or directory is wrong."""
-    if parse_snapshot_name(name) is None:
+    """`alpha.N` (or a set-aside `_incomplete.alpha.N.{epoch}`) under the snapshot root;
+    SourceError when the name or directory is wrong."""
+    if parse_snapshot_name(name) is None and parse_quarantine_name(name) is None:
         raise SourceError(f"--snapshot {name!r} is not a snapshot name: use alpha.N, e.g. alpha.0")
     if not root.is_dir():
         raise SourceError(
@@ -111,6 +118,41 @@ def snapshot_dir(root: Path, name: str) -> Path:
         existing = ", ".join(s.name for s in snapshot_dirs(root)) or "none"
         raise SourceError(f"snapshot {name} not found in {root} (snapshots: {existing})")
     return directory
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def check_snapshot(
+    directory: Path, *, allow_incomplete: bool, warn: Callable[[str], None] = _warn
+) -> None:
+    """Refuse an incomplete snapshot unless allow_incomplete (then warn); warn about an
+    unverified one (no completeness marker: an older version's, read as it is)."""
+    status = snapshot_status(directory)
+    name = directory.name
+    if status.state is State.INCOMPLETE:
+        if not allow_incomplete:
+            complete = [
+                s.name
+                for s in snapshot_dirs(directory.parent)
+                if snapshot_status(s.path).state is State.COMPLETE
+            ]
+            instead = f" ({', '.join(complete)})" if complete else ""
+            raise SourceError(
+                f"snapshot {name} in {directory.parent} is incomplete: {status.reason}. "
+                f"Restore from a complete snapshot{instead} (kcb snapshots list shows each "
+                "one's status), or give --allow-incomplete to read what it holds anyway"
+            )
+        warn(
+            f"warning: snapshot {name} is incomplete ({status.reason}): reading what it holds "
+            "because of --allow-incomplete; some records may be missing or cut short"
+        )
+    elif status.state is State.UNVERIFIED:
+        warn(
+            f"warning: snapshot {name} is unverified ({status.reason}): its files are read as "
+            "they are"
+        )
 
 
 def sink_files_under(directory: Path, connector: str | None = None) -> list[SourceFile]:
@@ -127,8 +169,16 @@ def sink_files_under(directory: Path, connector: str | None = None) -> list[Sour
     return order(found)
 
 
-def from_snapshot(root: Path, name: str, connector: str) -> list[SourceFile]:
+def from_snapshot(
+    root: Path,
+    name: str,
+    connector: str,
+    *,
+    allow_incomplete: bool = False,
+    warn: Callable[[str], None] = _warn,
+) -> list[SourceFile]:
     directory = snapshot_dir(root, name)
+    check_snapshot(directory, allow_incomplete=allow_incomplete, warn=warn)
     files = sink_files_under(directory, connector)
     if not files:
         raise SourceError(f"snapshot {directory} holds no sink file of connector {connector}")

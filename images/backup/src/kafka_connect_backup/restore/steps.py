@@ -264,7 +264,7 @@ def replay_sources(ctx: Context) -> list[SourceFile]:
     """Explicit files or --snapshot when given, else the files the move step set aside."""
 
     if ctx.settings.patterns or ctx.settings.snapshot:
-        return resolve_sources(ctx.settings)
+        return resolve_sources(ctx.settings, ctx.progress.stream)
     moved = ctx.journal.get("moved_files")
     if moved is None:
         raise InvalidInput(

@@ -63,6 +63,7 @@ class Settings:
     compression: str = "none"
     delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS  # seconds a record may take to deliver
     append: bool = False  # replay into a topic that already holds records
+    allow_incomplete: bool = False  # --snapshot may name an incomplete snapshot
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -164,6 +165,8 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     patterns = tuple(args.files or ())
     if args.restore_files is not None:
         patterns = (args.restore_files, *patterns)
+    if args.allow_incomplete and not args.snapshot:
+        raise InvalidInput("--allow-incomplete applies to --snapshot only")
     if args.snapshot and patterns:
         raise InvalidInput("give either restore_files or --snapshot, not both")
     if need_sources and not patterns and not args.snapshot:
@@ -196,6 +199,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         compression=args.compression,
         delivery_timeout=delivery_timeout,
         append=args.append,
+        allow_incomplete=args.allow_incomplete,
     )
 
 

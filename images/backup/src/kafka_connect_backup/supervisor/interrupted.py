@@ -21,14 +21,31 @@ The rule, from the content of every `alpha.N` before the run (path, size, mtime 
 A run killed outright (SIGKILL, the node lost) cannot clean up: the fingerprints are written to
 a marker on the backup volume before rsnapshot starts (`RUN_MARKER`, beside the alpha.N) and
 removed once the run is verified or cleaned up, so the next run finds a marker left behind and
-applies the same rule before anything else touches the snapshots.
+applies the same rule before anything else touches the snapshots. A snapshot whose completeness
+marker (snapshot_status.py) matches its content is complete whatever the fingerprints say (the
+kill fell between the marker and the end of the run), and is kept.
+
+Before every rotation (`settle_newest`), whether or not a run was killed, alpha.0 is judged by its
+completeness marker:
+- complete, or unverified (no marker: made by an older version): it rotates on as it is;
+- incomplete (its content changed after its verification, its verification failed, or its
+  marker is unreadable) and a complete snapshot exists below it: removed, the others renumbered,
+  and the same rule applies to the new alpha.0 (its source, the sink files, is untouched: the
+  next snapshot takes it again);
+- incomplete and no complete snapshot exists: it is the only copy, so it is kept (rsnapshot
+  rotates it on) and stays listed as incomplete by `kcb snapshots list`; restore refuses it
+  without `--allow-incomplete`.
+rsync's temporary files (`.{name}.XXXXXX`, left by a killed rsync) are removed from every
+snapshot's `localhost/` first of all (`strip_rsync_temps`, before either rule): they are partial
+copies of files their source still has, a `cp -al` rotation would carry them on into alpha.1
+(rsync's `--delete-excluded` only cleans alpha.0), and without them a snapshot rsync was killed
+in before it renamed anything is its previous, complete self again.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import stat
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,10 +53,16 @@ from pathlib import Path
 
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.snapshot_dirs import (
+    Fingerprint,
+    SnapshotDir,
+    fingerprint,
+    quarantine_name,
+    snapshot_dirs,
+)
+from kafka_connect_backup.snapshot_status import State, rsync_temps, snapshot_status
 from kafka_connect_backup.tools.rsnapshot import LEVEL
 
-Fingerprint = frozenset[tuple[str, int, int]]
 # In snapshot_root, not an alpha.N: rsnapshot and every listing leave it alone.
 RUN_MARKER = ".kcb-run-in-progress.json"
 
@@ -52,16 +75,6 @@ class Cleanup:
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> new name
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new name
     kept: list[str] = field(default_factory=list)  # final names
-
-
-def fingerprint(snapshot: Path) -> Fingerprint:
-    """(relative path, size, mtime ns) of every non-directory entry under snapshot."""
-    entries = []
-    for path in snapshot.rglob("*"):
-        st = path.lstat()
-        if not stat.S_ISDIR(st.st_mode):
-            entries.append((str(path.relative_to(snapshot)), st.st_size, st.st_mtime_ns))
-    return frozenset(entries)
 
 
 def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
@@ -114,12 +127,17 @@ def discard_incomplete(
     now = {s.path.name: fingerprint(s.path) for s in dirs}
     intact = {fp for fp in now.values() if fp in complete}
     kept = []
+    verified = set()  # kept for their matching completeness marker, not their fingerprint
     for snapshot in dirs:
         name, content = snapshot.path.name, now[snapshot.path.name]
         was = before.get(name)
         why: str | None = None
         if content in complete:
             kept.append(snapshot)
+            continue
+        if snapshot_status(snapshot.path).state is State.COMPLETE:
+            kept.append(snapshot)  # verified and marked, then killed before the run ended
+            verified.add(name)
             continue
         if snapshot.index == 0 and previous is None:
             why = "first snapshot, incomplete (its source is untouched)"
@@ -133,7 +151,7 @@ def discard_incomplete(
             shutil.rmtree(snapshot.path)
             done.removed[name] = why
         else:
-            aside = f"_incomplete.{name}.{int(time.time())}"
+            aside = quarantine_name(name, int(time.time()))
             snapshot.path.rename(snapshot_root / aside)
             done.quarantined[name] = aside
     # A complete `cp -al` copy beside an untouched alpha.0 is the same snapshot twice: keep
@@ -142,19 +160,15 @@ def discard_incomplete(
     unique = []
     for snapshot in kept:
         content = now[snapshot.path.name]
-        if allowed[content] > 0:
+        if snapshot.path.name in verified:
+            unique.append(snapshot)
+        elif allowed[content] > 0:
             allowed[content] -= 1
             unique.append(snapshot)
         else:
             shutil.rmtree(snapshot.path)
             done.removed[snapshot.path.name] = "hard-link copy (cp -al) of a snapshot kept intact"
-    kept = unique
-    for index, snapshot in enumerate(kept):
-        target = snapshot_root / f"{LEVEL}.{index}"
-        if snapshot.path != target:  # ascending order: the target is always free
-            snapshot.path.rename(target)
-            done.renamed[snapshot.path.name] = target.name
-        done.kept.append(target.name)
+    _renumber(snapshot_root, unique, done)
     log.warning(
         "snapshot.interrupted_cleanup",
         snapshot_root=str(snapshot_root),
@@ -164,4 +178,77 @@ def discard_incomplete(
         kept=done.kept,
         previous_intact=previous is None or previous in intact,
     )
+    return done
+
+
+def _renumber(snapshot_root: Path, kept: list[SnapshotDir], done: Cleanup) -> None:
+    """Rename the kept snapshots (in ascending order) to alpha.0, alpha.1, ..."""
+    for index, snapshot in enumerate(kept):
+        target = snapshot_root / f"{LEVEL}.{index}"
+        if snapshot.path != target:  # ascending order: the target is always free
+            snapshot.path.rename(target)
+            done.renamed[snapshot.path.name] = target.name
+        done.kept.append(target.name)
+
+
+def newest_to_discard(states: list[State]) -> int:
+    """How many of the newest snapshots (states ordered alpha.0, alpha.1, ...) to discard
+    before a rotation: the incomplete ones at the top, but only when a complete snapshot
+    exists below them (otherwise they are the only copy and are kept). Pure: the rule."""
+    top = 0
+    while top < len(states) and states[top] is State.INCOMPLETE:
+        top += 1
+    return top if State.COMPLETE in states[top:] else 0
+
+
+def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
+    """Remove rsync's temporary files from every snapshot's localhost/ (first thing of a run:
+    the snapshots are then judged on what rsync finished); log them, by snapshot."""
+    removed = {}
+    for snapshot in snapshot_dirs(snapshot_root):
+        temps = rsync_temps(snapshot.path)
+        for temp in temps:
+            temp.unlink()
+        if temps:
+            removed[snapshot.name] = [t.name for t in temps]
+            log.warning(
+                "snapshot.rsync_temp_removed",
+                snapshot=str(snapshot.path),
+                files=removed[snapshot.name],
+                note="partial copies a killed rsync left; their source files are untouched",
+            )
+    return removed
+
+
+def settle_newest(snapshot_root: Path) -> Cleanup:
+    """Before a rotation (after strip_rsync_temps): discard an incomplete alpha.0 when a
+    complete snapshot exists (see the module's rule); log it."""
+    done = Cleanup()
+    dirs = snapshot_dirs(snapshot_root)
+    if not dirs or dirs[0].index != 0:
+        return done
+    statuses = [snapshot_status(s.path) for s in dirs]
+    states = [status.state for status in statuses]
+    discard = newest_to_discard(states)
+    for snapshot, status in zip(dirs[:discard], statuses, strict=False):
+        shutil.rmtree(snapshot.path)
+        done.removed[snapshot.name] = status.describe()
+    if discard:
+        _renumber(snapshot_root, dirs[discard:], done)
+        log.warning(
+            "snapshot.incomplete_discarded",
+            snapshot_root=str(snapshot_root),
+            removed=done.removed,
+            renamed=done.renamed,
+            kept=done.kept,
+            note="the next snapshot takes their source again",
+        )
+    elif states[0] is State.INCOMPLETE:
+        log.warning(
+            "snapshot.incomplete_kept",
+            snapshot=str(dirs[0].path),
+            status=statuses[0].describe(),
+            note="no complete snapshot exists, so this only copy is kept; kcb snapshots list "
+            "shows it as incomplete and restore.py refuses it without --allow-incomplete",
+        )
     return done

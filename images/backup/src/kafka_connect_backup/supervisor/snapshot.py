@@ -1,5 +1,6 @@
-"""The backup step of the cycle: mount the encrypted view of the target (volume.py), prune,
-run rsnapshot, verify `alpha.0`, and always unmount."""
+"""The backup step of the cycle: mount the encrypted view of the target (volume.py), heal what
+a cut-short run left (interrupted.py), prune, run rsnapshot, verify `alpha.0`, mark it
+complete (snapshot_status.py), and always unmount."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from pathlib import Path
 from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.snapshot_dirs import Fingerprint
+from kafka_connect_backup.snapshot_status import is_rsync_temp, write_marker
 from kafka_connect_backup.supervisor import interrupted, retention
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.volume import mounted_volume
 
 CONF_NAME = "rsnapshot.conf"
 LOCK_NAME = "rsnapshot.pid"
-HOST_DIR = "localhost"
 # Bytes hashed at each end of a file by the verification (a cheap content check that catches
 # a stale or truncated copy of a growing file without reading gigabytes through FUSE).
 SAMPLE_BYTES = 64 * 1024
@@ -93,6 +95,14 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
         )
     names = {s.name for s in sources}
     extra = sorted(p.name for p in snapshot_dir.iterdir() if p.name not in names)
+    temps = [name for name in extra if is_rsync_temp(name)]
+    if temps:  # rsync's --delete-excluded removes them: one left means rsync did not finish
+        raise KcbError(
+            f"snapshot {snapshot_dir} holds rsync temporary files {temps[:10]}: rsync did not "
+            "finish",
+            fix="the next cycle discards this snapshot and takes a new one",
+            cause="snapshot_incomplete",
+        )
     if extra:
         log.warning("snapshot.extra_files", snapshot=str(snapshot_dir), files=extra[:20])
     return VerifyResult(files, total, extra)
@@ -118,9 +128,7 @@ def _make_dir(path: Path) -> None:
 _HALF_WAY = ("disk_full", "rsnapshot_failed")
 
 
-def _discard_incomplete(
-    snapshot_root: Path, before: dict[str, interrupted.Fingerprint], retention: int
-) -> str:
+def _discard_incomplete(snapshot_root: Path, before: dict[str, Fingerprint], retention: int) -> str:
     """Discard what a stopped or failed rsnapshot left; a note for the error message."""
     try:
         if interrupted.fingerprints(snapshot_root) == before:
@@ -139,6 +147,24 @@ def _discard_incomplete(
         f"; removed {sorted(cleanup.removed) or 'nothing'}, set aside "
         f"{sorted(cleanup.quarantined.values()) or 'nothing'}, kept {cleanup.kept}"
     )
+
+
+def _mark_complete(snapshot: Path, verified: VerifyResult) -> None:
+    """Write the completeness marker of a verified snapshot; without it the snapshot does not
+    count as complete, so failing to write it fails the step."""
+    try:
+        marker = write_marker(snapshot, verified=True, files=verified.files, bytes=verified.bytes)
+    except OSError as exc:
+        full = exc.errno == errno.ENOSPC
+        raise KcbError(
+            f"snapshot {snapshot} was verified but its completeness marker could not be "
+            f"written: {exc.strerror or exc}",
+            fix="free space on the backup target or lower backup.retention"
+            if full
+            else "check the backup volume; the next cycle discards this snapshot and retries",
+            cause="disk_full" if full else "snapshot_incomplete",
+        ) from exc
+    log.info("snapshot.marked_complete", snapshot=str(snapshot), listing=marker["listing"])
 
 
 def never() -> bool:
@@ -163,12 +189,15 @@ def backup_snapshot(
     source = source_dir or config.sink_path
     with mounted_volume(backup) as volume:
         _make_dir(volume.snapshot_root)
+        interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left
         killed = interrupted.left_behind(volume.snapshot_root)
         if killed is not None:
             # The previous run was killed mid-way: what it left must not rotate on as alpha.1.
             log.warning("snapshot.killed_run_found", snapshot_root=str(volume.snapshot_root))
             interrupted.discard_incomplete(volume.snapshot_root, killed, backup.retention)
             interrupted.clear_run(volume.snapshot_root)
+        # Whatever ended the last run: an incomplete alpha.0 must not rotate on as alpha.1.
+        interrupted.settle_newest(volume.snapshot_root)
         pruned = retention.prune(volume.snapshot_root, backup.retention)
         _make_dir(backup.work_dir)
         conf, lockfile = backup.work_dir / CONF_NAME, backup.work_dir / LOCK_NAME
@@ -209,14 +238,21 @@ def backup_snapshot(
                 interrupted.clear_run(volume.snapshot_root)
             raise
         log.info("rsnapshot.done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
-        alpha0 = volume.snapshot_root / f"{rsnapshot.LEVEL}.0" / HOST_DIR
+        newest = volume.snapshot_root / f"{rsnapshot.LEVEL}.0"
+        alpha0 = newest / rsnapshot.HOST_DIR
         # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
         try:
             verified = verify_snapshot(source, alpha0)
-        except KcbError:
+        except KcbError as exc:
+            # Recorded in the snapshot, so the listing shows why and the next run discards it.
+            try:
+                write_marker(newest, verified=False, problem=exc.message)
+            except OSError as error:  # never hide the error that got us here
+                log.warning("snapshot.marker_not_written", snapshot=str(newest), error=str(error))
             with contextlib.suppress(OSError):
                 interrupted.clear_run(volume.snapshot_root)
             raise
+        _mark_complete(newest, verified)
         interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes

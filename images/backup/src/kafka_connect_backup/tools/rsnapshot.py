@@ -22,6 +22,7 @@ from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 
 LEVEL = "alpha"
+HOST_DIR = "localhost"  # `backup {source} localhost/`: alpha.N/localhost/{file}
 RSYNC_LONG_ARGS = "--delete --numeric-ids --no-links --delete-excluded"
 # rsnapshot exits 2 when it finished with warnings (e.g. rsync's "some files vanished").
 EXIT_WARNING = 2
@@ -92,7 +93,7 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         ("rsync_long_args", RSYNC_LONG_ARGS),
         *(("include", pattern) for pattern in BACKED_UP_PATTERNS),
         ("exclude", "*"),
-        ("backup", f"{str(source_dir).rstrip('/')}/\tlocalhost/"),
+        ("backup", f"{str(source_dir).rstrip('/')}/\t{HOST_DIR}/"),
     ]
     header = "# Rendered by kafka-connect-backup; fields are TAB-separated (rsnapshot needs it).\n"
     return header + "".join(f"{key}\t{value}\n" for key, value in lines)

@@ -1,0 +1,382 @@
+"""The completeness marker with real rsnapshot, rsync and encfs / gocryptfs FUSE mounts: every
+verified snapshot is marked, rotation keeps the older marker, and what a killed rsync or a
+failed verification leaves is listed as incomplete, refused by restore, and healed (discarded,
+or kept as the only copy) before the next rotation; rsync's temporary files never reach a
+kept snapshot."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_connect_backup.cli import main as kcb
+from kafka_connect_backup.config import Config, load_config
+from kafka_connect_backup.restore.cli import main as restore_main
+from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, is_rsync_temp
+from kafka_connect_backup.supervisor.interrupted import RUN_MARKER
+from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, backup_snapshot
+from kafka_connect_backup.volume import mounted_volume
+from local_config import write_config
+from storage_helpers import StorageEnv, storage_env, tree, unmount_all
+
+pytestmark = pytest.mark.integration
+
+SMALL = "orders-sink-2026-10.sink"
+BIG = "orders-sink-2026-11.sink"
+RSYNC_TEMP = re.compile(rf"^\.{re.escape(BIG)}\.[A-Za-z0-9]{{6}}$")
+
+KILLED_RUN = """
+import json, sys
+from kafka_connect_backup.config import parse_config
+from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+configure_logging()
+backup_snapshot(parse_config(json.loads(sys.argv[1])))
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[StorageEnv]:
+    with storage_env(tmp_path, target_size="512m") as created:
+        yield created
+
+
+class Events:
+    """The JSON log events from `start()` on (kcb and restore.py configure logging anew)."""
+
+    def start(self) -> None:
+        from kafka_connect_backup.logs import configure_logging
+
+        self.stream = io.StringIO()
+        configure_logging("DEBUG", self.stream)
+
+    def named(self, name: str) -> list[dict[str, object]]:
+        lines = (json.loads(line) for line in self.stream.getvalue().splitlines())
+        return [e for e in lines if e["event"] == name]
+
+
+@pytest.fixture
+def events() -> Iterator[Events]:
+    from kafka_connect_backup.logs import configure_logging
+
+    captured = Events()
+    captured.start()
+    yield captured
+    configure_logging("INFO")
+
+
+def config_path(env: StorageEnv, engine: str, **backup: object) -> Path:
+    return write_config(env.root / "config.yaml", env.config_data(engine=engine, **backup))
+
+
+def snapshots(config: Config) -> dict[str, dict[str, bytes]]:
+    """Every directory of the snapshot root (alpha.N and set-aside ones) and its files."""
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        return {p.name: tree(p) for p in sorted(volume.snapshot_root.iterdir()) if p.is_dir()}
+
+
+def listing(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    """`kcb snapshots list --json` through the private mount, by name."""
+    capsys.readouterr()
+    assert kcb(["snapshots", "list", "--config", str(path), "--json", "--no-range"]) == 0
+    return {s["name"]: s for s in json.loads(capsys.readouterr().out)}
+
+
+def restore_dry_run(path: Path, snapshot: str, *extra: str) -> tuple[int, str]:
+    err = io.StringIO()
+    argv = ["orders", "--from", "2026-01-01", "--snapshot", snapshot, "--dry-run"]
+    code = restore_main(
+        [*argv, "--config", str(path), "--sink-name", "sink", *extra],
+        stdin=io.StringIO(""),
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    return code, err.getvalue()
+
+
+def rsync_temps_anywhere(config: Config) -> list[str]:
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        return sorted(
+            str(p.relative_to(volume.snapshot_root))
+            for p in volume.snapshot_root.rglob("*")
+            if is_rsync_temp(p.name)
+        )
+
+
+def kill_mid_rsync(env: StorageEnv, config: Config) -> None:
+    """A backup run killed outright (SIGKILL to python, rsnapshot and rsync) while rsync
+    writes the big file into alpha.0, after it replaced the (changed) small one there (rsync
+    goes by name); the FUSE view it left mounted is unmounted."""
+    with (env.sink / SMALL).open("a") as handle:
+        handle.write('{"utcTime": "2026-10-02T00:00:00Z"}\n')
+    (env.sink / BIG).write_bytes(os.urandom(160 * 1024 * 1024))
+    document = json.dumps(config.model_dump(mode="json", by_alias=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, document],
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    lockfile = env.work / LOCK_NAME
+    deadline = time.monotonic() + 60
+    while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert lockfile.exists()
+    host = env.mount_point / "alpha.0" / "localhost"  # the killed run's mount, seen from here
+
+    def writing() -> bool:
+        return host.is_dir() and any(RSYNC_TEMP.match(p.name) for p in host.iterdir())
+
+    while not writing() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert writing()  # rsync is writing the big file into alpha.0
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for leftover in (str(env.work), str(env.sink)):
+        subprocess.run(["pkill", "-9", "-f", leftover], check=False)
+    unmount_all(env.mount_point)
+    lockfile.unlink(missing_ok=True)
+
+
+def drop_run_marker(config: Config) -> None:
+    """As when the run marker could not be written (or a version before it ran): only the
+    completeness markers are left to judge by."""
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        (volume.snapshot_root / RUN_MARKER).unlink()
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_each_verified_snapshot_is_marked_and_rotation_keeps_the_older_marker(
+    env: StorageEnv, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, engine)
+    config = load_config(path)
+    backup_snapshot(config)
+    first = json.loads(snapshots(config)["alpha.0"][MARKER_NAME])
+    assert (first["format"], first["verified"], first["files"], first["bytes"]) == (1, True, 1, 36)
+    assert first["listing"]["entries"] == 1
+
+    with (env.sink / SMALL).open("a") as handle:
+        handle.write('{"utcTime": "2026-10-02T00:00:00Z"}\n')
+    backup_snapshot(config)
+    after = snapshots(config)
+    assert json.loads(after["alpha.1"][MARKER_NAME]) == first  # cp -al's link kept it
+    second = json.loads(after["alpha.0"][MARKER_NAME])
+    assert (second["bytes"], second["listing"]["entries"]) == (72, 1)
+    assert second["listing"]["sha256"] != first["listing"]["sha256"]
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        inodes = {(volume.snapshot_root / n / MARKER_NAME).stat().st_ino for n in after}
+    assert len(inodes) == 2  # rewritten as a new file, not in place through the hard link
+    statuses = {n: (s["status"], s["verified_at"]) for n, s in listing(path, capsys).items()}
+    assert statuses == {
+        "alpha.0": ("complete", second["finished"]),
+        "alpha.1": ("complete", first["finished"]),
+    }
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_a_killed_rsync_is_judged_by_the_marker_listed_refused_and_discarded(
+    env: StorageEnv, engine: str, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed mid-rsync and no run marker left to say so: alpha.0 still holds the marker
+    hard-linked from its previous content, which no longer matches; it is incomplete."""
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, engine)
+    config = load_config(path)
+    backup_snapshot(config)
+    before = snapshots(config)["alpha.0"]
+    kill_mid_rsync(env, config)
+    drop_run_marker(config)
+
+    # What the killed rsync left: its temporary file, with rsync's own name for it.
+    (temp,) = rsync_temps_anywhere(config)
+    assert temp.startswith("alpha.0/localhost/")
+    assert RSYNC_TEMP.match(temp.rsplit("/", 1)[1])
+    listed = listing(path, capsys)
+    assert [(n, s["status"]) for n, s in listed.items()] == [
+        ("alpha.0", "incomplete"),
+        ("alpha.1", "complete"),
+    ]
+    finished = json.loads(before[MARKER_NAME])["finished"]
+    reason = (
+        f"its content changed after the verification of {finished} (a backup run was cut "
+        "short while rsync was writing it)"
+    )
+    assert listed["alpha.0"]["status_reason"] == reason
+    code, err = restore_dry_run(path, "alpha.0")
+    assert code == 2
+    assert err.startswith("restore.py: error: snapshot alpha.0 in ")
+    assert err.endswith(
+        f" is incomplete: {reason}. Restore from a complete snapshot (alpha.1) (kcb snapshots "
+        "list shows each one's status), or give --allow-incomplete to read what it holds "
+        "anyway\n"
+    )
+
+    events.start()
+    result = backup_snapshot(config)
+    assert result.files == 2
+    (discarded,) = events.named("snapshot.incomplete_discarded")
+    assert discarded["removed"] == {"alpha.0": f"incomplete: {reason}"}
+    assert discarded["renamed"] == {"alpha.1": "alpha.0"}
+    after = snapshots(config)
+    assert list(after) == ["alpha.0", "alpha.1"]
+    assert after["alpha.1"] == before  # the snapshot before the killed run, marker and all
+    assert after["alpha.0"][f"localhost/{BIG}"] == (env.sink / BIG).read_bytes()
+    assert rsync_temps_anywhere(config) == []
+    assert [s["status"] for s in listing(path, capsys).values()] == ["complete", "complete"]
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_an_older_versions_snapshot_never_carries_a_killed_rsyncs_temp_file_on(
+    env: StorageEnv, engine: str, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported defect: after a kill mid-rsync, rsnapshot's next `cp -al` copied the
+    temporary file into alpha.1 (rsync's --delete-excluded only cleans alpha.0). Snapshots
+    without a marker (the original chart's) are unverified: kept, never discarded."""
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, engine)
+    config = load_config(path)
+    backup_snapshot(config)
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        (volume.snapshot_root / "alpha.0" / MARKER_NAME).unlink()  # as the original made it
+    kill_mid_rsync(env, config)
+    drop_run_marker(config)
+    (temp,) = rsync_temps_anywhere(config)
+    listed = listing(path, capsys)
+    assert [(n, s["status"], s["status_reason"]) for n, s in listed.items()] == [
+        ("alpha.0", "unverified", NO_MARKER),
+        ("alpha.1", "unverified", NO_MARKER),
+    ]
+    code, err = restore_dry_run(path, "alpha.1")
+    assert code == 0
+    assert err.endswith(
+        f"warning: snapshot alpha.1 is unverified ({NO_MARKER}): its files are read as they are\n"
+    )
+
+    events.start()
+    backup_snapshot(config)
+    (removed,) = events.named("snapshot.rsync_temp_removed")
+    assert removed["files"] == [temp.rsplit("/", 1)[1]]
+    assert events.named("snapshot.incomplete_discarded") == []
+    after = snapshots(config)
+    assert list(after) == ["alpha.0", "alpha.1", "alpha.2"]
+    assert rsync_temps_anywhere(config) == []
+    assert [s["status"] for s in listing(path, capsys).values()] == [
+        "complete",
+        "unverified",
+        "unverified",
+    ]
+
+
+def test_retention_one_killed_rsync_only_copy_is_kept_then_made_complete(
+    env: StorageEnv, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """retain 1: rsnapshot rsyncs into alpha.0 in place, so a killed run leaves no other
+    copy. Without a run marker the completeness marker says incomplete: it is kept (the only
+    copy), listed, refused, and the next run rsyncs it complete."""
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, "gocryptfs", retention=1)
+    config = load_config(path)
+    backup_snapshot(config)
+    kill_mid_rsync(env, config)
+    drop_run_marker(config)
+    assert [s["status"] for s in listing(path, capsys).values()] == ["incomplete"]
+    assert restore_dry_run(path, "alpha.0")[0] == 2
+    code, err = restore_dry_run(path, "alpha.0", "--allow-incomplete")
+    assert code == 0
+    assert "warning: snapshot alpha.0 is incomplete (its content changed after" in err
+
+    events.start()
+    backup_snapshot(config)
+    (kept,) = events.named("snapshot.incomplete_kept")
+    assert str(kept["status"]).startswith("incomplete: its content changed after")
+    assert rsync_temps_anywhere(config) == []
+    assert [s["status"] for s in listing(path, capsys).values()] == ["complete"]
+    assert snapshots(config)["alpha.0"][f"localhost/{BIG}"] == (env.sink / BIG).read_bytes()
+
+
+def test_retention_one_killed_run_with_its_marker_sets_alpha0_aside_flagged(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the run marker, the interrupted-run rule cannot explain an alpha.0 rsync changed
+    in place: it is set aside, never deleted, and the listing flags it."""
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, "gocryptfs", retention=1)
+    config = load_config(path)
+    backup_snapshot(config)
+    kill_mid_rsync(env, config)
+    backup_snapshot(config)
+    listed = listing(path, capsys)
+    (aside,) = (n for n in listed if n != "alpha.0")
+    assert re.fullmatch(r"_incomplete\.alpha\.0\.[0-9]+", aside)
+    assert (listed["alpha.0"]["status"], listed[aside]["status"]) == ("complete", "incomplete")
+    assert listed[aside]["quarantined"] is True
+    assert str(listed[aside]["status_reason"]).startswith(
+        "set aside by the interrupted-run cleanup at "
+    )
+    capsys.readouterr()
+    assert kcb(["snapshots", "list", "--config", str(path), "--no-range"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"{aside} ") and "  SET ASIDE  " in line for line in text)
+    assert text[-1] == (
+        f"incomplete: {aside}: restore.py --snapshot refuses them unless --allow-incomplete is "
+        "given; restore from a complete snapshot instead"
+    )
+    code, err = restore_dry_run(path, aside)
+    assert code == 2 and "--allow-incomplete" in err
+
+
+def test_a_failed_verification_is_recorded_and_the_snapshot_discarded_next_run(
+    env: StorageEnv, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The source changes under a running rsnapshot (after rsync copied that file): the real
+    verification fails, alpha.0 gets a marker saying so, and the next run discards it."""
+    from kafka_connect_backup.errors import KcbError
+
+    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    path = config_path(env, "encfs")
+    config = load_config(path)
+    backup_snapshot(config)
+    before = snapshots(config)["alpha.0"]
+    with (env.sink / SMALL).open("a") as handle:
+        handle.write('{"utcTime": "2026-10-02T00:00:00Z"}\n')
+    (env.sink / BIG).write_bytes(os.urandom(160 * 1024 * 1024))
+    host = env.mount_point / "alpha.0" / "localhost"
+    changed: list[bool] = []
+
+    def change_source_once_copied() -> bool:  # polled while rsnapshot runs
+        # rsync goes by name: once it writes the big file, the small one is copied.
+        if not changed and any(RSYNC_TEMP.match(p.name) for p in host.iterdir()):
+            with (env.sink / SMALL).open("a") as handle:
+                handle.write("late\n")
+            changed.append(True)
+        return False
+
+    with pytest.raises(KcbError) as caught:
+        backup_snapshot(config, stop_requested=change_source_once_copied)
+    assert changed and caught.value.cause == "snapshot_incomplete"
+    problem = f"{SMALL}: 72 bytes, source 77"
+    assert problem in caught.value.message
+    listed = listing(path, capsys)
+    assert listed["alpha.0"]["status"] == "incomplete"
+    assert str(listed["alpha.0"]["status_reason"]).startswith("its verification failed: snapshot ")
+    assert problem in str(listed["alpha.0"]["status_reason"])
+    assert listed["alpha.1"]["status"] == "complete"
+
+    events.start()
+    backup_snapshot(config)
+    (discarded,) = events.named("snapshot.incomplete_discarded")
+    assert discarded["removed"] == {"alpha.0": f"incomplete: {listed['alpha.0']['status_reason']}"}
+    after = snapshots(config)
+    assert list(after) == ["alpha.0", "alpha.1"] and after["alpha.1"] == before
+    assert after["alpha.0"][f"localhost/{SMALL}"].endswith(b"late\n")
