@@ -158,29 +158,41 @@ def _end_offsets(admin: KafkaAdmin, topic: str) -> list[int]:
     return [tp.offset for tp in admin.latest_offsets(topic, info.partitions)]
 
 
+def gained(before: list[int], after: list[int]) -> int:
+    return sum(a - b for a, b in zip(after, before, strict=False))
+
+
 def _end_offsets_after(
-    admin: KafkaAdmin, topic: str, wait: float, outages: OutageReporter
+    admin: KafkaAdmin,
+    topic: str,
+    before: list[int],
+    acknowledged: int,
+    wait: float,
+    outages: OutageReporter,
 ) -> list[int] | None:
-    """The end offsets once the send is over, retried for up to `wait` seconds while Kafka is
-    unreachable (a broker restarting); None when it does not come back in time."""
+    """The end offsets once the send is over. A broker restarted after a crash answers with
+    the high watermark of its last checkpoint until it has caught up with its own log, so an
+    answer below what Kafka acknowledged is not the count yet: retried, as is no answer, for
+    up to `wait` seconds; None when no trustworthy answer came in time."""
     deadline = time.monotonic() + wait
     waiting = False
     while True:
         try:
             offsets = _end_offsets(admin, topic)
         except KafkaException:
-            if time.monotonic() >= deadline:
-                return None
-            if not waiting:
-                waiting = True
-                outages.say(
-                    f"restore.py: waiting up to {wait:.0f}s for Kafka, to count what {topic} "
-                    "holds now"
-                )
-            time.sleep(1.0)
+            pass
         else:
             outages.recovered()
-            return offsets
+            if gained(before, offsets) >= acknowledged:
+                return offsets
+        if time.monotonic() >= deadline:
+            return None
+        if not waiting:
+            waiting = True
+            outages.say(
+                f"restore.py: waiting up to {wait:.0f}s for Kafka, to count what {topic} holds now"
+            )
+        time.sleep(1.0)
 
 
 def oversized(plan: Plan, max_message_bytes: int, topic: str) -> str | None:
@@ -247,17 +259,19 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
         summary.interrupted = True
         producer.drop_queued()  # what the broker has not got yet is not sent at all
         counter = producer.flush(INTERRUPTED_FLUSH)
-    after = _end_offsets_after(admin, settings.topic, settings.delivery_timeout, outages)
+    after = _end_offsets_after(
+        admin, settings.topic, before, counter.delivered, settings.delivery_timeout, outages
+    )
     summary.seconds = time.monotonic() - started
     if after is None:
         # Only the acknowledgements are known: a lower bound, said as such.
         summary.unverified = (
-            f"Kafka at {settings.bootstrap} did not answer for {settings.delivery_timeout:.0f}s "
-            "after the send, so the topic's end offsets were not read"
+            f"Kafka at {settings.bootstrap} did not give the topic's end offsets (or gave ones "
+            f"below what it acknowledged) for {settings.delivery_timeout:.0f}s after the send"
         )
         summary.delivered = counter.delivered
     else:
-        summary.delivered = sum(a - b for a, b in zip(after, before, strict=False))
+        summary.delivered = gained(before, after)
     summary.failed = max(0, plan.matched - summary.delivered)
     summary.errors = counter.errors
     if counter.undelivered:
