@@ -128,6 +128,21 @@ duplicates dropped. Returns a JSON list (use with fromJsonArray).
 {{- mulf $number (get $units $unit) | int64 -}}
 {{- end -}}
 
+{{/*
+The capabilities of the supervisor in backup.fuse.mode devicePlugin (all others dropped), as a
+JSON list. SYS_ADMIN for mount(2) of the FUSE view. The supervisor runs as root (an existing
+backup volume is root's: the original chart wrote it privileged), and root without
+capabilities is an ordinary user to the kernel, so the cycle needs three more, each checked by
+leaving it out (rsync exits 23): CHOWN for rsync -a --numeric-ids, which keeps the sink files'
+owner in every snapshot; DAC_OVERRIDE to write in directories of the Connect user (sinkPath,
+mode 0755: compressed files, staging links, restore's set-aside directory; the snapshot
+directories rsync has given that owner); FOWNER to set the times and modes of the files rsync
+has given that owner.
+*/}}
+{{- define "kcb.fuseCapabilities" -}}
+{{- toJson (list "SYS_ADMIN" "CHOWN" "DAC_OVERRIDE" "FOWNER") -}}
+{{- end -}}
+
 {{/* Mount paths inside the containers; the supervisor config refers to the same constants. */}}
 {{- define "kcb.targetDir" -}}/mnt/backup_nfs_enc{{- end -}}
 {{- define "kcb.mountPoint" -}}/mnt/backup{{- end -}}
