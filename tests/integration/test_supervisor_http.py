@@ -211,6 +211,9 @@ class _CountingSupervised:
     def health(self) -> tuple[bool, dict[str, object]]:
         return True, {}
 
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        return True, {}
+
     def status(self) -> dict[str, object]:
         return {"cyclesCompleted": 0}
 

@@ -1,5 +1,6 @@
 """The supervisor loop: reconcile connectors every reconcileIntervalSeconds, run a cycle every
-restartTimeout (and on demand), serve /healthz and /metrics, stop cleanly on SIGTERM/SIGINT.
+restartTimeout (and on demand), serve /healthz, /readyz and /metrics, stop cleanly on
+SIGTERM/SIGINT.
 
 Everything that talks to Connect runs on the loop's thread, so a reconcile never races a cycle
 (the reconciler would otherwise resume connectors the cycle just stopped). The HTTP thread only
@@ -20,6 +21,8 @@ import threading
 import time
 from types import FrameType
 from typing import Any
+
+import requests
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
@@ -59,6 +62,9 @@ def register_password(config: Config) -> None:
 
 # The chart's connect startupProbe gives the worker 5 s x 60 before the kubelet restarts it.
 CONNECT_STARTUP_GRACE_SECONDS = 300.0
+
+# One readiness look at Connect; below the chart's probe timeoutSeconds (5).
+READY_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 class Supervisor:
@@ -137,6 +143,36 @@ class Supervisor:
         limit = max(60.0, 3 * self.config.reconcile_interval_seconds)
         healthy = self._in_cycle or age < limit
         return healthy, {"loopAgeSeconds": round(age, 1), "cycleInProgress": self._in_cycle}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: the loop is alive, not stopping, and Connect's REST API answers `GET
+        /connectors` with 200, asked afresh on every probe from the HTTP thread (its own
+        request, never the loop's clients, so a running cycle neither blocks nor is blocked by
+        it).
+
+        Deliberately not the connectors' state: every cycle stops them and a restore holds them
+        stopped, while the worker keeps answering, so a planned stop never makes the pod
+        unready. Unready means the supervisor cannot manage Connect (the worker is starting,
+        restarting or wedged); the chart's metrics Service publishes unready addresses, so the
+        metrics that explain it stay scrapable."""
+        alive, detail = self.health()
+        connect = self._connect_answers()
+        ready = alive and not self._stopping and connect["answers"]
+        return ready, {**detail, "stopping": self._stopping, "connect": connect}
+
+    def _connect_answers(self) -> dict[str, Any]:
+        url = f"{self.config.connect.url.rstrip('/')}/connectors"
+        try:
+            response = requests.get(url, timeout=READY_CONNECT_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            return {"answers": False, "url": url, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        if response.status_code != 200:
+            return {
+                "answers": False,
+                "url": url,
+                "error": f"HTTP {response.status_code}: {response.text[:200]}",
+            }
+        return {"answers": True, "url": url}
 
     def status(self) -> dict[str, Any]:
         return {
