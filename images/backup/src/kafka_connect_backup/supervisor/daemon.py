@@ -266,8 +266,14 @@ class Supervisor:
             self._lock.notify_all()
 
     def _reconcile(self) -> None:
+        starting = (
+            not self._connect_ready
+            and time.monotonic() - self._started < CONNECT_STARTUP_GRACE_SECONDS
+        )
         try:
-            outcome = self.reconciler.reconcile(period_of(self.clock(), self.config.sink_rotation))
+            outcome = self.reconciler.reconcile(
+                period_of(self.clock(), self.config.sink_rotation), starting=starting
+            )
         except ConnectError as exc:
             if self._connect_starting(exc):
                 return
