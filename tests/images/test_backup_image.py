@@ -1,6 +1,7 @@
 """The backup image: its tools run, and a real backup cycle in it (FUSE through `--device
-/dev/fuse --cap-add SYS_ADMIN`, not privileged) beside the Connect image leaves an encrypted
-`alpha.0` whose plaintext equals the sink files."""
+/dev/fuse`, every capability dropped but the four the chart's devicePlugin mode grants, not
+privileged) beside the Connect image leaves an encrypted `alpha.0` whose plaintext equals the
+sink files."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ CONNECT_UID = 1000
 SINK_PATH = "/data/filesink"  # the same path in both containers, as in the chart's pod
 TARGET_DIR = "/mnt/backup_nfs_enc"
 ENGINE_CONFIG = {"encfs": ".encfs6.xml", "gocryptfs": "gocryptfs.conf"}
+HELPERS = Path(__file__).resolve().parents[2] / "charts/kafka-connect-backup/templates/_helpers.tpl"
+
+
+def chart_fuse_capabilities() -> list[str]:
+    """The supervisor's capabilities in the chart's devicePlugin mode (kcb.fuseCapabilities)."""
+    text = HELPERS.read_text()
+    body = text[text.index('define "kcb.fuseCapabilities"') :]
+    match = re.search(r"toJson \(list ([^)]*)\)", body)
+    assert match, "kcb.fuseCapabilities lost its list"
+    return re.findall(r'"([A-Z_]+)"', match.group(1))
 
 
 def run_in(engine: DockerEngine, image: str, script: str) -> str:
@@ -158,8 +169,14 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     period = period_of(datetime.now(UTC), SinkRotation.MONTHLY)
     sink_on_host = sink_dir / sink_file(Path(SINK_PATH), unique_topic, sink_name, period).name
     supervisor = (
-        # FUSE rights only: the device and CAP_SYS_ADMIN, never --privileged.
-        host_container(backup_image, devices=["/dev/fuse:/dev/fuse:rwm"], cap_add=["SYS_ADMIN"])
+        # FUSE rights only: the device and the chart's devicePlugin capabilities (SYS_ADMIN and
+        # root's three file rights), everything else dropped, never --privileged.
+        host_container(
+            backup_image,
+            devices=["/dev/fuse:/dev/fuse:rwm"],
+            cap_drop=["ALL"],
+            cap_add=chart_fuse_capabilities(),
+        )
         .with_volume_mapping(str(sink_dir), SINK_PATH, "rw")
         .with_volume_mapping(str(target), TARGET_DIR, "rw")
         .with_volume_mapping(str(password_file), "/etc/encrypt-key/password", "ro")
@@ -205,7 +222,8 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
             wrapped.reload()
             host_config = wrapped.attrs["HostConfig"]
             assert host_config["Privileged"] is False
-            assert host_config["CapAdd"] == ["SYS_ADMIN"]
+            assert host_config["CapDrop"] == ["ALL"]
+            assert sorted(host_config["CapAdd"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SYS_ADMIN"]
             wrapped.stop(timeout=60)  # SIGTERM through tini: a clean exit, FUSE unmounted
             assert wrapped.wait(timeout=90)["StatusCode"] == 0, wrapped.logs().decode()[-3000:]
             logs = wrapped.logs().decode(errors="replace")

@@ -227,6 +227,9 @@ class _CountingSupervised:
     def health(self) -> tuple[bool, dict[str, object]]:
         return True, {}
 
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        return True, {}
+
     def backup_status(self) -> dict[str, object]:
         return {"cyclesCompleted": 0}
 

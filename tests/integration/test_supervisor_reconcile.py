@@ -183,6 +183,8 @@ def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
         worker.start()
         wait_running(worker.url, [name])
         assert logs.events("reconcile.failed") == []
+        # Not one error line while the worker came up (its REST may answer 404 at first).
+        assert [e for e in logs.events() if e["level"] == "error"] == []
         waits = logs.events("reconcile.waiting_for_connect")
         assert waits and all(e["level"] == "info" for e in waits)
         assert "unreachable" in waits[0]["error"]

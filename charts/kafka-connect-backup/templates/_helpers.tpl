@@ -42,21 +42,38 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-encryption" (include "kcb.fullname" .)) .Values.backup.encryption.existingSecret -}}
 {{- end -}}
 
-{{/* Images: `image.name` (original key) still sets the whole connect image reference. */}}
+{{/*
+Images: `repository@digest` when a digest is set (the tag is then ignored: the digest alone
+says what runs), else `repository:tag`. Takes (list repository tag digest).
+*/}}
+{{- define "kcb.imageReference" -}}
+{{- $repository := index . 0 -}}
+{{- $tag := index . 1 -}}
+{{- $digest := index . 2 -}}
+{{- if $digest -}}
+{{- printf "%s@%s" $repository $digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* `image.name` (original key) still sets the whole connect image reference. */}}
 {{- define "kcb.connectImage" -}}
 {{- if .Values.image.name -}}
 {{- .Values.image.name -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.connect.repository (default .Chart.AppVersion .Values.image.connect.tag) -}}
+{{- include "kcb.imageReference" (list .Values.image.connect.repository (default .Chart.AppVersion .Values.image.connect.tag) .Values.image.connect.digest) -}}
 {{- end -}}
 {{- end -}}
 
 {{/* volume-permissions: its own image if set, else the connect image (nothing new to pull). */}}
 {{- define "kcb.volumePermissionsImage" -}}
-{{- if .Values.volumePermissions.image.repository -}}
-{{- printf "%s:%s" .Values.volumePermissions.image.repository .Values.volumePermissions.image.tag -}}
+{{- with .Values.volumePermissions.image -}}
+{{- if .repository -}}
+{{- include "kcb.imageReference" (list .repository .tag .digest) -}}
 {{- else -}}
-{{- include "kcb.connectImage" . -}}
+{{- include "kcb.connectImage" $ -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -70,7 +87,7 @@ has checked both are whole numbers.
 {{- end -}}
 
 {{- define "kcb.supervisorImage" -}}
-{{- printf "%s:%s" .Values.image.supervisor.repository (default .Chart.AppVersion .Values.image.supervisor.tag) -}}
+{{- include "kcb.imageReference" (list .Values.image.supervisor.repository (default .Chart.AppVersion .Values.image.supervisor.tag) .Values.image.supervisor.digest) -}}
 {{- end -}}
 
 {{/*
@@ -131,6 +148,21 @@ duplicates dropped. Returns a JSON list (use with fromJsonArray).
 {{- end -}}
 {{- $number := trimSuffix $unit $text | float64 -}}
 {{- mulf $number (get $units $unit) | int64 -}}
+{{- end -}}
+
+{{/*
+The capabilities of the supervisor in backup.fuse.mode devicePlugin (all others dropped), as a
+JSON list. SYS_ADMIN for mount(2) of the FUSE view. The supervisor runs as root (an existing
+backup volume is root's: the original chart wrote it privileged), and root without
+capabilities is an ordinary user to the kernel, so the cycle needs three more, each checked by
+leaving it out (rsync exits 23): CHOWN for rsync -a --numeric-ids, which keeps the sink files'
+owner in every snapshot; DAC_OVERRIDE to write in directories of the Connect user (sinkPath,
+mode 0755: compressed files, staging links, restore's set-aside directory; the snapshot
+directories rsync has given that owner); FOWNER to set the times and modes of the files rsync
+has given that owner.
+*/}}
+{{- define "kcb.fuseCapabilities" -}}
+{{- toJson (list "SYS_ADMIN" "CHOWN" "DAC_OVERRIDE" "FOWNER") -}}
 {{- end -}}
 
 {{/* Mount paths inside the containers; the supervisor config refers to the same constants. */}}
@@ -218,9 +250,20 @@ message names the key and the fix. Included by every template that depends on th
 {{- end -}}
 {{- end -}}
 {{- with .Values.volumePermissions.image -}}
-{{- if and .repository (not .tag) -}}
+{{- if and .repository (not .tag) (not .digest) -}}
 {{- fail (printf "volumePermissions.image.tag: set a tag for volumePermissions.image.repository %q (or leave the repository empty to use the connect image)" .repository) -}}
 {{- end -}}
+{{- if and .digest (not .repository) -}}
+{{- fail "volumePermissions.image.digest: set volumePermissions.image.repository too (with an empty repository the init container runs the connect image, pinned by image.connect.digest)" -}}
+{{- end -}}
+{{- end -}}
+{{- range $key, $digest := dict "image.connect.digest" .Values.image.connect.digest "image.supervisor.digest" .Values.image.supervisor.digest "volumePermissions.image.digest" .Values.volumePermissions.image.digest -}}
+{{- if and $digest (not (regexMatch "^sha256:[a-f0-9]{64}$" (toString $digest))) -}}
+{{- fail (printf "%s: %q is not an image digest: use sha256: and 64 lowercase hex digits (as `docker buildx imagetools inspect` or `crane digest` print it)" $key (toString $digest)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.image.name .Values.image.connect.digest -}}
+{{- fail "image.connect.digest: image.name (original key) is set and is the whole connect image reference: put the digest in it (repository@sha256:...) or clear image.name to use image.connect.repository" -}}
 {{- end -}}
 {{- if and (eq .Values.backup.fuse.mode "devicePlugin") (not .Values.backup.fuse.resourceName) -}}
 {{- fail "backup.fuse.resourceName: devicePlugin mode needs the FUSE device plugin's resource name (for example smarter-devices/fuse)" -}}

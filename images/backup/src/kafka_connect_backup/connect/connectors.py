@@ -72,12 +72,17 @@ class Reconciler:
     def is_held(self, name: str) -> bool:
         return hold_of(self.config.sink_path, name) is not None
 
-    def reconcile(self, period: str, *, resume: bool = True) -> ReconcileResult:
+    def reconcile(
+        self, period: str, *, resume: bool = True, starting: bool = False
+    ) -> ReconcileResult:
         """Create missing connectors, update wrong configs, and (when `resume`) resume stopped
         or paused ones and restart failed tasks. Connectors held by restore are left alone.
 
         Every connector is tried; the first error is raised after the others were handled
-        (an unreachable worker aborts at once: every call would fail the same way)."""
+        (an unreachable worker aborts at once: every call would fail the same way).
+        `starting`: the worker has not answered yet since the supervisor started; its REST
+        API answers 404 for a moment after it first listens, so a connector's failure is
+        then logged at info, not as an error (the caller reports what persists)."""
         result = ReconcileResult()
         desired = desired_connectors(self.config, period)
         existing = set(self.client.connectors())
@@ -93,7 +98,7 @@ class Reconciler:
             except ConnectError as exc:
                 if exc.cause == "connect_unreachable":
                     raise
-                log.error(
+                (log.info if starting else log.error)(
                     "connector.reconcile_failed",
                     connector=name,
                     cause=exc.cause,

@@ -1,5 +1,6 @@
 """The supervisor loop: reconcile connectors every reconcileIntervalSeconds, run a cycle every
-restartTimeout (and on demand), serve /healthz and /metrics, stop cleanly on SIGTERM/SIGINT.
+restartTimeout (and on demand), serve /healthz, /readyz and /metrics, stop cleanly on
+SIGTERM/SIGINT.
 
 Everything that talks to Connect runs on the loop's thread, so a reconcile never races a cycle
 (the reconciler would otherwise resume connectors the cycle just stopped). The HTTP thread only
@@ -20,6 +21,8 @@ import threading
 import time
 from types import FrameType
 from typing import Any
+
+import requests
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
@@ -63,6 +66,9 @@ def register_password(config: Config) -> None:
 CONNECT_STARTUP_GRACE_SECONDS = 300.0
 # The lag and newest-record gauges are refreshed this often (seconds), from the reconcile loop.
 TOPIC_OBSERVE_INTERVAL = 60.0
+
+# One readiness look at Connect; below the chart's probe timeoutSeconds (5).
+READY_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 class Supervisor:
@@ -148,6 +154,36 @@ class Supervisor:
         """GET /status and `kcb status`: the loop's state and supervisor/status.py's document."""
         loop = self.status()
         return {**loop, **status.collect(self.config, admin=self._admin(), supervisor=loop)}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: the loop is alive, not stopping, and Connect's REST API answers `GET
+        /connectors` with 200, asked afresh on every probe from the HTTP thread (its own
+        request, never the loop's clients, so a running cycle neither blocks nor is blocked by
+        it).
+
+        Deliberately not the connectors' state: every cycle stops them and a restore holds them
+        stopped, while the worker keeps answering, so a planned stop never makes the pod
+        unready. Unready means the supervisor cannot manage Connect (the worker is starting,
+        restarting or wedged); the chart's metrics Service publishes unready addresses, so the
+        metrics that explain it stay scrapable."""
+        alive, detail = self.health()
+        connect = self._connect_answers()
+        ready = alive and not self._stopping and connect["answers"]
+        return ready, {**detail, "stopping": self._stopping, "connect": connect}
+
+    def _connect_answers(self) -> dict[str, Any]:
+        url = f"{self.config.connect.url.rstrip('/')}/connectors"
+        try:
+            response = requests.get(url, timeout=READY_CONNECT_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            return {"answers": False, "url": url, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        if response.status_code != 200:
+            return {
+                "answers": False,
+                "url": url,
+                "error": f"HTTP {response.status_code}: {response.text[:200]}",
+            }
+        return {"answers": True, "url": url}
 
     def status(self) -> dict[str, Any]:
         """The loop's own state (cheap: no Kafka, no files)."""
@@ -242,8 +278,14 @@ class Supervisor:
             self._lock.notify_all()
 
     def _reconcile(self) -> None:
+        starting = (
+            not self._connect_ready
+            and time.monotonic() - self._started < CONNECT_STARTUP_GRACE_SECONDS
+        )
         try:
-            outcome = self.reconciler.reconcile(period_of(self.clock(), self.config.sink_rotation))
+            outcome = self.reconciler.reconcile(
+                period_of(self.clock(), self.config.sink_rotation), starting=starting
+            )
         except ConnectError as exc:
             if self._connect_starting(exc):
                 return

@@ -1,6 +1,8 @@
 """HTTP endpoint of the supervisor on metrics.host:metrics.port (a thread beside the loop).
 
-GET  /healthz     200 while the supervisor loop is alive (503 when it is wedged): probes
+GET  /healthz     200 while the supervisor loop is alive (503 when it is wedged): liveness
+GET  /readyz      200 while the loop is alive and Connect's REST API answers (503 otherwise,
+                  naming which): readiness. `/ready` is the same endpoint
 GET  /metrics     Prometheus text format
 GET  /status      JSON: `kcb status`'s document (supervisor/status.py) and the loop's state
 POST /backup-now  run a cycle now; `?wait=1` answers when it is done with its summary
@@ -29,6 +31,8 @@ class Supervised(Protocol):
     """What the endpoint needs from the daemon."""
 
     def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
 
     def backup_status(self) -> dict[str, Any]: ...
 
@@ -67,6 +71,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             healthy, detail = self.server.supervised.health()
             self._json(200 if healthy else 503, {"status": "ok" if healthy else "stuck", **detail})
+        elif path in ("/readyz", "/ready"):
+            ready, detail = self.server.supervised.readiness()
+            status = "ready" if ready else "not ready"
+            self._json(200 if ready else 503, {"status": status, **detail})
         elif path == "/metrics":
             self._send(200, self.server.metrics.render(), CONTENT_TYPE)
         elif path == "/status":
