@@ -98,6 +98,8 @@ class Supervisor:
         self._started = time.monotonic()
         self._connect_ready = False  # a reconcile has succeeded since this start
         self._kafka: KafkaAdmin | None = None  # for the status and the lag metrics
+        # The HTTP thread (GET /status) and the loop share one Admin client, one at a time.
+        self._kafka_lock = threading.Lock()
         self._topics_observed_at = -TOPIC_OBSERVE_INTERVAL
         self.cycle_client = ConnectClient(config.connect.url, attempts=connect_attempts)
         # The reconcile loop gives up sooner: it runs again in a few seconds anyway.
@@ -153,7 +155,9 @@ class Supervisor:
     def backup_status(self) -> dict[str, Any]:
         """GET /status and `kcb status`: the loop's state and supervisor/status.py's document."""
         loop = self.status()
-        return {**loop, **status.collect(self.config, admin=self._admin(), supervisor=loop)}
+        with self._kafka_lock:
+            document = status.collect(self.config, admin=self._admin(), supervisor=loop)
+        return {**loop, **document}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready: the loop is alive, not stopping, and Connect's REST API answers `GET
@@ -319,6 +323,10 @@ class Supervisor:
         if now - self._topics_observed_at < TOPIC_OBSERVE_INTERVAL:
             return
         self._topics_observed_at = now
+        with self._kafka_lock:
+            self._observe_topics_now()
+
+    def _observe_topics_now(self) -> None:
         admin = self._admin()
         try:
             admin.check_reachable()
