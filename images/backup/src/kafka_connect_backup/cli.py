@@ -1,4 +1,5 @@
-"""`kcb` command line: supervise, backup-now, check-config (and snapshots list, from restore)."""
+"""`kcb` command line: supervise, backup-now, check-config (and snapshots list / export and
+drill, from restore)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import requests
 from kafka_connect_backup import __version__
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.restore import kcb_commands
+from kafka_connect_backup.restore import drill_command, kcb_commands
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     now.set_defaults(func=_backup_now)
     # `kcb snapshots ...` lives with the restore code it shares.
     kcb_commands.add_commands(commands, common)
+    drill_command.add_command(commands, common)
     return parser
 
 
