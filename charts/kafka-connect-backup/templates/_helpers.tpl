@@ -118,7 +118,12 @@ duplicates dropped. Returns a JSON list (use with fromJsonArray).
 
 {{/* restartTimeout in seconds (GNU timeout form: N, Ns, Nm, Nh, Nd). */}}
 {{- define "kcb.restartTimeoutSeconds" -}}
-{{- $text := toString .Values.restartTimeout | trim -}}
+{{- include "kcb.durationSeconds" .Values.restartTimeout -}}
+{{- end -}}
+
+{{/* A duration in seconds (GNU timeout form: N, Ns, Nm, Nh, Nd); the argument is the value. */}}
+{{- define "kcb.durationSeconds" -}}
+{{- $text := toString . | trim -}}
 {{- $units := dict "s" 1 "m" 60 "h" 3600 "d" 86400 -}}
 {{- $unit := "s" -}}
 {{- if regexMatch "[smhd]$" $text -}}
