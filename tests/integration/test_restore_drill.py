@@ -21,6 +21,7 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import load_config
+from kafka_connect_backup.restore.drill import run_drill
 from kafka_connect_backup.restore.drill_record import DRILL_NAME, load_last_drill
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.drills import ScheduledDrills
@@ -211,10 +212,12 @@ def test_a_plain_tree_with_a_truncated_gz_and_an_oversized_record_fails_and_clea
     (localhost / f"{orders}-sink-2026-11.sink").write_text('{"n": 2000}\n')
     big = '{"blob": "' + "x" * 1_200_000 + '"}'
     (localhost / f"{payments}-sink-2026-11.sink").write_text(f'{{"n": 1}}\n{big}\n')
+    empty = f"empty-{tag}"
+    (localhost / f"{empty}-sink-2026-11.sink").write_text('{"torn": ')  # no complete line
     path = write_config(
         tmp_path / "config.yaml",
         local_config(
-            topics=[orders, payments],
+            topics=[orders, payments, empty],
             sink_name="sink",
             sink_path=live,
             bootstrap_servers=kafka_broker.bootstrap,
@@ -224,7 +227,7 @@ def test_a_plain_tree_with_a_truncated_gz_and_an_oversized_record_fails_and_clea
 
     code, report, _ = drill_json(capsys, "--config", str(path), "--snapshot-root", str(root))
     assert code == 1
-    first, second = report["topics"]
+    first, second, third = report["topics"]
     assert first["topic"] == orders and first["ok"] is False
     assert first["error"] == (
         f"cannot read alpha.0/localhost/data/filesink/{orders}-sink-2026-10.sink-1790000000.gz: "
@@ -237,10 +240,18 @@ def test_a_plain_tree_with_a_truncated_gz_and_an_oversized_record_fails_and_clea
         f"a record of {len(big)} bytes in the sample is larger than scratch topic "
         f"{second['scratchTopic']} takes (max.message.bytes "
     )
+    assert third["error"] == (
+        f"alpha.0 holds no complete record of {empty} (1 files): nothing to restore"
+    )
     assert drill_topics(kafka_broker) == []
     record = json.loads((live / DRILL_NAME).read_text())
     assert record["ok"] is False and record["lastSuccess"] == 0
-    assert record["topics"] == [orders, payments]
+    assert record["topics"] == [orders, payments, empty]
+
+    # A shutdown before a topic's turn: the drill stops there, and is not kept.
+    aborted = run_drill(load_config(path), snapshot_root=root, should_abort=lambda: True)
+    assert (aborted.aborted, aborted.ok, aborted.topics) == (True, False, [])
+    assert aborted.render().endswith("(aborted: shutdown requested)")
 
     # One topic alone, and the sample within the good part: still fails (every file is read).
     code, report, _ = drill_json(
@@ -279,6 +290,10 @@ def test_bad_input_and_an_unreadable_backup_exit_2(
     )
     assert "wrong password for the gocryptfs volume" in report["error"]
     assert "not the password" not in err
+    assert kcb(["drill", "--config", str(path)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("  not run: cannot read snapshots: mounting the encrypted backup")
+    assert out[2].startswith("drill FAILED: 0 of 0 topics restored exactly")
     record = load_last_drill(load_config(path))
     assert record is not None and record.ok is False  # the backup cannot be restored as is
     assert record.error == report["error"]

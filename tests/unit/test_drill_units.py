@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.cli import build_parser
 from kafka_connect_backup.config import ConfigError, DrillSettings, parse_config
 from kafka_connect_backup.restore.drill import (
     DrillReport,
     TopicDrill,
+    first_difference,
     newest,
     sample_values,
     scratch_name,
@@ -130,6 +132,23 @@ def test_hash_and_scratch_name() -> None:
     assert len(long) == 249 and long.startswith("kcb-drill-ttt") and long.endswith("-1790000000")
 
 
+def test_first_difference() -> None:
+    assert first_difference([b"a", b"b", b"c"], [b"a", b"x", b"c"]) == 1
+    assert first_difference([b"a"], [b"b"]) == 0
+    assert first_difference([b"a", b"b"], [b"a", b"b"]) == 2  # none: past the end
+
+
+def test_the_report_names_what_failed() -> None:
+    report = _report(None, "read back 8 of 10 records")
+    assert not report.ok and report.first_error == "b: read back 8 of 10 records"
+    lines = report.render().splitlines()
+    assert lines[0] == "drill of alpha.0 from the backup, through Kafka at k:9092:"
+    assert lines[2] == "  b: FAILED, read back 8 of 10 records (0.0s)"
+    assert lines[3] == "drill FAILED: 1 of 2 topics restored exactly (2.5s)"
+    unavailable = _report(error="cannot reach Kafka")
+    assert unavailable.render().splitlines()[1] == "  not run: cannot reach Kafka"
+
+
 def _config(tmp_path: Path):
     return parse_config({"topics": ["a", "b"], "sinkPath": str(tmp_path)})
 
@@ -203,3 +222,14 @@ def test_no_record_at_start_then_a_first_drill_is_counted() -> None:
     assert metrics.registry.get_sample_value("kcb_drill_last_result") == -1
     watch.observe(record(NOW))
     assert metrics.registry.get_sample_value("kcb_drills_total", {"result": "passed"}) == 1
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "1000001", "-5", "1.5"])
+def test_records_must_be_a_whole_number_in_range(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["drill", "--records", text])
+    assert exit_info.value.code == 2
+    assert f"{text!r} is not a number of records from 1 to 1000000" in capsys.readouterr().err
+    assert build_parser().parse_args(["drill", "--records", "1000000"]).records == 1_000_000

@@ -154,7 +154,7 @@ class DrillReport:
         where = (
             f"the encrypted backup {self.mounted_from} (mounted privately for the drill)"
             if self.mounted_from
-            else self.root
+            else self.root or "the backup"  # not reached: the mount failed
         )
         lines = [f"drill of {self.snapshot} from {where}, through Kafka at {self.bootstrap}:"]
         if self.error is not None:
@@ -244,8 +244,10 @@ def _relative(message: str, root: Path) -> str:
     return message.replace(f"{root}/", "")
 
 
-def _first_difference(expected: Sequence[bytes], got: Sequence[bytes]) -> int:
-    return next((i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b), 0)
+def first_difference(expected: Sequence[bytes], got: Sequence[bytes]) -> int:
+    """Index of the first value that differs (the shorter length when one is a prefix)."""
+    pairs = enumerate(zip(expected, got, strict=False))
+    return next((i for i, (a, b) in pairs if a != b), min(len(expected), len(got)))
 
 
 class _TopicRun:
@@ -320,7 +322,7 @@ class _TopicRun:
                 f"{result.scratch} (its end offset: {end})"
             )
         if result.read_back_sha256 != result.snapshot_sha256:
-            index = _first_difference(values, got)
+            index = first_difference(values, got)
             raise RestoreError(
                 f"the {len(values)} values read back differ from the snapshot's (sha256 "
                 f"{result.read_back_sha256[:16]} instead of {result.snapshot_sha256[:16]}; "
