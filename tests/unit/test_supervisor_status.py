@@ -111,3 +111,22 @@ def test_a_cycles_summary_reads_as_one_line() -> None:
     assert describe_cycle(failed) == (
         "cycle def FAILED in 2.0s, in step backup (target_not_mounted): no NFS (fix: mount it)"
     )
+
+
+def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
+    from kafka_connect_backup.restore.drill_record import DrillRecord, save_drill
+
+    cfg = config(tmp_path)
+    assert status.collect(cfg, admin=None, now=NOW)["lastDrill"] is None
+    failed = DrillRecord(
+        NOW - 30, False, NOW - 86400, topics=("orders",), error="read back 9 of 10"
+    )
+    assert save_drill(cfg, failed)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert doc["lastDrill"] == {
+        "time": "2026-03-14T11:59:30Z", "ok": False, "snapshot": "alpha.0", "topics": ["orders"],
+        "lastSuccess": "2026-03-13T12:00:00Z", "error": "read back 9 of 10",
+    }  # fmt: skip
+    assert "last drill:   2026-03-14T11:59:30Z on alpha.0, FAILED: read back 9 of 10" in (
+        status.render(doc)
+    )

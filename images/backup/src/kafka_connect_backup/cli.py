@@ -1,5 +1,5 @@
-"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list / export,
-from restore)."""
+"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list /
+export and drill, from restore)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import requests
 from kafka_connect_backup import __version__
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.restore import kcb_commands
+from kafka_connect_backup.restore import drill_command, kcb_commands
 from kafka_connect_backup.units import counted, human_bytes
 
 
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     state.set_defaults(func=_status)
     # `kcb snapshots ...` lives with the restore code it shares.
     kcb_commands.add_commands(commands, common)
+    drill_command.add_command(commands, common)
     return parser
 
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kafka_connect_backup.durations import parse_duration
 
@@ -120,6 +128,20 @@ class KafkaSettings(_Model):
     )
 
 
+class DrillSettings(_Model):
+    """Restore drills (`kcb drill`, restore/drill.py): the newest `records` of each topic in
+    alpha.0 restored into a scratch topic and read back; run by the supervisor after a
+    successful cycle when enabled and the last full drill is older than `every`."""
+
+    enabled: bool = False
+    every: Duration = "7d"
+    records: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+
+    @property
+    def every_seconds(self) -> float:
+        return parse_duration(self.every)
+
+
 class BackupSettings(_Model):
     enabled: bool = False
     retention: Annotated[int, Field(ge=1, le=1000)] = 7
@@ -150,6 +172,16 @@ class BackupSettings(_Model):
     # Where rsnapshot.conf and its lock file are written (not on the backup volume).
     # The container's own /tmp: private to the supervisor (the chart mounts an emptyDir there).
     work_dir: Annotated[Path, Field(alias="workDir")] = Path("/tmp/kcb")  # noqa: S108
+    drill: DrillSettings = DrillSettings()
+
+    @model_validator(mode="after")
+    def _drill_needs_backup(self) -> BackupSettings:
+        if self.drill.enabled and not self.enabled:
+            raise ValueError(
+                "drill.enabled needs backup.enabled: a drill restores from the backup's "
+                "snapshots (enable the backup, or set drill.enabled to false)"
+            )
+        return self
 
     @property
     def snapshot_root(self) -> Path:

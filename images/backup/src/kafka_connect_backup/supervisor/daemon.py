@@ -42,6 +42,7 @@ from kafka_connect_backup.supervisor.cycle import (
     default_snapshot,
     utc_now,
 )
+from kafka_connect_backup.supervisor.drills import ScheduledDrills
 from kafka_connect_backup.supervisor.health import HealthServer
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.state import load_state, save_state
@@ -116,6 +117,8 @@ class Supervisor:
             should_abort=lambda: self._stopping,
         )
         self.reconciler = Reconciler(config, self.reconcile_client)
+        self.drills = ScheduledDrills(config, self.metrics, should_abort=lambda: self._stopping)
+        self._in_drill = False
         self.http: HealthServer | None = None
         if http and config.metrics.port:
             self.http = HealthServer(config.metrics.host, config.metrics.port, self, self.metrics)
@@ -149,8 +152,13 @@ class Supervisor:
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self._heartbeat
         limit = max(60.0, 3 * self.config.reconcile_interval_seconds)
-        healthy = self._in_cycle or age < limit
-        return healthy, {"loopAgeSeconds": round(age, 1), "cycleInProgress": self._in_cycle}
+        # A cycle and a drill block the loop for as long as they take.
+        healthy = self._in_cycle or self._in_drill or age < limit
+        return healthy, {
+            "loopAgeSeconds": round(age, 1),
+            "cycleInProgress": self._in_cycle,
+            "drillInProgress": self._in_drill,
+        }
 
     def backup_status(self) -> dict[str, Any]:
         """GET /status and `kcb status`: the loop's state and supervisor/status.py's document."""
@@ -193,6 +201,7 @@ class Supervisor:
         """The loop's own state (cheap: no Kafka, no files)."""
         return {
             "cycleInProgress": self._in_cycle,
+            "drillInProgress": self._in_drill,
             "cyclesCompleted": self._completed,
             "nextCycleInSeconds": round(max(0.0, self._next_cycle_at - time.monotonic()), 1),
             "lastCycle": self._last.summary() if self._last else None,
@@ -219,6 +228,7 @@ class Supervisor:
         if self.http is not None:
             self.http.start()
         self.metrics.up.set(1)
+        self.drills.refresh()
         interval = self.config.restart_timeout_seconds
         self._next_cycle_at = time.monotonic() + self._first_cycle_delay(interval)
         next_reconcile = 0.0
@@ -231,6 +241,7 @@ class Supervisor:
                     next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
                 elif now >= next_reconcile:
                     self._reconcile()
+                    self.drills.refresh()  # a `kcb drill` run through kubectl exec
                     next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
                 else:
                     time.sleep(_TICK)
@@ -280,6 +291,12 @@ class Supervisor:
             self._last = result
             self._completed += 1
             self._lock.notify_all()
+        # After the cycle (connectors resumed) and after answering `kcb backup-now`.
+        self._in_drill = True
+        try:
+            self.drills.after_cycle(result.ok and not self._stopping)
+        finally:
+            self._in_drill = False
 
     def _reconcile(self) -> None:
         starting = (

@@ -1,7 +1,9 @@
 """Prometheus metrics of the supervisor (one registry per supervisor, so tests can run several).
 
 Alert on `time() - kcb_last_success_timestamp_seconds > 2 * restartTimeout` (the chart's
-PrometheusRule does) and on `increase(kcb_failures_total[1d]) > 0`.
+PrometheusRule does) and on `increase(kcb_failures_total[1d]) > 0`; on `kcb_drill_last_result
+== 0` (the last restore drill failed) and, with scheduled drills, on `time() -
+kcb_drill_last_success_timestamp_seconds > 2 * backup.drill.every`.
 """
 
 from __future__ import annotations
@@ -90,6 +92,28 @@ class Metrics:
             "Age of the newest record in the topic's current sink file: what a restore from the "
             "files right now would miss, for a topic that receives records steadily",
             ("topic",),
+        )
+        # Restore drills (kcb drill, in the supervisor or through kubectl exec), read from
+        # {sinkPath}/.kcb-drill.json (supervisor/drills.py).
+        self.drill_last_result = gauge(
+            "kcb_drill_last_result", "Result of the last restore drill: 1 passed, 0 failed, -1 none"
+        )
+        self.drill_last_result.set(-1)
+        self.drill_last_success = gauge(
+            "kcb_drill_last_success_timestamp_seconds",
+            "Unix time of the end of the last passing restore drill (0 = none yet)",
+        )
+        self.drill_last_end = gauge(
+            "kcb_drill_last_timestamp_seconds",
+            "Unix time of the end of the last restore drill, passed or not (0 = none yet)",
+        )
+        self.drill_last_duration = gauge(
+            "kcb_drill_last_duration_seconds", "Wall time of the last restore drill"
+        )
+        self.drills = counter(
+            "kcb_drills",
+            "Restore drills seen by this supervisor, by result (passed|failed)",
+            ("result",),
         )
         self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
         self.up = gauge("kcb_up", "1 while the supervisor loop runs")

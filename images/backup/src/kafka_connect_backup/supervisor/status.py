@@ -1,8 +1,8 @@
 """Is the backup good right now? The one document behind `kcb status` and the supervisor's
 `GET /status`: the last successful cycle and its age, the next one, the last failure and its
 fix; per topic the sink's consumer-group lag (records Kafka has that no sink file has yet), the
-newest record in its current sink file and the size of its files; the last snapshot; restore
-holds and restores in progress.
+newest record in its current sink file and the size of its files; the last snapshot and the
+last restore drill; restore holds and restores in progress.
 
 Healthy: the last cycle did not fail, and once a cycle has succeeded its age is at most
 2 x restartTimeout (the chart's stale-backup alert uses the same bound).
@@ -22,6 +22,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
+from kafka_connect_backup.restore.drill_record import load_last_drill
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.restore.timefilter import FieldReader, record_moment
 from kafka_connect_backup.sinkfiles import (
@@ -149,6 +150,20 @@ def _holds(config: Config, now: float) -> list[dict[str, Any]]:
     return found
 
 
+def _drill(config: Config) -> dict[str, Any] | None:
+    record = load_last_drill(config)
+    if record is None:
+        return None
+    return {
+        "time": iso(record.finished_at),
+        "ok": record.ok,
+        "snapshot": record.snapshot,
+        "topics": list(record.topics),
+        "lastSuccess": iso(record.last_success),
+        "error": record.error,
+    }
+
+
 def _restores(config: Config) -> list[str]:
     directory = config.sink_path / RESTORE_DIR
     if not directory.is_dir():
@@ -214,6 +229,7 @@ def collect(
         ),
         "backupEnabled": config.backup.enabled,
         "topics": topics,
+        "lastDrill": _drill(config),
         "holds": _holds(config, now),
         "restoresInProgress": _restores(config),
         "errors": errors,
@@ -256,6 +272,10 @@ def render(doc: dict[str, Any]) -> str:
             f"  {topic['topic']}: lag {lag} records, newest record {newest}, "
             f"{topic['files']} files, {human_bytes(topic['bytes'])}"
         )
+    drill = doc.get("lastDrill")
+    if drill:
+        outcome = "passed" if drill["ok"] else f"FAILED: {drill['error']}"
+        lines.append(f"last drill:   {drill['time']} on {drill['snapshot']}, {outcome}")
     for hold in doc["holds"]:
         lines.append(
             f"held: {hold['connector']} by {hold['reason']} for {_age(hold['ageSeconds'])}"
