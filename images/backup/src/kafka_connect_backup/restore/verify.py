@@ -264,7 +264,7 @@ class Verification:
 def _status_problem(status: Status) -> str | None:
     if status.state is State.COMPLETE:
         return None
-    return f"status {status.describe()}"
+    return f"status {status.state.value}: {status.reason}"
 
 
 def _read_at(path: Path, offset: int, count: int) -> bytes:
@@ -326,7 +326,8 @@ def _deep(check: FileCheck, source: SourceFile) -> list[str]:
         content += batches.last_batch_bytes
     torn = batches.torn or b""
     check.lines = lines
-    check.bytes_read = source.size
+    # gzip read the whole file to reach its trailer; a plain file's bytes are all counted.
+    check.bytes_read = source.size if source.compressed else content + len(torn)
     problems = []
     if torn:
         problems.append(
