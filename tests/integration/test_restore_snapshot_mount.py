@@ -185,6 +185,16 @@ def test_wrong_password_is_a_clear_error_and_nothing_stays_mounted(
     assert "not the password" not in err
     assert_clean(env)
 
+    assert kcb(["snapshots", "verify", "--deep", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"kcb: error: cannot read snapshots: mounting the encrypted backup {env.target}"
+    )
+    assert f"wrong password for the {engine} volume" in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert_clean(env)
+
     code = dry_run_from_alpha0(path, "2026-11-01")
     err = capsys.readouterr().err
     assert code == 2
