@@ -1,5 +1,5 @@
-"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list / export,
-from restore)."""
+"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list / export /
+verify, from restore)."""
 
 from __future__ import annotations
 
