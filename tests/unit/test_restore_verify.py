@@ -454,3 +454,26 @@ def test_deep_reports_a_file_that_reads_shorter_than_its_size(tmp_path, capsys, 
     assert code == 1
     size = len(PLAIN_DATA)
     assert out[2] == f"    alpha.0/{SINK}/{PLAIN}: read {size} bytes, but its size is {size + 5}"
+
+
+def test_a_snapshot_that_cannot_be_listed_is_a_problem_not_a_traceback(
+    tmp_path, capsys, monkeypatch
+):
+    root = tmp_path / "backup"
+    snapshot = make_snapshot(root)
+
+    def unlistable(host: Path) -> list[Path]:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(host / "data"))
+
+    monkeypatch.setattr(verify_module, "_walk", unlistable)
+    code, out, _ = run(capsys, root, "--deep")
+    assert code == 1
+    assert out[1:] == [
+        "alpha.0   INCOMPLETE  0 files  0 B  1 problem",
+        (
+            "    alpha.0: status incomplete: cannot be listed: Input/output error "
+            "(alpha.0/localhost/data)"
+        ),
+        "verify --deep: 1 snapshot, 0 files, 0 bytes read, 1 problem",
+    ]
+    assert (snapshot / SINK / PLAIN).is_file()

@@ -381,6 +381,11 @@ def _stray(path: Path) -> str | None:
     )
 
 
+def _walk(host: Path) -> list[Path]:
+    """Everything under localhost/, by path (rsnapshot nests the sink path's directories)."""
+    return sorted(host.rglob("*"))
+
+
 def verify_snapshot(
     directory: Path,
     *,
@@ -389,12 +394,21 @@ def verify_snapshot(
     recorded_offsets: RecordedOffsets = no_recorded_offsets,
 ) -> SnapshotCheck:
     root = directory.parent
-    status = snapshot_status(directory)
+    host = directory / HOST_DIR
+    listed = True
+    try:
+        status = snapshot_status(directory)
+        top = sorted(directory.iterdir())
+        entries = _walk(host) if host.is_dir() else []
+    except OSError as exc:  # a directory the filesystem (or its decryption) cannot list
+        where = Path(exc.filename).relative_to(root) if exc.filename else directory.name
+        status = Status(State.INCOMPLETE, f"cannot be listed: {exc.strerror or exc} ({where})")
+        top, entries, listed = [], [], False
     check = SnapshotCheck(directory.name, status)
     problem = _status_problem(status)
     if problem:
         check.problems.append(Problem(directory.name, problem))
-    for entry in sorted(directory.iterdir()):
+    for entry in top:
         if entry.name not in (HOST_DIR, MARKER_NAME):
             check.problems.append(
                 Problem(
@@ -402,13 +416,12 @@ def verify_snapshot(
                     f"not part of a snapshot (only {HOST_DIR}/ and {MARKER_NAME} belong here)",
                 )
             )
-    host = directory / HOST_DIR
-    if not host.is_dir():
+    if listed and not host.is_dir():
         check.problems.append(
             Problem(f"{directory.name}/{HOST_DIR}", "missing: the snapshot holds no backed-up file")
         )
     topics: dict[str, TopicCheck] = {}
-    for path in sorted(host.rglob("*")) if host.is_dir() else []:
+    for path in entries:
         where = str(path.relative_to(root))
         stray = _stray(path)
         if stray is not None:
