@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.cli import main as restore_main
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.units import human_bytes
 from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import end_offsets, write_sink
 from local_config import write_config
@@ -183,6 +185,16 @@ def test_wrong_password_is_a_clear_error_and_nothing_stays_mounted(
     assert "not the password" not in err
     assert_clean(env)
 
+    assert kcb(["snapshots", "verify", "--deep", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"kcb: error: cannot read snapshots: mounting the encrypted backup {env.target}"
+    )
+    assert f"wrong password for the {engine} volume" in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert_clean(env)
+
     code = dry_run_from_alpha0(path, "2026-11-01")
     err = capsys.readouterr().err
     assert code == 2
@@ -312,3 +324,116 @@ def test_snapshots_export_reads_the_encrypted_backup_and_counts_like_a_dry_run(
                                "--summary-json", str(summary)) == 0  # fmt: skip
     result = json.loads(summary.read_text())
     assert (result["read"], result["would_send"]) == (51, 11)
+
+
+def ciphertext(env: StorageEnv) -> list[tuple[str, int, int]]:
+    """(path, size, mtime ns) of everything in the backup target, its root included."""
+    return sorted(
+        (str(p.relative_to(env.target)), p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in [env.target, *env.target.rglob("*")]
+    )
+
+
+def verify_args(path: Path, *extra: str) -> list[str]:
+    return ["snapshots", "verify", "--config", str(path), *extra]
+
+
+@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+def test_snapshots_verify_passes_on_a_fresh_encrypted_backup_and_writes_nothing(
+    env: StorageEnv, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = backed_up(env, engine)
+    sizes = sum(p.stat().st_size for p in env.sink.iterdir())
+    listing, content = ciphertext(env), tree(env.target)
+    capsys.readouterr()
+
+    assert kcb(verify_args(path)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"snapshots in {env.work}/kcb-snapshots-")
+    assert out[0].endswith(
+        f" (the encrypted backup {env.target}, mounted privately for this check):"
+    )
+    assert out[1:] == [
+        f"alpha.0   complete    2 files  {human_bytes(sizes)}  ok",
+        "verify: 1 snapshot, 2 files, 19 bytes read, 0 problems",  # gzip 10 + 8, a last byte
+    ]
+    assert_clean(env)
+
+    assert kcb(verify_args(path, "--deep")) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        f"alpha.0   complete    2 files  {human_bytes(sizes)}  ok",
+        (
+            "    topic orders (connector orders-sink): 2 files, 51 lines; committed offsets: not "
+            "possible: no offsets recorded with this snapshot"
+        ),
+        f"verify --deep: 1 snapshot, 2 files, {sizes} bytes read, 0 problems",
+    ]
+    assert_clean(env)
+
+    assert kcb(verify_args(path, "--all", "--deep", "--json")) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["ok"], data["counts"]["problems"], data["snapshots"][0]["status"]) == (
+        True,
+        0,
+        "complete",
+    )
+    assert (ciphertext(env), tree(env.target)) == (listing, content)
+    assert_clean(env)
+
+
+def test_snapshots_verify_deep_names_a_file_whose_gocryptfs_ciphertext_is_damaged(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One flipped byte in a middle 4 KiB block of a sink file's ciphertext (its mtime kept, as
+    bit rot would): the quick checks read the first and last blocks only and pass; --deep reads
+    every block and names the plaintext file with gocryptfs' I/O error."""
+    write_sink_files(env.sink)
+    (env.sink / NOVEMBER).write_text(
+        "".join(json.dumps({"utcTime": f"2026-11-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                            "n": i}) + "\n" for i in range(2000))
+    )  # fmt: skip
+    path = config_file(env, "gocryptfs")
+    backup_snapshot(load_config(path))
+    skip = {"gocryptfs.conf", "gocryptfs.diriv"}
+    damaged = max(
+        (p for p in env.target.rglob("*") if p.is_file() and p.name not in skip),
+        key=lambda p: p.stat().st_size,
+    )
+    blocks = (damaged.stat().st_size - 18) // (4096 + 32)  # header, then nonce + data + tag
+    assert blocks >= 10
+    before = damaged.stat()
+    with damaged.open("r+b") as handle:  # inside block 5's data
+        handle.seek(18 + 5 * (4096 + 32) + 16 + 100)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    os.utime(damaged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    listing, content = ciphertext(env), tree(env.target)
+    capsys.readouterr()
+
+    assert kcb(verify_args(path)) == 0  # the marker still matches; first and last block read
+    capsys.readouterr()
+    assert_clean(env)
+
+    assert kcb(verify_args(path, "--deep")) == 1
+    out = capsys.readouterr().out.splitlines()
+    where = f"alpha.0/localhost/{NOVEMBER}"
+    assert out[1].startswith("alpha.0   complete    2 files  ")
+    assert out[1].endswith("  1 problem")
+    assert out[2:] == [
+        f"    {where}: cannot read: Input/output error",
+        (
+            "    topic orders (connector orders-sink): 2 files, 1 line (1 file not read whole: not "
+            "counted); committed offsets: not possible: no offsets recorded with this snapshot"
+        ),
+        (
+            f"verify --deep: 1 snapshot, 2 files, {(env.sink / OCTOBER_GZ).stat().st_size} bytes "
+            "read, 1 problem"
+        ),
+    ]
+    assert kcb(verify_args(path, "--deep", "--json")) == 1
+    problems = json.loads(capsys.readouterr().out)["snapshots"][0]["problems"]
+    assert problems == [{"path": where, "what": "cannot read: Input/output error"}]
+    assert (ciphertext(env), tree(env.target)) == (listing, content)
+    assert_clean(env)

@@ -173,6 +173,15 @@ def test_corrupt_gz_is_a_source_error(tmp_path):
         scan([inspect(path)], everything(), MissingTimestamp.SKIP)
 
 
+def test_damaged_deflate_data_in_a_gz_is_a_source_error_not_a_zlib_traceback(tmp_path):
+    path = tmp_path / f"{STEM}-2021-01.sink-6.gz"
+    data = bytearray(gzip.compress("".join(f"{record(m % 60)}\n" for m in range(2000)).encode()))
+    data[12] ^= 0xFF  # inside the first block's Huffman tables, right after the 10-byte header
+    path.write_bytes(data)
+    with pytest.raises(SourceError, match=r"cannot read .*sink-6.gz: Error -3 while decompress"):
+        scan([inspect(path)], everything(), MissingTimestamp.SKIP)
+
+
 def test_snapshot_sources_pick_one_connector_in_rsnapshot_layout(tmp_path):
     root = tmp_path / "backup"
     base = root / "alpha.1" / "localhost" / "data" / "filesink"

@@ -1,5 +1,5 @@
 """`kcb` command line: supervise, backup-now, status, check-config (and snapshots list /
-export and drill, from restore)."""
+export / verify and drill, from restore)."""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def describe_snapshots(
     return found
 
 
-def _status_word(status: Status) -> str:
+def status_word(status: Status) -> str:
     if status.quarantined:
         return "SET ASIDE"
     if status.state is State.INCOMPLETE:
@@ -116,7 +116,7 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
         first, last = snapshot.time_range()
         span = f"records {first} .. {last}" if first else "no timed records"
         lines.append(
-            f"{snapshot.name:<9} {snapshot.date}  {_status_word(snapshot.status):<10}  "
+            f"{snapshot.name:<9} {snapshot.date}  {status_word(snapshot.status):<10}  "
             f"{len(snapshot.files)} files  {human_bytes(snapshot.bytes)}  {span}"
         )
         if snapshot.status.state is not State.COMPLETE:

@@ -12,6 +12,7 @@ import glob
 import gzip
 import stat
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +28,23 @@ from kafka_connect_backup.snapshot_dirs import (
 from kafka_connect_backup.snapshot_status import State, snapshot_status
 
 CHUNK_SIZE = 4 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class SourceError(RestoreError):
     """A source that cannot be restored from; the message names the file and the fix."""
 
     exit_code = EXIT_INVALID
+
+
+class ReadError(SourceError):
+    """A file that could not be read to its end: `reason` is what the filesystem (or the
+    encryption under it), gzip or zlib said."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -49,8 +60,8 @@ class SourceFile:
         return self.path.open("rb", buffering=0)
 
 
-def _describe_os_error(path: Path, exc: OSError) -> SourceError:
-    return SourceError(f"cannot read {path}: {exc.strerror or exc}")
+def _describe_os_error(path: Path, exc: OSError) -> ReadError:
+    return ReadError(path, exc.strerror or str(exc))
 
 
 def inspect(path: Path) -> SourceFile:
@@ -71,7 +82,7 @@ def inspect(path: Path) -> SourceFile:
         size = path.stat().st_size
     except OSError as exc:
         raise _describe_os_error(path, exc) from None
-    return SourceFile(path, size, magic == _GZIP_MAGIC, parse_sink_file(path))
+    return SourceFile(path, size, magic == GZIP_MAGIC, parse_sink_file(path))
 
 
 def order(files: list[SourceFile]) -> list[SourceFile]:
@@ -209,7 +220,8 @@ class LineBatches:
                     if lines:
                         self.last_batch_bytes = size - len(pending)
                         yield lines
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
+            # zlib.error: a damaged deflate stream inside a .gz (gzip raises it as it is).
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SourceError(f"cannot read {self.source.path}: {message}") from None
+            raise ReadError(self.source.path, message) from None
         self.torn = pending or None

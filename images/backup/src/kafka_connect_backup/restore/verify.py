@@ -1,0 +1,490 @@
+"""`kcb snapshots verify`: check that a snapshot's files are whole, restorable sink files.
+
+Every check reads the snapshot only (files opened read-only; nothing is written, renamed or
+touched under the snapshot root). For each `alpha.N`:
+
+- its status, from the completeness marker (`snapshot_status`): anything but complete is a
+  problem (a marker whose listing digest no longer matches the content reads `incomplete: its
+  content changed after the verification ...`);
+- its top level holds only `localhost/` and the marker; every file under `localhost/` is a
+  regular file with a sink file name (`sinkfiles.parse_sink_file`): anything else (an rsync
+  temporary file, a stray file, a symbolic link) is reported by its path;
+- sizes and framing, reading only a few bytes per file: a `.gz` holds gzip data, is long
+  enough for one, has a valid gzip header (deflate, no reserved flag), and its trailer's
+  length field is possible for its compressed size (a file cut short usually ends in bytes
+  that are not; only `--deep` proves it whole); a plain file's last byte is a newline, so its
+  last line is a complete record.
+
+`--deep` also reads every byte through the decryption with restore's own reader
+(`sources.LineBatches`): a damaged gocryptfs ciphertext block is the I/O error the engine
+returns, each `.gz` is decompressed whole (gzip checks its CRC-32 and length), every line must
+be complete, and the complete lines are counted per file and per connector (topic). For
+alpha.0 the count of each connector is compared with the records its sink consumer group had
+committed when the backup cycle stopped it, when such offsets are recorded with the snapshot:
+`RecordedOffsets` is the hook for that reader. Snapshots record none today, so the comparison
+says `not possible: no offsets recorded with this snapshot`.
+
+The result is a `Verification` (no file is written): the command prints it, and anything else
+(a status page, a metric) can read `ok` and `counts()`.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.restore.snapshots import status_word
+from kafka_connect_backup.restore.sources import (
+    LineBatches,
+    ReadError,
+    SourceError,
+    SourceFile,
+    inspect,
+    snapshot_dir,
+)
+from kafka_connect_backup.sinkfiles import parse_sink_file
+from kafka_connect_backup.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.snapshot_status import (
+    MARKER_NAME,
+    State,
+    Status,
+    is_rsync_temp,
+    snapshot_status,
+)
+from kafka_connect_backup.tools.rsnapshot import HOST_DIR
+from kafka_connect_backup.units import counted, human_bytes
+
+NEWEST = "alpha.0"  # the snapshot whose counts are compared with the recorded offsets
+
+GZIP_HEADER_BYTES = 10  # magic, method, flags, mtime, extra flags, OS
+GZIP_TRAILER_BYTES = 8  # CRC-32 and ISIZE (the uncompressed length mod 2**32), little-endian
+_EMPTY_DEFLATE_BYTES = 2  # the shortest deflate stream (one empty final block)
+GZIP_MIN_BYTES = GZIP_HEADER_BYTES + _EMPTY_DEFLATE_BYTES + GZIP_TRAILER_BYTES
+_DEFLATE = 8
+_RESERVED_FLAGS = 0xE0
+# Deflate's best case is 258 bytes out of one length/distance pair of 2 bits: ~1032 to 1.
+_DEFLATE_MAX_RATIO = 1032
+_ISIZE_WRAP = 1 << 32
+
+NO_OFFSETS = "not possible: no offsets recorded with this snapshot"
+
+# The hook for the offsets check: how many records connector's sink consumer group had
+# committed (summed over partitions) when the backup cycle that made the snapshot stopped it,
+# as recorded with the snapshot; None when nothing is recorded. Snapshots record none today.
+RecordedOffsets = Callable[[Path, str], int | None]
+
+
+def no_recorded_offsets(_snapshot: Path, _connector: str) -> int | None:
+    """Today's snapshots hold no offsets: the comparison is not possible."""
+    return None
+
+
+@dataclass(frozen=True)
+class OffsetComparison:
+    """A connector's line count against its group's committed records at the snapshot's stop."""
+
+    lines: int
+    committed: int | None  # None: nothing recorded, nothing compared
+
+    @property
+    def compared(self) -> bool:
+        return self.committed is not None
+
+    @property
+    def matches(self) -> bool | None:
+        return None if self.committed is None else self.committed == self.lines
+
+    def describe(self) -> str:
+        if self.committed is None:
+            return NO_OFFSETS
+        if self.committed == self.lines:
+            return f"{self.lines} lines = the {self.committed} records committed at its stop"
+        return (
+            f"{self.lines} lines, but the sink's consumer group had committed "
+            f"{self.committed} records at the snapshot's stop"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "compared": self.compared,
+            "committed": self.committed,
+            "matches": self.matches,
+            "detail": self.describe(),
+        }
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # relative to the snapshot root: alpha.N, or alpha.N/localhost/...
+    what: str
+
+    def describe(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+@dataclass
+class FileCheck:
+    path: str  # relative to the snapshot root
+    connector: str  # {topic}-{sinkName}
+    bytes: int
+    compressed: bool  # holds gzip data (by its magic bytes, as restore reads it)
+    lines: int | None = None  # --deep: its complete lines
+    bytes_read: int = 0
+
+
+@dataclass
+class TopicCheck:
+    connector: str
+    topic: str | None  # when the sink name is known
+    files: int = 0
+    lines: int | None = None  # --deep: the complete lines of the files read whole
+    unread: int = 0  # --deep: files that could not be read whole (their lines not counted)
+    offsets: OffsetComparison | None = None  # --deep, alpha.0 only
+
+    def describe(self) -> str:
+        who = (
+            f"topic {self.topic} (connector {self.connector})"
+            if self.topic
+            else f"connector {self.connector}"
+        )
+        text = f"{who}: {counted(self.files, 'file')}"
+        if self.lines is not None:
+            text += f", {counted(self.lines, 'line')}"
+        if self.unread:
+            text += f" ({counted(self.unread, 'file')} not read whole: not counted)"
+        if self.offsets is not None:
+            text += f"; committed offsets: {self.offsets.describe()}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector,
+            "topic": self.topic,
+            "files": self.files,
+            "lines": self.lines,
+            "unread": self.unread,
+            "offsets": self.offsets.as_dict() if self.offsets else None,
+        }
+
+
+@dataclass
+class SnapshotCheck:
+    name: str
+    status: Status
+    files: list[FileCheck] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # its status's first, then by path
+    topics: list[TopicCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems  # a status other than complete is a problem
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(f.bytes_read for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "status": self.status.state.value,
+            "status_reason": self.status.reason,
+            "verified_at": self.status.finished,
+            "bytes": self.bytes,
+            "bytes_read": self.bytes_read,
+            "files": [f.__dict__ for f in self.files],
+            "topics": [t.as_dict() for t in self.topics],
+            "problems": [p.__dict__ for p in self.problems],
+        }
+
+
+@dataclass
+class Verification:
+    """What one `kcb snapshots verify` found: small, for the command and any later reader."""
+
+    root: Path
+    deep: bool
+    snapshots: list[SnapshotCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.snapshots)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "snapshots": len(self.snapshots),
+            "files": sum(len(s.files) for s in self.snapshots),
+            "bytes_read": sum(s.bytes_read for s in self.snapshots),
+            "problems": sum(len(s.problems) for s in self.snapshots),
+        }
+
+    def summary(self) -> str:
+        c = self.counts()
+        mode = "verify --deep" if self.deep else "verify"
+        return (
+            f"{mode}: {counted(c['snapshots'], 'snapshot')}, {counted(c['files'], 'file')}, "
+            f"{c['bytes_read']} bytes read, {counted(c['problems'], 'problem')}"
+        )
+
+    def render(self, where: str = "") -> str:
+        lines = [f"snapshots in {self.root}{where}:"]
+        for snap in self.snapshots:
+            verdict = "ok" if snap.ok else counted(len(snap.problems), "problem")
+            lines.append(
+                f"{snap.name:<9} {status_word(snap.status):<10}  {counted(len(snap.files), 'file')}"
+                f"  {human_bytes(snap.bytes)}  {verdict}"
+            )
+            lines.extend(f"    {p.describe()}" for p in snap.problems)
+            if self.deep:
+                lines.extend(f"    {t.describe()}" for t in snap.topics)
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "deep": self.deep,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "snapshots": [s.as_dict() for s in self.snapshots],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+
+def _status_problem(status: Status) -> str | None:
+    if status.state is State.COMPLETE:
+        return None
+    return f"status {status.state.value}: {status.reason}"
+
+
+def _read_at(path: Path, offset: int, count: int) -> bytes:
+    with path.open("rb", buffering=0) as handle:
+        handle.seek(offset)
+        return handle.read(count)
+
+
+def _gzip_framing(source: SourceFile) -> tuple[list[str], int]:
+    """Problems of a .gz's header and trailer (reading those bytes only), and bytes read."""
+    header = _read_at(source.path, 0, GZIP_HEADER_BYTES)
+    trailer = _read_at(source.path, source.size - GZIP_TRAILER_BYTES, GZIP_TRAILER_BYTES)
+    problems = []
+    if header[2] != _DEFLATE:
+        problems.append(f"gzip header: compression method {header[2]}, not deflate (8)")
+    if header[3] & _RESERVED_FLAGS:
+        problems.append(f"gzip header: reserved flag bits set (flags 0x{header[3]:02x})")
+    # The trailer's ISIZE is the content's length mod 2**32. Deflate cannot expand the
+    # compressed bytes by more than _DEFLATE_MAX_RATIO, so a larger ISIZE is impossible
+    # (decisive only while that bound is below 2**32, i.e. files under ~4 MiB).
+    payload = source.size - GZIP_HEADER_BYTES - GZIP_TRAILER_BYTES
+    most = _DEFLATE_MAX_RATIO * (payload + 1)
+    isize = int.from_bytes(trailer[4:], "little")
+    if most < _ISIZE_WRAP and isize > most:
+        problems.append(
+            f"gzip trailer: it records {isize} uncompressed bytes, more than its {payload} "
+            "compressed bytes can hold: the file is cut short or damaged"
+        )
+    return problems, len(header) + len(trailer)
+
+
+def _kind(source: SourceFile, named_gz: bool) -> list[str]:
+    """Whether the content is what the name says (restore reads by content)."""
+    if named_gz and source.size < GZIP_MIN_BYTES:
+        return [f"{source.size} bytes: too short for a gzip file ({GZIP_MIN_BYTES} at least)"]
+    if named_gz != source.compressed:
+        found = "holds gzip data" if source.compressed else "holds no gzip data"
+        return [f"named as a {'.gz' if named_gz else 'plain'} sink file but {found}"]
+    return []
+
+
+def _quick(source: SourceFile) -> tuple[list[str], int]:
+    """The checks that read a few bytes: (problems, bytes read)."""
+    if source.compressed:
+        return _gzip_framing(source)
+    if source.size == 0:
+        return [], 0
+    if _read_at(source.path, source.size - 1, 1) != b"\n":
+        return ["its last byte is not a newline: the last line is a record cut short"], 1
+    return [], 1
+
+
+def _deep(check: FileCheck, source: SourceFile) -> list[str]:
+    """Read the whole file through restore's reader: count its lines, find a torn one."""
+    batches = LineBatches(source)
+    lines = content = 0
+    for batch in batches:
+        lines += len(batch)
+        content += batches.last_batch_bytes
+    torn = batches.torn or b""
+    check.lines = lines
+    # gzip read the whole file to reach its trailer; a plain file's bytes are all counted.
+    check.bytes_read = source.size if source.compressed else content + len(torn)
+    problems = []
+    if torn:
+        problems.append(
+            f"its last line is not complete ({len(torn)} bytes after the last newline: a "
+            "record cut short)"
+        )
+    if not source.compressed and content + len(torn) != source.size:
+        problems.append(f"read {content + len(torn)} bytes, but its size is {source.size}")
+    return problems
+
+
+def _check_file(
+    path: Path, root: Path, connector: str, named_gz: bool, deep: bool
+) -> tuple[FileCheck, list[str]]:
+    check = FileCheck(str(path.relative_to(root)), connector, path.lstat().st_size, named_gz)
+    try:
+        source = inspect(path)  # reads the magic bytes
+        check.compressed = source.compressed
+        problems = _kind(source, named_gz)
+        if not problems and deep:  # gzip checks the header and trailer itself
+            problems = _deep(check, source)
+        elif not problems:
+            problems, check.bytes_read = _quick(source)
+    except ReadError as exc:
+        problems = [f"cannot read: {exc.reason}"]
+    except OSError as exc:  # the few bytes the quick checks read
+        problems = [f"cannot read: {exc.strerror or exc}"]
+    return check, problems
+
+
+def _stray(path: Path) -> str | None:
+    """Why an entry under localhost/ is not a sink file, or None when it is one (or a
+    directory rsnapshot made on the way to one)."""
+    mode = path.lstat().st_mode
+    if stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link, not a sink file (rsnapshot copies no links)"
+    if not stat.S_ISREG(mode):
+        return "not a regular file, so not a sink file"
+    if parse_sink_file(path) is not None:
+        return None
+    if is_rsync_temp(path.name):
+        return (
+            "an rsync temporary file left by a killed backup run, not a sink file (the next "
+            "backup cycle removes it)"
+        )
+    return (
+        "not a sink file name ({topic}-{sinkName}-{YYYY-MM}.sink or .sink-{epoch}.gz): "
+        "nothing the backup writes"
+    )
+
+
+def _walk(host: Path) -> list[Path]:
+    """Everything under localhost/, by path (rsnapshot nests the sink path's directories)."""
+    return sorted(host.rglob("*"))
+
+
+def verify_snapshot(
+    directory: Path,
+    *,
+    deep: bool = False,
+    sink_name: str | None = None,
+    recorded_offsets: RecordedOffsets = no_recorded_offsets,
+) -> SnapshotCheck:
+    root = directory.parent
+    host = directory / HOST_DIR
+    listed = True
+    try:
+        status = snapshot_status(directory)
+        top = sorted(directory.iterdir())
+        entries = _walk(host) if host.is_dir() else []
+    except OSError as exc:  # a directory the filesystem (or its decryption) cannot list
+        where = Path(exc.filename).relative_to(root) if exc.filename else directory.name
+        status = Status(State.INCOMPLETE, f"cannot be listed: {exc.strerror or exc} ({where})")
+        top, entries, listed = [], [], False
+    check = SnapshotCheck(directory.name, status)
+    problem = _status_problem(status)
+    if problem:
+        check.problems.append(Problem(directory.name, problem))
+    for entry in top:
+        if entry.name not in (HOST_DIR, MARKER_NAME):
+            check.problems.append(
+                Problem(
+                    str(entry.relative_to(root)),
+                    f"not part of a snapshot (only {HOST_DIR}/ and {MARKER_NAME} belong here)",
+                )
+            )
+    if listed and not host.is_dir():
+        check.problems.append(
+            Problem(f"{directory.name}/{HOST_DIR}", "missing: the snapshot holds no backed-up file")
+        )
+    topics: dict[str, TopicCheck] = {}
+    for path in entries:
+        where = str(path.relative_to(root))
+        stray = _stray(path)
+        if stray is not None:
+            check.problems.append(Problem(where, stray))
+        name = parse_sink_file(path)
+        if stray is not None or name is None:  # a stray, or a directory
+            continue
+        file_check, problems = _check_file(path, root, name.stem, name.compressed, deep)
+        check.files.append(file_check)
+        check.problems.extend(Problem(where, p) for p in problems)
+        topic = topics.get(name.stem)
+        if topic is None:
+            topic = topics[name.stem] = TopicCheck(
+                name.stem, _topic(name.stem, sink_name), lines=0 if deep else None
+            )
+        topic.files += 1
+        if deep and file_check.lines is None:
+            topic.unread += 1
+        elif topic.lines is not None and file_check.lines is not None:
+            topic.lines += file_check.lines
+    check.topics = sorted(topics.values(), key=lambda t: t.connector)
+    if deep and directory.name == NEWEST:
+        for topic in check.topics:
+            topic.offsets = OffsetComparison(
+                topic.lines or 0, recorded_offsets(directory, topic.connector)
+            )
+            if topic.offsets.matches is False:
+                check.problems.append(Problem(directory.name, topic.describe()))
+    return check
+
+
+def _topic(connector: str, sink_name: str | None) -> str | None:
+    suffix = f"-{sink_name}"
+    if sink_name and connector.endswith(suffix) and len(connector) > len(suffix):
+        return connector[: -len(suffix)]
+    return None
+
+
+def snapshots_to_verify(root: Path, name: str | None, every: bool) -> list[Path]:
+    """The directories to check: every alpha.N, or the one named (default alpha.0);
+    SourceError (bad input) when there is none or the name is wrong."""
+    if not every:
+        return [snapshot_dir(root, name or NEWEST)]
+    if not root.is_dir():
+        raise SourceError(
+            f"snapshot root {root} does not exist: mount the backup first, or give --snapshot-root"
+        )
+    found = [s.path for s in snapshot_dirs(root)]
+    if not found:
+        raise SourceError(f"no snapshot (alpha.N) in {root}: is the backup mounted?")
+    return found
+
+
+def verify(
+    root: Path,
+    directories: list[Path],
+    *,
+    deep: bool = False,
+    sink_name: str | None = None,
+    recorded_offsets: RecordedOffsets = no_recorded_offsets,
+) -> Verification:
+    checks = [
+        verify_snapshot(d, deep=deep, sink_name=sink_name, recorded_offsets=recorded_offsets)
+        for d in directories
+    ]
+    return Verification(root, deep, checks)
