@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 def fsync_dir(directory: Path) -> None:
@@ -20,17 +22,18 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` (UTF-8) durably; the directory must exist. On an error the
-    temporary file is removed and the error raised."""
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file to write that replaces `path` durably once the block ends; the directory
+    must exist. On an error (or an interrupt) in the block the temporary file is removed, the
+    target is untouched and the error raised."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-        delete=False,
-    )  # fmt: skip
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
     temp = Path(handle.name)
     try:
         with handle:
-            handle.write(text)
+            yield handle.file
             handle.flush()
             os.fsync(handle.fileno())
         temp.replace(path)
@@ -39,3 +42,9 @@ def atomic_write_text(path: Path, text: str) -> None:
             temp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) durably (see atomic_writer)."""
+    with atomic_writer(path) as out:
+        out.write(text.encode("utf-8"))

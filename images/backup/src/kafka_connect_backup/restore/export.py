@@ -9,14 +9,12 @@ its counts are a restore dry run's counts.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from kafka_connect_backup.durable import fsync_dir
+from kafka_connect_backup.durable import atomic_writer
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import SourceFile
@@ -46,22 +44,8 @@ def output(target: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    path = Path(target)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
-        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    temp = Path(handle.name)
-    try:
-        with handle:
-            yield handle.file
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    fsync_dir(path.parent)
+    with atomic_writer(Path(target)) as out:
+        yield out
 
 
 def export(
