@@ -1,7 +1,7 @@
 """`kubectl exec ... kcb drill` in the cluster after a backup cycle: the newest records of the
 topic in alpha.0, read through the privately mounted encrypted backup inside the pod, restored
 into a scratch topic on the broker and read back exactly; the scratch topic gone afterwards;
-the result kept on the data volume and in the supervisor's metrics."""
+the result kept on the data volume and in the supervisor's metrics; `kcb status` in the pod."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_kcb_drill_restores_the_newest_snapshot_through_the_cluster(release: Rel
     sink_dir = data / "filesink"
     lines = produce(release, TOPIC, "d", 100)
     assert wait_for_sink(sink_dir, TOPIC, SINK, 100) == lines
-    assert json.loads(release.exec("kcb", "backup-now").stdout)["cycle"]["ok"] is True
+    cycle = release.kcb_json("backup-now")
+    assert cycle["ok"] is True, cycle
     # Records after the backup are not in alpha.0: the drill must not see them.
     produce(release, TOPIC, "late", 5)
 
@@ -81,6 +82,18 @@ def test_kcb_drill_restores_the_newest_snapshot_through_the_cluster(release: Rel
         time.sleep(2)
     success = re.search(r"^kcb_drill_last_success_timestamp_seconds (\S+)$", text, re.MULTILINE)
     assert success and float(success.group(1)) == record["lastSuccess"]
+
+    # `kcb status` in the pod: the supervisor's document, healthy, with the snapshot the cycle
+    # took, the drill and the topic's files.
+    state = release.kcb_json("status")
+    assert state["healthy"] is True and state["lastCycleOk"] is True, state
+    assert state["supervisor"] is not None  # answered by the running supervisor
+    assert state["lastSnapshot"]["files"] == cycle["snapshot"]["files"]
+    assert state["lastDrill"]["ok"] is True and state["lastDrill"]["topics"] == [TOPIC]
+    [seen] = state["topics"]
+    assert seen["topic"] == TOPIC and seen["files"] == 1 and seen["lag_records"] is not None
+    readable = release.exec("kcb", "status")
+    assert readable.stdout.startswith("backup: HEALTHY: the last cycle succeeded\n")
 
     wrong = release.exec("kcb", "drill", "--topic", "nope", check=False)
     assert wrong.returncode == 2

@@ -21,6 +21,7 @@ from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config, load_config
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.cli import main as restore_main
+from kafka_connect_backup.restore.verify_record import load_last_verification
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.units import human_bytes
@@ -437,3 +438,9 @@ def test_snapshots_verify_deep_names_a_file_whose_gocryptfs_ciphertext_is_damage
     assert problems == [{"path": where, "what": "cannot read: Input/output error"}]
     assert (ciphertext(env), tree(env.target)) == (listing, content)
     assert_clean(env)
+    # The last verify of the release's backup is kept for kcb status and the metrics.
+    record = load_last_verification(load_config(path))
+    assert record is not None
+    assert (record.ok, record.deep, record.snapshots, record.problems) == (
+        False, True, ["alpha.0"], 1
+    )  # fmt: skip

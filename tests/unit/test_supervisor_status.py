@@ -130,3 +130,27 @@ def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
     assert "last drill:   2026-03-14T11:59:30Z on alpha.0, FAILED: read back 9 of 10" in (
         status.render(doc)
     )
+
+
+def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> None:
+    from kafka_connect_backup.restore.verify_record import VERIFY_NAME
+    from kafka_connect_backup.supervisor.daemon import Supervisor
+
+    cfg = config(tmp_path)
+    supervisor = Supervisor(cfg, http=False)
+    supervisor._observe_verify()  # no record yet: -1
+    assert supervisor.metrics.verify_last_result._value.get() == -1
+    body = {"finishedAt": NOW - 10, "ok": False, "deep": True, "snapshots": ["alpha.0"],
+            "problems": 2}  # fmt: skip
+    (tmp_path / VERIFY_NAME).write_text(json.dumps(body))
+    supervisor._observe_verify()
+    metrics = supervisor.metrics
+    assert metrics.verify_last_result._value.get() == 0
+    assert metrics.verify_problems._value.get() == 2
+    assert metrics.verify_last_end._value.get() == NOW - 10
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert doc["lastVerify"] == {
+        "time": "2026-03-14T11:59:50Z", "ok": False, "deep": True, "snapshots": ["alpha.0"],
+        "problems": 2,
+    }  # fmt: skip
+    assert "last verify --deep: 2026-03-14T11:59:50Z of alpha.0: 2 problems" in status.render(doc)

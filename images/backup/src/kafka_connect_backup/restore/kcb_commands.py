@@ -22,6 +22,7 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
 )
 from kafka_connect_backup.restore.verify import snapshots_to_verify, verify
+from kafka_connect_backup.restore.verify_record import save_verification
 from kafka_connect_backup.sinkfiles import connector_name
 
 # Exit codes of `kcb snapshots list`.
@@ -142,6 +143,8 @@ def _verify(args: argparse.Namespace) -> int:
     except SourceError as exc:  # a mount that failed, a wrong name, no such snapshot
         print(f"kcb: error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if config is not None:  # the release's own backup: kcb status and the metrics show it
+        save_verification(config, result)
     print(result.to_json() if args.json else result.render(where))
     return 0 if result.ok else EXIT_PROBLEM
 

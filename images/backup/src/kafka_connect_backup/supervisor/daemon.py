@@ -30,6 +30,7 @@ from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.restore.verify_record import load_last_verification
 from kafka_connect_backup.sinkfiles import period_of
 from kafka_connect_backup.supervisor import status
 from kafka_connect_backup.supervisor.cycle import (
@@ -229,6 +230,7 @@ class Supervisor:
             self.http.start()
         self.metrics.up.set(1)
         self.drills.refresh()
+        self._observe_verify()
         interval = self.config.restart_timeout_seconds
         self._next_cycle_at = time.monotonic() + self._first_cycle_delay(interval)
         next_reconcile = 0.0
@@ -242,6 +244,7 @@ class Supervisor:
                 elif now >= next_reconcile:
                     self._reconcile()
                     self.drills.refresh()  # a `kcb drill` run through kubectl exec
+                    self._observe_verify()
                     next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
                 else:
                     time.sleep(_TICK)
@@ -327,6 +330,14 @@ class Supervisor:
             if count:
                 self.metrics.reconcile_changes.labels(action=action).inc(count)
         self._observe_topics()
+
+    def _observe_verify(self) -> None:
+        """The kcb_verify_* gauges from the last `kcb snapshots verify` record, if any."""
+        record = load_last_verification(self.config)
+        if record is not None:
+            self.metrics.verify_last_result.set(1 if record.ok else 0)
+            self.metrics.verify_last_end.set(record.finished_at)
+            self.metrics.verify_problems.set(record.problems)
 
     def _admin(self) -> KafkaAdmin:
         if self._kafka is None:

@@ -115,6 +115,18 @@ class Metrics:
             "Restore drills seen by this supervisor, by result (passed|failed)",
             ("result",),
         )
+        # `kcb snapshots verify` of the release's backup, read from {sinkPath}/.kcb-verify.json.
+        self.verify_last_result = gauge(
+            "kcb_verify_last_result",
+            "Result of the last snapshots verify: 1 ok, 0 problems, -1 none",
+        )
+        self.verify_last_result.set(-1)
+        self.verify_last_end = gauge(
+            "kcb_verify_last_timestamp_seconds", "Unix time of the last snapshots verify (0 = none)"
+        )
+        self.verify_problems = gauge(
+            "kcb_verify_last_problems", "Problems the last snapshots verify found"
+        )
         self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
         self.up = gauge("kcb_up", "1 while the supervisor loop runs")
 

@@ -2,7 +2,7 @@
 `GET /status`: the last successful cycle and its age, the next one, the last failure and its
 fix; per topic the sink's consumer-group lag (records Kafka has that no sink file has yet), the
 newest record in its current sink file and the size of its files; the last snapshot and the
-last restore drill; restore holds and restores in progress.
+last restore drill and snapshots verify; restore holds and restores in progress.
 
 Healthy: the last cycle did not fail, and once a cycle has succeeded its age is at most
 2 x restartTimeout (the chart's stale-backup alert uses the same bound).
@@ -25,6 +25,7 @@ from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
 from kafka_connect_backup.restore.drill_record import load_last_drill
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.restore.timefilter import FieldReader, record_moment
+from kafka_connect_backup.restore.verify_record import load_last_verification
 from kafka_connect_backup.sinkfiles import (
     connector_name,
     consumer_group,
@@ -164,6 +165,19 @@ def _drill(config: Config) -> dict[str, Any] | None:
     }
 
 
+def _verification(config: Config) -> dict[str, Any] | None:
+    record = load_last_verification(config)
+    if record is None:
+        return None
+    return {
+        "time": iso(record.finished_at),
+        "ok": record.ok,
+        "deep": record.deep,
+        "snapshots": record.snapshots,
+        "problems": record.problems,
+    }
+
+
 def _restores(config: Config) -> list[str]:
     directory = config.sink_path / RESTORE_DIR
     if not directory.is_dir():
@@ -230,6 +244,7 @@ def collect(
         "backupEnabled": config.backup.enabled,
         "topics": topics,
         "lastDrill": _drill(config),
+        "lastVerify": _verification(config),
         "holds": _holds(config, now),
         "restoresInProgress": _restores(config),
         "errors": errors,
@@ -276,6 +291,13 @@ def render(doc: dict[str, Any]) -> str:
     if drill:
         outcome = "passed" if drill["ok"] else f"FAILED: {drill['error']}"
         lines.append(f"last drill:   {drill['time']} on {drill['snapshot']}, {outcome}")
+    checked = doc.get("lastVerify")
+    if checked:
+        mode = "verify --deep" if checked["deep"] else "verify"
+        outcome = "ok" if checked["ok"] else f"{checked['problems']} problems"
+        lines.append(
+            f"last {mode}: {checked['time']} of {', '.join(checked['snapshots'])}: {outcome}"
+        )
     for hold in doc["holds"]:
         lines.append(
             f"held: {hold['connector']} by {hold['reason']} for {_age(hold['ageSeconds'])}"
