@@ -24,8 +24,9 @@ committed when the backup cycle stopped it, as the cycle records them in the sna
 completeness marker (`marker_offsets`, the default `RecordedOffsets`); a snapshot made without
 them says `not possible: no offsets recorded with this snapshot`.
 
-The result is a `Verification` (nothing is written to the backup): the command prints it, and anything else
-(a status page, a metric) can read `ok` and `counts()`.
+The result is a `Verification` (nothing is written to the backup): the command prints it and,
+for the release's own backup, records it on the data volume (restore/verify_record.py) for
+`kcb status` and the supervisor's metrics.
 """
 
 from __future__ import annotations
