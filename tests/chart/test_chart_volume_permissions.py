@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chart.helm_chart import MINIMAL_VALUES, RELEASE, VALUES_SETS, Helm, find
+from privileges import run_with_capabilities
 
 pytestmark = pytest.mark.chart
 
@@ -115,25 +118,7 @@ def exact_caps_tree(root: Path, outside: Path) -> None:
     (old / "setgid-file").chmod(0o2640)
 
 
-def run_with_capabilities(command: list[str], caps: list[str], gid: int) -> int:
-    """The command as the container runs it: uid 0, the pod's gid, only these capabilities, no
-    privilege escalation."""
-    wanted = ",".join(["-all", *(f"+{c.lower()}" for c in caps)])
-    setpriv = [
-        "setpriv",
-        f"--regid={gid}",
-        "--clear-groups",
-        f"--inh-caps={wanted}",
-        f"--bounding-set={wanted}",
-        "--no-new-privs",
-    ]
-    return subprocess.run([*setpriv, *command], check=False, timeout=30).returncode
-
-
 def test_the_rendered_capabilities_are_exactly_the_ones_needed(helm: Helm, tmp_path: Path) -> None:
-    # Root and setpriv (util-linux) are part of the set-up, as for the FUSE tests: not a skip.
-    assert os.geteuid() == 0, "this test drops capabilities from root: run the tests as root"
-    assert shutil.which("setpriv"), "setpriv is missing: install util-linux (make setup)"
     outside = tmp_path / "outside"
     outside.write_text("not on the data volume\n")
     data = tmp_path / "data"
@@ -150,15 +135,59 @@ def test_the_rendered_capabilities_are_exactly_the_ones_needed(helm: Helm, tmp_p
         data.mkdir()
         exact_caps_tree(data, outside)
         fewer = [c for c in caps["add"] if c != missing]
-        assert run_with_capabilities(command, fewer, 1000) != 0, f"{missing} is not needed"
+        assert run_with_capabilities(command, fewer, gid=1000).returncode != 0, missing
 
     # With all of them, the whole volume is the pod user's, and nothing outside it changed.
     shutil.rmtree(data)
     data.mkdir()
     exact_caps_tree(data, outside)
-    assert run_with_capabilities(command, caps["add"], 1000) == 0
+    assert run_with_capabilities(command, caps["add"], gid=1000).returncode == 0
     for path in [data, *data.rglob("*")]:
         stat = path.lstat()
         assert (stat.st_uid, stat.st_gid) == (1000, 1000), path
     assert (data / "filesink" / "new").is_dir()
     assert outside.stat().st_uid == os.getuid()
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A directory another uid can reach (pytest's tmp_path lies below a 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="kcb-sink-dir-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+def test_the_sink_dir_init_container_shares_sink_path_with_the_pods_group(
+    helm: Helm, open_tmp: Path
+) -> None:
+    # As the pod runs it (the Connect user, no capabilities): sinkPath group-writable and
+    # set-gid, the user's older files (umask 022) made group-writable, nothing else touched.
+    tmp_path = open_tmp
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, 1000, 1000)
+    sink = data / HOSTILE
+    manifests = helm.template([MINIMAL_VALUES], set_values={"sinkPath": str(sink)})
+    (container,) = [c for c in pod_spec(manifests)["initContainers"] if c["name"] == "sink-dir"]
+    command = container["command"]
+    assert command[-1] == str(sink)
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    first = run_with_capabilities(command, [], uid=1000, gid=1000)
+    assert first.returncode == 0, first.stderr
+    assert sink.stat().st_mode & 0o7777 == 0o2775
+    assert not list(tmp_path.rglob("pwned*"))
+
+    older = sink / "t-s-2026-10.sink"
+    older.write_text("a\n")
+    os.chown(older, 1000, 1000)
+    older.chmod(0o644)
+    theirs = sink / "t-s-2026-09.sink-1790000000.gz"  # the supervisor's: not the user's to chmod
+    theirs.write_bytes(b"")
+    theirs.chmod(0o644)
+    again = run_with_capabilities(command, [], uid=1000, gid=1000)
+    assert again.returncode == 0, again.stderr
+    assert older.stat().st_mode & 0o777 == 0o664
+    assert theirs.stat().st_mode & 0o777 == 0o644

@@ -2,9 +2,10 @@
 device plugin's extended resource (patched into its status: no real plugin runs here, so the
 pod gets no /dev/fuse and runs no backup cycle), the chart is installed in that mode, and
 inside the running containers the kernel's view of their capabilities is read back from
-/proc/1/status: the supervisor holds exactly SYS_ADMIN, CHOWN, DAC_OVERRIDE and FOWNER, the
-connect container nothing. The three file rights are then used as the cycle uses them, on the
-Connect user's real sink files."""
+/proc/1/status: the supervisor holds exactly SYS_ADMIN (and the pod's fsGroup as a
+supplementary group), the connect container nothing. What the cycle does to the Connect
+user's real sink files is then done with those rights: link, create beside, rsync them as a
+snapshot does; and what root's file rights would allow is refused."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ CAPABILITIES = {
     36: "CAP_BLOCK_SUSPEND", 37: "CAP_AUDIT_READ", 38: "CAP_PERFMON", 39: "CAP_BPF",
     40: "CAP_CHECKPOINT_RESTORE",
 }  # fmt: skip
-SUPERVISOR_CAPABILITIES = {"CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"}
+SUPERVISOR_CAPABILITIES = {"CAP_SYS_ADMIN"}
+FS_GROUP = "1000"  # podSecurityContext.fsGroup
 
 
 def decode(mask: str) -> set[str]:
@@ -71,7 +73,7 @@ def fuse_resource(release: Release) -> Iterator[str]:
         patch({"op": "remove", "path": path})
 
 
-def test_device_plugin_mode_gives_the_supervisor_four_capabilities_and_connect_none(
+def test_device_plugin_mode_gives_the_supervisor_sys_admin_alone_and_connect_none(
     release: Release, fuse_resource: str
 ) -> None:
     topic = "device-plugin-events"
@@ -106,6 +108,7 @@ def test_device_plugin_mode_gives_the_supervisor_four_capabilities_and_connect_n
     for kind in ("CapEff", "CapPrm", "CapBnd"):
         assert decode(supervisor[kind]) == SUPERVISOR_CAPABILITIES, (kind, supervisor[kind])
     assert decode(supervisor["CapAmb"]) == set()
+    assert FS_GROUP in supervisor["Groups"].split()
 
     connect = process_status(release, "connect")
     assert connect["Uid"].split()[0] == "1000"
@@ -113,24 +116,32 @@ def test_device_plugin_mode_gives_the_supervisor_four_capabilities_and_connect_n
         assert decode(connect[kind]) == set(), (kind, connect[kind])
     assert connect["NoNewPrivs"].strip() == "1"
 
-    # What the three file rights are for, on the Connect user's own sink file (mode 0644 in
-    # the Connect user's 0755 directory): create beside it and hard-link it (DAC_OVERRIDE),
-    # rsync -a it keeping its owner (CHOWN) and its times (FOWNER), as a snapshot does.
+    # The Connect user's own sink file, group-writable (umask 002) in its set-gid directory
+    # (the sink-dir init container), handled as the cycle handles it with SYS_ADMIN alone:
+    # hard-link it (staging), create beside it (compression), rsync it as a snapshot does.
     sent = produce(release, topic, "dp", 20)
     sink_dir = data / "filesink"
     assert wait_for_sink(sink_dir, topic, SINK, 20) == sent
     [sink_file] = sink_dir.glob(f"{topic}-{SINK}-*.sink")
     assert sink_file.stat().st_uid == 1000 and sink_dir.stat().st_uid == 1000
+    assert sink_file.stat().st_mode & 0o777 == 0o664
+    assert sink_dir.stat().st_mode & 0o7777 == 0o2775
     script = (
         "set -e; cd /data/filesink; f=$(ls {topic}-*.sink); "
-        'ln "$f" .cap-probe-link; touch .cap-probe; '
-        "mkdir -p /tmp/cap-probe && chown 1000:1000 /tmp/cap-probe; "
-        'rsync -a --numeric-ids "$f" /tmp/cap-probe/; '
-        'stat -c \'%u %Y\' "$f" /tmp/cap-probe/"$f"; rm .cap-probe-link .cap-probe'
+        'ln "$f" .cap-probe-link; touch .cap-probe; mkdir -p /tmp/cap-probe; '
+        'rsync -a --no-owner --no-group "$f" /tmp/cap-probe/; '
+        'stat -c \'%s %Y\' "$f" /tmp/cap-probe/"$f"; stat -c %u /tmp/cap-probe/"$f"; '
+        "rm .cap-probe-link .cap-probe"
     ).replace("{topic}", topic)
     done = release.exec("sh", "-c", script)
-    original, copy = done.stdout.split("\n")[:2]
-    assert original == copy and original.startswith("1000 "), done.stdout
-    # And what was dropped stays dropped: no new device nodes (MKNOD), no raw sockets.
+    original, copy, owner = done.stdout.split("\n")[:3]
+    assert original == copy and owner == "0", done.stdout
+    # And what was dropped stays dropped: root's file rights (keeping the owner needs CHOWN),
+    # new device nodes (MKNOD).
+    keep_owner = (
+        f"cd /data/filesink && mkdir /tmp/cap-probe2 && rsync -a {topic}-*.sink /tmp/cap-probe2/"
+    )
+    kept = release.exec("sh", "-c", keep_owner, check=False)
+    assert kept.returncode != 0 and "Operation not permitted" in kept.stderr, kept.stderr
     refused = release.exec("mknod", "/tmp/null2", "c", "1", "3", check=False)
     assert refused.returncode != 0 and "Operation not permitted" in refused.stderr

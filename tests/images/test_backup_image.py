@@ -1,7 +1,7 @@
 """The backup image: its tools run, and a real backup cycle in it (FUSE through `--device
-/dev/fuse`, every capability dropped but the four the chart's devicePlugin mode grants, not
-privileged) beside the Connect image leaves an encrypted `alpha.0` whose plaintext equals the
-sink files."""
+/dev/fuse`, every capability dropped but SYS_ADMIN as in the chart's devicePlugin mode, not
+privileged, the pod's fsGroup as a supplementary group) beside the Connect image leaves an
+encrypted `alpha.0` whose plaintext equals the sink files."""
 
 from __future__ import annotations
 
@@ -150,6 +150,7 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     tmp_path: Path,
 ) -> None:
     sink_dir = writable_by(tmp_path / "sink", CONNECT_UID)
+    sink_dir.chmod(0o2775)  # as the chart's sink-dir init container leaves it
     target = tmp_path / "target"
     target.mkdir()
     password = secrets.token_urlsafe(24)
@@ -170,13 +171,14 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     period = period_of(datetime.now(UTC), SinkRotation.MONTHLY)
     sink_on_host = sink_dir / sink_file(Path(SINK_PATH), unique_topic, sink_name, period).name
     supervisor = (
-        # FUSE rights only: the device and the chart's devicePlugin capabilities (SYS_ADMIN and
-        # root's three file rights), everything else dropped, never --privileged.
+        # FUSE rights only: the device and the chart's devicePlugin capabilities (SYS_ADMIN),
+        # everything else dropped, never --privileged; the pod's fsGroup as Kubernetes adds it.
         host_container(
             backup_image,
             devices=["/dev/fuse:/dev/fuse:rwm"],
             cap_drop=["ALL"],
             cap_add=chart_fuse_capabilities(),
+            group_add=[str(CONNECT_UID)],
         )
         .with_volume_mapping(str(sink_dir), SINK_PATH, "rw")
         .with_volume_mapping(str(target), TARGET_DIR, "rw")
@@ -224,7 +226,11 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
             host_config = wrapped.attrs["HostConfig"]
             assert host_config["Privileged"] is False
             assert host_config["CapDrop"] == ["ALL"]
-            assert sorted(host_config["CapAdd"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SYS_ADMIN"]
+            assert host_config["CapAdd"] == ["SYS_ADMIN"]
+            _, status = wrapped.exec_run(["cat", "/proc/1/status"])
+            kernel = dict(line.split(":", 1) for line in status.decode().splitlines())
+            assert kernel["CapEff"].strip() == f"{1 << 21:016x}"  # CAP_SYS_ADMIN alone
+            assert str(CONNECT_UID) in kernel["Groups"].split()
             wrapped.stop(timeout=60)  # SIGTERM through tini: a clean exit, FUSE unmounted
             assert wrapped.wait(timeout=90)["StatusCode"] == 0, wrapped.logs().decode()[-3000:]
             logs = wrapped.logs().decode(errors="replace")

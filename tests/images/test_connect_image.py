@@ -82,3 +82,5 @@ def test_connect_image_sinks_a_topic_to_a_mounted_directory(
     assert [json.loads(line)["id"] for line in lines] == list(range(RECORDS))
     assert status["connector"]["state"] == "RUNNING", status
     assert on_host.stat().st_uid == CONNECT_UID  # written by the non-root user
+    # umask 002 (the entrypoint): group-writable, so the fsGroup's supervisor may link it.
+    assert on_host.stat().st_mode & 0o777 == 0o664

@@ -35,7 +35,7 @@ def test_rsnapshot_conf_matches_the_original_rules_with_tabs() -> None:
         ("no_create_root", "1"),
         ("retain", "alpha", "7"),
         ("lockfile", "/tmp/kcb/rsnapshot.pid"),
-        ("rsync_long_args", "--delete --numeric-ids --no-links --delete-excluded"),
+        ("rsync_long_args", "--delete --no-owner --no-group --no-links --delete-excluded"),
         ("include", "*.sink"),
         ("include", "*.gz"),
         ("exclude", "*"),

@@ -152,17 +152,17 @@ duplicates dropped. Returns a JSON list (use with fromJsonArray).
 
 {{/*
 The capabilities of the supervisor in backup.fuse.mode devicePlugin (all others dropped), as a
-JSON list. SYS_ADMIN for mount(2) of the FUSE view. The supervisor runs as root (an existing
-backup volume is root's: the original chart wrote it privileged), and root without
-capabilities is an ordinary user to the kernel, so the cycle needs three more, each checked by
-leaving it out (rsync exits 23): CHOWN for rsync -a --numeric-ids, which keeps the sink files'
-owner in every snapshot; DAC_OVERRIDE to write in directories of the Connect user (sinkPath,
-mode 0755: compressed files, staging links, restore's set-aside directory; the snapshot
-directories rsync has given that owner); FOWNER to set the times and modes of the files rsync
-has given that owner.
+JSON list: SYS_ADMIN for mount(2) of the FUSE view, and nothing else. Root without capabilities
+is an ordinary user to the kernel, so nothing the cycle does relies on root's file rights:
+snapshots are root's own (rsync --no-owner --no-group); the Connect user's sinkPath and files
+are group-writable (the sink-dir init container's chmod g+ws, Connect's umask 002) for the
+pod's fsGroup, which the supervisor holds as a supplementary group, so it may create the
+compressed files and hard-link the sink files (fs.protected_hardlinks); a backup volume that
+still holds the Connect user's files from an earlier release is refused with the fix
+(supervisor/ownership.py).
 */}}
 {{- define "kcb.fuseCapabilities" -}}
-{{- toJson (list "SYS_ADMIN" "CHOWN" "DAC_OVERRIDE" "FOWNER") -}}
+{{- toJson (list "SYS_ADMIN") -}}
 {{- end -}}
 
 {{/* Mount paths inside the containers; the supervisor config refers to the same constants. */}}

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from kafka_connect_backup import __version__
+from kafka_connect_backup import __version__, durable
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore import drill_command, kcb_commands
@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with durable.shared_umask():
+            return int(args.func(args))
     except ConfigError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return 2

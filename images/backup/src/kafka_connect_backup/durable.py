@@ -1,7 +1,12 @@
 """Durable file writes, the one way the package replaces a file: a temporary file beside it,
 flushed and fsynced, renamed over the target, the directory fsynced. A crash at any point
 leaves the previous content or the new one, never half of either (design rule: nothing is
-overwritten before its replacement is durable)."""
+overwritten before its replacement is durable).
+
+The data volume is shared by two users: Connect's (uid 1000) and the supervisor's root, which
+in the chart's devicePlugin mode has no file rights beyond the pod's fsGroup. So every kcb
+command runs with umask 002 (`shared_umask`), and a replaced file gets the mode a plain
+open() would give it, not tempfile's 0600."""
 
 from __future__ import annotations
 
@@ -11,6 +16,21 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from kafka_connect_backup import process_status
+
+# Group-writable: the other user of the data volume (see the module docstring) is in the group.
+SHARED_UMASK = 0o002
+
+
+@contextlib.contextmanager
+def shared_umask() -> Iterator[None]:
+    """Run the block with umask 002 (a kcb command's whole run), then restore the previous one."""
+    previous = os.umask(SHARED_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -32,6 +52,7 @@ def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
     )
     temp = Path(handle.name)
     try:
+        os.fchmod(handle.fileno(), 0o666 & ~process_status.umask())
         with handle:
             yield handle.file
             handle.flush()

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup import __version__
+from kafka_connect_backup import __version__, durable
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.errors import (
@@ -273,7 +273,7 @@ def main(
     json_out = out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
-    with _interrupt_on_sigterm():
+    with _interrupt_on_sigterm(), durable.shared_umask():
         return _run(args, stdin, out, err, json_out)
 
 

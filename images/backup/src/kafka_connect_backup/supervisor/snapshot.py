@@ -17,9 +17,9 @@ from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.snapshot_dirs import Fingerprint
 from kafka_connect_backup.snapshot_status import Committed, is_rsync_temp, write_marker
-from kafka_connect_backup.supervisor import interrupted, retention
+from kafka_connect_backup.supervisor import interrupted, ownership, retention
 from kafka_connect_backup.tools import rsnapshot
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.volume import check_target, mounted_volume
 
 CONF_NAME = "rsnapshot.conf"
 LOCK_NAME = "rsnapshot.pid"
@@ -189,11 +189,13 @@ def backup_snapshot(
     source, unmount (always). Once stop_requested() is true a running rsnapshot gets
     config.shutdownGraceSeconds before it is stopped. Raises KcbError with one of the causes
     password_file_unreadable, target_missing, target_not_mounted, target_not_empty,
-    init_not_allowed, wrong_password, mount_failed, disk_full, rsnapshot_locked,
-    rsnapshot_failed, snapshot_incomplete."""
+    init_not_allowed, backup_volume_foreign_owner, wrong_password, mount_failed, disk_full,
+    rsnapshot_locked, rsnapshot_failed, snapshot_incomplete."""
     start = time.monotonic()
     backup = config.backup
     source = source_dir or config.sink_path
+    check_target(backup)
+    ownership.take_over(backup.target_dir)  # before the mount: the ciphertext is not in use
     with mounted_volume(backup) as volume:
         _make_dir(volume.snapshot_root)
         interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left

@@ -9,9 +9,14 @@ each file a connector may append to. rsnapshot then backs up the staging directo
 snapshot's layout (`alpha.N/localhost/{file}`) and content are those of the stop instant, while
 Connect has long been sinking again. Connect downtime no longer grows with the data.
 
-The copies need free space on the data volume for the files being written (the current
-period's); `has_room` says when there is not, and the cycle then snapshots the sink directory
-itself with the connectors stopped, as the original did.
+A file this process may not hard-link is copied too: under fs.protected_hardlinks only its
+owner, or someone who may read and write it, may link it, and the devicePlugin mode's root has
+no CAP_FOWNER. The chart makes the Connect user's files group-writable for the pod's fsGroup
+(Connect's umask 002, the sink-dir init container's chmod of older files), so this is rare.
+
+The copies need free space on the data volume (the current period's files, and any file that
+cannot be linked); `has_room` says when there is not, and the cycle then snapshots the sink
+directory itself with the connectors stopped, as the original did.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.tools import rsnapshot
+
+log = get_logger(__name__)
 
 STAGING_DIR = ".kcb-staging"
 _CHUNK = 8 * 1024 * 1024
@@ -59,14 +67,28 @@ def freeze(sink_path: Path) -> dict[str, FrozenFile]:
     return frozen
 
 
+def _linkable(path: Path) -> bool:
+    """Whether this process may hard-link path (fs.protected_hardlinks): its owner, or one who
+    may read and write it. os.access answers with root's capabilities, so privileged root
+    always may; a file it wrongly refuses is only copied instead."""
+    return path.stat().st_uid == os.geteuid() or os.access(path, os.R_OK | os.W_OK)
+
+
+def copied(sink_path: Path, frozen: dict[str, FrozenFile], written: Iterable[Path]) -> set[str]:
+    """Names of the frozen files stage() copies: those being written, and those it may not
+    hard-link."""
+    names = {p.name for p in written} & frozen.keys()
+    return names | {name for name in frozen.keys() - names if not _linkable(sink_path / name)}
+
+
 def has_room(
     sink_path: Path,
     frozen: dict[str, FrozenFile],
     written: Iterable[Path],
     margin: Margin = DEFAULT_MARGIN,
 ) -> bool:
-    """True when the copies of the files being written fit with a safety margin."""
-    needed = sum(frozen[p.name].size for p in written if p.name in frozen)
+    """True when the copies stage() makes fit with a safety margin."""
+    needed = sum(frozen[name].size for name in copied(sink_path, frozen, written))
     usage = shutil.disk_usage(sink_path)
     return usage.free >= needed + margin.of(usage.total)
 
@@ -101,13 +123,23 @@ def stage(sink_path: Path, frozen: dict[str, FrozenFile], written: Iterable[Path
     """Build the staging directory: the sink directory as it was at the freeze. Files created
     since (the compressor's `.gz`, a new period's file) are included as they are when they are
     not being written, left out when they are (they were empty at the freeze)."""
+    written = list(written)
     appended = {p.name for p in written}
+    copies = copied(sink_path, frozen, written)
+    if unlinkable := sorted(copies - appended):
+        log.warning(
+            "staging.copied_unlinkable",
+            files=unlinkable,
+            reason="not this process's and not group-writable: it may not hard-link them",
+            fix="restart the pod: its sink-dir init container makes the Connect user's files "
+            "group-writable",
+        )
     staging = staging_dir(sink_path)
     clear(sink_path)
     staging.mkdir()
     for path in rsnapshot.backed_up_files(sink_path):
         target = staging / path.name
-        if path.name not in appended:
+        if path.name not in appended and path.name not in copies:
             os.link(path, target)
             continue
         was = frozen.get(path.name)

@@ -23,7 +23,11 @@ from kafka_connect_backup.logs import get_logger
 
 LEVEL = "alpha"
 HOST_DIR = "localhost"  # `backup {source} localhost/`: alpha.N/localhost/{file}
-RSYNC_LONG_ARGS = "--delete --numeric-ids --no-links --delete-excluded"
+# --no-owner --no-group: a snapshot's files are the supervisor's (root's), not the Connect user's.
+# Restores only read them, and keeping the sink files' owner would need CAP_CHOWN (and then
+# CAP_DAC_OVERRIDE and CAP_FOWNER to rotate what that owner holds): with them left out, the
+# chart's devicePlugin mode runs the cycle with CAP_SYS_ADMIN alone.
+RSYNC_LONG_ARGS = "--delete --no-owner --no-group --no-links --delete-excluded"
 # rsnapshot exits 2 when it finished with warnings (e.g. rsync's "some files vanished").
 EXIT_WARNING = 2
 
