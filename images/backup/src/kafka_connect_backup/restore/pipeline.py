@@ -30,6 +30,7 @@ from kafka_connect_backup.restore.sources import (
     SourceFile,
     from_patterns,
     from_snapshot,
+    refuse_envelope,
 )
 from kafka_connect_backup.restore.summary import Summary, iso
 from kafka_connect_backup.restore.target import Consequences, TargetState
@@ -97,6 +98,7 @@ def resolve_sources(settings: Settings, err: TextIO) -> list[SourceFile]:
 
 
 def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress) -> Plan:
+    refuse_envelope(sources)  # the runbook's own current files come here directly
     time_filter = TimeFilter(settings.window, settings.timestamp_field)
     with progress.bar(None, "scanning") as update:
         return scan(sources, time_filter, settings.missing, update, settings.cache_bytes)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from kafka_connect_backup.config import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
 from kafka_connect_backup.snapshot_dirs import (
@@ -92,6 +93,22 @@ def order(files: list[SourceFile]) -> list[SourceFile]:
     return named + other
 
 
+def refuse_envelope(files: list[SourceFile]) -> list[SourceFile]:
+    """SourceError when a file is an envelope file (`*.envelope.sink*`, sinkFormat envelope):
+    replaying its lines as values would put JSON envelopes, not the records, into the topic.
+    The files themselves are whole backups of the records; this restore reads value files."""
+    envelope = [f.path.name for f in files if f.sink and f.sink.sink_format is SinkFormat.ENVELOPE]
+    if envelope:
+        shown = ", ".join(envelope[:3]) + (", ..." if len(envelope) > 3 else "")
+        raise SourceError(
+            f"{shown}: envelope-format sink files (sinkFormat: envelope) cannot be replayed by "
+            "this version of restore, which replays value-format files only "
+            "({topic}-{sinkName}-{period}.sink); give only those, e.g. "
+            "'/data/filesink/<topic>-<sinkName>-2026-*.sink'; nothing was changed"
+        )
+    return files
+
+
 def from_patterns(patterns: list[str]) -> list[SourceFile]:
     """Files named by paths or globs (the original's quoted `restore_files`)."""
     paths: dict[Path, None] = {}
@@ -112,7 +129,7 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
             if not path.exists():
                 raise SourceError(f"{pattern} does not exist")
             paths[path] = None
-    return order([inspect(path) for path in paths])
+    return refuse_envelope(order([inspect(path) for path in paths]))
 
 
 def snapshot_dir(root: Path, name: str) -> Path:
@@ -193,7 +210,7 @@ def from_snapshot(
     files = sink_files_under(directory, connector)
     if not files:
         raise SourceError(f"snapshot {directory} holds no sink file of connector {connector}")
-    return files
+    return refuse_envelope(files)
 
 
 @dataclass
