@@ -60,13 +60,14 @@ def _produce(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         (errors.append(str(err)) if err is not None else delivered.append(message))
 
     for index, (partition, key, value, headers) in enumerate(RECORDS):
+        wire: list[tuple[str, str | bytes | None]] = list(headers)
         producer.produce(
             topic,
             value,
             key,
             partition=partition,
             timestamp=BASE_TIMESTAMP + index,
-            headers=headers,
+            headers=wire,
             on_delivery=report,
         )
     assert producer.flush(60) == 0 and not errors, errors
