@@ -29,6 +29,7 @@ from image_helpers import (
 )
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.snapshot_status import MARKER_NAME
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import Broker, free_port
 from local_config import local_backup, local_config, write_config
@@ -241,7 +242,13 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
     with decrypted(engine, target, tmp_path / "plain", password) as plain:
         snapshots = sorted(p.name for p in plain.iterdir() if p.name.startswith("alpha."))
         assert snapshots == ["alpha.0"]
-        files = {p.name: p.read_text() for p in (plain / "alpha.0").rglob("*") if p.is_file()}
+        files = {
+            p.name: p.read_text()
+            for p in (plain / "alpha.0" / "localhost").rglob("*")
+            if p.is_file()
+        }
+        # Beside localhost/: the completeness marker written after the snapshot's verification.
+        assert json.loads((plain / "alpha.0" / MARKER_NAME).read_text())["verified"] is True
     assert files == {sink_on_host.name: "".join(line + "\n" for line in before)}
 
 

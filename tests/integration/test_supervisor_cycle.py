@@ -6,6 +6,7 @@ idle old file is compressed."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import time
 import uuid
@@ -18,7 +19,9 @@ import pytest
 
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.restore.verify import verify_snapshot
 from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.snapshot_status import MARKER_NAME
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
@@ -61,6 +64,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             sink_path=env.sink,
             connect_url=connect_worker.url,
             backup=env.backup(engine=engine),
+            bootstrap_servers=kafka_broker.bootstrap,
         )
         names = connector_names(config)
         clock = Clock()
@@ -139,6 +143,21 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                     assert path.read_bytes().startswith(copy)
                     assert len(copy.splitlines()) >= len(before[topic])
                     assert len(copy) < path.stat().st_size  # records arrived after the stop
+                # The sinks' committed offsets at the stop are in the marker: a stopped sink
+                # has written exactly the records before them.
+                alpha0 = volume.snapshot_root / "alpha.0"
+                marker = json.loads((alpha0 / MARKER_NAME).read_text())
+                for topic, path, name in zip(topics, files, names, strict=True):
+                    copy = (alpha0 / "localhost" / path.name).read_bytes()
+                    assert sum(marker["committedOffsets"][name].values()) == len(
+                        copy.splitlines()
+                    ), (topic, marker["committedOffsets"])
+                check = verify_snapshot(alpha0, deep=True, sink_name=sink)
+                assert check.ok, [p.what for p in check.problems]
+                assert [t.offsets.describe() for t in check.topics if t.offsets] == [
+                    f"{t.lines} lines = the {t.lines} records committed at its stop"
+                    for t in check.topics
+                ]
             # The ciphertext shows neither the file names nor the content.
             for cipher in env.target.rglob("*"):
                 assert topics[0] not in cipher.name and topics[1] not in cipher.name

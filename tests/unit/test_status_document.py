@@ -154,3 +154,18 @@ def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> Non
         "problems": 2,
     }  # fmt: skip
     assert "last verify --deep: 2026-03-14T11:59:50Z of alpha.0: 2 problems" in status.render(doc)
+
+
+def test_at_a_new_period_the_newest_record_is_the_previous_files(tmp_path: Path) -> None:
+    """The 1st of a month: the new month's file has no record yet (or does not exist), so the
+    newest record is the last one of the previous month's file."""
+    cfg = config(tmp_path)
+    (tmp_path / "orders-sink-2026-01.sink").write_text('{"utcTime":"2026-01-31T23:00:00Z"}\n')
+    (tmp_path / "orders-sink-2026-02.sink").write_text('{"utcTime":"2026-02-28T23:59:00Z"}\n')
+    (tmp_path / "orders-sink-2026-02.sink-1772000000.gz").write_bytes(b"not read")
+    [topic] = status.collect(cfg, admin=None, now=NOW)["topics"]
+    assert topic["newest_record_time"] == "2026-02-28T23:59:00Z"
+    assert topic["current_file"] == str(tmp_path / "orders-sink-2026-03.sink")
+    (tmp_path / "orders-sink-2026-03.sink").write_text("")  # created, nothing in it yet
+    [topic] = status.collect(cfg, admin=None, now=NOW)["topics"]
+    assert topic["newest_record_time"] == "2026-02-28T23:59:00Z"

@@ -175,11 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     supervise.set_defaults(func=_supervise)
     now = commands.add_parser(
         "backup-now",
-        help="run a cycle now: through the running supervisor, or here when none answers",
+        help="run a cycle now through the running supervisor (--local: in this process)",
         parents=common,
     )
     now.add_argument("--no-wait", action="store_true", help="only trigger the cycle")
-    now.add_argument("--local", action="store_true", help="run the cycle in this process")
+    now.add_argument(
+        "--local",
+        action="store_true",
+        help="run the cycle in this process (only where no supervisor runs: it stops and "
+        "resumes the connectors itself)",
+    )
     now.add_argument("--timeout", type=float, default=86400.0, help="seconds to wait")
     now.add_argument("--json", action="store_true", help="the cycle's summary as JSON")
     now.set_defaults(func=_backup_now)

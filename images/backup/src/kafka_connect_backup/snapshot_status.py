@@ -42,6 +42,9 @@ from kafka_connect_backup.snapshot_dirs import fingerprint, parse_quarantine_nam
 from kafka_connect_backup.tools.rsnapshot import BACKED_UP_PATTERNS, HOST_DIR
 
 MARKER_NAME = ".kcb-snapshot.json"
+# The marker's `committedOffsets`: connector -> partition (a string: JSON keys) -> the offset
+# its sink group had committed when the cycle stopped it (supervisor/offsets.py).
+Committed = dict[str, dict[str, int]]
 MARKER_FORMAT = 1
 
 # rsync's get_tmpname: "." + the name (its own leading dot dropped, cut to 246 characters when
@@ -179,3 +182,15 @@ def rsync_temps(snapshot: Path) -> list[Path]:
     if not host.is_dir():
         return []
     return sorted(p for p in host.iterdir() if is_rsync_temp(p.name) and not p.is_dir())
+
+
+def recorded_records(marker: dict[str, object], connector: str) -> int | None:
+    """The records the connector's group had committed at the snapshot's stop (summed over
+    partitions), from the marker; None when none were recorded for it."""
+    committed = marker.get("committedOffsets")
+    if not isinstance(committed, dict):
+        return None
+    offsets = committed.get(connector)
+    if not isinstance(offsets, dict) or not offsets:
+        return None
+    return sum(int(offset) for offset in offsets.values())

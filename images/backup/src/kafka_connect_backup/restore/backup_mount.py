@@ -23,6 +23,7 @@ import structlog
 from kafka_connect_backup.config import BackupSettings, Config
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.restore.errors import raise_interrupt
 from kafka_connect_backup.restore.sources import SourceError
 from kafka_connect_backup.volume import mounted_volume
 
@@ -54,16 +55,17 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 @contextmanager
 def _unmount_on_termination() -> Iterator[None]:
     """SIGTERM / SIGHUP (a `kubectl exec` session that drops) unwind like Ctrl-C does, so the
-    private mount is unmounted instead of left behind with its FUSE daemon. A handler already
-    in place is kept (restore.py's SIGTERM ends the send with its count and summary, and
-    unwinds through here too)."""
+    private mount is unmounted instead of left behind with its FUSE daemon. restore.py's own
+    SIGTERM handler is kept: it ends the send with the true count and the summary, and unwinds
+    through here too. (Any other handler is replaced for the block: coverage's, for one, would
+    end the process at once.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {
         sig: signal.signal(sig, _exit_on_signal)
         for sig in (signal.SIGTERM, signal.SIGHUP)
-        if signal.getsignal(sig) is signal.SIG_DFL
+        if signal.getsignal(sig) is not raise_interrupt
     }
     try:
         yield

@@ -30,7 +30,12 @@ from confluent_kafka import KafkaException
 from kafka_connect_backup import __version__
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
-from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, RestoreError
+from kafka_connect_backup.restore.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    RestoreError,
+    raise_interrupt,
+)
 from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
@@ -244,17 +249,13 @@ def _restore(
     return finish(summary, args.summary_json, out, json_out)
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @contextmanager
 def _interrupt_on_sigterm() -> Iterator[None]:
     """SIGTERM (a pod stopping) ends like Ctrl-C: with the true count and the summary."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         yield
     finally:

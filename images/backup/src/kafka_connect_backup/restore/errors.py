@@ -21,3 +21,9 @@ class RestoreError(Exception):
     def render(self) -> str:
         """The line restore.py prints on stderr."""
         return f"restore.py: error: {self}"
+
+
+def raise_interrupt(_signum: int, _frame: object) -> None:
+    """restore.py's SIGTERM handler: a pod stopping ends the send like Ctrl-C (the true count
+    and the summary). The private backup mount keeps it in place (backup_mount.py)."""
+    raise KeyboardInterrupt

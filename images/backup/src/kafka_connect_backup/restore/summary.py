@@ -15,16 +15,17 @@ from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.timefilter import EARLIEST, LATEST
 
 
-def iso(epoch: float | None) -> str | None:
-    """A record time's epoch as ISO-8601 UTC. The epoch of a time in the last microseconds of
-    9999 rounds, as a float, past datetime.max: it shows as the last representable moment."""
+def iso(epoch: float | None, *, seconds: bool = False) -> str | None:
+    """A record time's epoch as ISO-8601 UTC (to the second with `seconds`). The epoch of a
+    time in the last microseconds of 9999 rounds, as a float, past datetime.max: it shows as
+    the last representable moment."""
     if epoch is None:
         return None
     try:
         moment = datetime.fromtimestamp(epoch, UTC)
     except (OverflowError, OSError, ValueError):
         moment = LATEST if epoch > 0 else EARLIEST
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.isoformat(timespec="seconds" if seconds else "auto").replace("+00:00", "Z")
 
 
 @dataclass

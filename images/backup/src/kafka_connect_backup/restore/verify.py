@@ -20,12 +20,13 @@ touched under the snapshot root). For each `alpha.N`:
 returns, each `.gz` is decompressed whole (gzip checks its CRC-32 and length), every line must
 be complete, and the complete lines are counted per file and per connector (topic). For
 alpha.0 the count of each connector is compared with the records its sink consumer group had
-committed when the backup cycle stopped it, when such offsets are recorded with the snapshot:
-`RecordedOffsets` is the hook for that reader. Snapshots record none today, so the comparison
-says `not possible: no offsets recorded with this snapshot`.
+committed when the backup cycle stopped it, as the cycle records them in the snapshot's
+completeness marker (`marker_offsets`, the default `RecordedOffsets`); a snapshot made without
+them says `not possible: no offsets recorded with this snapshot`.
 
-The result is a `Verification` (no file is written): the command prints it, and anything else
-(a status page, a metric) can read `ok` and `counts()`.
+The result is a `Verification` (nothing is written to the backup): the command prints it and,
+for the release's own backup, records it on the data volume (restore/verify_record.py) for
+`kcb status` and the supervisor's metrics.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from kafka_connect_backup.snapshot_status import (
     State,
     Status,
     is_rsync_temp,
+    recorded_records,
     snapshot_status,
 )
 from kafka_connect_backup.tools.rsnapshot import HOST_DIR
@@ -74,13 +76,18 @@ NO_OFFSETS = "not possible: no offsets recorded with this snapshot"
 
 # The hook for the offsets check: how many records connector's sink consumer group had
 # committed (summed over partitions) when the backup cycle that made the snapshot stopped it,
-# as recorded with the snapshot; None when nothing is recorded. Snapshots record none today.
+# as recorded with the snapshot; None when nothing is recorded.
 RecordedOffsets = Callable[[Path, str], int | None]
 
 
-def no_recorded_offsets(_snapshot: Path, _connector: str) -> int | None:
-    """Today's snapshots hold no offsets: the comparison is not possible."""
-    return None
+def marker_offsets(snapshot: Path, connector: str) -> int | None:
+    """From the completeness marker, where the cycle records the sinks' committed offsets at
+    its stop (supervisor/offsets.py); None for a snapshot made without them."""
+    try:
+        marker = json.loads((snapshot / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return recorded_records(marker, connector) if isinstance(marker, dict) else None
 
 
 @dataclass(frozen=True)
@@ -391,7 +398,7 @@ def verify_snapshot(
     *,
     deep: bool = False,
     sink_name: str | None = None,
-    recorded_offsets: RecordedOffsets = no_recorded_offsets,
+    recorded_offsets: RecordedOffsets = marker_offsets,
 ) -> SnapshotCheck:
     root = directory.parent
     host = directory / HOST_DIR
@@ -481,7 +488,7 @@ def verify(
     *,
     deep: bool = False,
     sink_name: str | None = None,
-    recorded_offsets: RecordedOffsets = no_recorded_offsets,
+    recorded_offsets: RecordedOffsets = marker_offsets,
 ) -> Verification:
     checks = [
         verify_snapshot(d, deep=deep, sink_name=sink_name, recorded_offsets=recorded_offsets)

@@ -42,9 +42,11 @@ from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.supervisor.offsets import committed_at_stop
 from kafka_connect_backup.supervisor.snapshot import (
     SnapshotResult,
     backup_snapshot,
@@ -72,6 +74,7 @@ class SnapshotFn(Protocol):
         *,
         source_dir: Path | None = None,
         stop_requested: Callable[[], bool] = ...,
+        committed: Committed | None = None,
     ) -> SnapshotResult: ...
 
 
@@ -182,6 +185,7 @@ class Cycle:
         # Free space the staging copies must leave on the data volume (tests pin it).
         self.staging_margin = staging_margin
         self._step = "stop"
+        self._committed: Committed | None = None  # the sinks' offsets at this cycle's stop
         self.poll_interval = poll_interval
         self.reconciler = Reconciler(config, client)
 
@@ -208,6 +212,7 @@ class Cycle:
         try:
             down_since = time.monotonic()
             result.stopped, written = self._stop_all()
+            self._committed = committed_at_stop(self.config) if backup else None
             now = self.clock()
             written |= current_files(self.config, period_of(now, self.config.sink_rotation))
             frozen = self._freeze(result, written) if backup else None
@@ -341,7 +346,12 @@ class Cycle:
 
     def _backup(self, source: Path) -> SnapshotResult:
         began = time.monotonic()
-        snapshot = self.snapshot(self.config, source_dir=source, stop_requested=self.should_abort)
+        snapshot = self.snapshot(
+            self.config,
+            source_dir=source,
+            stop_requested=self.should_abort,
+            committed=self._committed,
+        )
         elapsed = time.monotonic() - began
         self.metrics.snapshot_duration.set(elapsed)
         self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)

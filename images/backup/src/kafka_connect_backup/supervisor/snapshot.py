@@ -16,7 +16,7 @@ from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.snapshot_dirs import Fingerprint
-from kafka_connect_backup.snapshot_status import is_rsync_temp, write_marker
+from kafka_connect_backup.snapshot_status import Committed, is_rsync_temp, write_marker
 from kafka_connect_backup.supervisor import interrupted, retention
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.volume import mounted_volume
@@ -149,11 +149,17 @@ def _discard_incomplete(snapshot_root: Path, before: dict[str, Fingerprint], ret
     )
 
 
-def _mark_complete(snapshot: Path, verified: VerifyResult) -> None:
-    """Write the completeness marker of a verified snapshot; without it the snapshot does not
-    count as complete, so failing to write it fails the step."""
+def _mark_complete(
+    snapshot: Path, verified: VerifyResult, committed: Committed | None = None
+) -> None:
+    """Write the completeness marker of a verified snapshot (with the sinks' committed offsets
+    at the stop, when known); without it the snapshot does not count as complete, so failing
+    to write it fails the step."""
+    details = {} if committed is None else {"committedOffsets": committed}
     try:
-        marker = write_marker(snapshot, verified=True, files=verified.files, bytes=verified.bytes)
+        marker = write_marker(
+            snapshot, verified=True, files=verified.files, bytes=verified.bytes, **details
+        )
     except OSError as exc:
         full = exc.errno == errno.ENOSPC
         raise KcbError(
@@ -176,6 +182,7 @@ def backup_snapshot(
     *,
     source_dir: Path | None = None,
     stop_requested: Callable[[], bool] = never,
+    committed: Committed | None = None,
 ) -> SnapshotResult:
     """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
     checks, mount, prune beyond backup.retention, rsnapshot alpha, verify alpha.0 against the
@@ -252,7 +259,7 @@ def backup_snapshot(
             with contextlib.suppress(OSError):
                 interrupted.clear_run(volume.snapshot_root)
             raise
-        _mark_complete(newest, verified)
+        _mark_complete(newest, verified, committed)
         interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes

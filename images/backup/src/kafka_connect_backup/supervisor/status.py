@@ -25,6 +25,7 @@ from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
 from kafka_connect_backup.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.restore.drill_record import load_last_drill
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
+from kafka_connect_backup.restore.summary import iso
 from kafka_connect_backup.restore.timefilter import FieldReader, record_moment
 from kafka_connect_backup.restore.verify_record import load_last_verification
 from kafka_connect_backup.sinkfiles import (
@@ -33,6 +34,7 @@ from kafka_connect_backup.sinkfiles import (
     parse_sink_file,
     period_of,
     sink_file,
+    sort_key,
 )
 from kafka_connect_backup.supervisor.state import State, load_state
 from kafka_connect_backup.units import human_bytes
@@ -56,10 +58,9 @@ class TopicStatus:
     current_file: str
 
 
-def iso(epoch: float | None) -> str | None:
-    if not epoch:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def when(epoch: float | None) -> str | None:
+    """A state's time to the second; 0 (never) is None."""
+    return iso(epoch, seconds=True) if epoch else None
 
 
 def newest_record(
@@ -123,8 +124,14 @@ def topic_status(
     group = consumer_group(topic, config.sink_name)
     period = period_of(datetime.fromtimestamp(now, UTC), config.sink_rotation)
     live = sink_file(config.sink_path, topic, config.sink_name, period, config.sink_format)
-    newest = newest_record(live, envelope=config.sink_format is SinkFormat.ENVELOPE)
     files = list(connector_files(config, connector))
+    newest = newest_record(live, envelope=config.sink_format is SinkFormat.ENVELOPE)
+    if newest is None:  # a new period whose file has no record yet: the previous one's
+        plain = [name for name in map(parse_sink_file, files) if name and not name.compressed]
+        for name in sorted(plain, key=sort_key, reverse=True):
+            newest = newest_record(name.path, envelope=name.sink_format is SinkFormat.ENVELOPE)
+            if newest is not None:
+                break
     lag, error = None, None
     if admin is not None:
         try:
@@ -167,11 +174,11 @@ def _drill(config: Config) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "time": iso(record.finished_at),
+        "time": when(record.finished_at),
         "ok": record.ok,
         "snapshot": record.snapshot,
         "topics": list(record.topics),
-        "lastSuccess": iso(record.last_success),
+        "lastSuccess": when(record.last_success),
         "error": record.error,
     }
 
@@ -181,7 +188,7 @@ def _verification(config: Config) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "time": iso(record.finished_at),
+        "time": when(record.finished_at),
         "ok": record.ok,
         "deep": record.deep,
         "snapshots": record.snapshots,
@@ -237,18 +244,18 @@ def collect(
     return {
         "healthy": healthy,
         "reason": reason,
-        "lastSuccess": iso(state.last_success),
+        "lastSuccess": when(state.last_success),
         "lastSuccessAgeSeconds": round(now - state.last_success, 1) if state.last_success else None,
-        "lastCycleEnd": iso(state.last_cycle_end),
+        "lastCycleEnd": when(state.last_cycle_end),
         "lastCycleOk": state.last_cycle_ok,
         "nextCycleInSeconds": next_cycle,
         "lastFailure": (
-            {**state.last_failure, "time": iso(state.last_failure.get("time"))}
+            {**state.last_failure, "time": when(state.last_failure.get("time"))}
             if state.last_failure
             else None
         ),
         "lastSnapshot": (
-            {**state.last_snapshot, "name": "alpha.0", "time": iso(state.last_snapshot["time"])}
+            {**state.last_snapshot, "name": "alpha.0", "time": when(state.last_snapshot["time"])}
             if state.last_snapshot
             else None
         ),
