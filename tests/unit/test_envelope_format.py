@@ -21,7 +21,6 @@ from kafka_connect_backup.envelope import (
     encode_bytes,
     parse_line,
 )
-from kafka_connect_backup.restore.sources import SourceError, from_patterns, from_snapshot
 from kafka_connect_backup.sinkfiles import (
     SinkFileName,
     compressed_name,
@@ -196,17 +195,3 @@ def test_newest_record_of_an_envelope_file_is_its_last_timestamp(tmp_path: Path)
     assert newest_record(path, envelope=True) == datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
     path.write_text(f"{NO_TIME}\n")
     assert newest_record(path, envelope=True) is None
-
-
-def test_restore_refuses_envelope_files_before_reading_any(tmp_path: Path) -> None:
-    value = tmp_path / "t-s-2026-01.sink"
-    value.write_text('{"utcTime":"2026-01-01T00:00:00Z"}\n')
-    (tmp_path / "t-s-2026-01.envelope.sink").write_text(f"{FULL}\n")
-    with pytest.raises(SourceError, match=r"t-s-2026-01.envelope.sink: envelope-format sink"):
-        from_patterns([str(tmp_path / "*.sink")])
-    assert [f.path for f in from_patterns([str(value)])] == [value]
-    snapshot = tmp_path / "root" / "alpha.0" / "localhost" / "data"
-    snapshot.mkdir(parents=True)
-    (snapshot / "t-s-2026-01.envelope.sink-1767225600.gz").write_bytes(b"\x1f\x8b")
-    with pytest.raises(SourceError, match=r"\.envelope\.sink-1767225600\.gz: envelope-format"):
-        from_snapshot(tmp_path / "root", "alpha.0", "t-s", warn=lambda _m: None)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 TRANSFORM_CLASS = "io.github.kafkaconnectbackup.envelope.Envelope"
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime", "NoTimestampType")
@@ -100,9 +102,12 @@ def _integer(item: Any, name: str) -> int:
 def parse_line(line: str | bytes) -> EnvelopeRecord:
     """One envelope line (with or without its newline) -> the record it holds."""
     try:
-        data = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EnvelopeError(f"not JSON: {exc}") from None
+        data = orjson.loads(line)  # the restore's hot path; it keeps the fields' order
+    except orjson.JSONDecodeError:
+        try:  # the standard library's reading of what orjson refuses, and its message
+            data = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EnvelopeError(f"not JSON: {exc}") from None
     if not isinstance(data, dict) or tuple(data) != FIELDS:
         found = list(data) if isinstance(data, dict) else type(data).__name__
         raise EnvelopeError(f"expected the fields {', '.join(FIELDS)} in order, got {found}")

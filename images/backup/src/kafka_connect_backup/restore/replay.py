@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
+from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.envelope import parse_line
+from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.plan import FilePlan, Plan
-from kafka_connect_backup.restore.producer import RecordProducer
+from kafka_connect_backup.restore.producer import Headers, Record, RecordProducer
 from kafka_connect_backup.restore.sources import LineBatches
 from kafka_connect_backup.restore.timefilter import FieldReader
 
@@ -49,6 +52,20 @@ def record_key(reader: FieldReader, value: bytes) -> bytes | None:
         return json.dumps(field, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def envelope_records(segment: list[bytes], routing: Routing) -> Iterator[Record]:
+    """Each planned envelope line as the record to produce (the scan checked every line)."""
+    for line in segment:
+        record = parse_line(line)
+        headers: Headers = list(record.headers)
+        yield (
+            record.value,
+            record.key,
+            routing.route(record),
+            record.timestamp or 0,  # 0: none, the producer's time (NoTimestampType)
+            headers or None,
+        )
+
+
 def replay(
     plan: Plan,
     producer: RecordProducer,
@@ -60,8 +77,15 @@ def replay(
     sent: dict[str, int] = {}
     for file_plan in plan.files:
         count = 0
+        sink = file_plan.source.sink
+        envelope = sink is not None and sink.sink_format is SinkFormat.ENVELOPE
+        routing = plan.exact.routing if plan.exact is not None else None
+        if envelope and routing is None:
+            raise RuntimeError("internal error: envelope records to send without a routing")
         for segment in planned_segments(file_plan):
-            if reader is None:
+            if envelope and routing is not None:
+                producer.send_records(envelope_records(segment, routing))
+            elif reader is None:
                 producer.send_values(segment)
             else:
                 producer.send_keyed((record_key(reader, value), value) for value in segment)

@@ -93,20 +93,9 @@ def order(files: list[SourceFile]) -> list[SourceFile]:
     return named + other
 
 
-def refuse_envelope(files: list[SourceFile]) -> list[SourceFile]:
-    """SourceError when a file is an envelope file (`*.envelope.sink*`, sinkFormat envelope):
-    replaying its lines as values would put JSON envelopes, not the records, into the topic.
-    The files themselves are whole backups of the records; this restore reads value files."""
-    envelope = [f.path.name for f in files if f.sink and f.sink.sink_format is SinkFormat.ENVELOPE]
-    if envelope:
-        shown = ", ".join(envelope[:3]) + (", ..." if len(envelope) > 3 else "")
-        raise SourceError(
-            f"{shown}: envelope-format sink files (sinkFormat: envelope) cannot be replayed by "
-            "this version of restore, which replays value-format files only "
-            "({topic}-{sinkName}-{period}.sink); give only those, e.g. "
-            "'/data/filesink/<topic>-<sinkName>-2026-*.sink'; nothing was changed"
-        )
-    return files
+def envelope_sources(files: list[SourceFile]) -> list[SourceFile]:
+    """The envelope files (`*.envelope.sink*`, sinkFormat envelope) among `files`."""
+    return [f for f in files if f.sink is not None and f.sink.sink_format is SinkFormat.ENVELOPE]
 
 
 def from_patterns(patterns: list[str]) -> list[SourceFile]:
@@ -129,7 +118,7 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
             if not path.exists():
                 raise SourceError(f"{pattern} does not exist")
             paths[path] = None
-    return refuse_envelope(order([inspect(path) for path in paths]))
+    return order([inspect(path) for path in paths])
 
 
 def snapshot_dir(root: Path, name: str) -> Path:
@@ -210,7 +199,7 @@ def from_snapshot(
     files = sink_files_under(directory, connector)
     if not files:
         raise SourceError(f"snapshot {directory} holds no sink file of connector {connector}")
-    return refuse_envelope(files)
+    return files
 
 
 @dataclass
