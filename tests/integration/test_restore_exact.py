@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -41,12 +42,13 @@ def _record(
     # A compacted topic refuses records without a key.
     key = None if i % 17 == 0 and not keyed else b"k-%d" % (i % 4000)
     value = None if i % 23 == 0 else bytes([i % 256, 0, 255]) + os.urandom(12)
-    headers: list[tuple[str, bytes | None]] = [
+    choices: list[list[tuple[str, bytes | None]]] = [
         [],
         [("h", b"a")],
         [("h", b"a"), ("h", b"\x00\xff\xfe"), ("none", None)],
         [("trace", "é😀".encode())],
-    ][i % 4]
+    ]
+    headers = choices[i % 4]
     return partition, key, value, headers
 
 
@@ -96,13 +98,16 @@ def read_topic(bootstrap: str, topic: str) -> dict[int, list[Row]]:
         while len(done) < info.partitions:
             for message in consumer.consume(5000, timeout=2):
                 assert message.error() is None, message.error()
-                partition = message.partition()
-                headers = [(k, v) for k, v in (message.headers() or [])]
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
+                raw: Any = message.headers() or []  # (name, bytes | None) pairs, in order
+                headers = [(str(k), v) for k, v in raw]
+                value = message.value()
                 found[partition].append(
-                    (message.offset(), message.key(), message.value(), headers,
-                     message.timestamp()[1])
+                    (offset, message.key(), value if not isinstance(value, str) else value.encode(),
+                     headers, message.timestamp()[1])
                 )  # fmt: skip
-                if message.offset() + 1 >= ends[partition]:
+                if offset + 1 >= ends[partition]:
                     done.add(partition)
     finally:
         consumer.close()
