@@ -257,7 +257,7 @@ def _restore(
         if target.records and not settings.append:
             print("  a real run refuses this: the topic holds records (see --append)", file=out)
         partitions = target.partitions or (args.partitions or 1)
-        warning = key_order_warning(settings, partitions)
+        warning = key_order_warning(settings, partitions, plan)
         if warning:
             print(warning, file=out)
     if admin is None or plan.matched == 0:

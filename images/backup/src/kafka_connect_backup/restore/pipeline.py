@@ -142,6 +142,11 @@ def _exact_state(
                 "not say which offset each record had; nothing was sent"
             )
         return None
+    if settings.key_field and len(envelope) == len(sources):
+        raise InvalidInput(
+            f"--key-field {settings.key_field!r} applies to value files: envelope files "
+            "replay each record's own key; leave it out; nothing was sent"
+        )
     groups: dict[str, dict[int, int]] = {}
     if settings.restore_groups:
         if len(envelope) != len(sources):
@@ -479,7 +484,11 @@ def refuse_duplicates(
     )
 
 
-def key_order_warning(settings: Settings, partitions: int) -> str | None:
+def key_order_warning(settings: Settings, partitions: int, plan: Plan | None) -> str | None:
+    """Value files replayed without keys over several partitions; envelope files keep theirs."""
+    sources = [f.source for f in plan.files] if plan is not None else []
+    if sources and len(envelope_sources(sources)) == len(sources):
+        return None
     if partitions <= 1 or settings.key_field:
         return None
     return (

@@ -83,6 +83,13 @@ def _fingerprint(settings: Settings) -> dict[str, object]:
         "sources": list(settings.patterns),
         "snapshot": settings.snapshot,
         "sink_name": settings.sink_name,
+        # Only when given, so a journal of an earlier version still matches its command.
+        **(
+            {"from_offsets": {str(p): o for p, o in settings.from_offsets.items()}}
+            if settings.from_offsets
+            else {}
+        ),
+        **({"restore_groups": True} if settings.restore_groups else {}),
     }
 
 
@@ -120,7 +127,7 @@ def _plan_preview(
         ),
     )
     print_consequences(effects, ctx.out)
-    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions)
+    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions, plan)
     if warning and plan is not None:
         ctx.say(warning)
     return effects
