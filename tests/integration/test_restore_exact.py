@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -116,8 +117,6 @@ def read_topic(bootstrap: str, topic: str) -> dict[int, list[Row]]:
 
 def _sink(config: Config, expected: int, timeout: float = 240) -> Path:
     """Declare the envelope connector and wait until its file holds `expected` lines."""
-    import time
-
     period = period_of(datetime.now(UTC), config.sink_rotation)
     Reconciler(config, ConnectClient(config.connect.url)).reconcile(period)
     wait_running(config.connect.url, [connector_name(config.topics[0], config.sink_name)])
@@ -191,9 +190,12 @@ def _latest_per_key(rows: dict[int, list[Row]]) -> dict[tuple[int, bytes], bytes
     return latest
 
 
+@pytest.mark.parametrize("lost", [False, True], ids=["topic-there", "topic-deleted"])
 def test_runbook_restores_a_compacted_topic_and_its_groups(
-    kafka_broker: Broker, connect_worker: ConnectWorker, tmp_path: Path
+    kafka_broker: Broker, connect_worker: ConnectWorker, tmp_path: Path, lost: bool
 ) -> None:
+    """With the topic deleted (its groups' offsets gone with it), the runbook recreates it
+    from the metadata file alone: partitions and cleanup.policy=compact."""
     count = 6000
     topic = f"exact-compact-{uuid.uuid4().hex[:6]}"
     admin = kafka_broker.admin()
@@ -220,6 +222,10 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
         # What a backup cycle writes while the connectors are stopped.
         assert record_at_stop(config) is not None
         before = read_topic(kafka_broker.bootstrap, topic)
+        if lost:
+            admin.delete_topics([topic])[topic].result(30)
+            while topic in admin.list_topics(timeout=10).topics:
+                time.sleep(0.2)
         code, out, err = _run(
             [topic, kafka_broker.bootstrap, "--from", "1970-01-01", "--runbook",
              "--restore-groups", "--yes", "--force", "--connect-url", connect_worker.url,
@@ -228,6 +234,8 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
         assert code == 0, out + err
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
+    if lost:
+        assert "creating topic " + topic + ": 3 partitions, replication factor 1, configs " in out
     # The plan printed each mapping before anything ran, the step applied the same ones.
     assert out.count("group billing: saved offsets 0:1500, 1:7, 2:2000 -> restored offsets "
                      "0:1500, 1:7, 2:2000") == 2  # fmt: skip

@@ -25,9 +25,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,8 +49,7 @@ class EnvelopeError(ValueError):
     """A line that is not an envelope line; the message says which part is wrong."""
 
 
-@dataclass(frozen=True)
-class EnvelopeRecord:
+class EnvelopeRecord(NamedTuple):  # a tuple: built once per line of a restore's scan
     timestamp: int | None  # epoch milliseconds
     timestamp_type: str
     partition: int
@@ -80,7 +78,7 @@ def encode_bytes(data: bytes | None) -> str | dict[str, str] | None:
 def decode_bytes(item: Any, where: str) -> bytes | None:
     if item is None:
         return None
-    if isinstance(item, str):
+    if item.__class__ is str:  # the common case first (a restore's scan calls this per field)
         try:
             return item.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
@@ -94,7 +92,7 @@ def decode_bytes(item: Any, where: str) -> bytes | None:
 
 
 def _integer(item: Any, name: str) -> int:
-    if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+    if item.__class__ is not int or item < 0:  # not isinstance: bool is an int
         raise EnvelopeError(f"{name}: expected a non-negative integer, got {item!r}")
     return item
 
@@ -118,7 +116,7 @@ def parse_line(line: str | bytes) -> EnvelopeRecord:
     if not isinstance(headers, list):
         raise EnvelopeError("headers: expected an array of [name, value] pairs")
     pairs: list[tuple[str, bytes | None]] = []
-    for index, pair in enumerate(headers):
+    for index, pair in enumerate(headers):  # usually none or a few
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
             raise EnvelopeError(f"headers.{index}: expected a [name, value] pair")
         pairs.append((pair[0], decode_bytes(pair[1], f"headers.{index}")))

@@ -63,12 +63,12 @@ class Routing:
     partitions: int  # the target's
     by_partition: bool
 
-    def route(self, record: EnvelopeRecord) -> int:
+    def route(self, partition: int, key: bytes | None) -> int:
         if self.by_partition:
-            return record.partition
-        if record.key is None:
-            return record.partition % self.partitions
-        return key_partition(record.key, self.partitions)
+            return partition
+        if key is None:
+            return partition % self.partitions
+        return key_partition(key, self.partitions)
 
     def describe(self) -> str:
         if self.by_partition:
@@ -119,7 +119,7 @@ class ExactState:
             if self.unroutable is None:
                 self.unroutable = (record.partition, record.offset)
             return
-        target = routing.route(record)
+        target = routing.route(record.partition, record.key)
         index = self.counts[target]
         self.counts[target] = index + 1
         for group, saved in self.groups.items():
@@ -208,10 +208,11 @@ def classify_envelope_batch(
             continue
         verdicts[index] = 1
         state.routed(record)
-        size = len(record.key or b"") + len(record.value or b"")
-        size += sum(len(k) + len(v or b"") for k, v in record.headers)
-        if size > largest:
-            largest, largest_index = size, index
+        if len(line) > largest:  # a record's bytes never exceed its line's: skip most sums
+            size = len(record.key or b"") + len(record.value or b"")
+            size += sum(len(k) + len(v or b"") for k, v in record.headers)
+            if size > largest:
+                largest, largest_index = size, index
     return EnvelopeBatch(
         bytes(verdicts), skipped, no_time, low, high, first_missing, largest, largest_index
     )
