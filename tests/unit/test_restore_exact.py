@@ -185,3 +185,17 @@ def test_dry_run_plan_shows_metadata_routing_and_window(tmp_path: Path, capsys) 
     assert "configs cleanup.policy=compact" in out
     assert "routing: each record into its own partition" in out
     assert "  records per target partition: 0:1, 1:1, 2:1" in out
+
+
+def test_without_any_time_bound_a_record_without_timestamp_is_kept(tmp_path: Path) -> None:
+    lines = [line(0, 0), line(0, 1).replace(f'"timestamp": {T0 + 1000}', '"timestamp": null')]
+    lines[1] = lines[1].replace('"CreateTime"', '"NoTimestampType"')
+    write(tmp_path / "t-s-2026-01.envelope.sink", lines)
+    sources = from_patterns([str(tmp_path / "*.sink")])
+    everything = TimeFilter(TimeWindow(None, None))
+    state = ExactState(EARLIEST, LATEST, None, {0: 0}, Routing(1, True))
+    assert scan(sources, everything, MissingTimestamp.SKIP, exact=state).matched == 2
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+    state = ExactState(since, LATEST, None, {}, Routing(1, True))
+    plan = scan(sources, TimeFilter(TimeWindow(since, None)), MissingTimestamp.SKIP, exact=state)
+    assert plan.matched == 1 and plan.skipped == {"missing_timestamp": 1}

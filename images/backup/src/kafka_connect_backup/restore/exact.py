@@ -3,7 +3,8 @@ where each goes, and where each saved consumer group ends up.
 
 Selection (the scan, before anything is sent), per record:
 - its time in the window: the record's Kafka timestamp, or `--timestamp-field` of its value
-  when given (a record without one is --missing-timestamp's);
+  when given (a record without one is --missing-timestamp's, unless no time bound is given at
+  all, as with --from-offset alone);
 - `--from-offset P:O`: on partition P, offsets from O on (partitions not named: all);
 - an offset at or below one already read on its partition is a duplicate (a sink task that
   crashed before its commit delivers the same records again) and is skipped.
@@ -33,7 +34,13 @@ from datetime import datetime
 from kafka_connect_backup.envelope import EnvelopeError, EnvelopeRecord, parse_line
 from kafka_connect_backup.partitioner import key_partition
 from kafka_connect_backup.restore.sources import SourceError
-from kafka_connect_backup.restore.timefilter import FieldReader, Verdict, record_moment
+from kafka_connect_backup.restore.timefilter import (
+    EARLIEST,
+    LATEST,
+    FieldReader,
+    Verdict,
+    record_moment,
+)
 
 BEFORE_FROM_OFFSET = "before_from_offset"
 DUPLICATE_OFFSET = "duplicate_offset"
@@ -169,6 +176,8 @@ def classify_envelope_batch(
     high: datetime | None = None
     largest = largest_index = 0
     start, end = state.start, state.end
+    # No time bound at all (--from-offset alone): a record without a timestamp is not left out.
+    unbounded = start == EARLIEST and end == LATEST and state.reader is None
     last, seen = state.last_offset, state.source_partitions
     for index, line in enumerate(lines):
         try:
@@ -198,7 +207,7 @@ def classify_envelope_batch(
             if first_missing < 0:
                 first_missing = index
             no_time += 1
-            if not include_missing:
+            if not (include_missing or unbounded):
                 continue
         elif moment < start:
             skipped[Verdict.BEFORE_FROM.value] += 1
