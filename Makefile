@@ -7,7 +7,7 @@ export HELM_PLUGINS := $(TOOLS)/helm-plugins
 export PATH := $(TOOLS)/bin:$(TOOLS)/venv/bin:$(PATH)
 PYTEST := $(TOOLS)/venv/bin/pytest
 
-.PHONY: setup setup-demo lint format test test-unit test-fuzz test-integration test-chart test-images test-e2e demo bench images clean
+.PHONY: setup setup-demo lint format test test-unit test-java test-fuzz test-integration test-chart test-images test-e2e demo bench images clean
 
 setup:  ## install every tool the project needs into .tools/ (idempotent, cached)
 	@scripts/setup.sh all
@@ -35,6 +35,9 @@ test: lint  ## every tier, with the coverage gate
 
 test-unit: setup
 	$(PYTEST) -m unit tests/unit
+
+test-java: setup  ## the envelope transform's JUnit tests (Maven; also part of `make test`)
+	$(PYTEST) -m java tests/unit
 
 test-fuzz: setup  ## property tests of the parsers (hypothesis; KCB_HYPOTHESIS_PROFILE=fuzz for a long run)
 	$(PYTEST) -m fuzz tests/fuzz

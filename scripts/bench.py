@@ -6,6 +6,8 @@
   compress  the stale-file compressor vs gzip -6
   restore   restore.py vs kafka-console-producer vs kafka-producer-perf-test
             (scripts/bench_restore.py; reported as not available when it is missing)
+  envelope  the envelope format vs the value format on the same records: file size (plain and
+            gzipped) and restore.py's records/s
 
 Each prints numbers and ratios measured side by side in one run; nothing asserts on wall time.
 Everything runs under one temporary directory; every mount, JVM and file is removed at the end
@@ -31,12 +33,12 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from benchmarks import backup, compress, storage
+from benchmarks import backup, compress, envelope, storage
 from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
 from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
 from kafka_connect_backup.logs import configure_logging
 
-NAMES = ("backup", "storage", "compress", "restore")
+NAMES = ("backup", "storage", "compress", "restore", "envelope")
 FULL_GRID = "10M:1,100M:10,1G:100,2G:10"
 QUICK_GRID = "2M:1,8M:10,16M:100"
 RESTORE_SCRIPT = ROOT / "scripts" / "bench_restore.py"
@@ -84,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group = parser.add_argument_group("compress")
     group.add_argument("--compress-size", help="file size (default 256M, quick 16M)")
     group.add_argument("--repeats", type=int, help="runs per contender (default 2, quick 1)")
+    group = parser.add_argument_group("envelope")
+    group.add_argument("--envelope-records", type=int, help="records (default 200000, quick 50000)")
     args = parser.parse_args(argv)
     chosen = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
     unknown = sorted(set(chosen) - set(NAMES))
@@ -242,6 +246,13 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
             work / "compress",
         ),
         "restore": lambda: restore_section(quick, work / "restore"),
+        "envelope": lambda: envelope.run(
+            envelope.EnvelopeOptions(
+                records=args.envelope_records or (50_000 if quick else 200_000),
+                repeats=args.repeats or (1 if quick else 3),
+            ),
+            work / "envelope",
+        ),
     }
 
 

@@ -4,7 +4,8 @@ standalone worker, on free loopback ports, with their logs in a known directory.
 Used by the tests (as pytest fixtures), `make demo` and `make bench`. The jars come from
 `scripts/setup/kafka-jars.sh` (the version pinned in images/connect/pom.xml):
 `.tools/kafka/libs` is the classpath and `.tools/kafka/plugins` is Connect's `plugin.path`,
-so the FileStream connectors are found the way Kafka >= 3.2 requires.
+so the FileStream connectors are found the way Kafka >= 3.2 requires, and so is the record
+envelope transform (`plugins/kcb-envelope`, built from images/connect/envelope/).
 
 Every JVM is started with PR_SET_PDEATHSIG, so it dies with the Python process that started
 it even when that process is killed: no orphan JVMs after a crashed test run.
@@ -67,7 +68,7 @@ def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     java = Path(home) / "bin" / "java" if home else shutil.which("java")
     if not java:
-        raise StackError("java not found: run `make setup` (installs openjdk-17-jre-headless)")
+        raise StackError("java not found: run `make setup` (installs openjdk-17-jdk-headless)")
     return str(java)
 
 

@@ -35,14 +35,16 @@ def test_connect_image_runs_as_uid_1000_with_the_pinned_jars(
     assert docker_engine.image_user(connect_image) == f"{CONNECT_UID}:{CONNECT_UID}"
     listing = docker_engine.docker(
         "run", "--rm", "--entrypoint", "sh", connect_image, "-c",
-        "id -u; ls /opt/kafka/plugins/connect-file; ls /opt/kafka/libs",
+        "id -u; ls /opt/kafka/plugins/connect-file; ls /opt/kafka/plugins/kcb-envelope;"
+        " ls /opt/kafka/libs",
     ).stdout.decode().split()  # fmt: skip
     pom = (Path(__file__).parents[2] / "images" / "connect" / "pom.xml").read_text()
     version = pom.split("<kafka.version>")[1].split("<")[0]
     assert listing[0] == str(CONNECT_UID)
-    assert listing[1] == f"connect-file-{version}.jar"  # alone on plugin.path
-    assert f"connect-runtime-{version}.jar" in listing[2:]
-    assert not any(name.startswith("connect-file") for name in listing[2:])
+    assert listing[1] == f"connect-file-{version}.jar"  # alone in its plugin directory
+    assert listing[2] == "kcb-envelope-1.jar"  # the envelope transform, alone in its own
+    assert f"connect-runtime-{version}.jar" in listing[3:]
+    assert not any(name.startswith(("connect-file", "kcb-envelope")) for name in listing[3:])
 
 
 def test_connect_image_sinks_a_topic_to_a_mounted_directory(

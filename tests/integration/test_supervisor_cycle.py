@@ -20,11 +20,12 @@ import pytest
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.restore.verify import verify_snapshot
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.sinkfiles import consumer_group, period_of, sink_file
 from kafka_connect_backup.snapshot_status import MARKER_NAME
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import produce_json
 from storage_helpers import PASSWORD, storage_env
@@ -116,7 +117,8 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             assert result.stopped == names and result.resumed == names
             assert observed["states"] == {n: ("STOPPED", []) for n in names}
             assert observed["sizes_unchanged"] is True
-            assert result.snapshot is not None and result.snapshot.files == 2
+            # Each topic's sink file and its metadata file (topic_metadata.py).
+            assert result.snapshot is not None and result.snapshot.files == 4
             assert result.connect_downtime_seconds is not None
             assert 0 < result.connect_downtime_seconds < result.duration_seconds
             assert connector_states(connect_worker.url, names) == {
@@ -152,6 +154,14 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                     assert sum(marker["committedOffsets"][name].values()) == len(
                         copy.splitlines()
                     ), (topic, marker["committedOffsets"])
+                    # Its metadata file was read at the same stop: the same sink offsets.
+                    metadata = read_metadata(alpha0 / "localhost" / f"{name}.topic.json")
+                    assert metadata.topic == topic
+                    assert metadata.partitions == (1 if topic == topics[0] else 3)
+                    sink_offsets = metadata.groups[consumer_group(topic, sink)]
+                    assert {str(p): o for p, o in sink_offsets.items()} == marker[
+                        "committedOffsets"
+                    ][name]
                 check = verify_snapshot(alpha0, deep=True, sink_name=sink)
                 assert check.ok, [p.what for p in check.problems]
                 assert [t.offsets.describe() for t in check.topics if t.offsets] == [
@@ -180,7 +190,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
     text = metrics.render().decode()
     assert 'kcb_cycles_total{result="success"} 1.0' in text
     assert "kcb_connect_downtime_seconds_count 1.0" in text
-    assert "kcb_backup_files 2.0" in text
+    assert "kcb_backup_files 4.0" in text  # two sink files, two metadata files
 
 
 def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(

@@ -165,14 +165,16 @@ def test_to_and_missing_include(sink_dir, tmp_path):
             ["t", "k", "{d}/*.sink"],
             (
                 "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
-                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n"
+                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything, or --from-offset "
+                "P:O with envelope files)\n"
             ),
         ),
         (
             ["t", "k"],
             (
                 "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
-                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything)\n"
+                "2021-01-19T15:57 (use --from 1970-01-01 to restore everything, or --from-offset "
+                "P:O with envelope files)\n"
             ),
         ),
         (

@@ -75,9 +75,23 @@ class SinkRotation(StrEnum):
     DAILY = "daily"
 
 
+class SinkFormat(StrEnum):
+    """What a sink file's lines hold: `value`, the record value as the original wrote it
+    (`{topic}-{sinkName}-{period}.sink`), or `envelope`, the whole record as one JSON line
+    (timestamp, partition, offset, key, value, headers; `...-{period}.envelope.sink`)."""
+
+    VALUE = "value"
+    ENVELOPE = "envelope"
+
+
 # The connector config keys the supervisor sets itself (connect/connectors.py).
 SINK_OWNED_KEYS = frozenset(
     {"name", "connector.class", "tasks.max", "topics", "topics.regex", "file"}
+)
+# ... and those it sets too with sinkFormat envelope (kafka_connect_backup/envelope.py), as
+# well as every `transforms.*` key.
+ENVELOPE_OWNED_KEYS = frozenset(
+    {"key.converter", "value.converter", "header.converter", "transforms"}
 )
 CONFIG_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
@@ -207,6 +221,7 @@ class Config(_Model):
     )
     sink_path: Annotated[Path, Field(alias="sinkPath")] = Path("/data/filesink")
     sink_rotation: Annotated[SinkRotation, Field(alias="sinkRotation")] = SinkRotation.MONTHLY
+    sink_format: Annotated[SinkFormat, Field(alias="sinkFormat")] = SinkFormat.VALUE
     restart_timeout: Annotated[Duration, Field(alias="restartTimeout")] = "23h"
     compress_after_days: Annotated[float, Field(alias="compressAfterDays", ge=0)] = 30
     reconcile_interval_seconds: Annotated[float, Field(alias="reconcileIntervalSeconds", gt=0)] = (
@@ -223,6 +238,22 @@ class Config(_Model):
     log_level: Annotated[str, Field(alias="logLevel", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = (
         "INFO"
     )
+
+    @model_validator(mode="after")
+    def _envelope_owns_its_keys(self) -> Config:
+        if self.sink_format is SinkFormat.ENVELOPE:
+            owned = sorted(
+                key
+                for key in self.connect.connector_config
+                if key in ENVELOPE_OWNED_KEYS or key.startswith("transforms.")
+            )
+            if owned:
+                raise ValueError(
+                    f"connect.connectorConfig sets {', '.join(owned)}: with sinkFormat "
+                    "envelope the supervisor sets the converters (ByteArrayConverter) and the "
+                    "envelope transform itself: leave them out"
+                )
+        return self
 
     @field_validator("topics")
     @classmethod

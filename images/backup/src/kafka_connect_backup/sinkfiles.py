@@ -3,6 +3,12 @@
 Connector `{topic}-{sinkName}` (consumer group `connect-{topic}-{sinkName}`) writes
 `{sinkPath}/{topic}-{sinkName}-{period}.sink`; period is `YYYY-MM` (monthly, the original) or
 `YYYY-MM-DD` (daily). A stale file is compressed to `{file}-{unix-epoch}.gz`.
+
+With `sinkFormat: envelope` (whole records as JSON lines, kafka_connect_backup/envelope.py) the
+file is `{topic}-{sinkName}-{period}.envelope.sink`: a format switch starts a new file, a
+file never mixes formats, and the names still end in `.sink` (and `.gz` once compressed), so
+rsnapshot's `*.sink` / `*.gz` include rules, the compressor and the `*.sink*` restore globs
+take them as they take value files. The stem (`{topic}-{sinkName}`) is the same in both.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.config import SinkFormat, SinkRotation
 
 # ASCII digits only, and the whole name (`$` would also match before a final newline).
 _SINK_NAME = re.compile(
-    r"(?P<stem>.+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)\.sink(?:-(?P<epoch>[0-9]+)\.gz)?",
+    r"(?P<stem>.+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)(?:\.(?P<format>envelope))?"
+    r"\.sink(?:-(?P<epoch>[0-9]+)\.gz)?",
     re.DOTALL,
 )
 
@@ -35,8 +42,15 @@ def period_of(moment: datetime, rotation: SinkRotation) -> str:
     return month if rotation is SinkRotation.MONTHLY else f"{month}-{moment.day:02d}"
 
 
-def sink_file(sink_path: Path, topic: str, sink_name: str, period: str) -> Path:
-    return sink_path / f"{connector_name(topic, sink_name)}-{period}.sink"
+def sink_file(
+    sink_path: Path,
+    topic: str,
+    sink_name: str,
+    period: str,
+    sink_format: SinkFormat = SinkFormat.VALUE,
+) -> Path:
+    marker = "" if sink_format is SinkFormat.VALUE else f".{sink_format.value}"
+    return sink_path / f"{connector_name(topic, sink_name)}-{period}{marker}.sink"
 
 
 def compressed_name(path: Path, epoch: int) -> Path:
@@ -46,12 +60,14 @@ def compressed_name(path: Path, epoch: int) -> Path:
 @dataclass(frozen=True)
 class SinkFileName:
     """A parsed sink file name: `{stem}-{period}.sink` or `{stem}-{period}.sink-{epoch}.gz`,
-    where stem is `{topic}-{sinkName}` (topic and sink name may both contain dashes)."""
+    where stem is `{topic}-{sinkName}` (topic and sink name may both contain dashes), with
+    `.envelope` before `.sink` for an envelope file."""
 
     path: Path
     stem: str
     period: str
     epoch: int | None
+    sink_format: SinkFormat = SinkFormat.VALUE
 
     @property
     def compressed(self) -> bool:
@@ -65,10 +81,14 @@ def parse_sink_file(path: Path) -> SinkFileName | None:
         return None
     epoch = match.group("epoch")
     return SinkFileName(
-        path, match.group("stem"), match.group("period"), int(epoch) if epoch else None
+        path,
+        match.group("stem"),
+        match.group("period"),
+        int(epoch) if epoch else None,
+        SinkFormat(match.group("format") or SinkFormat.VALUE),
     )
 
 
-def sort_key(name: SinkFileName) -> tuple[str, str, int]:
+def sort_key(name: SinkFileName) -> tuple[str, str, int, str]:
     """Order files by period (then by compression epoch), as restore replays them."""
-    return (name.period, name.stem, name.epoch or 0)
+    return (name.period, name.stem, name.epoch or 0, name.sink_format.value)

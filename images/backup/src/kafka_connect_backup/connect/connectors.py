@@ -2,7 +2,11 @@
 
 Standalone Connect keeps connector configs in memory only, so after a worker restart the
 connectors are gone; the supervisor owns them declaratively and re-creates them. One
-FileStreamSink per topic, named `{topic}-{sinkName}`, writing the current period's file.
+FileStreamSink per topic, named `{topic}-{sinkName}`, writing the current period's file of the
+configured sinkFormat: with `envelope`, raw bytes in (ByteArrayConverter for key, value and
+headers) and the envelope transform (kafka_connect_backup/envelope.py) making each record one
+JSON line. The connector's name, and so its consumer group, is the same in both formats: a
+format switch carries on from the committed offsets into the other format's file.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka_connect_backup.config import Config
+from kafka_connect_backup import envelope
+from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect.hold import Hold, hold_of
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.logs import get_logger
@@ -27,13 +32,16 @@ def desired_connectors(config: Config, period: str) -> dict[str, dict[str, str]]
     for topic in config.topics:
         name = connector_name(topic, config.sink_name)
         connector = dict(config.connect.connector_config)
+        if config.sink_format is SinkFormat.ENVELOPE:
+            connector.update(envelope.CONNECTOR_SETTINGS)
+        path = sink_file(config.sink_path, topic, config.sink_name, period, config.sink_format)
         connector.update(
             {
                 "name": name,
                 "connector.class": FILE_SINK_CLASS,
                 "tasks.max": "1",
                 "topics": topic,
-                "file": str(sink_file(config.sink_path, topic, config.sink_name, period)),
+                "file": str(path),
             }
         )
         desired[name] = connector

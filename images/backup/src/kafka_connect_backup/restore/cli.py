@@ -51,6 +51,7 @@ from kafka_connect_backup.restore.pipeline import (
     resolve_sources,
     send,
     snapshot_settings,
+    source_metadata,
 )
 from kafka_connect_backup.restore.steps import STEP_NAMES
 from kafka_connect_backup.restore.summary import STDOUT, Summary
@@ -82,7 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--files", action="append", help="more sink files or globs (repeatable)")
     parser.add_argument("--from", dest="from_time", help="same as restore_from_time")
     parser.add_argument("--to", help="keep records strictly before this ISO-8601 time")
-    parser.add_argument("--timestamp-field", default="utcTime", help="JSON field (dotted path)")
+    parser.add_argument(
+        "--timestamp-field",
+        help="JSON field (dotted path) of the value holding the record's time (default utcTime; "
+        "envelope files: the record's Kafka timestamp unless this is given)",
+    )
+    parser.add_argument(
+        "--from-offset",
+        action="append",
+        metavar="P:O",
+        help="envelope files: restore partition P from offset O on (repeatable, or "
+        "comma-separated; partitions not named: from their first record); with or instead of "
+        "the from time",
+    )
     parser.add_argument(
         "--missing-timestamp",
         choices=[m.value for m in MissingTimestamp],
@@ -172,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable); groups not named lose their position when the topic is recreated",
     )
     runbook.add_argument(
+        "--restore-groups",
+        action="store_true",
+        help="envelope files: after the replay, put every consumer group saved in the topic "
+        "metadata file ({topic}-{sinkName}.topic.json beside the files) at the restored "
+        "position of its saved offset (the plan prints each mapping first)",
+    )
+    runbook.add_argument(
         "--force",
         action="store_true",
         help="with --yes: also confirm a runbook that deletes records or moves other "
@@ -203,7 +223,24 @@ def _restore(
     target = None if reader is None else read_target(reader, settings.topic)
     if admin is not None and target is not None:
         refuse_duplicates(target, append=settings.append)
-    plan = make_plan(settings, sources, progress)
+    saved = source_metadata(sources)
+    metadata = saved[1] if saved else None
+    # A topic created here takes the saved shape of the envelope files' topic unless given.
+    create = TopicInfo(
+        settings.topic,
+        args.partitions or (metadata.partitions if metadata else 1),
+        args.replication_factor or (metadata.replication_factor if metadata else 1),
+        dict(metadata.configs) if metadata else {},
+    )
+    partitions = target.partitions if target is not None and target.partitions else None
+    plan = make_plan(
+        settings,
+        sources,
+        progress,
+        # A dry run that could not read the target: as a created topic would be.
+        target_partitions=partitions
+        or (create.partitions if args.create_topic or reader is None else None),
+    )
     describe_plan(settings, plan, out, dry_run=args.dry_run)
     if reader is not None:
         check_record_sizes(reader, plan, settings.topic, dry_run_out=out if args.dry_run else None)
@@ -220,7 +257,7 @@ def _restore(
         if target.records and not settings.append:
             print("  a real run refuses this: the topic holds records (see --append)", file=out)
         partitions = target.partitions or (args.partitions or 1)
-        warning = key_order_warning(settings, partitions)
+        warning = key_order_warning(settings, partitions, plan)
         if warning:
             print(warning, file=out)
     if admin is None or plan.matched == 0:
@@ -237,10 +274,11 @@ def _restore(
         return finish(summary, args.summary_json, out, json_out)
     confirm(args.yes, stdin, out)
     if args.create_topic and admin.describe(settings.topic) is None:
-        info = TopicInfo(settings.topic, args.partitions or 1, args.replication_factor or 1)
+        info = create
+        configs = f", configs {info.configs}" if info.configs else ""
         print(
             f"creating topic {settings.topic} ({counted(info.partitions, 'partition')}, "
-            f"replication factor {info.replication_factor})",
+            f"replication factor {info.replication_factor}{configs})",
             file=out,
         )
         admin.create(info)

@@ -90,28 +90,47 @@ class KafkaAdmin:
         return set(metadata.topics)
 
     def describe(self, topic: str, *, configs: bool = True) -> TopicInfo | None:
+        return self.describe_topics([topic], configs=configs)[topic]
+
+    def describe_topics(
+        self, topics: list[str], *, configs: bool = True
+    ) -> dict[str, TopicInfo | None]:
+        """Each topic's shape (None: it does not exist), in one metadata request and one
+        describe-configs request for them all."""
         # All topics, not list_topics(topic=...): asking for one topic by name can auto-create
         # it on a cluster with auto.create.topics.enable, and "unknown topic" must stay unknown.
         metadata = self.admin.list_topics(timeout=self.timeout)
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            return None
-        replicas = max(len(p.replicas) for p in found.partitions.values())
-        overrides = self._overrides(topic) if configs else {}
-        return TopicInfo(topic, len(found.partitions), replicas, overrides)
-
-    def _overrides(self, topic: str) -> dict[str, str]:
-        resource = ConfigResource(ResourceType.TOPIC, topic)
-        try:
-            entries = self.admin.describe_configs([resource])[resource].result(self.timeout)
-        except KafkaException:
-            return {}
-        dynamic = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG
+        shapes: dict[str, tuple[int, int]] = {}
+        for topic in topics:
+            found = metadata.topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                replicas = max(len(p.replicas) for p in found.partitions.values())
+                shapes[topic] = (len(found.partitions), replicas)
+        overrides = self._overrides(list(shapes)) if configs and shapes else {}
         return {
-            name: entry.value
-            for name, entry in entries.items()
-            if getattr(entry.source, "value", entry.source) == dynamic and entry.value is not None
+            topic: None
+            if topic not in shapes
+            else TopicInfo(topic, *shapes[topic], overrides.get(topic, {}))
+            for topic in topics
         }
+
+    def _overrides(self, topics: list[str]) -> dict[str, dict[str, str]]:
+        resources = [ConfigResource(ResourceType.TOPIC, topic) for topic in topics]
+        futures = self.admin.describe_configs(resources, request_timeout=self.timeout)
+        dynamic = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG
+        found: dict[str, dict[str, str]] = {}
+        for resource, future in futures.items():
+            try:
+                entries = future.result(self.timeout)
+            except KafkaException:
+                continue
+            found[resource.name] = {
+                name: entry.value
+                for name, entry in entries.items()
+                if getattr(entry.source, "value", entry.source) == dynamic
+                and entry.value is not None
+            }
+        return found
 
     def max_message_bytes(self, topic: str) -> int:
         """The largest record batch `topic` accepts (its max.message.bytes, as set or
@@ -178,13 +197,27 @@ class KafkaAdmin:
 
     def committed_on(self, topic: str) -> dict[str, dict[int, int]]:
         """Every consumer group with a committed offset on `topic`: group -> partition ->
-        offset. One request per group: the Admin API lists one group's offsets at a time."""
+        offset."""
+        return self.committed_on_topics([topic]).get(topic, {})
+
+    def committed_on_topics(self, topics: list[str]) -> dict[str, dict[str, dict[int, int]]]:
+        """topic -> group -> partition -> offset, for every group with a committed offset on
+        one of `topics`. The Admin API lists one group's offsets per request: they are all
+        sent at once and then awaited, so the cost is one round trip, not one per group."""
         listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout)
-        found: dict[str, dict[int, int]] = {}
-        for group in sorted(g.group_id for g in listing.valid):
-            offsets = self.group_offsets(group, topic)
-            if offsets:
-                found[group] = offsets
+        groups = sorted(g.group_id for g in listing.valid)
+        futures = [
+            self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout
+            )[group]
+            for group in groups
+        ]
+        wanted = set(topics)
+        found: dict[str, dict[str, dict[int, int]]] = {}
+        for group, future in zip(groups, futures, strict=True):
+            for tp in future.result(self.timeout).topic_partitions or []:
+                if tp.topic in wanted and tp.offset >= 0:
+                    found.setdefault(tp.topic, {}).setdefault(group, {})[tp.partition] = tp.offset
         return found
 
     def group_offsets(self, group: str, topic: str) -> dict[int, int]:
@@ -196,6 +229,16 @@ class KafkaAdmin:
             for tp in result.topic_partitions or []
             if tp.topic == topic and tp.offset >= 0
         }
+
+    def set_group_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
+        """Commit `offsets` (partition -> offset) of `topic` for `group` (which must have no
+        active members)."""
+        request = [
+            ConsumerGroupTopicPartitions(
+                group, [TopicPartition(topic, p, o) for p, o in sorted(offsets.items())]
+            )
+        ]
+        self.admin.alter_consumer_group_offsets(request)[group].result(self.timeout)
 
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
@@ -28,13 +29,21 @@ from kafka_connect_backup.restore.producer import (
 from kafka_connect_backup.restore.replay import replay
 from kafka_connect_backup.restore.sources import (
     SourceFile,
+    envelope_sources,
     from_patterns,
     from_snapshot,
 )
 from kafka_connect_backup.restore.summary import Summary, iso
 from kafka_connect_backup.restore.target import Consequences, TargetState
-from kafka_connect_backup.restore.timefilter import TimeFilter
+from kafka_connect_backup.restore.timefilter import FieldReader, TimeFilter
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
+from kafka_connect_backup.sinkfiles import consumer_group
+from kafka_connect_backup.topic_metadata import (
+    MetadataError,
+    TopicMetadata,
+    find_metadata,
+    read_metadata,
+)
 from kafka_connect_backup.units import counted, human_bytes
 
 # Every queued record is delivered or reported failed within the delivery timeout: the flush
@@ -96,19 +105,116 @@ def resolve_sources(settings: Settings, err: TextIO) -> list[SourceFile]:
     return from_patterns(list(settings.patterns))
 
 
-def make_plan(settings: Settings, sources: list[SourceFile], progress: Progress) -> Plan:
+def source_metadata(sources: list[SourceFile]) -> tuple[Path, TopicMetadata] | None:
+    """The topic metadata file beside the envelope sources ({topic}-{sinkName}.topic.json in
+    their directories), when there is one; InvalidInput when it cannot be read."""
+    envelope = envelope_sources(sources)
+    stems = {f.sink.stem for f in envelope if f.sink is not None}
+    if len(stems) != 1:
+        return None
+    directories = list(dict.fromkeys(f.path.parent for f in envelope))
+    path = find_metadata(directories, stems.pop())
+    if path is None:
+        return None
+    try:
+        return path, read_metadata(path)
+    except MetadataError as exc:
+        raise InvalidInput(f"{exc}; move it away to restore without it; nothing was sent") from None
+
+
+def _exact_state(
+    settings: Settings,
+    sources: list[SourceFile],
+    target_partitions: int | None,
+    metadata: TopicMetadata | None,
+    routing: Routing | None = None,
+) -> ExactState | None:
+    envelope = envelope_sources(sources)
+    if not envelope:
+        if settings.from_offsets:
+            raise InvalidInput(
+                "--from-offset needs envelope files ({topic}-{sinkName}-{period}.envelope.sink): "
+                "value files hold no offsets; use the from time instead; nothing was sent"
+            )
+        if settings.restore_groups:
+            raise InvalidInput(
+                "--restore-groups needs envelope files (sinkFormat: envelope): value files do "
+                "not say which offset each record had; nothing was sent"
+            )
+        return None
+    if settings.key_field and len(envelope) == len(sources):
+        raise InvalidInput(
+            f"--key-field {settings.key_field!r} applies to value files: envelope files "
+            "replay each record's own key; leave it out; nothing was sent"
+        )
+    groups: dict[str, dict[int, int]] = {}
+    if settings.restore_groups:
+        if len(envelope) != len(sources):
+            raise InvalidInput(
+                "--restore-groups needs envelope files only: the records of value files get "
+                "offsets in the target that cannot be known before the send; give only the "
+                "*.envelope.sink* files; nothing was sent"
+            )
+        if metadata is None:
+            stem = envelope[0].sink.stem if envelope[0].sink else settings.source_connector
+            raise InvalidInput(
+                f"--restore-groups: no topic metadata file ({stem}.topic.json) beside "
+                f"{envelope[0].path.parent}: it holds the saved group offsets (every backup "
+                "cycle writes it); nothing was sent"
+            )
+        sink_group = consumer_group(settings.topic, settings.sink_name)
+        # The sink's own group is reset by the runbook (Connect rewrites the sink file).
+        groups = {g: o for g, o in metadata.groups.items() if g != sink_group}
+    start, end = TimeFilter(settings.window).bounds
+    if routing is None and target_partitions:
+        routing = choose_routing(target_partitions, metadata.partitions if metadata else None)
+    reader = FieldReader(settings.envelope_field) if settings.envelope_field else None
+    return ExactState(start, end, reader, dict(settings.from_offsets), routing, groups)
+
+
+def make_plan(
+    settings: Settings,
+    sources: list[SourceFile],
+    progress: Progress,
+    *,
+    target_partitions: int | None = None,
+) -> Plan:
+    """Scan the sources. Envelope files are routed for a target of `target_partitions` (None:
+    only selected, e.g. a dry run without Kafka) and, with --restore-groups, the saved groups
+    mapped (restore/exact.py)."""
+    found = source_metadata(sources)
+    metadata = found[1] if found else None
+    exact = _exact_state(settings, sources, target_partitions, metadata)
     time_filter = TimeFilter(settings.window, settings.timestamp_field)
     with progress.bar(None, "scanning") as update:
-        return scan(sources, time_filter, settings.missing, update, settings.cache_bytes)
+        plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
+    if exact is not None and exact.unroutable is not None and target_partitions:
+        # No metadata file and a partition the target lacks: by key instead, scanned again.
+        exact = _exact_state(
+            settings, sources, target_partitions, metadata, Routing(target_partitions, False)
+        )
+        with progress.bar(None, "scanning") as update:
+            plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
+    plan.metadata = found
+    return plan
 
 
 def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:
     print(f"topic:   {settings.topic}", file=out)
     print(f"broker:  {settings.bootstrap}{' (dry run: read only)' if dry_run else ''}", file=out)
-    print(
-        f"window:  {settings.window.describe()}, by JSON field {settings.timestamp_field!r}",
-        file=out,
+    exact = plan.exact
+    all_envelope = exact is not None and len(
+        envelope_sources([f.source for f in plan.files])
+    ) == len(plan.files)
+    by = (
+        "the record timestamps"
+        if all_envelope and settings.envelope_field is None
+        else f"JSON field {settings.timestamp_field!r}"
     )
+    print(f"window:  {settings.window.describe()}, by {by}", file=out)
+    if settings.from_offsets:
+        shown = ", ".join(f"{p}:{o}" for p, o in sorted(settings.from_offsets.items()))
+        print(f"offsets: from {shown} (other partitions: from their first record)", file=out)
     print(f"files:   {len(plan.files)} ({human_bytes(plan.bytes)})", file=out)
     for file_plan in plan.files:
         torn = ", torn last line" if file_plan.torn else ""
@@ -131,6 +237,8 @@ def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool)
     )
     if settings.key_field:
         print(f"keys:    from JSON field {settings.key_field!r}", file=out)
+    if exact is not None:
+        describe_exact(plan, exact, out)
     for file_plan in plan.files:
         if file_plan.torn:
             print(
@@ -138,6 +246,35 @@ def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool)
                 f"cut short, e.g. by a crash while writing); skipped: {file_plan.torn_preview!r}",
                 file=out,
             )
+
+
+def describe_exact(plan: Plan, exact: ExactState, out: TextIO) -> None:
+    """Envelope files: the metadata file, the routing, and each saved group's mapping."""
+    if plan.metadata is not None:
+        path, metadata = plan.metadata
+        configs = ", ".join(f"{k}={v}" for k, v in sorted(metadata.configs.items())) or "none"
+        print(
+            f"metadata: {path} (read {iso(metadata.time.timestamp(), seconds=True)}): "
+            f"{counted(metadata.partitions, 'partition')}, replication factor "
+            f"{metadata.replication_factor}, configs {configs}, "
+            f"{counted(len(metadata.groups), 'consumer group')}",
+            file=out,
+        )
+    else:
+        print("metadata: none beside the envelope files (no saved partitions or groups)", file=out)
+    if exact.routing is not None:
+        print(f"routing: {exact.routing.describe()}", file=out)
+        spread = ", ".join(f"{p}:{exact.counts[p]}" for p in range(exact.routing.partitions))
+        print(f"  records per target partition: {spread}", file=out)
+    for group in sorted(exact.groups):
+        print(f"group {group}: {group_mapping(exact, group)}", file=out)
+
+
+def group_mapping(exact: ExactState, group: str, starts: list[int] | None = None) -> str:
+    saved = ", ".join(f"{p}:{o}" for p, o in sorted(exact.groups[group].items()))
+    positions = exact.positions(group, starts)
+    restored = ", ".join(f"{p}:{o}" for p, o in sorted(positions.items())) or "no partition"
+    return f"saved offsets {saved} -> restored offsets {restored}"
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
@@ -236,6 +373,7 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
     admin = KafkaAdmin(settings.bootstrap)
     before = _end_offsets(admin, settings.topic)
+    summary.starts = before
     max_message_bytes = check_record_sizes(admin, plan, settings.topic)
     outages = OutageReporter(progress.note, settings.delivery_timeout)
     producer = RecordProducer(
@@ -346,7 +484,11 @@ def refuse_duplicates(
     )
 
 
-def key_order_warning(settings: Settings, partitions: int) -> str | None:
+def key_order_warning(settings: Settings, partitions: int, plan: Plan | None) -> str | None:
+    """Value files replayed without keys over several partitions; envelope files keep theirs."""
+    sources = [f.source for f in plan.files] if plan is not None else []
+    if sources and len(envelope_sources(sources)) == len(sources):
+        return None
     if partitions <= 1 or settings.key_field:
         return None
     return (

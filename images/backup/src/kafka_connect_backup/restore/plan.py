@@ -13,10 +13,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
+from kafka_connect_backup.config import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
+from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
 from kafka_connect_backup.restore.sources import LineBatches, SourceError, SourceFile
 from kafka_connect_backup.restore.timefilter import (
     EARLIEST,
@@ -25,6 +28,7 @@ from kafka_connect_backup.restore.timefilter import (
     TimeFilter,
     Verdict,
 )
+from kafka_connect_backup.topic_metadata import TopicMetadata
 
 TORN_LINE = "torn_last_line"
 
@@ -61,6 +65,8 @@ class FilePlan:
 @dataclass
 class Plan:
     files: list[FilePlan]
+    exact: ExactState | None = None  # envelope files met: their selection, routes and groups
+    metadata: tuple[Path, TopicMetadata] | None = None  # the topic metadata file beside them
 
     @property
     def read(self) -> int:
@@ -200,6 +206,7 @@ def scan_file(
     missing: MissingTimestamp,
     progress: Callable[[int], None] | None = None,
     budget: CacheBudget | None = None,
+    exact: ExactState | None = None,
 ) -> FilePlan:
     """Classify every line of one file, checking it is UTF-8 and keeping its batches in
     memory within the budget.
@@ -209,6 +216,9 @@ def scan_file(
     plan = FilePlan(source)
     batches = LineBatches(source)
     include_missing = missing is MissingTimestamp.INCLUDE
+    envelope = source.sink is not None and source.sink.sink_format is SinkFormat.ENVELOPE
+    if envelope and exact is None:  # a scan that only reads (list): record timestamps
+        exact = default_exact(time_filter)
     cached: list[list[bytes]] | None = [] if budget is not None else None
     cached_bytes = 0
     low, high = LATEST, EARLIEST
@@ -225,21 +235,34 @@ def scan_file(
             else:  # the whole file or nothing: the send re-reads what is not cached
                 budget.give_back(cached_bytes)
                 cached = None
-        result = classify_batch(lines, time_filter, include_missing)
-        if lines and max(map(len, lines)) > plan.largest:
-            _note_largest(plan, lines, result.verdicts, index)
-        if missing is MissingTimestamp.FAIL and result.first_missing >= 0:
+        if envelope and exact is not None:
+            found = classify_envelope_batch(lines, exact, include_missing, index, str(source.path))
+            verdicts, first_missing = found.verdicts, found.first_missing
+            plan.skipped.update(found.skipped)
+            no_time += found.no_time
+            low = min(low, found.low or LATEST)
+            high = max(high, found.high or EARLIEST)
+            if found.largest > plan.largest:
+                plan.largest, plan.largest_line = found.largest, index + found.largest_index + 1
+            what = exact.reader.field if exact.reader else "record timestamp"
+        else:
+            result = classify_batch(lines, time_filter, include_missing)
+            verdicts, first_missing = result.verdicts, result.first_missing
+            if lines and max(map(len, lines)) > plan.largest:
+                _note_largest(plan, lines, result.verdicts, index)
+            before += result.before
+            after += result.after
+            no_time += result.no_time
+            low = min(low, result.low)
+            high = max(high, result.high)
+            what = time_filter.reader.field
+        if missing is MissingTimestamp.FAIL and first_missing >= 0:
             raise MissingTimestampError(
-                f"{source.path} line {index + result.first_missing + 1} has no readable "
-                f"{time_filter.reader.field!r} time (--missing-timestamp fail): "
-                f"{lines[result.first_missing][:120].decode('utf-8', 'replace')}"
+                f"{source.path} line {index + first_missing + 1} has no readable "
+                f"{what!r} time (--missing-timestamp fail): "
+                f"{lines[first_missing][:120].decode('utf-8', 'replace')}"
             )
-        before += result.before
-        after += result.after
-        no_time += result.no_time
-        low = min(low, result.low)
-        high = max(high, result.high)
-        for run in _KEEP_RUNS.finditer(result.verdicts):
+        for run in _KEEP_RUNS.finditer(verdicts):
             first, end = index + run.start(), index + run.end()
             if ranges and ranges[-1][1] == first:
                 ranges[-1] = (ranges[-1][0], end)
@@ -269,12 +292,26 @@ def scan_file(
     return plan
 
 
+def default_exact(time_filter: TimeFilter) -> ExactState:
+    """Envelope selection by the record timestamps in the filter's window, nothing routed."""
+    start, end = time_filter.bounds
+    return ExactState(start, end, None, {})
+
+
 def scan(
     sources: list[SourceFile],
     time_filter: TimeFilter,
     missing: MissingTimestamp,
     progress: Callable[[int], None] | None = None,
     cache_bytes: int = 0,
+    exact: ExactState | None = None,
 ) -> Plan:
+    """Every source in order. Envelope files share one ExactState (`exact`, or by default the
+    record timestamps in the window), so offsets carry across files."""
     budget = CacheBudget(cache_bytes) if cache_bytes > 0 else None
-    return Plan([scan_file(source, time_filter, missing, progress, budget) for source in sources])
+    if exact is None and any(
+        s.sink is not None and s.sink.sink_format is SinkFormat.ENVELOPE for s in sources
+    ):
+        exact = default_exact(time_filter)
+    files = [scan_file(s, time_filter, missing, progress, budget, exact) for s in sources]
+    return Plan(files, exact)

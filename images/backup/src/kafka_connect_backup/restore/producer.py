@@ -56,6 +56,11 @@ def size_settings(max_message_bytes: int) -> dict[str, Any]:
     }
 
 
+# An exact record: value, key, partition, timestamp (ms; 0 = none), headers.
+Headers = list[tuple[str, str | bytes | None]]
+Record = tuple[bytes | None, bytes | None, int, int, Headers | None]
+
+
 @dataclass
 class DeliveryCounter:
     sent: int = 0
@@ -111,6 +116,24 @@ class RecordProducer:
                 produce(topic, value, key)
             except BufferError:
                 self._wait_for_room(lambda k=key, v=value: produce(topic, v, k))  # type: ignore[misc]
+            count += 1
+        self._producer.poll(0)
+        self.counter.sent += count
+
+    def send_records(self, records: Iterable[Record]) -> None:
+        """Envelope records, each into its partition with its timestamp and headers."""
+        produce = self._producer.produce
+        topic = self.topic
+        count = 0
+        for value, key, partition, timestamp, headers in records:
+            try:
+                produce(topic, value, key, partition, timestamp=timestamp, headers=headers)
+            except BufferError:
+                self._wait_for_room(
+                    lambda v=value, k=key, p=partition, t=timestamp, h=headers: produce(  # type: ignore[misc]
+                        topic, v, k, p, timestamp=t, headers=h
+                    )
+                )
             count += 1
         self._producer.poll(0)
         self.counter.sent += count

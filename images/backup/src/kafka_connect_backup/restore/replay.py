@@ -3,14 +3,20 @@ selected (no second classification), optionally keyed by a JSON field."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import orjson
 
+from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.envelope import EnvelopeError, parse_line
+from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.plan import FilePlan, Plan
-from kafka_connect_backup.restore.producer import RecordProducer
-from kafka_connect_backup.restore.sources import LineBatches
+from kafka_connect_backup.restore.producer import Headers, Record, RecordProducer
+from kafka_connect_backup.restore.sources import LineBatches, SourceError
 from kafka_connect_backup.restore.timefilter import FieldReader
 
 
@@ -49,6 +55,44 @@ def record_key(reader: FieldReader, value: bytes) -> bytes | None:
         return json.dumps(field, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _bytes(item: Any) -> bytes | None:
+    """An envelope's bytes, already checked by the scan (envelope.decode_bytes checks)."""
+    if item is None:
+        return None
+    if item.__class__ is str:
+        return item.encode("utf-8")
+    return base64.b64decode(item["b64"])
+
+
+def envelope_records(segment: list[bytes], routing: Routing, path: Path) -> Iterator[Record]:
+    """Each planned envelope line as the record to produce. The scan validated every line
+    (envelope.parse_line), so this reads the fields directly: the send's hot loop."""
+    loads = orjson.loads
+    route = routing.route
+    for line in segment:
+        try:
+            data = loads(line)
+            key = _bytes(data["key"])
+            headers: Headers = [(name, _bytes(item)) for name, item in data["headers"]]
+            yield (
+                _bytes(data["value"]),
+                key,
+                route(data["partition"], key),
+                data["timestamp"] or 0,  # 0: none, the producer's time (NoTimestampType)
+                headers or None,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeError):
+            try:  # a line unlike the scanned one: say what is wrong with it
+                parse_line(line)
+                reason = "its bytes differ from the scan's"
+            except EnvelopeError as exc:
+                reason = str(exc)
+            raise SourceError(
+                f"{path} changed after the scan ({reason}): the records before it were sent; "
+                "restore from a file nothing writes to"
+            ) from None
+
+
 def replay(
     plan: Plan,
     producer: RecordProducer,
@@ -60,8 +104,15 @@ def replay(
     sent: dict[str, int] = {}
     for file_plan in plan.files:
         count = 0
+        sink = file_plan.source.sink
+        envelope = sink is not None and sink.sink_format is SinkFormat.ENVELOPE
+        routing = plan.exact.routing if plan.exact is not None else None
+        if envelope and routing is None:
+            raise RuntimeError("internal error: envelope records to send without a routing")
         for segment in planned_segments(file_plan):
-            if reader is None:
+            if envelope and routing is not None:
+                producer.send_records(envelope_records(segment, routing, file_plan.source.path))
+            elif reader is None:
                 producer.send_values(segment)
             else:
                 producer.send_keyed((record_key(reader, value), value) for value in segment)

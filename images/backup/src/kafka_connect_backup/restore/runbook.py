@@ -83,6 +83,13 @@ def _fingerprint(settings: Settings) -> dict[str, object]:
         "sources": list(settings.patterns),
         "snapshot": settings.snapshot,
         "sink_name": settings.sink_name,
+        # Only when given, so a journal of an earlier version still matches its command.
+        **(
+            {"from_offsets": {str(p): o for p, o in settings.from_offsets.items()}}
+            if settings.from_offsets
+            else {}
+        ),
+        **({"restore_groups": True} if settings.restore_groups else {}),
     }
 
 
@@ -98,7 +105,9 @@ def _plan_preview(
     (validates the sources, and their record sizes against the topic, too)."""
     steps = ctx.options.steps
     recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
-    plan = _replay_plan(ctx) if "replay" in steps else None
+    info = target_info(ctx) if recreate else None
+    partitions = info.partitions if info else (target.partitions if target else None)
+    plan = _replay_plan(ctx, partitions or None) if "replay" in steps else None
     if plan is not None and admin is not None:
         dry_run_out = ctx.out if ctx.options.dry_run else None
         check_record_sizes(admin, plan, ctx.topic, dry_run_out=dry_run_out)
@@ -110,6 +119,7 @@ def _plan_preview(
         recreate=recreate,
         sink_group=consumer_group(ctx.topic, ctx.settings.sink_name),
         reset_groups=ctx.options.reset_groups,
+        restored_groups=tuple(plan.exact.groups) if plan and plan.exact else (),
         copy=(
             "their only copy stays in the sink files the move-files step sets aside in "
             f"{ctx.settings.sink_path}/snapshot-{ctx.topic}-<time>/ (outside the encrypted "
@@ -117,14 +127,13 @@ def _plan_preview(
         ),
     )
     print_consequences(effects, ctx.out)
-    info = target_info(ctx) if recreate else None
-    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions)
+    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions, plan)
     if warning and plan is not None:
         ctx.say(warning)
     return effects
 
 
-def _replay_plan(ctx: Context) -> Plan:
+def _replay_plan(ctx: Context, partitions: int | None) -> Plan:
     steps = ctx.options.steps
     if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
         sources = replay_sources(ctx)
@@ -139,7 +148,7 @@ def _replay_plan(ctx: Context) -> Plan:
                 f"no sink file of {ctx.own_connector} in {ctx.settings.sink_path} to replay: "
                 "give restore_files or --snapshot"
             )
-    plan = make_plan(ctx.settings, sources, ctx.progress)
+    plan = make_plan(ctx.settings, sources, ctx.progress, target_partitions=partitions)
     ctx.say(f"replay source{note}:")
     describe_plan(ctx.settings, plan, ctx.out, dry_run=ctx.options.dry_run)
     return plan

@@ -1,7 +1,8 @@
 """`kcb snapshots list`: each rsnapshot version (alpha.N) on the mounted backup with its date,
 its status (complete, incomplete and why, unverified: snapshot_status.py), its sink files and
-sizes, and the time range of the records they hold; then the directories the interrupted-run
-cleanup set aside (`_incomplete.alpha.N.{epoch}`), flagged as such.
+sizes, and the time range of the records they hold, and its topic metadata files
+(topic_metadata.py: partitions, configs, consumer groups, when read); then the directories
+the interrupted-run cleanup set aside (`_incomplete.alpha.N.{epoch}`), flagged as such.
 
 The range is read from the records themselves (the --timestamp-field of every line), so it is
 the honest answer to "which snapshot has the data I need", at the cost of reading the files.
@@ -21,7 +22,14 @@ from kafka_connect_backup.restore.summary import iso
 from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
 from kafka_connect_backup.snapshot_dirs import quarantined_dirs, snapshot_dirs
 from kafka_connect_backup.snapshot_status import State, Status, snapshot_status
-from kafka_connect_backup.units import human_bytes
+from kafka_connect_backup.topic_metadata import (
+    PATTERN,
+    SUFFIX,
+    MetadataError,
+    is_metadata_name,
+    read_metadata,
+)
+from kafka_connect_backup.units import counted, human_bytes
 
 
 @dataclass
@@ -36,12 +44,61 @@ class SnapshotFile:
 
 
 @dataclass
+class MetadataFile:
+    """A topic metadata file of the snapshot (topic_metadata.py)."""
+
+    path: str  # relative to the snapshot directory
+    time: str | None = None  # when the cycle read it
+    partitions: int | None = None
+    replication_factor: int | None = None
+    configs: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.error:
+            return f"topic metadata: error: {self.error}"
+        configs = ", ".join(f"{k}={v}" for k, v in sorted(self.configs.items())) or "defaults"
+        return (
+            f"topic metadata of {self.time}: {self.partitions} partitions, replication factor "
+            f"{self.replication_factor}, configs {configs}, "
+            f"{counted(len(self.groups), 'consumer group')}"
+        )
+
+
+def metadata_files(directory: Path, connector: str | None = None) -> list[MetadataFile]:
+    found = []
+    for path in sorted(directory.rglob(PATTERN)):
+        stem = path.name[: -len(SUFFIX)]
+        if not path.is_file() or not is_metadata_name(path.name):
+            continue
+        if connector is not None and stem != connector:
+            continue
+        entry = MetadataFile(str(path.relative_to(directory)))
+        try:
+            metadata = read_metadata(path)
+        except MetadataError as exc:
+            entry.error = str(exc)
+        else:
+            entry.time = iso(metadata.time.timestamp(), seconds=True)
+            entry.partitions = metadata.partitions
+            entry.replication_factor = metadata.replication_factor
+            entry.configs = metadata.configs
+            entry.groups = {
+                g: {str(p): o for p, o in offsets.items()} for g, offsets in metadata.groups.items()
+            }
+        found.append(entry)
+    return found
+
+
+@dataclass
 class Snapshot:
     name: str
     path: Path
     date: str
     status: Status
     files: list[SnapshotFile] = field(default_factory=list)
+    metadata: list[MetadataFile] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -66,6 +123,7 @@ class Snapshot:
             "first_record_time": first,
             "last_record_time": last,
             "files": [f.__dict__ for f in self.files],
+            "metadata": [m.__dict__ for m in self.metadata],
         }
 
 
@@ -96,6 +154,7 @@ def describe_snapshots(
                     entry.first_record_time = iso(plan.first_epoch)
                     entry.last_record_time = iso(plan.last_epoch)
             snapshot.files.append(entry)
+        snapshot.metadata = metadata_files(directory, connector)
         found.append(snapshot)
     return found
 
@@ -132,6 +191,8 @@ def render(root: Path, snapshots: list[Snapshot]) -> str:
                 )
             )
             lines.append(f"    {item.path}  {human_bytes(item.bytes)}  {detail}".rstrip())
+        for metadata in snapshot.metadata:
+            lines.append(f"    {metadata.path}  {metadata.describe()}")
     incomplete = [s.name for s in snapshots if s.status.state is State.INCOMPLETE]
     if incomplete:
         lines.append(

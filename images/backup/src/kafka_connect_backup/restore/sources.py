@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from kafka_connect_backup.config import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
 from kafka_connect_backup.snapshot_dirs import (
@@ -90,6 +91,11 @@ def order(files: list[SourceFile]) -> list[SourceFile]:
     named = sorted((f for f in files if f.sink), key=lambda f: sort_key(f.sink))  # type: ignore[arg-type]
     other = sorted((f for f in files if not f.sink), key=lambda f: f.path.name)
     return named + other
+
+
+def envelope_sources(files: list[SourceFile]) -> list[SourceFile]:
+    """The envelope files (`*.envelope.sink*`, sinkFormat envelope) among `files`."""
+    return [f for f in files if f.sink is not None and f.sink.sink_format is SinkFormat.ENVELOPE]
 
 
 def from_patterns(patterns: list[str]) -> list[SourceFile]:

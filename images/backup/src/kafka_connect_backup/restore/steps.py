@@ -30,14 +30,17 @@ from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, T
 from kafka_connect_backup.restore.pipeline import (
     Progress,
     describe_plan,
+    group_mapping,
     make_plan,
     resolve_sources,
     send,
+    source_metadata,
 )
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile, inspect, order
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
+from kafka_connect_backup.topic_metadata import SUFFIX, TopicMetadata
 from kafka_connect_backup.units import counted
 
 WAIT_SECONDS = 60.0
@@ -224,6 +227,11 @@ def step_move_files(ctx: Context) -> dict[str, object]:
         source.path.rename(target)  # same filesystem: atomic, nothing copied or deleted
         moved.append(str(target))
         ctx.say(f"    {source.path.name} -> {directory}/")
+    metadata = ctx.settings.sink_path / f"{ctx.own_connector}{SUFFIX}"
+    if first_move and metadata.is_file() and not (directory / metadata.name).exists():
+        # Beside the moved files, so the replay finds the saved partitions and groups.
+        metadata.rename(directory / metadata.name)
+        ctx.say(f"    {metadata.name} -> {directory}/")
     fsync_dir(directory)
     fsync_dir(ctx.settings.sink_path)
     if first_move:
@@ -277,11 +285,30 @@ def replay_sources(ctx: Context) -> list[SourceFile]:
 # -- topic --------------------------------------------------------------------------------
 
 
+def saved_metadata(ctx: Context) -> TopicMetadata | None:
+    """The topic metadata file beside the replay's sources (envelope files only)."""
+    if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
+        sources = replay_sources(ctx)
+    else:
+        sources = current_sink_files(ctx)
+    found = source_metadata(sources)
+    return found[1] if found else None
+
+
 def target_info(ctx: Context) -> TopicInfo | None:
+    """The recreated topic's shape: as the journal saved it, else as the topic is now, else as
+    the topic metadata file beside the envelope files saved it; --partitions and
+    --replication-factor override."""
     saved = ctx.journal.get("topic_info")
     info = TopicInfo(**saved) if saved else None
     if info is None and ctx.admin is not None:
         info = ctx.admin.describe(ctx.topic)
+    if info is None:
+        metadata = saved_metadata(ctx)
+        if metadata is not None:
+            info = TopicInfo(
+                ctx.topic, metadata.partitions, metadata.replication_factor, metadata.configs
+            )
     partitions = ctx.options.partitions
     replication = ctx.options.replication_factor
     if info is None:
@@ -320,7 +347,13 @@ def step_recreate_topic(ctx: Context) -> dict[str, object]:
 def step_replay(ctx: Context) -> dict[str, object]:
 
     progress = ctx.progress
-    plan: Plan = make_plan(ctx.settings, replay_sources(ctx), progress)
+    info = ctx.kafka.describe(ctx.topic, configs=False)
+    plan: Plan = make_plan(
+        ctx.settings,
+        replay_sources(ctx),
+        progress,
+        target_partitions=info.partitions if info else None,
+    )
     ctx.say(f"    {plan.matched} records to send from {len(plan.files)} files")
     if not ctx.options.whole:  # a single step: show what it sends (the runbook showed it first)
         describe_plan(ctx.settings, plan, ctx.out, dry_run=False)
@@ -336,6 +369,22 @@ def step_replay(ctx: Context) -> dict[str, object]:
         raise KeyboardInterrupt
     if not summary.ok:
         raise RunbookError(f"{summary.failed} records failed delivery: {dict(summary.errors)}")
+    exact = plan.exact
+    if ctx.settings.restore_groups and exact is not None:
+        # Every record delivered, in its planned place: the mappings hold; kept for the
+        # reset-offsets step (a re-run after a failure in between reads them from here).
+        ctx.journal.set(
+            "group_positions",
+            {
+                group: {
+                    "mapping": group_mapping(exact, group, summary.starts),
+                    "offsets": {
+                        str(p): o for p, o in exact.positions(group, summary.starts).items()
+                    },
+                }
+                for group in sorted(exact.groups)
+            },
+        )
     return {"delivered": summary.delivered, "matched": plan.matched}
 
 
@@ -355,7 +404,35 @@ def step_reset_offsets(ctx: Context) -> dict[str, object]:
             ) from exc
         shown = ", ".join(f"{tp.partition}:{tp.offset}" for tp in offsets)
         ctx.say(f"    group {group}: {ctx.topic} partitions -> earliest ({shown})")
-    return {"group": sink_group, "groups": groups}
+    restored = _restore_groups(ctx, set(groups)) if ctx.settings.restore_groups else []
+    return {"group": sink_group, "groups": groups, "restored_groups": restored}
+
+
+def _restore_groups(ctx: Context, reset: set[str]) -> list[str]:
+    """--restore-groups: each saved group at the restored position of its saved offset, as the
+    replay step mapped it (a group also named by --reset-group was set to the start)."""
+    positions = ctx.journal.get("group_positions")
+    if positions is None:
+        raise RunbookError(
+            "--restore-groups: the replay step recorded no group positions (run the replay "
+            "step with --restore-groups first)"
+        )
+    done = []
+    for group, entry in sorted(positions.items()):
+        if group in reset:
+            ctx.say(f"    group {group}: set to the start (--reset-group), not to its mapping")
+            continue
+        offsets = {int(p): int(o) for p, o in entry["offsets"].items()}
+        ctx.say(f"    group {group}: {entry['mapping']}")
+        try:
+            ctx.kafka.set_group_offsets(group, ctx.topic, offsets)
+        except KafkaException as exc:
+            raise RunbookError(
+                f"cannot set consumer group {group}: {exc} (it must have no active member: "
+                "stop its consumers)"
+            ) from exc
+        done.append(group)
+    return done
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class Summary:
     outages: int = 0  # times Kafka became unreachable during the send
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    starts: list[int] = field(default_factory=list)  # the topic's end offsets before the send
 
     @property
     def ok(self) -> bool:

@@ -20,6 +20,10 @@ from kafka_connect_backup.units import counted
 KEEPS = "keeps its position (reads the restored records after it)"
 RESET_BY_SINK = "reset to the start of the restored topic (Connect rewrites the sink file)"
 RESET_NAMED = "reset to the start of the restored topic after the replay (--reset-group)"
+RESTORED = (
+    "put back at the restored position of its saved offset after the replay (--restore-groups; "
+    "mapping above)"
+)
 LOSES = (
     "LOSES ITS POSITION: the recreated topic's offsets start again at 0, so the group resumes "
     "from its auto.offset.reset; name it with --reset-group to set it to the start instead"
@@ -78,6 +82,7 @@ class Consequences:
     recreate: bool  # the runbook deletes and recreates the topic
     sink_group: str  # the sink connector's own group (the runbook resets it)
     reset_groups: tuple[str, ...] = ()
+    restored_groups: tuple[str, ...] = ()  # --restore-groups: the saved groups it maps
     sends: int = 0  # records the replay sends
     before_from: int = 0  # records of the sources outside the window, not replayed
     after_to: int = 0
@@ -92,6 +97,8 @@ class Consequences:
                 action = RESET_BY_SINK
             elif group in self.reset_groups:
                 action = RESET_NAMED
+            elif group in self.restored_groups:
+                action = RESTORED
             else:
                 action = LOSES
             self.outcomes.append(GroupOutcome(group, committed, action))
@@ -174,6 +181,7 @@ def consequences(
     sink_group: str,
     reset_groups: tuple[str, ...] = (),
     copy: str = "",
+    restored_groups: tuple[str, ...] = (),
 ) -> Consequences:
     skipped = plan.skipped if plan is not None else {}
     return Consequences(
@@ -181,6 +189,7 @@ def consequences(
         recreate,
         sink_group,
         reset_groups,
+        restored_groups,
         sends=plan.matched if plan is not None else 0,
         before_from=skipped.get(Verdict.BEFORE_FROM.value, 0),
         after_to=skipped.get(Verdict.AT_OR_AFTER_TO.value, 0),

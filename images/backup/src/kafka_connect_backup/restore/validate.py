@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_connect_backup.config import (
@@ -22,6 +22,7 @@ from kafka_connect_backup.config import (
 )
 from kafka_connect_backup.durations import parse_duration
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
+from kafka_connect_backup.restore.exact import parse_from_offsets
 from kafka_connect_backup.restore.kafkaops import bootstrap_servers
 from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.restore.timefilter import (
@@ -64,6 +65,11 @@ class Settings:
     delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS  # seconds a record may take to deliver
     append: bool = False  # replay into a topic that already holds records
     allow_incomplete: bool = False  # --snapshot may name an incomplete snapshot
+    # Envelope files: --timestamp-field given explicitly (a field of the value) or None (the
+    # record timestamp); --from-offset; --restore-groups (the runbook).
+    envelope_field: str | None = None
+    from_offsets: dict[int, int] = field(default_factory=dict)
+    restore_groups: bool = False
 
 
 def _config(args: argparse.Namespace) -> Config | None:
@@ -139,26 +145,36 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     except ValueError as exc:
         raise InvalidInput(f"kafka_server {exc}") from None
 
+    try:
+        from_offsets = parse_from_offsets(args.from_offset or [])
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if args.restore_groups and not (args.runbook or args.step):
+        raise InvalidInput(
+            "--restore-groups applies to the runbook (--runbook or --step reset-offsets), which "
+            "recreates the topic the groups are put back on"
+        )
     from_text = _one("restore_from_time", args.restore_from_time, args.from_time, "--from")
-    if from_text is None:
+    if from_text is None and not from_offsets:
         raise InvalidInput(
             "restore_from_time is required: an ISO-8601 time such as 2021-01-19T15:57 "
-            "(use --from 1970-01-01 to restore everything)"
+            "(use --from 1970-01-01 to restore everything, or --from-offset P:O with "
+            "envelope files)"
         )
     try:
-        start = parse_time(from_text)
+        start = parse_time(from_text) if from_text is not None else None
         end = parse_time(args.to) if args.to is not None else None
         window = TimeWindow(start, end)
     except TimeParseError as exc:
         raise InvalidInput(str(exc)) from None
 
-    for flag, field in (
+    for flag, name in (
         ("--timestamp-field", args.timestamp_field),
         ("--key-field", args.key_field),
     ):
-        if field is not None:
+        if name is not None:
             try:
-                FieldReader(field)
+                FieldReader(name)
             except ValueError as exc:
                 raise InvalidInput(f"{flag}: {exc}") from None
 
@@ -185,7 +201,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         bootstrap=bootstrap,
         patterns=patterns,
         window=window,
-        timestamp_field=args.timestamp_field,
+        timestamp_field=args.timestamp_field or "utcTime",
         missing=MissingTimestamp(args.missing_timestamp),
         key_field=args.key_field,
         snapshot=args.snapshot,
@@ -200,6 +216,9 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         delivery_timeout=delivery_timeout,
         append=args.append,
         allow_incomplete=args.allow_incomplete,
+        envelope_field=args.timestamp_field,
+        from_offsets=from_offsets,
+        restore_groups=args.restore_groups,
     )
 
 

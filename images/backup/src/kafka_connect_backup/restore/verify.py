@@ -7,8 +7,9 @@ touched under the snapshot root). For each `alpha.N`:
   problem (a marker whose listing digest no longer matches the content reads `incomplete: its
   content changed after the verification ...`);
 - its top level holds only `localhost/` and the marker; every file under `localhost/` is a
-  regular file with a sink file name (`sinkfiles.parse_sink_file`): anything else (an rsync
-  temporary file, a stray file, a symbolic link) is reported by its path;
+  regular file with a sink file name (`sinkfiles.parse_sink_file`) or a topic metadata file
+  (`{topic}-{sinkName}.topic.json`, which must parse: topic_metadata.py): anything else (an
+  rsync temporary file, a stray file, a symbolic link) is reported by its path;
 - sizes and framing, reading only a few bytes per file: a `.gz` holds gzip data, is long
   enough for one, has a valid gzip header (deflate, no reserved flag), and its trailer's
   length field is possible for its compressed size (a file cut short usually ends in bytes
@@ -58,6 +59,7 @@ from kafka_connect_backup.snapshot_status import (
     snapshot_status,
 )
 from kafka_connect_backup.tools.rsnapshot import HOST_DIR
+from kafka_connect_backup.topic_metadata import MetadataError, is_metadata_name, read_metadata
 from kafka_connect_backup.units import counted, human_bytes
 
 NEWEST = "alpha.0"  # the snapshot whose counts are compared with the recorded offsets
@@ -375,7 +377,7 @@ def _stray(path: Path) -> str | None:
         return "a symbolic link, not a sink file (rsnapshot copies no links)"
     if not stat.S_ISREG(mode):
         return "not a regular file, so not a sink file"
-    if parse_sink_file(path) is not None:
+    if parse_sink_file(path) is not None or is_metadata_name(path.name):
         return None
     if is_rsync_temp(path.name):
         return (
@@ -383,8 +385,8 @@ def _stray(path: Path) -> str | None:
             "backup cycle removes it)"
         )
     return (
-        "not a sink file name ({topic}-{sinkName}-{YYYY-MM}.sink or .sink-{epoch}.gz): "
-        "nothing the backup writes"
+        "not a sink file name ({topic}-{sinkName}-{YYYY-MM}.sink or .sink-{epoch}.gz) nor a "
+        "topic metadata file ({topic}-{sinkName}.topic.json): nothing the backup writes"
     )
 
 
@@ -434,6 +436,12 @@ def verify_snapshot(
         if stray is not None:
             check.problems.append(Problem(where, stray))
         name = parse_sink_file(path)
+        if stray is None and name is None and is_metadata_name(path.name) and path.is_file():
+            try:
+                read_metadata(path)
+            except MetadataError as exc:
+                check.problems.append(Problem(where, f"unreadable topic metadata: {exc}"))
+            continue
         if stray is not None or name is None:  # a stray, or a directory
             continue
         file_check, problems = _check_file(path, root, name.stem, name.compressed, deep)

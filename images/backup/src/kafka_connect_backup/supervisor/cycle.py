@@ -46,7 +46,7 @@ from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.offsets import committed_at_stop
+from kafka_connect_backup.supervisor.offsets import record_at_stop
 from kafka_connect_backup.supervisor.snapshot import (
     SnapshotResult,
     backup_snapshot,
@@ -212,7 +212,8 @@ class Cycle:
         try:
             down_since = time.monotonic()
             result.stopped, written = self._stop_all()
-            self._committed = committed_at_stop(self.config) if backup else None
+            # Topic metadata files and the sinks' offsets, while nothing consumes.
+            self._committed = record_at_stop(self.config) if backup else None
             now = self.clock()
             written |= current_files(self.config, period_of(now, self.config.sink_rotation))
             frozen = self._freeze(result, written) if backup else None

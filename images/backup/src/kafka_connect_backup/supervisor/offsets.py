@@ -1,12 +1,22 @@
-"""The sink connectors' committed offsets at a cycle's stop, recorded in the snapshot's
-completeness marker: a stopped sink has written exactly the records before them, so
-`kcb snapshots verify --deep` can compare a topic's line count in alpha.0 with them.
+"""What a cycle records while the connectors are stopped, in one Admin client with bounded
+timeouts (Connect is down meanwhile):
 
-Best effort: Kafka not answering costs the comparison, never the backup."""
+- per topic, its metadata file in the sink directory (topic_metadata.py: partitions,
+  replication factor, non-default configs, every consumer group's committed offsets), so the
+  snapshot taken next holds it beside the topic's sink files;
+- the sink connectors' committed offsets, for the snapshot's completeness marker: a stopped
+  sink has written exactly the records before them, so `kcb snapshots verify --deep` can
+  compare a topic's line count in alpha.0 with them.
+
+Best effort, by choice: the records are the backup, and a snapshot without fresh metadata
+still restores them, so Kafka not answering (or a metadata file that cannot be written) is a
+warning in the log and costs only this cycle's metadata (the previous cycle's file, with its
+own time, stays), never the backup."""
 
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 
 from confluent_kafka import KafkaException
 
@@ -15,8 +25,14 @@ from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.snapshot_status import Committed
+from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 
 log = get_logger(__name__)
+
+NOT_RECORDED = (
+    "this snapshot keeps the previous cycle's topic metadata files (each says when it was "
+    "read), and snapshots verify --deep cannot compare its line counts"
+)
 
 
 def _listening(bootstrap: str) -> bool:
@@ -32,32 +48,54 @@ def _listening(bootstrap: str) -> bool:
     return False
 
 
-def committed_at_stop(config: Config, timeout: float = 10.0) -> Committed | None:
-    """Each topic's sink group's committed offsets, or None when Kafka cannot tell."""
+def record_at_stop(config: Config, timeout: float = 10.0) -> Committed | None:
+    """Write every topic's metadata file; return each sink group's committed offsets, or None
+    when Kafka cannot tell."""
     bootstrap = config.kafka.bootstrap_servers
     if not _listening(bootstrap):
         log.warning(
             "cycle.offsets_not_recorded",
             error=f"no Kafka server listens at {bootstrap}",
-            note="snapshots verify --deep cannot compare this snapshot's line counts",
+            note=NOT_RECORDED,
         )
         return None
+    topics = list(config.topics)
     admin = KafkaAdmin(bootstrap, timeout=timeout)
     try:
         admin.check_reachable()
-        return {
-            connector_name(topic, config.sink_name): {
-                str(partition): offset
-                for partition, offset in sorted(
-                    admin.group_offsets(consumer_group(topic, config.sink_name), topic).items()
-                )
-            }
-            for topic in config.topics
-        }
+        shapes = admin.describe_topics(topics)
+        offsets = admin.committed_on_topics(topics)
     except (KafkaCheckError, KafkaException) as exc:
-        log.warning(
-            "cycle.offsets_not_recorded",
-            error=str(exc),
-            note="snapshots verify --deep cannot compare this snapshot's line counts",
-        )
+        log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
         return None
+    now = datetime.now(UTC)
+    for topic in topics:
+        info = shapes[topic]
+        if info is None:
+            log.warning("cycle.topic_metadata_not_recorded", topic=topic, error="no such topic")
+            continue
+        metadata = TopicMetadata(
+            topic,
+            now,
+            info.partitions,
+            info.replication_factor,
+            info.configs,
+            offsets.get(topic, {}),
+        )
+        try:
+            write_metadata(config.sink_path, config.sink_name, metadata)
+        except OSError as exc:
+            log.warning(
+                "cycle.topic_metadata_not_recorded",
+                topic=topic,
+                error=f"{exc.strerror or exc}: {exc.filename or config.sink_path}",
+            )
+    return {
+        connector_name(topic, config.sink_name): {
+            str(partition): offset
+            for partition, offset in sorted(
+                offsets.get(topic, {}).get(consumer_group(topic, config.sink_name), {}).items()
+            )
+        }
+        for topic in topics
+    }

@@ -20,8 +20,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup.config import Config
+from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
+from kafka_connect_backup.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.restore.drill_record import load_last_drill
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.restore.summary import iso
@@ -62,8 +63,11 @@ def when(epoch: float | None) -> str | None:
     return iso(epoch, seconds=True) if epoch else None
 
 
-def newest_record(path: Path, field: str = TIMESTAMP_FIELD) -> datetime | None:
-    """The time of the last complete line of a sink file (None: no file, no time)."""
+def newest_record(
+    path: Path, field: str = TIMESTAMP_FIELD, *, envelope: bool = False
+) -> datetime | None:
+    """The time of the last complete line of a sink file (None: no file, no time): the
+    value's `field`, or for an envelope file the record's Kafka timestamp."""
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -73,10 +77,17 @@ def newest_record(path: Path, field: str = TIMESTAMP_FIELD) -> datetime | None:
         return None
     reader = FieldReader(field)
     for line in reversed(tail.split(b"\n")[:-1]):  # after the last newline: a torn line
-        moment = record_moment(reader.read(line))
+        moment = _envelope_time(line) if envelope else record_moment(reader.read(line))
         if moment is not None:
             return moment
     return None
+
+
+def _envelope_time(line: bytes) -> datetime | None:
+    try:
+        return parse_line(line).time
+    except EnvelopeError:  # the first line of the tail, cut at TAIL_BYTES
+        return None
 
 
 def connector_files(config: Config, connector: str) -> Iterator[Path]:
@@ -112,13 +123,13 @@ def topic_status(
     connector = connector_name(topic, config.sink_name)
     group = consumer_group(topic, config.sink_name)
     period = period_of(datetime.fromtimestamp(now, UTC), config.sink_rotation)
-    live = sink_file(config.sink_path, topic, config.sink_name, period)
+    live = sink_file(config.sink_path, topic, config.sink_name, period, config.sink_format)
     files = list(connector_files(config, connector))
-    newest = newest_record(live)
+    newest = newest_record(live, envelope=config.sink_format is SinkFormat.ENVELOPE)
     if newest is None:  # a new period whose file has no record yet: the previous one's
         plain = [name for name in map(parse_sink_file, files) if name and not name.compressed]
         for name in sorted(plain, key=sort_key, reverse=True):
-            newest = newest_record(name.path)
+            newest = newest_record(name.path, envelope=name.sink_format is SinkFormat.ENVELOPE)
             if newest is not None:
                 break
     lag, error = None, None

@@ -59,14 +59,16 @@ def _command(name: str, fallback: str) -> str:
     return shutil.which(name) or fallback
 
 
-# What rsnapshot.conf includes (the original chart's rules): `*.sink` and `*.gz` directly in
-# the source directory, nothing below it.
-BACKED_UP_PATTERNS = ("*.sink", "*.gz")
+# What rsnapshot.conf includes (the original chart's rules, and each topic's metadata file,
+# topic_metadata.py): `*.sink`, `*.gz` and `*.topic.json` directly in the source directory,
+# nothing below it.
+BACKED_UP_PATTERNS = ("*.sink", "*.gz", "*.topic.json")
 
 
 def backed_up_files(source_dir: Path) -> list[Path]:
-    """The files the rendered config makes rsnapshot copy: regular `*.sink` / `*.gz` files
-    directly in source_dir (the one selection the snapshot check and the staging use)."""
+    """The files the rendered config makes rsnapshot copy: regular `*.sink` / `*.gz` /
+    `*.topic.json` files directly in source_dir (the one selection the snapshot check and
+    the staging use)."""
     return sorted(
         path
         for path in source_dir.iterdir()
@@ -78,7 +80,8 @@ def backed_up_files(source_dir: Path) -> list[Path]:
 
 def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lockfile: Path) -> str:
     """rsnapshot.conf text. rsnapshot requires TABs between fields and a trailing slash on
-    directories. Only `*.sink` and `*.gz` files directly in the source are backed up."""
+    directories. Only `*.sink`, `*.gz` and `*.topic.json` files directly in the source are
+    backed up."""
     lines = [
         ("config_version", "1.2"),
         ("snapshot_root", f"{str(snapshot_root).rstrip('/')}/"),

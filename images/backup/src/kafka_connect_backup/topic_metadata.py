@@ -1,0 +1,130 @@
+"""A topic's metadata kept with every snapshot: `{sinkPath}/{topic}-{sinkName}.topic.json`.
+
+The sink files hold the records; this file holds what a restore needs to put the topic back as
+it was: its partition count, replication factor and non-default (dynamic topic) configs such
+as cleanup.policy=compact, and the committed offsets of every consumer group on the topic, all
+read while the connectors are stopped in a backup cycle, with the time they were read:
+
+    {"format": "kcb-topic-metadata", "version": 1, "topic": "orders", "time": "2026-12-01T...Z",
+     "partitions": 3, "replicationFactor": 1, "configs": {"cleanup.policy": "compact"},
+     "groups": {"billing": {"0": 120, "2": 7}}}
+
+It is rewritten (atomically) every cycle, so each snapshot keeps the copy of its own cycle;
+rsnapshot includes `*.topic.json`, the compressor never touches it (not a sink file name),
+`kcb snapshots verify` checks it parses, `kcb snapshots list` shows it, and restore.py reads
+the one beside its source files (`--restore-groups`, the runbook's recreate-topic).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.durable import atomic_write_text
+from kafka_connect_backup.sinkfiles import connector_name
+
+SUFFIX = ".topic.json"
+PATTERN = f"*{SUFFIX}"
+FORMAT = "kcb-topic-metadata"
+VERSION = 1
+
+
+class MetadataError(ValueError):
+    """A metadata file that cannot be read; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class TopicMetadata:
+    topic: str
+    time: datetime
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, dict[int, int]] = field(default_factory=dict)  # group -> partition -> offset
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "topic": self.topic,
+            "time": self.time.astimezone(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "partitions": self.partitions,
+            "replicationFactor": self.replication_factor,
+            "configs": dict(sorted(self.configs.items())),
+            "groups": {
+                group: {str(p): o for p, o in sorted(offsets.items())}
+                for group, offsets in sorted(self.groups.items())
+            },
+        }
+
+
+def metadata_name(topic: str, sink_name: str) -> str:
+    return f"{connector_name(topic, sink_name)}{SUFFIX}"
+
+
+def is_metadata_name(name: str) -> bool:
+    return name.endswith(SUFFIX) and len(name) > len(SUFFIX) and not name.startswith(".")
+
+
+def write_metadata(directory: Path, sink_name: str, metadata: TopicMetadata) -> Path:
+    path = directory / metadata_name(metadata.topic, sink_name)
+    atomic_write_text(path, json.dumps(metadata.as_dict(), indent=1) + "\n")
+    return path
+
+
+def _count(data: dict[str, Any], name: str, path: Path) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise MetadataError(f"{path}: {name} must be a positive integer, got {value!r}")
+    return value
+
+
+def read_metadata(path: Path) -> TopicMetadata:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MetadataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetadataError(f"{path} is not a topic metadata file (not JSON: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise MetadataError(f"{path} is not a topic metadata file (no format {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise MetadataError(
+            f"{path} has metadata version {data.get('version')!r}; this version reads {VERSION}"
+        )
+    try:
+        moment = datetime.fromisoformat(str(data["time"]))
+        topic = str(data["topic"])
+        configs = {str(k): str(v) for k, v in dict(data.get("configs") or {}).items()}
+        groups = {
+            str(group): {int(p): int(o) for p, o in dict(offsets).items()}
+            for group, offsets in dict(data.get("groups") or {}).items()
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MetadataError(f"{path}: a field is missing or malformed ({exc})") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return TopicMetadata(
+        topic,
+        moment,
+        _count(data, "partitions", path),
+        _count(data, "replicationFactor", path),
+        configs,
+        groups,
+    )
+
+
+def find_metadata(directories: list[Path], connector: str) -> Path | None:
+    """The metadata file of `connector` (`{topic}-{sinkName}`) in the first of `directories`
+    holding one."""
+    name = f"{connector}{SUFFIX}"
+    for directory in directories:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
