@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 FS_GROUP = 1000  # the chart's podSecurityContext.fsGroup, the Connect user's gid
 
@@ -39,10 +40,14 @@ def run_with_capabilities(
     uid: int = 0,
     gid: int = 0,
     groups: Sequence[int] = (),
+    cwd: Path | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
+    """cwd: give one the uid can enter when it is not root (a clone may lie below a 0700
+    directory, and find(1) returns to its starting directory)."""
     return subprocess.run(
         [*setpriv(caps, uid=uid, gid=gid, groups=groups), *command],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,

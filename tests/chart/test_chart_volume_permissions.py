@@ -175,7 +175,7 @@ def test_the_sink_dir_init_container_shares_sink_path_with_the_pods_group(
     command = container["command"]
     assert command[-1] == str(sink)
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    first = run_with_capabilities(command, [], uid=1000, gid=1000)
+    first = run_with_capabilities(command, [], uid=1000, gid=1000, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert sink.stat().st_mode & 0o7777 == 0o2775
     assert not list(tmp_path.rglob("pwned*"))
@@ -187,7 +187,7 @@ def test_the_sink_dir_init_container_shares_sink_path_with_the_pods_group(
     theirs = sink / "t-s-2026-09.sink-1790000000.gz"  # the supervisor's: not the user's to chmod
     theirs.write_bytes(b"")
     theirs.chmod(0o644)
-    again = run_with_capabilities(command, [], uid=1000, gid=1000)
+    again = run_with_capabilities(command, [], uid=1000, gid=1000, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert older.stat().st_mode & 0o777 == 0o664
     assert theirs.stat().st_mode & 0o777 == 0o644

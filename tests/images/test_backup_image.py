@@ -30,6 +30,7 @@ from image_helpers import (
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.snapshot_status import MARKER_NAME
+from kafka_connect_backup.topic_metadata import metadata_name, read_metadata
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import Broker, free_port
 from local_config import local_backup, local_config, write_config
@@ -255,6 +256,13 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
         }
         # Beside localhost/: the completeness marker written after the snapshot's verification.
         assert json.loads((plain / "alpha.0" / MARKER_NAME).read_text())["verified"] is True
+        # And the topic's metadata file, written while the connector was stopped.
+        metadata = read_metadata(
+            plain / "alpha.0" / "localhost" / metadata_name(unique_topic, sink_name)
+        )
+    assert (metadata.topic, metadata.partitions) == (unique_topic, 1)
+    assert metadata.groups[f"connect-{name}"] == {0: len(before)}  # the sink's commit at the stop
+    assert files.pop(metadata_name(unique_topic, sink_name))
     assert files == {sink_on_host.name: "".join(line + "\n" for line in before)}
 
 

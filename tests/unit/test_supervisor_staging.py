@@ -74,3 +74,17 @@ def test_has_room_keeps_the_margin_free(tmp_path: Path) -> None:
     assert not staging.has_room(tmp_path, frozen, [live], staging.Margin(0, 1.0))
     assert staging.DEFAULT_MARGIN.of(10**9) == 256 * 1024 * 1024
     assert staging.DEFAULT_MARGIN.of(10**12) == 5 * 10**10
+
+
+def test_a_file_compressed_since_the_freeze_is_staged_as_its_gz(tmp_path: Path) -> None:
+    # The compressor runs between the freeze and the staging: a frozen file may be gone.
+    old = tmp_path / "t-s-2026-10.sink"
+    old.write_bytes(b"a\n")
+    live = tmp_path / "t-s-2026-11.sink"
+    live.write_bytes(b"1\n")
+    frozen = staging.freeze(tmp_path)
+    old.unlink()
+    gz = tmp_path / "t-s-2026-10.sink-1790000000.gz"
+    gz.write_bytes(b"\x1f\x8bgz")
+    staged = staging.stage(tmp_path, frozen, [live])
+    assert sorted(p.name for p in staged.iterdir()) == sorted([gz.name, live.name])

@@ -71,7 +71,11 @@ def _linkable(path: Path) -> bool:
     """Whether this process may hard-link path (fs.protected_hardlinks): its owner, or one who
     may read and write it. os.access answers with root's capabilities, so privileged root
     always may; a file it wrongly refuses is only copied instead."""
-    return path.stat().st_uid == os.geteuid() or os.access(path, os.R_OK | os.W_OK)
+    try:
+        owner = path.stat().st_uid
+    except FileNotFoundError:
+        return True  # gone since the freeze (compressed into a .gz): there is nothing to copy
+    return owner == os.geteuid() or os.access(path, os.R_OK | os.W_OK)
 
 
 def copied(sink_path: Path, frozen: dict[str, FrozenFile], written: Iterable[Path]) -> set[str]:
