@@ -47,7 +47,8 @@ def test_set_aside_files_are_not_backed_up_and_the_note_says_so(env: StorageEnv)
     note = set_aside_note(validate.settings_from_args(args, need_sources=False), aside)
     assert note == (
         f"    NOTE: the sink files of orders as they were before this restore are in {aside}/ "
-        f"on the data volume, OUTSIDE the encrypted backup (it copies only *.sink and *.gz "
+        f"on the data volume, OUTSIDE the encrypted backup (it copies only *.sink, *.gz and "
+        "*.topic.json "
         f"directly in {env.sink}, never a subdirectory): the existing snapshots still hold "
         "them, but they drop out of the backup once 4 more backup cycles have run "
         "(backup.retention 4, one cycle every 23h). They hold every record the sink had "

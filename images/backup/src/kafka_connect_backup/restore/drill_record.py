@@ -2,7 +2,8 @@
 so the supervisor's metrics, its drill schedule and `kcb status` read one source of truth,
 whether the drill ran in the supervisor or through `kubectl exec ... kcb drill`.
 
-rsnapshot copies only `*.sink` / `*.gz` and compression only touches sink files: neither sees it.
+rsnapshot copies only `*.sink` / `*.gz` / `*.topic.json` and compression only touches sink
+files: neither sees it.
 """
 
 from __future__ import annotations

@@ -260,9 +260,9 @@ def set_aside_note(settings: Settings, directory: Path) -> str:
         kept = "no backup is configured here"
     return (
         f"    NOTE: the sink files of {settings.topic} as they were before this restore are in "
-        f"{directory}/ on the data volume, OUTSIDE the encrypted backup (it copies only *.sink "
-        f"and *.gz directly in {settings.sink_path}, never a subdirectory): {kept}. They hold "
-        "every record the sink had written, including those outside the replayed window "
+        f"{directory}/ on the data volume, OUTSIDE the encrypted backup (it copies only *.sink, "
+        f"*.gz and *.topic.json directly in {settings.sink_path}, never a subdirectory): {kept}. "
+        "They hold every record the sink had written, including those outside the replayed window "
         f"({settings.window.describe()}) that the recreated topic does not get back: copy that "
         "directory somewhere safe if you need them, delete it when you don't."
     )

@@ -3,7 +3,7 @@ volume (`{sinkPath}/.kcb-verify.json`, beside the drill's record) so the supervi
 kcb_verify_* metrics and `kcb status` show it, wherever the command ran.
 
 Only a verify of the config's own backup is recorded (not one of a `--snapshot-root` copy).
-rsnapshot copies only `*.sink` / `*.gz`: it never sees this file.
+rsnapshot copies only `*.sink` / `*.gz` / `*.topic.json`: it never sees this file.
 """
 
 from __future__ import annotations
