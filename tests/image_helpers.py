@@ -66,16 +66,19 @@ def connect_container(
 def wait_until(
     check: Callable[[], bool], container: DockerContainer, what: str, timeout: float = 120
 ) -> None:
-    """Poll `check`; fail early with the container's log if it exits."""
+    """Poll `check`; fail early with the container's log if it exits. Ready means the check
+    passes while the container still runs: on host networking a port it failed to bind may be
+    answered by another process."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
+        passed = check()
         wrapped = container.get_wrapped_container()
         wrapped.reload()
         if wrapped.status not in ("created", "running"):
             logs = wrapped.logs().decode(errors="replace")[-4000:]
             pytest.fail(f"{what}: container {wrapped.status}:\n{logs}")
+        if passed:
+            return
         time.sleep(0.5)
     logs = container.get_wrapped_container().logs().decode(errors="replace")[-4000:]
     pytest.fail(f"{what}: not ready after {timeout:.0f}s:\n{logs}")

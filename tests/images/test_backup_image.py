@@ -206,6 +206,8 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
 
             # `kcb backup-now` in the container asks the running supervisor for a cycle.
             wrapped = supervisor.get_wrapped_container()
+            wrapped.reload()
+            assert wrapped.status == "running", wrapped.logs().decode(errors="replace")[-4000:]
             exit_code, (stdout, stderr) = wrapped.exec_run(
                 ["kcb", "backup-now", "--timeout", "600", "--json"], demux=True
             )
