@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 # linux/capability.h
-CAP_CHOWN = 0
 CAP_DAC_OVERRIDE = 1
 
 STATUS = Path("/proc/self/status")
