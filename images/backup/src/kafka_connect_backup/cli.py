@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -33,6 +34,9 @@ def _supervise(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.log_level)
+    # A crash in native code (librdkafka's threads) still leaves every thread's stack in the
+    # log, instead of a bare exit -11.
+    faulthandler.enable()
     try:
         supervisor = Supervisor(config)
     except OSError as exc:  # the metrics/health port is taken or not allowed
