@@ -6,6 +6,10 @@
   compress  the stale-file compressor vs gzip -6
   restore   restore.py vs kafka-console-producer vs kafka-producer-perf-test
             (scripts/bench_restore.py; reported as not available when it is missing)
+  snapshot  snapshot throughput per engine (gocryptfs, encfs) vs plain rsync
+  downtime  Connect downtime at 1, 10 and 100 connectors, concurrent vs one at a time
+  sink      FileStreamSink drain rate vs kafka-consumer-perf-test; backup lag through a cycle
+  growth    cycle time, downtime and supervisor memory from megabytes to 10 GiB, fitted
 
 Each prints numbers and ratios measured side by side in one run; nothing asserts on wall time.
 Everything runs under one temporary directory; every mount, JVM and file is removed at the end
@@ -31,14 +35,17 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from benchmarks import backup, compress, storage
+from benchmarks import backup, compress, downtime, growth, sink, snapshot, storage
 from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
 from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
 from kafka_connect_backup.logs import configure_logging
 
-NAMES = ("backup", "storage", "compress", "restore")
+NAMES = ("restore", "snapshot", "downtime", "sink", "backup", "growth", "storage", "compress")
 FULL_GRID = "10M:1,100M:10,1G:100,2G:10"
 QUICK_GRID = "2M:1,8M:10,16M:100"
+# Growth: current files (10 connectors) and older files varied independently (the fit needs it).
+GROWTH_GRID = "10M:10,100M:100,1G:10,1G:100,10G:100"
+QUICK_GROWTH_GRID = "4M:10,16M:40,16M:10"
 RESTORE_SCRIPT = ROOT / "scripts" / "bench_restore.py"
 
 
@@ -62,7 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
     parser.add_argument(
-        "--engine", choices=("encfs", "gocryptfs"), default="encfs", help="backup and storage"
+        "--engine",
+        choices=("encfs", "gocryptfs"),
+        default="gocryptfs",
+        help="backup, storage, downtime, sink and growth (default: gocryptfs, new volumes')",
     )
     group = parser.add_argument_group("backup")
     group.add_argument("--grid", help=f"SIZE:FILES,... (default {FULL_GRID}, quick {QUICK_GRID})")
@@ -77,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--max-topics", type=int, default=10, help="connectors per grid point")
     group.add_argument("--rate", type=float, default=100.0, help="records/s during the run")
     group.add_argument("--gap", type=float, default=3.0, help="seconds between cycles")
+    group = parser.add_argument_group("snapshot")
+    group.add_argument("--snapshot-size", help="bytes copied (default 2G, quick 64M)")
+    group = parser.add_argument_group("growth")
+    group.add_argument("--growth-grid", help=f"SIZE:FILES,... (default {GROWTH_GRID})")
     group = parser.add_argument_group("storage")
     group.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
     group.add_argument("--day-size", help="bytes sunk per day (default 4M, quick 256K)")
@@ -242,6 +256,42 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
             work / "compress",
         ),
         "restore": lambda: restore_section(quick, work / "restore"),
+        "snapshot": lambda: snapshot.run(
+            snapshot.SnapshotOptions(
+                size=parse_size(args.snapshot_size or ("64M" if quick else "2G")),
+                append=parse_size("4M" if quick else "64M"),
+                rounds=1 if quick else 2,
+                variants=not quick,
+            ),
+            work / "snapshot",
+        ),
+        "downtime": lambda: downtime.run(
+            downtime.DowntimeOptions(
+                topics=(1, 10) if quick else (1, 10, 100),
+                cycles=1 if quick else 3,
+                engine=args.engine,
+            ),
+            work / "downtime",
+        ),
+        "sink": lambda: sink.run(
+            sink.SinkOptions(
+                records=100_000 if quick else 1_000_000,
+                rounds=1 if quick else 2,
+                lag_rate=5_000 if quick else 20_000,
+                engine=args.engine,
+            ),
+            work / "sink",
+        ),
+        "growth": lambda: growth.run(
+            growth.GrowthOptions(
+                grid=backup.parse_grid(
+                    args.growth_grid or (QUICK_GROWTH_GRID if quick else GROWTH_GRID)
+                ),
+                cycles=2 if quick else 3,
+                engine=args.engine,
+            ),
+            work / "growth",
+        ),
     }
 
 

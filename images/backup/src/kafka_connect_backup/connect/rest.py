@@ -7,6 +7,7 @@ failing after that raises `ConnectError` naming the cause and the fix.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,10 +96,27 @@ class ConnectClient:
         self.attempts = attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self._session = requests.Session()
+        # One session per thread (a requests.Session is not thread-safe): the cycle stops and
+        # resumes connectors from several threads at once (connect/parallel.py).
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    @property
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
     def __enter__(self) -> ConnectClient:
         return self
