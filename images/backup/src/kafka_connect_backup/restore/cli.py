@@ -52,7 +52,7 @@ from kafka_connect_backup.restore.pipeline import (
     send,
     snapshot_settings,
 )
-from kafka_connect_backup.restore.steps import STEP_NAMES
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.summary import STDOUT, PhaseClock, Summary
 from kafka_connect_backup.restore.target import consequences, read_target
 from kafka_connect_backup.restore.timefilter import MissingTimestamp
