@@ -112,7 +112,9 @@ def run_point(
         grid=[], cycles=options.cycles, max_topics=topics_count, rate=options.rate,
         gap=options.gap, engine=options.engine,
     )  # fmt: skip
-    config: Config = _config(root, topics, stack.connect_url, backup_options, "staged")
+    config: Config = _config(
+        root, topics, stack.connect_url, backup_options, "staged", stack.bootstrap
+    )
     client = ConnectClient(stack.connect_url)
     names = connector_names(config)
     producer = LightProducer(stack.bootstrap, topics, options.rate)

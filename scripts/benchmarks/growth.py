@@ -186,7 +186,7 @@ def run_point(
         grid=[], cycles=options.cycles, max_topics=topics_count, rate=options.rate, gap=0,
         engine=options.engine,
     )  # fmt: skip
-    config = _config(root, topics, stack.connect_url, backup_options, "staged")
+    config = _config(root, topics, stack.connect_url, backup_options, "staged", stack.bootstrap)
     now = datetime.now(UTC)
     current, older = generate(config, point, now)
     result = GrowthPoint(point, current, older)
@@ -326,7 +326,7 @@ def run(options: GrowthOptions, work: Path) -> Section:
             "the current files (copied again every cycle, and staged), "
             + (
                 "about constant in the older ones (hard links)."
-                if abs(k) < max(0.2, b / 5)
+                if abs(k) < max(0.2, b / 5) or k < 0
                 else "and growing with the older ones too."
             )
         )

@@ -189,7 +189,7 @@ def lag_run(stack: KafkaStack, options: SinkOptions, root: Path) -> dict[str, An
     backup_options = _BackupOptions(
         grid=[], cycles=1, max_topics=len(topics), rate=0, gap=0, engine=options.engine
     )
-    config = _config(root, topics, stack.connect_url, backup_options, "staged")
+    config = _config(root, topics, stack.connect_url, backup_options, "staged", stack.bootstrap)
     client = ConnectClient(stack.connect_url)
     names = connector_names(config)
     period = period_of(datetime.now(UTC), config.sink_rotation)
