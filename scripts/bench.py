@@ -149,7 +149,7 @@ def _restore_report(quick: bool, work: Path) -> dict[str, Any]:
     runner = getattr(module, "run", None)
     if callable(runner):
         try:
-            report: dict[str, Any] = runner(records, work)
+            report: dict[str, Any] = runner(records, work, repeat=1 if quick else 3)
         except SystemExit as exc:  # its way of reporting a failed tool
             raise RuntimeError(str(exc)) from None
         render = getattr(module, "render", None)
