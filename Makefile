@@ -7,7 +7,7 @@ export HELM_PLUGINS := $(TOOLS)/helm-plugins
 export PATH := $(TOOLS)/bin:$(TOOLS)/venv/bin:$(PATH)
 PYTEST := $(TOOLS)/venv/bin/pytest
 
-.PHONY: setup setup-demo lint format test test-unit test-java test-fuzz test-integration test-chart test-images test-e2e demo bench images clean
+.PHONY: setup setup-demo lint format test test-unit test-java test-fuzz test-integration test-chart test-images test-e2e demo bench bench-quick images clean
 
 setup:  ## install every tool the project needs into .tools/ (idempotent, cached)
 	@scripts/setup.sh all
@@ -62,6 +62,9 @@ images: setup  ## build both images (public bases, or local stand-ins when no re
 
 bench: setup  ## benchmarks; writes docs/benchmarks.md
 	$(TOOLS)/venv/bin/python scripts/bench.py
+
+bench-quick: setup  ## every benchmark at small sizes (a developer's loop); writes nothing to docs/
+	$(TOOLS)/venv/bin/python scripts/bench.py --quick --output -
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

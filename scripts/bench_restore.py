@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import subprocess
@@ -43,6 +44,8 @@ RESTORE = ROOT / "scripts" / "restore.py"
 START = datetime(2021, 1, 1, tzinfo=UTC)
 TARGET_CONSOLE_RATIO = 1.5
 TARGET_CEILING_RATIO = 0.8
+# The commit before the restore's scan helper and phase timings (issue 15): run side by side.
+BEFORE = "17e5bea"
 
 
 def write_records(path: Path, count: int, size: int = 300) -> float:
@@ -65,6 +68,13 @@ def write_records(path: Path, count: int, size: int = 300) -> float:
     return total / count - 1  # without the newline
 
 
+def compile_bytecode() -> None:
+    """Compile the package's bytecode, as the image does (UV_COMPILE_BYTECODE=1): in a shell
+    with PYTHONDONTWRITEBYTECODE set, each restore.py start would compile it again."""
+    source = ROOT / "images" / "backup" / "src"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(source)], check=True)
+
+
 def end_offset(broker: Broker, topic: str) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -75,21 +85,55 @@ def end_offset(broker: Broker, topic: str) -> int:
         consumer.close()
 
 
-def bench_restore(broker: Broker, topic: str, data: Path, work: Path) -> dict[str, Any]:
+def before_tree(work: Path, revision: str = BEFORE) -> Path | None:
+    """The package as it was at `revision` (git archive), compiled, or None without git."""
+    target = work / f"package-{revision}"
+    if not (target / "images" / "backup" / "src").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "images/backup/src"],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if archive.returncode != 0:
+            return None
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    source = target / "images" / "backup" / "src"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(source)], check=True)
+    return source
+
+
+def bench_restore(
+    broker: Broker, topic: str, data: Path, work: Path, package: Path | None = None
+) -> dict[str, Any]:
     summary = work / "restore-summary.json"
+    env = dict(os.environ)
+    if package is not None:  # that tree's package first on the path
+        env["PYTHONPATH"] = str(package)
     started = time.monotonic()
     result = subprocess.run(
         [
             sys.executable, str(RESTORE), topic, broker.bootstrap, str(data),
             START.strftime("%Y-%m-%dT%H:%M"), "--yes", "--summary-json", str(summary),
         ],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )  # fmt: skip
     seconds = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"restore.py failed ({result.returncode}): {result.stderr}")
     report = json.loads(summary.read_text())
-    return {"seconds": seconds, "records": report["delivered"], "send_seconds": report["seconds"]}
+    # Without phase_seconds (an older restore.py) only the send is known.
+    phases = {
+        k: float(v) for k, v in report.get("phase_seconds", {"send": report["seconds"]}).items()
+    }
+    # Start-up: the interpreter and the imports, before restore.py's main() (the rest of the
+    # process's wall time is in its own phases).
+    phases = {"start-up": max(0.0, seconds - sum(phases.values())), **phases}
+    return {
+        "seconds": seconds,
+        "records": report["delivered"],
+        "send_seconds": report["seconds"],
+        "phases": phases,
+    }
 
 
 def bench_console(broker: Broker, topic: str, data: Path) -> dict[str, Any]:
@@ -125,12 +169,20 @@ def bench_perf(topic: str, records: int, extra: list[str]) -> dict[str, Any]:
 
 
 def _measure(
-    broker: Broker, tool: str, data: Path, work: Path, records: int, size: int
+    broker: Broker,
+    tool: str,
+    data: Path,
+    work: Path,
+    records: int,
+    size: int,
+    before: Path | None = None,
 ) -> dict[str, Any]:
     topic = broker.create_topic(f"bench-{tool.replace('_', '-')}-{time.monotonic_ns()}")
     bootstrap = f"bootstrap.servers={broker.bootstrap}"
     if tool == "restore":
         result = bench_restore(broker, topic, data, work)
+    elif tool == "restore_before":
+        result = bench_restore(broker, topic, data, work, before)
     elif tool == "console":
         result = bench_console(broker, topic, data)
     elif tool == "perf":
@@ -145,7 +197,7 @@ def _measure(
             f"compression.type={THROUGHPUT_SETTINGS['compression.type']}",
             "buffer.memory=268435456",
         ])  # fmt: skip
-    if tool in ("restore", "console"):
+    if tool in ("restore", "restore_before", "console"):
         delivered = end_offset(broker, topic)
         if delivered != records:
             raise SystemExit(f"{tool}: {delivered} records in the topic, expected {records}")
@@ -153,7 +205,7 @@ def _measure(
     return result
 
 
-TOOLS = ("restore", "console", "perf", "perf_tuned")
+TOOLS = ("restore", "restore_before", "console", "perf", "perf_tuned")
 
 
 def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
@@ -163,9 +215,12 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
     data = work / "bench-records.sink"
     mean = write_records(data, records)
     size = round(mean)
+    compile_bytecode()
+    before = before_tree(work)
+    tools = [t for t in TOOLS if t != "restore_before" or before is not None]
     print(f"data: {records} records, mean {mean:.0f} bytes, {data.stat().st_size} bytes in {data}")
     broker = start_broker(work / "broker")
-    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     try:
         bootstrap = f"bootstrap.servers={broker.bootstrap}"
         # Warm the broker's JIT first: whoever ran first on a cold broker would pay for it.
@@ -174,8 +229,8 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
             "--payload-file", str(data), "--producer-props", bootstrap, "acks=all",
         ])  # fmt: skip
         for round_number in range(repeat):
-            for tool in TOOLS:
-                result = _measure(broker, tool, data, work, records, size)
+            for tool in tools:
+                result = _measure(broker, tool, data, work, records, size, before)
                 runs[tool].append(result)
                 print(f"  round {round_number + 1}: {tool:<10} {result['rate']:>10,.0f} records/s")
     finally:
@@ -184,7 +239,7 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
         tool: sorted(measured, key=lambda r: float(r["rate"]))[len(measured) // 2]
         for tool, measured in runs.items()
     }
-    for tool in TOOLS:
+    for tool in tools:
         results[tool]["all_rates"] = [round(r["rate"]) for r in runs[tool]]
     restore_rate = results["restore"]["rate"]
     return {
@@ -195,6 +250,7 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
         "ratio_console": restore_rate / results["console"]["rate"],
         "ratio_ceiling": restore_rate / results["perf"]["rate"],
         "ratio_tuned_ceiling": restore_rate / results["perf_tuned"]["rate"],
+        "before": BEFORE if before is not None else None,
     }
 
 
@@ -213,6 +269,8 @@ def render(report: dict[str, Any]) -> str:
         )
     ]
     for key, label in labels.items():
+        if key not in results:
+            continue
         lines.append(f"{label:<48} {results[key]['rate']:>12,.0f} {results[key]['seconds']:>9.2f}")
     lines += [
         (

@@ -328,7 +328,12 @@ def pregenerate(config: Config, point: GridPoint, now: datetime) -> dict[Path, i
 
 
 def _config(
-    root: Path, topics: list[str], connect_url: str, options: BackupOptions, mode: str
+    root: Path,
+    topics: list[str],
+    connect_url: str,
+    options: BackupOptions,
+    mode: str,
+    bootstrap: str | None = None,
 ) -> Config:
     """One config per mode: the same sink directory and connectors, its own volume."""
     (root / "password").write_text(PASSWORD + "\n")
@@ -340,6 +345,7 @@ def _config(
             sink_name=SINK_NAME,
             sink_path=root / "sink",
             connect_url=connect_url,
+            bootstrap_servers=bootstrap,  # the sinks' committed offsets are read at the stop
             metrics_port=0,
             backup=local_backup(
                 password_file=root / "password",
@@ -396,7 +402,10 @@ def run_point(
     n_topics = max(1, min(point.files, options.max_topics))
     topics = [stack.broker.create_topic(f"bench-{tag}-{k:02d}") for k in range(n_topics)]
     root.mkdir(parents=True)
-    configs = {m: _config(root, topics, stack.connect_url, options, m) for m in options.modes}
+    configs = {
+        m: _config(root, topics, stack.connect_url, options, m, stack.bootstrap)
+        for m in options.modes
+    }
     config = configs[options.modes[0]]
     result = PointResult(point, n_topics)
     now = datetime.now(UTC)

@@ -99,6 +99,7 @@ def versions() -> dict[str, str]:
         "confluent-kafka / librdkafka": f"{client} / {rdkafka}",
         "zlib (Python runtime)": zlib.ZLIB_RUNTIME_VERSION,
         "encfs": _deb("encfs"),
+        "gocryptfs": _deb("gocryptfs"),
         "rsnapshot": _deb("rsnapshot"),
         "rsync": _deb("rsync"),
         "gzip": _deb("gzip"),

@@ -11,11 +11,13 @@ format switch carries on from the committed offsets into the other format's file
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_connect_backup import envelope
 from kafka_connect_backup.config import Config, SinkFormat
+from kafka_connect_backup.connect import parallel
 from kafka_connect_backup.connect.hold import Hold, hold_of
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.logs import get_logger
@@ -24,6 +26,7 @@ from kafka_connect_backup.sinkfiles import connector_name, sink_file
 log = get_logger(__name__)
 
 FILE_SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
+_RESUME_LOCK = threading.Lock()
 
 
 def desired_connectors(config: Config, period: str) -> dict[str, dict[str, str]]:
@@ -71,9 +74,12 @@ class ReconcileResult:
 class Reconciler:
     """Makes the worker's connectors match the desired set."""
 
-    def __init__(self, config: Config, client: ConnectClient) -> None:
+    def __init__(
+        self, config: Config, client: ConnectClient, *, parallelism: int = parallel.DEFAULT_LIMIT
+    ) -> None:
         self.config = config
         self.client = client
+        self.parallelism = parallelism  # connectors reconciled at once
         self._suffix = f"-{config.sink_name}"
         self._reported: dict[str, tuple[float, bool]] = {}  # connector -> (since, reported old)
 
@@ -86,8 +92,8 @@ class Reconciler:
         """Create missing connectors, update wrong configs, and (when `resume`) resume stopped
         or paused ones and restart failed tasks. Connectors held by restore are left alone.
 
-        Every connector is tried; the first error is raised after the others were handled
-        (an unreachable worker aborts at once: every call would fail the same way).
+        Every connector is tried, `parallelism` at a time; the first error is raised after
+        the others were handled (an unreachable worker's, before anything else).
         `starting`: the worker has not answered yet since the supervisor started; its REST
         API answers 404 for a moment after it first listens, so a connector's failure is
         then logged at info, not as an error (the caller reports what persists)."""
@@ -95,25 +101,40 @@ class Reconciler:
         desired = desired_connectors(self.config, period)
         existing = set(self.client.connectors())
         first_error: ConnectError | None = None
+        todo: list[tuple[str, dict[str, str]]] = []
         for name, wanted in desired.items():
             hold = hold_of(self.config.sink_path, name)
             if hold is not None:
                 result.held.append(name)
                 result.holds.append(hold)
                 continue
-            try:
-                self._reconcile_one(name, wanted, name in existing, resume, result)
-            except ConnectError as exc:
-                if exc.cause == "connect_unreachable":
-                    raise
-                (log.info if starting else log.error)(
-                    "connector.reconcile_failed",
-                    connector=name,
-                    cause=exc.cause,
-                    error=exc.message,
-                    fix=exc.fix,
-                )
-                first_error = first_error or exc
+            todo.append((name, wanted))
+
+        def one(item: tuple[str, dict[str, str]]) -> ReconcileResult:
+            name, wanted = item
+            own = ReconcileResult()
+            self._reconcile_one(name, wanted, name in existing, resume, own)
+            return own
+
+        outcomes = parallel.each(one, todo, self.parallelism)
+        for (name, _), outcome in zip(todo, outcomes, strict=True):
+            exc = outcome.error
+            if exc is None and outcome.value is not None:
+                for kind in ("created", "updated", "resumed", "restarted"):
+                    getattr(result, kind).extend(getattr(outcome.value, kind))
+                continue
+            if not isinstance(exc, ConnectError):
+                raise exc if exc is not None else RuntimeError(f"no outcome for {name}")
+            if exc.cause == "connect_unreachable":
+                raise exc
+            (log.info if starting else log.error)(
+                "connector.reconcile_failed",
+                connector=name,
+                cause=exc.cause,
+                error=exc.message,
+                fix=exc.fix,
+            )
+            first_error = first_error or exc
         for name in sorted(existing - desired.keys()):
             # A topic removed from the config: its connector would keep sinking otherwise.
             if name.endswith(self._suffix) and not self.is_held(name):
@@ -186,8 +207,20 @@ class Reconciler:
         status = self.client.status(name)
         if status is None:
             return
-        if status.state in ("STOPPED", "PAUSED"):
-            self.client.resume(name)
+        if status.state == "STOPPED":
+            # Recreated rather than PUT /resume: in standalone, a resume takes the config
+            # store's lock before the herder's, the task update it schedules takes them the
+            # other way round, so resumes close together can deadlock the worker (seen here
+            # with Kafka 4.3: every REST call hangs). Delete and create take the herder's lock
+            # first, like everything else; the new connector starts RUNNING from the group's
+            # committed offsets, appending to the same file.
+            self.client.delete(name)
+            self.client.put_config(name, wanted)
+            result.resumed.append(name)
+            log.info("connector.resumed", connector=name, was=status.state, how="recreated")
+        elif status.state == "PAUSED":
+            with _RESUME_LOCK:  # rare (someone paused it): one PUT /resume at a time
+                self.client.resume(name)
             result.resumed.append(name)
             log.info("connector.resumed", connector=name, was=status.state)
         elif status.state == "FAILED" or "FAILED" in status.tasks:

@@ -7,7 +7,11 @@ failing after that raises `ConnectError` naming the cause and the fix.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -95,10 +99,32 @@ class ConnectClient:
         self.attempts = attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self._session = requests.Session()
+        # A requests.Session is not thread-safe, and the cycle stops and resumes connectors
+        # from several threads at once (connect/parallel.py): each call borrows an idle
+        # session (its kept-alive connection with it) and gives it back.
+        self._idle: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        try:
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        try:
+            yield session
+        finally:
+            self._idle.put(session)
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._idle = queue.SimpleQueue()
 
     def __enter__(self) -> ConnectClient:
         return self
@@ -122,9 +148,10 @@ class ConnectClient:
 
     # `what` names the call in _log_retry, which reads it from the retry state.
     def _once(self, method: str, path: str, body: Any, *, what: str) -> requests.Response:  # noqa: ARG002
-        response = self._session.request(
-            method, self.url + path, json=body, headers=_JSON, timeout=self.timeout
-        )
+        with self._session() as session:
+            response = session.request(
+                method, self.url + path, json=body, headers=_JSON, timeout=self.timeout
+            )
         if response.status_code >= 500 or response.status_code == 409:
             raise _Transient(response)
         return response

@@ -53,8 +53,8 @@ from kafka_connect_backup.restore.pipeline import (
     snapshot_settings,
     source_metadata,
 )
-from kafka_connect_backup.restore.steps import STEP_NAMES
-from kafka_connect_backup.restore.summary import STDOUT, Summary
+from kafka_connect_backup.restore.step_names import STEP_NAMES
+from kafka_connect_backup.restore.summary import STDOUT, PhaseClock, Summary
 from kafka_connect_backup.restore.target import consequences, read_target
 from kafka_connect_backup.restore.timefilter import MissingTimestamp
 from kafka_connect_backup.restore.validate import Settings
@@ -216,6 +216,7 @@ def _restore(
     stdin: TextIO,
     json_out: TextIO,
 ) -> int:
+    clock = PhaseClock()
     progress = Progress(err)
     sources = resolve_sources(settings, err)
     admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
@@ -233,6 +234,7 @@ def _restore(
         dict(metadata.configs) if metadata else {},
     )
     partitions = target.partitions if target is not None and target.partitions else None
+    clock.lap("prepare")
     plan = make_plan(
         settings,
         sources,
@@ -241,6 +243,7 @@ def _restore(
         target_partitions=partitions
         or (create.partitions if args.create_topic or reader is None else None),
     )
+    clock.lap("scan")
     describe_plan(settings, plan, out, dry_run=args.dry_run)
     if reader is not None:
         check_record_sizes(reader, plan, settings.topic, dry_run_out=out if args.dry_run else None)
@@ -271,6 +274,8 @@ def _restore(
             dry_run=args.dry_run,
             target=effects.as_dict() if effects else None,
         )
+        clock.lap("checks")
+        summary.phases = clock.phases
         return finish(summary, args.summary_json, out, json_out)
     confirm(args.yes, stdin, out)
     if args.create_topic and admin.describe(settings.topic) is None:
@@ -282,7 +287,10 @@ def _restore(
             file=out,
         )
         admin.create(info)
+    clock.lap("checks")
     summary = send(settings, plan, progress)
+    clock.lap("send")
+    summary.phases = clock.phases
     summary.target = effects.as_dict() if effects else None
     return finish(summary, args.summary_json, out, json_out)
 

@@ -9,7 +9,7 @@ lines appended to a live file after the scan are not sent.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ import orjson
 from kafka_connect_backup.config import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
+from kafka_connect_backup.restore.scan_helper import Job, ScanHelper, scan_helper
 from kafka_connect_backup.restore.sources import LineBatches, SourceError, SourceFile
 from kafka_connect_backup.restore.timefilter import (
     EARLIEST,
@@ -200,6 +201,116 @@ def _note_largest(plan: FilePlan, lines: list[bytes], verdicts: bytes, first_lin
             plan.largest, plan.largest_line = len(lines[offset]), first_line + offset + 1
 
 
+class _FileScan:
+    """One file's plan, built from its classified batches in file order."""
+
+    def __init__(
+        self,
+        source: SourceFile,
+        time_filter: TimeFilter,
+        missing: MissingTimestamp,
+        progress: Callable[[int], None] | None,
+        exact: ExactState | None = None,
+    ) -> None:
+        self.plan = FilePlan(source)
+        # Envelope lines are classified by record (exact.py), always in this process.
+        self.exact = exact
+        self.time_filter = time_filter
+        self.missing = missing
+        self.include_missing = missing is MissingTimestamp.INCLUDE
+        self.progress = progress
+        self.low, self.high = LATEST, EARLIEST
+        self.before = self.after = self.no_time = 0
+
+    def add(self, index: int, lines: list[bytes], result: BatchResult | None) -> None:
+        """Merge one batch whose first line is the file's line `index` (None: classify it)."""
+        plan = self.plan
+        if self.exact is not None:
+            verdicts, first_missing = self._add_envelope(index, lines, self.exact)
+            what = self.exact.reader.field if self.exact.reader else "record timestamp"
+        else:
+            if result is None:
+                result = classify_batch(lines, self.time_filter, self.include_missing)
+            verdicts, first_missing = result.verdicts, result.first_missing
+            what = self.time_filter.reader.field
+            if lines and max(map(len, lines)) > plan.largest:
+                _note_largest(plan, lines, result.verdicts, index)
+            self.before += result.before
+            self.after += result.after
+            self.no_time += result.no_time
+            self.low = min(self.low, result.low)
+            self.high = max(self.high, result.high)
+        if self.missing is MissingTimestamp.FAIL and first_missing >= 0:
+            raise MissingTimestampError(
+                f"{plan.source.path} line {index + first_missing + 1} has no readable "
+                f"{what!r} time (--missing-timestamp fail): "
+                f"{lines[first_missing][:120].decode('utf-8', 'replace')}"
+            )
+        ranges = plan.ranges
+        for run in _KEEP_RUNS.finditer(verdicts):
+            first, end = index + run.start(), index + run.end()
+            if ranges and ranges[-1][1] == first:
+                ranges[-1] = (ranges[-1][0], end)
+            else:
+                ranges.append((first, end))
+        if self.progress is not None:
+            self.progress(len(lines))
+
+    def _add_envelope(self, index: int, lines: list[bytes], exact: ExactState) -> tuple[bytes, int]:
+        plan = self.plan
+        found = classify_envelope_batch(
+            lines, exact, self.include_missing, index, str(plan.source.path)
+        )
+        plan.skipped.update(found.skipped)
+        self.no_time += found.no_time
+        self.low = min(self.low, found.low or LATEST)
+        self.high = max(self.high, found.high or EARLIEST)
+        if found.largest > plan.largest:
+            plan.largest, plan.largest_line = found.largest, index + found.largest_index + 1
+        return found.verdicts, found.first_missing
+
+    def finish(self, lines: int, torn: bytes | None, cached: list[list[bytes]] | None) -> FilePlan:
+        plan = self.plan
+        if torn is not None:
+            _check_utf8(plan.source, [torn], lines)
+            plan.torn = True
+            plan.torn_preview = torn[:80].decode("utf-8", "replace")
+            plan.skipped[TORN_LINE] += 1
+        for reason, count in (
+            (Verdict.BEFORE_FROM, self.before),
+            (Verdict.AT_OR_AFTER_TO, self.after),
+            (Verdict.MISSING_TIMESTAMP, 0 if self.include_missing else self.no_time),
+        ):
+            if count:
+                plan.skipped[reason.value] += count
+        plan.missing_included = self.no_time if self.include_missing else 0
+        plan.lines = lines
+        plan.cached = cached
+        if self.high >= self.low:
+            plan.first_epoch, plan.last_epoch = self.low.timestamp(), self.high.timestamp()
+        return plan
+
+
+# A batch read by the scan: its first line's number, its lines, and either its classification
+# or the helper's ticket for it.
+_Pending = tuple[int, list[bytes], "BatchResult | int | None"]
+
+
+def _merge_ready(
+    merge: _FileScan, pending: deque[_Pending], helper: ScanHelper | None, *, wait: bool
+) -> None:
+    """Merge the batches at the front whose classification is known (all of them: `wait`)."""
+    while pending:
+        first, lines, done = pending[0]
+        if isinstance(done, int):  # the helper's ticket (there is a helper)
+            if helper is not None and not wait and not helper.ready(done):
+                return
+            merge.add(first, lines, helper.result(done) if helper is not None else None)
+        else:
+            merge.add(first, lines, done)
+        pending.popleft()
+
+
 def scan_file(
     source: SourceFile,
     time_filter: TimeFilter,
@@ -207,24 +318,23 @@ def scan_file(
     progress: Callable[[int], None] | None = None,
     budget: CacheBudget | None = None,
     exact: ExactState | None = None,
+    helper: ScanHelper | None = None,
 ) -> FilePlan:
     """Classify every line of one file, checking it is UTF-8 and keeping its batches in
-    memory within the budget.
-
-    (Classifying alternate batches in a forked helper process was tried: on this 2-CPU
-    machine, shared with the broker and other work, it was slower, so the scan stays serial.)"""
-    plan = FilePlan(source)
-    batches = LineBatches(source)
-    include_missing = missing is MissingTimestamp.INCLUDE
+    memory within the budget. With a helper (scan_helper.py), batches of an uncompressed
+    value file are classified by it whenever it has room, the others here, and merged in
+    order; envelope files share `exact` (offsets carry across files) and stay here."""
     envelope = source.sink is not None and source.sink.sink_format is SinkFormat.ENVELOPE
     if envelope and exact is None:  # a scan that only reads (list): record timestamps
         exact = default_exact(time_filter)
+    merge = _FileScan(source, time_filter, missing, progress, exact if envelope else None)
+    batches = LineBatches(source)
     cached: list[list[bytes]] | None = [] if budget is not None else None
     cached_bytes = 0
-    low, high = LATEST, EARLIEST
-    before = after = no_time = 0
-    ranges = plan.ranges
     index = 0  # file-wide number of the batch's first line
+    offset = 0  # file offset of the batch's first byte
+    pending: deque[_Pending] = deque()
+    use_helper = helper if not source.compressed and not envelope else None
     for lines in batches:
         size = batches.last_batch_bytes
         _check_utf8(source, lines, index)
@@ -235,61 +345,20 @@ def scan_file(
             else:  # the whole file or nothing: the send re-reads what is not cached
                 budget.give_back(cached_bytes)
                 cached = None
-        if envelope and exact is not None:
-            found = classify_envelope_batch(lines, exact, include_missing, index, str(source.path))
-            verdicts, first_missing = found.verdicts, found.first_missing
-            plan.skipped.update(found.skipped)
-            no_time += found.no_time
-            low = min(low, found.low or LATEST)
-            high = max(high, found.high or EARLIEST)
-            if found.largest > plan.largest:
-                plan.largest, plan.largest_line = found.largest, index + found.largest_index + 1
-            what = exact.reader.field if exact.reader else "record timestamp"
+        done: BatchResult | int | None
+        if use_helper is not None and batches.identity is not None and use_helper.can_take():
+            job = Job(str(source.path), batches.identity, offset, size, len(lines))
+            done = use_helper.submit(job)
+        elif envelope:
+            done = None  # classified by record as it is merged
         else:
-            result = classify_batch(lines, time_filter, include_missing)
-            verdicts, first_missing = result.verdicts, result.first_missing
-            if lines and max(map(len, lines)) > plan.largest:
-                _note_largest(plan, lines, result.verdicts, index)
-            before += result.before
-            after += result.after
-            no_time += result.no_time
-            low = min(low, result.low)
-            high = max(high, result.high)
-            what = time_filter.reader.field
-        if missing is MissingTimestamp.FAIL and first_missing >= 0:
-            raise MissingTimestampError(
-                f"{source.path} line {index + first_missing + 1} has no readable "
-                f"{what!r} time (--missing-timestamp fail): "
-                f"{lines[first_missing][:120].decode('utf-8', 'replace')}"
-            )
-        for run in _KEEP_RUNS.finditer(verdicts):
-            first, end = index + run.start(), index + run.end()
-            if ranges and ranges[-1][1] == first:
-                ranges[-1] = (ranges[-1][0], end)
-            else:
-                ranges.append((first, end))
+            done = classify_batch(lines, time_filter, merge.include_missing)
+        pending.append((index, lines, done))
+        _merge_ready(merge, pending, use_helper, wait=False)
         index += len(lines)
-        if progress is not None:
-            progress(len(lines))
-
-    if batches.torn is not None:
-        _check_utf8(source, [batches.torn], index)
-        plan.torn = True
-        plan.torn_preview = batches.torn[:80].decode("utf-8", "replace")
-        plan.skipped[TORN_LINE] += 1
-    for reason, count in (
-        (Verdict.BEFORE_FROM, before),
-        (Verdict.AT_OR_AFTER_TO, after),
-        (Verdict.MISSING_TIMESTAMP, 0 if include_missing else no_time),
-    ):
-        if count:
-            plan.skipped[reason.value] += count
-    plan.missing_included = no_time if include_missing else 0
-    plan.lines = index
-    plan.cached = cached
-    if high >= low:
-        plan.first_epoch, plan.last_epoch = low.timestamp(), high.timestamp()
-    return plan
+        offset += size
+    _merge_ready(merge, pending, use_helper, wait=True)
+    return merge.finish(index, batches.torn, cached)
 
 
 def default_exact(time_filter: TimeFilter) -> ExactState:
@@ -313,5 +382,16 @@ def scan(
         s.sink is not None and s.sink.sink_format is SinkFormat.ENVELOPE for s in sources
     ):
         exact = default_exact(time_filter)
-    files = [scan_file(s, time_filter, missing, progress, budget, exact) for s in sources]
+    plain = sum(
+        source.size
+        for source in sources
+        if not source.compressed
+        and not (source.sink is not None and source.sink.sink_format is SinkFormat.ENVELOPE)
+    )
+    include_missing = missing is MissingTimestamp.INCLUDE
+    with scan_helper(plain, time_filter, include_missing) as helper:
+        files = [
+            scan_file(source, time_filter, missing, progress, budget, exact, helper)
+            for source in sources
+        ]
     return Plan(files, exact)

@@ -37,10 +37,10 @@ from kafka_connect_backup.restore.pipeline import (
 )
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.steps import (
     CONNECT_STEPS,
     KAFKA_STEPS,
-    STEP_NAMES,
     STEPS,
     Context,
     Fault,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import os
 import stat
 import sys
 import zlib
@@ -211,11 +212,14 @@ class LineBatches:
     chunk_size: int = CHUNK_SIZE
     torn: bytes | None = None
     last_batch_bytes: int = 0  # bytes of the batch just yielded (lines and their newlines)
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
 
     def __iter__(self) -> Iterator[list[bytes]]:
         pending = b""
         try:
             with self.source.open() as handle:
+                info = os.fstat(handle.fileno())
+                self.identity = (info.st_dev, info.st_ino)
                 while True:
                     chunk = handle.read(self.chunk_size)
                     if not chunk:

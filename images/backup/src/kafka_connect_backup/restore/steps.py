@@ -38,6 +38,7 @@ from kafka_connect_backup.restore.pipeline import (
 )
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.sources import SourceFile, inspect, order
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group, parse_sink_file
 from kafka_connect_backup.topic_metadata import SUFFIX, TopicMetadata
@@ -462,7 +463,8 @@ STEPS = (
     ),
     Step("resume-connectors", "resume the connectors of {topic}", step_resume_connectors),
 )
-STEP_NAMES = tuple(step.name for step in STEPS)
+if tuple(step.name for step in STEPS) != STEP_NAMES:  # step_names.py names them for the CLI
+    raise RuntimeError("restore/step_names.py does not list the runbook's steps in order")
 # The steps that talk to Connect, and those that talk to Kafka.
 CONNECT_STEPS = frozenset({"stop-connectors", "move-files", "resume-connectors"})
 KAFKA_STEPS = frozenset({"recreate-topic", "replay", "reset-offsets"})

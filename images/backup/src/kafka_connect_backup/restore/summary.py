@@ -4,6 +4,7 @@ printed for the operator and optionally written as JSON (--summary-json)."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,19 @@ def iso(epoch: float | None, *, seconds: bool = False) -> str | None:
     return moment.isoformat(timespec="seconds" if seconds else "auto").replace("+00:00", "Z")
 
 
+class PhaseClock:
+    """Wall seconds per named phase: `lap(name)` charges the time since the last lap."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._last
+        self._last = now
+
+
 @dataclass
 class Summary:
     topic: str
@@ -47,6 +61,9 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     starts: list[int] = field(default_factory=list)  # the topic's end offsets before the send
+    # Wall seconds per phase of this run (cli.py: prepare, scan, checks, send), so a slow
+    # restore shows where its time went; start-up before main() is not included.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +104,7 @@ class Summary:
             "errors": dict(self.errors),
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.delivered / self.seconds) if self.seconds else 0,
+            "phase_seconds": {name: round(value, 3) for name, value in self.phases.items()},
         }
 
     def render(self) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import structlog
 
 from kafka_connect_backup.config import Config
+from kafka_connect_backup.connect import parallel
 from kafka_connect_backup.connect.connectors import (
     Reconciler,
     connector_names,
@@ -46,7 +47,7 @@ from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.offsets import record_at_stop
+from kafka_connect_backup.supervisor.offsets import StopRecorder
 from kafka_connect_backup.supervisor.snapshot import (
     SnapshotResult,
     backup_snapshot,
@@ -172,6 +173,7 @@ class Cycle:
         poll_interval: float = 0.1,
         stage: bool = True,
         staging_margin: staging.Margin = staging.DEFAULT_MARGIN,
+        parallelism: int = parallel.DEFAULT_LIMIT,
     ) -> None:
         self.config = config
         self.client = client
@@ -187,7 +189,10 @@ class Cycle:
         self._step = "stop"
         self._committed: Committed | None = None  # the sinks' offsets at this cycle's stop
         self.poll_interval = poll_interval
-        self.reconciler = Reconciler(config, client)
+        # Connectors stopped and resumed at once (1: one at a time, as before; benchmarks).
+        self.parallelism = parallelism
+        self.reconciler = Reconciler(config, client, parallelism=parallelism)
+        self._offsets = StopRecorder(config)  # one Kafka client for all cycles
 
     def run(self) -> CycleResult:
         result = CycleResult(cycle_id=uuid.uuid4().hex[:12])
@@ -213,7 +218,15 @@ class Cycle:
             down_since = time.monotonic()
             result.stopped, written = self._stop_all()
             # Topic metadata files and the sinks' offsets, while nothing consumes.
-            self._committed = record_at_stop(self.config) if backup else None
+            self._committed = None
+            if backup:
+                began = time.monotonic()
+                self._committed = self._offsets.record()
+                log.info(
+                    "cycle.offsets_read",
+                    recorded=self._committed is not None,
+                    seconds=round(time.monotonic() - began, 3),
+                )
             now = self.clock()
             written |= current_files(self.config, period_of(now, self.config.sink_rotation))
             frozen = self._freeze(result, written) if backup else None
@@ -309,29 +322,43 @@ class Cycle:
             raise CycleAborted(next_step)
 
     def _stop_all(self) -> tuple[list[str], set[Path]]:
-        """Stop every owned connector, then wait until each one's tasks are gone. Returns the
-        connectors stopped and the files they were writing."""
+        """Stop every owned connector and wait until its tasks are gone, `parallelism`
+        connectors at a time. Returns the connectors stopped and the files they were writing."""
         names = connector_names(self.config)
-        written: set[Path] = set()
-        for name in names:
-            config = self.client.config(name)
-            if config is not None and config.get("file"):
-                written.add(Path(config["file"]))
-        stopped = [name for name in names if self.client.stop(name)]
-        missing = sorted(set(names) - set(stopped))
-        if missing:
-            log.warning("connectors.missing_at_stop", connectors=missing)
         timeout = self.config.connect.stop_timeout_seconds
-        pending: list[tuple[str, ConnectorStatus | None]] = []
-        for name in stopped:
+
+        def stop_one(name: str) -> tuple[Path | None, bool, ConnectorStatus | None]:
+            config = self.client.config(name)
+            file = Path(config["file"]) if config is not None and config.get("file") else None
+            if not self.client.stop(name):
+                return file, False, None
             status = self.client.wait_for(
                 name,
                 lambda s: s is None or s.stopped,
                 timeout=timeout,
                 interval=self.poll_interval,
             )
-            if status is not None and not status.stopped:
-                pending.append((name, status))
+            return file, True, status
+
+        outcomes = parallel.each(stop_one, names, self.parallelism)
+        written: set[Path] = set()
+        stopped: list[str] = []
+        pending: list[tuple[str, ConnectorStatus | None]] = []
+        for name, outcome in zip(names, outcomes, strict=True):
+            if outcome.error is not None:
+                raise outcome.error
+            if outcome.value is None:
+                continue
+            file, was_stopped, status = outcome.value
+            if file is not None:
+                written.add(file)
+            if was_stopped:
+                stopped.append(name)
+                if status is not None and not status.stopped:
+                    pending.append((name, status))
+        missing = sorted(set(names) - set(stopped))
+        if missing:
+            log.warning("connectors.missing_at_stop", connectors=missing)
         if pending:
             detail = ", ".join(
                 f"{n} ({s.state if s else '?'}, tasks {s.tasks if s else ()})" for n, s in pending
@@ -379,13 +406,20 @@ class Cycle:
             outcome = self.reconciler.reconcile(period, resume=True)
             names = list(desired_connectors(self.config, period))
             waiting = [n for n in names if n not in outcome.held]
-            for name in waiting:
-                status = self.client.wait_for(
+            statuses = parallel.each(
+                lambda name: self.client.wait_for(
                     name,
                     lambda s: s is not None and s.running,
                     timeout=self.config.connect.stop_timeout_seconds,
                     interval=self.poll_interval,
-                )
+                ),
+                waiting,
+                self.parallelism,
+            )
+            for name, waited in zip(waiting, statuses, strict=True):
+                if waited.error is not None:
+                    raise waited.error
+                status = waited.value
                 if status is None or not status.running:
                     log.warning(
                         "connector.not_running_after_resume",

@@ -1,5 +1,6 @@
-"""What a cycle records while the connectors are stopped, in one Admin client with bounded
-timeouts (Connect is down meanwhile):
+"""What a cycle records while the connectors are stopped, with bounded timeouts (Connect is
+down meanwhile; one Admin client is kept for all cycles, so its connections and metadata stay
+warm, and every group's offsets are asked for at once):
 
 - per topic, its metadata file in the sink directory (topic_metadata.py: partitions,
   replication factor, non-default configs, every consumer group's committed offsets), so the
@@ -22,7 +23,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
@@ -48,26 +49,53 @@ def _listening(bootstrap: str) -> bool:
     return False
 
 
+class StopRecorder:
+    """Records the stop of each cycle (one per Cycle, so for the daemon's lifetime)."""
+
+    def __init__(self, config: Config, timeout: float = 10.0) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._admin: KafkaAdmin | None = None
+
+    def record(self) -> Committed | None:
+        """Write every topic's metadata file; return each sink group's committed offsets, or
+        None when Kafka cannot tell."""
+        config = self.config
+        bootstrap = config.kafka.bootstrap_servers
+        if not _listening(bootstrap):
+            log.warning(
+                "cycle.offsets_not_recorded",
+                error=f"no Kafka server listens at {bootstrap}",
+                note=NOT_RECORDED,
+            )
+            return None
+        topics = list(config.topics)
+        try:
+            if self._admin is None:
+                admin = KafkaAdmin(bootstrap, timeout=self.timeout)
+                admin.check_reachable()
+                self._admin = admin
+            shapes = self._admin.describe_topics(topics)
+            offsets = self._admin.committed_on_topics(topics)
+        except (KafkaCheckError, KafkaException) as exc:
+            self._admin = None  # a fresh client next cycle
+            log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
+            return None
+        return _write(config, shapes, offsets)
+
+
 def record_at_stop(config: Config, timeout: float = 10.0) -> Committed | None:
-    """Write every topic's metadata file; return each sink group's committed offsets, or None
-    when Kafka cannot tell."""
-    bootstrap = config.kafka.bootstrap_servers
-    if not _listening(bootstrap):
-        log.warning(
-            "cycle.offsets_not_recorded",
-            error=f"no Kafka server listens at {bootstrap}",
-            note=NOT_RECORDED,
-        )
-        return None
+    """One record with a client of its own (StopRecorder.record)."""
+    return StopRecorder(config, timeout).record()
+
+
+def _write(
+    config: Config,
+    shapes: dict[str, TopicInfo | None],
+    offsets: dict[str, dict[str, dict[int, int]]],
+) -> Committed:
+    """The metadata files (a file that cannot be written is a warning), and the sinks' offsets."""
     topics = list(config.topics)
-    admin = KafkaAdmin(bootstrap, timeout=timeout)
-    try:
-        admin.check_reachable()
-        shapes = admin.describe_topics(topics)
-        offsets = admin.committed_on_topics(topics)
-    except (KafkaCheckError, KafkaException) as exc:
-        log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
-        return None
     now = datetime.now(UTC)
     for topic in topics:
         info = shapes[topic]

@@ -13,6 +13,8 @@ CONFIG_FILE = "gocryptfs.conf"
 COMMAND = "gocryptfs"
 # gocryptfs exit codes (see its documentation).
 EXIT_PASSWORD_INCORRECT = 12
+# Options of every mount (none: gocryptfs's defaults; docs/benchmarks.md compares others).
+MOUNT_OPTIONS: tuple[str, ...] = ()
 
 
 class Gocryptfs:
@@ -33,7 +35,7 @@ class Gocryptfs:
 
     def mount(self, target: Path, mount_point: Path, password: str) -> None:
         code, output = fuse.run_with_secret(
-            [COMMAND, "-q", "-nosyslog", str(target), str(mount_point)], password
+            [COMMAND, "-q", "-nosyslog", *MOUNT_OPTIONS, str(target), str(mount_point)], password
         )
         if code == 0 and fuse.wait_for_mount(mount_point):
             return
