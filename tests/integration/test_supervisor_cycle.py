@@ -50,9 +50,11 @@ def _records(prefix: str, count: int) -> list[dict[str, object]]:
     return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-01T10:00:00Z"} for i in range(count)]
 
 
-@pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
+# encfs: one stop window at a time (the other connector keeps running meanwhile); gocryptfs:
+# the default, windows at once.
+@pytest.mark.parametrize(("engine", "parallelism"), [("encfs", 1), ("gocryptfs", 16)])
 def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
-    kafka_broker, connect_worker, create_topic, tmp_path: Path, engine: str
+    kafka_broker, connect_worker, create_topic, tmp_path: Path, engine: str, parallelism: int
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     topics = [create_topic(f"cycle-one-{tag}", 1), create_topic(f"cycle-three-{tag}", 3)]
@@ -73,19 +75,19 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
         files = [sink_file(env.sink, t, sink, period) for t in topics]
         client = ConnectClient(connect_worker.url)
         metrics = Metrics()
-        observed: dict[str, Any] = {}
+        observed: dict[str, dict[str, Any]] = {}
 
-        def clock_at_stop() -> datetime:
-            # The cycle reads its clock once every connector is stopped: what a test can see
-            # while the connectors are down: tasks gone, files still.
-            if "states" in observed:
-                return clock()
-            observed["states"] = connector_states(connect_worker.url, names)
-            sizes = [p.stat().st_size for p in files]
-            time.sleep(1.0)  # records produced now must wait in Kafka, not reach the files
-            observed["sizes"] = sizes
-            observed["sizes_unchanged"] = sizes == [p.stat().st_size for p in files]
-            return clock()
+        def in_window(name: str) -> None:
+            # What a test can see in a connector's stop window: its task gone, its file still.
+            path = files[names.index(name)]
+            size = path.stat().st_size
+            states = connector_states(connect_worker.url, names)
+            time.sleep(1.0)  # records produced now must wait in Kafka, not reach the file
+            observed[name] = {
+                "states": states,
+                "size": size,
+                "unchanged": size == path.stat().st_size,
+            }
 
         try:
             Reconciler(config, client).reconcile(period)
@@ -106,8 +108,10 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                 config,
                 client,
                 metrics,
-                clock=clock_at_stop,
+                clock=clock,
                 staging_margin=staging.Margin(bytes=0, fraction=0.0),
+                parallelism=parallelism,
+                in_window=in_window,
             ).run()
             time.sleep(0.5)
             during = {t: p.finish() for t, p in zip(topics, producers, strict=True)}
@@ -115,8 +119,14 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             assert result.ok, result.summary()
             assert result.staged is True  # snapshot taken from the staging copy, Connect up
             assert result.stopped == names and result.resumed == names
-            assert observed["states"] == {n: ("STOPPED", []) for n in names}
-            assert observed["sizes_unchanged"] is True
+            assert sorted(observed) == sorted(names)
+            for name in names:
+                assert observed[name]["states"][name] == ("STOPPED", [])
+                assert observed[name]["unchanged"] is True
+                if parallelism == 1:  # the other connector sinks on meanwhile
+                    assert [
+                        state for n, state in observed[name]["states"].items() if n != name
+                    ] == [("RUNNING", ["RUNNING"])]
             # Each topic's sink file and its metadata file (topic_metadata.py).
             assert result.snapshot is not None and result.snapshot.files == 4
             assert result.connect_downtime_seconds is not None
@@ -139,14 +149,15 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             # The snapshot holds each file exactly as it was at the stop (Connect kept sinking
             # while it was taken): complete lines, a prefix of the file now.
             with mounted_volume(config.backup, allow_init=False) as volume:
-                for topic, path, size in zip(topics, files, observed["sizes"], strict=True):
+                sizes = [observed[name]["size"] for name in names]
+                for topic, path, size in zip(topics, files, sizes, strict=True):
                     copy = (volume.snapshot_root / "alpha.0/localhost" / path.name).read_bytes()
                     assert len(copy) == size and copy.endswith(b"\n")
                     assert path.read_bytes().startswith(copy)
                     assert len(copy.splitlines()) >= len(before[topic])
                     assert len(copy) < path.stat().st_size  # records arrived after the stop
-                # The sinks' committed offsets at the stop are in the marker: a stopped sink
-                # has written exactly the records before them.
+                # The sinks' committed offsets at their stops are in the marker: a stopped
+                # sink has written exactly the records before them.
                 alpha0 = volume.snapshot_root / "alpha.0"
                 marker = json.loads((alpha0 / MARKER_NAME).read_text())
                 for topic, path, name in zip(topics, files, names, strict=True):

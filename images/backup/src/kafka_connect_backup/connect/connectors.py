@@ -146,6 +146,19 @@ class Reconciler:
             raise first_error
         return result
 
+    def resume_one(self, name: str, period: str) -> ReconcileResult:
+        """Upsert one connector with the period's config and resume it (a cycle's stop
+        window); a connector held by restore is left alone."""
+        result = ReconcileResult()
+        hold = hold_of(self.config.sink_path, name)
+        if hold is not None:
+            result.held.append(name)
+            result.holds.append(hold)
+            return result
+        wanted = desired_connectors(self.config, period)[name]
+        self._reconcile_one(name, wanted, True, True, result)
+        return result
+
     def _report_holds(self, holds: list[Hold]) -> None:
         """Once per hold: that the connector is left stopped, and once it is older than
         connect.holdWarnAfter, a warning (a forgotten restore keeps a topic unbacked-up)."""

@@ -1,9 +1,9 @@
 """Calls to the Connect REST API for many connectors at once, bounded.
 
-A cycle stops and resumes every connector; one call at a time, Connect's downtime grows with
-the number of topics (round trips and the status polling add up). With at most `limit` calls
-in flight it stays close to that of the slowest connector. The worker itself serialises what
-it must (the standalone herder takes its lock per request), so a moderate limit is enough.
+A cycle runs one stop window per connector, and a reconcile upserts every connector. The
+standalone worker serialises what it must (its herder takes one lock per request), so a
+moderate limit keeps the REST round trips and the status polling overlapped without queueing
+many requests behind that lock (a window's resume waits behind the others in flight).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
-# Connectors handled at once in a cycle's stop and resume.
+# Connectors handled at once (a cycle's stop windows, a reconcile).
 DEFAULT_LIMIT = 16
 
 T = TypeVar("T")

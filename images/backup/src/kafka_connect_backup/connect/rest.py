@@ -200,6 +200,11 @@ class ConnectClient:
         names: list[str] = self.request("GET", "/connectors").json()
         return sorted(names)
 
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Every connector's config, in one call."""
+        body = self.request("GET", "/connectors?expand=info").json()
+        return {name: dict(entry.get("info", {}).get("config", {})) for name, entry in body.items()}
+
     def config(self, name: str) -> dict[str, str] | None:
         response = self.request("GET", f"/connectors/{_q(name)}/config")
         if response.status_code == 404:

@@ -1,18 +1,26 @@
 """One backup cycle: stop the connectors, compress stale files, snapshot, resume.
 
-1. stop every connector (`PUT /connectors/{n}/stop`) and wait until its tasks are gone: the
-   sink task flushes, commits its offsets synchronously and closes the file; note every sink
-   file's size (`staging.freeze`);
-2. upsert every connector with the current period's file name and resume it: ALWAYS (also in
-   a `finally`), whatever failed before. A new month therefore starts a new file;
+Staged (the default, when the data volume has room for the copies):
+
+1. one stop window per connector, a few at a time (`parallel.DEFAULT_LIMIT`): stop it
+   (`PUT /connectors/{n}/stop`) and wait until its task is gone (the sink task has flushed,
+   committed its offsets synchronously and closed the file), read its group's committed
+   offsets, note its files' sizes (`staging.freeze`), then upsert it with the current
+   period's file name and resume it: ALWAYS, whatever failed. A new month therefore starts a
+   new file. Each connector is down for its own window only, so Connect's downtime does not
+   grow with the number of topics (the standalone worker handles one request at a time: with
+   every connector stopped first and resumed last, the first one stopped would wait for all);
+2. write the topics' metadata files (with the sinks' offsets read in their windows);
 3. compress files idle longer than compressAfterDays (never the current period's file);
-4. if backup is enabled: stage the sink directory as it was at the stop (hard links, and
-   prefix copies of the files being written: `staging.stage`), then mount, prune, rsnapshot
-   the staging directory, verify, unmount (`snapshot.backup_snapshot`).
+4. stage the sink directory as it was at the stops (hard links, and prefix copies of the
+   files being written: `staging.stage`), then mount, prune, rsnapshot the staging
+   directory, verify, unmount (`snapshot.backup_snapshot`).
 
 Connect is therefore down for the stop and the resume only, whatever the size of the data.
-When the data volume has no room for the prefix copies, steps 3 and 4 run on the sink
-directory itself before step 2, connectors stopped, as in the original.
+When the data volume has no room for the prefix copies (or with stage=False), every connector
+is stopped, then the metadata is recorded and steps 3 and 4 run on the sink directory itself
+before the connectors are resumed, as in the original. Without backup, a cycle is step 1 (its
+windows rotate the files monthly) and step 3.
 
 A failure anywhere is one `cycle.failed` event naming the cause and the fix, a failure metric,
 and Connect resumed; the next cycle tries again. Every event of a cycle carries its `cycle_id`.
@@ -21,6 +29,7 @@ and Connect resumed; the next cycle tries again. Every event of a cycle carries 
 from __future__ import annotations
 
 import errno
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -42,7 +51,7 @@ from kafka_connect_backup.connect.connectors import (
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
@@ -53,6 +62,7 @@ from kafka_connect_backup.supervisor.snapshot import (
     backup_snapshot,
 )
 from kafka_connect_backup.supervisor.staging import FrozenFile
+from kafka_connect_backup.supervisor.stop_window import StopTimeout, StopWindow
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 
 log = get_logger(__name__)
@@ -85,10 +95,6 @@ default_snapshot: SnapshotFn = backup_snapshot
 
 class CycleAborted(Exception):
     """Shutdown requested: the remaining steps are skipped, the connectors still resumed."""
-
-
-class StopTimeout(KcbError):
-    cause = "connect_stop_timeout"
 
 
 @dataclass
@@ -174,6 +180,7 @@ class Cycle:
         stage: bool = True,
         staging_margin: staging.Margin = staging.DEFAULT_MARGIN,
         parallelism: int = parallel.DEFAULT_LIMIT,
+        in_window: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.config = config
         self.client = client
@@ -188,9 +195,12 @@ class Cycle:
         self.staging_margin = staging_margin
         self._step = "stop"
         self._committed: Committed | None = None  # the sinks' offsets at this cycle's stop
+        self._at_stop: dict[str, dict[int, int]] = {}  # topic -> its sink's, read in its window
         self.poll_interval = poll_interval
         # Connectors stopped and resumed at once (1: one at a time, as before; benchmarks).
         self.parallelism = parallelism
+        # Called in each stop window once the connector is stopped and its files noted (tests).
+        self.in_window = in_window
         self.reconciler = Reconciler(config, client, parallelism=parallelism)
         self._offsets = StopRecorder(config)  # one Kafka client for all cycles
 
@@ -213,39 +223,34 @@ class Cycle:
         # The clock is read once per cycle: the files noted as being written, the compression
         # cut-off and the resumed connectors' file must all name the same period, or at a month
         # boundary staging would hard-link the new file that Connect is growing.
-        now: datetime | None = None
+        now = self.clock()
+        self._committed = None
+        self._at_stop = {}
         try:
-            down_since = time.monotonic()
-            result.stopped, written = self._stop_all()
-            # Topic metadata files and the sinks' offsets, while nothing consumes.
-            self._committed = None
-            if backup:
-                began = time.monotonic()
-                self._committed = self._offsets.record()
-                log.info(
-                    "cycle.offsets_read",
-                    recorded=self._committed is not None,
-                    seconds=round(time.monotonic() - began, 3),
-                )
-            now = self.clock()
-            written |= current_files(self.config, period_of(now, self.config.sink_rotation))
-            frozen = self._freeze(result, written) if backup else None
-            if backup and frozen is None:
+            frozen = self._room_to_stage(now) if backup else None
+            if frozen is not None or not backup:
+                result.staged = frozen is not None
+                written, resumed = self._stop_windows(result, now, frozen)
+                if frozen is not None:
+                    self._record_metadata()
+                self._compress_step(result, now)
+                if frozen is not None:
+                    self._check_abort("stage")
+                    self._step = "stage"
+                    staged = staging.stage(self.config.sink_path, frozen, written)
+                    self._backup_step(result, staged)
+                else:
+                    log.info("cycle.backup_skipped", reason="backup.enabled is false")
+            else:
                 # Not enough room to stage: snapshot the sink directory itself, stopped.
+                down_since = time.monotonic()
+                result.stopped, _ = self._stop_all()
+                self._record_metadata(stopped=True)
                 self._compress_step(result, now)
                 self._backup_step(result, self.config.sink_path)
-            self._step = "resume"
-            resumed = True
-            self._resume_all(result, down_since, now)
-            if not backup or frozen is not None:
-                self._compress_step(result, now)
-            if frozen is not None:
-                self._check_abort("stage")
-                self._step = "stage"
-                staged = staging.stage(self.config.sink_path, frozen, written)
-                self._backup_step(result, staged)
-            if not backup:
-                log.info("cycle.backup_skipped", reason="backup.enabled is false")
+                self._step = "resume"
+                resumed = True
+                self._resume_all(result, down_since, now)
         except CycleAborted as exc:
             result.aborted = True
             result.step = str(exc)
@@ -266,22 +271,24 @@ class Cycle:
             self._fail(result, self._step, exc)
         finally:
             if not resumed:
-                # Failed before the clock was read: nothing staged, so any instant will do.
-                self._resume_all(result, down_since, now if now is not None else self.clock())
+                self._resume_all(result, down_since, now)
             if backup:
                 staging.clear(self.config.sink_path)
             result.duration_seconds = time.monotonic() - started
             self._finish(result)
 
-    def _freeze(self, result: CycleResult, written: set[Path]) -> dict[str, FrozenFile] | None:
-        """The sink files' sizes at the stop, when the copies of the files being written fit
-        on the data volume; None (snapshot while stopped) otherwise."""
-        self._step = "stage"
+    def _room_to_stage(self, now: datetime) -> dict[str, FrozenFile] | None:
+        """Every sink file's size now, when the copies of the files being written fit on the
+        data volume (each stop window notes its own files again); None (snapshot while
+        stopped) otherwise."""
         if not self.stage:
             return None
+        written = self._files_being_written(now)
+        self._step = "stage"
         frozen = staging.freeze(self.config.sink_path)
-        if staging.has_room(self.config.sink_path, frozen, written, self.staging_margin):
-            result.staged = True
+        room = staging.has_room(self.config.sink_path, frozen, written, self.staging_margin)
+        self._step = "stop"
+        if room:
             return frozen
         log.warning(
             "cycle.staging_skipped",
@@ -291,6 +298,106 @@ class Cycle:
             "during the snapshot, as in the original",
         )
         return None
+
+    def _files_being_written(self, now: datetime) -> set[Path]:
+        """The files the owned connectors' configs name (the last period's at a month
+        boundary) and the current period's."""
+        owned = set(connector_names(self.config))
+        files = {
+            Path(c["file"]) for name, c in self.client.configs().items()
+            if name in owned and c.get("file")
+        }  # fmt: skip
+        return files | current_files(self.config, period_of(now, self.config.sink_rotation))
+
+    def _stop_windows(
+        self, result: CycleResult, now: datetime, frozen: dict[str, FrozenFile] | None
+    ) -> tuple[set[Path], bool]:
+        """One stop window per connector, `parallelism` at a time (stop_window.py). Updates
+        `frozen` with each connector's files as they were in its window; returns the files
+        the connectors were writing, and whether every connector was resumed."""
+        period = period_of(now, self.config.sink_rotation)
+        result.period = period
+        window = StopWindow(
+            self.client,
+            self.reconciler,
+            period,
+            current={
+                n: Path(c["file"]) for n, c in desired_connectors(self.config, period).items()
+            },
+            offsets=self._offsets if frozen is not None else None,
+            stop_timeout=self.config.connect.stop_timeout_seconds,
+            poll_interval=self.poll_interval,
+            should_abort=self.should_abort,
+            stopped=self.in_window,
+        )
+        topics = {connector_name(t, self.config.sink_name): t for t in self.config.topics}
+        names = list(topics)
+        began = time.monotonic()
+        outcomes = parallel.each(
+            lambda name: window.run(name, topics[name]), names, self.parallelism
+        )
+        windows = [o.value for o in outcomes if o.value is not None]
+        errors = [o.error for o in outcomes if o.error is not None]
+        self._at_stop = {w.topic: w.offsets for w in windows if w.offsets}
+        written: set[Path] = set()
+        for w in windows:
+            written |= w.written
+            if frozen is not None:
+                frozen.update(w.frozen)
+        result.stopped = [w.name for w in windows if w.stopped]
+        result.resumed = [w.name for w in windows if w.running]
+        held = sorted({h for w in windows for h in w.held})
+        downtimes = [w.seconds for w in windows if w.stopped]
+        if downtimes:
+            result.connect_downtime_seconds = max(downtimes)
+            self.metrics.connect_downtime.observe(result.connect_downtime_seconds)
+            self.metrics.last_connect_downtime.set(result.connect_downtime_seconds)
+        missing = sorted(w.name for w in windows if not w.existed)
+        if missing:
+            log.warning("connectors.missing_at_stop", connectors=missing)
+        log.info("connectors.stopped", connectors=result.stopped, windows=True)
+        log.info(
+            "connectors.resumed",
+            connectors=result.resumed,
+            held=held,
+            period=period,
+            connect_downtime_seconds=(
+                None
+                if result.connect_downtime_seconds is None
+                else round(result.connect_downtime_seconds, 3)
+            ),
+            median_window_seconds=(round(statistics.median(downtimes), 3) if downtimes else None),
+            seconds=round(time.monotonic() - began, 3),
+        )
+        for w in windows:
+            if w.stopped and not w.running and w.name not in held:
+                log.warning(
+                    "connector.not_running_after_resume",
+                    connector=w.name,
+                    state=w.state,
+                    fix="read the connect container's log; the reconciler keeps trying",
+                )
+        # A connector missing at the stop, or whose resume failed, is left to the safety net.
+        all_resumed = not errors and not missing and all(w.resume_error is None for w in windows)
+        first = (
+            errors[0] if errors else next((w.error for w in windows if w.error is not None), None)
+        )
+        if first is not None:
+            raise first
+        if self.should_abort() and len(windows) < len(names):
+            raise CycleAborted("stop")
+        return written, all_resumed
+
+    def _record_metadata(self, *, stopped: bool = False) -> None:
+        """The topics' metadata files and the sinks' offsets for the snapshot's marker:
+        read now when every connector is `stopped`, else those read in the stop windows."""
+        began = time.monotonic()
+        self._committed = self._offsets.record(None if stopped else self._at_stop)
+        log.info(
+            "cycle.offsets_read",
+            recorded=self._committed is not None,
+            seconds=round(time.monotonic() - began, 3),
+        )
 
     def _compress_step(self, result: CycleResult, now: datetime) -> None:
         self._check_abort("compress")

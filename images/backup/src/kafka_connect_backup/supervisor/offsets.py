@@ -1,13 +1,14 @@
-"""What a cycle records while the connectors are stopped, with bounded timeouts (Connect is
-down meanwhile; one Admin client is kept for all cycles, so its connections and metadata stay
-warm, and every group's offsets are asked for at once):
+"""What a cycle records about each stop, with bounded timeouts (one Admin client is kept for all
+cycles, so its connections and metadata stay warm):
 
-- per topic, its metadata file in the sink directory (topic_metadata.py: partitions,
-  replication factor, non-default configs, every consumer group's committed offsets), so the
-  snapshot taken next holds it beside the topic's sink files;
-- the sink connectors' committed offsets, for the snapshot's completeness marker: a stopped
-  sink has written exactly the records before them, so `kcb snapshots verify --deep` can
-  compare a topic's line count in alpha.0 with them.
+- each sink connector's committed offsets, read in the connector's own stop window
+  (`sink_offsets`): a stopped sink has written exactly the records before them, so they go
+  into the snapshot's completeness marker and `kcb snapshots verify --deep` can compare a
+  topic's line count in alpha.0 with them;
+- per topic, its metadata file in the sink directory (`record`; topic_metadata.py: partitions,
+  replication factor, non-default configs, every consumer group's committed offsets, the
+  sink's as read at its stop), so the snapshot taken next holds it beside the sink files.
+  Only the sink's own offsets need the connector stopped: the rest is read once per cycle.
 
 Best effort, by choice: the records are the backup, and a snapshot without fresh metadata
 still restores them, so Kafka not answering (or a metadata file that cannot be written) is a
@@ -57,11 +58,11 @@ class StopRecorder:
         self.timeout = timeout
         self._admin: KafkaAdmin | None = None
 
-    def record(self) -> Committed | None:
-        """Write every topic's metadata file; return each sink group's committed offsets, or
-        None when Kafka cannot tell."""
-        config = self.config
-        bootstrap = config.kafka.bootstrap_servers
+    def _client(self) -> KafkaAdmin | None:
+        """The kept Admin client, made when needed; None (warned) when Kafka cannot answer."""
+        if self._admin is not None:
+            return self._admin
+        bootstrap = self.config.kafka.bootstrap_servers
         if not _listening(bootstrap):
             log.warning(
                 "cycle.offsets_not_recorded",
@@ -69,19 +70,52 @@ class StopRecorder:
                 note=NOT_RECORDED,
             )
             return None
-        topics = list(config.topics)
         try:
-            if self._admin is None:
-                admin = KafkaAdmin(bootstrap, timeout=self.timeout)
-                admin.check_reachable()
-                self._admin = admin
-            shapes = self._admin.describe_topics(topics)
-            offsets = self._admin.committed_on_topics(topics)
+            admin = KafkaAdmin(bootstrap, timeout=self.timeout)
+            admin.check_reachable()
+        except (KafkaCheckError, KafkaException) as exc:
+            log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
+            return None
+        self._admin = admin
+        return admin
+
+    def sink_offsets(self, topic: str) -> dict[int, int] | None:
+        """The topic's sink group's committed offsets (call while its connector is stopped);
+        None when Kafka cannot tell."""
+        admin = self._client()
+        if admin is None:
+            return None
+        try:
+            return admin.group_offsets(consumer_group(topic, self.config.sink_name), topic)
+        except KafkaException as exc:
+            log.warning(
+                "cycle.offsets_not_recorded", topic=topic, error=str(exc), note=NOT_RECORDED
+            )
+            return None
+
+    def record(self, at_stop: dict[str, dict[int, int]] | None = None) -> Committed | None:
+        """Write every topic's metadata file; return the sinks' committed offsets, or None when
+        Kafka cannot tell. `at_stop`: topic -> the sink's offsets read in its stop window
+        (the connectors run again meanwhile, so their groups have moved on); without it, every
+        connector is taken to be stopped now."""
+        topics = list(self.config.topics)
+        admin = self._client()
+        if admin is None:
+            return None
+        try:
+            shapes = admin.describe_topics(topics)
+            offsets = admin.committed_on_topics(topics)
         except (KafkaCheckError, KafkaException) as exc:
             self._admin = None  # a fresh client next cycle
             log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
             return None
-        return _write(config, shapes, offsets)
+        if at_stop is not None:
+            for topic in topics:
+                group = consumer_group(topic, self.config.sink_name)
+                offsets.setdefault(topic, {}).pop(group, None)
+                if at_stop.get(topic):
+                    offsets[topic][group] = at_stop[topic]
+        return _write(self.config, shapes, offsets)
 
 
 def record_at_stop(config: Config, timeout: float = 10.0) -> Committed | None:

@@ -1,0 +1,131 @@
+"""One connector's stop window in a staged cycle: stop it, wait until its task is gone, read its
+sink group's committed offsets, note its files' sizes, upsert and resume it, wait until it runs.
+
+The connector is down from the PUT /stop to RUNNING again, and only then: the other connectors
+keep sinking, so a cycle's downtime is one window's, whatever the number of topics. The
+resume is in a `finally`: a window that fails anywhere still resumes its connector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka_connect_backup.connect.connectors import Reconciler
+from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
+from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.supervisor.offsets import StopRecorder
+from kafka_connect_backup.supervisor.staging import FrozenFile
+
+log = get_logger(__name__)
+
+
+class StopTimeout(KcbError):
+    cause = "connect_stop_timeout"
+
+
+@dataclass
+class Window:
+    name: str
+    topic: str
+    existed: bool = True
+    stopped: bool = False
+    running: bool = False
+    state: str = "missing"
+    seconds: float = 0.0  # PUT /stop sent .. RUNNING again (or the end of the resume)
+    written: set[Path] = field(default_factory=set)  # the files it may have appended to
+    frozen: dict[str, FrozenFile] = field(default_factory=dict)  # their sizes at the stop
+    offsets: dict[int, int] | None = None  # its group's committed offsets at the stop
+    held: list[str] = field(default_factory=list)
+    error: KcbError | None = None  # its task outlived the stop timeout
+    resume_error: BaseException | None = None
+
+
+@dataclass
+class StopWindow:
+    """What every window of a cycle shares."""
+
+    client: ConnectClient
+    reconciler: Reconciler
+    period: str
+    current: dict[str, Path]  # connector -> its file for the period
+    offsets: StopRecorder | None  # None: no offsets to read (no backup)
+    stop_timeout: float
+    poll_interval: float
+    should_abort: Callable[[], bool]
+    stopped: Callable[[str], None]  # called with its name while the connector is stopped (tests)
+
+    def run(self, name: str, topic: str) -> Window | None:
+        """The window of one connector; None when shutdown was requested before it began
+        (the connector was never stopped)."""
+        if self.should_abort():
+            return None
+        window = Window(name, topic)
+        began = time.monotonic()
+        config = self.client.config(name)
+        if config is not None and config.get("file"):
+            window.written.add(Path(config["file"]))
+        if name in self.current:
+            window.written.add(self.current[name])
+        if not self.client.stop(name):
+            window.existed = False  # created by the cycle's safety net
+            return window
+        window.stopped = True
+        try:
+            status = self.client.wait_for(
+                name, lambda s: s is None or s.stopped, timeout=self.stop_timeout,
+                interval=self.poll_interval,
+            )  # fmt: skip
+            if status is not None and not status.stopped:
+                window.error = _timed_out(name, status, self.stop_timeout)
+            else:
+                if self.offsets is not None:
+                    window.offsets = self.offsets.sink_offsets(topic)
+                window.frozen = _note(window.written)
+                self.stopped(name)
+        finally:
+            window.resume_error = self._resume(window)
+            window.seconds = time.monotonic() - began
+        return window
+
+    def _resume(self, window: Window) -> BaseException | None:
+        try:
+            outcome = self.reconciler.resume_one(window.name, self.period)
+            if outcome.held:
+                window.held = outcome.held
+                return None
+            status = self.client.wait_for(
+                window.name, lambda s: s is not None and s.running, timeout=self.stop_timeout,
+                interval=self.poll_interval,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 (the cycle's safety net resumes it again)
+            log.error("connector.resume_failed", connector=window.name, error=str(exc))
+            return exc
+        window.state = status.state if status else "missing"
+        window.running = status is not None and status.running
+        return None
+
+
+def _note(files: set[Path]) -> dict[str, FrozenFile]:
+    """Size and mtime of those of `files` that exist (its task is gone: they are still)."""
+    noted = {}
+    for path in files:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        noted[path.name] = FrozenFile(stat.st_size, stat.st_mtime_ns)
+    return noted
+
+
+def _timed_out(name: str, status: ConnectorStatus, timeout: float) -> KcbError:
+    return StopTimeout(
+        f"connector {name} still has tasks {timeout:g}s after stop: "
+        f"{status.state}, tasks {status.tasks}",
+        fix="read the connect container's log (a task that misses "
+        "task.shutdown.graceful.timeout.ms is cancelled); raise "
+        "connect.stopTimeoutSeconds if the sink is slow to flush",
+    )
