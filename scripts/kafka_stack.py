@@ -291,6 +291,7 @@ class ConnectWorker(_JavaService):
             "value.converter.schemas.enable": "false",
             "offset.storage.file.filename": str(self.work_dir / "connect.offsets"),
             "offset.flush.interval.ms": "10000",
+            "consumer.fetch.max.wait.ms": "100",  # as the chart sets it (configmap-connect.yaml)
             "listeners": self.url,
             "plugin.path": str(PLUGINS),
             **self.extra,

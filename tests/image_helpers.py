@@ -40,6 +40,7 @@ def worker_properties(path: Path, bootstrap: str, rest_port: int) -> Path:
                 "value.converter.schemas.enable=false",
                 "offset.storage.file.filename=/data/connect.offsets",
                 "offset.flush.interval.ms=10000",
+                "consumer.fetch.max.wait.ms=100",
                 "",
             ]
         )
