@@ -21,6 +21,7 @@ Everything runs under one temporary directory; every mount, JVM and file is remo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import shlex
@@ -38,6 +39,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from benchmarks import backup, compress, downtime, envelope, growth, sink, snapshot, storage
+from benchmarks import stack as kafka_stacks
 from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
 from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
 from kafka_connect_backup.logs import configure_logging
@@ -361,6 +363,28 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
     }
 
 
+def _run_sections(
+    args: argparse.Namespace,
+    table: dict[str, Callable[[], Section]],
+    work: Path,
+    sections: list[Section],
+) -> None:
+    for name in args.names:
+        print(f"-- {name}", flush=True)
+        (work / name).mkdir(parents=True, exist_ok=True)
+        section_watch = Stopwatch()
+        try:
+            section = table[name]()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 (reported in its section; the rest still run)
+            traceback.print_exc()
+            section = Section(name, name, error=f"{type(exc).__name__}: {exc}")
+        section.seconds = section_watch.elapsed
+        sections.append(section)
+        print(section_text(section) + "\n", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -374,20 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"benchmarks: {', '.join(args.names)} (work dir {work})", flush=True)
     try:
         table = runners(args, work)
-        for name in args.names:
-            print(f"-- {name}", flush=True)
-            (work / name).mkdir(parents=True, exist_ok=True)
-            section_watch = Stopwatch()
-            try:
-                section = table[name]()
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # noqa: BLE001 (reported in its section; the rest still run)
-                traceback.print_exc()
-                section = Section(name, name, error=f"{type(exc).__name__}: {exc}")
-            section.seconds = section_watch.elapsed
-            sections.append(section)
-            print(section_text(section) + "\n", flush=True)
+        # A quick run shares one Kafka stack between its sections (the JVMs' start-up is most
+        # of a small run); a full run gives every section a fresh one.
+        shared = kafka_stacks.shared(work / "stack") if args.quick else contextlib.nullcontext()
+        with shared:
+            _run_sections(args, table, work, sections)
     finally:
         leftovers = unmount_under(work)
         if leftovers:

@@ -57,6 +57,7 @@ from benchmarks.common import (
     set_mtime,
     unmount_under,
 )
+from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
@@ -210,7 +211,7 @@ def timed_snapshot(config: Config, **step: Any) -> SnapshotResult:
 
 class StatusWatcher(threading.Thread):
     """An outside view of the downtime: polls `GET /connectors?expand=status` and adds up the
-    time during which some connector (or task) of ours is not RUNNING."""
+    time during which some connector (or task) of ours is not RUNNING, and per connector."""
 
     def __init__(self, url: str, names: list[str], interval: float = 0.05) -> None:
         super().__init__(daemon=True)
@@ -219,40 +220,51 @@ class StatusWatcher(threading.Thread):
         self.halt = threading.Event()
         self.lock = threading.Lock()
         self.down = 0.0
+        self.down_each: dict[str, float] = {}
         self.polls = 0
 
-    def _all_running(self) -> bool:
+    def _not_running(self) -> set[str]:
         try:
             body = self.session.get(
                 f"{self.url}/connectors", params={"expand": "status"}, timeout=5
             ).json()
         except (requests.RequestException, ValueError):
-            return False
+            return set(self.names)
+        down = set()
         for name in self.names:
             status = body.get(name, {}).get("status", {})
             tasks = status.get("tasks", [])
-            if status.get("connector", {}).get("state") != "RUNNING" or not tasks:
-                return False
-            if any(t.get("state") != "RUNNING" for t in tasks):
-                return False
-        return True
+            states = [status.get("connector", {}).get("state")]
+            states += [t.get("state") for t in tasks]
+            if not tasks or any(state != "RUNNING" for state in states):
+                down.add(name)
+        return down
 
     def run(self) -> None:
         last = time.monotonic()
         while not self.halt.is_set():
-            running = self._all_running()
+            down = self._not_running()
             now = time.monotonic()
             with self.lock:
-                if not running:
+                if down:
                     self.down += now - last
+                for name in down:
+                    self.down_each[name] = self.down_each.get(name, 0.0) + now - last
                 self.polls += 1
             last = now
             time.sleep(self.interval)
 
     def take(self) -> float:
+        """Time some connector was down since the last take."""
+        return self.take_both()[0]
+
+    def take_both(self) -> tuple[float, float]:
+        """(time some connector was down, the longest any one was down) since the last take."""
         with self.lock:
             down, self.down = self.down, 0.0
-        return down
+            longest = max(self.down_each.values(), default=0.0)
+            self.down_each = {}
+        return down, longest
 
     def finish(self) -> None:
         self.halt.set()
@@ -496,7 +508,7 @@ def run(options: BackupOptions, work: Path) -> Section:
     section = Section("backup", "Backup cycle: Connect downtime and supervisor overhead")
     tap = LogTap()
     results: list[PointResult] = []
-    with KafkaStack(work / "stack") as stack:
+    with stack_of(work / "stack") as stack:
         for i, point in enumerate(options.grid):
             print(f"  backup: {point.label} ...", flush=True)
             results.append(run_point(stack, point, options, work / f"p{i}", tap))

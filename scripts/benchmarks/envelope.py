@@ -26,6 +26,7 @@ from confluent_kafka import Producer
 
 from benchmarks.common import Section, Table, human
 from benchmarks.report import ROOT
+from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config, SinkFormat, parse_config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
@@ -126,7 +127,7 @@ def run(options: EnvelopeOptions, work: Path) -> Section:
     sink_dir = work / "sink"
     sink_dir.mkdir()
     count = options.records
-    with KafkaStack(work / "stack") as stack:
+    with stack_of(work / "stack") as stack:
         topic = stack.broker.create_topic("bench-envelope", PARTITIONS)
         sent = _produce(stack.bootstrap, topic, count)
         configs = [_config(topic, sink_dir, stack, fmt) for fmt in FORMATS]

@@ -35,6 +35,7 @@ from benchmarks.backup import (
     timed_snapshot,
 )
 from benchmarks.common import RecordSource, Section, Table, human, secs, set_mtime, unmount_under
+from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
@@ -277,7 +278,7 @@ def fit(points: list[GrowthPoint]) -> tuple[float, float, float] | None:
 def run(options: GrowthOptions, work: Path) -> Section:
     section = Section("growth", "Growth: cycle time, downtime and memory vs sink data")
     points: list[GrowthPoint] = []
-    with KafkaStack(work / "stack") as stack:
+    with stack_of(work / "stack") as stack:
         for i, point in enumerate(options.grid):
             print(f"  growth: {point.label} ...", flush=True)
             points.append(run_point(stack, point, options, work / f"g{i}"))

@@ -34,6 +34,7 @@ from confluent_kafka import Producer
 from benchmarks.backup import BackupOptions as _BackupOptions
 from benchmarks.backup import _config, _wait_running, timed_snapshot
 from benchmarks.common import Section, Stopwatch, Table, secs, unmount_under
+from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.connect.connectors import FILE_SINK_CLASS, Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.restore.producer import THROUGHPUT_SETTINGS
@@ -269,7 +270,7 @@ def run(options: SinkOptions, work: Path) -> Section:
     section = Section("sink", "Backup path: FileStreamSink drain rate and backup lag")
     perf: list[dict[str, float]] = []
     sink: list[dict[str, float]] = []
-    with KafkaStack(work / "stack") as stack:
+    with stack_of(work / "stack") as stack:
         topic = stack.broker.create_topic(f"drain-{uuid.uuid4().hex[:6]}")
         watch = Stopwatch()
         fill(stack.bootstrap, topic, options.records, options.size)
