@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     ConfigResource,
@@ -23,6 +24,8 @@ from kafka_connect_backup.restore.errors import EXIT_UNREACHABLE, RestoreError
 DEFAULT_PORT = 9092
 # Kafka's default largest record batch (broker message.max.bytes, topic max.message.bytes).
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+# Consumer groups whose committed offsets are read at once (one short-lived handle each).
+_GROUPS_AT_ONCE = 8
 
 # librdkafka logs every refused connection; restore reports one clear error of its own instead.
 _quiet = logging.getLogger("kcb.restore.librdkafka")
@@ -200,35 +203,65 @@ class KafkaAdmin:
         offset."""
         return self.committed_on_topics([topic]).get(topic, {})
 
-    def committed_on_topics(self, topics: list[str]) -> dict[str, dict[str, dict[int, int]]]:
+    def committed_on_topics(
+        self, topics: list[str], partitions: dict[str, int] | None = None
+    ) -> dict[str, dict[str, dict[int, int]]]:
         """topic -> group -> partition -> offset, for every group with a committed offset on
-        one of `topics`. The Admin API lists one group's offsets per request: they are all
-        sent at once and then awaited, so the cost is one round trip, not one per group."""
+        one of `topics` (`partitions`: topic -> its partition count, if known). The groups
+        are asked a few at a time."""
         listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(self.timeout)
         groups = sorted(g.group_id for g in listing.valid)
-        futures = [
-            self.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout
-            )[group]
-            for group in groups
-        ]
-        wanted = set(topics)
+        if partitions is None:
+            shapes = self.describe_topics(topics, configs=False)
+            partitions = {t: info.partitions for t, info in shapes.items() if info is not None}
+        wanted = {t: n for t, n in partitions.items() if t in set(topics)}
+        with ThreadPoolExecutor(max_workers=_GROUPS_AT_ONCE) as pool:
+            answers = list(pool.map(lambda group: self._committed(group, wanted), groups))
         found: dict[str, dict[str, dict[int, int]]] = {}
-        for group, future in zip(groups, futures, strict=True):
-            for tp in future.result(self.timeout).topic_partitions or []:
-                if tp.topic in wanted and tp.offset >= 0:
-                    found.setdefault(tp.topic, {}).setdefault(group, {})[tp.partition] = tp.offset
+        for group, by_topic in zip(groups, answers, strict=True):
+            for topic, offsets in by_topic.items():
+                found.setdefault(topic, {})[group] = offsets
         return found
 
-    def group_offsets(self, group: str, topic: str) -> dict[int, int]:
+    def group_offsets(
+        self, group: str, topic: str, partitions: int | None = None
+    ) -> dict[int, int]:
         """One group's committed offsets on `topic`: partition -> offset (none: {})."""
-        request = [ConsumerGroupTopicPartitions(group)]
-        result = self.admin.list_consumer_group_offsets(request)[group].result(self.timeout)
-        return {
-            tp.partition: tp.offset
-            for tp in result.topic_partitions or []
-            if tp.topic == topic and tp.offset >= 0
-        }
+        if partitions is None:
+            info = self.describe(topic, configs=False)
+            if info is None:
+                return {}
+            partitions = info.partitions
+        return self._committed(group, {topic: partitions}).get(topic, {})
+
+    def _committed(self, group: str, partitions: dict[str, int]) -> dict[str, dict[int, int]]:
+        """The group's committed offsets on these topics' partitions, read by a consumer
+        handle of the group that never joins it. Not the Admin API's ListConsumerGroupOffsets:
+        librdkafka crashes the process (SIGSEGV in rd_kafka_cgrp_op) when a coordinator answers
+        it NOT_COORDINATOR, as one does while it loads or moves (librdkafka #5040, open; seen
+        here at a broker's first groups); a consumer looks its coordinator up again."""
+        wanted = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
+        if not wanted:
+            return {}
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "logger": _quiet,
+                "log_level": 2,
+                "log.connection.close": False,
+            }
+        )
+        try:
+            answered = consumer.committed(wanted, timeout=self.timeout)
+        finally:
+            consumer.close()
+        found: dict[str, dict[int, int]] = {}
+        for tp in answered:
+            if tp.error is None and tp.offset >= 0:
+                found.setdefault(tp.topic, {})[tp.partition] = tp.offset
+        return found
 
     def set_group_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
         """Commit `offsets` (partition -> offset) of `topic` for `group` (which must have no

@@ -104,7 +104,8 @@ class StopRecorder:
             return None
         try:
             shapes = admin.describe_topics(topics)
-            offsets = admin.committed_on_topics(topics)
+            counts = {t: info.partitions for t, info in shapes.items() if info is not None}
+            offsets = admin.committed_on_topics(topics, counts)
         except (KafkaCheckError, KafkaException) as exc:
             self._admin = None  # a fresh client next cycle
             log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)

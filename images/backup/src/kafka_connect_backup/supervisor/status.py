@@ -110,7 +110,7 @@ def sink_lag(admin: KafkaAdmin, topic: str, group: str) -> int | None:
         return None
     ends = admin.latest_offsets(topic, info.partitions)
     starts = admin.earliest_offsets(topic, info.partitions)
-    committed = admin.group_offsets(group, topic)
+    committed = admin.group_offsets(group, topic, info.partitions)
     return sum(
         max(0, end.offset - committed.get(end.partition, start.offset))
         for end, start in zip(ends, starts, strict=True)
