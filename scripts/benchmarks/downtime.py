@@ -1,7 +1,7 @@
 """Connect downtime per cycle as the number of connectors grows (1, 10, 100 topics in one
-release): each connector has its own stop window (stop, offsets, sizes, resume), at most
-`parallel.DEFAULT_LIMIT` windows at once (the default) and one at a time
-(`Cycle(parallelism=1)`), interleaved cycle by cycle on the same worker and connectors.
+release): each connector has its own stop window (stop, offsets, sizes, resume), with
+`cycle.WINDOWS_AT_ONCE` windows at once (the default), one at a time and 16 at a time
+(`Cycle(parallelism=...)`), interleaved cycle by cycle on the same worker and connectors.
 
 Real broker and Connect standalone, the supervisor's `Cycle` with backup enabled (staged, into
 an encrypted volume: the sinks' committed offsets are read at the stop, as in production) on
@@ -33,18 +33,18 @@ from benchmarks.backup import (
 from benchmarks.common import Section, Table, secs, unmount_under
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.connect import parallel
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.sinkfiles import period_of
-from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.cycle import WINDOWS_AT_ONCE, Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import KafkaStack
 
 MODES = {
-    "concurrent": parallel.DEFAULT_LIMIT,
+    "default": WINDOWS_AT_ONCE,
     "one at a time": 1,
+    "16 at once": 16,
 }
 
 
@@ -238,10 +238,10 @@ def run(options: DowntimeOptions, work: Path) -> Section:
         growth = f"; 100 / 10 connectors = {hundred / ten:.2f}x" if ten and hundred else ""
         findings.append(f"{mode}: downtime by connectors {text}{growth}.")
     section.findings = findings
-    concurrent = {c: by_count[c].median("concurrent", lambda s: s.downtime) for c in by_count}
+    concurrent = {c: by_count[c].median("default", lambda s: s.downtime) for c in by_count}
     if concurrent:
         section.headline = [
-            "Connect downtime per cycle (the longest stop window, 16 at once) at "
+            f"Connect downtime per cycle (the longest stop window, {WINDOWS_AT_ONCE} at once) at "
             + ", ".join(
                 f"{c} connector{'s' if c > 1 else ''} {secs(v)} s" for c, v in concurrent.items()
             )

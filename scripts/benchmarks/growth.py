@@ -40,6 +40,7 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import KafkaStack
@@ -67,6 +68,7 @@ class CycleSample:
     self_peak: int  # bytes
     child_peak: int
     child_name: str
+    staged: bool  # False: no room to stage, snapshot taken with Connect stopped
 
 
 @dataclass
@@ -198,7 +200,10 @@ def run_point(
         Reconciler(config, client).reconcile(period_of(now, config.sink_rotation))
         _wait_running(client, names)
         producer.start()
-        cycle = Cycle(config, client, Metrics(), snapshot=timed_snapshot)
+        # The staging margin's fraction is of the data volume; here that is the machine's disk,
+        # shared with the ciphertext and everything else: keep its fixed part only.
+        margin = staging.Margin(fraction=0.0)
+        cycle = Cycle(config, client, Metrics(), snapshot=timed_snapshot, staging_margin=margin)
         for index in range(1, options.cycles + 1):
             time.sleep(1.0)
             sampler = MemorySampler()
@@ -217,6 +222,7 @@ def run_point(
                     self_peak=sampler.self_peak,
                     child_peak=sampler.child_peak,
                     child_name=sampler.child_name,
+                    staged=outcome.staged,
                 )
             )
     finally:
@@ -301,6 +307,7 @@ def run(options: GrowthOptions, work: Path) -> Section:
                 [
                     p.point.label, human(p.current_bytes), human(p.older_bytes),
                     ("1 (initial)" if c.index == 1 else str(c.index))
+                    + ("" if c.staged else " (stopped: no room to stage)")
                     + ("" if c.ok else f" FAILED: {c.error}"),
                     secs(c.duration), secs(c.rsnapshot), secs(c.downtime), human(c.self_peak),
                     f"{human(c.child_peak)} ({c.child_name})",
@@ -313,7 +320,10 @@ def run(options: GrowthOptions, work: Path) -> Section:
             f"connectors at most (one current file per topic); backup on {options.engine}, "
             f"staged (the default cycle); {options.cycles} cycles per point; a light producer "
             f"({options.rate:g} records/s) runs throughout. A point is skipped when the disk has "
-            "no room for the sink files, the ciphertext and the staging copies."
+            "no room for the sink files, the ciphertext and the staging copies. The staging "
+            "margin is its fixed 256 MiB only: its 5% is of the data volume, here the machine's "
+            "whole disk; a cycle that still found no room (snapshot with Connect stopped) is "
+            "marked."
         ),
     ]
     fitted = fit(points)

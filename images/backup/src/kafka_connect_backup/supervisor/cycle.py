@@ -2,7 +2,7 @@
 
 Staged (the default, when the data volume has room for the copies):
 
-1. one stop window per connector, a few at a time (`parallel.DEFAULT_LIMIT`): stop it
+1. one stop window per connector, two at a time (`WINDOWS_AT_ONCE`): stop it
    (`PUT /connectors/{n}/stop`) and wait until its task is gone (the sink task has flushed,
    committed its offsets synchronously and closed the file), read its group's committed
    offsets, note its files' sizes (`staging.freeze`), then upsert it with the current
@@ -68,6 +68,12 @@ from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+# Stop windows open at once. The standalone worker handles one request at a time, so more
+# windows only queue each one's resume behind the others' requests: measured with 100
+# connectors (docs/benchmarks.md), 2 at once keep a connector's window near 0.2-0.4 s, 16 made
+# it several seconds; the whole round takes about as long either way.
+WINDOWS_AT_ONCE = 2
 
 
 def utc_now() -> datetime:
@@ -179,7 +185,7 @@ class Cycle:
         poll_interval: float = 0.1,
         stage: bool = True,
         staging_margin: staging.Margin = staging.DEFAULT_MARGIN,
-        parallelism: int = parallel.DEFAULT_LIMIT,
+        parallelism: int = WINDOWS_AT_ONCE,
         in_window: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.config = config
@@ -197,11 +203,11 @@ class Cycle:
         self._committed: Committed | None = None  # the sinks' offsets at this cycle's stop
         self._at_stop: dict[str, dict[int, int]] = {}  # topic -> its sink's, read in its window
         self.poll_interval = poll_interval
-        # Connectors stopped and resumed at once (1: one at a time, as before; benchmarks).
+        # Stop windows at once (and, on the stopped path, connectors stopped and resumed at once).
         self.parallelism = parallelism
         # Called in each stop window once the connector is stopped and its files noted (tests).
         self.in_window = in_window
-        self.reconciler = Reconciler(config, client, parallelism=parallelism)
+        self.reconciler = Reconciler(config, client)
         self._offsets = StopRecorder(config)  # one Kafka client for all cycles
 
     def run(self) -> CycleResult:
