@@ -45,6 +45,7 @@ import structlog
 from confluent_kafka import Producer
 
 from benchmarks.common import (
+    PLAIN_RSYNC,
     RecordSource,
     Section,
     Stopwatch,
@@ -71,8 +72,6 @@ from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 9b2e"
 SINK_NAME = "bench"
-RSYNC_FILTER = ["--include=*.sink", "--include=*.gz", "--exclude=*"]
-RSYNC_ARGS = ["-a", "--delete", "--numeric-ids", "--no-links", "--delete-excluded"]
 PHASES = (
     "stop",
     "resume",
@@ -388,7 +387,7 @@ def _plain_rsync(source: Path, mirror: Path) -> float:
     mirror.mkdir(exist_ok=True)
     watch = Stopwatch()
     subprocess.run(
-        ["rsync", *RSYNC_ARGS, *RSYNC_FILTER, f"{source}/", f"{mirror}/"],
+        [*PLAIN_RSYNC, f"{source}/", f"{mirror}/"],
         check=True,
         capture_output=True,
     )

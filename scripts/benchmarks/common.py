@@ -13,9 +13,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.tools import fuse, rsnapshot
 
 MB = 1_000_000
+# The rsync that rsnapshot runs (its default short args, our long args and filter), for the
+# "plain rsync" contenders: the same copy into an unencrypted directory.
+PLAIN_RSYNC = [
+    "rsync",
+    "-a",
+    *rsnapshot.RSYNC_LONG_ARGS.split(),
+    *(f"--include={pattern}" for pattern in rsnapshot.BACKED_UP_PATTERNS),
+    "--exclude=*",
+]
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)i?B?\s*$", re.IGNORECASE)
 

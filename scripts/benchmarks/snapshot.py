@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    PLAIN_RSYNC,
     RecordSource,
     Section,
     Stopwatch,
@@ -45,8 +46,6 @@ from kafka_connect_backup.volume import ENGINES
 from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 51f0"
-RSYNC_FILTER = ["--include=*.sink", "--include=*.gz", "--exclude=*"]
-RSYNC_ARGS = ["-a", "--delete", "--numeric-ids", "--no-links", "--delete-excluded"]
 
 # Mount options to compare, per engine: (label, the tool module's option tuple). The first of
 # each engine is what the product uses.
@@ -55,7 +54,12 @@ VARIANTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "encfs": [("product options", encfs.FUSE_OPTIONS)],
 }
 EXTRA_VARIANTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "gocryptfs": [("-noprealloc", (*gocryptfs.MOUNT_OPTIONS, "-noprealloc"))],
+    "gocryptfs": [
+        (
+            "with preallocation (gocryptfs's default)",
+            tuple(o for o in gocryptfs.MOUNT_OPTIONS if o != "-noprealloc"),
+        )
+    ],
     "encfs": [("without -o big_writes", ())],
 }
 
@@ -96,7 +100,7 @@ def _rsync(source: Path, target: Path) -> float:
     target.mkdir(parents=True, exist_ok=True)
     watch = Stopwatch()
     subprocess.run(
-        ["rsync", *RSYNC_ARGS, *RSYNC_FILTER, f"{source}/", f"{target}/"],
+        [*PLAIN_RSYNC, f"{source}/", f"{target}/"],
         check=True,
         capture_output=True,
     )
@@ -231,8 +235,8 @@ def run(options: SnapshotOptions, work: Path) -> Section:
         ),
         (
             "plain rsync = the rsnapshot config's rsync flags and filter "
-            f"({' '.join(RSYNC_ARGS)}) into a plain directory: into an empty one for the initial "
-            "copy, into the same one again for the steady state."
+            f"({' '.join(PLAIN_RSYNC[1:])}) into a plain directory: into an empty one for the "
+            "initial copy, into the same one again for the steady state."
         ),
         (
             "raw rsync into a fresh volume = the same rsync into a just-created encrypted volume "
