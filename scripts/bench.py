@@ -100,13 +100,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     group.add_argument("--max-topics", type=int, default=10, help="connectors per grid point")
     group.add_argument("--rate", type=float, default=100.0, help="records/s during the run")
-    group.add_argument("--gap", type=float, default=3.0, help="seconds between cycles")
+    group.add_argument("--gap", type=float, help="seconds between cycles (default 3, quick 0.5)")
     group = parser.add_argument_group("snapshot")
     group.add_argument("--snapshot-size", help="bytes copied (default 2G, quick 64M)")
     group = parser.add_argument_group("growth")
     group.add_argument("--growth-grid", help=f"SIZE:FILES,... (default {GROWTH_GRID})")
     group = parser.add_argument_group("storage")
-    group.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    group.add_argument("--days", type=int, help="simulated days (default 30, quick 10)")
     group.add_argument("--day-size", help="bytes sunk per day (default 4M, quick 256K)")
     group.add_argument("--retention", type=int, default=7, help="snapshots kept (default 7)")
     group = parser.add_argument_group("compress")
@@ -293,7 +293,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
                 cycles=args.cycles or (2 if quick else 3),
                 max_topics=args.max_topics,
                 rate=args.rate,
-                gap=args.gap,
+                gap=args.gap if args.gap is not None else (0.5 if quick else 3.0),
                 retention=args.retention,
                 engine=args.engine,
                 modes=args.modes_list,
@@ -302,7 +302,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
         ),
         "storage": lambda: storage.run(
             storage.StorageOptions(
-                days=args.days,
+                days=args.days or (10 if quick else 30),
                 day_bytes=parse_size(args.day_size or ("256K" if quick else "4M")),
                 retention=args.retention,
                 engine=args.engine,
@@ -337,6 +337,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
             downtime.DowntimeOptions(
                 topics=(1, 10) if quick else (1, 10, 100),
                 cycles=1 if quick else 3,
+                modes=("default", "one at a time") if quick else tuple(downtime.MODES),
                 engine=args.engine,
             ),
             work / "downtime",

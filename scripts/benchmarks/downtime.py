@@ -55,6 +55,7 @@ class DowntimeOptions:
     rate: float = 100.0
     gap: float = 1.0
     engine: str = "gocryptfs"
+    modes: tuple[str, ...] = tuple(MODES)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def run_point(
     names = connector_names(config)
     producer = LightProducer(stack.bootstrap, topics, options.rate)
     watcher = StatusWatcher(stack.connect_url, names)
-    point = Point(topics_count, {mode: [] for mode in MODES})
+    point = Point(topics_count, {mode: [] for mode in options.modes})
     try:
         Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
         _wait_running(client, names, timeout=300)
@@ -111,6 +112,7 @@ def run_point(
         cycles = {
             mode: Cycle(config, client, Metrics(), snapshot=timed_snapshot, parallelism=limit)
             for mode, limit in MODES.items()
+            if mode in options.modes
         }
         for _ in range(options.cycles):
             for mode, cycle in cycles.items():
@@ -175,7 +177,7 @@ def run(options: DowntimeOptions, work: Path) -> Section:
         "medians and marked.",
     )
     for point in points:
-        for mode in MODES:
+        for mode in options.modes:
             samples = point.samples[mode]
             failed = [s for s in samples if not s.ok]
             table.rows.append(
@@ -223,7 +225,7 @@ def run(options: DowntimeOptions, work: Path) -> Section:
                         }
                         for s in p.samples[m]
                     ]
-                    for m in MODES
+                    for m in options.modes
                 },
             }
             for p in points
@@ -231,7 +233,7 @@ def run(options: DowntimeOptions, work: Path) -> Section:
     }
     by_count = {p.topics: p for p in points}
     findings = []
-    for mode in MODES:
+    for mode in options.modes:
         values = {count: by_count[count].median(mode, lambda s: s.downtime) for count in by_count}
         text = ", ".join(f"{count}: {secs(v)} s" for count, v in values.items())
         ten, hundred = values.get(10), values.get(100)
