@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
 from kafka_connect_backup.restore.scan_helper import Job, ScanHelper, scan_helper

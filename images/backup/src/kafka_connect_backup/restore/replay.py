@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.plan import FilePlan, Plan
