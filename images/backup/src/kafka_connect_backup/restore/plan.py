@@ -20,7 +20,7 @@ import orjson
 from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
-from kafka_connect_backup.restore.scan_helper import Job, ScanHelper, scan_helper
+from kafka_connect_backup.restore.scan_helper import TAIL, Job, ScanHelper, scan_helper
 from kafka_connect_backup.restore.sources import (
     BlockBatches,
     SourceError,
@@ -246,11 +246,13 @@ class _FileScan:
         self.progress = progress
         self.low, self.high = LATEST, EARLIEST
         self.before = self.after = self.no_time = 0
+        self.lines = 0  # lines merged so far: the file-wide number of the next block's first
 
-    def add(self, index: int, count: int, block: bytes, result: BatchResult | None) -> None:
-        """Merge one block of `count` lines whose first line is the file's line `index`
-        (result None: classify it here)."""
+    def add(self, block: bytes, result: BatchResult | None) -> None:
+        """Merge the next block of the file (result None: classify it here). Its line count
+        is its classification's (the scan never counts a block the helper classified)."""
         plan = self.plan
+        index = self.lines
         lines: list[bytes] | None = None
         if self.exact is not None:
             lines = block_lines(block)
@@ -283,6 +285,8 @@ class _FileScan:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((first, end))
+        count = len(verdicts)
+        self.lines += count
         if self.progress is not None:
             self.progress(count)
 
@@ -299,8 +303,9 @@ class _FileScan:
             plan.largest, plan.largest_line = found.largest, index + found.largest_index + 1
         return found.verdicts, found.first_missing
 
-    def finish(self, lines: int, torn: bytes | None, cached: list[bytes] | None) -> FilePlan:
+    def finish(self, torn: bytes | None, cached: list[bytes] | None) -> FilePlan:
         plan = self.plan
+        lines = self.lines
         if torn is not None:
             _check_utf8(plan.source, [torn], lines)
             plan.torn = True
@@ -321,9 +326,9 @@ class _FileScan:
         return plan
 
 
-# A block read by the scan: its first line's number, its line count, its bytes, and either
-# its classification (None: classify it as it is merged) or the helper's ticket for it.
-_Pending = tuple[int, int, bytes, "BatchResult | int | None"]
+# A block read by the scan and either its classification (None: classify it as it is
+# merged) or the helper's ticket for it.
+_Pending = tuple[bytes, "BatchResult | int | None"]
 
 
 def _merge_ready(
@@ -331,13 +336,13 @@ def _merge_ready(
 ) -> None:
     """Merge the blocks at the front whose classification is known (all of them: `wait`)."""
     while pending:
-        first, count, block, done = pending[0]
+        block, done = pending[0]
         if isinstance(done, int):  # the helper's ticket (there is a helper)
             if helper is not None and not wait and not helper.ready(done):
                 return
-            merge.add(first, count, block, helper.result(done) if helper is not None else None)
+            merge.add(block, helper.result(done) if helper is not None else None)
         else:
-            merge.add(first, count, block, done)
+            merge.add(block, done)
         pending.popleft()
 
 
@@ -354,7 +359,7 @@ def scan_file(
     memory within the budget. With a helper (scan_helper.py), blocks of an uncompressed
     value file are classified by it whenever it has room, the others here, and merged in
     order; envelope files share `exact` (offsets carry across files) and stay here. A block
-    the helper takes is never split into lines here: that is most of the reading's cost."""
+    the helper takes is never split nor counted here: that is most of the reading's cost."""
     envelope = source.sink is not None and source.sink.sink_format is SinkFormat.ENVELOPE
     if envelope and exact is None:  # a scan that only reads (list): record timestamps
         exact = default_exact(time_filter)
@@ -362,14 +367,14 @@ def scan_file(
     blocks = BlockBatches(source)
     cached: list[bytes] | None = [] if budget is not None else None
     cached_bytes = 0
-    index = 0  # file-wide number of the block's first line
     offset = 0  # file offset of the block's first byte
     pending: deque[_Pending] = deque()
     use_helper = helper if not source.compressed and not envelope else None
     for block in blocks:
         size = len(block)
-        count = block.count(b"\n")
-        _check_utf8_block(source, block, index)
+        if not block.isascii():  # ASCII is UTF-8; else the error names the line: number it
+            _merge_ready(merge, pending, use_helper, wait=True)
+            _check_utf8_block(source, block, merge.lines)
         if cached is not None and budget is not None:
             if budget.take(size):
                 cached.append(block)
@@ -379,17 +384,17 @@ def scan_file(
                 cached = None
         done: BatchResult | int | None
         if use_helper is not None and blocks.identity is not None and use_helper.can_take():
-            done = use_helper.submit(Job(str(source.path), blocks.identity, offset, size, count))
+            job = Job(str(source.path), blocks.identity, offset, size, block[-TAIL:])
+            done = use_helper.submit(job)
         elif envelope:
             done = None  # classified by record as it is merged
         else:
             done = classify_batch(block_lines(block), time_filter, merge.include_missing)
-        pending.append((index, count, block, done))
+        pending.append((block, done))
         _merge_ready(merge, pending, use_helper, wait=False)
-        index += count
         offset += size
     _merge_ready(merge, pending, use_helper, wait=True)
-    return merge.finish(index, blocks.torn, cached)
+    return merge.finish(blocks.torn, cached)
 
 
 def default_exact(time_filter: TimeFilter) -> ExactState:
