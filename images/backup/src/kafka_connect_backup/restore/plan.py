@@ -145,7 +145,8 @@ def classify_batch(
     key = path[0] if len(path) == 1 else None
     general = time_filter.moment  # any line, any value: the slow, complete path
     start, end = time_filter.bounds
-    verdicts = bytearray(len(lines))
+    # Kept unless found otherwise: nearly every line is, so the common case stores nothing.
+    verdicts = bytearray(b"\x01") * len(lines)
     before = after = no_time = 0
     first_missing = -1
     low, high = LATEST, EARLIEST
@@ -162,28 +163,28 @@ def classify_batch(
             except (KeyError, TypeError, ValueError):
                 moment = general(line)
             else:
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)
-                elif moment.tzinfo is not UTC:  # another offset: timefilter.in_utc's work
-                    moment = general(line)
+                zone = moment.tzinfo
+                if zone is not UTC:
+                    # No zone: UTC; another offset: timefilter.in_utc's work.
+                    moment = moment.replace(tzinfo=UTC) if zone is None else general(line)
         # Aware datetimes in UTC compare without converting to epoch seconds.
         if moment is None:
             if first_missing < 0:
                 first_missing = index
             no_time += 1
-            if include_missing:
-                verdicts[index] = 1
-        else:
-            if moment < low:
-                low = moment
-            if moment > high:
-                high = moment
-            if moment < start:
-                before += 1
-            elif moment >= end:
-                after += 1
-            else:
-                verdicts[index] = 1
+            if not include_missing:
+                verdicts[index] = 0
+            continue
+        if moment < low:
+            low = moment
+        if moment > high:
+            high = moment
+        if moment < start:
+            before += 1
+            verdicts[index] = 0
+        elif moment >= end:
+            after += 1
+            verdicts[index] = 0
     largest, largest_index = largest_kept(lines, verdicts)
     return BatchResult(
         bytes(verdicts), before, after, no_time, low, high, first_missing, largest, largest_index
