@@ -229,8 +229,9 @@ class BlockBatches:
                     if not cut:
                         pending += chunk
                         continue
-                    # A full-length slice is the chunk itself (no copy).
-                    yield pending + chunk[:cut] if pending else chunk[:cut]
+                    # One copy: join takes the chunk's part as a view (pending + chunk[:cut]
+                    # copies it twice); a full-length slice is the chunk itself (no copy).
+                    yield b"".join((pending, memoryview(chunk)[:cut])) if pending else chunk[:cut]
                     pending = chunk[cut:]
         except (OSError, EOFError, zlib.error) as exc:
             # zlib.error: a damaged deflate stream inside a .gz (gzip raises it as it is).
