@@ -6,6 +6,7 @@ connector stays stopped across separate --step commands and supervisor restarts.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -299,8 +300,18 @@ def test_an_interrupted_send_ends_with_the_true_count_and_its_summary(
     admin = kafka_broker.admin()
     deadline = time.monotonic() + 120
     while end_offsets(admin, topic, 1) == [0] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signum)
+        time.sleep(0.01)
+    # The send takes about a second: the broker is paused while the signal lands, so the
+    # signal finds records unacknowledged however busy this machine is.
+    broker = kafka_broker.process
+    if broker is not None:
+        os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        proc.send_signal(signum)
+        time.sleep(0.5)  # restore.py stops producing and drops what is still queued
+    finally:
+        if broker is not None:
+            os.kill(broker.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     summary = json.loads(summary_path.read_text())

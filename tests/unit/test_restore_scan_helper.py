@@ -12,7 +12,7 @@ import pytest
 
 from kafka_connect_backup.restore import scan_helper
 from kafka_connect_backup.restore.plan import MissingTimestampError, Plan, scan
-from kafka_connect_backup.restore.sources import SourceFile, from_patterns
+from kafka_connect_backup.restore.sources import SourceError, SourceFile, from_patterns
 from kafka_connect_backup.restore.timefilter import (
     MissingTimestamp,
     TimeFilter,
@@ -105,6 +105,27 @@ def test_missing_timestamp_fail_names_the_same_line(sources, monkeypatch):
     assert str(helped.value) == str(serial_error.value)
 
 
+def test_a_line_that_is_not_utf8_is_named_the_same_after_batches_the_helper_took(
+    tmp_path, monkeypatch
+):
+    """The scan does not count the lines of a batch the helper takes: a bad line after such
+    batches is still named by its file-wide number, and the file's non-ASCII (valid)
+    lines pass."""
+    path = mixed_file(tmp_path / "a.sink")
+    with path.open("a") as handle:  # after the torn line: it becomes a whole line
+        handle.write('caf\u00e9"}\n')
+    with path.open("ab") as handle:
+        handle.write(b'{"utcTime": "2021-01-06T00:00:00Z", "p": "\xff"}\n')
+    sources = from_patterns([str(path)])
+    with pytest.raises(SourceError) as serial_error:
+        serial(sources)
+    assert "line 60002, byte" in str(serial_error.value)
+    monkeypatch.setattr(scan_helper, "MIN_BYTES", 0)
+    with pytest.raises(SourceError) as helped:
+        scan(sources, WINDOW, MissingTimestamp.SKIP)
+    assert str(helped.value) == str(serial_error.value)
+
+
 def test_a_batch_the_helper_gives_back_is_classified_by_the_scan(sources, monkeypatch):
     expected = shape(serial(sources))
     monkeypatch.setattr(scan_helper, "MIN_BYTES", 0)
@@ -132,7 +153,7 @@ def test_a_helper_that_dies_costs_only_its_share(sources, monkeypatch):
     "change",
     [
         {"identity": (0, 0)},  # the path now names another file
-        {"lines": 1},  # the file holds other lines there than the scan read
+        {"tail": b"other\n"},  # the file holds other bytes there than the scan read
         {"offset": 1 << 40},  # the file is shorter than the scan saw it
     ],
 )

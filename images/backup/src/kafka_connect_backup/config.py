@@ -7,7 +7,6 @@ config. Keys are camelCase to match the chart's values.
 
 from __future__ import annotations
 
-import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -24,21 +23,25 @@ from pydantic import (
     model_validator,
 )
 
+# Re-exported (`X as X`): most of the code imports them from here.
+from kafka_connect_backup.config_basics import (
+    DEFAULT_BOOTSTRAP_SERVERS,
+    DEFAULT_CONNECT_URL,
+    DEFAULT_MOUNT_POINT,
+    DEFAULT_SINK_NAME,
+    DEFAULT_SINK_PATH,
+)
+from kafka_connect_backup.config_basics import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG_PATH
+from kafka_connect_backup.config_basics import TOPIC_PATTERN as TOPIC_PATTERN
+from kafka_connect_backup.config_basics import SinkFormat as SinkFormat
+from kafka_connect_backup.config_basics import SinkRotation as SinkRotation
+from kafka_connect_backup.config_basics import is_topic_name as is_topic_name
 from kafka_connect_backup.durations import parse_duration
 
-DEFAULT_CONFIG_PATH = Path(os.environ.get("KCB_CONFIG", "/etc/kcb/config.yaml"))
-
-# Kafka topic names: legal characters and length (Kafka's own rule; "." and ".." are refused
-# too, see is_topic_name).
-TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
 _SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
 SUBDIR_PATTERN = rf"^({_SEGMENT}(/{_SEGMENT})*)?$"
 MIN_DURATION_SECONDS = 1.0
-
-
-def is_topic_name(name: str) -> bool:
-    return re.fullmatch(TOPIC_PATTERN, name) is not None and name not in (".", "..")
 
 
 def _checked_duration(value: str) -> str:
@@ -70,20 +73,6 @@ class ConfigError(Exception):
     """An invalid config file; the message lists every bad key and how to fix it."""
 
 
-class SinkRotation(StrEnum):
-    MONTHLY = "monthly"
-    DAILY = "daily"
-
-
-class SinkFormat(StrEnum):
-    """What a sink file's lines hold: `value`, the record value as the original wrote it
-    (`{topic}-{sinkName}-{period}.sink`), or `envelope`, the whole record as one JSON line
-    (timestamp, partition, offset, key, value, headers; `...-{period}.envelope.sink`)."""
-
-    VALUE = "value"
-    ENVELOPE = "envelope"
-
-
 # The connector config keys the supervisor sets itself (connect/connectors.py).
 SINK_OWNED_KEYS = frozenset(
     {"name", "connector.class", "tasks.max", "topics", "topics.regex", "file"}
@@ -107,7 +96,7 @@ class _Model(BaseModel):
 
 
 class ConnectSettings(_Model):
-    url: str = "http://127.0.0.1:8083"
+    url: str = DEFAULT_CONNECT_URL
     # How long to wait for a connector's tasks to be gone after PUT .../stop.
     stop_timeout_seconds: Annotated[float, Field(gt=0, alias="stopTimeoutSeconds")] = 60.0
     # Extra keys merged into every connector config (e.g. consumer overrides).
@@ -138,7 +127,7 @@ class ConnectSettings(_Model):
 
 class KafkaSettings(_Model):
     bootstrap_servers: Annotated[str, Field(alias="bootstrapServers", min_length=1)] = (
-        "127.0.0.1:9092"
+        DEFAULT_BOOTSTRAP_SERVERS
     )
 
 
@@ -169,7 +158,7 @@ class BackupSettings(_Model):
     # Ciphertext directory: the NFS volume.
     target_dir: Annotated[Path, Field(alias="targetDir")] = Path("/mnt/backup_nfs_enc")
     # Plaintext FUSE view of target_dir.
-    mount_point: Annotated[Path, Field(alias="mountPoint")] = Path("/mnt/backup")
+    mount_point: Annotated[Path, Field(alias="mountPoint")] = DEFAULT_MOUNT_POINT
 
     @property
     def new_volume_engine(self) -> Engine:
@@ -217,9 +206,9 @@ class Config(_Model):
         Field(min_length=1),
     ]
     sink_name: Annotated[str, Field(alias="sinkName", pattern=r"^[a-zA-Z0-9._-]+$")] = (
-        "local-file-sink-backup"
+        DEFAULT_SINK_NAME
     )
-    sink_path: Annotated[Path, Field(alias="sinkPath")] = Path("/data/filesink")
+    sink_path: Annotated[Path, Field(alias="sinkPath")] = DEFAULT_SINK_PATH
     sink_rotation: Annotated[SinkRotation, Field(alias="sinkRotation")] = SinkRotation.MONTHLY
     sink_format: Annotated[SinkFormat, Field(alias="sinkFormat")] = SinkFormat.VALUE
     restart_timeout: Annotated[Duration, Field(alias="restartTimeout")] = "23h"

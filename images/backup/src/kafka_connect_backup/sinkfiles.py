@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kafka_connect_backup.config import SinkFormat, SinkRotation
+from kafka_connect_backup.config_basics import SinkFormat, SinkRotation
 
 # ASCII digits only, and the whole name (`$` would also match before a final newline).
 _SINK_NAME = re.compile(

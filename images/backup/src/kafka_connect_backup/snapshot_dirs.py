@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.tools.rsnapshot import LEVEL
+from kafka_connect_backup.snapshot_layout import LEVEL
 
 _SNAPSHOT_NAME = re.compile(rf"{LEVEL}\.(0|[1-9][0-9]*)")
 QUARANTINE_PREFIX = "_incomplete."

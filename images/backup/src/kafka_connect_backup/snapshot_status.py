@@ -39,7 +39,7 @@ from typing import Any
 
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.snapshot_dirs import fingerprint, parse_quarantine_name
-from kafka_connect_backup.tools.rsnapshot import BACKED_UP_PATTERNS, HOST_DIR
+from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS, HOST_DIR
 
 MARKER_NAME = ".kcb-snapshot.json"
 # The marker's `committedOffsets`: connector -> partition (a string: JSON keys) -> the offset

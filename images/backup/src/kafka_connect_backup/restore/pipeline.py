@@ -14,7 +14,6 @@ from typing import Any, TextIO
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
@@ -506,6 +505,9 @@ def snapshot_settings(settings: Settings, explicit_root: Path | None) -> Iterato
     if not settings.snapshot:
         yield settings
         return
+    # Here only: the mount brings in the config models, the volume engines and logging.
+    from kafka_connect_backup.restore.backup_mount import snapshot_access
+
     with snapshot_access(explicit_root, settings.config) as access:
         if access.mounted_from is not None:
             print(

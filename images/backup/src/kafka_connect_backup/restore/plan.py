@@ -17,11 +17,16 @@ from pathlib import Path
 
 import orjson
 
-from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
-from kafka_connect_backup.restore.scan_helper import Job, ScanHelper, scan_helper
-from kafka_connect_backup.restore.sources import LineBatches, SourceError, SourceFile
+from kafka_connect_backup.restore.scan_helper import TAIL, Job, ScanHelper, scan_helper
+from kafka_connect_backup.restore.sources import (
+    BlockBatches,
+    SourceError,
+    SourceFile,
+    block_lines,
+)
 from kafka_connect_backup.restore.timefilter import (
     EARLIEST,
     LATEST,
@@ -54,9 +59,9 @@ class FilePlan:
     missing_included: int = 0  # kept lines without a time (--missing-timestamp include)
     largest: int = 0  # bytes of the largest line to send, and its line number (from 1)
     largest_line: int = 0
-    # The file's line batches kept in memory from the scan, so the send need not read it
-    # again; None when the file did not fit in the cache budget.
-    cached: list[list[bytes]] | None = None
+    # The file's blocks of whole lines (sources.BlockBatches) kept in memory from the scan, so
+    # the send need not read it again; None when the file did not fit in the cache budget.
+    cached: list[bytes] | None = None
 
     @property
     def matched(self) -> int:
@@ -89,13 +94,19 @@ class Plan:
         return sum(f.source.size for f in self.files)
 
 
-def _check_utf8(source: SourceFile, lines: list[bytes], first_line: int) -> None:
-    # ASCII (most JSON) is valid UTF-8; bytes.isascii is far cheaper than decoding.
-    for line in lines:
-        if not line.isascii():
-            break
-    else:
+def _check_utf8_block(source: SourceFile, block: bytes, first_line: int) -> None:
+    """A block of whole lines is UTF-8 when it decodes as a whole (a newline is never part of
+    a multi-byte sequence); ASCII (most JSON) is, and bytes.isascii is far cheaper still."""
+    if block.isascii():
         return
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        _check_utf8(source, block_lines(block), first_line)
+
+
+def _check_utf8(source: SourceFile, lines: list[bytes], first_line: int) -> None:
+    """SourceError naming the first line that is not UTF-8."""
     for offset, line in enumerate(lines):
         try:
             line.decode("utf-8")
@@ -117,6 +128,8 @@ class BatchResult:
     low: datetime
     high: datetime
     first_missing: int  # index in the batch of the first line without a time, -1 if none
+    largest: int = 0  # bytes of the batch's largest line to send (its first), and its index
+    largest_index: int = -1
 
 
 def classify_batch(
@@ -132,7 +145,8 @@ def classify_batch(
     key = path[0] if len(path) == 1 else None
     general = time_filter.moment  # any line, any value: the slow, complete path
     start, end = time_filter.bounds
-    verdicts = bytearray(len(lines))
+    # Kept unless found otherwise: nearly every line is, so the common case stores nothing.
+    verdicts = bytearray(b"\x01") * len(lines)
     before = after = no_time = 0
     first_missing = -1
     low, high = LATEST, EARLIEST
@@ -149,29 +163,49 @@ def classify_batch(
             except (KeyError, TypeError, ValueError):
                 moment = general(line)
             else:
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)
-                elif moment.tzinfo is not UTC:  # another offset: timefilter.in_utc's work
-                    moment = general(line)
+                zone = moment.tzinfo
+                if zone is not UTC:
+                    # No zone: UTC; another offset: timefilter.in_utc's work.
+                    moment = moment.replace(tzinfo=UTC) if zone is None else general(line)
         # Aware datetimes in UTC compare without converting to epoch seconds.
         if moment is None:
             if first_missing < 0:
                 first_missing = index
             no_time += 1
-            if include_missing:
-                verdicts[index] = 1
-        else:
-            if moment < low:
-                low = moment
-            if moment > high:
-                high = moment
-            if moment < start:
-                before += 1
-            elif moment >= end:
-                after += 1
-            else:
-                verdicts[index] = 1
-    return BatchResult(bytes(verdicts), before, after, no_time, low, high, first_missing)
+            if not include_missing:
+                verdicts[index] = 0
+            continue
+        if moment < low:
+            low = moment
+        if moment > high:
+            high = moment
+        if moment < start:
+            before += 1
+            verdicts[index] = 0
+        elif moment >= end:
+            after += 1
+            verdicts[index] = 0
+    largest, largest_index = largest_kept(lines, verdicts)
+    return BatchResult(
+        bytes(verdicts), before, after, no_time, low, high, first_missing, largest, largest_index
+    )
+
+
+def largest_kept(lines: list[bytes], verdicts: bytes | bytearray) -> tuple[int, int]:
+    """The length and index of the first of the longest lines to send ((0, -1): none longer
+    than 0). The longest line is usually one to send: then no per-line Python loop runs."""
+    if not lines:
+        return 0, -1
+    sizes = list(map(len, lines))
+    longest = max(sizes)
+    index = sizes.index(longest)
+    if verdicts[index]:
+        return (longest, index) if longest else (0, -1)
+    largest, largest_index = 0, -1
+    for offset, keep in enumerate(verdicts):
+        if keep and sizes[offset] > largest:
+            largest, largest_index = sizes[offset], offset
+    return largest, largest_index
 
 
 _KEEP_RUNS = re.compile(rb"\x01+")
@@ -191,14 +225,6 @@ class CacheBudget:
 
     def give_back(self, count: int) -> None:
         self.left += count
-
-
-def _note_largest(plan: FilePlan, lines: list[bytes], verdicts: bytes, first_line: int) -> None:
-    """Only for a batch holding a line longer than any selected so far: rare after the first
-    batches, so the per-line Python loop stays out of the hot path."""
-    for offset, keep in enumerate(verdicts):
-        if keep and len(lines[offset]) > plan.largest:
-            plan.largest, plan.largest_line = len(lines[offset]), first_line + offset + 1
 
 
 class _FileScan:
@@ -221,26 +247,33 @@ class _FileScan:
         self.progress = progress
         self.low, self.high = LATEST, EARLIEST
         self.before = self.after = self.no_time = 0
+        self.lines = 0  # lines merged so far: the file-wide number of the next block's first
 
-    def add(self, index: int, lines: list[bytes], result: BatchResult | None) -> None:
-        """Merge one batch whose first line is the file's line `index` (None: classify it)."""
+    def add(self, block: bytes, result: BatchResult | None) -> None:
+        """Merge the next block of the file (result None: classify it here). Its line count
+        is its classification's (the scan never counts a block the helper classified)."""
         plan = self.plan
+        index = self.lines
+        lines: list[bytes] | None = None
         if self.exact is not None:
+            lines = block_lines(block)
             verdicts, first_missing = self._add_envelope(index, lines, self.exact)
             what = self.exact.reader.field if self.exact.reader else "record timestamp"
         else:
             if result is None:
+                lines = block_lines(block)
                 result = classify_batch(lines, self.time_filter, self.include_missing)
             verdicts, first_missing = result.verdicts, result.first_missing
             what = self.time_filter.reader.field
-            if lines and max(map(len, lines)) > plan.largest:
-                _note_largest(plan, lines, result.verdicts, index)
+            if result.largest > plan.largest:
+                plan.largest, plan.largest_line = result.largest, index + result.largest_index + 1
             self.before += result.before
             self.after += result.after
             self.no_time += result.no_time
             self.low = min(self.low, result.low)
             self.high = max(self.high, result.high)
         if self.missing is MissingTimestamp.FAIL and first_missing >= 0:
+            lines = lines if lines is not None else block_lines(block)
             raise MissingTimestampError(
                 f"{plan.source.path} line {index + first_missing + 1} has no readable "
                 f"{what!r} time (--missing-timestamp fail): "
@@ -253,8 +286,10 @@ class _FileScan:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((first, end))
+        count = len(verdicts)
+        self.lines += count
         if self.progress is not None:
-            self.progress(len(lines))
+            self.progress(count)
 
     def _add_envelope(self, index: int, lines: list[bytes], exact: ExactState) -> tuple[bytes, int]:
         plan = self.plan
@@ -269,8 +304,9 @@ class _FileScan:
             plan.largest, plan.largest_line = found.largest, index + found.largest_index + 1
         return found.verdicts, found.first_missing
 
-    def finish(self, lines: int, torn: bytes | None, cached: list[list[bytes]] | None) -> FilePlan:
+    def finish(self, torn: bytes | None, cached: list[bytes] | None) -> FilePlan:
         plan = self.plan
+        lines = self.lines
         if torn is not None:
             _check_utf8(plan.source, [torn], lines)
             plan.torn = True
@@ -291,23 +327,23 @@ class _FileScan:
         return plan
 
 
-# A batch read by the scan: its first line's number, its lines, and either its classification
-# or the helper's ticket for it.
-_Pending = tuple[int, list[bytes], "BatchResult | int | None"]
+# A block read by the scan and either its classification (None: classify it as it is
+# merged) or the helper's ticket for it.
+_Pending = tuple[bytes, "BatchResult | int | None"]
 
 
 def _merge_ready(
     merge: _FileScan, pending: deque[_Pending], helper: ScanHelper | None, *, wait: bool
 ) -> None:
-    """Merge the batches at the front whose classification is known (all of them: `wait`)."""
+    """Merge the blocks at the front whose classification is known (all of them: `wait`)."""
     while pending:
-        first, lines, done = pending[0]
+        block, done = pending[0]
         if isinstance(done, int):  # the helper's ticket (there is a helper)
             if helper is not None and not wait and not helper.ready(done):
                 return
-            merge.add(first, lines, helper.result(done) if helper is not None else None)
+            merge.add(block, helper.result(done) if helper is not None else None)
         else:
-            merge.add(first, lines, done)
+            merge.add(block, done)
         pending.popleft()
 
 
@@ -320,45 +356,46 @@ def scan_file(
     exact: ExactState | None = None,
     helper: ScanHelper | None = None,
 ) -> FilePlan:
-    """Classify every line of one file, checking it is UTF-8 and keeping its batches in
-    memory within the budget. With a helper (scan_helper.py), batches of an uncompressed
+    """Classify every line of one file, checking it is UTF-8 and keeping its blocks in
+    memory within the budget. With a helper (scan_helper.py), blocks of an uncompressed
     value file are classified by it whenever it has room, the others here, and merged in
-    order; envelope files share `exact` (offsets carry across files) and stay here."""
+    order; envelope files share `exact` (offsets carry across files) and stay here. A block
+    the helper takes is never split nor counted here: that is most of the reading's cost."""
     envelope = source.sink is not None and source.sink.sink_format is SinkFormat.ENVELOPE
     if envelope and exact is None:  # a scan that only reads (list): record timestamps
         exact = default_exact(time_filter)
     merge = _FileScan(source, time_filter, missing, progress, exact if envelope else None)
-    batches = LineBatches(source)
-    cached: list[list[bytes]] | None = [] if budget is not None else None
+    blocks = BlockBatches(source)
+    cached: list[bytes] | None = [] if budget is not None else None
     cached_bytes = 0
-    index = 0  # file-wide number of the batch's first line
-    offset = 0  # file offset of the batch's first byte
+    offset = 0  # file offset of the block's first byte
     pending: deque[_Pending] = deque()
     use_helper = helper if not source.compressed and not envelope else None
-    for lines in batches:
-        size = batches.last_batch_bytes
-        _check_utf8(source, lines, index)
+    for block in blocks:
+        size = len(block)
+        if not block.isascii():  # ASCII is UTF-8; else the error names the line: number it
+            _merge_ready(merge, pending, use_helper, wait=True)
+            _check_utf8_block(source, block, merge.lines)
         if cached is not None and budget is not None:
             if budget.take(size):
-                cached.append(lines)
+                cached.append(block)
                 cached_bytes += size
             else:  # the whole file or nothing: the send re-reads what is not cached
                 budget.give_back(cached_bytes)
                 cached = None
         done: BatchResult | int | None
-        if use_helper is not None and batches.identity is not None and use_helper.can_take():
-            job = Job(str(source.path), batches.identity, offset, size, len(lines))
+        if use_helper is not None and blocks.identity is not None and use_helper.can_take():
+            job = Job(str(source.path), blocks.identity, offset, size, block[-TAIL:])
             done = use_helper.submit(job)
         elif envelope:
             done = None  # classified by record as it is merged
         else:
-            done = classify_batch(lines, time_filter, merge.include_missing)
-        pending.append((index, lines, done))
+            done = classify_batch(block_lines(block), time_filter, merge.include_missing)
+        pending.append((block, done))
         _merge_ready(merge, pending, use_helper, wait=False)
-        index += len(lines)
         offset += size
     _merge_ready(merge, pending, use_helper, wait=True)
-    return merge.finish(index, batches.torn, cached)
+    return merge.finish(blocks.torn, cached)
 
 
 def default_exact(time_filter: TimeFilter) -> ExactState:

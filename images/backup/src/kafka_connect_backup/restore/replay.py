@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.plan import FilePlan, Plan
 from kafka_connect_backup.restore.producer import Headers, Record, RecordProducer
-from kafka_connect_backup.restore.sources import LineBatches, SourceError
+from kafka_connect_backup.restore.sources import LineBatches, SourceError, block_lines
 from kafka_connect_backup.restore.timefilter import FieldReader
 
 
@@ -27,7 +27,9 @@ def planned_segments(plan: FilePlan) -> Iterator[list[bytes]]:
         return
     current = 0
     base = 0
-    batches = plan.cached if plan.cached is not None else LineBatches(plan.source)
+    batches: Iterable[list[bytes]] = (
+        map(block_lines, plan.cached) if plan.cached is not None else LineBatches(plan.source)
+    )
     for lines in batches:
         top = base + len(lines)
         while current < len(ranges) and ranges[current][0] < top:

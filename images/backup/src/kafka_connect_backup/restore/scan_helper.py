@@ -4,16 +4,17 @@ batches while the restore process reads, checks and caches the file.
 The scan is the restore's only CPU-bound step before the send (one JSON parse and one ISO
 parse per line), and it must finish before anything is sent. The helper reads the batches it
 is given from the file itself, by offset (`os.pread`), so no line crosses the pipe: only the
-request (path, offset, length, expected line count) and the classification (one byte per line
-and the counts) do. The scan hands it a batch whenever it has fewer than `DEPTH` batches
-waiting and classifies the others itself, so the two share the work whatever else runs on
-the machine; the merge is in file order, so the plan is the one a serial scan makes.
+request (path, offset, length, the batch's last bytes) and the classification (one byte per
+line and the counts) do; the scan neither splits nor counts the lines of a batch it hands
+over. The scan hands it a batch whenever it has fewer than `DEPTH` batches waiting and
+classifies the others itself, so the two share the work whatever else runs on the machine;
+the merge is in file order, so the plan is the one a serial scan makes.
 
-A batch the helper could not classify exactly as read by the scan (the file replaced, or
-shorter or longer than the scan saw it, or any error) comes back as None and the scan
-classifies it itself. Only uncompressed files are handed over (a .gz has no offsets to seek
-to). Fork, not spawn: the child has the parent's modules and time filter at no cost, and it
-only runs Python code that touches none of the parent's Kafka clients.
+A batch the helper could not classify exactly as read by the scan (the file replaced,
+shorter than the scan saw it, other bytes at the batch's end, or any error) comes back as
+None and the scan classifies it itself. Only uncompressed files are handed over (a .gz has no
+offsets to seek to). Fork, not spawn: the child has the parent's modules and time filter at
+no cost, and it only runs Python code that touches none of the parent's Kafka clients.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 DEPTH = 2
 # Less than this in uncompressed files is scanned in less time than a fork costs to pay off.
 MIN_BYTES = 16 << 20
+# Bytes at the end of a batch the helper compares with what the scan read there.
+TAIL = 256
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Job:
     identity: tuple[int, int]  # (st_dev, st_ino) of the file the scan reads
     offset: int
     length: int
-    lines: int  # the scan's line count for the batch
+    tail: bytes  # the batch's last TAIL bytes as the scan read them
 
 
 def _read_range(fd: int, offset: int, length: int) -> bytes:
@@ -79,11 +82,15 @@ def _serve(conn: Connection, time_filter: TimeFilter, include_missing: bool) -> 
                 fd = fds[job.path] = os.open(job.path, os.O_RDONLY)
             stat = os.fstat(fd)
             data = _read_range(fd, job.offset, job.length)
-            if (stat.st_dev, stat.st_ino) == job.identity and data.endswith(b"\n"):
+            if (
+                (stat.st_dev, stat.st_ino) == job.identity
+                and len(data) == job.length
+                and data.endswith(job.tail)
+                and data.endswith(b"\n")
+            ):
                 lines = data.split(b"\n")
                 lines.pop()
-                if len(lines) == job.lines and len(data) == job.length:
-                    result = classify_batch(lines, time_filter, include_missing)
+                result = classify_batch(lines, time_filter, include_missing)
         except Exception:  # noqa: BLE001 (the scan classifies the batch itself)
             result = None
         try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from kafka_connect_backup.config import SinkFormat
+from kafka_connect_backup.config_basics import SinkFormat
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
 from kafka_connect_backup.snapshot_dirs import (
@@ -204,17 +204,18 @@ def from_snapshot(
 
 
 @dataclass
-class LineBatches:
-    """Complete lines of a file, in batches; after iterating, `torn` holds the last line when
-    the file does not end with a newline (a record cut short, e.g. by a crash mid-write)."""
+class BlockBatches:
+    """A file's complete lines in blocks of whole lines (each ends with a newline), as read;
+    after iterating, `torn` holds the last line when the file does not end with a newline (a
+    record cut short, e.g. by a crash mid-write). The scan checks and caches blocks without
+    splitting them (a bytes object per line is the costly part of reading)."""
 
     source: SourceFile
     chunk_size: int = CHUNK_SIZE
     torn: bytes | None = None
-    last_batch_bytes: int = 0  # bytes of the batch just yielded (lines and their newlines)
     identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
 
-    def __iter__(self) -> Iterator[list[bytes]]:
+    def __iter__(self) -> Iterator[bytes]:
         pending = b""
         try:
             with self.source.open() as handle:
@@ -224,14 +225,43 @@ class LineBatches:
                     chunk = handle.read(self.chunk_size)
                     if not chunk:
                         break
-                    size = len(pending) + len(chunk)
-                    lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-                    pending = lines.pop()
-                    if lines:
-                        self.last_batch_bytes = size - len(pending)
-                        yield lines
+                    cut = chunk.rfind(b"\n") + 1
+                    if not cut:
+                        pending += chunk
+                        continue
+                    # One copy: join takes the chunk's part as a view (pending + chunk[:cut]
+                    # copies it twice); a full-length slice is the chunk itself (no copy).
+                    yield b"".join((pending, memoryview(chunk)[:cut])) if pending else chunk[:cut]
+                    pending = chunk[cut:]
         except (OSError, EOFError, zlib.error) as exc:
             # zlib.error: a damaged deflate stream inside a .gz (gzip raises it as it is).
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ReadError(self.source.path, message) from None
         self.torn = pending or None
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """The lines of a block of whole lines, without their newlines."""
+    lines = block.split(b"\n")
+    lines.pop()  # the empty rest after the last newline
+    return lines
+
+
+@dataclass
+class LineBatches:
+    """Complete lines of a file, in batches (BlockBatches split into lines); `torn` as there."""
+
+    source: SourceFile
+    chunk_size: int = CHUNK_SIZE
+    torn: bytes | None = None
+    last_batch_bytes: int = 0  # bytes of the batch just yielded (lines and their newlines)
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        blocks = BlockBatches(self.source, self.chunk_size)
+        for block in blocks:
+            self.identity = blocks.identity
+            self.last_batch_bytes = len(block)
+            yield block_lines(block)
+        self.identity = blocks.identity
+        self.torn = blocks.torn

@@ -11,14 +11,16 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kafka_connect_backup.config import (
+from kafka_connect_backup.config_basics import (
+    DEFAULT_BOOTSTRAP_SERVERS,
     DEFAULT_CONFIG_PATH,
-    Config,
-    ConfigError,
+    DEFAULT_CONNECT_URL,
+    DEFAULT_MOUNT_POINT,
+    DEFAULT_SINK_NAME,
+    DEFAULT_SINK_PATH,
     is_topic_name,
-    load_config,
-    parse_config,
 )
 from kafka_connect_backup.durations import parse_duration
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
@@ -33,6 +35,9 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
 )
 from kafka_connect_backup.sinkfiles import connector_name
+
+if TYPE_CHECKING:
+    from kafka_connect_backup.config import Config
 
 # librdkafka's message.timeout.ms is a 32-bit count of milliseconds: keep well inside it.
 MAX_DELIVERY_TIMEOUT = 24 * 3600
@@ -72,6 +77,30 @@ class Settings:
     restore_groups: bool = False
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """What the options fall back on: the config file's values, or without one the config's
+    defaults (config_basics: no pydantic import for a restore without a config file)."""
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    sink_name: str = DEFAULT_SINK_NAME
+    sink_path: Path = DEFAULT_SINK_PATH
+    connect_url: str = DEFAULT_CONNECT_URL
+    snapshot_root: Path = DEFAULT_MOUNT_POINT
+
+    @classmethod
+    def of(cls, config: Config | None) -> Defaults:
+        if config is None:
+            return cls()
+        return cls(
+            config.kafka.bootstrap_servers,
+            config.sink_name,
+            config.sink_path,
+            config.connect.url,
+            config.backup.snapshot_root,
+        )
+
+
 def _config(args: argparse.Namespace) -> Config | None:
     """The config file is optional: it only supplies defaults. An explicit --config must load."""
     path: Path | None = args.config
@@ -79,6 +108,8 @@ def _config(args: argparse.Namespace) -> Config | None:
         if not DEFAULT_CONFIG_PATH.exists():
             return None
         path = DEFAULT_CONFIG_PATH
+    from kafka_connect_backup.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -134,11 +165,11 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
             "at most 249 characters)"
         )
     config = _config(args)
-    defaults = config or parse_config({"topics": [topic]})
+    defaults = Defaults.of(config)
 
     server = _one("kafka_server", args.kafka_server, args.bootstrap, "--bootstrap")
     if server is None:
-        server = defaults.kafka.bootstrap_servers
+        server = defaults.bootstrap_servers
     _refuse_path_as_server(server)
     try:
         bootstrap = bootstrap_servers(server)
@@ -205,11 +236,11 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         missing=MissingTimestamp(args.missing_timestamp),
         key_field=args.key_field,
         snapshot=args.snapshot,
-        snapshot_root=args.snapshot_root or defaults.backup.snapshot_root,
+        snapshot_root=args.snapshot_root or defaults.snapshot_root,
         source_connector=connector_name(source_topic, sink_name),
         sink_name=sink_name,
         sink_path=args.sink_path or defaults.sink_path,
-        connect_url=args.connect_url or defaults.connect.url,
+        connect_url=args.connect_url or defaults.connect_url,
         config=config,
         cache_bytes=args.cache_mb << 20,
         compression=args.compression,

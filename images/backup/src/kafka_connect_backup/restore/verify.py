@@ -50,6 +50,7 @@ from kafka_connect_backup.restore.sources import (
 )
 from kafka_connect_backup.sinkfiles import parse_sink_file
 from kafka_connect_backup.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.snapshot_layout import HOST_DIR
 from kafka_connect_backup.snapshot_status import (
     MARKER_NAME,
     State,
@@ -58,7 +59,6 @@ from kafka_connect_backup.snapshot_status import (
     recorded_records,
     snapshot_status,
 )
-from kafka_connect_backup.tools.rsnapshot import HOST_DIR
 from kafka_connect_backup.topic_metadata import MetadataError, is_metadata_name, read_metadata
 from kafka_connect_backup.units import counted, human_bytes
 

@@ -21,8 +21,11 @@ from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 
-LEVEL = "alpha"
-HOST_DIR = "localhost"  # `backup {source} localhost/`: alpha.N/localhost/{file}
+# Re-exported (`X as X`): the supervisor and the tests import them from here.
+from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
+from kafka_connect_backup.snapshot_layout import HOST_DIR as HOST_DIR
+from kafka_connect_backup.snapshot_layout import LEVEL as LEVEL
+
 # --no-owner --no-group: a snapshot's files are the supervisor's (root's), not the Connect user's.
 # Restores only read them, and keeping the sink files' owner would need CAP_CHOWN (and then
 # CAP_DAC_OVERRIDE and CAP_FOWNER to rotate what that owner holds): with them left out, the
@@ -57,12 +60,6 @@ class RsnapshotRun:
 
 def _command(name: str, fallback: str) -> str:
     return shutil.which(name) or fallback
-
-
-# What rsnapshot.conf includes (the original chart's rules, and each topic's metadata file,
-# topic_metadata.py): `*.sink`, `*.gz` and `*.topic.json` directly in the source directory,
-# nothing below it.
-BACKED_UP_PATTERNS = ("*.sink", "*.gz", "*.topic.json")
 
 
 def backed_up_files(source_dir: Path) -> list[Path]:

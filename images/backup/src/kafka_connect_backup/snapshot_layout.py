@@ -1,0 +1,9 @@
+"""Where rsnapshot puts things (tools/rsnapshot.py renders its config from these), for the
+readers of snapshots that need not import the runner and its logging."""
+
+LEVEL = "alpha"
+HOST_DIR = "localhost"  # `backup {source} localhost/`: alpha.N/localhost/{file}
+# What rsnapshot.conf includes (the original chart's rules, and each topic's metadata file,
+# topic_metadata.py): `*.sink`, `*.gz` and `*.topic.json` directly in the source directory,
+# nothing below it.
+BACKED_UP_PATTERNS = ("*.sink", "*.gz", "*.topic.json")
