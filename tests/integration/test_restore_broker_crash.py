@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.restore.pipeline import COUNT_WAIT
 from kafka_helpers import end_offsets, write_sink
 from kafka_stack import Broker, start_broker
 from storage_helpers import RESTORE_SCRIPT
@@ -98,7 +99,7 @@ def test_a_broker_that_stays_down_leaves_an_acknowledged_lower_bound(broker, tmp
     assert summary["delivered_from"] == "acknowledgements"
     assert summary["unverified"] == (
         f"Kafka at {broker.bootstrap} did not give the topic's end offsets (or gave ones below "
-        f"what it acknowledged) for {DELIVERY_TIMEOUT}s after the send"
+        f"what it acknowledged) for {COUNT_WAIT:.0f}s after the send"
     )
     assert f"delivered at least {summary['delivered']} (acknowledged), failed at most" in out
     assert err.count("restore.py: Kafka unreachable (") == 1, err

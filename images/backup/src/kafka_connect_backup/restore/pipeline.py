@@ -52,6 +52,9 @@ FLUSH_MARGIN = 10.0
 INTERRUPTED_FLUSH = 10.0
 # A dry run does not wait long for a broker it only reads from.
 DRY_RUN_KAFKA_TIMEOUT = 3.0
+# After the send, the topic's true count is waited for at least this long (or the delivery
+# timeout, if longer): a broker restarted after a crash takes a while to answer again.
+COUNT_WAIT = 45.0
 
 
 class Progress:
@@ -396,15 +399,16 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
         summary.interrupted = True
         producer.drop_queued()  # what the broker has not got yet is not sent at all
         counter = producer.flush(INTERRUPTED_FLUSH)
+    count_wait = max(settings.delivery_timeout, COUNT_WAIT)
     after = _end_offsets_after(
-        admin, settings.topic, before, counter.delivered, settings.delivery_timeout, outages
+        admin, settings.topic, before, counter.delivered, count_wait, outages
     )
     summary.seconds = time.monotonic() - started
     if after is None:
         # Only the acknowledgements are known: a lower bound, said as such.
         summary.unverified = (
             f"Kafka at {settings.bootstrap} did not give the topic's end offsets (or gave ones "
-            f"below what it acknowledged) for {settings.delivery_timeout:.0f}s after the send"
+            f"below what it acknowledged) for {count_wait:.0f}s after the send"
         )
         summary.delivered = counter.delivered
     else:
