@@ -208,6 +208,20 @@ def timed_snapshot(config: Config, **step: Any) -> SnapshotResult:
     return backup_snapshot(config, **step)
 
 
+def release_point(
+    stack: KafkaStack, client: ConnectClient, names: list[str], topics: list[str], root: Path
+) -> None:
+    """What a benchmark point leaves: its connectors, topics, mounts and files (best effort:
+    a quick run's stack is shared with the next section)."""
+    for name in names:
+        with contextlib.suppress(Exception):
+            client.delete(name)
+    client.close()
+    stack.broker.admin().delete_topics(topics)
+    unmount_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 class StatusWatcher(threading.Thread):
     """An outside view of the downtime: polls `GET /connectors?expand=status` and adds up the
     time during which some connector (or task) of ours is not RUNNING, and per connector."""
@@ -479,14 +493,7 @@ def run_point(
     finally:
         watcher.finish()
         producer.finish()
-        for name in names:
-            # Best effort: the worker is stopped at the end anyway.
-            with contextlib.suppress(Exception):
-                client.delete(name)
-        client.close()
-        stack.broker.admin().delete_topics(topics)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+        release_point(stack, client, names, topics, root)
     return result
 
 

@@ -11,8 +11,6 @@ light producer writes to every topic during the run.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import statistics
 import time
 import uuid
@@ -28,9 +26,10 @@ from benchmarks.backup import (
     StatusWatcher,
     _config,
     _wait_running,
+    release_point,
     timed_snapshot,
 )
-from benchmarks.common import Section, Table, secs, unmount_under
+from benchmarks.common import Section, Table, secs
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
@@ -138,13 +137,7 @@ def run_point(
     finally:
         watcher.finish()
         producer.finish()
-        for name in names:
-            with contextlib.suppress(Exception):
-                client.delete(name)
-        client.close()
-        stack.broker.admin().delete_topics(topics)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+        release_point(stack, client, names, topics, root)
     return point
 
 

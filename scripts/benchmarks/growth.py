@@ -14,7 +14,6 @@ the FUSE engine) is read from /proc; the peak of each during the cycle is report
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import statistics
@@ -32,9 +31,10 @@ from benchmarks.backup import (
     _config,
     _months_back,
     _wait_running,
+    release_point,
     timed_snapshot,
 )
-from benchmarks.common import RecordSource, Section, Table, human, secs, set_mtime, unmount_under
+from benchmarks.common import RecordSource, Section, Table, human, secs, set_mtime
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
@@ -227,13 +227,7 @@ def run_point(
             )
     finally:
         producer.finish()
-        for name in names:
-            with contextlib.suppress(Exception):
-                client.delete(name)
-        client.close()
-        stack.broker.admin().delete_topics(topics)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+        release_point(stack, client, names, topics, root)
     return result
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import statistics
 import threading
 import time
@@ -32,8 +31,8 @@ from typing import Any
 from confluent_kafka import Producer
 
 from benchmarks.backup import BackupOptions as _BackupOptions
-from benchmarks.backup import _config, _wait_running, timed_snapshot
-from benchmarks.common import Section, Stopwatch, Table, secs, unmount_under
+from benchmarks.backup import _config, _wait_running, release_point, timed_snapshot
+from benchmarks.common import Section, Stopwatch, Table, secs
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.connect.connectors import FILE_SINK_CLASS, Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
@@ -227,13 +226,7 @@ def lag_run(stack: KafkaStack, options: SinkOptions, root: Path) -> dict[str, An
         producer.finish()
         if sampler.ident is not None:
             sampler.join(5)
-        for name in names:
-            with contextlib.suppress(Exception):
-                client.delete(name)
-        client.close()
-        stack.broker.admin().delete_topics(topics)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+        release_point(stack, client, names, topics, root)
     before = [lag for t, lag in trace.samples if t < trace.cycle[0]]
     during = [lag for t, lag in trace.samples if trace.cycle[0] <= t <= trace.cycle[1]]
     after = [(t, lag) for t, lag in trace.samples if t > trace.downtime[1]]
