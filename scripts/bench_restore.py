@@ -208,9 +208,10 @@ def _measure(
 TOOLS = ("restore", "restore_before", "console", "perf", "perf_tuned")
 
 
-def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
+def run(records: int, work: Path, repeat: int = 3, broker: Broker | None = None) -> dict[str, Any]:
     """Each tool `repeat` times, interleaved (so a busy moment of this shared machine hits
-    every tool alike); each tool's median run is reported."""
+    every tool alike); each tool's median run is reported. On `broker` if given (left
+    running), else on one of its own."""
     work.mkdir(parents=True, exist_ok=True)
     data = work / "bench-records.sink"
     mean = write_records(data, records)
@@ -219,7 +220,8 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
     before = before_tree(work)
     tools = [t for t in TOOLS if t != "restore_before" or before is not None]
     print(f"data: {records} records, mean {mean:.0f} bytes, {data.stat().st_size} bytes in {data}")
-    broker = start_broker(work / "broker")
+    own = broker is None
+    broker = start_broker(work / "broker") if broker is None else broker
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     try:
         bootstrap = f"bootstrap.servers={broker.bootstrap}"
@@ -234,7 +236,8 @@ def run(records: int, work: Path, repeat: int = 3) -> dict[str, Any]:
                 runs[tool].append(result)
                 print(f"  round {round_number + 1}: {tool:<10} {result['rate']:>10,.0f} records/s")
     finally:
-        broker.stop()
+        if own:
+            broker.stop()
     results = {
         tool: sorted(measured, key=lambda r: float(r["rate"]))[len(measured) // 2]
         for tool, measured in runs.items()

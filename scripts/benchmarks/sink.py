@@ -50,6 +50,7 @@ class SinkOptions:
     rounds: int = 2
     lag_topics: int = 10
     lag_rate: float = 20_000.0  # records/s across the lag topics
+    settle: float = 5.0  # seconds of production before the lag is sampled, and after the cycle
     engine: str = "gocryptfs"
 
 
@@ -210,9 +211,9 @@ def lag_run(stack: KafkaStack, options: SinkOptions, root: Path) -> dict[str, An
         Reconciler(config, client).reconcile(period)
         _wait_running(client, names)
         producer.start()
-        time.sleep(5)  # steady state first
+        time.sleep(options.settle)  # steady state first
         sampler.start()
-        time.sleep(3)
+        time.sleep(options.settle * 0.6)
         cycle = Cycle(config, client, Metrics(), snapshot=timed_snapshot)
         began = time.monotonic() - clock0
         outcome = cycle.run()
@@ -220,7 +221,7 @@ def lag_run(stack: KafkaStack, options: SinkOptions, root: Path) -> dict[str, An
         trace.cycle = (began, ended)
         down = outcome.connect_downtime_seconds or 0.0
         trace.downtime = (began, began + down)
-        time.sleep(5)
+        time.sleep(options.settle)
     finally:
         halt.set()
         producer.finish()
@@ -336,8 +337,9 @@ def run(options: SinkOptions, work: Path) -> Section:
         ),
         (
             f"Lag: {options.lag_topics} topics, one connector each, a producer at "
-            f"{options.lag_rate:,.0f} records/s of {options.size} bytes for ~8 s before the cycle, "
-            "through one real cycle (backup enabled, staged) and 5 s after it; sampled every 50 ms."
+            f"{options.lag_rate:,.0f} records/s of {options.size} bytes for "
+            f"~{options.settle * 1.6:g} s before the cycle, through one real cycle (backup "
+            f"enabled, staged) and {options.settle:g} s after it; sampled every 50 ms."
         ),
     ]
     ratio = sink_rate / perf_rate

@@ -22,6 +22,11 @@ def kafka(work: Path) -> Iterator[KafkaStack]:
         yield stack
 
 
+def shared_stack() -> KafkaStack | None:
+    """The stack every section of this run shares, if there is one."""
+    return _shared
+
+
 @contextmanager
 def shared(work: Path) -> Iterator[None]:
     """One stack for every section run inside."""
