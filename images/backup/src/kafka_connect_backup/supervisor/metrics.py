@@ -60,11 +60,14 @@ class Metrics:
         )
         self.connect_downtime = histogram(
             "kcb_connect_downtime_seconds",
-            "Per cycle: from the first connector stop to every connector running again",
+            "Per cycle: the longest time one connector was down (its stop window: from its "
+            "stop to running again; with stage=False or no room to stage, from the first stop "
+            "to every connector running again)",
             _DOWNTIME_BUCKETS,
         )
         self.last_connect_downtime = gauge(
-            "kcb_last_connect_downtime_seconds", "Connect downtime of the last cycle"
+            "kcb_last_connect_downtime_seconds",
+            "Connect downtime of the last cycle (the longest time one connector was down)",
         )
         self.backup_bytes = gauge("kcb_backup_bytes", "Bytes of sink files in the last snapshot")
         self.backup_files = gauge("kcb_backup_files", "Sink files in the last snapshot")
