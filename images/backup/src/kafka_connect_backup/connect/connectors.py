@@ -11,7 +11,6 @@ format switch carries on from the committed offsets into the other format's file
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from kafka_connect_backup.sinkfiles import connector_name, sink_file
 log = get_logger(__name__)
 
 FILE_SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
-_RESUME_LOCK = threading.Lock()
 
 
 def desired_connectors(config: Config, period: str) -> dict[str, dict[str, str]]:
@@ -220,22 +218,10 @@ class Reconciler:
         status = self.client.status(name)
         if status is None:
             return
-        if status.state == "STOPPED":
-            # Recreated rather than PUT /resume: in standalone, a resume takes the config
-            # store's lock before the herder's, the task update it schedules takes them the
-            # other way round, so resumes close together can deadlock the worker (seen here
-            # with Kafka 4.3: every REST call hangs). Delete and create take the herder's lock
-            # first, like everything else; the new connector starts RUNNING from the group's
-            # committed offsets, appending to the same file.
-            self.client.delete(name)
-            self.client.put_config(name, wanted)
+        if status.state in ("STOPPED", "PAUSED"):
+            self.client.recreate(name, wanted)
             result.resumed.append(name)
             log.info("connector.resumed", connector=name, was=status.state, how="recreated")
-        elif status.state == "PAUSED":
-            with _RESUME_LOCK:  # rare (someone paused it): one PUT /resume at a time
-                self.client.resume(name)
-            result.resumed.append(name)
-            log.info("connector.resumed", connector=name, was=status.state)
         elif status.state == "FAILED" or "FAILED" in status.tasks:
             self.client.request(
                 "POST",

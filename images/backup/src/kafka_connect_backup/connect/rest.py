@@ -241,9 +241,20 @@ class ConnectClient:
         response = self.request("PUT", f"/connectors/{_q(name)}/stop", ok=(202, 204))
         return response.status_code != 404
 
-    def resume(self, name: str) -> bool:
-        response = self.request("PUT", f"/connectors/{_q(name)}/resume", ok=(202, 204))
-        return response.status_code != 404
+    def recreate(self, name: str, config: dict[str, str] | None = None) -> bool:
+        """Resume a stopped or paused connector by deleting and creating it again (with
+        `config`, else its own); False when it does not exist. Not PUT /resume: in
+        standalone a resume takes the config store's lock before the herder's and the task
+        update it schedules takes them the other way round, so a resume with any other
+        request close by can deadlock the worker (seen with Kafka 4.3: every REST call
+        hangs). The new connector starts RUNNING from its group's committed offsets,
+        appending to the same file."""
+        config = config if config is not None else self.config(name)
+        if config is None:
+            return False
+        self.delete(name)
+        self.put_config(name, config)
+        return True
 
     def delete(self, name: str) -> bool:
         response = self.request("DELETE", f"/connectors/{_q(name)}", ok=(204,))

@@ -8,7 +8,7 @@ and the typed runbook options, records what it did in the journal and says it on
   4. replay             send the selected records (by default from the moved files)
   5. reset-offsets      reset consumer group connect-{topic}-{sinkName} to the earliest offsets,
                         so Connect rewrites the sink file from the restored topic
-  6. resume-connectors  PUT /connectors/{n}/resume
+  6. resume-connectors  delete and create each again (connect/rest.py recreate)
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def step_resume_connectors(ctx: Context) -> dict[str, object]:
                 "the supervisor recreates it on its next reconcile)"
             )
             continue
-        ctx.rest.resume(name)
+        ctx.rest.recreate(name)
         status = ctx.rest.wait_for(
             name, lambda s: s is not None and s.running, timeout=WAIT_SECONDS
         )
