@@ -17,8 +17,9 @@ EXIT_PASSWORD_INCORRECT = 12
 # write, so that running out of space cannot leave half a block (undecryptable) in a file. The
 # files a cycle writes never need that: rsync writes each into a temporary file renamed only
 # once complete (deleted on ENOSPC), the supervisor's own files are written the same way, and
-# snapshots are only ever hard-linked, never rewritten. Preallocating nearly halved the initial
-# copy's speed here (docs/benchmarks.md compares both), and on NFS it is a round trip per write.
+# snapshots are only ever hard-linked, never rewritten. On a loaded machine preallocating
+# nearly halved the initial copy's speed; on a quiet one docs/benchmarks.md measures no clear
+# difference either way (it compares both).
 MOUNT_OPTIONS: tuple[str, ...] = ("-noprealloc",)
 
 
