@@ -96,7 +96,13 @@ def read_topic(bootstrap: str, topic: str) -> dict[int, list[Row]]:
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(info.partitions)])
         done = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + 120
         while len(done) < info.partitions:
+            # A bound, so that a partition short of its end offset fails and names itself.
+            assert time.monotonic() < deadline, (
+                f"{topic}: partitions {sorted(set(ends) - done)} not read up to {ends}; "
+                f"read { ({p: len(rows) for p, rows in found.items()}) }"
+            )
             for message in consumer.consume(5000, timeout=2):
                 assert message.error() is None, message.error()
                 partition, offset = message.partition(), message.offset()
