@@ -7,7 +7,8 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from confluent_kafka.admin import OffsetSpec
 
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_stack import run_kafka_tool
 
 _counter = itertools.count()
 
@@ -130,6 +132,29 @@ def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
     request = {TopicPartition(topic, p): latest for p in range(partitions)}
     results = admin.list_offsets(request)  # type: ignore[attr-defined]
     return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
+
+
+@contextmanager
+def producers_throttled(bootstrap: str, bytes_per_second: int) -> Iterator[None]:
+    """Cap every librdkafka producer (default client.id `rdkafka`) with a broker quota, so a
+    send lasts long enough for a test to act in the middle of it on however fast a machine."""
+
+    def configure(*change: str) -> None:
+        result = run_kafka_tool(
+            "kafka.admin.ConfigCommand",
+            [
+                "--bootstrap-server", bootstrap, "--alter", "--entity-type", "clients",
+                "--entity-name", "rdkafka", *change,
+            ],
+            timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr.decode()
+
+    configure("--add-config", f"producer_byte_rate={bytes_per_second}")
+    try:
+        yield
+    finally:
+        configure("--delete-config", "producer_byte_rate")
 
 
 def write_sink(path: Path, count: int) -> Path:
