@@ -3,16 +3,20 @@ real tmpfs mount, a mount point, a password file, and cleanup of every mount eve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.config import Config, parse_config
+from kafka_connect_backup.snapshot_layout import HOST_DIR, SYNC_DIR
+from kafka_connect_backup.supervisor.sync_copy import TEMP_PREFIX
 from kafka_connect_backup.tools import fuse
 from local_config import local_backup, local_config
 
@@ -112,3 +116,16 @@ def run_restore(*args: str, timeout: float = 300) -> subprocess.CompletedProcess
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def wait_for_copy(mount_point: Path, alive: Callable[[], bool], timeout: float = 60) -> bool:
+    """Wait until the backup step is copying a file into `.sync` (its temporary file exists
+    in the mounted view), while alive() holds; whether it was seen."""
+    host = mount_point / SYNC_DIR / HOST_DIR
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        with contextlib.suppress(OSError):
+            if any(p.name.startswith(TEMP_PREFIX) for p in host.iterdir()):
+                return True
+        time.sleep(0.01)
+    return False

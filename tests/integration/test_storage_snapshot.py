@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,15 @@ from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import ENGINES, mounted_volume
-from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env, tree, unmount_all
+from storage_helpers import (
+    PASSWORD,
+    StorageEnv,
+    mount_tmpfs,
+    storage_env,
+    tree,
+    unmount_all,
+    wait_for_copy,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -356,13 +363,10 @@ def test_interrupted_backup_stops_rsnapshot_and_unmounts(env: StorageEnv) -> Non
         [sys.executable, "-c", INTERRUPT_SCRIPT, document], stderr=subprocess.PIPE, text=True
     )
     try:
-        # Interrupt once rsnapshot runs (its lock file exists) and the copy is under way.
+        # Interrupt once the copy into .sync is under way.
         lockfile = env.work / "rsnapshot.pid"
-        deadline = time.monotonic() + 60
-        while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        assert lockfile.exists(), proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.3)
+        copying = wait_for_copy(env.mount_point, lambda: proc.poll() is None)
+        assert copying, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -373,7 +377,7 @@ def test_interrupted_backup_stops_rsnapshot_and_unmounts(env: StorageEnv) -> Non
     assert "KeyboardInterrupt" in stderr
     assert "volume.unmounted" in stderr
     assert_unmounted(env)
-    assert not lockfile.exists()  # rsnapshot cleaned up after its SIGTERM
+    assert not lockfile.exists()  # rsnapshot never started
     for leftover in (str(env.work), str(env.sink)):  # no rsnapshot, no orphan rsync
         assert (
             subprocess.run(["pgrep", "-f", leftover], capture_output=True, check=False).returncode
@@ -400,17 +404,17 @@ def test_unchanged_files_are_stored_once_across_snapshots(env: StorageEnv, engin
     assert len(data) < usage < 1.2 * len(data)
     big = [p.stat() for p in env.target.rglob("*") if p.is_file()]
     big = [st for st in big if st.st_size >= len(data)]
-    assert len(big) == 3  # three names (alpha.0, .1, .2) ...
-    assert {(st.st_ino, st.st_nlink) for st in big} == {(big[0].st_ino, 3)}  # ... one inode
+    assert len(big) == 4  # four names (alpha.0, .1, .2 and rsnapshot's .sync) ...
+    assert {(st.st_ino, st.st_nlink) for st in big} == {(big[0].st_ino, 4)}  # ... one inode
 
 
 @pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
-def test_a_run_killed_mid_rsync_is_discarded_by_the_next_run(
+def test_a_run_killed_mid_copy_changes_no_snapshot_and_the_next_run_completes(
     env: StorageEnv, engine: str, log_lines: io.StringIO
 ) -> None:
-    """SIGKILL (the container or node gone) leaves no chance to clean up: the next run finds
-    the marker the killed one wrote and discards its cut-short alpha.0, so it never rotates on
-    as a snapshot; the one before stays intact."""
+    """SIGKILL (the container or node gone) mid-copy leaves no chance to clean up: the next run
+    finds the marker the killed one wrote, finds every snapshot as it was (the copy only ever
+    writes into .sync), removes the partial copy and takes a complete snapshot."""
     small = env.sink / "orders-sink-2026-10.sink"
     small.write_text('{"n": 1}\n')
     backup_snapshot(env.config(engine=engine))
@@ -426,11 +430,7 @@ def test_a_run_killed_mid_rsync_is_discarded_by_the_next_run(
         start_new_session=True,
     )
     lockfile = env.work / "rsnapshot.pid"
-    deadline = time.monotonic() + 60
-    while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert lockfile.exists()
-    time.sleep(0.5)  # rsync is writing into alpha.0
+    assert wait_for_copy(env.mount_point, lambda: proc.poll() is None)
     os.killpg(proc.pid, signal.SIGKILL)  # python, rsnapshot and rsync at once, no cleanup
     proc.wait()
     for leftover in (str(env.work), str(env.sink)):  # whatever escaped the process group

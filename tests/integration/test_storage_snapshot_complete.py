@@ -22,6 +22,7 @@ import pytest
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config, load_config
 from kafka_connect_backup.restore.cli import main as restore_main
+from kafka_connect_backup.snapshot_layout import SYNC_DIR
 from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, is_rsync_temp
 from kafka_connect_backup.supervisor.interrupted import RUN_MARKER
 from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, backup_snapshot
@@ -35,13 +36,29 @@ SMALL = "orders-sink-2026-10.sink"
 BIG = "orders-sink-2026-11.sink"
 RSYNC_TEMP = re.compile(rf"^\.{re.escape(BIG)}\.[A-Za-z0-9]{{6}}$")
 
+# A run of the version before sync_copy.py (its run marker, then `rsnapshot alpha` without
+# sync_first: rotation, then rsync straight into alpha.0): what a kill mid-rsync left on a
+# volume that version wrote, for this version to judge.
 KILLED_RUN = """
 import json, sys
 from kafka_connect_backup.config import parse_config
-from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
-configure_logging()
-backup_snapshot(parse_config(json.loads(sys.argv[1])))
+from kafka_connect_backup.supervisor import interrupted
+from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
+from kafka_connect_backup.tools import rsnapshot
+from kafka_connect_backup.volume import mounted_volume
+config = parse_config(json.loads(sys.argv[1]))
+backup = config.backup
+lockfile = backup.work_dir / LOCK_NAME
+with mounted_volume(backup, allow_init=False) as volume:
+    root = volume.snapshot_root
+    interrupted.mark_run(root, interrupted.fingerprints(root))
+    text = rsnapshot.render_config(
+        snapshot_root=root, source_dir=config.sink_path, retention=backup.retention,
+        lockfile=lockfile,
+    )
+    conf = backup.work_dir / "older-rsnapshot.conf"
+    rsnapshot.write_config(conf, text.replace("sync_first\\t1\\n", ""))
+    rsnapshot.run(conf, lockfile)
 """
 
 
@@ -82,7 +99,11 @@ def config_path(env: StorageEnv, engine: str, **backup: object) -> Path:
 def snapshots(config: Config) -> dict[str, dict[str, bytes]]:
     """Every directory of the snapshot root (alpha.N and set-aside ones) and its files."""
     with mounted_volume(config.backup, allow_init=False) as volume:
-        return {p.name: tree(p) for p in sorted(volume.snapshot_root.iterdir()) if p.is_dir()}
+        return {
+            p.name: tree(p)
+            for p in sorted(volume.snapshot_root.iterdir())
+            if p.is_dir() and p.name != SYNC_DIR
+        }
 
 
 def listing(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
@@ -114,9 +135,10 @@ def rsync_temps_anywhere(config: Config) -> list[str]:
 
 
 def kill_mid_rsync(env: StorageEnv, config: Config) -> None:
-    """A backup run killed outright (SIGKILL to python, rsnapshot and rsync) while rsync
-    writes the big file into alpha.0, after it replaced the (changed) small one there (rsync
-    goes by name); the FUSE view it left mounted is unmounted."""
+    """A run of the previous version (KILLED_RUN) killed outright (SIGKILL to python,
+    rsnapshot and rsync) while rsync writes the big file into alpha.0, after it replaced the
+    (changed) small one there (rsync goes by name); the FUSE view it left mounted is
+    unmounted."""
     with (env.sink / SMALL).open("a") as handle:
         handle.write('{"utcTime": "2026-10-02T00:00:00Z"}\n')
     (env.sink / BIG).write_bytes(os.urandom(160 * 1024 * 1024))
@@ -336,47 +358,48 @@ def test_retention_one_killed_run_with_its_marker_sets_alpha0_aside_flagged(
     assert code == 2 and "--allow-incomplete" in err
 
 
-def test_a_failed_verification_is_recorded_and_the_snapshot_discarded_next_run(
+def test_a_failed_verification_rotates_nothing_and_the_next_run_copies_again(
     env: StorageEnv, events: Events, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The source changes under a running rsnapshot (after rsync copied that file): the real
-    verification fails, alpha.0 gets a marker saying so, and the next run discards it."""
+    """The source changes under a running backup once its copy in .sync is made, keeping its
+    size and modification time (so rsync's quick check passes it): the real verification of
+    .sync finds the content differs, nothing is rotated, and the next run copies it again."""
     from kafka_connect_backup.errors import KcbError
 
-    (env.sink / SMALL).write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
+    small = env.sink / SMALL
+    small.write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')
     path = config_path(env, "encfs")
     config = load_config(path)
     backup_snapshot(config)
     before = snapshots(config)["alpha.0"]
-    with (env.sink / SMALL).open("a") as handle:
+    with small.open("a") as handle:
         handle.write('{"utcTime": "2026-10-02T00:00:00Z"}\n')
     (env.sink / BIG).write_bytes(os.urandom(160 * 1024 * 1024))
-    host = env.mount_point / "alpha.0" / "localhost"
+    copy = env.mount_point / SYNC_DIR / "localhost" / SMALL
     changed: list[bool] = []
 
-    def change_source_once_copied() -> bool:  # polled while rsnapshot runs
-        # rsync goes by name: once it writes the big file, the small one is copied.
-        if not changed and any(RSYNC_TEMP.match(p.name) for p in host.iterdir()):
-            with (env.sink / SMALL).open("a") as handle:
-                handle.write("late\n")
+    def change_source_once_copied() -> bool:  # polled while the big file is copied
+        if not changed and copy.exists() and copy.stat().st_size == small.stat().st_size:
+            kept = small.stat()
+            small.write_bytes(small.read_bytes().replace(b"10-02", b"10-03"))
+            os.utime(small, ns=(kept.st_atime_ns, kept.st_mtime_ns))
             changed.append(True)
         return False
 
     with pytest.raises(KcbError) as caught:
         backup_snapshot(config, stop_requested=change_source_once_copied)
     assert changed and caught.value.cause == "snapshot_incomplete"
-    problem = f"{SMALL}: 72 bytes, source 77"
-    assert problem in caught.value.message
-    listed = listing(path, capsys)
-    assert listed["alpha.0"]["status"] == "incomplete"
-    assert str(listed["alpha.0"]["status_reason"]).startswith("its verification failed: snapshot ")
-    assert problem in str(listed["alpha.0"]["status_reason"])
-    assert listed["alpha.1"]["status"] == "complete"
+    assert f"{SMALL}: content differs from the source" in caught.value.message
+    assert caught.value.message.endswith(
+        "; nothing was rotated: alpha.0 is still the previous snapshot"
+    )
+    assert snapshots(config) == {"alpha.0": before}
+    assert [(n, s["status"]) for n, s in listing(path, capsys).items()] == [("alpha.0", "complete")]
 
     events.start()
-    backup_snapshot(config)
-    (discarded,) = events.named("snapshot.incomplete_discarded")
-    assert discarded["removed"] == {"alpha.0": f"incomplete: {listed['alpha.0']['status_reason']}"}
+    result = backup_snapshot(config)
+    assert result.files == 2 and result.copied_files == 1  # the differing copy was dropped
     after = snapshots(config)
     assert list(after) == ["alpha.0", "alpha.1"] and after["alpha.1"] == before
-    assert after["alpha.0"][f"localhost/{SMALL}"].endswith(b"late\n")
+    assert after["alpha.0"][f"localhost/{SMALL}"] == small.read_bytes()
+    assert b"10-03" in small.read_bytes()

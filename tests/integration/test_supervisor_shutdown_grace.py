@@ -1,6 +1,6 @@
-"""SIGTERM during rsnapshot, with the real rsnapshot, rsync and encfs/gocryptfs: the run may
-go on for shutdownGraceSeconds, then its process group is stopped, the incomplete alpha.0 is
-discarded and the previous snapshot is alpha.0 again, intact; the next run works."""
+"""SIGTERM during the backup step's copy, with the real rsnapshot, rsync and encfs/gocryptfs:
+the copy may go on for shutdownGraceSeconds, then it stops; it only ever wrote into .sync, so
+every snapshot is as it was and the next run works."""
 
 from __future__ import annotations
 
@@ -15,17 +15,14 @@ import pytest
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.snapshot_layout import SYNC_DIR
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import (
-    CONF_NAME,
-    LOCK_NAME,
-    backup_snapshot,
-)
+from kafka_connect_backup.supervisor.snapshot import CONF_NAME, backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 from kafka_connect_backup.volume import mounted_volume
-from storage_helpers import StorageEnv, storage_env, tree
+from storage_helpers import StorageEnv, storage_env, tree, wait_for_copy
 from supervisor_helpers import (
     LogCapture,
     connector_states,
@@ -42,12 +39,12 @@ GRACE = 1.0
 BIG = 3 * 1024**3
 
 
-class StopWhenRsnapshotRuns(threading.Thread):
-    """Requests the shutdown as soon as rsnapshot holds its lock file (it is running)."""
+class StopWhenCopying(threading.Thread):
+    """Requests the shutdown as soon as the backup step copies a file into .sync."""
 
-    def __init__(self, lockfile: Path) -> None:
+    def __init__(self, mount_point: Path) -> None:
         super().__init__(daemon=True)
-        self.lockfile = lockfile
+        self.mount_point = mount_point
         self.requested_at: float | None = None
         self.done = threading.Event()
 
@@ -55,11 +52,8 @@ class StopWhenRsnapshotRuns(threading.Thread):
         return self.requested_at is not None
 
     def run(self) -> None:
-        while not self.done.is_set():
-            if self.lockfile.exists():
-                self.requested_at = time.monotonic()
-                return
-            time.sleep(0.02)
+        if wait_for_copy(self.mount_point, lambda: not self.done.is_set(), timeout=120):
+            self.requested_at = time.monotonic()
 
 
 def _processes_using(conf: Path) -> list[int]:
@@ -76,11 +70,13 @@ def _processes_using(conf: Path) -> list[int]:
 
 def _snapshots(config: Config) -> dict[str, dict[str, bytes]]:
     with mounted_volume(config.backup, allow_init=False) as volume:
-        return {p.name: tree(p) for p in sorted(volume.snapshot_root.iterdir())}
+        return {
+            p.name: tree(p) for p in sorted(volume.snapshot_root.iterdir()) if p.name != SYNC_DIR
+        }
 
 
 def _interrupted(config: Config, env: StorageEnv) -> tuple[RsnapshotStopped, float]:
-    stopper = StopWhenRsnapshotRuns(env.work / LOCK_NAME)
+    stopper = StopWhenCopying(env.mount_point)
     stopper.start()
     try:
         with pytest.raises(RsnapshotStopped) as caught:
@@ -107,7 +103,7 @@ def _add_big_file(sink: Path) -> Path:
 
 
 @pytest.mark.parametrize("engine", ["encfs", "gocryptfs"])
-def test_rsnapshot_past_the_grace_is_stopped_and_the_previous_snapshot_stays_alpha0(
+def test_a_copy_past_the_grace_is_stopped_and_every_snapshot_stays_as_it_was(
     env: StorageEnv, engine: str
 ) -> None:
     config = env.config(engine=engine).model_copy(update={"shutdown_grace_seconds": GRACE})
@@ -127,20 +123,15 @@ def test_rsnapshot_past_the_grace_is_stopped_and_the_previous_snapshot_stays_alp
     logs = LogCapture()
     error, stopped_after = _interrupted(config, env)
 
-    # The grace was given, then rsnapshot's whole process group was stopped.
+    # The grace was given, then the copy stopped; rsnapshot never started.
     assert GRACE <= stopped_after < GRACE + 15
     assert _processes_using(env.work / CONF_NAME) == []
     assert "still running 1s after the shutdown request" in error.message
-    assert "removed ['alpha.0']" in error.message and "kept ['alpha.0']" in error.message
-    assert logs.events("rsnapshot.shutdown_grace")[0]["grace_seconds"] == GRACE
-    (cleanup,) = logs.events("snapshot.interrupted_cleanup")
-    assert cleanup["removed"] == {
-        "alpha.0": "incomplete: rsync was writing it; the previous snapshot is kept intact"
-    }
-    assert cleanup["renamed"] == {"alpha.1": "alpha.0"}
-    assert cleanup["quarantined"] == {} and cleanup["previous_intact"] is True
+    assert error.message.endswith("; no snapshot was changed")
+    assert logs.events("snapshot.copy_shutdown_grace")[0]["grace_seconds"] == GRACE
+    assert not logs.events("rsnapshot.output") and not logs.events("snapshot.interrupted_cleanup")
     assert not fuse.is_mount_point(env.mount_point)
-    # The previous snapshot is alpha.0 again, byte for byte; nothing else is left.
+    # The previous snapshot is alpha.0, byte for byte; nothing else is listed.
     assert _snapshots(config) == before
 
     # The next run takes a complete snapshot on top of it.
@@ -155,11 +146,8 @@ def test_rsnapshot_past_the_grace_is_stopped_and_the_previous_snapshot_stays_alp
 def test_first_snapshot_stopped_past_the_grace_leaves_no_snapshot(env: StorageEnv) -> None:
     config = env.config().model_copy(update={"shutdown_grace_seconds": GRACE})
     _add_big_file(env.sink)
-    logs = LogCapture()
     error, _ = _interrupted(config, env)
-    (cleanup,) = logs.events("snapshot.interrupted_cleanup")
-    assert cleanup["removed"] == {"alpha.0": "first snapshot, incomplete (its source is untouched)"}
-    assert cleanup["kept"] == [] and "removed ['alpha.0']" in error.message
+    assert error.message.endswith("; no snapshot was changed")
     assert _snapshots(config) == {}
     assert (env.sink / "orders-sink-2026-11.sink").stat().st_size == BIG  # source untouched
 
@@ -176,7 +164,7 @@ def test_shutdown_requested_before_a_short_rsnapshot_lets_it_finish(env: Storage
     assert not fuse.is_mount_point(env.mount_point)
 
 
-def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
+def test_cycle_stopped_in_its_copy_is_aborted_and_resumes_connect(
     connect_worker, unique_topic, env: StorageEnv
 ) -> None:
     sink = sink_name()
@@ -192,7 +180,7 @@ def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
     big = env.sink / f"{unique_topic}-{sink}-2026-01.sink"  # an old period's file
     with big.open("ab") as handle:
         handle.truncate(BIG)
-    stopper = StopWhenRsnapshotRuns(env.work / LOCK_NAME)
+    stopper = StopWhenCopying(env.mount_point)
     stopper.start()
     logs, metrics = LogCapture(), Metrics()
     try:
@@ -202,8 +190,8 @@ def test_cycle_stopped_in_rsnapshot_is_aborted_and_resumes_connect(
         assert result.cause is None and result.snapshot is None
         assert result.error and "shutdownGraceSeconds" in result.error
         (aborted,) = logs.events("cycle.aborted")
-        assert aborted["skipped_from"] == "backup" and "removed ['alpha.0']" in aborted["detail"]
-        assert logs.events("snapshot.interrupted_cleanup")[0]["kept"] == []
+        assert aborted["skipped_from"] == "backup"
+        assert aborted["detail"].endswith("; no snapshot was changed")
         assert result.resumed == names
         wait_running(connect_worker.url, names)
         assert connector_states(connect_worker.url, names) == {

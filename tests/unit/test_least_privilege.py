@@ -68,12 +68,21 @@ def test_rsnapshot_rotates_the_connect_users_files_with_sys_admin_alone(tmp_path
             snapshot_root=root, source_dir=source, retention=2, lockfile=lockfile
         )
     )
-    # Three runs: a first copy, a rotation (cp -al, rsync into it), a rotation that deletes.
+    # Three runs of the backup step's copy, `rsnapshot sync` and `rsnapshot alpha`: a first
+    # copy, a rotation (mv, cp -al .sync), a rotation that deletes.
+    copy = (
+        "import sys; from pathlib import Path\n"
+        "from kafka_connect_backup.supervisor.sync_copy import fill_sync_dir\n"
+        "fill_sync_dir(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+    )
     for run in range(3):
         connect_file(source / "t-s-2026-11.sink", "a\n" * (run + 1), 0o664)
-        done = run_with_capabilities(["rsnapshot", "-c", str(conf), "alpha"], DEVICE_PLUGIN)
-        assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(p.name for p in root.iterdir()) == ["alpha.0", "alpha.1"]
+        copied = python_with_capabilities(copy, DEVICE_PLUGIN, args=[str(source), str(root)])
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        for step in (rsnapshot.SYNC, rsnapshot.LEVEL):
+            done = run_with_capabilities(["rsnapshot", "-c", str(conf), step], DEVICE_PLUGIN)
+            assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in root.iterdir()) == [".sync", "alpha.0", "alpha.1"]
     newest = root / "alpha.0" / rsnapshot.HOST_DIR
     assert (newest / "t-s-2026-11.sink").read_text() == "a\n" * 3
     assert (root / "alpha.1" / rsnapshot.HOST_DIR / "t-s-2026-11.sink").read_text() == "a\n" * 2

@@ -33,6 +33,7 @@ def test_rsnapshot_conf_matches_the_original_rules_with_tabs() -> None:
         ("config_version", "1.2"),
         ("snapshot_root", "/mnt/backup/"),
         ("no_create_root", "1"),
+        ("sync_first", "1"),  # supervisor/sync_copy.py fills .sync before `rsnapshot sync`
         ("retain", "alpha", "7"),
         ("lockfile", "/tmp/kcb/rsnapshot.pid"),
         ("rsync_long_args", "--delete --no-owner --no-group --no-links --delete-excluded"),
@@ -66,7 +67,9 @@ ERROR: /usr/bin/rsync returned 11 while processing /data/filesink/"""
     ],
 )
 def test_rsnapshot_failures_map_to_causes(output: str, cause: str) -> None:
-    error = rsnapshot._failure(Path("/tmp/kcb/rsnapshot.conf"), Path("/tmp/kcb/x.pid"), 1, output)
+    error = rsnapshot._failure(
+        Path("/tmp/kcb/rsnapshot.conf"), rsnapshot.SYNC, Path("/tmp/kcb/x.pid"), 1, output
+    )
     assert error.cause == cause
     assert error.fix
 

@@ -1,10 +1,13 @@
 """Discard what an rsnapshot stopped half way left behind, so it never passes as a snapshot.
 
-rsnapshot's `alpha` run (link_dest off, as rendered) does, in order: `rm -rf alpha.{retain-1}`,
-`mv alpha.{i-1} alpha.{i}` down to alpha.2, `cp -al alpha.0 alpha.1` (hard links), then
-rsync into `alpha.0/localhost/` (each file written to a temporary name, then renamed, so the
-hard links in alpha.1 keep the previous content). Stopped at any point, the previous
-snapshot survives intact somewhere: in alpha.0 until rsync starts, in alpha.1 from then on.
+rsnapshot's `alpha` run (link_dest off, sync_first on, as rendered) does, in order:
+`rm -rf alpha.{retain-1}`, `mv alpha.{i-1} alpha.{i}` down to alpha.1, then `cp -al .sync
+alpha.0` (hard links of what sync_copy.py and `rsnapshot sync` wrote into `.sync` before, which
+touched no alpha.N). Versions before sync_first did `cp -al alpha.0 alpha.1`, then rsync into
+`alpha.0/localhost/` (each file written to a temporary name, then renamed, so the hard links
+in alpha.1 keep the previous content); their volumes are judged by the same rules. Stopped at
+any point, the previous snapshot survives intact somewhere: in alpha.0 until the rotation
+moves it (or rsync starts), in alpha.1 from then on.
 
 The rule, from the content of every `alpha.N` before the run (path, size, mtime of each file):
 - a directory whose content equals a snapshot from before the run is kept (an original, or a

@@ -1,6 +1,7 @@
 """The backup step of the cycle: mount the encrypted view of the target (volume.py), heal what
-a cut-short run left (interrupted.py), prune, run rsnapshot, verify `alpha.0`, mark it
-complete (snapshot_status.py), and always unmount."""
+a cut-short run left (interrupted.py), prune, copy what changed into rsnapshot's `.sync`
+(sync_copy.py), run `rsnapshot sync` and `rsnapshot alpha`, verify `alpha.0`, mark it complete
+(snapshot_status.py), and always unmount."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from pathlib import Path
 from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.shutdown_grace import ShutdownGrace
 from kafka_connect_backup.snapshot_dirs import Fingerprint
 from kafka_connect_backup.snapshot_status import Committed, is_rsync_temp, write_marker
-from kafka_connect_backup.supervisor import interrupted, ownership, retention
+from kafka_connect_backup.supervisor import interrupted, ownership, retention, sync_copy
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.volume import check_target, mounted_volume
 
@@ -43,10 +45,11 @@ class SnapshotResult:
     initialised: bool
     files: int  # files in alpha.0 checked against the source
     bytes: int  # their total size
-    rsnapshot_seconds: float
+    rsnapshot_seconds: float  # the copy into .sync, `rsnapshot sync` and `rsnapshot alpha`
     seconds: float  # the whole step: checks, mount, prune, rsnapshot, verify, unmount
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
+    copied_files: int = 0  # new or changed files written into .sync by sync_copy
 
 
 # --- verification -------------------------------------------------------------------------
@@ -62,10 +65,20 @@ def _sample_hash(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
+class SnapshotMismatch(KcbError):
+    """The copy does not match its source; `files` names the copies that differ."""
+
+    cause = "snapshot_incomplete"
+
+    def __init__(self, message: str, *, fix: str, files: list[str]) -> None:
+        super().__init__(message, fix=fix)
+        self.files = files
+
+
 def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     """Check that snapshot_dir holds every backed-up file of source_dir with the same size,
-    modification second and first/last 64 KiB. Raises KcbError(snapshot_incomplete)."""
-    problems: list[str] = []
+    modification second and first/last 64 KiB. Raises SnapshotMismatch."""
+    problems: dict[str, str] = {}
     files = total = 0
     sources = rsnapshot.backed_up_files(source_dir)
     for source in sources:
@@ -74,24 +87,25 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
         try:
             have = copy.lstat()
         except FileNotFoundError:
-            problems.append(f"{source.name}: missing")
+            problems[source.name] = "missing"
             continue
         if have.st_size != want.st_size:
-            problems.append(f"{source.name}: {have.st_size} bytes, source {want.st_size}")
+            problems[source.name] = f"{have.st_size} bytes, source {want.st_size}"
         elif int(have.st_mtime) != int(want.st_mtime):
-            problems.append(f"{source.name}: modification time differs from the source")
+            problems[source.name] = "modification time differs from the source"
         elif _sample_hash(copy, have.st_size) != _sample_hash(source, want.st_size):
-            problems.append(f"{source.name}: content differs from the source")
+            problems[source.name] = "content differs from the source"
         else:
             files, total = files + 1, total + want.st_size
     if problems:
-        shown = "; ".join(problems[:10]) + ("; ..." if len(problems) > 10 else "")
-        raise KcbError(
+        listed = [f"{name}: {problem}" for name, problem in problems.items()]
+        shown = "; ".join(listed[:10]) + ("; ..." if len(listed) > 10 else "")
+        raise SnapshotMismatch(
             f"snapshot {snapshot_dir} does not match {source_dir} "
             f"({len(problems)} of {len(sources)} files): {shown}",
             fix="the next cycle takes a new snapshot; if this repeats, check the backup volume "
             "and the rsnapshot output",
-            cause="snapshot_incomplete",
+            files=list(problems),
         )
     names = {s.name for s in sources}
     extra = sorted(p.name for p in snapshot_dir.iterdir() if p.name not in names)
@@ -106,6 +120,40 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     if extra:
         log.warning("snapshot.extra_files", snapshot=str(snapshot_dir), files=extra[:20])
     return VerifyResult(files, total, extra)
+
+
+def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
+    """verify_snapshot of `.sync/localhost/` before the rotation. A copy that differs is
+    removed from `.sync` (its links in the snapshots keep their content), so the next run
+    copies it again whatever its size and time say."""
+    try:
+        return verify_snapshot(source_dir, sync_host)
+    except SnapshotMismatch as exc:
+        for name in exc.files:
+            with contextlib.suppress(OSError):
+                (sync_host / name).unlink(missing_ok=True)
+        exc.message += "; nothing was rotated: alpha.0 is still the previous snapshot"
+        raise
+
+
+def _inodes(directory: Path) -> dict[str, int]:
+    return {entry.name: entry.lstat().st_ino for entry in directory.iterdir()}
+
+
+def _check_linked(sync_host: Path, alpha0: Path) -> None:
+    """alpha.0 must be rsnapshot's hard-link copy of the verified `.sync`: the same inodes
+    under the same names. (Sizes are not compared again: for about a second after a link,
+    gocryptfs 2.3 reports the ciphertext's size for both names.)"""
+    want, have = _inodes(sync_host), _inodes(alpha0)
+    if want != have:
+        differ = sorted(n for n in want.keys() | have.keys() if want.get(n) != have.get(n))
+        raise KcbError(
+            f"snapshot {alpha0} is not the hard-link copy of the verified {sync_host}: "
+            f"{len(differ)} name(s) differ, e.g. {differ[:10]}",
+            fix="the next cycle discards this snapshot and takes a new one; if this repeats, "
+            "check the backup volume",
+            cause="snapshot_incomplete",
+        )
 
 
 # --- the step -----------------------------------------------------------------------------
@@ -124,8 +172,9 @@ def _make_dir(path: Path) -> None:
         raise
 
 
-# rsnapshot failures that can leave a half-written alpha.0 (not: lock held, never started).
-_HALF_WAY = ("disk_full", "rsnapshot_failed")
+# Failures that can leave a half-written alpha.0 (not: lock held, never started). One in the
+# copy or `rsnapshot sync` changes no alpha.N: the check finds "no snapshot was changed".
+_HALF_WAY = ("disk_full", "rsnapshot_failed", "snapshot_copy_failed")
 
 
 def _discard_incomplete(snapshot_root: Path, before: dict[str, Fingerprint], retention: int) -> str:
@@ -185,7 +234,8 @@ def backup_snapshot(
     committed: Committed | None = None,
 ) -> SnapshotResult:
     """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
-    checks, mount, prune beyond backup.retention, rsnapshot alpha, verify alpha.0 against the
+    checks, mount, prune beyond backup.retention, copy into .sync, rsnapshot sync and alpha,
+    verify alpha.0 against the
     source, unmount (always). Once stop_requested() is true a running rsnapshot gets
     config.shutdownGraceSeconds before it is stopped. Raises KcbError with one of the causes
     password_file_unreadable, target_missing, target_not_mounted, target_not_empty,
@@ -194,6 +244,7 @@ def backup_snapshot(
     start = time.monotonic()
     backup = config.backup
     source = source_dir or config.sink_path
+    grace = ShutdownGrace(stop_requested, config.shutdown_grace_seconds)
     check_target(backup)
     ownership.take_over(backup.target_dir)  # before the mount: the ciphertext is not in use
     with mounted_volume(backup) as volume:
@@ -231,13 +282,12 @@ def backup_snapshot(
                 error=str(exc),
                 note="a kill during this run would not be recovered by the next one",
             )
+        sync_host = volume.snapshot_root / rsnapshot.SYNC_DIR / rsnapshot.HOST_DIR
         try:
-            run = rsnapshot.run(
-                conf,
-                lockfile,
-                stop_requested=stop_requested,
-                grace=config.shutdown_grace_seconds,
-            )
+            copied = sync_copy.fill_sync_dir(source, volume.snapshot_root, grace=grace)
+            synced = rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=grace)
+            verified = _verify_sync(source, sync_host)  # a mismatch rotates nothing
+            rotated = rsnapshot.run(conf, lockfile, rsnapshot.LEVEL, grace=grace)
         except KcbError as exc:
             # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
             # what it left must never rotate on as if it were a snapshot.
@@ -246,12 +296,14 @@ def backup_snapshot(
             with contextlib.suppress(OSError):  # never hide the error that got us here
                 interrupted.clear_run(volume.snapshot_root)
             raise
-        log.info("rsnapshot.done", seconds=round(run.seconds, 3), exit_code=run.exit_code)
+        seconds = copied.seconds + synced.seconds + rotated.seconds
+        exit_code = max(synced.exit_code, rotated.exit_code)
+        log.info("rsnapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
         newest = volume.snapshot_root / f"{rsnapshot.LEVEL}.0"
         alpha0 = newest / rsnapshot.HOST_DIR
         # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
         try:
-            verified = verify_snapshot(source, alpha0)
+            _check_linked(sync_host, alpha0)
         except KcbError as exc:
             # Recorded in the snapshot, so the listing shows why and the next run discards it.
             try:
@@ -262,6 +314,9 @@ def backup_snapshot(
                 interrupted.clear_run(volume.snapshot_root)
             raise
         _mark_complete(newest, verified, committed)
+        # With `retain 1`, sync_first's rotation moves alpha.0 to alpha.1 and keeps it: only
+        # now that the new alpha.0 is complete may the previous one go.
+        pruned += retention.prune(volume.snapshot_root, backup.retention)
         interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
@@ -271,8 +326,9 @@ def backup_snapshot(
         initialised=volume.initialised,
         files=verified.files,
         bytes=verified.bytes,
-        rsnapshot_seconds=run.seconds,
+        rsnapshot_seconds=seconds,
         seconds=time.monotonic() - start,
         pruned=[p.name for p in pruned],
-        rsnapshot_exit_code=run.exit_code,
+        rsnapshot_exit_code=exit_code,
+        copied_files=copied.files,
     )

@@ -1,5 +1,6 @@
 """rsnapshot: render its config (the original chart's include/exclude and rsync arguments) and
-run one `alpha` rotation, mapping its failures to causes an operator can act on."""
+run its `sync` (rsync into `.sync/`) and `alpha` (rotation) steps, mapping its failures to
+causes an operator can act on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -20,11 +20,13 @@ from pathlib import Path
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.shutdown_grace import ShutdownGrace
 
 # Re-exported (`X as X`): the supervisor and the tests import them from here.
 from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
 from kafka_connect_backup.snapshot_layout import HOST_DIR as HOST_DIR
 from kafka_connect_backup.snapshot_layout import LEVEL as LEVEL
+from kafka_connect_backup.snapshot_layout import SYNC_DIR as SYNC_DIR
 
 # --no-owner --no-group: a snapshot's files are the supervisor's (root's), not the Connect user's.
 # Restores only read them, and keeping the sink files' owner would need CAP_CHOWN (and then
@@ -33,6 +35,9 @@ from kafka_connect_backup.snapshot_layout import LEVEL as LEVEL
 RSYNC_LONG_ARGS = "--delete --no-owner --no-group --no-links --delete-excluded"
 # rsnapshot exits 2 when it finished with warnings (e.g. rsync's "some files vanished").
 EXIT_WARNING = 2
+# rsnapshot's steps, with `sync_first 1`: rsync the source into `.sync/`, then rotate the
+# alpha.N and hard-link `.sync` as alpha.0.
+SYNC = "sync"
 
 # How often a running rsnapshot is checked for a shutdown request (and the timeout).
 _POLL_SECONDS = 0.2
@@ -47,10 +52,6 @@ class RsnapshotStopped(KcbError):
     cause = "shutdown"
 
 
-def _never() -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class RsnapshotRun:
     seconds: float
@@ -58,8 +59,9 @@ class RsnapshotRun:
     output: str
 
 
-def _command(name: str, fallback: str) -> str:
-    return shutil.which(name) or fallback
+def command(name: str) -> str:
+    """The absolute path of one of the commands rsnapshot runs (cp, rm, rsync, rsnapshot)."""
+    return shutil.which(name) or f"/usr/bin/{name}"
 
 
 def backed_up_files(source_dir: Path) -> list[Path]:
@@ -85,10 +87,14 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         # The root is created (and checked to be on the mounted volume) by the caller: never
         # let rsnapshot create it on whatever lies underneath a missing mount.
         ("no_create_root", "1"),
-        ("cmd_cp", _command("cp", "/bin/cp")),
-        ("cmd_rm", _command("rm", "/bin/rm")),
-        ("cmd_rsync", _command("rsync", "/usr/bin/rsync")),
+        ("cmd_cp", command("cp")),
+        ("cmd_rm", command("rm")),
+        ("cmd_rsync", command("rsync")),
         ("retain", f"{LEVEL}\t{retention}"),
+        # `rsnapshot sync` updates .sync/ (which supervisor/sync_copy.py fills first, faster
+        # than rsync through FUSE), `rsnapshot alpha` only rotates: a stopped copy touches no
+        # snapshot.
+        ("sync_first", "1"),
         # 3 echoes each command and lets rsync's own errors through (2 swallows them, and
         # with them the "No space left on device" that tells a full disk from other failures).
         ("verbose", "3"),
@@ -124,7 +130,7 @@ def _errors(output: str) -> str:
     return "\n".join((marked or lines)[-10:])
 
 
-def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
+def _failure(conf: Path, step: str, lockfile: Path, code: int, output: str) -> KcbError:
     tail = _errors(output)
     lowered = output.lower()
     if "no space left on device" in lowered or f"({errno.ENOSPC})" in output:
@@ -141,7 +147,7 @@ def _failure(conf: Path, lockfile: Path, code: int, output: str) -> KcbError:
             cause="rsnapshot_locked",
         )
     return KcbError(
-        f"rsnapshot -c {conf} {LEVEL} failed (exit {code}): {tail}",
+        f"rsnapshot -c {conf} {step} failed (exit {code}): {tail}",
         fix="read the rsnapshot output above; the next cycle retries",
         cause="rsnapshot_failed",
     )
@@ -171,14 +177,14 @@ def _stop_group(proc: subprocess.Popen[bytes], term_wait: float = 30.0) -> None:
 def _wait(
     proc: subprocess.Popen[bytes],
     conf: Path,
+    step: str,
     timeout: float | None,
-    stop_requested: Callable[[], bool],
-    grace: float,
+    grace: ShutdownGrace,
 ) -> int:
     """rsnapshot's exit code; raises (leaving the process to the caller to stop) on timeout,
-    or when a shutdown was requested more than `grace` seconds ago."""
+    or once the shutdown grace has run out."""
     start = time.monotonic()
-    stop_seen: float | None = None
+    warned = False
     while True:
         try:
             return proc.wait(timeout=_POLL_SECONDS)
@@ -187,22 +193,22 @@ def _wait(
         now = time.monotonic()
         if timeout is not None and now - start >= timeout:
             raise KcbError(
-                f"rsnapshot -c {conf} {LEVEL} did not finish within {timeout:.0f}s; stopped it",
+                f"rsnapshot -c {conf} {step} did not finish within {timeout:.0f}s; stopped it",
                 fix="check the backup volume's speed; the next cycle retries",
                 cause="rsnapshot_failed",
             )
-        if stop_seen is None and stop_requested():
-            stop_seen = now
+        if not warned and grace.requested():
+            warned = True
             log.warning(
                 "rsnapshot.shutdown_grace",
                 pid=proc.pid,
-                grace_seconds=grace,
+                grace_seconds=grace.seconds,
                 running_seconds=round(now - start, 1),
                 note="shutdown requested: rsnapshot may finish within shutdownGraceSeconds",
             )
-        if stop_seen is not None and now - stop_seen >= grace:
+        if grace.expired():
             raise RsnapshotStopped(
-                f"rsnapshot -c {conf} {LEVEL} still running {grace:g}s after the shutdown "
+                f"rsnapshot -c {conf} {step} still running {grace.seconds:g}s after the shutdown "
                 f"request (shutdownGraceSeconds, {now - start:.1f}s in all): stopped it",
                 fix="nothing to do: the incomplete snapshot is discarded and the next start "
                 "takes a new one; if snapshots take longer than the grace, raise "
@@ -213,18 +219,19 @@ def _wait(
 def run(
     conf: Path,
     lockfile: Path,
+    step: str = LEVEL,
     *,
     timeout: float | None = None,
-    stop_requested: Callable[[], bool] = _never,
-    grace: float = 90.0,
+    grace: ShutdownGrace | None = None,
 ) -> RsnapshotRun:
-    """Run `rsnapshot -c conf alpha`. Raises KcbError (disk_full, rsnapshot_locked,
-    rsnapshot_failed); exit 2 (warnings) is returned for the caller's verification to judge.
+    """Run `rsnapshot -c conf {step}` (SYNC or LEVEL). Raises KcbError (disk_full,
+    rsnapshot_locked, rsnapshot_failed); exit 2 (warnings) is returned for the caller's
+    verification to judge.
 
-    Once `stop_requested()` is true (SIGTERM), rsnapshot may go on for `grace` seconds; then
-    it is stopped as below and RsnapshotStopped raised: its `alpha.0` is then incomplete and
-    the caller must discard it. (Requested before the start, the grace counts from the start:
-    the step the cycle is in still gets its chance to finish.)
+    Once a shutdown is requested, rsnapshot may go on until the grace runs out; then it is
+    stopped as below and RsnapshotStopped raised: what it wrote (alpha.0, or `.sync` for SYNC)
+    is then incomplete and the caller must discard it. (Requested before the start, the grace
+    counts from the first look: the step the cycle is in still gets its chance to finish.)
 
     If interrupted (an exception such as KeyboardInterrupt while waiting), rsnapshot and its
     rsync children get SIGTERM (rsnapshot removes its lock file, rsync its partial file) and
@@ -233,14 +240,14 @@ def run(
     start = time.monotonic()
     with tempfile.TemporaryFile() as output:
         proc = subprocess.Popen(
-            [_command("rsnapshot", "/usr/bin/rsnapshot"), "-c", str(conf), LEVEL],
+            [command("rsnapshot"), "-c", str(conf), step],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal's Ctrl-C reaches us, not rsnapshot mid-copy
         )
         try:
-            code = _wait(proc, conf, timeout, stop_requested, grace)
+            code = _wait(proc, conf, step, timeout, grace or ShutdownGrace())
         except RsnapshotStopped:
             # Within the pod's remaining termination grace (it also resumes and unmounts).
             _stop_group(proc, term_wait=10.0)
@@ -253,7 +260,7 @@ def run(
         text = output.read().decode(errors="replace")
     seconds = time.monotonic() - start
     if code not in (0, EXIT_WARNING):
-        raise _failure(conf, lockfile, code, text)
+        raise _failure(conf, step, lockfile, code, text)
     if code == EXIT_WARNING:
         log.warning("rsnapshot.warnings", conf=str(conf), output=_errors(text))
     log.debug("rsnapshot.output", output=text.strip()[-4000:])
