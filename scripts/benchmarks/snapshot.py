@@ -6,9 +6,10 @@ mount variant asked for, in rounds that rotate the order:
 - plain rsync: the rsnapshot config's rsync flags and filter, straight into a plain directory
   (a fresh one for the initial copy; the same one again for the steady state): the ceiling;
 - raw rsync into a freshly created encrypted volume: what the FUSE engine alone costs;
-- the real backup step (`backup_snapshot`: checks, mount, prune, `rsnapshot alpha`, verify,
-  unmount) into a fresh volume (initial), then again after appending to the current files
-  (steady state: rsnapshot rotates, hard-links unchanged files and copies the changed ones).
+- the real backup step (`backup_snapshot`: checks, mount, prune, the copy into `.sync`,
+  `rsnapshot sync`, verify, `rsnapshot alpha`, unmount) into a fresh volume (initial), then
+  again after appending to the current files (steady state: the copy rewrites the changed
+  files, rsnapshot rotates and hard-links the rest).
 
 No Kafka: Connect does not change what the snapshot copies (the backup section measures the
 whole cycle). Every contender reads the same page-cached files and writes to the same disk;
@@ -231,7 +232,7 @@ def run(options: SnapshotOptions, work: Path) -> Section:
             f"({human(options.size)} in all), page-cached; {options.current} of them 'current': "
             f"before each steady-state run {human(options.append)} is appended to each current "
             "file "
-            "(rsync then copies those files again in full, as it does every cycle)."
+            "(the backup step then copies those files again in full, as it does every cycle)."
         ),
         (
             "plain rsync = the rsnapshot config's rsync flags and filter "
@@ -240,9 +241,10 @@ def run(options: SnapshotOptions, work: Path) -> Section:
         ),
         (
             "raw rsync into a fresh volume = the same rsync into a just-created encrypted volume "
-            "(FUSE + encryption, no rsnapshot); backup step = `backup_snapshot` as the cycle calls "
-            "it (mount, prune, rsnapshot alpha, verify, unmount); its rsnapshot part is shown "
-            "separately."
+            "(FUSE + encryption, no rsnapshot: what the product did before sync_copy.py); backup "
+            "step = `backup_snapshot` as the cycle calls it (mount, prune, the copy of new and "
+            "changed files into `.sync` in 1 MiB writes, 3 files at once, `rsnapshot sync`, "
+            "verify, `rsnapshot alpha`, unmount); its copy + rsnapshot part is shown separately."
         ),
         (
             f"{options.rounds} round(s); the order of the contenders rotates every round; the "
@@ -296,9 +298,9 @@ def _table(
             "engine",
             "mount options",
             "initial: raw rsync into the volume s (MB/s, speed / plain)",
-            "initial: rsnapshot s (MB/s, / plain)",
+            "initial: copy + rsnapshot s (MB/s, / plain)",
             "initial: whole backup step s",
-            "steady: rsnapshot s (MB/s, / plain)",
+            "steady: copy + rsnapshot s (MB/s, / plain)",
             "steady: whole backup step s",
         ],
         caption=f"plain rsync: initial {secs(plain_initial.median)} s "
@@ -337,10 +339,10 @@ def _findings(
         raw = pi / c.raw_initial.median if c.raw_initial.median else None
         whole = pi / c.initial.median if c.initial.median else None
         findings.append(
-            f"{c.engine}: the initial copy through rsnapshot runs at {_rate(total, rs_initial)} "
+            f"{c.engine}: the initial copy (copy + rsnapshot) runs at {_rate(total, rs_initial)} "
             f"MB/s = {ratio(init)} plain rsync's speed ({_rate(total, pi)} MB/s); raw rsync into "
-            f"the volume {ratio(raw)}; the whole backup step (mount, prune, rsnapshot, verify, "
-            f"unmount) {ratio(whole)}; steady state through rsnapshot {ratio(steady)}."
+            f"the volume {ratio(raw)}; the whole backup step (mount, prune, copy, rsnapshot, "
+            f"verify, unmount) {ratio(whole)}; steady state (copy + rsnapshot) {ratio(steady)}."
         )
         parts.append(f"{c.engine} {ratio(init)} initial, {ratio(steady)} steady")
     for c in contenders:
@@ -353,14 +355,14 @@ def _findings(
         if base is None or not base.initial.median:
             continue
         findings.append(
-            f"{c.engine} with {c.variant}: initial rsnapshot "
+            f"{c.engine} with {c.variant}: initial copy + rsnapshot "
             f"{secs(c.initial_rsnapshot.median)} s vs {secs(base.initial_rsnapshot.median)} s "
             f"with the product's options; raw rsync {secs(c.raw_initial.median)} s vs "
             f"{secs(base.raw_initial.median)} s."
         )
     if parts:
         headline.append(
-            f"Snapshot of {human(total)} through rsnapshot vs plain rsync (speed ratio): "
+            f"Snapshot of {human(total)} (copy + rsnapshot) vs plain rsync (speed ratio): "
             + "; ".join(parts)
             + "."
         )

@@ -64,8 +64,8 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
 ) -> None:
     topic = "e2e-lifecycle"
     sink_dir = _setup(release, topic)
-    # encfs and a 1 s grace for rsnapshot (the chart keeps 30 s of the 31 to resume and unmount):
-    # the big file below keeps rsnapshot busy far past it.
+    # encfs and a 1 s grace for the backup step (the chart keeps 30 s of the 31 to resume and
+    # unmount): the big file below keeps its copy busy far past it.
     release.install(_values(topic, 3, terminationGracePeriodSeconds=31))
     first_pod = release.wait_ready()["metadata"]["name"]
     sent = produce(release, topic, "l", 40)
@@ -81,7 +81,7 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
     assert _snapshot_names(release) == ["alpha.0"]  # alpha.1 and alpha.2 pruned
 
     # A stale compressed file of 1.5 GiB (random, so encryption cannot shrink it): the next
-    # cycle's rsnapshot copies it through encfs for seconds, far past the 1 s grace it gets.
+    # cycle copies it through encfs for seconds, far past the 1 s grace it gets.
     big = sink_dir / f"{topic}-{SINK}-2025-01.sink-1738000000.gz"
     with big.open("wb") as out:
         for _ in range(96):
@@ -120,7 +120,7 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
     reader.join(180)
     log.wait(30)
     events = [e.get("event") for e in lines]
-    assert "rsnapshot.stopped" in events, events[-15:]
+    assert "snapshot.copy_stopped" in events, events[-15:]
     done = [e for e in lines if e.get("event") == "cycle.done"]
     assert done and done[-1]["ok"] is False  # aborted, not half-saved
 

@@ -129,6 +129,7 @@ def test_a_copy_past_the_grace_is_stopped_and_every_snapshot_stays_as_it_was(
     assert "still running 1s after the shutdown request" in error.message
     assert error.message.endswith("; no snapshot was changed")
     assert logs.events("snapshot.copy_shutdown_grace")[0]["grace_seconds"] == GRACE
+    assert logs.events("snapshot.copy_stopped")
     assert not logs.events("rsnapshot.output") and not logs.events("snapshot.interrupted_cleanup")
     assert not fuse.is_mount_point(env.mount_point)
     # The previous snapshot is alpha.0, byte for byte; nothing else is listed.

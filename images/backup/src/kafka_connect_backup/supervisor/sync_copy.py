@@ -215,6 +215,8 @@ def fill_sync_dir(
         and not isinstance(error, _Abandoned)
     ]
     if errors:
+        if isinstance(errors[0], CopyStopped):
+            log.warning("snapshot.copy_stopped", note="no snapshot was changed")
         raise errors[0]
     copied = sum(future.result() for future in futures)
     result = CopyResult(len(pending), copied, time.monotonic() - start)
