@@ -182,6 +182,21 @@ _LINES = st.one_of(
     st.builds(lambda line, cut: line[:cut], _RECORDS, st.integers(min_value=0, max_value=60)),
     st.builds(lambda line, junk: line + junk, _RECORDS, st.binary(min_size=1, max_size=4)),
     st.builds(lambda time: b'{"utcTime": "%s", "n": 1e400}' % time.encode(), _ISO),
+    # Where a field decoder that skips the other fields could part from a whole parse.
+    st.builds(
+        lambda a, b: b'{"utcTime": "%s", "utcTime": "%s"}' % (a.encode(), b.encode()), _ISO, _ISO
+    ),
+    st.builds(lambda time: b'{"utc\\u0054ime": "%s"}' % time.encode(), _ISO),
+    st.builds(lambda time: b'{"x": "\\ud800", "utcTime": "%s"}' % time.encode(), _ISO),
+    st.builds(lambda time: b'{"x": "\xff\xfe", "utcTime": "%s"}' % time.encode(), _ISO),
+    st.builds(lambda time: b'{"x": "caf\xc3\xa9", "utcTime": "%s"}' % time.encode(), _ISO),
+    st.builds(
+        lambda time, depth: (
+            b'{"x": %s%s, "utcTime": "%s"}' % (b"[" * depth, b"]" * depth, time.encode())
+        ),
+        _ISO,
+        st.sampled_from([1, 1000, 1100, 3000]),
+    ),
     st.binary(max_size=40),
 )
 _BOUNDS = st.one_of(_AROUND, NAIVE).map(lambda d: d.replace(tzinfo=UTC))

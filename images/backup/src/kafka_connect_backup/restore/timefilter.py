@@ -8,6 +8,7 @@ larger than 1e11), compared as UTC epoch seconds.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import orjson
 
 _ISO_EXAMPLES = "for example 2021-01-19T15:57, 2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00"
@@ -112,6 +114,18 @@ def json_value(line: bytes) -> Any:
         return json.loads(line.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
+
+
+@functools.cache
+def string_field_decoder(key: str) -> msgspec.json.Decoder[Any]:
+    """Decodes a JSON object's top-level `key` as a string (`.value`), skipping every other
+    field without building it: the restore's hot loop, about twice as fast as a whole orjson
+    parse. It raises msgspec.DecodeError for anything else (not an object, no such field,
+    another type), RecursionError beyond about 1000 levels of nesting (json_value reads
+    deeper). Its skipping checks the JSON syntax but not the UTF-8 of skipped strings, so it
+    is only used on ASCII lines; for those its field value is json_value's."""
+    line_type = msgspec.defstruct("Line", [("value", str)], rename={"value": key})
+    return msgspec.json.Decoder(line_type)
 
 
 class FieldReader:
