@@ -52,7 +52,8 @@ class Metrics:
         )
         self.rsnapshot_duration = gauge(
             "kcb_rsnapshot_duration_seconds",
-            "Wall time of the last rsnapshot run (mount to unmount excluded)",
+            "Wall time of the last snapshot's copy, rsnapshot sync and rsnapshot alpha (mount, "
+            "verification and unmount excluded)",
         )
         self.snapshot_duration = gauge(
             "kcb_snapshot_step_duration_seconds",
