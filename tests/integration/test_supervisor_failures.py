@@ -21,6 +21,7 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.snapshot_layout import SYNC_DIR
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
@@ -242,19 +243,23 @@ def test_compress_disk_full_still_takes_the_backup_and_keeps_the_source(
 
 def _snapshots(config: Config) -> dict[str, dict[str, str]]:
     with mounted_volume(config.backup, allow_init=False) as volume:
-        return {p.name: _tree_digest(p) for p in sorted(volume.snapshot_root.iterdir())}
+        return {
+            p.name: _tree_digest(p)
+            for p in sorted(volume.snapshot_root.iterdir())
+            if p.name != SYNC_DIR
+        }
 
 
 def _disk_full(env: StorageEnv, config: Config) -> Config:
-    # Incompressible and bigger than what is left on the 4 MiB target: rsync hits ENOSPC.
+    # Incompressible and bigger than what is left on the 4 MiB target: the copy hits ENOSPC.
     big = env.sink / "other-sink-2026-01.sink"
     big.write_bytes(os.urandom(6 * 1024 * 1024))
     return config
 
 
-def _rsnapshot_cannot_write(env: StorageEnv, config: Config) -> Config:
+def _volume_read_only(env: StorageEnv, config: Config) -> Config:
     # The backup volume turns read-only (as a failing NFS server or disk does): the volume
-    # still mounts, but rsnapshot's rotation cannot write into the snapshot root.
+    # still mounts, but nothing can be written into the snapshot root.
     subprocess.run(["mount", "-o", "remount,ro", str(env.target)], check=True)
     return config
 
@@ -269,10 +274,10 @@ def _target_missing(env: StorageEnv, config: Config) -> Config:
     ("make_failure", "cause"),
     [
         (_disk_full, "disk_full"),
-        (_rsnapshot_cannot_write, "rsnapshot_failed"),
+        (_volume_read_only, "snapshot_copy_failed"),
         (_target_missing, "target_missing"),
     ],
-    ids=["disk_full", "rsnapshot_cannot_write", "target_missing"],
+    ids=["disk_full", "volume_read_only", "target_missing"],
 )
 def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
     kafka_broker,
@@ -315,20 +320,17 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
         # Nothing deleted: the sink files as they were, the previous snapshot intact.
         assert _tree_digest(env.sink) == sink_before
         assert path.read_text().splitlines() == lines
-        if cause == "rsnapshot_failed":
+        if cause == "snapshot_copy_failed":
             subprocess.run(["mount", "-o", "remount,rw", str(env.target)], check=True)
-        # The previous snapshot is still alpha.0, and nothing half-written is left to
-        # rotate on as a snapshot (a disk-full rsync had started writing alpha.0).
+        # The previous snapshot is still alpha.0: the copy only ever writes into .sync, so a
+        # failed one changes no snapshot and leaves no partial file.
         assert _snapshots(config) == {"alpha.0": previous}
-        cleanups = logs.events("snapshot.interrupted_cleanup")
-        if cause == "disk_full":
-            # rsnapshot had made alpha.1 (cp -al) and rsync had started on alpha.0: one
-            # of the two goes (which depends on how far rsync got), alpha.0 is as before.
-            (cleanup,) = cleanups
-            assert len(cleanup["removed"]) == 1 and cleanup["kept"] == ["alpha.0"]
-            assert "removed ['alpha." in event["error"]
-        else:
-            assert cleanups == []
+        assert logs.events("snapshot.interrupted_cleanup") == []
+        if cause != "target_missing":
+            assert event["error"].endswith("; no snapshot was changed"), event["error"]
+            with mounted_volume(config.backup, allow_init=False) as volume:
+                host = volume.snapshot_root / SYNC_DIR / "localhost"
+                assert not [p.name for p in host.iterdir() if p.name.startswith(".")]
         # Connect sinks again.
         more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
         assert wait_for_line_count([path], 220) == lines + more

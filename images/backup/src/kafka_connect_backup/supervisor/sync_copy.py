@@ -89,6 +89,11 @@ def _prepare(snapshot_root: Path) -> Path:
     for entry in host.iterdir():
         if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
             entry.unlink()
+    # A volume gone read-only fails here with its reason even when nothing changed (rsnapshot's
+    # rotation would only say that a rename failed).
+    probe = host / ".kcb-write-probe"  # no temporary-file name: nothing waits for it
+    probe.write_bytes(b"")
+    probe.unlink()
     return host
 
 
