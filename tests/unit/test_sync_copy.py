@@ -34,12 +34,17 @@ def make_source(root: Path) -> Path:
     return source
 
 
+def snapshot_root(tmp_path: Path) -> Path:
+    root = tmp_path / "snapshots"
+    root.mkdir()
+    return root
+
+
 def test_copies_every_backed_up_file_with_its_mode_and_time(tmp_path: Path) -> None:
     source = make_source(tmp_path)
     (source / "t-s-2026-10.sink").chmod(0o640)
     os.utime(source / "t-s-2026-10.sink", (1_700_000_000, 1_700_000_000))
-    root = tmp_path / "snapshots"
-    root.mkdir()
+    root = snapshot_root(tmp_path)
     result = fill_sync_dir(source, root)
     host = root / ".sync" / "localhost"
     assert sorted(p.name for p in host.iterdir()) == [
@@ -60,8 +65,7 @@ def test_a_changed_file_is_renamed_over_never_written_through_the_snapshots_link
     tmp_path: Path,
 ) -> None:
     source = make_source(tmp_path)
-    root = tmp_path / "snapshots"
-    root.mkdir()
+    root = snapshot_root(tmp_path)
     fill_sync_dir(source, root)
     host = root / ".sync" / "localhost"
     # What `rsnapshot alpha` does: alpha.0 is the hard-link copy of .sync.
@@ -111,8 +115,7 @@ def test_past_the_shutdown_grace_the_copy_stops_and_leaves_no_partial_file(
     tmp_path: Path,
 ) -> None:
     source = make_source(tmp_path)
-    root = tmp_path / "snapshots"
-    root.mkdir()
+    root = snapshot_root(tmp_path)
     with pytest.raises(CopyStopped) as caught:
         fill_sync_dir(source, root, grace=ShutdownGrace(lambda: True, 0.0))
     assert "still running 0s after the shutdown request" in caught.value.message
@@ -132,7 +135,6 @@ def test_one_failed_file_fails_the_copy_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_missing_source_is_left_to_rsnapshot_to_report(tmp_path: Path) -> None:
-    root = tmp_path / "snapshots"
-    root.mkdir()
+    root = snapshot_root(tmp_path)
     assert fill_sync_dir(tmp_path / "gone", root).files == 0
     assert list(root.iterdir()) == []
