@@ -1,6 +1,6 @@
-"""SIGTERM during the backup step's copy, with the real rsnapshot, rsync and encfs/gocryptfs:
-the copy may go on for shutdownGraceSeconds, then it stops; it only ever wrote into .sync, so
-every snapshot is as it was and the next run works."""
+"""SIGTERM during the backup step's copy or rsnapshot, with the real rsnapshot, rsync and
+encfs/gocryptfs: the step may go on for shutdownGraceSeconds, then it stops; the copy only ever
+wrote into .sync, so every snapshot is as it was and the next run works."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ import pytest
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.shutdown_grace import ShutdownGrace
 from kafka_connect_backup.snapshot_layout import SYNC_DIR
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import CONF_NAME, backup_snapshot
-from kafka_connect_backup.tools import fuse
+from kafka_connect_backup.supervisor.snapshot import CONF_NAME, LOCK_NAME, backup_snapshot
+from kafka_connect_backup.supervisor.sync_copy import CopyStopped
+from kafka_connect_backup.tools import fuse, rsnapshot
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 from kafka_connect_backup.volume import mounted_volume
 from storage_helpers import StorageEnv, storage_env, tree, wait_for_copy
@@ -75,11 +77,11 @@ def _snapshots(config: Config) -> dict[str, dict[str, bytes]]:
         }
 
 
-def _interrupted(config: Config, env: StorageEnv) -> tuple[RsnapshotStopped, float]:
+def _interrupted(config: Config, env: StorageEnv) -> tuple[CopyStopped, float]:
     stopper = StopWhenCopying(env.mount_point)
     stopper.start()
     try:
-        with pytest.raises(RsnapshotStopped) as caught:
+        with pytest.raises(CopyStopped) as caught:
             backup_snapshot(config, stop_requested=stopper)
         stopped_after = time.monotonic() - (stopper.requested_at or 0.0)
     finally:
@@ -151,6 +153,38 @@ def test_first_snapshot_stopped_past_the_grace_leaves_no_snapshot(env: StorageEn
     assert error.message.endswith("; no snapshot was changed")
     assert _snapshots(config) == {}
     assert (env.sink / "orders-sink-2026-11.sink").stat().st_size == BIG  # source untouched
+
+
+def test_rsnapshot_past_the_grace_is_stopped_with_its_rsync(env: StorageEnv) -> None:
+    # `rsnapshot sync` left to copy the big file itself (the backup step's copy did not run).
+    config = env.config()
+    _add_big_file(env.sink)
+    env.work.mkdir(parents=True, exist_ok=True)
+    conf, lockfile = env.work / CONF_NAME, env.work / LOCK_NAME
+    logs = LogCapture()
+    with mounted_volume(config.backup) as volume:
+        rsnapshot.write_config(
+            conf,
+            rsnapshot.render_config(
+                snapshot_root=volume.snapshot_root,
+                source_dir=env.sink,
+                retention=2,
+                lockfile=lockfile,
+            ),
+        )
+        started = time.monotonic()
+        with pytest.raises(RsnapshotStopped) as caught:
+            rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=ShutdownGrace(lambda: True, GRACE))
+        assert GRACE <= time.monotonic() - started < GRACE + 15
+        assert _processes_using(conf) == []  # rsnapshot and its rsync: the whole group
+        assert not lockfile.exists()
+        assert not (volume.snapshot_root / "alpha.0").exists()
+    assert caught.value.cause == "shutdown"
+    assert f"rsnapshot -c {conf} sync still running 1s after the shutdown request" in (
+        caught.value.message
+    )
+    assert logs.events("rsnapshot.shutdown_grace")[0]["grace_seconds"] == GRACE
+    assert logs.events("rsnapshot.stopped")
 
 
 def test_shutdown_requested_before_a_short_rsnapshot_lets_it_finish(env: StorageEnv) -> None:

@@ -8,6 +8,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from kafka_connect_backup.errors import KcbError
+
+
+class StoppedPastGrace(KcbError):
+    """Shutdown requested and a backup step was still running when the grace ran out: stopped.
+    What it wrote is incomplete and the caller discards it; the cycle records no snapshot."""
+
+    cause = "shutdown"
+
 
 def _never() -> bool:
     return False

@@ -51,6 +51,7 @@ from kafka_connect_backup.connect.connectors import (
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.shutdown_grace import StoppedPastGrace
 from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
@@ -63,7 +64,6 @@ from kafka_connect_backup.supervisor.snapshot import (
 )
 from kafka_connect_backup.supervisor.staging import FrozenFile
 from kafka_connect_backup.supervisor.stop_window import StopTimeout, StopWindow
-from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 
 log = get_logger(__name__)
 
@@ -261,7 +261,7 @@ class Cycle:
             result.aborted = True
             result.step = str(exc)
             log.warning("cycle.aborted", skipped_from=str(exc), reason="shutdown requested")
-        except RsnapshotStopped as exc:
+        except StoppedPastGrace as exc:
             # Shutdown during the snapshot, past shutdownGraceSeconds: no snapshot this cycle.
             result.aborted = True
             result.step = "backup"

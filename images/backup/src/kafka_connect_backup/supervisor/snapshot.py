@@ -16,7 +16,7 @@ from pathlib import Path
 from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
 from kafka_connect_backup.snapshot_dirs import Fingerprint
 from kafka_connect_backup.snapshot_status import Committed, is_rsync_temp, write_marker
 from kafka_connect_backup.supervisor import interrupted, ownership, retention, sync_copy
@@ -291,7 +291,7 @@ def backup_snapshot(
         except KcbError as exc:
             # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
             # what it left must never rotate on as if it were a snapshot.
-            if isinstance(exc, rsnapshot.RsnapshotStopped) or exc.cause in _HALF_WAY:
+            if isinstance(exc, StoppedPastGrace) or exc.cause in _HALF_WAY:
                 exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
             with contextlib.suppress(OSError):  # never hide the error that got us here
                 interrupted.clear_run(volume.snapshot_root)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
 from kafka_connect_backup.snapshot_layout import HOST_DIR, LEVEL, SYNC_DIR
 from kafka_connect_backup.tools import rsnapshot
 
@@ -114,8 +114,8 @@ def _copy_error(what: str, reason: str, *, full: bool = False) -> KcbError:
     )
 
 
-class CopyStopped(rsnapshot.RsnapshotStopped):
-    """Shutdown requested and the copy went on past the grace: stopped, no snapshot changed."""
+class CopyStopped(StoppedPastGrace):
+    """The copy went on past the grace: stopped, no snapshot changed."""
 
 
 class _Abandoned(Exception):

@@ -20,7 +20,7 @@ from pathlib import Path
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
 
 # Re-exported (`X as X`): the supervisor and the tests import them from here.
 from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
@@ -45,11 +45,8 @@ _POLL_SECONDS = 0.2
 log = get_logger(__name__)
 
 
-class RsnapshotStopped(KcbError):
-    """Shutdown requested and rsnapshot stopped after the grace period: its snapshot is
-    incomplete, the caller must discard it."""
-
-    cause = "shutdown"
+class RsnapshotStopped(StoppedPastGrace):
+    """rsnapshot stopped after the grace period: what it wrote is incomplete."""
 
 
 @dataclass(frozen=True)
