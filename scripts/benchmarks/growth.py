@@ -284,7 +284,7 @@ def run(options: GrowthOptions, work: Path) -> Section:
             points.append(run_point(stack, point, options, work / f"g{i}"))
     table = Table(
         [
-            "sink data", "current files", "older files", "cycle", "cycle s", "rsnapshot s",
+            "sink data", "current files", "older files", "cycle", "cycle s", "copy + rsnapshot s",
             "Connect downtime s", "supervisor RSS peak", "largest child RSS peak",
         ],
         caption="Cycle 1 copies everything into a fresh volume; later cycles are the steady "
