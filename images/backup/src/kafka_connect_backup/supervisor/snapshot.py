@@ -284,7 +284,7 @@ def backup_snapshot(
             )
         sync_host = volume.snapshot_root / rsnapshot.SYNC_DIR / rsnapshot.HOST_DIR
         try:
-            copied = sync_copy.fill_sync_dir(source, volume.snapshot_root, grace=grace)
+            copied = sync_copy.fill_sync_dir(source, volume.snapshot_root, grace=grace, direct=True)
             synced = rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=grace)
             verified = _verify_sync(source, sync_host)  # a mismatch rotates nothing
             rotated = rsnapshot.run(conf, lockfile, rsnapshot.LEVEL, grace=grace)

@@ -1,6 +1,6 @@
 """Bring rsnapshot's sync directory (`.sync/localhost/`, rsnapshot.conf has `sync_first 1`) up
 to date with the backed-up files before `rsnapshot sync` runs, writing each new or changed file
-in 1 MiB writes, a few files at once.
+in 1 MiB writes, a few files at once, past the page cache (O_DIRECT) into the FUSE engine.
 
 Why not leave the copy to rsync: through a FUSE engine every write is a round trip to the
 engine, one file at a time. rsync's sender/receiver pipeline copied 2.7 GB into gocryptfs in
@@ -19,6 +19,7 @@ the next one removes the temporary files.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import shutil
 import stat
@@ -127,6 +128,7 @@ class _Run:
     """What the copying threads share."""
 
     grace: ShutdownGrace
+    direct: bool
     failed: threading.Event = field(default_factory=threading.Event)
     announced: threading.Event = field(default_factory=threading.Event)
 
@@ -154,13 +156,20 @@ class _Run:
             )
 
 
+def _direct(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_DIRECT)
+
+
 def _copy_one(source: Path, want: os.stat_result, host: Path, run: _Run) -> int:
     temp = host / f"{TEMP_PREFIX}{source.name}{TEMP_SUFFIX}"
     copied = 0
     try:
-        with source.open("rb", buffering=0) as reader, temp.open("xb", buffering=0) as writer:
-            buffer = bytearray(CHUNK)
-            view = memoryview(buffer)
+        with (
+            source.open("rb", buffering=0) as reader,
+            open(temp, "xb", buffering=0, opener=_direct if run.direct else None) as writer,
+            mmap.mmap(-1, CHUNK) as buffer,  # page-aligned, as O_DIRECT may want
+            memoryview(buffer) as view,
+        ):
             while count := reader.readinto(buffer):
                 run.check()
                 writer.write(view[:count])
@@ -185,10 +194,17 @@ def fill_sync_dir(
     *,
     grace: ShutdownGrace | None = None,
     files_at_once: int = FILES_AT_ONCE,
+    direct: bool = False,
 ) -> CopyResult:
     """Copy every backed-up file of source_dir that `.sync/localhost/` lacks or holds in
     another size or modification time. Raises KcbError (disk_full, snapshot_copy_failed) or
-    CopyStopped; either way no alpha.N was touched."""
+    CopyStopped; either way no alpha.N was touched.
+
+    direct: write with O_DIRECT, for a snapshot root on a FUSE engine (FUSE takes any length
+    and offset; a block filesystem may refuse an unaligned tail). The written plaintext then
+    never enters the page cache: 2.1 GB into gocryptfs took 1.86-1.88 s instead of 2.22-2.26 s,
+    and the verification's first open of each copy no longer spends ~30 ms invalidating its
+    pages (0.3 s for 10 files)."""
     start = time.monotonic()
     if not source_dir.is_dir():  # rsnapshot reports it, with the cause it gives
         return CopyResult(0, 0, 0.0)
@@ -203,7 +219,7 @@ def fill_sync_dir(
         want = source.stat()
         if not _is_current(want, host / source.name):
             pending.append((source, want))
-    run = _Run(grace or ShutdownGrace())
+    run = _Run(grace or ShutdownGrace(), direct)
     with ThreadPoolExecutor(max(1, files_at_once), thread_name_prefix="sync-copy") as pool:
         futures = [pool.submit(_copy_one, path, want, host, run) for path, want in pending]
         try:
