@@ -266,8 +266,9 @@ def run(options: SnapshotOptions, work: Path) -> Section:
             "raw rsync into a fresh volume = the same rsync into a just-created encrypted volume "
             "(FUSE + encryption, no rsnapshot: what the product did before sync_copy.py); backup "
             "step = `backup_snapshot` as the cycle calls it (mount, prune, the copy of new and "
-            "changed files into `.sync` in 1 MiB writes, 4 files at once, `rsnapshot sync`, "
-            "verify, `rsnapshot alpha`, unmount); its copy + rsnapshot part is shown separately."
+            "changed files into `.sync` in 1 MiB O_DIRECT writes, 4 files at once, `rsnapshot "
+            "sync`, verify, `rsnapshot alpha`, unmount); its copy + rsnapshot part is shown "
+            "separately."
         ),
         (
             f"{options.rounds} round(s); the order of the contenders rotates every round; each "
