@@ -18,12 +18,13 @@ class StoppedPastGrace(KcbError):
     cause = "shutdown"
 
 
-def _never() -> bool:
+def never() -> bool:
+    """No shutdown requested: the default of the steps that can be asked to stop."""
     return False
 
 
 class ShutdownGrace:
-    def __init__(self, stop_requested: Callable[[], bool] = _never, seconds: float = 90.0) -> None:
+    def __init__(self, stop_requested: Callable[[], bool] = never, seconds: float = 90.0) -> None:
         self._stop_requested = stop_requested
         self.seconds = seconds
         self._seen: float | None = None

@@ -138,10 +138,9 @@ def classify_batch(
     lines: list[bytes], time_filter: TimeFilter, include_missing: bool
 ) -> BatchResult:
     """The restore's hot loop: one msgspec field decode (orjson for a non-ASCII line) and one
-    fromisoformat per line. Its fast path
-    is timefilter.iso_moment inlined (the call alone cost ~30% of the loop, measured); any line
-    it does not take goes through time_filter.moment, and a property test holds the two to the
-    same answer for every line."""
+    fromisoformat per line. Its fast path is timefilter.iso_moment inlined (the call alone cost
+    ~30% of the loop, measured); any line it does not take goes through time_filter.moment, and
+    a property test holds the two to the same answer for every line."""
     loads = orjson.loads
     fromiso = datetime.fromisoformat
     path = time_filter.reader.path

@@ -1,7 +1,7 @@
 """The backup step of the cycle: mount the encrypted view of the target (volume.py), heal what
 a cut-short run left (interrupted.py), prune, copy what changed into rsnapshot's `.sync`
-(sync_copy.py), run `rsnapshot sync` and `rsnapshot alpha`, verify `alpha.0`, mark it complete
-(snapshot_status.py), and always unmount."""
+(sync_copy.py), run `rsnapshot sync`, verify `.sync`, run `rsnapshot alpha`, check that alpha.0
+is `.sync`'s hard-link copy, mark it complete (snapshot_status.py), and always unmount."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from kafka_connect_backup.config import Config, Engine
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace, never
 from kafka_connect_backup.snapshot_dirs import Fingerprint
 from kafka_connect_backup.snapshot_status import Committed, is_rsync_temp, write_marker
 from kafka_connect_backup.supervisor import interrupted, ownership, retention, sync_copy
@@ -222,10 +222,6 @@ def _mark_complete(
     log.info("snapshot.marked_complete", snapshot=str(snapshot), listing=marker["listing"])
 
 
-def never() -> bool:
-    return False
-
-
 def backup_snapshot(
     config: Config,
     *,
@@ -234,13 +230,14 @@ def backup_snapshot(
     committed: Committed | None = None,
 ) -> SnapshotResult:
     """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
-    checks, mount, prune beyond backup.retention, copy into .sync, rsnapshot sync and alpha,
-    verify alpha.0 against the
-    source, unmount (always). Once stop_requested() is true a running rsnapshot gets
-    config.shutdownGraceSeconds before it is stopped. Raises KcbError with one of the causes
-    password_file_unreadable, target_missing, target_not_mounted, target_not_empty,
-    init_not_allowed, backup_volume_foreign_owner, wrong_password, mount_failed, disk_full,
-    rsnapshot_locked, rsnapshot_failed, snapshot_incomplete."""
+    checks, mount, prune beyond backup.retention, copy into .sync, rsnapshot sync, verify .sync
+    against the source, rsnapshot alpha, check alpha.0's links, mark it complete, unmount
+    (always). Once stop_requested() is true the copy and rsnapshot share
+    config.shutdownGraceSeconds before they are stopped (StoppedPastGrace, cause shutdown).
+    Raises KcbError with one of the causes password_file_unreadable, target_missing,
+    target_not_mounted, target_not_empty, init_not_allowed, backup_volume_foreign_owner,
+    wrong_password, mount_failed, disk_full, snapshot_copy_failed, rsnapshot_locked,
+    rsnapshot_failed, snapshot_incomplete."""
     start = time.monotonic()
     backup = config.backup
     source = source_dir or config.sink_path
