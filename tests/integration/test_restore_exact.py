@@ -23,6 +23,7 @@ from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.kafka_client import KafkaConnection
 from kafka_connect_backup.restore.cli import main as restore
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.sinkfiles import connector_name, period_of
@@ -80,7 +81,7 @@ def _produce(bootstrap: str, topic: str, count: int, keyed: bool = False) -> Non
 
 def read_topic(bootstrap: str, topic: str) -> dict[int, list[Row]]:
     """Every record of every partition, in offset order: (offset, key, value, headers, ts)."""
-    admin = KafkaAdmin(bootstrap)
+    admin = KafkaAdmin(KafkaConnection(bootstrap))
     info = admin.describe(topic, configs=False)
     assert info is not None
     ends = {tp.partition: tp.offset for tp in admin.latest_offsets(topic, info.partitions)}
@@ -254,6 +255,6 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
     assert [row[:4] for p in range(3) for row in after[p]] == [
         row[:4] for p in range(3) for row in before[p]
     ]
-    kafka = KafkaAdmin(kafka_broker.bootstrap)
+    kafka = KafkaAdmin(KafkaConnection(kafka_broker.bootstrap))
     for group, offsets in saved.items():
         assert kafka.group_offsets(group, topic) == offsets

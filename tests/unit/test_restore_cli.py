@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.kafka_client import bootstrap_servers
 from kafka_connect_backup.restore.cli import main
 from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
-from kafka_connect_backup.restore.kafkaops import bootstrap_servers
 
 pytestmark = pytest.mark.unit
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from kafka_connect_backup.kafka_client import KafkaConnection
 from kafka_connect_backup.restore.producer import RecordProducer
 
 pytestmark = pytest.mark.unit
@@ -32,7 +33,7 @@ class FullQueueProducer:
 
 
 def producer_with(fake: FullQueueProducer) -> RecordProducer:
-    producer = RecordProducer("127.0.0.1:1", "restored")
+    producer = RecordProducer(KafkaConnection("127.0.0.1:1"), "restored")
     producer._producer = fake  # type: ignore[assignment]
     return producer
 

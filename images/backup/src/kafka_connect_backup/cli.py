@@ -60,7 +60,7 @@ def _endpoint(config: Config) -> str | None:
 
 
 def _backup_now(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, args.command_config)
     configure_logging(config.log_level)
     endpoint = _endpoint(config)
     if args.local or endpoint is None:
@@ -130,14 +130,14 @@ def _status(args: argparse.Namespace) -> int:
     from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
     from kafka_connect_backup.supervisor import status
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.command_config)
     endpoint = _endpoint(config)
     doc: dict[str, Any] | None = None
     if endpoint is not None:
         with contextlib.suppress(requests.RequestException, ValueError):
             doc = requests.get(f"{endpoint}/status", timeout=30).json()
     if not isinstance(doc, dict) or "healthy" not in doc:
-        reader = KafkaAdmin(config.kafka.bootstrap_servers, timeout=5.0)
+        reader = KafkaAdmin(config.kafka.connection(), timeout=5.0)
         admin: KafkaAdmin | None = reader
         note = None
         try:
@@ -162,12 +162,26 @@ def config_option() -> argparse.ArgumentParser:
     return parent
 
 
+def command_config_option() -> argparse.ArgumentParser:
+    """Parent parser of the subcommands that talk to Kafka."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--command-config",
+        type=Path,
+        metavar="FILE",
+        help="Kafka client properties (security.protocol, sasl.*, ssl.truststore.* PEM), as "
+        "for Kafka's CLI tools; default: the config's kafka.tls / kafka.authentication",
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kcb", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
     commands = parser.add_subparsers(dest="command", required=True)
     common = [config_option()]
+    kafka = [*common, command_config_option()]
     commands.add_parser(
         "check-config", help="validate the config file", parents=common
     ).set_defaults(func=_check_config)
@@ -180,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     now = commands.add_parser(
         "backup-now",
         help="run a cycle now through the running supervisor (--local: in this process)",
-        parents=common,
+        parents=kafka,
     )
     now.add_argument("--no-wait", action="store_true", help="only trigger the cycle")
     now.add_argument(
@@ -201,13 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         "in progress. From the running supervisor (GET /status), else from the files and "
         "Kafka. Exit 0 healthy; 1 when the last cycle failed or the last success is older than "
         "2 x restartTimeout.",
-        parents=common,
+        parents=kafka,
     )
     state.add_argument("--json", action="store_true", help="machine-readable output")
     state.set_defaults(func=_status)
     # `kcb snapshots ...` lives with the restore code it shares.
     kcb_commands.add_commands(commands, common)
-    drill_command.add_command(commands, common)
+    drill_command.add_command(commands, kafka)
     return parser
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,6 +38,12 @@ from kafka_connect_backup.config_basics import SinkFormat as SinkFormat
 from kafka_connect_backup.config_basics import SinkRotation as SinkRotation
 from kafka_connect_backup.config_basics import is_topic_name as is_topic_name
 from kafka_connect_backup.durations import parse_duration
+from kafka_connect_backup.kafka_client import (
+    KafkaConnection,
+    KafkaSecurity,
+    KafkaSecurityError,
+    bootstrap_servers,
+)
 
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
 _SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
@@ -125,10 +132,83 @@ class ConnectSettings(_Model):
         return parse_duration(self.hold_warn_after)
 
 
+# A user name, client id or scope goes into a JAAS line in Connect's worker.properties (the
+# chart refuses the same characters): nothing that could end a quoted value or a line.
+_JAAS_SAFE = r"^[^\s\"'\\;=]+$"
+_URI_SAFE = r"^https?://[^\s\"'\\;]+$"
+
+
+class KafkaTlsSettings(_Model):
+    enabled: bool = False
+    # PEM CA certificates (the chart mounts kafka.tls.trustedCertificates here); none: the
+    # system's CA store.
+    trusted_certificate_files: Annotated[list[Path], Field(alias="trustedCertificateFiles")] = []
+
+
+class KafkaAuthSettings(_Model):
+    """kafka.authentication of the chart, with the Secrets' mounted files instead of them."""
+
+    type: Literal["tls", "scram-sha-256", "scram-sha-512", "plain", "oauth"]
+    username: Annotated[str | None, Field(pattern=_JAAS_SAFE)] = None
+    password_file: Annotated[Path | None, Field(alias="passwordFile")] = None
+    certificate_file: Annotated[Path | None, Field(alias="certificateFile")] = None
+    key_file: Annotated[Path | None, Field(alias="keyFile")] = None
+    token_endpoint_uri: Annotated[
+        str | None, Field(alias="tokenEndpointUri", pattern=_URI_SAFE)
+    ] = None
+    client_id: Annotated[str | None, Field(alias="clientId", pattern=_JAAS_SAFE)] = None
+    client_secret_file: Annotated[Path | None, Field(alias="clientSecretFile")] = None
+    scope: Annotated[str | None, Field(pattern=r"^[^\"'\\;=\x00-\x1f]+$")] = None
+
+
 class KafkaSettings(_Model):
     bootstrap_servers: Annotated[str, Field(alias="bootstrapServers", min_length=1)] = (
         DEFAULT_BOOTSTRAP_SERVERS
     )
+    tls: KafkaTlsSettings = KafkaTlsSettings()
+    authentication: KafkaAuthSettings | None = None
+    # A --command-config file's security, which replaces tls / authentication (with_security).
+    _override: KafkaSecurity | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _usable(self) -> KafkaSettings:
+        try:
+            self.security().check()
+        except KafkaSecurityError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def with_security(self, security: KafkaSecurity) -> KafkaSettings:
+        copy = self.model_copy()
+        copy._override = security
+        return copy
+
+    def security(self) -> KafkaSecurity:
+        if self._override is not None:
+            return self._override
+        auth = self.authentication
+        if auth is None:
+            return KafkaSecurity(
+                tls=self.tls.enabled,
+                trusted_certificate_files=tuple(self.tls.trusted_certificate_files),
+            )
+        return KafkaSecurity(
+            tls=self.tls.enabled,
+            trusted_certificate_files=tuple(self.tls.trusted_certificate_files),
+            auth=auth.type,
+            username=auth.username,
+            password_file=auth.password_file,
+            certificate_file=auth.certificate_file,
+            key_file=auth.key_file,
+            token_endpoint_uri=auth.token_endpoint_uri,
+            client_id=auth.client_id,
+            client_secret_file=auth.client_secret_file,
+            scope=auth.scope,
+        )
+
+    def connection(self) -> KafkaConnection:
+        """What every Kafka client of the supervisor and of restore is made from."""
+        return KafkaConnection(bootstrap_servers(self.bootstrap_servers), self.security())
 
 
 class DrillSettings(_Model):
@@ -291,7 +371,22 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(f"{source} is invalid:\n{lines}") from None
 
 
-def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Config:
+def load_config(path: Path = DEFAULT_CONFIG_PATH, command_config: Path | None = None) -> Config:
+    """The config at `path`; with `command_config` (a Java client properties file, `kcb ...
+    --command-config`) its Kafka security replaces the config's."""
+    config = _load(path)
+    if command_config is None:
+        return config
+    from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
+
+    try:
+        security = read_command_config(command_config)
+    except CommandConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return config.model_copy(update={"kafka": config.kafka.with_security(security)})
+
+
+def _load(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -162,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--partitions", type=int, help="partitions of a (re)created topic")
     parser.add_argument("--replication-factor", type=int, help="of a (re)created topic")
     parser.add_argument("--config", type=Path, help="kcb config (default /etc/kcb/config.yaml)")
+    parser.add_argument(
+        "--command-config",
+        type=Path,
+        metavar="FILE",
+        help="Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config, "
+        "ssl.truststore.* PEM, ...), as for Kafka's own CLI tools; default: the config's "
+        "kafka.tls / kafka.authentication (in the pod: the release's)",
+    )
     parser.add_argument("--connect-url", help="Connect REST URL (config: connect.url)")
     parser.add_argument("--sink-name", help="connector suffix (config: sinkName)")
     parser.add_argument("--sink-path", type=Path, help="sink file directory (config: sinkPath)")

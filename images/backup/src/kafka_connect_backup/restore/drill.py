@@ -24,13 +24,13 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from kafka_connect_backup.config import Config
+from kafka_connect_backup.kafka_client import KafkaConnection
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.kafkaops import (
     KafkaAdmin,
     KafkaCheckError,
     TopicInfo,
-    bootstrap_servers,
 )
 from kafka_connect_backup.restore.plan import FilePlan, Plan, scan
 from kafka_connect_backup.restore.producer import (
@@ -213,17 +213,20 @@ def values_sha256(values: Iterable[bytes]) -> str:
     return digest.hexdigest()
 
 
-def read_back(bootstrap: str, topic: str, expected: int, timeout: float) -> list[bytes]:
+def read_back(
+    connection: KafkaConnection, topic: str, expected: int, timeout: float
+) -> list[bytes]:
     """The values of partition 0 of `topic` from its start to its end offset (`expected`
     records at least are waited for, up to `timeout`); no consumer group offset is committed."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
+        connection.settings(
+            {
+                "group.id": f"{topic}-reader",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "log_level": 3,
+            }
+        )
     )
     values: list[bytes] = []
     try:
@@ -286,7 +289,7 @@ class _TopicRun:
 
     def restore(self, values: list[bytes]) -> None:
         result = self.result
-        bootstrap = self.admin.bootstrap
+        connection = self.admin.connection
         max_message_bytes = self.admin.max_message_bytes(result.scratch)
         largest = max(len(v) for v in values)
         if largest > largest_record(max_message_bytes):
@@ -297,7 +300,7 @@ class _TopicRun:
                 "(a restore of it needs that too)"
             )
         producer = RecordProducer(
-            bootstrap,
+            connection,
             result.scratch,
             {
                 "message.timeout.ms": int(DELIVERY_TIMEOUT_SECONDS * 1000),
@@ -313,7 +316,9 @@ class _TopicRun:
                 f"to scratch topic {result.scratch}: {reasons}"
             )
         end = self.admin.latest_offsets(result.scratch, 1)[0].offset
-        got = read_back(bootstrap, result.scratch, max(end, len(values)), READ_BACK_TIMEOUT_SECONDS)
+        got = read_back(
+            connection, result.scratch, max(end, len(values)), READ_BACK_TIMEOUT_SECONDS
+        )
         result.read_back = len(got)
         result.read_back_sha256 = values_sha256(got)
         if len(got) != len(values):
@@ -385,8 +390,8 @@ def run_drill(
 ) -> DrillReport:
     """Drill every topic (or those given) of the config; never raises for a failed drill: the
     report says what failed (`error` when it could not run at all)."""
-    bootstrap = bootstrap_servers(config.kafka.bootstrap_servers)
-    report = DrillReport(snapshot, bootstrap)
+    connection = config.kafka.connection()
+    report = DrillReport(snapshot, connection.bootstrap)
     count = records or config.backup.drill.records
     started = time.monotonic()
     try:
@@ -397,7 +402,7 @@ def run_drill(
                 snapshot_dir(access.root, snapshot)
             except SourceError as exc:
                 raise DrillUnavailable(str(exc)) from None
-            admin = KafkaAdmin(bootstrap)
+            admin = KafkaAdmin(connection)
             admin.check_reachable()
             for topic in topics or config.topics:
                 if should_abort():

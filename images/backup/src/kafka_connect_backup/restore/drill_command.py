@@ -30,7 +30,7 @@ def _records(text: str) -> int:
 
 
 def _drill(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, args.command_config)
     unknown = [t for t in args.topic or [] if t not in config.topics]
     if unknown:
         print(

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AdminClient,
     ConfigResource,
@@ -19,9 +26,16 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafka_connect_backup.kafka_client import (
+    CAUSE_AUTH,
+    CAUSE_UNREACHABLE,
+    Diagnosis,
+    KafkaConnection,
+    KafkaSecurityError,
+    diagnose,
+)
 from kafka_connect_backup.restore.errors import EXIT_UNREACHABLE, RestoreError
 
-DEFAULT_PORT = 9092
 # Kafka's default largest record batch (broker message.max.bytes, topic max.message.bytes).
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 # Consumer groups whose committed offsets are read at once (one short-lived handle each).
@@ -34,27 +48,14 @@ _quiet.propagate = False
 
 
 class KafkaCheckError(RestoreError):
-    """Kafka is unreachable or the topic is not what the restore needs (exit code 3)."""
+    """Kafka is unreachable, refuses this client (credentials, TLS, an ACL), or the topic is
+    not what the restore needs (exit code 3). `cause`: the supervisor's metric label."""
 
     exit_code = EXIT_UNREACHABLE
 
-
-def bootstrap_servers(server: str) -> str:
-    """The original's `kafka_server`: a host without a port means port 9092 (also in lists)."""
-    hosts = []
-    for host in (part.strip() for part in server.split(",")):
-        if not host:
-            raise ValueError(f"{server!r} is not a Kafka server: use host or host:port")
-        if host.startswith("["):  # [IPv6] or [IPv6]:port
-            hosts.append(host if "]:" in host else f"{host}:{DEFAULT_PORT}")
-        elif ":" in host:
-            port = host.rsplit(":", 1)[1]
-            if not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{host!r} has a bad port: use host or host:port (port 1-65535)")
-            hosts.append(host)
-        else:
-            hosts.append(f"{host}:{DEFAULT_PORT}")
-    return ",".join(hosts)
+    def __init__(self, message: str, *, cause: str = CAUSE_UNREACHABLE) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -67,26 +68,65 @@ class TopicInfo:
 
 
 class KafkaAdmin:
-    def __init__(self, bootstrap: str, timeout: float = 15.0) -> None:
-        self.bootstrap = bootstrap
+    """The package's Admin client (and the group-offset reads beside it), made from the one
+    client configuration (kafka_client.KafkaConnection)."""
+
+    def __init__(self, connection: KafkaConnection, timeout: float = 15.0) -> None:
+        self.connection = connection
+        self.bootstrap = connection.bootstrap
         self.timeout = timeout
-        config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "logger": _quiet,
-            # Its failures are raised as errors; its log lines (reconnects) only add noise.
-            "log_level": 2,
-            "log.connection.close": False,
-        }
-        self.admin = AdminClient(config)
+        # What librdkafka reported on its own (a refused login, a failed TLS handshake): a
+        # request that merely timed out is explained by these.
+        self.reported: deque[KafkaError] = deque(maxlen=20)
+        self.admin = AdminClient(self._settings())
+
+    def _settings(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            return self.connection.settings(
+                {
+                    "logger": _quiet,
+                    # Its failures are raised as errors; its log lines (reconnects) only add noise.
+                    "log_level": 2,
+                    "log.connection.close": False,
+                    "error_cb": self.reported.append,
+                    **(extra or {}),
+                }
+            )
+        except KafkaSecurityError as exc:
+            raise KafkaCheckError(f"{exc}; nothing was sent", cause=CAUSE_AUTH) from None
+
+    def diagnosis(self, *errors: KafkaError | KafkaException) -> Diagnosis | None:
+        """Why Kafka refuses this client, from `errors` and what librdkafka reported."""
+        self.admin.poll(0)  # serves error_cb
+        return diagnose(self.connection, [*errors, *reversed(self.reported)])
+
+    def refused(self, exc: KafkaException, doing: str) -> KafkaCheckError:
+        """`exc` of a request `doing` something, as the error to show: the diagnosis (a
+        refused login, TLS, a missing ACL) when there is one."""
+        found = self.diagnosis(exc)
+        if found is not None:
+            return KafkaCheckError(f"{doing}: {found.message}", cause=found.cause)
+        return KafkaCheckError(f"{doing}: Kafka at {self.bootstrap} answered {_reason(exc)}")
 
     def check_reachable(self) -> None:
-        try:
-            self.admin.list_topics(timeout=self.timeout)
-        except KafkaException as exc:
-            raise KafkaCheckError(
-                f"cannot reach Kafka at {self.bootstrap} within {self.timeout:.0f}s "
-                f"({_reason(exc)}): check the server name and port; nothing was sent"
-            ) from None
+        """Kafka answers this client (its credentials, TLS and at least one topic or cluster
+        permission accepted). A refused login or TLS handshake fails at once, by name."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.admin.list_topics(timeout=min(1.0, self.timeout))
+                return
+            except KafkaException as exc:
+                found = self.diagnosis(exc)
+                if found is not None:
+                    raise KafkaCheckError(
+                        f"{found.message}; nothing was sent", cause=found.cause
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise KafkaCheckError(
+                        f"cannot reach Kafka at {self.bootstrap} within {self.timeout:.0f}s "
+                        f"({_reason(exc)}): check the server name and port; nothing was sent"
+                    ) from None
 
     def topics(self) -> set[str]:
         metadata = self.admin.list_topics(timeout=self.timeout)
@@ -181,7 +221,41 @@ class KafkaAdmin:
                     time.sleep(0.5)
                     continue
                 raise
-        self._wait(lambda: self.describe(info.name) is not None, wait, f"{info.name} not visible")
+        self.wait_for_leaders(info.name, wait)
+
+    def wait_for_leaders(self, topic: str, wait: float = 60.0) -> int:
+        """Wait until every partition of `topic` has a leader that answers for it (a new
+        topic's partitions may have none yet when create_topics returns: a produce or an
+        offsets request would fail NOT_LEADER_FOR_PARTITION); returns the partition count."""
+        deadline = time.monotonic() + wait
+        while True:
+            problem, partitions = self._leaderless(topic)
+            if problem is None:
+                return partitions
+            if time.monotonic() >= deadline:
+                raise KafkaCheckError(
+                    f"topic {topic}: {problem} {wait:.0f}s after it was created: the brokers "
+                    "may be overloaded or restarting; run the command again once `kafka-topics "
+                    f"--describe --topic {topic}` shows a leader for every partition"
+                )
+            time.sleep(0.2)
+
+    def _leaderless(self, topic: str) -> tuple[str | None, int]:
+        try:
+            found = self.admin.list_topics(timeout=self.timeout).topics.get(topic)
+        except KafkaException as exc:
+            return f"no metadata ({_reason(exc)})", 0
+        if found is None or found.error is not None or not found.partitions:
+            return "not visible yet", 0
+        without = sorted(p.id for p in found.partitions.values() if p.leader < 0 or p.error)
+        if without:
+            return f"partitions {_ranges(without)} have no leader", 0
+        count = len(found.partitions)
+        try:  # the leaders answer for their partitions
+            self.latest_offsets(topic, count)
+        except KafkaException as exc:
+            return f"leaders not answering yet ({_reason(exc)})", 0
+        return None, count
 
     def _offsets(self, topic: str, partitions: int, spec: OffsetSpec) -> list[TopicPartition]:
         request = {TopicPartition(topic, p): spec for p in range(partitions)}
@@ -243,16 +317,7 @@ class KafkaAdmin:
         wanted = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
         if not wanted:
             return {}
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "logger": _quiet,
-                "log_level": 2,
-                "log.connection.close": False,
-            }
-        )
+        consumer = Consumer(self._settings({"group.id": group, "enable.auto.commit": False}))
         try:
             answered = consumer.committed(wanted, timeout=self.timeout)
         finally:
@@ -287,6 +352,17 @@ class KafkaAdmin:
             if time.monotonic() > deadline:
                 raise KafkaCheckError(f"timed out after {timeout:.0f}s: {what}")
             time.sleep(0.2)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and spans[-1][1] == n - 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _code(exc: KafkaException) -> str:

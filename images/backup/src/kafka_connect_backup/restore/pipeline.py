@@ -280,7 +280,7 @@ def group_mapping(exact: ExactState, group: str, starts: list[int] | None = None
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
-    admin = KafkaAdmin(settings.bootstrap)
+    admin = KafkaAdmin(settings.kafka)
     admin.check_reachable()
     if not create and admin.describe(settings.topic, configs=False) is None:
         raise KafkaCheckError(
@@ -373,13 +373,13 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
     broker wrote it (a delivery timeout) still counts, so re-sending the failed ones cannot
     duplicate. Ctrl-C or SIGTERM stops the send and still ends with that true count."""
     summary = Summary(settings.topic, settings.bootstrap, settings.window.describe(), plan)
-    admin = KafkaAdmin(settings.bootstrap)
+    admin = KafkaAdmin(settings.kafka)
     before = _end_offsets(admin, settings.topic)
     summary.starts = before
     max_message_bytes = check_record_sizes(admin, plan, settings.topic)
     outages = OutageReporter(progress.note, settings.delivery_timeout)
     producer = RecordProducer(
-        settings.bootstrap,
+        settings.kafka,
         settings.topic,
         {
             "compression.type": settings.compression,
@@ -453,7 +453,7 @@ def finish(summary: Summary, summary_json: Path | None, out: TextIO, json_out: T
 def dry_run_admin(settings: Settings, out: TextIO) -> KafkaAdmin | None:
     """A dry run reads the target too (it only reads), but goes on without it when Kafka
     cannot be reached: the plan of the files alone is still worth showing."""
-    admin = KafkaAdmin(settings.bootstrap, timeout=DRY_RUN_KAFKA_TIMEOUT)
+    admin = KafkaAdmin(settings.kafka, timeout=DRY_RUN_KAFKA_TIMEOUT)
     try:
         admin.check_reachable()
     except KafkaCheckError as exc:

@@ -17,6 +17,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from kafka_connect_backup.kafka_client import KafkaConnection
+
 # Linger and batch sizes trade a few ms of latency for far fewer, larger requests. Compression
 # is off by default (restore.py --compression): on a fast network it only costs CPU, here and on
 # the broker, which must decompress every batch to validate it.
@@ -83,15 +85,14 @@ class DeliveryCounter:
 class RecordProducer:
     """Produces raw values (and optional keys) to one topic, counting deliveries."""
 
-    def __init__(self, bootstrap: str, topic: str, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, connection: KafkaConnection, topic: str, extra: dict[str, Any] | None = None
+    ) -> None:
         self.topic = topic
         self.counter = DeliveryCounter()
-        config = {
-            "bootstrap.servers": bootstrap,
-            **THROUGHPUT_SETTINGS,
-            **(extra or {}),
-            "on_delivery": self.counter.on_delivery,
-        }
+        config = connection.settings(
+            {**THROUGHPUT_SETTINGS, **(extra or {}), "on_delivery": self.counter.on_delivery}
+        )
         self._producer = Producer(config)
 
     def send_values(self, values: list[bytes]) -> None:

@@ -225,7 +225,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
             except ConnectError as exc:
                 raise KafkaCheckError(f"{exc.message}; nothing was changed") from None
         if KAFKA_STEPS & set(steps):
-            ctx.admin = KafkaAdmin(settings.bootstrap)
+            ctx.admin = KafkaAdmin(settings.kafka)
             ctx.admin.check_reachable()
             if "recreate-topic" in steps and not journal.done("recreate-topic"):
                 if target_info(ctx) is None:

@@ -23,9 +23,15 @@ from kafka_connect_backup.config_basics import (
     is_topic_name,
 )
 from kafka_connect_backup.durations import parse_duration
+from kafka_connect_backup.kafka_client import (
+    PLAINTEXT,
+    KafkaConnection,
+    KafkaSecurity,
+    bootstrap_servers,
+)
+from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import parse_from_offsets
-from kafka_connect_backup.restore.kafkaops import bootstrap_servers
 from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.restore.timefilter import (
     FieldReader,
@@ -52,7 +58,7 @@ class InvalidInput(RestoreError):
 @dataclass(frozen=True)
 class Settings:
     topic: str
-    bootstrap: str
+    kafka: KafkaConnection  # bootstrap servers and security: every client of the restore
     patterns: tuple[str, ...]
     window: TimeWindow
     timestamp_field: str
@@ -76,6 +82,10 @@ class Settings:
     from_offsets: dict[int, int] = field(default_factory=dict)
     restore_groups: bool = False
 
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
 
 @dataclass(frozen=True)
 class Defaults:
@@ -87,6 +97,7 @@ class Defaults:
     sink_path: Path = DEFAULT_SINK_PATH
     connect_url: str = DEFAULT_CONNECT_URL
     snapshot_root: Path = DEFAULT_MOUNT_POINT
+    security: KafkaSecurity = PLAINTEXT
 
     @classmethod
     def of(cls, config: Config | None) -> Defaults:
@@ -98,6 +109,7 @@ class Defaults:
             config.sink_path,
             config.connect.url,
             config.backup.snapshot_root,
+            config.kafka.security(),
         )
 
 
@@ -175,6 +187,12 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         bootstrap = bootstrap_servers(server)
     except ValueError as exc:
         raise InvalidInput(f"kafka_server {exc}") from None
+    security = defaults.security
+    if args.command_config is not None:
+        try:
+            security = read_command_config(args.command_config)
+        except CommandConfigError as exc:
+            raise InvalidInput(str(exc)) from None
 
     try:
         from_offsets = parse_from_offsets(args.from_offset or [])
@@ -229,7 +247,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     source_topic = args.source_topic or topic
     return Settings(
         topic=topic,
-        bootstrap=bootstrap,
+        kafka=KafkaConnection(bootstrap, security),
         patterns=patterns,
         window=window,
         timestamp_field=args.timestamp_field or "utcTime",

@@ -56,6 +56,7 @@ from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
+from kafka_connect_backup.supervisor.kafka_outage import KafkaOutage
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.offsets import StopRecorder
 from kafka_connect_backup.supervisor.snapshot import (
@@ -208,7 +209,10 @@ class Cycle:
         # Called in each stop window once the connector is stopped and its files noted (tests).
         self.in_window = in_window
         self.reconciler = Reconciler(config, client)
-        self._offsets = StopRecorder(config)  # one Kafka client for all cycles
+        # One Kafka client for all cycles; its outages reported once (the daemon's lag
+        # observer reports into the same).
+        self.kafka_outage = KafkaOutage(metrics)
+        self._offsets = StopRecorder(config, outage=self.kafka_outage)
 
     def run(self) -> CycleResult:
         result = CycleResult(cycle_id=uuid.uuid4().hex[:12])

@@ -341,7 +341,7 @@ class Supervisor:
 
     def _admin(self) -> KafkaAdmin:
         if self._kafka is None:
-            self._kafka = KafkaAdmin(self.config.kafka.bootstrap_servers, timeout=5.0)
+            self._kafka = KafkaAdmin(self.config.kafka.connection(), timeout=5.0)
         return self._kafka
 
     def _observe_topics(self) -> None:
@@ -358,9 +358,11 @@ class Supervisor:
         admin = self._admin()
         try:
             admin.check_reachable()
-        except KafkaCheckError:
+        except KafkaCheckError as exc:
+            self.cycle.kafka_outage.failed(exc, "observe", "the lag metrics keep their values")
             admin_or_none = None
         else:
+            self.cycle.kafka_outage.answered()
             admin_or_none = admin
         for topic in self.config.topics:
             observed, _ = status.topic_status(self.config, topic, admin_or_none, time.time())

@@ -27,6 +27,7 @@ from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.snapshot_status import Committed
+from kafka_connect_backup.supervisor.kafka_outage import KafkaOutage
 from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 
 log = get_logger(__name__)
@@ -53,16 +54,20 @@ def _listening(bootstrap: str) -> bool:
 class StopRecorder:
     """Records the stop of each cycle (one per Cycle, so for the daemon's lifetime)."""
 
-    def __init__(self, config: Config, timeout: float = 10.0) -> None:
+    def __init__(
+        self, config: Config, timeout: float = 10.0, outage: KafkaOutage | None = None
+    ) -> None:
         self.config = config
         self.timeout = timeout
         self._admin: KafkaAdmin | None = None
+        self.outage = outage or KafkaOutage(None)
 
     def _client(self) -> KafkaAdmin | None:
         """The kept Admin client, made when needed; None (warned) when Kafka cannot answer."""
         if self._admin is not None:
             return self._admin
-        bootstrap = self.config.kafka.bootstrap_servers
+        connection = self.config.kafka.connection()
+        bootstrap = connection.bootstrap
         if not _listening(bootstrap):
             log.warning(
                 "cycle.offsets_not_recorded",
@@ -71,9 +76,10 @@ class StopRecorder:
             )
             return None
         try:
-            admin = KafkaAdmin(bootstrap, timeout=self.timeout)
+            admin = KafkaAdmin(connection, timeout=self.timeout)
             admin.check_reachable()
-        except (KafkaCheckError, KafkaException) as exc:
+        except KafkaCheckError as exc:
+            self.outage.failed(exc, "record_offsets", NOT_RECORDED)
             log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
             return None
         self._admin = admin
@@ -85,9 +91,13 @@ class StopRecorder:
         admin = self._client()
         if admin is None:
             return None
+        group = consumer_group(topic, self.config.sink_name)
         try:
-            return admin.group_offsets(consumer_group(topic, self.config.sink_name), topic)
+            return admin.group_offsets(group, topic)
         except KafkaException as exc:
+            self.outage.failed(
+                admin.refused(exc, f"reading group {group}'s offsets"), "record_offsets"
+            )
             log.warning(
                 "cycle.offsets_not_recorded", topic=topic, error=str(exc), note=NOT_RECORDED
             )
@@ -108,8 +118,12 @@ class StopRecorder:
             offsets = admin.committed_on_topics(topics, counts)
         except (KafkaCheckError, KafkaException) as exc:
             self._admin = None  # a fresh client next cycle
+            if isinstance(exc, KafkaException):
+                exc = admin.refused(exc, "reading the topics' metadata and groups")
+            self.outage.failed(exc, "record_offsets", NOT_RECORDED)
             log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
             return None
+        self.outage.answered()
         if at_stop is not None:
             for topic in topics:
                 group = consumer_group(topic, self.config.sink_name)
