@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,11 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
+    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import (
+    AclOperation,
     AdminClient,
     ConfigResource,
     NewTopic,
@@ -27,6 +30,7 @@ from confluent_kafka.admin import (
 )
 
 from kafka_connect_backup.kafka_client import (
+    CAUSE_ACL,
     CAUSE_AUTH,
     CAUSE_UNREACHABLE,
     Diagnosis,
@@ -127,6 +131,82 @@ class KafkaAdmin:
                         f"cannot reach Kafka at {self.bootstrap} within {self.timeout:.0f}s "
                         f"({_reason(exc)}): check the server name and port; nothing was sent"
                     ) from None
+
+    def check_access(
+        self,
+        topic: str,
+        operations: Iterable[str],
+        *,
+        create: bool = False,
+        groups: Iterable[str] = (),
+        doing: str = "nothing was sent",
+    ) -> None:
+        """Refuse, before anything changes, when this client may not do `operations` (Kafka's
+        names: Describe, Write, Read, Delete, DescribeConfigs) on `topic`, Create it (`create`:
+        on the topic or the cluster) or Read `groups`: one line naming every missing ACL."""
+        missing: list[tuple[str, str, str]] = []  # (operation, resource type, name)
+        allowed = self._authorized_topic(topic)
+        if allowed is not None:
+            missing += [(op, "topic", topic) for op in operations if op not in allowed]
+            if create and "Create" not in allowed and "Create" not in self._authorized_cluster():
+                missing.append(("Create", "topic", topic))
+        for group in groups:
+            if "Read" not in self._authorized_group(group):
+                missing.append(("Read", "group", group))
+        if missing:
+            denied = "; ".join(f"{op} on {kind} {name}" for op, kind, name in missing)
+            raise KafkaCheckError(
+                f"Kafka at {self.bootstrap} does not allow {self.connection.security.describe()}"
+                f" {denied}: {self._grant_hint(missing)}; {doing}",
+                cause=CAUSE_ACL,
+            )
+
+    def _authorized_topic(self, topic: str) -> set[str] | None:
+        """The operations allowed on `topic` (None: it does not exist, nothing to check)."""
+        request = TopicCollection([topic])
+        try:
+            found = self.admin.describe_topics(
+                request, include_authorized_operations=True, request_timeout=self.timeout
+            )[topic].result(self.timeout)
+        except KafkaException as exc:
+            code = exc.args[0].code() if exc.args else None
+            if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                return None
+            if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                return set()
+            raise self.refused(exc, f"describing topic {topic}") from None
+        return _names(found.authorized_operations)
+
+    def _authorized_cluster(self) -> set[str]:
+        try:
+            found = self.admin.describe_cluster(
+                include_authorized_operations=True, request_timeout=self.timeout
+            ).result(self.timeout)
+        except KafkaException as exc:
+            raise self.refused(exc, "describing the cluster") from None
+        return _names(found.authorized_operations)
+
+    def _authorized_group(self, group: str) -> set[str]:
+        try:
+            found = self.admin.describe_consumer_groups(
+                [group], include_authorized_operations=True, request_timeout=self.timeout
+            )[group].result(self.timeout)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                return set()
+            raise self.refused(exc, f"describing group {group}") from None
+        return _names(found.authorized_operations)
+
+    def _grant_hint(self, missing: list[tuple[str, str, str]]) -> str:
+        security = self.connection.security
+        who = f"User:{security.username}" if security.username else "User:<its principal>"
+        op, kind, name = missing[0]
+        more = " (and likewise for the others)" if len(missing) > 1 else ""
+        return (
+            f"grant it, e.g. kafka-acls --bootstrap-server {self.bootstrap} --add "
+            f"--allow-principal {who} --operation {op} --{kind} {name}{more} (the chart "
+            "README's 'Kafka ACLs' lists what each command needs)"
+        )
 
     def topics(self) -> set[str]:
         metadata = self.admin.list_topics(timeout=self.timeout)
@@ -352,6 +432,11 @@ class KafkaAdmin:
             if time.monotonic() > deadline:
                 raise KafkaCheckError(f"timed out after {timeout:.0f}s: {what}")
             time.sleep(0.2)
+
+
+def _names(operations: Iterable[AclOperation] | None) -> set[str]:
+    """AclOperation.DESCRIBE_CONFIGS -> 'DescribeConfigs' (the names kafka-acls uses)."""
+    return {op.name.title().replace("_", "") for op in operations or ()}
 
 
 def _ranges(numbers: list[int]) -> str:

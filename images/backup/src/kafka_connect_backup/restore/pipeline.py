@@ -282,6 +282,7 @@ def group_mapping(exact: ExactState, group: str, starts: list[int] | None = None
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
     admin = KafkaAdmin(settings.kafka)
     admin.check_reachable()
+    admin.check_access(settings.topic, ("Describe", "Write"), create=create)
     if not create and admin.describe(settings.topic, configs=False) is None:
         raise KafkaCheckError(
             f"topic {settings.topic!r} does not exist on {settings.bootstrap}: create it first, "

@@ -98,6 +98,26 @@ def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
     return state_dir / f"restore-{settings.topic}.json"
 
 
+def _check_access(ctx: Context, admin: KafkaAdmin, steps: tuple[str, ...]) -> None:
+    """The ACLs the chosen steps need, checked before the first step changes anything (a
+    topic deleted by a principal that may not create it again is the worst case)."""
+    operations = {"Describe"}
+    pending = {step for step in steps if not ctx.journal.done(step)}
+    recreate = "recreate-topic" in pending
+    if recreate:
+        operations |= {"Delete", "DescribeConfigs"}
+    if "replay" in pending:
+        operations.add("Write")
+    groups: tuple[str, ...] = ()
+    if "reset-offsets" in pending:
+        operations.add("Read")
+        sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
+        groups = tuple(dict.fromkeys((sink_group, *ctx.options.reset_groups)))
+    admin.check_access(
+        ctx.topic, sorted(operations), create=recreate, groups=groups, doing="nothing was changed"
+    )
+
+
 def _plan_preview(
     ctx: Context, target: TargetState | None, admin: KafkaAdmin | None
 ) -> Consequences | None:
@@ -227,6 +247,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
         if KAFKA_STEPS & set(steps):
             ctx.admin = KafkaAdmin(settings.kafka)
             ctx.admin.check_reachable()
+            _check_access(ctx, ctx.admin, steps)
             if "recreate-topic" in steps and not journal.done("recreate-topic"):
                 if target_info(ctx) is None:
                     raise KafkaCheckError(
