@@ -363,7 +363,7 @@ def drill_topic(
     except RestoreError as exc:
         result.error = _relative(str(exc), root)
     except KafkaException as exc:
-        result.error = f"Kafka: {exc}"
+        result.error = str(admin.refused(exc, f"Kafka, drilling into {result.scratch}"))
     finally:
         if created or (result.scratch and result.scratch in _topics_or_empty(admin)):
             run.delete_scratch()

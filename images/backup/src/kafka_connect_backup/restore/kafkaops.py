@@ -245,7 +245,11 @@ class KafkaAdmin:
         for resource, future in futures.items():
             try:
                 entries = future.result(self.timeout)
-            except KafkaException:
+            except KafkaException as exc:
+                # A missing DescribeConfigs must be named, not lose the configs silently (a
+                # re-created topic would come back without them).
+                if _code(exc) == "TOPIC_AUTHORIZATION_FAILED":
+                    raise self.refused(exc, f"reading topic {resource.name}'s configs") from None
                 continue
             found[resource.name] = {
                 name: entry.value

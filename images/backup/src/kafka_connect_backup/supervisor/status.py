@@ -137,7 +137,7 @@ def topic_status(
         try:
             lag = sink_lag(admin, topic, group)
         except KafkaException as exc:
-            error = f"Kafka: {exc.args[0].str() if exc.args else exc}"
+            error = str(admin.refused(exc, f"lag of {group} not read"))
     status = TopicStatus(
         topic=topic,
         connector=connector,
