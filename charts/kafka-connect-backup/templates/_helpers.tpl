@@ -174,6 +174,178 @@ still holds the Connect user's files from an earlier release is refused with the
 {{- define "kcb.connectConfigDir" -}}/etc/kafka-connect{{- end -}}
 {{- define "kcb.workDir" -}}/tmp/kcb{{- end -}}
 
+{{/*
+Kafka security (kafka.tls, kafka.authentication). Every Secret key the settings need is mounted,
+read-only and with a fixed file name, by one projected volume `kafka-credentials` at
+kcb.kafkaDir in both containers; the configs hold only these paths.
+*/}}
+{{- define "kcb.kafkaDir" -}}/etc/kcb/kafka{{- end -}}
+{{- define "kcb.kafkaAuthDir" -}}/etc/kcb/kafka/auth{{- end -}}
+{{- define "kcb.saslTypes" -}}{{ toJson (list "scram-sha-256" "scram-sha-512" "plain") }}{{- end -}}
+{{- define "kcb.authenticationTypes" -}}{{ toJson (list "tls" "scram-sha-256" "scram-sha-512" "plain" "oauth") }}{{- end -}}
+
+{{/* The mounted trusted certificates, in kafka.tls.trustedCertificates order (a JSON list). */}}
+{{- define "kcb.kafkaTrustedCertificateFiles" -}}
+{{- $files := list -}}
+{{- if .Values.kafka.tls.enabled -}}
+{{- range $i, $_ := .Values.kafka.tls.trustedCertificates -}}
+{{- $files = append $files (printf "%s/trusted/%d/ca.crt" (include "kcb.kafkaDir" $) $i) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $files -}}
+{{- end -}}
+
+{{/*
+The sources of the `kafka-credentials` projected volume (a JSON list; empty: no volume): each
+Secret key the settings name, at its fixed path below kcb.kafkaDir.
+*/}}
+{{- define "kcb.kafkaCredentialSources" -}}
+{{- $sources := list -}}
+{{- if .Values.kafka.tls.enabled -}}
+{{- range $i, $cert := .Values.kafka.tls.trustedCertificates -}}
+{{- $items := list (dict "key" (toString $cert.certificate) "path" (printf "trusted/%d/ca.crt" $i)) -}}
+{{- $sources = append $sources (dict "secret" (dict "name" (toString $cert.secretName) "items" $items)) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.kafka.authentication -}}
+{{- if has .type (include "kcb.saslTypes" $ | fromJsonArray) -}}
+{{- $items := list (dict "key" (toString .passwordSecret.password) "path" "auth/password") -}}
+{{- $sources = append $sources (dict "secret" (dict "name" (toString .passwordSecret.secretName) "items" $items)) -}}
+{{- else if eq .type "tls" -}}
+{{- $items := list (dict "key" (toString .certificateAndKey.certificate) "path" "auth/user.crt") (dict "key" (toString .certificateAndKey.key) "path" "auth/user.key") -}}
+{{- $sources = append $sources (dict "secret" (dict "name" (toString .certificateAndKey.secretName) "items" $items)) -}}
+{{- else if eq .type "oauth" -}}
+{{- $items := list (dict "key" (toString .clientSecret.key) "path" "auth/client-secret") -}}
+{{- $sources = append $sources (dict "secret" (dict "name" (toString .clientSecret.secretName) "items" $items)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $sources -}}
+{{- end -}}
+
+{{/*
+Mode of the mounted credentials: owner root, group the pod's fsGroup, so 0440 lets the
+Connect user (and a non-root supervisor) read them through fsGroup, their supplementary group,
+and a root supervisor as the owner (it needs no DAC_OVERRIDE). Without an fsGroup the files
+stay root:root and only 0444 lets a non-root container read them.
+*/}}
+{{- define "kcb.kafkaCredentialsMode" -}}
+{{- $context := .Values.podSecurityContext | default dict -}}
+{{- if kindIs "invalid" (get $context "fsGroup") -}}0444{{- else -}}0440{{- end -}}
+{{- end -}}
+
+{{/*
+The Kafka client properties of kafka.tls and kafka.authentication, unprefixed, as a JSON map
+(empty for a plaintext cluster). Credentials are ${directory:<dir>:<file>} references that
+Connect resolves through Kafka's DirectoryConfigProvider (config.providers, rendered once by
+configmap-connect.yaml), so the ConfigMap never holds a secret. Several trusted certificates are
+one PEM value: the references are joined by `\n`, a newline escape of the properties format,
+because Kafka's PEM parser needs whitespace after each END line (a file without a final newline
+would swallow the next certificate's BEGIN line).
+*/}}
+{{- define "kcb.kafkaClientProperties" -}}
+{{- $props := dict -}}
+{{- $tls := .Values.kafka.tls.enabled -}}
+{{- $auth := .Values.kafka.authentication -}}
+{{- $sasl := has $auth.type (list "scram-sha-256" "scram-sha-512" "plain" "oauth") -}}
+{{- $dir := include "kcb.kafkaAuthDir" . -}}
+{{- if or $tls $auth.type -}}
+{{- $_ := set $props "security.protocol" (ternary (ternary "SASL_SSL" "SSL" $sasl) "SASL_PLAINTEXT" $tls) -}}
+{{- end -}}
+{{- $trusted := include "kcb.kafkaTrustedCertificateFiles" . | fromJsonArray -}}
+{{- if $trusted -}}
+{{- $refs := list -}}
+{{- range $trusted -}}
+{{- $refs = append $refs (printf "${directory:%s:%s}" (dir .) (base .)) -}}
+{{- end -}}
+{{- $_ := set $props "ssl.truststore.type" "PEM" -}}
+{{- $_ := set $props "ssl.truststore.certificates" (join "\\n" $refs) -}}
+{{- end -}}
+{{- if eq $auth.type "tls" -}}
+{{- $_ := set $props "ssl.keystore.type" "PEM" -}}
+{{- $_ := set $props "ssl.keystore.certificate.chain" (printf "${directory:%s:user.crt}" $dir) -}}
+{{- $_ := set $props "ssl.keystore.key" (printf "${directory:%s:user.key}" $dir) -}}
+{{- else if hasPrefix "scram-" $auth.type -}}
+{{- $_ := set $props "sasl.mechanism" (upper $auth.type) -}}
+{{- $_ := set $props "sasl.jaas.config" (printf "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"%s\" password=\"${directory:%s:password}\";" (toString $auth.username) $dir) -}}
+{{- else if eq $auth.type "plain" -}}
+{{- $_ := set $props "sasl.mechanism" "PLAIN" -}}
+{{- $_ := set $props "sasl.jaas.config" (printf "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"%s\" password=\"${directory:%s:password}\";" (toString $auth.username) $dir) -}}
+{{- else if eq $auth.type "oauth" -}}
+{{- /* Kafka 4.x: the client credentials are configs of their own (the JAAS options clientId,
+     clientSecret and scope are deprecated and logged as such); the token endpoint must be in
+     the JVM's org.apache.kafka.sasl.oauthbearer.allowed.urls (kcb.connectEnv). */ -}}
+{{- $_ := set $props "sasl.mechanism" "OAUTHBEARER" -}}
+{{- $_ := set $props "sasl.login.callback.handler.class" "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler" -}}
+{{- $_ := set $props "sasl.jaas.config" "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;" -}}
+{{- $_ := set $props "sasl.oauthbearer.token.endpoint.url" (toString $auth.tokenEndpointUri) -}}
+{{- $_ := set $props "sasl.oauthbearer.client.credentials.client.id" (toString $auth.clientId) -}}
+{{- $_ := set $props "sasl.oauthbearer.client.credentials.client.secret" (printf "${directory:%s:client-secret}" $dir) -}}
+{{- if $auth.scope -}}
+{{- $_ := set $props "sasl.oauthbearer.scope" (toString $auth.scope) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $props -}}
+{{- end -}}
+
+{{/*
+The connect container's environment (a JSON list): connect.extraEnv, and with
+kafka.authentication.type oauth a JDK_JAVA_OPTIONS (read by the java launcher) allowing the
+token endpoint, `-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=<url>` (Kafka 4.x allows no
+URL by default). A JDK_JAVA_OPTIONS of connect.extraEnv is appended to it (a later -D wins).
+*/}}
+{{- define "kcb.connectEnv" -}}
+{{- $env := list -}}
+{{- $auth := .Values.kafka.authentication -}}
+{{- if eq $auth.type "oauth" -}}
+{{- $options := printf "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=%s" (toString $auth.tokenEndpointUri) -}}
+{{- $rest := list -}}
+{{- range .Values.connect.extraEnv -}}
+{{- if eq (toString .name) "JDK_JAVA_OPTIONS" -}}
+{{- if or (hasKey . "valueFrom") (not (hasKey . "value")) -}}
+{{- fail "connect.extraEnv: JDK_JAVA_OPTIONS must be a plain value with kafka.authentication.type oauth (the chart prepends the token endpoint's -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls to it); or put JVM options in JAVA_TOOL_OPTIONS" -}}
+{{- end -}}
+{{- $options = printf "%s %s" $options (toString .value) -}}
+{{- else -}}
+{{- $rest = append $rest . -}}
+{{- end -}}
+{{- end -}}
+{{- $env = prepend $rest (dict "name" "JDK_JAVA_OPTIONS" "value" $options) -}}
+{{- else -}}
+{{- $env = .Values.connect.extraEnv | default (list) -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
+
+{{/*
+Refuses a literal secret in a map that lands in a ConfigMap (connect.workerProperties,
+connect.connectorConfig), whatever kafka.authentication says: a password, key or client secret
+property (plain or prefixed: consumer., admin., producer., *.override.) whose value is not
+entirely a ${provider:path:key} reference, and a JAAS config with a password= or *secret=
+option that is not one. The message never shows the value. Takes (list "<key>" <map>).
+*/}}
+{{- define "kcb.refuseLiteralSecrets" -}}
+{{- $where := index . 0 -}}
+{{- $secretNames := list "ssl.key.password" "ssl.keystore.password" "ssl.truststore.password" "ssl.keystore.key" "sasl.oauthbearer.client.secret" "sasl.oauthbearer.client.credentials.client.secret" "sasl.oauthbearer.assertion.private.key.passphrase" "basic.auth.user.info" -}}
+{{- $reference := "^\\$\\{[^}]+\\}$" -}}
+{{- $fix := "secrets never go in a ConfigMap: use kafka.authentication with a Secret (or a ${directory:...} reference to a mounted file)" -}}
+{{- range $key, $raw := index . 1 -}}
+{{- $value := toString $raw | trim -}}
+{{- range $secretNames -}}
+{{- if and (or (eq $key .) (hasSuffix (printf ".%s" .) $key)) $value (not (regexMatch $reference $value)) -}}
+{{- fail (printf "%s.%s: holds a literal secret; %s" $where $key $fix) -}}
+{{- end -}}
+{{- end -}}
+{{- if or (eq $key "sasl.jaas.config") (hasSuffix ".sasl.jaas.config" $key) -}}
+{{- range regexFindAll "(?i)[A-Za-z0-9_.-]*(password|secret)\\s*=\\s*(\"[^\"]*\"|[^\\s;\"]+)" $value -1 -}}
+{{- $option := regexReplaceAll "^[^=]*=\\s*" . "" | trimAll "\"" -}}
+{{- if not (regexMatch $reference $option) -}}
+{{- fail (printf "%s.%s: holds a literal secret (a JAAS password or secret option); %s" $where $key $fix) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* True ("true") when sinkPath is not under storage.mountPath, so the volume is mounted there too. */}}
 {{- define "kcb.sinkPathOutsideData" -}}
 {{- $mount := trimSuffix "/" .Values.storage.mountPath -}}
@@ -281,5 +453,95 @@ message names the key and the fix. Included by every template that depends on th
 {{- if not (or .Values.targetPvcName (and .Values.backup.nfs.server .Values.backup.nfs.path)) -}}
 {{- fail "backup.enabled: a backup needs a target: set targetPvcName (an existing PVC) or both backup.nfs.server and backup.nfs.path" -}}
 {{- end -}}
+{{- end -}}
+{{- include "kcb.validateKafka" . -}}
+{{- end -}}
+
+{{/*
+kafka.tls and kafka.authentication: the settings each type needs, and values that reach a JAAS
+string, a properties file or the JVM's options only in a form that cannot break out of them.
+*/}}
+{{- define "kcb.validateKafka" -}}
+{{- $tls := .Values.kafka.tls -}}
+{{- $auth := .Values.kafka.authentication -}}
+{{- $type := toString $auth.type -}}
+{{- $secretName := "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" -}}
+{{- $secretNameRule := "is not a Secret name (a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters)" -}}
+{{- $secretKey := "^\\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$" -}}
+{{- $secretKeyRule := "is not a Secret key (letters, digits, '-', '_' and '.', at most 253 characters; not '.', '..' or starting with '..')" -}}
+{{- if and $tls.trustedCertificates (not $tls.enabled) -}}
+{{- fail "kafka.tls.trustedCertificates: set, but kafka.tls.enabled is false: set kafka.tls.enabled: true to use them (or remove them)" -}}
+{{- end -}}
+{{- range $i, $cert := $tls.trustedCertificates -}}
+{{- if not (kindIs "map" $cert) -}}
+{{- fail (printf "kafka.tls.trustedCertificates[%d]: must be a map {secretName: <Secret>, certificate: <key>}, got %q" $i (toString $cert)) -}}
+{{- end -}}
+{{- $hints := dict "secretName" "the Secret holding the CA certificate, e.g. my-cluster-cluster-ca-cert" "certificate" "its key, e.g. ca.crt" -}}
+{{- range $field := list "secretName" "certificate" -}}
+{{- $value := toString (get $cert $field | default "") -}}
+{{- if not $value -}}
+{{- fail (printf "kafka.tls.trustedCertificates[%d].%s: each trusted certificate needs secretName and certificate: set %s" $i $field (get $hints $field)) -}}
+{{- end -}}
+{{- if and (eq $field "secretName") (or (gt (len $value) 253) (not (regexMatch $secretName $value))) -}}
+{{- fail (printf "kafka.tls.trustedCertificates[%d].secretName: %q %s" $i $value $secretNameRule) -}}
+{{- end -}}
+{{- if and (eq $field "certificate") (or (gt (len $value) 253) (not (regexMatch $secretKey $value))) -}}
+{{- fail (printf "kafka.tls.trustedCertificates[%d].certificate: %q %s" $i $value $secretKeyRule) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $type (not (has $type (include "kcb.authenticationTypes" . | fromJsonArray))) -}}
+{{- fail (printf "kafka.authentication.type: %q is not a type: use \"\" (none), tls, scram-sha-256, scram-sha-512, plain or oauth" $type) -}}
+{{- end -}}
+{{- /* [key, value, what it is] of the Secret references the type needs. */ -}}
+{{- $secrets := list -}}
+{{- if has $type (include "kcb.saslTypes" . | fromJsonArray) -}}
+{{- if not $auth.username -}}
+{{- fail (printf "kafka.authentication.username: type %s needs the SASL user name (Strimzi: the KafkaUser's name)" $type) -}}
+{{- end -}}
+{{- $secrets = list (list "passwordSecret.secretName" $auth.passwordSecret.secretName "the Secret holding the password (Strimzi: the KafkaUser's Secret)") (list "passwordSecret.password" $auth.passwordSecret.password "the key of the password in that Secret (Strimzi: password)") -}}
+{{- else if eq $type "tls" -}}
+{{- if not $tls.enabled -}}
+{{- fail "kafka.authentication.type tls needs kafka.tls.enabled: true (the client certificate is presented in the TLS handshake); set kafka.tls.enabled and kafka.tls.trustedCertificates (the brokers' CA)" -}}
+{{- end -}}
+{{- $secrets = list (list "certificateAndKey.secretName" $auth.certificateAndKey.secretName "the Secret holding the client certificate and key (Strimzi: the KafkaUser's Secret)") (list "certificateAndKey.certificate" $auth.certificateAndKey.certificate "the key of the PEM certificate in that Secret (Strimzi: user.crt)") (list "certificateAndKey.key" $auth.certificateAndKey.key "the key of the unencrypted PKCS#8 PEM private key in that Secret (Strimzi: user.key)") -}}
+{{- else if eq $type "oauth" -}}
+{{- if not $auth.tokenEndpointUri -}}
+{{- fail "kafka.authentication.tokenEndpointUri: type oauth needs the OAuth token endpoint (https://...)" -}}
+{{- end -}}
+{{- if not $auth.clientId -}}
+{{- fail "kafka.authentication.clientId: type oauth needs the OAuth client ID" -}}
+{{- end -}}
+{{- $secrets = list (list "clientSecret.secretName" $auth.clientSecret.secretName "the Secret holding the OAuth client secret") (list "clientSecret.key" $auth.clientSecret.key "the key of the client secret in that Secret") -}}
+{{- end -}}
+{{- range $secrets -}}
+{{- $key := index . 0 -}}
+{{- $value := toString (index . 1 | default "") -}}
+{{- if not $value -}}
+{{- fail (printf "kafka.authentication.%s: type %s needs %s" $key $type (index . 2)) -}}
+{{- end -}}
+{{- if hasSuffix ".secretName" $key -}}
+{{- if or (gt (len $value) 253) (not (regexMatch $secretName $value)) -}}
+{{- fail (printf "kafka.authentication.%s: %q %s" $key $value $secretNameRule) -}}
+{{- end -}}
+{{- else if or (gt (len $value) 253) (not (regexMatch $secretKey $value)) -}}
+{{- fail (printf "kafka.authentication.%s: %q %s" $key $value $secretKeyRule) -}}
+{{- end -}}
+{{- end -}}
+{{- /* They reach a JAAS string ("..."), worker.properties, the supervisor's YAML (JSON-quoted)
+     and, for the URL, JDK_JAVA_OPTIONS (split at spaces, quotes removed; a comma separates
+     allowed URLs; Kubernetes expands $(VAR) in env values); no `{` so no ${...} reference. */ -}}
+{{- $name := "^[A-Za-z0-9._~@+=:/$%-]+$" -}}
+{{- $nameRule := "letters, digits and . _ - ~ @ + = : / $ % only (no spaces, quotes, backslashes or braces)" -}}
+{{- range $key, $value := dict "username" $auth.username "clientId" $auth.clientId -}}
+{{- if and $value (not (regexMatch $name (toString $value))) -}}
+{{- fail (printf "kafka.authentication.%s: %q must be %s" $key (toString $value) $nameRule) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $auth.scope (not (regexMatch "^[!#-\\[\\]-z|~]+( [!#-\\[\\]-z|~]+)*$" (toString $auth.scope))) -}}
+{{- fail (printf "kafka.authentication.scope: %q must be scope tokens of printable ASCII without \", \\, { or }, separated by single spaces" (toString $auth.scope)) -}}
+{{- end -}}
+{{- if and $auth.tokenEndpointUri (not (regexMatch "^https?://[A-Za-z0-9._~:/?\\[\\]@!&*+;=%-]+$" (toString $auth.tokenEndpointUri))) -}}
+{{- fail (printf "kafka.authentication.tokenEndpointUri: %q must be an http:// or https:// URL without spaces, quotes, backslashes, braces, $, parentheses or commas" (toString $auth.tokenEndpointUri)) -}}
 {{- end -}}
 {{- end -}}
