@@ -230,7 +230,7 @@ stay root:root and only 0444 lets a non-root container read them.
 */}}
 {{- define "kcb.kafkaCredentialsMode" -}}
 {{- $context := .Values.podSecurityContext | default dict -}}
-{{- if kindIs "invalid" (get $context "fsGroup") -}}0444{{- else -}}0440{{- end -}}
+{{- if kindIs "invalid" (index $context "fsGroup") -}}0444{{- else -}}0440{{- end -}}
 {{- end -}}
 
 {{/*
