@@ -12,6 +12,12 @@ from chart.helm_chart import MINIMAL_VALUES, Helm, HelmError
 pytestmark = pytest.mark.chart
 
 BACKUP = {"backup.enabled": True, "targetPvcName": "backup-nfs"}
+SCRAM = {
+    "kafka.authentication.type": "scram-sha-512",
+    "kafka.authentication.username": "backup",
+    "kafka.authentication.passwordSecret.secretName": "backup",
+    "kafka.authentication.passwordSecret.password": "password",
+}
 
 CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("replicas", {"replicaCount": 2}, "at '/replicaCount'", "replicaCount: must be 0 or 1"),
@@ -33,6 +39,37 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         {"backup.enabled": True, "encryptPassword": "s3cret"},
         "at '/targetPvcName': minLength",
         "backup.enabled: a backup needs a target",
+    ),
+    (
+        "unknown authentication type",
+        {"kafka.authentication.type": "gssapi"},
+        "at '/kafka/authentication/type': value must be one of",
+        'kafka.authentication.type: "gssapi" is not a type',
+    ),
+    (
+        "SASL without a password Secret",
+        {**SCRAM, "kafka.authentication.passwordSecret.secretName": ""},
+        "at '/kafka/authentication/passwordSecret/secretName': minLength",
+        "kafka.authentication.passwordSecret.secretName: type scram-sha-512 needs the Secret",
+    ),
+    (
+        "mutual TLS without TLS",
+        {
+            "kafka.authentication.type": "tls",
+            "kafka.authentication.certificateAndKey": {
+                "secretName": "backup",
+                "certificate": "user.crt",
+                "key": "user.key",
+            },
+        },
+        "at '/kafka/tls/enabled': value must be true",
+        "kafka.authentication.type tls needs kafka.tls.enabled: true",
+    ),
+    (
+        "a username breaking the JAAS string",
+        {**SCRAM, "kafka.authentication.username": 'backup" password="x'},
+        "at '/kafka/authentication/username'",
+        "kafka.authentication.username:",
     ),
 ]
 

@@ -1,8 +1,9 @@
-"""The linters users run on Helm charts, checkov and kube-score (pinned, from `make setup`), on
-the chart's default, backup and devicePlugin renders. Every finding they still report is
-listed with its reason in charts/kafka-connect-backup/linters/exemptions.yaml: a finding not
-listed fails (fix it, or exempt it with a reason), and so does an exemption that matches
-nothing any more, so the file stays the honest list of what the chart knowingly does."""
+"""The linters users run on Helm charts, checkov and kube-score (pinned, from `make setup`), on the
+chart's default, backup, devicePlugin and secured (Kafka credentials mounted) renders. Every
+finding they still report is listed with its reason in
+charts/kafka-connect-backup/linters/exemptions.yaml: a finding not listed fails (fix it, or
+exempt it with a reason), and so does an exemption that matches nothing any more, so the file
+stays the honest list of what the chart knowingly does."""
 
 from __future__ import annotations
 
@@ -156,14 +157,16 @@ def test_linter_findings_are_exactly_the_exempted_ones(tool: str, renders: dict[
     assert problems == [], f"{EXEMPTIONS.relative_to(ROOT)}:\n" + "\n".join(problems)
 
 
-def test_the_renders_are_default_backup_and_device_plugin() -> None:
+def test_the_renders_are_default_backup_device_plugin_and_secured() -> None:
     renders = _exemptions()["renders"]
-    assert sorted(renders) == ["backup", "default", "devicePlugin"]
+    assert sorted(renders) == ["backup", "default", "devicePlugin", "secured"]
     for values in renders.values():
         assert (CHART / values).is_file(), values
     device = yaml.safe_load((CHART / renders["devicePlugin"]).read_text())
     assert device["backup"]["enabled"] and device["backup"]["fuse"]["mode"] == "devicePlugin"
     assert yaml.safe_load((CHART / renders["backup"]).read_text())["backup"]["enabled"]
+    secured = yaml.safe_load((CHART / renders["secured"]).read_text())["kafka"]
+    assert secured["tls"]["enabled"] and secured["authentication"]["type"]
 
 
 @pytest.mark.parametrize("tool", sorted(FINDERS))
