@@ -27,6 +27,7 @@ from chart.helm_chart import (
     volume,
     worker_properties,
 )
+from kafka_connect_backup.config import parse_config
 
 pytestmark = pytest.mark.chart
 
@@ -221,3 +222,38 @@ def test_a_changed_kafka_setting_rolls_the_pod(helm: Helm) -> None:
     ):
         changed = pod_template(**change)
         assert changed != first and changed["spec"]["volumes"] != first["spec"]["volumes"], change
+
+
+@pytest.mark.parametrize(
+    "set_values",
+    [
+        {**PLAIN, "kafka.authentication.username": "a.b_c-d~e@f+g:h/i$j%k"},
+        {
+            **OAUTH,
+            "kafka.authentication.clientId": "svc-account@example.com:kafka/backup$1%2",
+            "kafka.authentication.scope": "api://kafka/.default ! #$&()*+,-./09:<>?@AZ[]^_`az|~",
+            "kafka.authentication.tokenEndpointUri": (
+                "https://[fd00::1]:8443/realms/a~b/token?x=1&y=%20!*+@-_."
+            ),
+        },
+    ],
+    ids=["username", "oauth"],
+)
+def test_the_widest_values_the_chart_accepts_load_in_the_supervisor(
+    helm: Helm, set_values: dict[str, Any]
+) -> None:
+    """Whatever passes the chart's checks must pass the supervisor's (no pod crash-looping on a
+    config helm accepted), with the same meaning."""
+    manifests = helm.template([MINIMAL_VALUES], set_values=set_values)
+    config = parse_config(supervisor_config_document(manifests), "rendered config.yaml")
+    authentication = config.kafka.authentication
+    assert authentication is not None
+    assert authentication.type == set_values["kafka.authentication.type"]
+    for key, attribute in (
+        ("username", "username"),
+        ("clientId", "client_id"),
+        ("scope", "scope"),
+        ("tokenEndpointUri", "token_endpoint_uri"),
+    ):
+        if f"kafka.authentication.{key}" in set_values:
+            assert getattr(authentication, attribute) == set_values[f"kafka.authentication.{key}"]

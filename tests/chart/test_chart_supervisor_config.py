@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import pytest
@@ -81,13 +81,27 @@ def volume_at(deployment: dict[str, Any], container_name: str, path: str) -> str
 
 
 def alias_keys(model: type[BaseModel]) -> dict[str, Any]:
-    """The config format's keys (aliases), nested for sub-models."""
+    """The config format's keys (aliases), nested for sub-models (optional ones too)."""
     keys: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         annotation = field.annotation
-        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        keys[field.alias or name] = alias_keys(annotation) if nested else None  # type: ignore[arg-type]
+        # `Model | None`: an optional block, whose keys are the format's all the same.
+        models = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+        nested = len(models) == 1 and isinstance(models[0], type)
+        nested = nested and issubclass(models[0], BaseModel)
+        keys[field.alias or name] = alias_keys(models[0]) if nested else None
     return keys
+
+
+def merged_keys(trees: list[Any]) -> Any:
+    """The union of key trees."""
+    if not all(isinstance(tree, dict) for tree in trees):
+        return None
+    out: dict[str, Any] = {}
+    for tree in trees:
+        for key, value in tree.items():
+            out[key] = merged_keys([out[key], value]) if key in out else value
+    return out
 
 
 def key_tree(document: Any) -> Any:
@@ -227,7 +241,26 @@ def test_every_key_of_the_format_is_rendered_and_nothing_else(helm: Helm) -> Non
     rendered = key_tree(supervisor_config_document(helm.template([MINIMAL_VALUES])))
     example = key_tree(yaml.safe_load(EXAMPLE.read_text()))
     assert rendered == example
-    assert rendered == alias_keys(Config)
+    # kafka.tls and kafka.authentication are rendered only when set (the example documents them
+    # in comments): every key of the format is rendered by some setting, and nothing else.
+    oauth = {
+        "kafka.tls.enabled": True,
+        "kafka.authentication.type": "oauth",
+        "kafka.authentication.tokenEndpointUri": "https://sso.example.com/token",
+        "kafka.authentication.clientId": "kafka-backup",
+        "kafka.authentication.clientSecret.secretName": "backup-oauth",
+        "kafka.authentication.clientSecret.key": "client-secret",
+        "kafka.authentication.scope": "kafka",
+    }
+    secured = [
+        helm.template([CHART / "ci" / "kafka-scram-tls-values.yaml"]),
+        helm.template([CHART / "ci" / "kafka-mtls-values.yaml"]),
+        helm.template([MINIMAL_VALUES], set_values=oauth),
+    ]
+    everything = merged_keys(
+        [rendered] + [key_tree(supervisor_config_document(m)) for m in secured]
+    )
+    assert everything == alias_keys(Config)
 
 
 @pytest.mark.parametrize(

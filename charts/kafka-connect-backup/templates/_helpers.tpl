@@ -531,17 +531,17 @@ string, a properties file or the JVM's options only in a form that cannot break 
 {{- /* They reach a JAAS string ("..."), worker.properties, the supervisor's YAML (JSON-quoted)
      and, for the URL, JDK_JAVA_OPTIONS (split at spaces, quotes removed; a comma separates
      allowed URLs; Kubernetes expands $(VAR) in env values); no `{` so no ${...} reference. */ -}}
-{{- $name := "^[A-Za-z0-9._~@+=:/$%-]+$" -}}
-{{- $nameRule := "letters, digits and . _ - ~ @ + = : / $ % only (no spaces, quotes, backslashes or braces)" -}}
+{{- $name := "^[A-Za-z0-9._~@+:/$%-]+$" -}}
+{{- $nameRule := "letters, digits and . _ - ~ @ + : / $ % only (no spaces, quotes, backslashes, braces, ';' or '=')" -}}
 {{- range $key, $value := dict "username" $auth.username "clientId" $auth.clientId -}}
 {{- if and $value (not (regexMatch $name (toString $value))) -}}
 {{- fail (printf "kafka.authentication.%s: %q must be %s" $key (toString $value) $nameRule) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $auth.scope (not (regexMatch "^[!#-\\[\\]-z|~]+( [!#-\\[\\]-z|~]+)*$" (toString $auth.scope))) -}}
-{{- fail (printf "kafka.authentication.scope: %q must be scope tokens of printable ASCII without \", \\, { or }, separated by single spaces" (toString $auth.scope)) -}}
+{{- if and $auth.scope (not (regexMatch "^[!#-&(-:<>-\\[\\]-z|~]+( [!#-&(-:<>-\\[\\]-z|~]+)*$" (toString $auth.scope))) -}}
+{{- fail (printf "kafka.authentication.scope: %q must be scope tokens of printable ASCII without quotes, \\, {, }, ';' or '=', separated by single spaces" (toString $auth.scope)) -}}
 {{- end -}}
-{{- if and $auth.tokenEndpointUri (not (regexMatch "^https?://[A-Za-z0-9._~:/?\\[\\]@!&*+;=%-]+$" (toString $auth.tokenEndpointUri))) -}}
-{{- fail (printf "kafka.authentication.tokenEndpointUri: %q must be an http:// or https:// URL without spaces, quotes, backslashes, braces, $, parentheses or commas" (toString $auth.tokenEndpointUri)) -}}
+{{- if and $auth.tokenEndpointUri (not (regexMatch "^https?://[A-Za-z0-9._~:/?\\[\\]@!&*+=%-]+$" (toString $auth.tokenEndpointUri))) -}}
+{{- fail (printf "kafka.authentication.tokenEndpointUri: %q must be an http:// or https:// URL without spaces, quotes, backslashes, braces, $, parentheses, commas or ';'" (toString $auth.tokenEndpointUri)) -}}
 {{- end -}}
 {{- end -}}
