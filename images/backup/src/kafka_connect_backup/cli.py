@@ -153,6 +153,24 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if doc["healthy"] else 1
 
 
+def _acls(args: argparse.Namespace) -> int:
+    """The ACLs of this release's principal (acls.py), as kafka-acls lines to run."""
+    from kafka_connect_backup.acls import backup_acls, restore_acls
+
+    config = load_config(args.config)
+    security = config.kafka.security()
+    principal = args.principal or (
+        f"User:{security.username}" if security.username else "User:<principal>"
+    )
+    wanted = backup_acls(config.topics, config.sink_name, drills=not args.no_drills)
+    for topic in args.restore or []:
+        wanted += restore_acls(topic, config.sink_name)
+    for acl in dict.fromkeys(wanted):
+        print(f"# {acl.why}")
+        print(acl.command(principal, config.kafka.bootstrap_servers))
+    return 0
+
+
 def config_option() -> argparse.ArgumentParser:
     """Parent parser for subcommands: `--config` also accepted after the subcommand."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -219,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     state.add_argument("--json", action="store_true", help="machine-readable output")
     state.set_defaults(func=_status)
+    acls = commands.add_parser(
+        "acls",
+        help="the Kafka ACLs this release's principal needs, as kafka-acls commands",
+        description="Prints one kafka-acls command per ACL the backup of the config's topics "
+        "needs (Connect's sinks, the supervisor's reads, drills), and with --restore those of "
+        "restore.py's runbook for a topic. The chart README's 'Kafka ACLs' explains each.",
+        parents=common,
+    )
+    acls.add_argument("--principal", help="default User:<kafka.authentication.username>")
+    acls.add_argument(
+        "--restore", action="append", metavar="TOPIC", help="also the runbook's ACLs on TOPIC"
+    )
+    acls.add_argument("--no-drills", action="store_true", help="without the drills' ACLs")
+    acls.set_defaults(func=_acls)
     # `kcb snapshots ...` lives with the restore code it shares.
     kcb_commands.add_commands(commands, common)
     drill_command.add_command(commands, kafka)

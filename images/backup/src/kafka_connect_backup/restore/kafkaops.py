@@ -154,12 +154,21 @@ class KafkaAdmin:
             if "Read" not in self._authorized_group(group):
                 missing.append(("Read", "group", group))
         if missing:
-            denied = "; ".join(f"{op} on {kind} {name}" for op, kind, name in missing)
-            raise KafkaCheckError(
-                f"Kafka at {self.bootstrap} does not allow {self.connection.security.describe()}"
-                f" {denied}: {self._grant_hint(missing)}; {doing}",
-                cause=CAUSE_ACL,
-            )
+            raise self._not_allowed(missing, doing)
+
+    def _not_allowed(self, missing: list[tuple[str, str, str]], doing: str) -> KafkaCheckError:
+        denied = "; ".join(f"{op} on {kind} {name}" for op, kind, name in missing)
+        return KafkaCheckError(
+            f"Kafka at {self.bootstrap} does not allow {self.connection.security.describe()} "
+            f"{denied}: {self._grant_hint(missing)}; {doing}",
+            cause=CAUSE_ACL,
+        )
+
+    def _denied(self, exc: KafkaException, operation: str, kind: str, name: str) -> Exception:
+        """`exc` as the missing ACL it means (an authorization failure), else as it is."""
+        if _code(exc).endswith("_AUTHORIZATION_FAILED"):
+            return self._not_allowed([(operation, kind, name)], "nothing was changed")
+        return exc
 
     def _authorized_topic(self, topic: str) -> set[str] | None:
         """The operations allowed on `topic` (None: it does not exist, nothing to check)."""
@@ -249,7 +258,7 @@ class KafkaAdmin:
                 # A missing DescribeConfigs must be named, not lose the configs silently (a
                 # re-created topic would come back without them).
                 if _code(exc) == "TOPIC_AUTHORIZATION_FAILED":
-                    raise self.refused(exc, f"reading topic {resource.name}'s configs") from None
+                    raise self._denied(exc, "DescribeConfigs", "topic", resource.name) from None
                 continue
             found[resource.name] = {
                 name: entry.value
@@ -404,6 +413,8 @@ class KafkaAdmin:
         consumer = Consumer(self._settings({"group.id": group, "enable.auto.commit": False}))
         try:
             answered = consumer.committed(wanted, timeout=self.timeout)
+        except KafkaException as exc:
+            raise self._denied(exc, "Describe", "group", group) from None
         finally:
             consumer.close()
         found: dict[str, dict[int, int]] = {}

@@ -94,10 +94,10 @@ class StopRecorder:
         group = consumer_group(topic, self.config.sink_name)
         try:
             return admin.group_offsets(group, topic)
-        except KafkaException as exc:
-            self.outage.failed(
-                admin.refused(exc, f"reading group {group}'s offsets"), "record_offsets"
-            )
+        except (KafkaCheckError, KafkaException) as exc:
+            if isinstance(exc, KafkaException):
+                exc = admin.refused(exc, f"reading group {group}'s offsets")
+            self.outage.failed(exc, "record_offsets", NOT_RECORDED)
             log.warning(
                 "cycle.offsets_not_recorded", topic=topic, error=str(exc), note=NOT_RECORDED
             )
@@ -114,6 +114,9 @@ class StopRecorder:
             return None
         try:
             shapes = admin.describe_topics(topics)
+            for topic, info in shapes.items():
+                if info is None:  # hidden by a missing ACL, or really gone
+                    admin.check_access(topic, ("Read", "DescribeConfigs"), doing=NOT_RECORDED)
             counts = {t: info.partitions for t, info in shapes.items() if info is not None}
             offsets = admin.committed_on_topics(topics, counts)
         except (KafkaCheckError, KafkaException) as exc:
