@@ -25,6 +25,7 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
+from storage_helpers import storage_env
 from supervisor_helpers import LogCapture, config_data, sink_name, wait_for_line_count
 
 pytestmark = pytest.mark.integration
@@ -87,7 +88,9 @@ def end_offset(broker: SecureBroker, topic: str) -> int:
         consumer.close()
 
 
-def kafka_block(broker: SecureBroker, user: str, password_file: Path | None = None) -> dict:
+def kafka_block(
+    broker: SecureBroker, user: str, password_file: Path | None = None
+) -> dict[str, Any]:
     """The supervisor config's kafka block, as the chart renders it for scram-sha-512."""
     return {
         "bootstrapServers": broker.bootstrap,
@@ -164,75 +167,54 @@ def test_a_backup_cycle_status_and_a_drill_with_exactly_the_backup_acls(
     tmp_path: Path,
 ) -> None:
     sink = sink_name()
-    sink_path = tmp_path / "sink"
-    sink_path.mkdir()
     grant("User:backup", specs(backup_acls([secure_topic], sink)))
-    path = write_config(
-        tmp_path / "config.yaml",
-        config_data(
-            topics=[secure_topic],
-            sink=sink,
-            sink_path=sink_path,
-            connect_url=secure_connect.url,
-            kafka=kafka_block(secure_broker, "backup"),
-        ),
-    )
-    config = load_config(path)
     logs = LogCapture()
-    try:
-        assert Supervisor(config, http=False).run_once().ok  # creates the connector
-        written = lines(0, 40)
-        produce(secure_broker, secure_topic, written)
-        [live] = sink_path.glob("*.sink")
-        assert wait_for_line_count([live], 40) == written
-
-        result = Supervisor(config, http=False).run_once()
-        assert result.ok, result.summary()
-        metadata = read_metadata(sink_path / f"{secure_topic}-{sink}.topic.json")
-        assert metadata.partitions == 1
-        assert metadata.groups == {consumer_group(secure_topic, sink): {0: 40}}
-        assert [e for e in logs.events() if e["event"].startswith("kafka.")] == []
-
-        status = subprocess.run(
-            [*KCB, "status", "--config", str(path), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+    with storage_env(tmp_path) as env:
+        path = write_config(
+            tmp_path / "config.yaml",
+            config_data(
+                topics=[secure_topic],
+                sink=sink,
+                sink_path=env.sink,
+                connect_url=secure_connect.url,
+                backup=env.backup(engine="gocryptfs"),
+                kafka=kafka_block(secure_broker, "backup"),
+            ),
         )
-        assert status.returncode == 0, status.stdout + status.stderr
-        [topic] = json.loads(status.stdout)["topics"]
-        assert (topic["topic"], topic["lag_records"]) == (secure_topic, 0)
+        config = load_config(path)
+        try:
+            assert Supervisor(config, http=False).run_once().ok  # creates the connector
+            written = lines(0, 40)
+            produce(secure_broker, secure_topic, written)
+            [live] = env.sink.glob("*.sink")
+            assert wait_for_line_count([live], 40) == written
 
-        # A drill restores the newest 10 records of alpha.0 through the secured broker.
-        alpha = tmp_path / "snapshots" / "alpha.0" / "localhost"
-        alpha.mkdir(parents=True)
-        alpha.joinpath(live.name).write_text(live.read_text())
-        drill = subprocess.run(
-            [
-                *KCB,
-                "drill",
-                "--config",
-                str(path),
-                "--snapshot-root",
-                str(alpha.parents[1]),
-                "--records",
-                "10",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert drill.returncode == 0, drill.stdout + drill.stderr
-        [drilled] = json.loads(drill.stdout)["topics"]
-        assert (drilled["ok"], drilled["records"], drilled["readBack"]) == (True, 10, 10)
-        for text in (status.stdout, status.stderr, drill.stdout, drill.stderr, logs.text):
-            assert secure_broker.passwords["backup"] not in text
-    finally:
-        name = connector_name(secure_topic, sink)
-        requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)
+            result = Supervisor(config, http=False).run_once()
+            assert result.ok, result.summary()
+            metadata = read_metadata(env.sink / f"{secure_topic}-{sink}.topic.json")
+            assert metadata.partitions == 1
+            assert metadata.groups == {consumer_group(secure_topic, sink): {0: 40}}
+            assert [e for e in logs.events() if e["event"].startswith("kafka.")] == []
+
+            status = kcb("status", "--config", str(path), "--json")
+            assert status.returncode == 0, status.stdout + status.stderr
+            [topic] = json.loads(status.stdout)["topics"]
+            assert (topic["topic"], topic["lag_records"]) == (secure_topic, 0)
+
+            # A drill restores the newest 10 records of alpha.0 through the secured broker.
+            drill = kcb("drill", "--config", str(path), "--records", "10", "--json")
+            assert drill.returncode == 0, drill.stdout + drill.stderr
+            [drilled] = json.loads(drill.stdout)["topics"]
+            assert (drilled["ok"], drilled["records"], drilled["readBack"]) == (True, 10, 10)
+            for text in (status.stdout, status.stderr, drill.stdout, drill.stderr, logs.text):
+                assert secure_broker.passwords["backup"] not in text
+        finally:
+            name = connector_name(secure_topic, sink)
+            requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)
+
+
+def kcb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KCB, *args], capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.parametrize(
@@ -334,6 +316,16 @@ def test_refused_logins_and_handshakes_are_named_and_nothing_is_sent(
     files = sink_file_of(tmp_path, secure_topic, "s", lines(0, 5))
     host, port = secure_broker.bootstrap.rsplit(":", 1)
     good = command_config(secure_broker, tmp_path / "good.properties", "restore")
+    foreign = tmp_path / "foreign.properties"
+    keystore = foreign.with_suffix(".pem")
+    keystore.write_bytes(
+        secure_broker.foreign_cert.key.read_bytes() + secure_broker.foreign_cert.cert.read_bytes()
+    )
+    foreign.write_text(
+        "security.protocol=SSL\nssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={keystore}\nssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={secure_broker.ca_cert}\n"
+    )
     cases = {
         "wrong password": (
             secure_broker.bootstrap,
@@ -381,7 +373,21 @@ def test_refused_logins_and_handshakes_are_named_and_nothing_is_sent(
         "plaintext": (
             secure_broker.bootstrap,
             None,
-            f"restore.py: error: Kafka at {secure_broker.bootstrap} ",
+            (
+                f"restore.py: error: Kafka at {secure_broker.bootstrap} requires TLS and this "
+                "client does not use it: set kafka.tls (and kafka.authentication) in the values, "
+                "or security.protocol SSL / SASL_SSL in --command-config"
+            ),
+        ),
+        "foreign client certificate": (
+            secure_broker.mtls_bootstrap,
+            foreign,
+            (
+                f"restore.py: error: Kafka at {secure_broker.mtls_bootstrap} refused the TLS "
+                f"handshake of the TLS client certificate {foreign.with_suffix('.pem')}: it may "
+                "require a client certificate (kafka.authentication type tls) signed by a CA it "
+                "trusts"
+            ),
         ),
     }
     assert host == "127.0.0.1"

@@ -12,6 +12,8 @@ Import-light (no pydantic, no yaml): restore.py builds one from the command line
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -306,7 +308,7 @@ def _diagnose_one(
         if "ssl" in lowered and "sasl" not in lowered:
             return _tls_diagnosis(connection, lowered)
         return Diagnosis(CAUSE_AUTH, _auth_message(security, where, text))
-    if code == KafkaError._SSL or "ssl handshake failed" in lowered:
+    if code == KafkaError._SSL or "ssl handshake failed" in lowered or "ssl/tls alert" in lowered:
         return _tls_diagnosis(connection, lowered)
     if code in _ACL_CODES:
         return Diagnosis(
@@ -314,9 +316,7 @@ def _diagnose_one(
             f"Kafka at {where} denied {security.describe()} access to a {_ACL_CODES[code]} "
             f"({text}): grant the ACLs listed in the chart README's 'Kafka ACLs'",
         )
-    if "might be caused by incorrect security.protocol" in lowered or (
-        "disconnected while requesting apiversion" in lowered and not security.tls
-    ):
+    if "might be caused by incorrect security.protocol" in lowered:
         return Diagnosis(
             CAUSE_TLS,
             f"Kafka at {where} closed the connection of {security.describe()}: the listener "
@@ -353,23 +353,35 @@ def _auth_message(security: KafkaSecurity, where: str, text: str) -> str:
 
 def _tls_diagnosis(connection: KafkaConnection, lowered: str) -> Diagnosis:
     security, where = connection.security, connection.bootstrap
-    if "hostname" in lowered or "host name" in lowered:
+    verify = None
+    if "certificate verify failed" in lowered or "could not be verified" in lowered:
+        # librdkafka says the same for every verification failure: ask the broker once more,
+        # with Python's TLS and the same trust, to learn which check failed.
+        verify = _verification_failure(connection)
+    if "hostname" in lowered or (verify is not None and verify[0] == _HOSTNAME_MISMATCH):
         return Diagnosis(
             CAUSE_TLS,
             f"the certificate of Kafka at {where} does not name that host: connect through "
             "a name or address in the certificate's subjectAltName (kafka.bootstrapServers)",
         )
-    if "certificate verify failed" in lowered or "could not be verified" in lowered:
+    if verify is not None and verify[0] in _EXPIRED:
+        return Diagnosis(
+            CAUSE_TLS,
+            f"the certificate of Kafka at {where} is not valid now ({verify[1]}): renew the "
+            "broker's certificate, or check this machine's clock",
+        )
+    if verify is not None or "certificate verify failed" in lowered:
         cas = ", ".join(str(p) for p in security.trusted_certificate_files) or "the system's CAs"
         return Diagnosis(
             CAUSE_TLS,
             f"the certificate of Kafka at {where} is not signed by a trusted CA ({cas}): "
             "add the cluster's CA certificate to kafka.tls.trustedCertificates",
         )
-    if not security.tls:
+    if any(text in lowered for text in ("wrong version number", "packet length too long")):
         return Diagnosis(
             CAUSE_TLS,
-            f"Kafka at {where} speaks TLS and this client does not: set kafka.tls.enabled",
+            f"Kafka at {where} does not speak TLS on that port: use its TLS listener's port, "
+            "or disable kafka.tls",
         )
     if "alert" in lowered or "certificate required" in lowered:
         return Diagnosis(
@@ -381,3 +393,56 @@ def _tls_diagnosis(connection: KafkaConnection, lowered: str) -> Diagnosis:
         CAUSE_TLS,
         f"the TLS handshake with Kafka at {where} failed: check kafka.tls ({lowered})",
     )
+
+
+def probe(connection: KafkaConnection) -> Diagnosis | None:
+    """What librdkafka does not say when a listener drops a client that speaks the wrong
+    protocol: a plaintext client at a TLS listener (the broker closes without a word)."""
+    if connection.security.tls:
+        return None
+    host, _, port = connection.bootstrap.split(",")[0].strip().rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=host.strip("[]")),
+        ):
+            pass
+    except (OSError, ValueError):
+        return None  # no TLS listener there (or nothing at all): not this cause
+    return Diagnosis(
+        CAUSE_TLS,
+        f"Kafka at {connection.bootstrap} requires TLS and this client does not use it: set "
+        "kafka.tls (and kafka.authentication) in the values, or security.protocol SSL / "
+        "SASL_SSL in --command-config",
+    )
+
+
+# OpenSSL's X509_V_ERR_* codes (ssl.SSLCertVerificationError.verify_code).
+_HOSTNAME_MISMATCH = 62
+_EXPIRED = (9, 10)  # not yet valid, expired
+
+
+def _verification_failure(connection: KafkaConnection) -> tuple[int, str] | None:
+    """(OpenSSL verify code, its text) of the first bootstrap server's certificate checked
+    with the connection's trust; None when it verifies or cannot be reached."""
+    security = connection.security
+    host, _, port = connection.bootstrap.split(",")[0].strip().rpartition(":")
+    host = host.strip("[]")
+    try:
+        cas = [path.read_text() for path in security.trusted_certificate_files]
+        if security.trusted_certificates_pem:
+            cas.append(security.trusted_certificates_pem)
+        context = ssl.create_default_context(cadata="\n".join(cas) if cas else None)
+        context.check_hostname = security.verify_hostname
+        with (
+            socket.create_connection((host, int(port)), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return int(exc.verify_code), str(exc.verify_message)
+    except (OSError, ValueError):
+        return None

@@ -37,6 +37,7 @@ from kafka_connect_backup.kafka_client import (
     KafkaConnection,
     KafkaSecurityError,
     diagnose,
+    probe,
 )
 from kafka_connect_backup.restore.errors import EXIT_UNREACHABLE, RestoreError
 
@@ -116,12 +117,15 @@ class KafkaAdmin:
         """Kafka answers this client (its credentials, TLS and at least one topic or cluster
         permission accepted). A refused login or TLS handshake fails at once, by name."""
         deadline = time.monotonic() + self.timeout
+        probed = False
         while True:
             try:
                 self.admin.list_topics(timeout=min(1.0, self.timeout))
                 return
             except KafkaException as exc:
                 found = self.diagnosis(exc)
+                if found is None and not probed:
+                    probed, found = True, probe(self.connection)
                 if found is not None:
                     raise KafkaCheckError(
                         f"{found.message}; nothing was sent", cause=found.cause
