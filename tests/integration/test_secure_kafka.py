@@ -22,6 +22,7 @@ from kafka_connect_backup.acls import Acl, backup_acls, restore_acls
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
@@ -399,3 +400,69 @@ def test_refused_logins_and_handshakes_are_named_and_nothing_is_sent(
         assert run.stderr.rstrip("\n").endswith("nothing was sent"), (case, run.stderr)
         assert run.stderr.count("\n") == 1, (case, run.stderr)
         assert end_offset(secure_broker, secure_topic) == 0, case
+
+
+def test_the_supervisor_reports_each_kafka_outage_once_by_cause(
+    secure_broker: SecureBroker,
+    secure_connect: ConnectWorker,
+    secure_topic: str,
+    grant: Any,
+    tmp_path: Path,
+) -> None:
+    sink = sink_name()
+    acls = backup_acls([secure_topic], sink, drills=False)
+    describe_configs = next(a for a in acls if a.operation == "DescribeConfigs")
+    grant("User:backup", specs([a for a in acls if a != describe_configs]))
+    password = tmp_path / "password"
+    password.write_text("not-the-password")
+    logs = LogCapture()
+    metrics = Metrics()
+    with storage_env(tmp_path) as env:
+        config = load_config(
+            write_config(
+                tmp_path / "config.yaml",
+                config_data(
+                    topics=[secure_topic],
+                    sink=sink,
+                    sink_path=env.sink,
+                    connect_url=secure_connect.url,
+                    backup=env.backup(engine="gocryptfs"),
+                    kafka=kafka_block(secure_broker, "backup", password),
+                ),
+            )
+        )
+        supervisor = Supervisor(config, http=False, metrics=metrics)
+        try:
+            # The backup goes on (the records are the backup); the metadata waits for Kafka.
+            for _ in range(2):
+                assert supervisor.run_once().ok
+            [refused] = logs.events("kafka.unavailable")
+            assert refused["cause"] == "kafka_auth" and refused["step"] == "record_offsets"
+            assert refused["error"].startswith(
+                f"Kafka at {secure_broker.bootstrap} refused the credentials of user backup "
+                f"(SCRAM-SHA-512 over TLS): check the password in {password} "
+                "(kafka.authentication.passwordSecret) and that user backup exists for "
+                "SCRAM-SHA-512"
+            ), refused["error"]
+            text = metrics.render().decode()
+            assert 'kcb_failures_total{cause="kafka_auth",step="record_offsets"} 1.0' in text
+
+            # The right password, one ACL short: a new outage, named by the missing ACL.
+            password.write_text(secure_broker.passwords["backup"])
+            assert supervisor.run_once().ok
+            denied = logs.events("kafka.unavailable")[-1]
+            assert denied["cause"] == "kafka_acl", denied
+            assert f"DescribeConfigs on topic {secure_topic}" in denied["error"], denied
+            text = metrics.render().decode()
+            assert 'kcb_failures_total{cause="kafka_acl",step="record_offsets"} 1.0' in text
+
+            grant("User:backup", specs([describe_configs]))
+            assert supervisor.run_once().ok
+            assert [e["after"] for e in logs.events("kafka.available")] == ["kafka_acl"]
+            assert len(logs.events("kafka.unavailable")) == 2
+            metadata = read_metadata(env.sink / f"{secure_topic}-{sink}.topic.json")
+            assert metadata.partitions == 1
+            assert secure_broker.passwords["backup"] not in logs.text
+        finally:
+            name = connector_name(secure_topic, sink)
+            requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)
