@@ -466,3 +466,40 @@ def test_the_supervisor_reports_each_kafka_outage_once_by_cause(
         finally:
             name = connector_name(secure_topic, sink)
             requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)
+
+
+def test_each_drill_acl_is_necessary_and_named(
+    secure_broker: SecureBroker, secure_topic: str, grant: Any, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    alpha = tmp_path / "snapshots" / "alpha.0" / "localhost"
+    alpha.mkdir(parents=True)
+    sink_file_of(alpha, secure_topic, sink, lines(0, 10))
+    path = write_config(
+        tmp_path / "config.yaml",
+        config_data(
+            topics=[secure_topic],
+            sink=sink,
+            sink_path=tmp_path / "sink",
+            connect_url="http://127.0.0.1:9",
+            kafka=kafka_block(secure_broker, "backup"),
+        ),
+    )
+    acls = backup_acls([secure_topic], sink)
+    drill = ["drill", "--config", str(path), "--snapshot-root", str(alpha.parents[1]), "--json"]
+    for missing in [acl for acl in acls if acl.prefixed]:
+        grant("User:backup", specs([acl for acl in acls if acl != missing]))
+        run = kcb(*drill)
+        assert run.returncode == 1 and "Traceback" not in run.stderr, (missing, run.stderr)
+        [failed] = json.loads(run.stdout)["topics"]
+        named = f"does not allow user backup (SCRAM-SHA-512 over TLS) {missing.operation} on topic"
+        assert named in failed["error"], (missing, failed["error"])
+        assert "kcb-drill-" in failed["error"], failed["error"]
+        secure_broker.revoke("User:backup", specs([acl for acl in acls if acl != missing]))
+        admin = secure_broker.admin()  # kept: a collected client cancels its futures
+        for leftover in admin.list_topics(timeout=10).topics:
+            if leftover.startswith("kcb-drill-"):  # the Delete case leaves its scratch topic
+                admin.delete_topics([leftover])[leftover].result(30)
+    grant("User:backup", specs(acls))
+    run = kcb(*drill)
+    assert run.returncode == 0, run.stdout + run.stderr

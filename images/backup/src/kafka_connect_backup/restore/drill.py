@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.kafka_client import KafkaConnection
@@ -234,8 +234,11 @@ def read_back(
         deadline = time.monotonic() + timeout
         while len(values) < expected and time.monotonic() < deadline:
             for message in consumer.consume(1000, timeout=1.0):
-                if message.error() is None:
+                error = message.error()
+                if error is None:
                     values.append(message.value() or b"")
+                elif error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    raise KafkaException(error)
     finally:
         consumer.close()
     return values
@@ -310,15 +313,20 @@ class _TopicRun:
         producer.send_values(values)
         counter = producer.flush(DELIVERY_TIMEOUT_SECONDS + 10)
         if counter.failed or counter.undelivered:
+            if any("authorization failed" in reason.lower() for reason in counter.errors):
+                raise self.admin.not_allowed([("Write", "topic", result.scratch)])
             reasons = ", ".join(f"{k} ({v})" for k, v in counter.errors.most_common(3)) or "timeout"
             raise RestoreError(
                 f"{counter.failed + counter.undelivered} of {len(values)} records not delivered "
                 f"to scratch topic {result.scratch}: {reasons}"
             )
         end = self.admin.latest_offsets(result.scratch, 1)[0].offset
-        got = read_back(
-            connection, result.scratch, max(end, len(values)), READ_BACK_TIMEOUT_SECONDS
-        )
+        try:
+            got = read_back(
+                connection, result.scratch, max(end, len(values)), READ_BACK_TIMEOUT_SECONDS
+            )
+        except KafkaException as exc:
+            raise self.admin.denied(exc, "Read", "topic", result.scratch) from None
         result.read_back = len(got)
         result.read_back_sha256 = values_sha256(got)
         if len(got) != len(values):
@@ -359,6 +367,8 @@ def drill_topic(
         result.scratch = scratch_name(topic, int(time.time()))
         admin.create(run.scratch_info(result.scratch))
         created = True
+        # A producer without Write fails fatally inside librdkafka: check first, by name.
+        admin.check_access(result.scratch, ("Write", "Read"), doing="the drill did not run")
         run.restore(values)
     except RestoreError as exc:
         result.error = _relative(str(exc), root)

@@ -158,20 +158,20 @@ class KafkaAdmin:
             if "Read" not in self._authorized_group(group):
                 missing.append(("Read", "group", group))
         if missing:
-            raise self._not_allowed(missing, doing)
+            raise self.not_allowed(missing, doing)
 
-    def _not_allowed(self, missing: list[tuple[str, str, str]], doing: str) -> KafkaCheckError:
+    def not_allowed(self, missing: list[tuple[str, str, str]], doing: str = "") -> KafkaCheckError:
         denied = "; ".join(f"{op} on {kind} {name}" for op, kind, name in missing)
         return KafkaCheckError(
             f"Kafka at {self.bootstrap} does not allow {self.connection.security.describe()} "
-            f"{denied}: {self._grant_hint(missing)}; {doing}",
+            f"{denied}: {self._grant_hint(missing)}" + (f"; {doing}" if doing else ""),
             cause=CAUSE_ACL,
         )
 
-    def _denied(self, exc: KafkaException, operation: str, kind: str, name: str) -> Exception:
+    def denied(self, exc: KafkaException, operation: str, kind: str, name: str) -> Exception:
         """`exc` as the missing ACL it means (an authorization failure), else as it is."""
         if _code(exc).endswith("_AUTHORIZATION_FAILED"):
-            return self._not_allowed([(operation, kind, name)], "nothing was changed")
+            return self.not_allowed([(operation, kind, name)])
         return exc
 
     def _authorized_topic(self, topic: str) -> set[str] | None:
@@ -262,7 +262,7 @@ class KafkaAdmin:
                 # A missing DescribeConfigs must be named, not lose the configs silently (a
                 # re-created topic would come back without them).
                 if _code(exc) == "TOPIC_AUTHORIZATION_FAILED":
-                    raise self._denied(exc, "DescribeConfigs", "topic", resource.name) from None
+                    raise self.denied(exc, "DescribeConfigs", "topic", resource.name) from None
                 continue
             found[resource.name] = {
                 name: entry.value
@@ -294,7 +294,7 @@ class KafkaAdmin:
             self.admin.delete_topics([topic], operation_timeout=wait)[topic].result(wait)
         except KafkaException as exc:
             if "UNKNOWN_TOPIC" not in _code(exc):
-                raise
+                raise self.denied(exc, "Delete", "topic", topic) from None
         self._wait(lambda: topic not in self.topics(), wait, f"topic {topic} still listed")
 
     def create(self, info: TopicInfo, wait: float = 60.0) -> None:
@@ -317,7 +317,7 @@ class KafkaAdmin:
                 if "TOPIC_ALREADY_EXISTS" in code and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
-                raise
+                raise self.denied(exc, "Create", "topic", info.name) from None
         self.wait_for_leaders(info.name, wait)
 
     def wait_for_leaders(self, topic: str, wait: float = 60.0) -> int:
@@ -418,7 +418,7 @@ class KafkaAdmin:
         try:
             answered = consumer.committed(wanted, timeout=self.timeout)
         except KafkaException as exc:
-            raise self._denied(exc, "Describe", "group", group) from None
+            raise self.denied(exc, "Describe", "group", group) from None
         finally:
             consumer.close()
         found: dict[str, dict[int, int]] = {}
