@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
+from kafka_connect_backup.acls import backup_acls, restore_acls
 from kafka_connect_backup.config import ConfigError, load_config, parse_config
 from kafka_connect_backup.kafka_client import (
     CAUSE_ACL,
@@ -310,3 +311,24 @@ def test_librdkafka_errors_are_diagnosed_by_cause(tmp_path: Path) -> None:
     acl = diagnose(scram, [_error(KafkaError.TOPIC_AUTHORIZATION_FAILED, "denied")])
     assert acl is not None and acl.cause == CAUSE_ACL
     assert diagnose(scram, [_error(KafkaError._TRANSPORT, "Connection refused")]) is None
+
+
+def test_the_chart_readme_lists_exactly_the_acls_of_acls_py() -> None:
+    readme = (
+        Path(__file__).resolve().parents[2] / "charts" / "kafka-connect-backup" / "README.md"
+    ).read_text()
+    section = readme.split("### Kafka ACLs", 1)[1].split("\n### ", 1)[0]
+    rows = {
+        tuple(cell.strip().strip("`") for cell in line.strip("|").split("|")[:3])
+        for line in section.splitlines()
+        if line.startswith(("| topic", "| group"))
+    }
+    listed = set()
+    for resource, name, operations in rows:
+        for operation in operations.split(", "):
+            listed.add((resource.removesuffix(", prefixed"), name.split("`")[0], operation))
+    wanted = {
+        (acl.resource, acl.name, acl.operation)
+        for acl in backup_acls(["<topic>"], "<sinkName>") + restore_acls("<topic>", "<sinkName>")
+    }
+    assert listed == wanted
