@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
 from kafka_connect_backup.kafka_client import (
     CAUSE_ACL,
     CAUSE_AUTH,
+    CAUSE_TLS,
     CAUSE_UNREACHABLE,
     Diagnosis,
     KafkaConnection,
@@ -98,7 +99,8 @@ class KafkaAdmin:
                 }
             )
         except KafkaSecurityError as exc:
-            raise KafkaCheckError(f"{exc}; nothing was sent", cause=CAUSE_AUTH) from None
+            cause = CAUSE_TLS if "certificate" in str(exc) else CAUSE_AUTH
+            raise KafkaCheckError(f"{exc}; nothing was sent", cause=cause) from None
 
     def diagnosis(self, *errors: KafkaError | KafkaException) -> Diagnosis | None:
         """Why Kafka refuses this client, from `errors` and what librdkafka reported."""
