@@ -503,6 +503,16 @@ state = "{work}/containerd/state"
                 indent=2,
             )
         )
+        # The pods' resolver. This machine's nameserver is not reachable from the pod network
+        # (no masquerading), so every lookup there waited out the resolver's timeouts (10 s),
+        # and Kafka's Java SASL client looks the broker's address up in reverse before each
+        # connection: Connect took 10 s per connection to a secured broker. The loopback of
+        # the pod's own network answers "port unreachable" at once: a lookup fails at once and
+        # Java uses the address itself. Nothing here has a DNS server for pods (no CoreDNS).
+        (work / "pod-resolv.conf").write_text(
+            "# kcb e2e cluster: no DNS server for pods; lookups fail at once\n"
+            "nameserver 127.0.0.1\n"
+        )
         (work / "kubelet-config.json").write_text(
             json.dumps(
                 {
@@ -526,7 +536,7 @@ state = "{work}/containerd/state"
                     "failSwapOn": False,
                     "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
                     "podLogsDir": f"{work}/pods-logs",
-                    "resolvConf": "/etc/resolv.conf",
+                    "resolvConf": str(work / "pod-resolv.conf"),
                     # Tests must not depend on this machine's free disk: never evict or GC.
                     "evictionHard": {
                         "memory.available": "100Mi",

@@ -17,7 +17,7 @@ import pytest
 
 from docker_engine import DockerEngine
 from e2e.release import Release
-from kafka_stack import Broker, start_broker
+from kafka_stack import Broker, SecureBroker, start_broker
 from kube_cluster import ClusterError, KubeCluster
 
 _counter = itertools.count()
@@ -82,6 +82,22 @@ def pod_broker(
     """A KRaft broker on the node's address: reachable from the pods and from the tests."""
     broker = start_broker(tmp_path_factory.mktemp("pod-broker"), host=kube_cluster.node_ip)
     try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_pod_broker(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureBroker]:
+    """A secured broker (SASL_SSL and mutual TLS only, its own CA, ACLs enforced) on the
+    node's address, so its certificate names the address the pods connect to. Started only
+    for the tests that ask for it."""
+    work_dir = tmp_path_factory.mktemp("secure-pod-broker")
+    broker = SecureBroker("secure-broker", work_dir, host=kube_cluster.node_ip)
+    try:
+        broker.start()
         yield broker
     finally:
         broker.stop()
