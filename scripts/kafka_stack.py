@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Self, cast
 
 import requests
 from confluent_kafka.admin import (
@@ -268,7 +268,7 @@ class Broker(_JavaService):
         config.write_text(_properties_text(properties))
         return config
 
-    def start(self, timeout: float = 90) -> Broker:
+    def start(self, timeout: float = 90) -> Self:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._prepare()
         config = self._write_config()
@@ -651,7 +651,8 @@ class SecureBroker(Broker):
             ResourceType.ANY, _ANY, ResourcePatternType.ANY, principal or _ANY, _ANY,
             AclOperation.ANY, AclPermissionType.ANY,
         )  # fmt: skip
-        return list(self.admin().describe_acls(any_binding).result(30))
+        admin = self.admin()  # keep a reference: a collected client cancels its futures
+        return list(admin.describe_acls(any_binding).result(30))
 
     def _await_acls(
         self, admin: AdminClient, bindings: list[AclBinding], *, present: bool, timeout: float
@@ -669,6 +670,25 @@ class SecureBroker(Broker):
                 state = "granted" if present else "revoked"
                 raise StackError(f"ACLs not {state} after {timeout:.0f}s: {bindings}")
             time.sleep(0.05)
+
+
+def sink_acls(topic: str, sink_name: str) -> list[AclSpec]:
+    """The least ACLs the backup principal needs for one FileStreamSink connector
+    `{topic}-{sink_name}` in a Connect standalone worker: READ on the topic (fetch; implies
+    DESCRIBE for metadata and offsets) and READ on the connector's consumer group
+    `connect-{topic}-{sink_name}` (join, commit, fetch offsets; implies DESCRIBE for Connect's
+    GET /connectors/{n}/offsets). The worker itself needs none (its start-up DescribeCluster is
+    not authorized). Each is necessary: tests/integration/test_secure_stack.py removes it and
+    the sink task fails. Literal names; a PREFIXED pattern works the same."""
+    return [
+        (ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.READ),
+        (
+            ResourceType.GROUP,
+            f"connect-{topic}-{sink_name}",
+            ResourcePatternType.LITERAL,
+            AclOperation.READ,
+        ),
+    ]
 
 
 def _binding(principal: str, acl: AclSpec) -> AclBinding:
@@ -881,10 +901,15 @@ def start_secure_connect(
     """A Connect worker on the secured broker as `user`, its security settings exactly as the
     chart renders them (connect_security_properties over the user's Secret-shaped dir)."""
     security = connect_security_properties(mode, broker.secret_dir(user), username=user)
-    return ConnectWorker(
+    worker = ConnectWorker(
         "connect",
         work_dir,
         bootstrap=broker.connect_bootstrap(mode),
         extra={**security, **(extra or {})},
         jvm_options=list(jvm_options),
-    ).start()
+    )
+    try:
+        return worker.start()
+    except BaseException:
+        worker.stop()  # one that never got ready must not outlive the failure
+        raise

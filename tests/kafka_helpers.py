@@ -18,16 +18,24 @@ from confluent_kafka.admin import OffsetSpec
 
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
-from kafka_stack import run_kafka_tool
+from kafka_stack import KafkaSettings, run_kafka_tool
 
 _counter = itertools.count()
 
 
 def produce_json(
-    bootstrap: str, topic: str, records: list[dict[str, object]], key: str | None = None
+    bootstrap: str,
+    topic: str,
+    records: list[dict[str, object]],
+    key: str | None = None,
+    *,
+    settings: KafkaSettings | None = None,
 ) -> list[str]:
-    """Produce records as JSON strings (delivery-confirmed); returns the exact lines sent."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    """Produce records as JSON strings (delivery-confirmed); returns the exact lines sent.
+    `settings`: more librdkafka settings (a secured broker's client_settings)."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, **(settings or {})}
+    )
     lines = [json.dumps(record, separators=(",", ":")) for record in records]
     failures: list[str] = []
 
