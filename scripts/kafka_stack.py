@@ -7,6 +7,12 @@ Used by the tests (as pytest fixtures), `make demo` and `make bench`. The jars c
 so the FileStream connectors are found the way Kafka >= 3.2 requires, and so is the record
 envelope transform (`plugins/kcb-envelope`, built from images/connect/envelope/).
 
+`SecureBroker` is the same broker accepting clients only with TLS and authentication (SASL
+SCRAM/PLAIN/OAUTHBEARER, mutual TLS), ACLs enforced, its own CA made with openssl;
+`connect_security_properties` is the one place that builds a Connect worker's security
+settings the way the chart renders them (secrets as ${directory:...} references);
+`sink_acls` is the least ACL set of a sink connector's principal.
+
 Every JVM is started with PR_SET_PDEATHSIG, so it dies with the Python process that started
 it even when that process is killed: no orphan JVMs after a crashed test run.
 """
@@ -618,6 +624,53 @@ class SecureBroker(Broker):
 
     def admin_settings(self) -> KafkaSettings:
         return self.client_settings("admin")
+
+    def command_config(
+        self,
+        path: Path,
+        user: str = "admin",
+        mechanism: str = "SCRAM-SHA-512",
+        listener: str = "secure",
+    ) -> Path:
+        """A Java client properties file for `user` (the Kafka CLI tools' --command-config, and
+        restore.py's): PEM truststore, SASL through sasl.jaas.config with the password inline
+        (as users write them), or on the MTLS listener a PEM keystore file (key + certificate).
+        Written 0600; the bootstrap address is not in it (`client_settings` has it)."""
+        properties = {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_cert)}
+        if listener == "mtls":
+            cert = self.client_cert(user)
+            keystore = self.tls_dir / f"{user}.pem"
+            if not keystore.exists():
+                keystore.touch(mode=0o600)
+                keystore.write_bytes(cert.key.read_bytes() + cert.cert.read_bytes())
+            properties |= {
+                "security.protocol": "SSL",
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(keystore),
+            }
+        else:
+            settings = self.client_settings(user, mechanism, listener)  # validates both
+            if mechanism == "OAUTHBEARER":
+                jaas = (
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                    f' unsecuredLoginStringClaim_sub="{user}";'
+                )
+            else:
+                module = (
+                    "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
+                )
+                jaas = (
+                    f"org.apache.kafka.common.security.{module} required"
+                    f' username="{user}" password="{settings["sasl.password"]}";'
+                )
+            properties |= {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": mechanism,
+                "sasl.jaas.config": jaas,
+            }
+        path.touch(mode=0o600)
+        path.write_text(_properties_text(properties))
+        return path
 
     def connect_bootstrap(self, mode: str) -> str:
         """The listener a Connect worker in `mode` (connect_security_properties) talks to."""

@@ -44,6 +44,7 @@ from kafka_stack import (
     SecureBroker,
     StackError,
     connect_security_properties,
+    run_kafka_tool,
     sink_acls,
     write_secret_dir,
 )
@@ -148,6 +149,35 @@ def test_credentials_are_files_without_trailing_newline(secure_broker: SecureBro
     assert (secret / "password").read_text() == secure_broker.passwords["backup"]
     assert (secret / "ca.crt").read_bytes() == secure_broker.ca_cert.read_bytes()
     assert len(set(secure_broker.passwords.values())) == len(SCRAM_USERS)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "listener"),
+    [("SCRAM-SHA-512", "secure"), ("PLAIN", "secure"), ("OAUTHBEARER", "secure"), ("", "mtls")],
+)
+def test_command_config_files_work_with_kafka_cli_tools(
+    secure_broker: SecureBroker,
+    secure_topic: str,
+    grant: Grant,
+    tmp_path: Path,
+    mechanism: str,
+    listener: str,
+) -> None:
+    """The Java client properties the package must translate (--command-config) are real:
+    Kafka's own kafka-topics accepts them, as User:backup, who sees only what it may."""
+    grant("User:backup", _describe(secure_topic))
+    config = secure_broker.command_config(
+        tmp_path / "client.properties", "backup", mechanism or "PLAIN", listener
+    )
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    bootstrap = secure_broker.mtls_bootstrap if listener == "mtls" else secure_broker.bootstrap
+    listed = run_kafka_tool(
+        "org.apache.kafka.tools.TopicCommand",
+        ["--bootstrap-server", bootstrap, "--command-config", str(config), "--list"],
+        timeout=600,
+    )
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert listed.stdout.decode().split() == [secure_topic]
 
 
 # --- refused clients, and what librdkafka says about them
