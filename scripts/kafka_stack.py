@@ -7,6 +7,12 @@ Used by the tests (as pytest fixtures), `make demo` and `make bench`. The jars c
 so the FileStream connectors are found the way Kafka >= 3.2 requires, and so is the record
 envelope transform (`plugins/kcb-envelope`, built from images/connect/envelope/).
 
+`SecureBroker` is the same broker accepting clients only with TLS and authentication (SASL
+SCRAM/PLAIN/OAUTHBEARER, mutual TLS), ACLs enforced, its own CA made with openssl;
+`connect_security_properties` is the one place that builds a Connect worker's security
+settings the way the chart renders them (secrets as ${directory:...} references);
+`sink_acls` is the least ACL set of a sink connector's principal.
+
 Every JVM is started with PR_SET_PDEATHSIG, so it dies with the Python process that started
 it even when that process is killed: no orphan JVMs after a crashed test run.
 """
@@ -28,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Self, cast
 
 import requests
 from confluent_kafka.admin import (
@@ -268,7 +274,7 @@ class Broker(_JavaService):
         config.write_text(_properties_text(properties))
         return config
 
-    def start(self, timeout: float = 90) -> Broker:
+    def start(self, timeout: float = 90) -> Self:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._prepare()
         config = self._write_config()
@@ -619,6 +625,53 @@ class SecureBroker(Broker):
     def admin_settings(self) -> KafkaSettings:
         return self.client_settings("admin")
 
+    def command_config(
+        self,
+        path: Path,
+        user: str = "admin",
+        mechanism: str = "SCRAM-SHA-512",
+        listener: str = "secure",
+    ) -> Path:
+        """A Java client properties file for `user` (the Kafka CLI tools' --command-config, and
+        restore.py's): PEM truststore, SASL through sasl.jaas.config with the password inline
+        (as users write them), or on the MTLS listener a PEM keystore file (key + certificate).
+        Written 0600; the bootstrap address is not in it (`client_settings` has it)."""
+        properties = {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_cert)}
+        if listener == "mtls":
+            cert = self.client_cert(user)
+            keystore = self.tls_dir / f"{user}.pem"
+            if not keystore.exists():
+                keystore.touch(mode=0o600)
+                keystore.write_bytes(cert.key.read_bytes() + cert.cert.read_bytes())
+            properties |= {
+                "security.protocol": "SSL",
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(keystore),
+            }
+        else:
+            settings = self.client_settings(user, mechanism, listener)  # validates both
+            if mechanism == "OAUTHBEARER":
+                jaas = (
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                    f' unsecuredLoginStringClaim_sub="{user}";'
+                )
+            else:
+                module = (
+                    "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
+                )
+                jaas = (
+                    f"org.apache.kafka.common.security.{module} required"
+                    f' username="{user}" password="{settings["sasl.password"]}";'
+                )
+            properties |= {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": mechanism,
+                "sasl.jaas.config": jaas,
+            }
+        path.touch(mode=0o600)
+        path.write_text(_properties_text(properties))
+        return path
+
     def connect_bootstrap(self, mode: str) -> str:
         """The listener a Connect worker in `mode` (connect_security_properties) talks to."""
         return self.mtls_bootstrap if mode == "tls" else self.bootstrap
@@ -651,7 +704,8 @@ class SecureBroker(Broker):
             ResourceType.ANY, _ANY, ResourcePatternType.ANY, principal or _ANY, _ANY,
             AclOperation.ANY, AclPermissionType.ANY,
         )  # fmt: skip
-        return list(self.admin().describe_acls(any_binding).result(30))
+        admin = self.admin()  # keep a reference: a collected client cancels its futures
+        return list(admin.describe_acls(any_binding).result(30))
 
     def _await_acls(
         self, admin: AdminClient, bindings: list[AclBinding], *, present: bool, timeout: float
@@ -669,6 +723,25 @@ class SecureBroker(Broker):
                 state = "granted" if present else "revoked"
                 raise StackError(f"ACLs not {state} after {timeout:.0f}s: {bindings}")
             time.sleep(0.05)
+
+
+def sink_acls(topic: str, sink_name: str) -> list[AclSpec]:
+    """The least ACLs the backup principal needs for one FileStreamSink connector
+    `{topic}-{sink_name}` in a Connect standalone worker: READ on the topic (fetch; implies
+    DESCRIBE for metadata and offsets) and READ on the connector's consumer group
+    `connect-{topic}-{sink_name}` (join, commit, fetch offsets; implies DESCRIBE for Connect's
+    GET /connectors/{n}/offsets). The worker itself needs none (its start-up DescribeCluster is
+    not authorized). Each is necessary: tests/integration/test_secure_stack.py removes it and
+    the sink task fails. Literal names; a PREFIXED pattern works the same."""
+    return [
+        (ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.READ),
+        (
+            ResourceType.GROUP,
+            f"connect-{topic}-{sink_name}",
+            ResourcePatternType.LITERAL,
+            AclOperation.READ,
+        ),
+    ]
 
 
 def _binding(principal: str, acl: AclSpec) -> AclBinding:
@@ -881,10 +954,15 @@ def start_secure_connect(
     """A Connect worker on the secured broker as `user`, its security settings exactly as the
     chart renders them (connect_security_properties over the user's Secret-shaped dir)."""
     security = connect_security_properties(mode, broker.secret_dir(user), username=user)
-    return ConnectWorker(
+    worker = ConnectWorker(
         "connect",
         work_dir,
         bootstrap=broker.connect_bootstrap(mode),
         extra={**security, **(extra or {})},
         jvm_options=list(jvm_options),
-    ).start()
+    )
+    try:
+        return worker.start()
+    except BaseException:
+        worker.stop()  # one that never got ready must not outlive the failure
+        raise

@@ -13,6 +13,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -22,7 +23,15 @@ from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
 from docker_engine import DockerEngine, build_local_bases, start_engine
 from hypothesis_profiles import load_profile
 from images import LOCAL_BASES, build_backup, build_connect
-from kafka_stack import Broker, ConnectWorker, start_broker, start_connect
+from kafka_stack import (
+    AclSpec,
+    Broker,
+    ConnectWorker,
+    SecureBroker,
+    start_broker,
+    start_connect,
+    start_secure_connect,
+)
 
 CONNECT_IMAGE = "kcb-test/connect:latest"
 BACKUP_IMAGE = "kcb-test/backup:latest"
@@ -75,6 +84,73 @@ def unique_topic(request: pytest.FixtureRequest, create_topic: Callable[..., str
     """A fresh single-partition topic named after the test."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60].strip("-")
     return create_topic(f"{base}-{os.getpid()}-{next(_counter)}", 1)
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """The secured broker (kafka_stack.SecureBroker): SASL_SSL and mutual TLS only, ACLs
+    enforced. Started on first use only; tests isolate themselves by fresh names."""
+    broker = SecureBroker("secure-broker", tmp_path_factory.mktemp("secure-broker")).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def secure_topic(request: pytest.FixtureRequest, secure_broker: SecureBroker) -> str:
+    """A fresh single-partition topic on the secured broker, named after the test."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60].strip("-")
+    return secure_broker.create_topic(f"{base}-{os.getpid()}-{next(_counter)}", 1)
+
+
+@pytest.fixture
+def grant(secure_broker: SecureBroker) -> Iterator[Callable[[str, list[AclSpec]], None]]:
+    """grant(principal, acls) on the secured broker, effective on return; revoked after the
+    test."""
+    granted: list[tuple[str, list[AclSpec]]] = []
+
+    def _grant(principal: str, acls: list[AclSpec]) -> None:
+        secure_broker.grant(principal, acls)
+        granted.append((principal, acls))
+
+    yield _grant
+    for principal, acls in reversed(granted):
+        secure_broker.revoke(principal, acls)
+
+
+@pytest.fixture(scope="session")
+def secure_connect(
+    secure_broker: SecureBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConnectWorker]:
+    """A Connect worker on the secured broker as User:backup over SCRAM-SHA-512, configured
+    as the chart renders it (credentials through DirectoryConfigProvider). It needs no ACL of
+    its own; grant each sink's (kafka_stack.sink_acls) before creating the connector."""
+    worker = start_secure_connect(tmp_path_factory.mktemp("secure-connect"), secure_broker)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def secure_worker(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> Iterator[Callable[..., ConnectWorker]]:
+    """Start a Connect worker of this test's own on the secured broker:
+    secure_worker(user="backup", mode="scram-sha-512", extra=..., jvm_options=...);
+    stopped after the test."""
+    workers: list[ConnectWorker] = []
+
+    def _start(user: str = "backup", mode: str = "scram-sha-512", **kwargs: Any) -> ConnectWorker:
+        work_dir = tmp_path / f"connect-{mode}-{user}-{len(workers)}"
+        worker = start_secure_connect(work_dir, secure_broker, user, mode, **kwargs)
+        workers.append(worker)
+        return worker
+
+    yield _start
+    for worker in workers:
+        worker.stop()
 
 
 @pytest.fixture(autouse=True)
