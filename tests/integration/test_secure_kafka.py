@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import javaproperties
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -107,39 +108,17 @@ def kafka_block(
 def command_config(
     broker: SecureBroker, path: Path, user: str, mechanism: str = "SCRAM-SHA-512", **over: str
 ) -> Path:
-    """A Java client properties file, as for Kafka's own CLI tools."""
-    modules = {
-        "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-        "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-        "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-    }
+    """SecureBroker.command_config's file (TLS: the mutual-TLS listener's), with `over`
+    replacing keys (`password` replaces the JAAS line's password)."""
     if mechanism == "TLS":
-        cert = broker.client_cert(user)
-        keystore = path.with_suffix(".pem")
-        keystore.write_bytes(cert.key.read_bytes() + cert.cert.read_bytes())
-        props = {
-            "security.protocol": "SSL",
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.location": str(keystore),
-        }
-    elif mechanism == "OAUTHBEARER":
-        props = {
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "OAUTHBEARER",
-            "sasl.jaas.config": "org.apache.kafka.common.security.oauthbearer."
-            f'OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="{user}";',
-        }
+        broker.command_config(path, user, listener="mtls")
     else:
-        password = over.pop("password", broker.passwords[user])
-        props = {
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": mechanism,
-            "sasl.jaas.config": f'{modules[mechanism]} required username="{user}" '
-            f'password="{password}";',
-        }
-    props |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(broker.ca_cert)}
-    props |= over
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        broker.command_config(path, user, mechanism)
+    props = javaproperties.loads(path.read_text())
+    if "password" in over:
+        jaas = props["sasl.jaas.config"]
+        props["sasl.jaas.config"] = jaas.replace(broker.passwords[user], over.pop("password"))
+    path.write_text(javaproperties.dumps({**props, **over}, timestamp=False))
     return path
 
 
