@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ from kafka_connect_backup.kafka_client import (
     diagnose,
 )
 from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
+from kafka_connect_backup.restore.cli import build_parser
+from kafka_connect_backup.restore.cli import main as restore_main
+from kafka_connect_backup.restore.validate import settings_from_args
 
 pytestmark = pytest.mark.unit
 
@@ -332,3 +336,43 @@ def test_the_chart_readme_lists_exactly_the_acls_of_acls_py() -> None:
         for acl in backup_acls(["<topic>"], "<sinkName>") + restore_acls("<topic>", "<sinkName>")
     }
     assert listed == wanted
+
+
+def test_restore_takes_its_security_and_servers_from_command_config(tmp_path: Path) -> None:
+    properties = _write(
+        tmp_path,
+        "bootstrap.servers=k1:9093,k2\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+        'sasl.jaas.config=x required username="r" password="p";\n',
+    )
+    base = ["t", "--from", "2026-01-01", "--files", "x.sink", "--config", str(tmp_path / "no")]
+    args = build_parser().parse_args([*base, "--command-config", str(properties)])
+    (tmp_path / "no").write_text("topics: [t]\n")
+    settings = settings_from_args(args, need_sources=True)
+    assert settings.kafka == KafkaConnection(
+        "k1:9093,k2:9092",
+        KafkaSecurity(tls=True, auth="plain", username="r", password="p"),
+    )
+    # A server given on the command line wins over the file's.
+    args = build_parser().parse_args(
+        [*base, "--bootstrap", "b:1", "--command-config", str(properties)]
+    )
+    assert settings_from_args(args, need_sources=True).kafka.bootstrap == "b:1"
+
+
+def test_a_bad_command_config_is_exit_2_naming_the_key(tmp_path: Path) -> None:
+    properties = _write(tmp_path, "security.protocol=SSL\nssl.truststore.location=/t.jks\n")
+    sink = tmp_path / "t-s-2026-01.sink"
+    sink.write_text('{"utcTime": "2026-01-02T00:00:00Z"}\n')
+    err = io.StringIO()
+    code = restore_main(
+        ["t", "k:9093", str(sink), "2026-01-01", "--command-config", str(properties)],
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert code == 2
+    assert err.getvalue() == (
+        f"restore.py: error: --command-config {properties}: ssl.truststore.type JKS (the "
+        "default) cannot be read by librdkafka: set ssl.truststore.type=PEM and "
+        "ssl.truststore.location to the CA certificate in PEM (keytool -exportcert -rfc "
+        "-keystore <store> -alias <ca> > ca.crt)\n"
+    )

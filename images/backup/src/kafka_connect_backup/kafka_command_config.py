@@ -130,9 +130,11 @@ def translate(props: dict[str, str]) -> KafkaSecurity:
 
 
 def _truststore(props: dict[str, str]) -> dict[str, object]:
-    kind = props.get("ssl.truststore.type", "PEM" if _has_truststore(props) else "").upper()
     if not _has_truststore(props):
         return {}
+    kind = props.get("ssl.truststore.type", "").upper()
+    if not kind:  # Java's default is JKS; a PEM file given without its type is taken as PEM
+        kind = "PEM" if _is_pem(props.get("ssl.truststore.location")) else ""
     if kind != "PEM":
         raise CommandConfigError(
             f"ssl.truststore.type {kind or 'JKS (the default)'} cannot be read by librdkafka: "
@@ -142,6 +144,15 @@ def _truststore(props: dict[str, str]) -> dict[str, object]:
     if "ssl.truststore.certificates" in props:
         return {"trusted_certificates_pem": props["ssl.truststore.certificates"]}
     return {"trusted_certificate_files": (Path(props["ssl.truststore.location"]),)}
+
+
+def _is_pem(location: str | None) -> bool:
+    try:
+        return location is not None and Path(location).read_bytes()[:4096].lstrip().startswith(
+            b"-----BEGIN"
+        )
+    except OSError:
+        return False
 
 
 def _has_truststore(props: dict[str, str]) -> bool:

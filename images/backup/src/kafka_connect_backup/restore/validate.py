@@ -29,7 +29,11 @@ from kafka_connect_backup.kafka_client import (
     KafkaSecurity,
     bootstrap_servers,
 )
-from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
+from kafka_connect_backup.kafka_command_config import (
+    CommandConfigError,
+    bootstrap_of,
+    read_command_config,
+)
 from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import parse_from_offsets
 from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
@@ -179,7 +183,14 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     config = _config(args)
     defaults = Defaults.of(config)
 
+    security = defaults.security
     server = _one("kafka_server", args.kafka_server, args.bootstrap, "--bootstrap")
+    if args.command_config is not None:
+        try:
+            security = read_command_config(args.command_config)
+        except CommandConfigError as exc:
+            raise InvalidInput(str(exc)) from None
+        server = server or bootstrap_of(args.command_config)  # its bootstrap.servers, if any
     if server is None:
         server = defaults.bootstrap_servers
     _refuse_path_as_server(server)
@@ -187,12 +198,6 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         bootstrap = bootstrap_servers(server)
     except ValueError as exc:
         raise InvalidInput(f"kafka_server {exc}") from None
-    security = defaults.security
-    if args.command_config is not None:
-        try:
-            security = read_command_config(args.command_config)
-        except CommandConfigError as exc:
-            raise InvalidInput(str(exc)) from None
 
     try:
         from_offsets = parse_from_offsets(args.from_offset or [])
