@@ -8,6 +8,7 @@ config. Keys are camelCase to match the chart's values.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -186,15 +187,15 @@ class KafkaSettings(_Model):
     def security(self) -> KafkaSecurity:
         if self._override is not None:
             return self._override
-        auth = self.authentication
-        if auth is None:
-            return KafkaSecurity(
-                tls=self.tls.enabled,
-                trusted_certificate_files=tuple(self.tls.trusted_certificate_files),
-            )
-        return KafkaSecurity(
+        tls = KafkaSecurity(
             tls=self.tls.enabled,
             trusted_certificate_files=tuple(self.tls.trusted_certificate_files),
+        )
+        auth = self.authentication
+        if auth is None:
+            return tls
+        return replace(
+            tls,
             auth=auth.type,
             username=auth.username,
             password_file=auth.password_file,
