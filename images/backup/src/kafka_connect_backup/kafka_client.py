@@ -15,14 +15,13 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException
 
 AuthType = Literal["tls", "scram-sha-256", "scram-sha-512", "plain", "oauth"]
-AUTH_TYPES: tuple[str, ...] = ("tls", "scram-sha-256", "scram-sha-512", "plain", "oauth")
 _SASL_MECHANISM = {
     "scram-sha-256": "SCRAM-SHA-256",
     "scram-sha-512": "SCRAM-SHA-512",
@@ -219,12 +218,6 @@ class KafkaConnection:
         """librdkafka settings for one client: the connection's, then `extra` (client tuning;
         it cannot change the connection's security)."""
         return {**(extra or {}), "bootstrap.servers": self.bootstrap, **self.security.librdkafka()}
-
-    def with_bootstrap(self, bootstrap: str) -> KafkaConnection:
-        return replace(self, bootstrap=bootstrap)
-
-    def describe(self) -> str:
-        return f"{self.bootstrap} as {self.security.describe()}"
 
 
 def _readable(path: Path, what: str) -> Path:
