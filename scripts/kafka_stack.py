@@ -223,6 +223,10 @@ _SERVER_COMMON = {
     "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
     "auto.create.topics.enable": "false",
+    # Tests produce records with fixed historical timestamps (2026-01-01, 1970); the default
+    # 7-day time retention would delete them whenever its 5-minute check happens to run during
+    # a test, so whether a test passed would depend on today's date and on timing.
+    "log.retention.ms": "-1",
 }
 
 
