@@ -109,6 +109,12 @@ def _line(**changes: object) -> str:
         (_line(headers=[["h", "v"], [1, "v"]]), r"headers.1: expected a \[name, value\] pair"),
         (_line(headers=[["h", 5]]), "headers.0: expected a string"),
         (b"\xff", "not JSON"),
+        (_line(partition=2**31), "partition: 2147483648 is beyond Kafka's largest"),
+        (_line(offset=2**63), f"offset: {2**63} is beyond Kafka's largest"),
+        (_line(timestamp=2**63), f"timestamp: {2**63} is beyond Kafka's largest"),
+        (_line(timestamp=10**400), "timestamp: 1000000000.* is beyond Kafka's largest"),
+        (_line(timestamp=-1), "timestamp: expected a non-negative integer, got -1"),
+        (_line(headers=[["\udc80", "v"]]), "headers.0 name: text that is not valid Unicode"),
     ],
 )
 def test_a_line_that_is_not_an_envelope_says_what_is_wrong(line: str, message: str) -> None:
@@ -195,3 +201,29 @@ def test_newest_record_of_an_envelope_file_is_its_last_timestamp(tmp_path: Path)
     assert newest_record(path, envelope=True) == datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
     path.write_text(f"{NO_TIME}\n")
     assert newest_record(path, envelope=True) is None
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        1796083200000000,  # 2026-12-01 in microseconds by mistake: the year 58885
+        253402300800000,  # 10000-01-01T00:00:00Z
+        2**63 - 1,  # Kafka's largest
+    ],
+)
+def test_a_timestamp_no_clock_can_show_is_an_unreadable_time(timestamp: int) -> None:
+    record = parse_line(_line(timestamp=timestamp))
+    assert record.timestamp == timestamp  # kept as is: a restore sends it unchanged
+    assert record.time is None
+
+
+def test_the_largest_readable_time_and_the_limits_themselves() -> None:
+    last = parse_line(_line(timestamp=253402300799999, partition=2**31 - 1, offset=2**63 - 1))
+    assert last.time == datetime(9999, 12, 31, 23, 59, 59, 998993, tzinfo=UTC)
+    assert (last.partition, last.offset) == (2**31 - 1, 2**63 - 1)
+
+
+def test_newest_record_passes_over_a_time_no_clock_can_show(tmp_path: Path) -> None:
+    path = tmp_path / "t-s-2026-01.envelope.sink"
+    path.write_text(f"{FULL}\n{_line(timestamp=1796083200000000)}\n")
+    assert newest_record(path, envelope=True) == datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)

@@ -199,3 +199,26 @@ def test_without_any_time_bound_a_record_without_timestamp_is_kept(tmp_path: Pat
     state = ExactState(since, LATEST, None, {}, Routing(1, True))
     plan = scan(sources, TimeFilter(TimeWindow(since, None)), MissingTimestamp.SKIP, exact=state)
     assert plan.matched == 1 and plan.skipped == {"missing_timestamp": 1}
+
+
+def test_dry_run_takes_a_time_no_clock_can_show_as_an_unreadable_time(
+    tmp_path: Path, capsys
+) -> None:
+    # A producer's timestamp in microseconds by mistake (2026-12-01: the year 58885).
+    future = line(0, 1).replace(f'"timestamp": {T0 + 1000}', '"timestamp": 1796083200000000')
+    path = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), future, line(0, 2)])
+    args = ("t", "localhost:1", str(path), "2025-12-01", "--dry-run", "--missing-timestamp")
+    code, out, _ = run(capsys, *args, "skip")
+    assert code == 0, out
+    assert "records: 3 read, 2 to send, 1 skipped (missing_timestamp 1)" in out
+    assert f"{path}: 3 lines, 2 to send, records 2026-01-01T00:00:00Z .. 2026-01-01T00:00:02Z" in (
+        out
+    )
+    code, out, _ = run(capsys, *args, "include")
+    assert code == 0 and "records: 3 read, 3 to send, 0 skipped" in out
+    code, out, err = run(capsys, *args, "fail")
+    assert code == 2, out
+    assert err.startswith(
+        f"restore.py: error: {path} line 2 has no readable 'record timestamp' time "
+        '(--missing-timestamp fail): {"timestamp": 1796083200000000, '
+    )

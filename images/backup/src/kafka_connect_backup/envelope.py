@@ -45,6 +45,13 @@ CONNECTOR_SETTINGS: dict[str, str] = {
 }
 
 
+# Kafka's own limits: a partition is an int32, an offset and a timestamp are int64s.
+MAX_PARTITION = 2**31 - 1
+MAX_LONG = 2**63 - 1
+# The last millisecond a datetime can hold (9999-12-31T23:59:59.999Z).
+MAX_TIMESTAMP = 253402300799999
+
+
 class EnvelopeError(ValueError):
     """A line that is not an envelope line; the message says which part is wrong."""
 
@@ -60,7 +67,10 @@ class EnvelopeRecord(NamedTuple):  # a tuple: built once per line of a restore's
 
     @property
     def time(self) -> datetime | None:
-        if self.timestamp is None:
+        """The record's time; None without one, and for one no clock can show (a timestamp
+        in microseconds by mistake is past the year 9999): an unreadable time, which
+        --missing-timestamp decides about, never an error that stops a scan or the daemon."""
+        if self.timestamp is None or self.timestamp > MAX_TIMESTAMP:
             return None
         return datetime.fromtimestamp(self.timestamp / 1000, UTC)
 
@@ -91,9 +101,11 @@ def decode_bytes(item: Any, where: str) -> bytes | None:
     raise EnvelopeError(f'{where}: expected a string, {{"b64": ...}} or null')
 
 
-def _integer(item: Any, name: str) -> int:
+def _integer(item: Any, name: str, limit: int = MAX_LONG) -> int:
     if item.__class__ is not int or item < 0:  # not isinstance: bool is an int
         raise EnvelopeError(f"{name}: expected a non-negative integer, got {item!r}")
+    if item > limit:  # no record of Kafka's has it
+        raise EnvelopeError(f"{name}: {item} is beyond Kafka's largest ({limit})")
     return item
 
 
@@ -119,12 +131,13 @@ def parse_line(line: str | bytes) -> EnvelopeRecord:
     for index, pair in enumerate(headers):  # usually none or a few
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
             raise EnvelopeError(f"headers.{index}: expected a [name, value] pair")
+        decode_bytes(pair[0], f"headers.{index} name")  # a name is sent as UTF-8 too
         pairs.append((pair[0], decode_bytes(pair[1], f"headers.{index}")))
     timestamp = data["timestamp"]
     return EnvelopeRecord(
         timestamp=None if timestamp is None else _integer(timestamp, "timestamp"),
         timestamp_type=timestamp_type,
-        partition=_integer(data["partition"], "partition"),
+        partition=_integer(data["partition"], "partition", MAX_PARTITION),
         offset=_integer(data["offset"], "offset"),
         key=decode_bytes(data["key"], "key"),
         value=decode_bytes(data["value"], "value"),
