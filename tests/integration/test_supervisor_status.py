@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 import requests
+from confluent_kafka import Producer
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from kafka_connect_backup.config import load_config
+from kafka_connect_backup.restore.cli import main as restore
 from kafka_connect_backup.sinkfiles import connector_name
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, stop_connector, wait_for_lines
@@ -45,6 +48,20 @@ def records(first: int, count: int) -> list[dict[str, Any]]:
         {"n": i, "utcTime": f"2026-03-14T12:{i // 60:02d}:{i % 60:02d}Z"}
         for i in range(first, first + count)
     ]
+
+
+def wait_for_gauge(base: str, series: str, timeout: float = 60) -> str:
+    """GET /metrics until it holds `series` (the loop's first observation); the text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            metrics = requests.get(f"{base}/metrics", timeout=10).text
+        except requests.ConnectionError:
+            metrics = ""
+        if series in metrics:
+            return metrics
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.2)
 
 
 def test_status_reports_lag_newest_record_and_health(
@@ -100,16 +117,7 @@ def test_status_reports_lag_newest_record_and_health(
         loop.start()
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    metrics = requests.get(f"{base}/metrics", timeout=10).text
-                except requests.ConnectionError:
-                    metrics = ""
-                if f'kcb_backup_lag_records{{topic="{unique_topic}"}}' in metrics:
-                    break
-                assert time.monotonic() < deadline, metrics
-                time.sleep(0.2)
+            metrics = wait_for_gauge(base, f'kcb_backup_lag_records{{topic="{unique_topic}"}}')
             served = requests.get(f"{base}/status", timeout=30).json()
             assert served["healthy"] is True and served["supervisor"]["cyclesCompleted"] == 0
             assert [t["topic"] for t in served["topics"]] == [unique_topic]
@@ -136,5 +144,91 @@ def test_status_reports_lag_newest_record_and_health(
         first = failed.stdout.splitlines()[0]
         assert first.startswith("backup: UNHEALTHY: the last cycle failed (connect_unreachable): ")
         assert "last failure: " in failed.stdout and " connect_unreachable in " in failed.stdout
+    finally:
+        delete_connectors(connect_worker.url, sink)
+
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+MICROS_BY_MISTAKE = 1_796_083_200_000_000  # 2026-12-01 in microseconds: the year 58885
+
+
+def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path, capsys
+) -> None:
+    """A producer's timestamp in microseconds by mistake, last in the live envelope file: the
+    newest record is the one before it, the supervisor keeps running and answering, and a
+    restore takes it as a record without a readable time (--missing-timestamp)."""
+    # Every topic took such timestamps before Kafka 4.0; since then a topic must allow them.
+    allow = ConfigResource(
+        ResourceType.TOPIC,
+        unique_topic,
+        incremental_configs=[
+            ConfigEntry(
+                "message.timestamp.after.max.ms",
+                str(2**63 - 1),
+                incremental_operation=AlterConfigOpType.SET,
+            )
+        ],
+    )
+    admin = kafka_broker.admin()  # keep a reference: a collected client cancels its futures
+    admin.incremental_alter_configs([allow])[allow].result(30)
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    port = free_port()
+    data = config_data(
+        topics=[unique_topic],
+        sink=sink,
+        sink_path=sink_path,
+        connect_url=connect_worker.url,
+        metrics_port=port,
+        bootstrap_servers=kafka_broker.bootstrap,
+        sinkFormat="envelope",
+    )
+    config_path = write_config(tmp_path / "config.yaml", data)
+    config = load_config(config_path)
+    LogCapture()
+    try:
+        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+        producer.produce(unique_topic, b'{"n":1}', timestamp=T0)
+        producer.produce(unique_topic, b'{"n":2}', timestamp=MICROS_BY_MISTAKE)
+        assert producer.flush(30) == 0
+        live = next(sink_path.glob("*.envelope.sink"))
+        lines = wait_for_lines(live, 2)
+        assert [json.loads(line)["timestamp"] for line in lines] == [T0, MICROS_BY_MISTAKE]
+
+        result = kcb_status(config_path, "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        [topic] = json.loads(result.stdout)["topics"]
+        assert topic["newest_record_time"] == "2026-01-01T00:00:00Z"
+
+        supervisor = Supervisor(config)
+        loop = threading.Thread(target=supervisor.run, daemon=True)
+        loop.start()
+        try:
+            base = f"http://127.0.0.1:{port}"
+            series = f'kcb_backup_newest_record_age_seconds{{topic="{unique_topic}"}}'
+            wait_for_gauge(base, series)
+            served = requests.get(f"{base}/status", timeout=30)
+            assert served.status_code == 200
+            assert served.json()["topics"][0]["newest_record_time"] == "2026-01-01T00:00:00Z"
+            time.sleep(2)  # reconciles every 0.5 s
+            assert loop.is_alive()
+        finally:
+            supervisor.request_stop()
+            loop.join(60)
+
+        capsys.readouterr()
+        args = [unique_topic, kafka_broker.bootstrap, str(live), "2025-12-01", "--dry-run"]
+        assert restore(args) == 0
+        assert "records: 2 read, 1 to send, 1 skipped (missing_timestamp 1)" in (
+            capsys.readouterr().out
+        )
+        assert restore([*args, "--missing-timestamp", "fail"]) == 2
+        assert (
+            f"{live} line 2 has no readable 'record timestamp' time (--missing-timestamp fail)"
+            in capsys.readouterr().err
+        )
     finally:
         delete_connectors(connect_worker.url, sink)

@@ -169,3 +169,42 @@ def test_at_a_new_period_the_newest_record_is_the_previous_files(tmp_path: Path)
     (tmp_path / "orders-sink-2026-03.sink").write_text("")  # created, nothing in it yet
     [topic] = status.collect(cfg, admin=None, now=NOW)["topics"]
     assert topic["newest_record_time"] == "2026-02-28T23:59:00Z"
+
+
+def test_nothing_observed_ends_the_status_or_the_supervisor(tmp_path: Path, monkeypatch) -> None:
+    """A file or an answer the observation did not expect is the topic's error in the document,
+    an error event and a failure count in the daemon, a 500 answer from GET /status: never an
+    exception that drops the connection or ends the supervisor's loop."""
+    import requests
+
+    from kafka_connect_backup.supervisor.daemon import Supervisor
+    from kafka_connect_backup.supervisor.health import HealthServer
+    from supervisor_helpers import LogCapture
+
+    def unexpected(*_args: object) -> None:
+        raise RuntimeError("something new")
+
+    cfg = config(tmp_path)
+    monkeypatch.setattr(status, "topic_status", unexpected)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert doc["errors"] == ["orders: not observed (RuntimeError: something new); please report it"]
+    assert doc["topics"][0]["newest_record_time"] is None
+    assert "error: orders: not observed (RuntimeError: something new)" in status.render(doc)
+
+    logs = LogCapture()
+    supervisor = Supervisor(cfg, http=False)
+    monkeypatch.setattr(supervisor.drills, "refresh", unexpected)
+    supervisor._observe(supervisor.drills.refresh, supervisor._observe_verify)  # no raise
+    [event] = logs.events("observe.error")
+    assert (event["what"], event["error"]) == ("unexpected", "RuntimeError: something new")
+    failures = {"cause": "unexpected", "step": "observe"}
+    assert supervisor.metrics.registry.get_sample_value("kcb_failures_total", failures) == 1
+
+    monkeypatch.setattr(supervisor, "backup_status", unexpected)
+    server = HealthServer("127.0.0.1", 0, supervisor, supervisor.metrics).start()
+    try:
+        answer = requests.get(f"http://127.0.0.1:{server.port}/status", timeout=10)
+    finally:
+        server.stop()
+    assert answer.status_code == 500
+    assert answer.json()["error"] == ("the status could not be read (RuntimeError: something new)")

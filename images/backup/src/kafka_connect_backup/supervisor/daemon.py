@@ -19,6 +19,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -229,8 +230,7 @@ class Supervisor:
         if self.http is not None:
             self.http.start()
         self.metrics.up.set(1)
-        self.drills.refresh()
-        self._observe_verify()
+        self._observe(self.drills.refresh, self._observe_verify)
         interval = self.config.restart_timeout_seconds
         self._next_cycle_at = time.monotonic() + self._first_cycle_delay(interval)
         next_reconcile = 0.0
@@ -243,8 +243,8 @@ class Supervisor:
                     next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
                 elif now >= next_reconcile:
                     self._reconcile()
-                    self.drills.refresh()  # a `kcb drill` run through kubectl exec
-                    self._observe_verify()
+                    # A `kcb drill` or `kcb snapshots verify` run through kubectl exec.
+                    self._observe(self.drills.refresh, self._observe_verify)
                     next_reconcile = time.monotonic() + self.config.reconcile_interval_seconds
                 else:
                     time.sleep(_TICK)
@@ -329,7 +329,23 @@ class Supervisor:
             count = len(getattr(outcome, action))
             if count:
                 self.metrics.reconcile_changes.labels(action=action).inc(count)
-        self._observe_topics()
+        self._observe(self._observe_topics)
+
+    def _observe(self, *observations: Callable[[], None]) -> None:
+        """Refresh gauges and baselines from files and Kafka: one that fails is logged and
+        counted, never the end of the supervisor (its cycles are the backup)."""
+        for observe in observations:
+            try:
+                observe()
+            except Exception as exc:  # reported; the loop goes on
+                log.exception(
+                    "observe.error",
+                    cause="unexpected",
+                    what=getattr(observe, "__name__", str(observe)),
+                    error=f"{type(exc).__name__}: {exc}",
+                    fix="report a bug with this log event; the backup cycles go on",
+                )
+                self.metrics.failures.labels(cause="unexpected", step="observe").inc()
 
     def _observe_verify(self) -> None:
         """The kcb_verify_* gauges from the last `kcb snapshots verify` record, if any."""
@@ -365,7 +381,9 @@ class Supervisor:
             self.cycle.kafka_outage.answered()
             admin_or_none = admin
         for topic in self.config.topics:
-            observed, _ = status.topic_status(self.config, topic, admin_or_none, time.time())
+            observed, error = status.observe_topic(self.config, topic, admin_or_none, time.time())
+            if error is not None:
+                log.warning("observe.failed", topic=topic, error=error)
             if observed.lag_records is not None:
                 self.metrics.backup_lag.labels(topic=topic).set(observed.lag_records)
             if observed.newest_record_age_seconds is not None:

@@ -78,9 +78,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             self._send(200, self.server.metrics.render(), CONTENT_TYPE)
         elif path == "/status":
-            self._json(200, self.server.supervised.backup_status())
+            self._status()
         else:
             self._json(404, {"error": f"no such endpoint {path}"})
+
+    def _status(self) -> None:
+        try:
+            document = self.server.supervised.backup_status()
+        except Exception as exc:  # an answer, not a dropped connection
+            log.exception("http.status_error", cause="unexpected", error=str(exc))
+            error = f"the status could not be read ({type(exc).__name__}: {exc})"
+            self._json(500, {"error": error, "fix": "report a bug with the supervisor's log"})
+            return
+        self._json(200, document)
 
     def do_POST(self) -> None:
         client = str(self.client_address[0])

@@ -117,13 +117,33 @@ def sink_lag(admin: KafkaAdmin, topic: str, group: str) -> int | None:
     )
 
 
+def _live_file(config: Config, topic: str, now: float) -> Path:
+    period = period_of(datetime.fromtimestamp(now, UTC), config.sink_rotation)
+    return sink_file(config.sink_path, topic, config.sink_name, period, config.sink_format)
+
+
+def observe_topic(
+    config: Config, topic: str, admin: KafkaAdmin | None, now: float
+) -> tuple[TopicStatus, str | None]:
+    """topic_status that never raises: whatever reading the files or Kafka raises becomes the
+    topic's error, so neither `kcb status` nor the daemon (which refreshes its gauges from
+    this) ends on a sink file or an answer it did not expect."""
+    try:
+        return topic_status(config, topic, admin, now)
+    except Exception as exc:  # noqa: BLE001 (reported in the document, never fatal)
+        connector = connector_name(topic, config.sink_name)
+        group = consumer_group(topic, config.sink_name)
+        live = str(_live_file(config, topic, now))
+        unknown = TopicStatus(topic, connector, group, None, None, None, 0, 0, live)
+        return unknown, f"not observed ({type(exc).__name__}: {exc}); please report it"
+
+
 def topic_status(
     config: Config, topic: str, admin: KafkaAdmin | None, now: float
 ) -> tuple[TopicStatus, str | None]:
     connector = connector_name(topic, config.sink_name)
     group = consumer_group(topic, config.sink_name)
-    period = period_of(datetime.fromtimestamp(now, UTC), config.sink_rotation)
-    live = sink_file(config.sink_path, topic, config.sink_name, period, config.sink_format)
+    live = _live_file(config, topic, now)
     files = list(connector_files(config, connector))
     newest = newest_record(live, envelope=config.sink_format is SinkFormat.ENVELOPE)
     if newest is None:  # a new period whose file has no record yet: the previous one's
@@ -232,7 +252,7 @@ def collect(
     healthy, reason = _health(config, state, now)
     topics, errors = [], []
     for topic in config.topics:
-        status, error = topic_status(config, topic, admin, now)
+        status, error = observe_topic(config, topic, admin, now)
         topics.append(asdict(status))
         if error:
             errors.append(f"{topic}: {error}")
