@@ -175,8 +175,12 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                     ][name]
                 check = verify_snapshot(alpha0, deep=True, sink_name=sink)
                 assert check.ok, [p.what for p in check.problems]
+                # Value files: the offsets are only a bound, said as such (not compared).
                 assert [t.offsets.describe() for t in check.topics if t.offsets] == [
-                    f"{t.lines} lines = the {t.lines} records committed at its stop"
+                    f"{t.lines} in all at the stop, only a bound for value files (not compared: "
+                    "offsets are no count of lines, as transaction markers, compaction and a log "
+                    "that starts above 0 take offsets without lines, and migrated files and "
+                    "redelivered records add lines)"
                     for t in check.topics
                 ]
             # The ciphertext shows neither the file names nor the content.

@@ -9,7 +9,7 @@ import pytest
 
 from kafka_connect_backup.restore.plan import (
     _check_utf8,
-    _check_utf8_block,
+    check_utf8_block,
     largest_kept,
     scan,
 )
@@ -98,7 +98,7 @@ def test_block_utf8_check_names_the_line_the_per_line_check_names(tmp_path, line
         return None
 
     per_line = outcome(lambda: _check_utf8(source, lines, 10))
-    assert outcome(lambda: _check_utf8_block(source, block, 10)) == per_line
+    assert outcome(lambda: check_utf8_block(source, block, 10)) == per_line
     if lines[0] == b"ascii":
         assert per_line is None
     else:

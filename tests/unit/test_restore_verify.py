@@ -14,7 +14,7 @@ import pytest
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.restore import verify as verify_module
 from kafka_connect_backup.restore.sources import SourceFile, inspect
-from kafka_connect_backup.restore.verify import NO_OFFSETS, verify
+from kafka_connect_backup.restore.verify import NO_OFFSETS
 from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
 from kafka_connect_backup.units import human_bytes
 
@@ -409,36 +409,153 @@ def test_read_errors_are_problems_not_tracebacks(tmp_path, capsys, monkeypatch):
     assert out[-1] == "verify: 1 snapshot, 3 files, 0 bytes read, 3 problems"
 
 
-def test_recorded_offsets_plug_into_alpha0s_comparison(tmp_path):
+def envelope_line(partition: int, offset: int) -> bytes:
+    return json.dumps(
+        {"timestamp": 1_793_491_200_000 + offset, "timestampType": "CreateTime",
+         "partition": partition, "offset": offset, "key": None, "value": "{}", "headers": []},
+        separators=(",", ":"),
+    ).encode() + b"\n"  # fmt: skip
+
+
+ENVELOPE = "events-sink-2026-11.envelope.sink"
+
+
+def make_envelope_snapshot(root: Path, offsets: dict[int, list[int]], **committed: object) -> Path:
+    """alpha.0 of make_snapshot, plus an envelope file of `events` (partition -> offsets), its
+    marker recording `committed` (connector -> partition -> offset) as the cycle does."""
+    snapshot = make_snapshot(root, marker=False)
+    data = b"".join(envelope_line(p, o) for p, found in offsets.items() for o in found)
+    (snapshot / SINK / ENVELOPE).write_bytes(data)
+    write_marker(snapshot, verified=True, committedOffsets=committed)
+    return snapshot
+
+
+def topic_line(out: list[str], connector: str) -> str:
+    return next(line for line in out if line.startswith(f"    connector {connector}:"))
+
+
+def test_offsets_are_compared_exactly_for_envelope_files_and_only_bound_value_files(
+    tmp_path, capsys
+):
     root = tmp_path / "backup"
-    make_snapshot(root, "alpha.0")
-    make_snapshot(root, "alpha.1")
-    seen: list[tuple[str, str]] = []
-
-    def recorded(snapshot: Path, connector: str) -> int | None:
-        seen.append((snapshot.name, connector))
-        return {"orders-sink": 100, "payments-sink": 3}.get(connector)
-
-    result = verify(
-        root, [root / "alpha.0", root / "alpha.1"], deep=True, recorded_offsets=recorded
+    # Partition 0: 0..9 then a transaction's commit marker at 10 (committed 11); partition 1: a
+    # compacted log (gaps) whose last record is at 40; partition 2: a log that starts at 500,
+    # nothing read yet. The value files' counts are far from their offsets (migrated files,
+    # markers): not compared, so no alarm.
+    make_envelope_snapshot(
+        root,
+        {0: list(range(10)), 1: [3, 17, 40]},
+        **{
+            "events-sink": {"0": 11, "1": 41, "2": 500},
+            "orders-sink": {"0": 7},
+            "payments-sink": {"0": 900},
+        },
     )
-    assert seen == [("alpha.0", "orders-sink"), ("alpha.0", "payments-sink")]
-    orders, _ = result.snapshots[0].topics
-    assert orders.offsets is not None and orders.offsets.matches is True
-    assert orders.describe() == (
-        "connector orders-sink: 2 files, 100 lines; committed offsets: 100 lines = the 100 "
-        "records committed at its stop"
+    code, out, _ = run(capsys, root, "--deep")
+    assert code == 0, out
+    assert topic_line(out, "events-sink") == (
+        "    connector events-sink: 1 file, 13 lines; committed offsets: each partition's last "
+        "record is just below the offset its group had committed at the stop (0:11, 1:41, "
+        "2:500; exact, by the envelope files' offsets)"
     )
-    assert [p.describe() for p in result.snapshots[0].problems] == [
+    assert topic_line(out, "orders-sink") == (
+        "    connector orders-sink: 2 files, 100 lines; committed offsets: 7 in all at the "
+        "stop, only a bound for value files (not compared: offsets are no count of lines, as "
+        "transaction markers, compaction and a log that starts above 0 take offsets without "
+        "lines, and migrated files and redelivered records add lines)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("committed", "problem"),
+    [
         (
-            "alpha.0: connector payments-sink: 1 file, 2 lines; committed offsets: 2 lines, but "
-            "the sink's consumer group had committed 3 records at the snapshot's stop"
-        )
+            {"0": 13, "1": 41},
+            (
+                "partition 0: its last record is at offset 9, but its group had committed 13 at "
+                "the stop: the records at offsets 10..12 are missing (a transaction's commit "
+                "marker takes one offset, not more)"
+            ),
+        ),
+        (
+            {"0": 9, "1": 41},
+            (
+                "partition 0: a record at offset 9, at or past the offset 9 its group had "
+                "committed at the stop"
+            ),
+        ),
+        (
+            {"0": 10},
+            (
+                "partition 1: records up to offset 40, but its group had committed no offset on it "
+                "at the stop"
+            ),
+        ),
+    ],
+)
+def test_an_envelope_partition_that_disagrees_with_its_committed_offset_is_a_problem(
+    tmp_path, capsys, committed: dict[str, int], problem: str
+):
+    root = tmp_path / "backup"
+    make_envelope_snapshot(root, {0: list(range(10)), 1: [3, 17, 40]}, **{"events-sink": committed})
+    code, out, _ = run(capsys, root, "--deep")
+    assert code == 1
+    assert (
+        out[2]
+        == f"    alpha.0: connector events-sink: 1 file, 13 lines; committed offsets: {problem}"
+    )
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [{"0": "abc"}, {"zero": 1}, {"0": -1}, {"0": 1.5}, {"0": True}, {"²": 1}],
+)
+def test_a_marker_with_offsets_that_are_no_numbers_is_a_problem_naming_them(
+    tmp_path, capsys, offsets: dict[str, object]
+):
+    root = tmp_path / "backup"
+    make_envelope_snapshot(root, {0: [0]}, **{"events-sink": offsets})
+    code, out, err = run(capsys, root, "--deep")
+    assert (code, err) == (1, "")
+    [(partition, offset)] = offsets.items()
+    assert out[2] == (
+        "    alpha.0: its completeness marker's committedOffsets of events-sink holds "
+        f"{partition!r}: {offset!r}, not a partition number and an offset"
+    )
+
+
+def test_deep_reads_every_line_as_restore_does(tmp_path, capsys):
+    """A line damaged without changing the size or the mtime (the listing digest still
+    matches) and a value file with a byte that is not UTF-8: restore refuses both, so verify
+    --deep fails them, naming the line."""
+    root = tmp_path / "backup"
+    snapshot = make_envelope_snapshot(root, {0: [0, 1, 2]}, **{"events-sink": {"0": 3}})
+    envelope, plain = snapshot / SINK / ENVELOPE, snapshot / SINK / PLAIN
+    for path, old, new in ((envelope, b'"partition":0,"offset":1', b'"partition":0,"offset":x'),
+                           (plain, b'"n":7}', b'"n":\xff}')):  # fmt: skip
+        stat = path.stat()
+        data = path.read_bytes()
+        assert data.count(old) == 1 and len(old) == len(new)
+        path.write_bytes(data.replace(old, new))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    code, out, _ = run(capsys, root, "--deep")
+    assert code == 1
+    assert out[1].startswith("alpha.0   complete    4 files  ")
+    assert out[2:4] == [
+        (
+            f"    alpha.0/{SINK}/{ENVELOPE}: restore refuses it: line 2 is not an envelope line "
+            "(not JSON: Expecting value: line 1 column 80 (char 79)): is it an envelope sink "
+            "file (sinkFormat: envelope)?"
+        ),
+        (
+            f"    alpha.0/{SINK}/{PLAIN}: restore refuses it: it is not UTF-8 text: line 8, "
+            "byte 39 (invalid start byte); is it a sink file?"
+        ),
     ]
-    assert (result.ok, result.snapshots[1].ok) == (False, True)
-    # Without --deep there is no count to compare.
-    quick = verify(root, [root / "alpha.0"], recorded_offsets=recorded)
-    assert quick.ok and quick.snapshots[0].topics[0].offsets is None
+    assert topic_line(out, "events-sink") == (
+        "    connector events-sink: 1 file, 0 lines (1 file not read whole: not counted); "
+        "committed offsets: not compared: 1 file not read whole"
+    )
 
 
 def test_deep_reports_a_file_that_reads_shorter_than_its_size(tmp_path, capsys, monkeypatch):

@@ -184,13 +184,28 @@ def rsync_temps(snapshot: Path) -> list[Path]:
     return sorted(p for p in host.iterdir() if is_rsync_temp(p.name) and not p.is_dir())
 
 
-def recorded_records(marker: dict[str, object], connector: str) -> int | None:
-    """The records the connector's group had committed at the snapshot's stop (summed over
-    partitions), from the marker; None when none were recorded for it."""
+def recorded_offsets(marker: dict[str, object], connector: str) -> dict[int, int] | None:
+    """The offsets the connector's group had committed at the snapshot's stop (partition ->
+    offset), from the marker; None when none were recorded for it. ValueError, naming the
+    value, when the marker holds something else there (a hand-edited or damaged marker)."""
     committed = marker.get("committedOffsets")
     if not isinstance(committed, dict):
         return None
     offsets = committed.get(connector)
     if not isinstance(offsets, dict) or not offsets:
         return None
-    return sum(int(offset) for offset in offsets.values())
+    found: dict[int, int] = {}
+    for partition, offset in offsets.items():
+        if not (
+            isinstance(partition, str)
+            and partition.isascii()
+            and partition.isdigit()
+            and offset.__class__ is int
+            and offset >= 0
+        ):
+            raise ValueError(
+                f"its completeness marker's committedOffsets of {connector} holds "
+                f"{partition!r}: {offset!r}, not a partition number and an offset"
+            )
+        found[int(partition)] = offset
+    return found

@@ -226,9 +226,11 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "file's last byte a newline (its last record complete). --deep also reads every byte "
         "through the decryption (a damaged ciphertext block is the engine's I/O error), "
         "decompresses each .gz whole (CRC-32 and length checked), checks every line is "
-        "complete, and counts lines per file and per topic; for alpha.0 it would compare "
-        "each topic's count with the sink group's committed offsets at the snapshot's stop, "
-        "which snapshots do not record yet (reported as not possible). The encrypted backup "
+        "complete and one restore reads (UTF-8; an envelope line), and counts lines per file "
+        "and per topic; for alpha.0 it compares each topic's envelope files with the sink "
+        "group's committed offsets at the snapshot's stop, exactly (each partition's last "
+        "record), and says the offsets are only a bound for value files (not compared). The "
+        "encrypted backup "
         "is mounted privately, as for `snapshots list`, unless --snapshot-root names a "
         "mounted or copied tree. Prints each snapshot, each problem (path: what is wrong) and "
         "a line of counts (--json: the same for scripts). Exit codes: 0 every checked "
@@ -243,7 +245,9 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     which.add_argument("--all", action="store_true", help="check every alpha.N")
     verifying.add_argument(
-        "--deep", action="store_true", help="read and decompress every byte, count lines"
+        "--deep",
+        action="store_true",
+        help="read and decompress every byte, every line as restore reads it",
     )
     verifying.add_argument(
         "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"

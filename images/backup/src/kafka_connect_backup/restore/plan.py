@@ -96,7 +96,7 @@ class Plan:
         return sum(f.source.size for f in self.files)
 
 
-def _check_utf8_block(source: SourceFile, block: bytes, first_line: int) -> None:
+def check_utf8_block(source: SourceFile, block: bytes, first_line: int) -> None:
     """A block of whole lines is UTF-8 when it decodes as a whole (a newline is never part of
     a multi-byte sequence); ASCII (most JSON) is, and bytes.isascii is far cheaper still."""
     if block.isascii():
@@ -379,7 +379,7 @@ def scan_file(
         size = len(block)
         if not block.isascii():  # ASCII is UTF-8; else the error names the line: number it
             _merge_ready(merge, pending, use_helper, wait=True)
-            _check_utf8_block(source, block, merge.lines)
+            check_utf8_block(source, block, merge.lines)
         if cached is not None and budget is not None:
             if budget.take(size):
                 cached.append(block)

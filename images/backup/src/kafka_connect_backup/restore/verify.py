@@ -16,14 +16,21 @@ touched under the snapshot root). For each `alpha.N`:
   that are not; only `--deep` proves it whole); a plain file's last byte is a newline, so its
   last line is a complete record.
 
-`--deep` also reads every byte through the decryption with restore's own reader
-(`sources.LineBatches`): a damaged gocryptfs ciphertext block is the I/O error the engine
-returns, each `.gz` is decompressed whole (gzip checks its CRC-32 and length), every line must
-be complete, and the complete lines are counted per file and per connector (topic). For
-alpha.0 the count of each connector is compared with the records its sink consumer group had
-committed when the backup cycle stopped it, as the cycle records them in the snapshot's
-completeness marker (`marker_offsets`, the default `RecordedOffsets`); a snapshot made without
-them says `not possible: no offsets recorded with this snapshot`.
+`--deep` also reads every byte through the decryption with restore's own reader and parser
+(`sources.BlockBatches`, then per line what restore's scan checks: UTF-8 for a value file, an
+envelope line for an envelope file): a damaged gocryptfs ciphertext block is the I/O error the
+engine returns, each `.gz` is decompressed whole (gzip checks its CRC-32 and length), every line
+must be complete and one restore reads, and the complete lines are counted per file and per
+connector (topic). For alpha.0 each connector is compared with the offsets its sink consumer
+group had committed when the backup cycle stopped it, as the cycle records them in the
+snapshot's completeness marker (`marker_offsets`, the default `RecordedOffsets`), only where
+they can agree: envelope files hold each record's partition and offset, so each partition's
+last record must be just below its committed offset (one offset more for a transaction's
+commit marker), exactly; value lines hold no offset, and offsets are not a count of lines
+(transaction markers, compaction and a log that starts above 0 take offsets without lines;
+migrated files and redelivered records add lines), so for them the offsets are only a bound,
+said as such and not compared. A snapshot made without offsets says `not possible: no
+offsets recorded with this snapshot`.
 
 The result is a `Verification` (nothing is written to the backup): the command prints it and,
 for the release's own backup, records it on the data volume (restore/verify_record.py) for
@@ -39,15 +46,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka_connect_backup.config_basics import SinkFormat
+from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
+from kafka_connect_backup.restore.plan import check_utf8_block
 from kafka_connect_backup.restore.snapshots import status_word
 from kafka_connect_backup.restore.sources import (
-    LineBatches,
+    BlockBatches,
     ReadError,
     SourceError,
     SourceFile,
+    block_lines,
     inspect,
     snapshot_dir,
 )
+from kafka_connect_backup.restore.timefilter import EARLIEST, LATEST
 from kafka_connect_backup.sinkfiles import parse_sink_file
 from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 from kafka_connect_backup.snapshot_layout import HOST_DIR
@@ -56,7 +68,7 @@ from kafka_connect_backup.snapshot_status import (
     State,
     Status,
     is_rsync_temp,
-    recorded_records,
+    recorded_offsets,
     snapshot_status,
 )
 from kafka_connect_backup.topic_metadata import MetadataError, is_metadata_name, read_metadata
@@ -75,52 +87,100 @@ _DEFLATE_MAX_RATIO = 1032
 _ISIZE_WRAP = 1 << 32
 
 NO_OFFSETS = "not possible: no offsets recorded with this snapshot"
+# A transaction's commit marker takes the offset after its last record: a consumer's committed
+# offset may be one more than the last record's + 1.
+_MARKER_OFFSETS = 1
 
-# The hook for the offsets check: how many records connector's sink consumer group had
-# committed (summed over partitions) when the backup cycle that made the snapshot stopped it,
-# as recorded with the snapshot; None when nothing is recorded.
-RecordedOffsets = Callable[[Path, str], int | None]
+# The hook for the offsets check: the offsets connector's sink consumer group had committed
+# (partition -> offset) when the backup cycle that made the snapshot stopped it, as recorded
+# with the snapshot; None when nothing is recorded; ValueError naming a malformed record.
+RecordedOffsets = Callable[[Path, str], dict[int, int] | None]
 
 
-def marker_offsets(snapshot: Path, connector: str) -> int | None:
+def marker_offsets(snapshot: Path, connector: str) -> dict[int, int] | None:
     """From the completeness marker, where the cycle records the sinks' committed offsets at
     its stop (supervisor/offsets.py); None for a snapshot made without them."""
     try:
         marker = json.loads((snapshot / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return recorded_records(marker, connector) if isinstance(marker, dict) else None
+    return recorded_offsets(marker, connector) if isinstance(marker, dict) else None
 
 
 @dataclass(frozen=True)
 class OffsetComparison:
-    """A connector's line count against its group's committed records at the snapshot's stop."""
+    """A connector's files against its group's committed offsets at the snapshot's stop:
+    exact for envelope files (by each partition's last record), a bound only for value files."""
 
     lines: int
-    committed: int | None  # None: nothing recorded, nothing compared
+    committed: dict[int, int] | None  # None: nothing recorded, nothing compared
+    highest: dict[int, int] | None = None  # envelope files only: partition -> last offset
+    unknown: str | None = None  # why nothing could be compared, when offsets were recorded
 
     @property
     def compared(self) -> bool:
-        return self.committed is not None
+        return self.committed is not None and self.highest is not None and self.unknown is None
+
+    def mismatches(self) -> list[str]:
+        """Each partition whose last record in the files disagrees with its committed offset
+        (a partition without a record in the files: its log may start at or past that offset,
+        so it says nothing)."""
+        committed, highest = self.committed, self.highest
+        if committed is None or highest is None or self.unknown is not None:
+            return []
+        found = []
+        for partition, last in sorted(highest.items()):
+            offset = committed.get(partition)
+            if offset is None:
+                found.append(
+                    f"partition {partition}: records up to offset {last}, but its group had "
+                    "committed no offset on it at the stop"
+                )
+            elif last >= offset:
+                found.append(
+                    f"partition {partition}: a record at offset {last}, at or past the offset "
+                    f"{offset} its group had committed at the stop"
+                )
+            elif offset - 1 - last > _MARKER_OFFSETS:
+                found.append(
+                    f"partition {partition}: its last record is at offset {last}, but its group "
+                    f"had committed {offset} at the stop: the records at offsets {last + 1}.."
+                    f"{offset - 1} are missing (a transaction's commit marker takes one offset, "
+                    "not more)"
+                )
+        return found
 
     @property
     def matches(self) -> bool | None:
-        return None if self.committed is None else self.committed == self.lines
+        return not self.mismatches() if self.compared else None
 
     def describe(self) -> str:
-        if self.committed is None:
+        committed = self.committed
+        if committed is None:
             return NO_OFFSETS
-        if self.committed == self.lines:
-            return f"{self.lines} lines = the {self.committed} records committed at its stop"
+        if self.unknown is not None:
+            return f"not compared: {self.unknown}"
+        if self.highest is None:
+            return (
+                f"{sum(committed.values())} in all at the stop, only a bound for value files "
+                "(not compared: offsets are no count of lines, as transaction markers, "
+                "compaction and a log that starts above 0 take offsets without lines, and "
+                "migrated files and redelivered records add lines)"
+            )
+        mismatches = self.mismatches()
+        if mismatches:
+            return "; ".join(mismatches)
+        at = ", ".join(f"{p}:{o}" for p, o in sorted(committed.items()))
         return (
-            f"{self.lines} lines, but the sink's consumer group had committed "
-            f"{self.committed} records at the snapshot's stop"
+            f"each partition's last record is just below the offset its group had committed at "
+            f"the stop ({at}; exact, by the envelope files' offsets)"
         )
 
     def as_dict(self) -> dict[str, Any]:
+        committed = self.committed
         return {
             "compared": self.compared,
-            "committed": self.committed,
+            "committed": None if committed is None else {str(p): o for p, o in committed.items()},
             "matches": self.matches,
             "detail": self.describe(),
         }
@@ -153,6 +213,11 @@ class TopicCheck:
     lines: int | None = None  # --deep: the complete lines of the files read whole
     unread: int = 0  # --deep: files that could not be read whole (their lines not counted)
     offsets: OffsetComparison | None = None  # --deep, alpha.0 only
+    value_files: int = 0
+    # --deep: restore's selection state over the envelope files (each partition's last offset)
+    exact: ExactState = field(
+        default_factory=lambda: ExactState(EARLIEST, LATEST, None, {}), repr=False
+    )
 
     def describe(self) -> str:
         who = (
@@ -326,14 +391,30 @@ def _quick(source: SourceFile) -> tuple[list[str], int]:
     return [], 1
 
 
-def _deep(check: FileCheck, source: SourceFile) -> list[str]:
-    """Read the whole file through restore's reader: count its lines, find a torn one."""
-    batches = LineBatches(source)
+def _deep(check: FileCheck, source: SourceFile, exact: ExactState | None) -> list[str]:
+    """Read the whole file as restore reads it: every line through restore's own checks (UTF-8;
+    an envelope file's lines through its scan, which keeps each partition's last offset in
+    `exact`), so a file restore would refuse fails here too; count its lines, find a torn one."""
+    blocks = BlockBatches(source)
     lines = content = 0
-    for batch in batches:
-        lines += len(batch)
-        content += batches.last_batch_bytes
-    torn = batches.torn or b""
+    try:
+        for block in blocks:
+            check_utf8_block(source, block, lines)
+            if exact is None:
+                count = block.count(b"\n")
+            else:
+                batch = block_lines(block)
+                classify_envelope_batch(batch, exact, True, lines, str(source.path))
+                count = len(batch)
+            lines += count
+            content += len(block)
+    except ReadError:
+        raise
+    except SourceError as exc:  # what restore would say, without the path again
+        check.bytes_read = content
+        reason = str(exc).removeprefix(f"{source.path} ")
+        return [f"restore refuses it: {'it ' if reason.startswith('is ') else ''}{reason}"]
+    torn = blocks.torn or b""
     check.lines = lines
     # gzip read the whole file to reach its trailer; a plain file's bytes are all counted.
     check.bytes_read = source.size if source.compressed else content + len(torn)
@@ -349,7 +430,7 @@ def _deep(check: FileCheck, source: SourceFile) -> list[str]:
 
 
 def _check_file(
-    path: Path, root: Path, connector: str, named_gz: bool, deep: bool
+    path: Path, root: Path, connector: str, named_gz: bool, deep: bool, exact: ExactState | None
 ) -> tuple[FileCheck, list[str]]:
     check = FileCheck(str(path.relative_to(root)), connector, path.lstat().st_size, named_gz)
     try:
@@ -357,7 +438,7 @@ def _check_file(
         check.compressed = source.compressed
         problems = _kind(source, named_gz)
         if not problems and deep:  # gzip checks the header and trailer itself
-            problems = _deep(check, source)
+            problems = _deep(check, source, exact)
         elif not problems:
             problems, check.bytes_read = _quick(source)
     except ReadError as exc:
@@ -444,15 +525,19 @@ def verify_snapshot(
             continue
         if stray is not None or name is None:  # a stray, or a directory
             continue
-        file_check, problems = _check_file(path, root, name.stem, name.compressed, deep)
-        check.files.append(file_check)
-        check.problems.extend(Problem(where, p) for p in problems)
         topic = topics.get(name.stem)
         if topic is None:
             topic = topics[name.stem] = TopicCheck(
                 name.stem, _topic(name.stem, sink_name), lines=0 if deep else None
             )
+        envelope = name.sink_format is SinkFormat.ENVELOPE
+        file_check, problems = _check_file(
+            path, root, name.stem, name.compressed, deep, topic.exact if envelope else None
+        )
+        check.files.append(file_check)
+        check.problems.extend(Problem(where, p) for p in problems)
         topic.files += 1
+        topic.value_files += not envelope
         if deep and file_check.lines is None:
             topic.unread += 1
         elif topic.lines is not None and file_check.lines is not None:
@@ -460,12 +545,26 @@ def verify_snapshot(
     check.topics = sorted(topics.values(), key=lambda t: t.connector)
     if deep and directory.name == NEWEST:
         for topic in check.topics:
-            topic.offsets = OffsetComparison(
-                topic.lines or 0, recorded_offsets(directory, topic.connector)
-            )
-            if topic.offsets.matches is False:
-                check.problems.append(Problem(directory.name, topic.describe()))
+            _compare_offsets(check, directory, topic, recorded_offsets)
     return check
+
+
+def _compare_offsets(
+    check: SnapshotCheck, directory: Path, topic: TopicCheck, recorded: RecordedOffsets
+) -> None:
+    try:
+        committed = recorded(directory, topic.connector)
+    except ValueError as exc:  # a malformed record in the marker
+        check.problems.append(Problem(directory.name, str(exc)))
+        return
+    envelope_only = topic.value_files == 0
+    highest = dict(topic.exact.last_offset) if envelope_only else None
+    unknown = None
+    if topic.unread:
+        unknown = f"{counted(topic.unread, 'file')} not read whole"
+    topic.offsets = OffsetComparison(topic.lines or 0, committed, highest, unknown)
+    if topic.offsets.matches is False:
+        check.problems.append(Problem(directory.name, topic.describe()))
 
 
 def _topic(connector: str, sink_name: str | None) -> str | None:
