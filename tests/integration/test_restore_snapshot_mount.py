@@ -260,6 +260,43 @@ def test_termination_while_mounted_unmounts(env: StorageEnv, signum: int) -> Non
     assert_clean(env)
 
 
+def test_a_private_mount_left_by_a_killed_read_is_removed_by_the_next(
+    env: StorageEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL (an OOM kill, `kill -9` of a `verify --deep`) cannot be caught: the decrypted
+    view stays mounted. The next read removes it (its process is gone) and reads as usual; a
+    mount of a read still running is left alone."""
+    path, config = backed_up(env, "gocryptfs")
+    script = (
+        "import os, signal, sys\n"
+        "from kafka_connect_backup.config import load_config\n"
+        "from kafka_connect_backup.restore.backup_mount import snapshot_access\n"
+        "from pathlib import Path\n"
+        "with snapshot_access(None, load_config(Path(sys.argv[1]))) as access:\n"
+        "    print(access.root, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    stale = Path(killed.stdout.strip())
+    assert stale.parent == env.work and fuse.is_fuse_mounted(stale)
+    capsys.readouterr()
+    with snapshot_access(None, config) as running:
+        live = running.root  # this process's own read: alive, kept
+        assert not fuse.is_fuse_mounted(stale) and not stale.exists()
+        logged = capsys.readouterr()
+        assert "snapshots.stale_mount_removed" in logged.out + logged.err
+        assert kcb(["snapshots", "verify", "--config", str(path)]) == 0
+        assert fuse.is_fuse_mounted(live)
+    assert_clean(env)
+
+
 def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
     env: StorageEnv, kafka_broker, create_topic
 ) -> None:

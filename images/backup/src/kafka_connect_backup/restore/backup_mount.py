@@ -5,11 +5,17 @@ reading snapshots there finds nothing. When the config has backup enabled and no
 `--snapshot-root` is given, the encrypted volume is mounted for the duration of the read at a
 PRIVATE temporary mount point (not backup.mountPoint, so a cycle starting meanwhile is not
 blocked by our mount), never initialised, and always unmounted afterwards.
+
+A process killed outright (SIGKILL, an OOM kill) cannot unmount: its FUSE daemon keeps the
+decrypted view mounted. So each private directory is named after its process (pid and start
+time), and the next read removes every such mount whose process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import tempfile
 import threading
@@ -22,10 +28,17 @@ import structlog
 
 from kafka_connect_backup.config import BackupSettings, Config
 from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.logs import configure_logging, get_logger
 from kafka_connect_backup.restore.errors import raise_interrupt
 from kafka_connect_backup.restore.sources import SourceError
+from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import mounted_volume
+
+log = get_logger(__name__)
+
+_PREFIX = "kcb-snapshots-"
+# kcb-snapshots-{pid}.{start time in clock ticks}-{mkdtemp's random part}
+_PRIVATE_NAME = re.compile(rf"{_PREFIX}(?P<pid>[0-9]+)\.(?P<start>[0-9]+)-[^/]+")
 
 
 class BackupMountError(SourceError):
@@ -39,13 +52,68 @@ class SnapshotAccess:
     mounted_from: Path | None  # the encrypted target mounted for this read, if any
 
 
+def _start_time(pid: int) -> str | None:
+    """A process's start time (/proc/PID/stat field 22), None when there is no such process:
+    with the pid, it names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _owner_gone(name: str) -> bool:
+    match = _PRIVATE_NAME.fullmatch(name)
+    return match is not None and _start_time(int(match["pid"])) != match["start"]
+
+
+def _private_parents(backup: BackupSettings) -> list[Path]:
+    return [backup.work_dir, Path(tempfile.gettempdir())]
+
+
+def remove_stale_mounts(backup: BackupSettings) -> list[Path]:
+    """Unmount and remove the private directories of reads whose process is gone (killed
+    before it could unmount); returns those removed. A directory that cannot be is left, with
+    a warning naming it: this read goes on."""
+    removed = []
+    for parent in _private_parents(backup):
+        try:
+            found = sorted(parent.glob(f"{_PREFIX}*"))
+        except OSError:
+            continue
+        for directory in found:
+            if not _owner_gone(directory.name):
+                continue
+            try:
+                fuse.unmount(directory, attempts=2, delay=0.2)
+                directory.rmdir()
+            except OSError as exc:
+                log.warning(
+                    "snapshots.stale_mount_kept",
+                    path=str(directory),
+                    error=str(exc),
+                    fix=f"unmount it by hand (fusermount -u {directory}) and remove it",
+                )
+                continue
+            log.warning(
+                "snapshots.stale_mount_removed",
+                path=str(directory),
+                note="left by a read that was killed before it could unmount",
+            )
+            removed.append(directory)
+    return removed
+
+
 def _private_dir(backup: BackupSettings) -> Path:
-    """A fresh empty directory under backup.workDir (else the system temp dir)."""
+    """A fresh empty directory under backup.workDir (else the system temp dir), named after
+    this process so a later read can tell whether it is still in use."""
+    prefix = f"{_PREFIX}{os.getpid()}.{_start_time(os.getpid())}-"
     try:
         backup.work_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="kcb-snapshots-", dir=backup.work_dir))
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=backup.work_dir))
     except OSError:
-        return Path(tempfile.mkdtemp(prefix="kcb-snapshots-"))
+        return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -92,6 +160,7 @@ def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterat
         # they never mix with the listing (or its --json) on stdout.
         configure_logging("WARNING")
     backup = config.backup
+    remove_stale_mounts(backup)
     private = _private_dir(backup)
     try:
         with (
