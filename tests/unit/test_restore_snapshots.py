@@ -294,3 +294,38 @@ def test_restore_warns_about_an_unverified_snapshot(tmp_path, monkeypatch):
     assert code == 2
     code, _out, err = _restore(root, "--allow-incomplete")
     assert (code, err) == (2, "restore.py: error: --allow-incomplete applies to --snapshot only\n")
+
+
+def test_a_snapshot_of_this_version_without_its_marker_is_incomplete(tmp_path, monkeypatch):
+    """This version writes a topic metadata file into every snapshot (and a completeness
+    marker beside each): one without its marker lost it, and is not read as an older
+    version's unverified snapshot."""
+    from datetime import UTC, datetime
+
+    from kafka_connect_backup.snapshot_status import MARKER_LOST
+    from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
+
+    monkeypatch.setattr(
+        "kafka_connect_backup.restore.validate.DEFAULT_CONFIG_PATH", tmp_path / "absent.yaml"
+    )
+    root = tmp_path / "backup"
+    for name in ("alpha.0", "alpha.1"):
+        host = root / name / "localhost"
+        host.mkdir(parents=True)
+        (host / f"{STEM}-2021-02.sink").write_text('{"utcTime":"2021-02-01T00:00:00Z"}\n')
+        metadata = TopicMetadata("connect1", datetime(2021, 2, 2, tzinfo=UTC), 1, 1)
+        write_metadata(host, "local-file-sink-backup", metadata)
+        write_marker(root / name, verified=True)
+    (root / "alpha.0" / MARKER_NAME).unlink()
+
+    code, _out, err = _restore(root, "--snapshot", "alpha.0")
+    assert code == 2
+    assert err == (
+        f"restore.py: error: snapshot alpha.0 in {root} is incomplete: {MARKER_LOST}. Restore "
+        "from a complete snapshot (alpha.1) (kcb snapshots list shows each one's status), or "
+        "give --allow-incomplete to read what it holds anyway\n"
+    )
+    code, _out, err = _restore(root, "--snapshot", "alpha.0", "--allow-incomplete")
+    assert code == 0
+    assert err.startswith(f"warning: snapshot alpha.0 is incomplete ({MARKER_LOST}): reading")
+    assert _restore(root, "--snapshot", "alpha.1")[0:3:2] == (0, "")

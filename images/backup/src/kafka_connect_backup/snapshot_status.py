@@ -18,7 +18,10 @@ always replaced atomically (a new inode), so alpha.1's hard link keeps the old o
 
 A failed verification writes a marker with `"verified": false` and the problem, so the reason
 is known later. A snapshot without any marker was made by an older version (e.g. the original
-chart) and is **unverified**: listed as such, restorable, never discarded for it.
+chart) and is **unverified**: listed as such, restorable, never discarded for it. Unless it
+holds a topic metadata file (`*.topic.json`): every version that writes those also marks every
+snapshot it makes, so such a snapshot without a marker lost it (deleted, or the run was cut
+short before writing it) and is **incomplete**.
 
 rsync writes each file to a temporary `.{name}.XXXXXX` beside it and renames it when done; a
 killed rsync leaves it behind. `is_rsync_temp` recognises those names; no real backed-up file
@@ -40,6 +43,7 @@ from typing import Any
 from kafka_connect_backup.durable import atomic_write_text
 from kafka_connect_backup.snapshot_dirs import fingerprint, parse_quarantine_name
 from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS, HOST_DIR
+from kafka_connect_backup.topic_metadata import is_metadata_name
 
 MARKER_NAME = ".kcb-snapshot.json"
 # The marker's `committedOffsets`: connector -> partition (a string: JSON keys) -> the offset
@@ -77,6 +81,18 @@ NO_MARKER = (
     "no completeness marker: made by an older version (e.g. the original chart), not verified "
     "by this one"
 )
+MARKER_LOST = (
+    "no completeness marker, but it holds topic metadata files (*.topic.json), which only "
+    "versions that mark every snapshot they make write: its marker was deleted, or the run "
+    "that made it was cut short before writing it"
+)
+
+
+def _made_by_a_marking_version(snapshot: Path) -> bool:
+    try:
+        return any(is_metadata_name(p.name) for p in (snapshot / HOST_DIR).iterdir())
+    except OSError:
+        return False
 
 
 def listing_digest(snapshot: Path) -> tuple[int, str]:
@@ -149,7 +165,10 @@ def snapshot_status(snapshot: Path) -> Status:
         text = None
     except (OSError, UnicodeDecodeError) as exc:
         text = f"<unreadable: {exc}>"  # judged unreadable below
-    status = judge(text, listing_digest(snapshot)[1])
+    if text is None and _made_by_a_marking_version(snapshot):
+        status = Status(State.INCOMPLETE, MARKER_LOST)
+    else:
+        status = judge(text, listing_digest(snapshot)[1])
     aside = parse_quarantine_name(snapshot.name)
     if aside is None:
         return status
