@@ -329,3 +329,29 @@ def test_a_snapshot_of_this_version_without_its_marker_is_incomplete(tmp_path, m
     assert code == 0
     assert err.startswith(f"warning: snapshot alpha.0 is incomplete ({MARKER_LOST}): reading")
     assert _restore(root, "--snapshot", "alpha.1")[0:3:2] == (0, "")
+
+
+def test_list_of_a_topic_no_snapshot_holds_says_so_and_exits_1(tmp_path, capsys):
+    root = make_root(tmp_path)
+    args = [
+        "snapshots",
+        "list",
+        "--snapshot-root",
+        str(root),
+        "--sink-name",
+        "local-file-sink-backup",
+    ]
+    assert kcb([*args, "--topic", "nosuch"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"kcb: no snapshot in {root} holds a file of topic 'nosuch' (connector "
+        "nosuch-local-file-sink-backup: no nosuch-local-file-sink-backup-*.sink file, no "
+        "nosuch-local-file-sink-backup.topic.json); the snapshots hold "
+        "connect1-local-file-sink-backup, other-local-file-sink-backup: check --topic and "
+        "--sink-name\n"
+    )
+    assert kcb([*args, "--topic", "nosuch", "--json"]) == 1
+    assert capsys.readouterr().out == ""
+    assert kcb([*args, "--topic", "other"]) == 0
+    assert "1 files" in capsys.readouterr().out

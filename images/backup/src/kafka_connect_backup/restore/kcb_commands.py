@@ -23,10 +23,10 @@ from kafka_connect_backup.restore.timefilter import (
 )
 from kafka_connect_backup.restore.verify import snapshots_to_verify, verify
 from kafka_connect_backup.restore.verify_record import save_verification
-from kafka_connect_backup.sinkfiles import connector_name
+from kafka_connect_backup.sinkfiles import connector_name, parse_sink_file
 
 # Exit codes of `kcb snapshots list`.
-EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N
+EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N (with --topic: none of the topic)
 EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
 EXIT_INVALID = 2  # `snapshots export`: bad arguments
 EXIT_PROBLEM = 1  # `snapshots verify`: a snapshot is not complete, or a file has a problem
@@ -67,11 +67,27 @@ def _list(args: argparse.Namespace) -> int:
                 )
                 print(f"kcb: {render(access.root, [])}{where}", file=sys.stderr)
                 return EXIT_NO_SNAPSHOT
+            if connector is not None and not any(s.files or s.metadata for s in snapshots):
+                print(f"kcb: {_no_such_topic(access.root, args.topic, connector)}", file=sys.stderr)
+                return EXIT_NO_SNAPSHOT
             print(to_json(snapshots) if args.json else render(access.root, snapshots))
     except BackupMountError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return 0
+
+
+def _no_such_topic(root: Path, topic: str, connector: str) -> str:
+    """What `snapshots list --topic` says when no snapshot holds a file of the topic: the
+    connectors they do hold, so a misspelt topic or sink name shows."""
+    held = sorted(
+        {name.stem for path in root.rglob("*") if (name := parse_sink_file(path)) is not None}
+    )
+    return (
+        f"no snapshot in {root} holds a file of topic {topic!r} (connector {connector}: no "
+        f"{connector}-*.sink file, no {connector}.topic.json); the snapshots hold "
+        f"{', '.join(held) if held else 'no sink file'}: check --topic and --sink-name"
+    )
 
 
 def _export_filter(args: argparse.Namespace) -> TimeFilter:
@@ -163,7 +179,8 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
         "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
         f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
-        f"no snapshot (set-aside directories are still listed); {EXIT_UNAVAILABLE} snapshot "
+        "no snapshot (set-aside directories are still listed), or with --topic no snapshot "
+        f"holding a file of the topic; {EXIT_UNAVAILABLE} snapshot "
         "root missing "
         "or the backup could not be mounted.",
         parents=parents,
