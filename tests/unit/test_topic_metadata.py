@@ -65,8 +65,51 @@ def test_written_atomically_and_read_back_the_same(tmp_path):
                 '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
                 '"time": "2026-01-01T00:00Z", "partitions": 0, "replicationFactor": 1}'
             ),
-            "partitions must be a positive integer, got 0",
+            "partitions must be an integer from 1 to 2147483647, got 0",
         ),
+        (
+            (
+                '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
+                '"time": "2026-01-01T00:00Z", "partitions": 1099511627776, '
+                '"replicationFactor": 1}'
+            ),
+            "partitions must be an integer from 1 to 2147483647, got 1099511627776",
+        ),
+        (
+            (
+                '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
+                '"time": "2026-01-01T00:00Z", "groups": {"g": {"0": Infinity}}}'
+            ),
+            "is not a topic metadata file (not JSON: Infinity is not JSON)",
+        ),
+        (
+            (
+                '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
+                '"time": "2026-01-01T00:00Z", "groups": {"g": {"0": -1}}}'
+            ),
+            (
+                "a field is missing or malformed (groups.g offset: expected an integer from 0 to "
+                "9223372036854775807, got -1)"
+            ),
+        ),
+        (
+            (
+                '{"format": "kcb-topic-metadata", "version": 1, "topic": "\\ud800", '
+                '"time": "2026-01-01T00:00Z"}'
+            ),
+            "a field is missing or malformed (topic: '\\ud800' is not valid Unicode)",
+        ),
+        (
+            (
+                '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
+                '"time": "0001-01-01T00:00+01:00"}'
+            ),
+            (
+                "a field is missing or malformed (0001-01-01T00:00:00+01:00 is outside the years "
+                "1..9999 in UTC)"
+            ),
+        ),
+        ("[" * 100_000, "is not a topic metadata file (not JSON: maximum recursion depth"),
     ],
 )
 def test_a_bad_file_is_one_error_naming_it(tmp_path, text, message):

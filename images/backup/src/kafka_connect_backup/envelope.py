@@ -116,7 +116,9 @@ def parse_line(line: str | bytes) -> EnvelopeRecord:
     except orjson.JSONDecodeError:
         try:  # the standard library's reading of what orjson refuses, and its message
             data = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # ValueError: also an integer of more digits than int() reads (4300); RecursionError:
+        # nesting deeper than either reader goes.
+        except (ValueError, RecursionError) as exc:
             raise EnvelopeError(f"not JSON: {exc}") from None
     if not isinstance(data, dict) or tuple(data) != FIELDS:
         found = list(data) if isinstance(data, dict) else type(data).__name__

@@ -23,13 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kafka_connect_backup.config_basics import is_topic_name
 from kafka_connect_backup.durable import atomic_write_text
+from kafka_connect_backup.envelope import MAX_LONG, MAX_PARTITION
+from kafka_connect_backup.restore.timefilter import in_utc
 from kafka_connect_backup.sinkfiles import connector_name
 
 SUFFIX = ".topic.json"
 PATTERN = f"*{SUFFIX}"
 FORMAT = "kcb-topic-metadata"
 VERSION = 1
+MAX_REPLICATION_FACTOR = 2**15 - 1  # an int16 in Kafka's protocol
 
 
 class MetadataError(ValueError):
@@ -77,19 +81,68 @@ def write_metadata(directory: Path, sink_name: str, metadata: TopicMetadata) -> 
     return path
 
 
-def _count(data: dict[str, Any], name: str, path: Path) -> int:
+def _count(data: dict[str, Any], name: str, path: Path, limit: int) -> int:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MetadataError(f"{path}: {name} must be a positive integer, got {value!r}")
+    if value.__class__ is not int or not 1 <= value <= limit:  # not isinstance: bool is an int
+        raise MetadataError(f"{path}: {name} must be an integer from 1 to {limit}, got {value!r}")
+    return int(value)
+
+
+def _text(value: Any, name: str) -> str:
+    """A string every later reader can print and send (no lone surrogate from a \\ud800
+    escape); ValueError naming the field."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected a string, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: {value!r} is not valid Unicode") from None
     return value
 
 
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{name}: expected an object, got {value!r}")
+    return value
+
+
+def _number(value: Any, name: str, limit: int) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # a JSON key
+        value = int(value)
+    if value.__class__ is not int or not 0 <= value <= limit:
+        raise ValueError(f"{name}: expected an integer from 0 to {limit}, got {value!r}")
+    return int(value)
+
+
+def _groups(value: Any) -> dict[str, dict[int, int]]:
+    groups: dict[str, dict[int, int]] = {}
+    for group, offsets in _object(value, "groups").items():
+        name = _text(group, "groups")
+        if not name:
+            raise ValueError("groups: a group without a name")
+        groups[name] = {
+            _number(p, f"groups.{name} partition", MAX_PARTITION): _number(
+                o, f"groups.{name} offset", MAX_LONG
+            )
+            for p, o in _object(offsets, f"groups.{name}").items()
+        }
+    return groups
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_metadata(path: Path) -> TopicMetadata:
+    """The metadata a file holds, with values Kafka can hold and every reader can show;
+    MetadataError naming the file and what is wrong otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except OSError as exc:
         raise MetadataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MetadataError(f"{path} is not a topic metadata file (not JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MetadataError(f"{path} is not a topic metadata file (no format {FORMAT!r})")
@@ -98,22 +151,23 @@ def read_metadata(path: Path) -> TopicMetadata:
             f"{path} has metadata version {data.get('version')!r}; this version reads {VERSION}"
         )
     try:
-        moment = datetime.fromisoformat(str(data["time"]))
-        topic = str(data["topic"])
-        configs = {str(k): str(v) for k, v in dict(data.get("configs") or {}).items()}
-        groups = {
-            str(group): {int(p): int(o) for p, o in dict(offsets).items()}
-            for group, offsets in dict(data.get("groups") or {}).items()
+        topic = _text(data["topic"], "topic")
+        if not is_topic_name(topic):
+            raise ValueError(f"topic: {topic!r} is not a Kafka topic name")
+        # In UTC: every reader shows it as an epoch or an ISO time (ValueError outside 1..9999).
+        moment = in_utc(datetime.fromisoformat(_text(data["time"], "time")))
+        configs = {
+            _text(k, "configs"): _text(v, f"configs.{k}")
+            for k, v in _object(data.get("configs"), "configs").items()
         }
-    except (KeyError, TypeError, ValueError) as exc:
+        groups = _groups(data.get("groups"))
+    except (KeyError, ValueError) as exc:
         raise MetadataError(f"{path}: a field is missing or malformed ({exc})") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return TopicMetadata(
         topic,
         moment,
-        _count(data, "partitions", path),
-        _count(data, "replicationFactor", path),
+        _count(data, "partitions", path, MAX_PARTITION),
+        _count(data, "replicationFactor", path, MAX_REPLICATION_FACTOR),
         configs,
         groups,
     )
