@@ -320,3 +320,82 @@ def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
         finally:
             delete_connectors(connect_worker.url, f"-{sink}")
             client.close()
+
+
+def test_verify_deep_agrees_with_a_transactional_topic_whose_log_starts_above_0(
+    kafka_broker, connect_worker, create_topic, tmp_path: Path
+) -> None:
+    """Commit markers take offsets without a line, and so do records deleted before the sink
+    read them: on an envelope backup verify --deep compares each partition's last record with
+    its committed offset, exactly, and raises no alarm; a value backup of the same topic says
+    the offsets are only a bound."""
+    from confluent_kafka import Producer, TopicPartition
+
+    from kafka_connect_backup.supervisor.daemon import Supervisor
+
+    topic = create_topic(f"verify-txn-{uuid.uuid4().hex[:8]}", 2)
+    plain = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    for index in range(10):
+        plain.produce(topic, b'{"old":%d}' % index, partition=0)
+    assert plain.flush(30) == 0
+    admin = kafka_broker.admin()  # keep a reference: a collected client cancels its futures
+    [deleted] = admin.delete_records([TopicPartition(topic, 0, 10)]).values()
+    assert deleted.result(30).low_watermark == 10  # partition 0's log starts at 10
+    sink = sink_name()
+    LogCapture()
+    with storage_env(tmp_path) as env:
+        for fmt in ("envelope", "value"):
+            sink_path = env.root / f"sink-{fmt}"
+            sink_path.mkdir()
+            config = make_config(
+                topics=[topic],
+                sink=f"{sink}-{fmt}",
+                sink_path=sink_path,
+                connect_url=connect_worker.url,
+                backup=env.backup(engine="gocryptfs"),
+                bootstrap_servers=kafka_broker.bootstrap,
+                sinkFormat=fmt,
+            )
+            supervisor = Supervisor(config, http=False)
+            try:
+                assert supervisor.run_once().ok  # creates the connector
+                if fmt == "envelope":  # the same records serve both backups
+                    producer = Producer(
+                        {
+                            "bootstrap.servers": kafka_broker.bootstrap,
+                            "transactional.id": f"verify-{sink}",
+                        }
+                    )
+                    producer.init_transactions(30)
+                    for _ in range(3):  # each commit marker takes an offset per partition
+                        producer.begin_transaction()
+                        for index in range(4):
+                            producer.produce(topic, b'{"n":%d}' % index, partition=index % 2)
+                        producer.commit_transaction(30)
+                live = next(sink_path.glob("*.sink"))
+                assert len(wait_for_line_count([live], 12)) == 12
+                assert supervisor.run_once().ok
+                with mounted_volume(config.backup, allow_init=False) as volume:
+                    alpha0 = volume.snapshot_root / "alpha.0"
+                    marker = json.loads((alpha0 / MARKER_NAME).read_text())
+                    # Partition 0: 10 deleted, then 3 x (2 records, a commit marker); the
+                    # sink's position is after the last record, before the last marker.
+                    offsets = marker["committedOffsets"][f"{topic}-{sink}-{fmt}"]
+                    assert offsets == {"0": 18, "1": 8}
+                    check = verify_snapshot(alpha0, deep=True, sink_name=f"{sink}-{fmt}")
+            finally:
+                supervisor.cycle_client.close()
+                supervisor.reconcile_client.close()
+                delete_connectors(connect_worker.url, f"{sink}-{fmt}")
+            assert check.ok, [p.describe() for p in check.problems]
+            [found] = check.topics
+            assert found.lines == 12 and found.offsets is not None
+            if fmt == "envelope":
+                assert found.offsets.describe() == (
+                    "each partition's last record is just below the offset its group had "
+                    "committed at the stop (0:18, 1:8; exact, by the envelope files' offsets)"
+                )
+            else:
+                assert found.offsets.describe().startswith(
+                    "26 in all at the stop, only a bound for value files (not compared"
+                )
