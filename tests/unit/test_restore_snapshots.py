@@ -355,3 +355,31 @@ def test_list_of_a_topic_no_snapshot_holds_says_so_and_exits_1(tmp_path, capsys)
     assert capsys.readouterr().out == ""
     assert kcb([*args, "--topic", "other"]) == 0
     assert "1 files" in capsys.readouterr().out
+
+
+def test_list_and_export_take_a_time_no_clock_can_show_as_unreadable(tmp_path, capsysbinary):
+    """A record whose producer wrote microseconds (the year 58885): listed and exported, as
+    restore reads it, as a record without a readable time (not a ValueError)."""
+    root = tmp_path / "backup"
+    host = root / "alpha.0" / "localhost"
+    host.mkdir(parents=True)
+    lines = [
+        {"timestamp": 1612137600000, "timestampType": "CreateTime", "partition": 0, "offset": 0,
+         "key": None, "value": "first", "headers": []},
+        {"timestamp": 1796083200000000, "timestampType": "CreateTime", "partition": 0,
+         "offset": 1, "key": None, "value": "micros", "headers": []},
+    ]  # fmt: skip
+    (host / f"{STEM}-2021-02.envelope.sink").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines)
+    )
+    listing = ["snapshots", "list", "--snapshot-root", str(root), "--topic", "connect1"]
+    assert kcb([*listing, "--sink-name", "local-file-sink-backup"]) == 0
+    out = capsysbinary.readouterr().out.decode()
+    assert "  2 lines, 2021-02-01T00:00:00Z .. 2021-02-01T00:00:00Z" in out
+    assert kcb(export_args(root, "--from", "2021-01-01")) == 0
+    captured = capsysbinary.readouterr()
+    assert captured.out == (json.dumps(lines[0]) + "\n").encode()  # the envelope line as kept
+    assert "exported 1 records of connect1 from alpha.0 (1 files, 2 read, 1 skipped: " in (
+        captured.err.decode()
+    )
+    assert "missing_timestamp 1" in captured.err.decode()
