@@ -162,6 +162,28 @@ def test_to_and_missing_include(sink_dir, tmp_path):
             ),
         ),
         (
+            ["t", "http://host:9092", "{d}/*.sink", "2021-01-19T15:57"],
+            (
+                "restore.py: error: kafka_server 'http://host:9092' is a URL: give host:port, "
+                "no scheme (e.g. host:9092)\n"
+            ),
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "0001-01-01T00:00+01:00"],
+            (
+                "restore.py: error: '0001-01-01T00:00+01:00': 0001-01-01T00:00:00+01:00 is "
+                "outside the years 1..9999 in UTC: give a time within them (for example "
+                "0001-01-01T00:00Z)\n"
+            ),
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "--from-offset", "\u00b2:1"],
+            (
+                "restore.py: error: --from-offset '\u00b2:1' is not PARTITION:OFFSET in ASCII "
+                "digits (e.g. 0:1500)\n"
+            ),
+        ),
+        (
             ["t", "k", "{d}/*.sink"],
             (
                 "restore.py: error: restore_from_time is required: an ISO-8601 time such as "

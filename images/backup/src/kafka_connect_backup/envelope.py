@@ -33,6 +33,9 @@ import orjson
 TRANSFORM_CLASS = "io.github.kafkaconnectbackup.envelope.Envelope"
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime", "NoTimestampType")
+# Kafka's own ranges: a partition number is an int32, an offset an int64.
+MAX_PARTITION = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
 FIELDS = ("timestamp", "timestampType", "partition", "offset", "key", "value", "headers")
 
 # What an envelope connector's config adds: raw bytes in, the transform, a line out.
@@ -91,9 +94,11 @@ def decode_bytes(item: Any, where: str) -> bytes | None:
     raise EnvelopeError(f'{where}: expected a string, {{"b64": ...}} or null')
 
 
-def _integer(item: Any, name: str) -> int:
+def _integer(item: Any, name: str, most: int = MAX_OFFSET) -> int:
     if item.__class__ is not int or item < 0:  # not isinstance: bool is an int
         raise EnvelopeError(f"{name}: expected a non-negative integer, got {item!r}")
+    if item > most:  # no record of Kafka's has it: not a partition or offset to route by
+        raise EnvelopeError(f"{name}: {item} is beyond Kafka's range (at most {most})")
     return item
 
 
@@ -124,7 +129,7 @@ def parse_line(line: str | bytes) -> EnvelopeRecord:
     return EnvelopeRecord(
         timestamp=None if timestamp is None else _integer(timestamp, "timestamp"),
         timestamp_type=timestamp_type,
-        partition=_integer(data["partition"], "partition"),
+        partition=_integer(data["partition"], "partition", MAX_PARTITION),
         offset=_integer(data["offset"], "offset"),
         key=decode_bytes(data["key"], "key"),
         value=decode_bytes(data["value"], "value"),

@@ -197,8 +197,34 @@ def make_plan(
         )
         with progress.bar(None, "scanning") as update:
             plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
+    if exact is not None:
+        _refuse_unknown_from_offsets(settings, exact, metadata)
     plan.metadata = found
     return plan
+
+
+def _refuse_unknown_from_offsets(
+    settings: Settings, exact: ExactState, metadata: TopicMetadata | None
+) -> None:
+    """--from-offset on a partition the source never had would select nothing there while the
+    rest replays: a typo, refused by the partition's number."""
+    known = set(exact.source_partitions)
+    if metadata is not None:
+        known.update(range(metadata.partitions))
+    unknown = sorted(p for p in settings.from_offsets if p not in known)
+    if not unknown:
+        return
+    has = ", ".join(str(p) for p in sorted(exact.source_partitions)) or "none"
+    said = (
+        f"its metadata file says {counted(metadata.partitions, 'partition')}, "
+        if metadata is not None
+        else ""
+    )
+    raise InvalidInput(
+        f"--from-offset names partition {', '.join(map(str, unknown))}, which the source "
+        f"does not have ({said}its files hold partitions {has}): name those partitions "
+        "only; nothing was sent"
+    )
 
 
 def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:

@@ -293,6 +293,8 @@ def _delivery_timeout(text: str | None) -> float:
 def _refuse_path_as_server(server: str) -> None:
     """The original's order is topic, server, files, time: a glob or path in the server's place
     is an argument in the wrong place, not a badly spelt host."""
+    if "://" in server:  # a URL: bootstrap_servers says "host:port, no scheme"
+        return
     if any(mark in server for mark in "/*?") or server.endswith((".sink", ".gz")):
         raise InvalidInput(
             f"kafka_server {server!r} looks like sink files (a path or glob), not a Kafka "
