@@ -294,3 +294,27 @@ def test_restore_warns_about_an_unverified_snapshot(tmp_path, monkeypatch):
     assert code == 2
     code, _out, err = _restore(root, "--allow-incomplete")
     assert (code, err) == (2, "restore.py: error: --allow-incomplete applies to --snapshot only\n")
+
+
+def test_snapshots_export_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`kcb snapshots export ... | head`: no BrokenPipeError traceback, the SIGPIPE status."""
+    root = make_root(tmp_path)
+    base = root / "alpha.0" / "localhost" / "data" / "filesink"
+    lines = "".join(f'{{"utcTime":"2021-02-02T00:00:00Z","n":{i},"pad":"{"x" * 80}"}}\n'
+                    for i in range(30000))  # fmt: skip
+    (base / f"{STEM}-2021-02.sink").write_text(lines)  # 3 MB: far past a pipe's buffer
+    command = "import sys; from kafka_connect_backup.cli import main; sys.exit(main())"
+    with subprocess.Popen(
+        [sys.executable, "-c", command, *export_args(root, "--from", "2021-01-01")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.readline()
+        child.stdout.close()  # what head does after its lines
+        err = child.stderr.read().decode()
+        code = child.wait(timeout=60)
+    assert first.startswith(b'{"utcTime":"2021-01-05T00:00:00Z"}')
+    assert code == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert err.startswith("warning: snapshot alpha.0 is unverified") and len(err.splitlines()) == 1

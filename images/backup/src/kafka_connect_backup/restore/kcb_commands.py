@@ -186,8 +186,10 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "order, from the snapshot's plain and gzipped sink files, with restore.py's time rules "
         "(its counts are a restore dry run's). The encrypted backup is mounted privately, as "
         "for `snapshots list`, unless --snapshot-root names a mounted or copied tree of "
-        "alpha.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 2 bad arguments, or "
-        "the snapshot, its files or the backup cannot be read (nothing written under -o).",
+        "alpha.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 1 the output could not "
+        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
+        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
+        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
         parents=parents,
     )
     exporting.add_argument("--topic", required=True, help="whose backed-up records")
