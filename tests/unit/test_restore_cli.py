@@ -356,16 +356,32 @@ def test_yes_or_y_proceeds_on_a_terminal():
     assert outcome == "not confirmed (answered 'nothing'; 'yes' or 'y' proceeds)"
 
 
-def test_no_terminal_refuses_at_once_and_yes_flag_skips_the_question():
+def test_no_terminal_takes_a_piped_answer_and_yes_flag_skips_the_question():
+    confirm(False, io.StringIO("yes\n"), io.StringIO())
+    confirm(False, io.StringIO("Y\n"), io.StringIO())
+    with pytest.raises(NotConfirmed, match=r"^not confirmed \(answered 'yep'"):
+        confirm(False, io.StringIO("yep\n"), io.StringIO())
     with pytest.raises(
         NotConfirmed,
         match=r"^refusing to continue: no terminal to ask "
-        r"'Continue \(yes/no\)\?' on; re-run with --yes to confirm",
+        r"'Continue \(yes/no\)\?' on and no answer on stdin; pipe 'yes' into it, or re-run "
+        r"with --yes to confirm",
     ):
-        confirm(False, io.StringIO("yes\n"), io.StringIO())
+        confirm(False, io.StringIO(""), io.StringIO())
     out = io.StringIO()
     confirm(True, io.StringIO(""), out)
     assert out.getvalue() == ""
+
+
+def test_a_silent_open_pipe_is_refused_after_a_short_wait(monkeypatch):
+    """A stdin nobody writes to (a scheduler's open pipe) must not hang the restore."""
+    monkeypatch.setattr("kafka_connect_backup.restore.confirm.PIPED_ANSWER_SECONDS", 0.2)
+    reader, writer = os.pipe()
+    try:
+        with os.fdopen(reader, "r") as stdin, pytest.raises(NotConfirmed, match="no answer"):
+            confirm(False, stdin, io.StringIO())
+    finally:
+        os.close(writer)
 
 
 def test_torn_last_line_is_reported(tmp_path):
