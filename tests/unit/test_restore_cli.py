@@ -267,6 +267,33 @@ def test_bad_inputs_exit_2_with_a_clear_message(sink_dir, argv, message):
         assert (code, err) == (2, message.format(d=sink_dir))
 
 
+def test_a_glob_the_shell_expanded_gets_quote_the_glob(sink_dir, capsys):
+    """restore.py t k /d/*.sink TIME unquoted: the files fill the time's place and beyond."""
+    files = sorted(str(p) for p in sink_dir.glob("*.sink*"))
+    hint = (
+        "if the shell expanded an unquoted glob of sink files, quote it: restore.py TOPIC "
+        "SERVER '/data/filesink/snapshot/TOPIC-*.sink*' TIME"
+    )
+    (sink_dir / f"{STEM}-2021-02.sink").write_text('{"utcTime":"2021-02-01T00:00Z"}\n')
+    three = sorted(str(p) for p in sink_dir.glob("*.sink*"))
+    with pytest.raises(SystemExit) as caught:
+        main(["t", "k", *three, "2021-01-19T15:57", "--dry-run"])
+    assert caught.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == (
+        f"restore.py: error: unrecognized arguments: {three[2]} 2021-01-19T15:57; {hint}"
+    )
+    code, _out, err = run("t", "k", *files, "--dry-run")  # two files: the second is the time
+    assert code == 2
+    assert err.endswith(f"; {hint}\n") and f"'{files[1]}' is not an ISO-8601 time" in err
+    # A mistyped option is only that.
+    with pytest.raises(SystemExit):
+        main(["t", "k", f"{sink_dir}/*", "2021-01-19", "--dry-rn"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "restore.py: error: unrecognized arguments: --dry-rn"
+    )
+
+
 def test_entry_point_runs_as_a_script(sink_dir):
     result = subprocess.run(
         [

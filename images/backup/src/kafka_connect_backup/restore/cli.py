@@ -326,7 +326,13 @@ def main(
     stdin = stdin or sys.stdin
     json_out = out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if any(validate.looks_like_files(text) for text in extra):
+            message += f"; {validate.GLOB_HINT}"
+        parser.error(message)
     with _interrupt_on_sigterm(), durable.shared_umask():
         return _run(args, stdin, out, err, json_out)
 
