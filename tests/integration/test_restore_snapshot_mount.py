@@ -212,11 +212,21 @@ def test_an_empty_target_is_never_initialised(
     env: StorageEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = config_file(env, "encfs")  # allowInit: true, as on a first install
-    assert kcb(["snapshots", "list", "--config", str(path)]) == 2
+    # No snapshot yet (exit 1, as documented), and no advice to set what is already set.
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"backup target {env.target} is empty: no encrypted volume to mount" in err
+    assert err == (
+        f"kcb: no snapshot yet: the backup target {env.target} is empty (no encrypted volume: no "
+        "backup cycle has completed yet); the first backup cycle creates it (kcb backup-now "
+        "takes one now)\n"
+    )
     assert list(env.target.iterdir()) == []
     assert_clean(env)
+    path = config_file(env, "encfs", allowInit=False)
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 1
+    assert "set backup.allowInit=true so the first backup cycle creates it" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_missing_target_names_the_fix(

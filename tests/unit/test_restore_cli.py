@@ -1,6 +1,7 @@
 """restore.py's command line without Kafka: the original positional usage, --dry-run (which
-never contacts Kafka), the summary JSON, every bad input of the issue's point 6 with its exact
-message and exit code, and the Continue (yes/no)? prompt on a real pseudo-terminal."""
+changes nothing, and reads the target only when Kafka answers), the summary JSON, every bad
+input of the issue's point 6 with its exact message and exit code, and the Continue (yes/no)?
+prompt on a real pseudo-terminal."""
 
 import gzip
 import io
@@ -561,3 +562,25 @@ def test_options_that_cannot_work_are_refused_before_anything(
 def test_a_port_outside_1_to_65535_is_refused(server: str) -> None:
     with pytest.raises(ValueError, match="has a bad port: use host or host:port"):
         bootstrap_servers(server)
+
+
+def test_help_texts_say_what_the_code_does():
+    """--dry-run reads the target topic (it said "never contacts Kafka")."""
+    from kafka_connect_backup.restore.cli import build_parser
+
+    restore_help = " ".join(build_parser().format_help().split())
+    assert "never contacts Kafka" not in restore_help
+    assert "it reads the target topic (records, partitions, groups) when Kafka answers" in (
+        restore_help
+    )
+
+
+def test_verify_help_matches_what_it_compares(capsys):
+    """verify --deep compares with the offsets the cycle records (it said "do not record yet")."""
+    from kafka_connect_backup.cli import build_parser as kcb_parser
+
+    with pytest.raises(SystemExit):
+        kcb_parser().parse_args(["snapshots", "verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "do not record yet" not in text
+    assert "records in the snapshot's completeness marker" in text

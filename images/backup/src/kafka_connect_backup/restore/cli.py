@@ -148,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--yes", action="store_true", help="do not ask Continue (yes/no)?")
     parser.add_argument(
-        "--dry-run", action="store_true", help="read and filter only; never contacts Kafka"
+        "--dry-run",
+        action="store_true",
+        help="read and filter only: sends, creates and changes nothing; it reads the target "
+        "topic (records, partitions, groups) when Kafka answers within 3s, and says so when not",
     )
     parser.add_argument(
         "--create-topic", action="store_true", help="create the topic when it does not exist"

@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
-from kafka_connect_backup.restore.backup_mount import BackupMountError, snapshot_access
+from kafka_connect_backup.restore.backup_mount import (
+    BackupMountError,
+    NoVolumeYet,
+    snapshot_access,
+)
 from kafka_connect_backup.restore.errors import RestoreError
 from kafka_connect_backup.restore.export import STDOUT, export
 from kafka_connect_backup.restore.snapshots import describe_snapshots, render, to_json
@@ -68,6 +72,9 @@ def _list(args: argparse.Namespace) -> int:
                 print(f"kcb: {render(access.root, [])}{where}", file=sys.stderr)
                 return EXIT_NO_SNAPSHOT
             print(to_json(snapshots) if args.json else render(access.root, snapshots))
+    except NoVolumeYet as exc:
+        print(f"kcb: {exc}", file=sys.stderr)
+        return EXIT_NO_SNAPSHOT
     except BackupMountError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -163,7 +170,8 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
         "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
         f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
-        f"no snapshot (set-aside directories are still listed); {EXIT_UNAVAILABLE} snapshot "
+        "no snapshot (set-aside directories are still listed; also an empty backup target, "
+        f"before the first cycle); {EXIT_UNAVAILABLE} snapshot "
         "root missing "
         "or the backup could not be mounted.",
         parents=parents,
@@ -228,9 +236,11 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "file's last byte a newline (its last record complete). --deep also reads every byte "
         "through the decryption (a damaged ciphertext block is the engine's I/O error), "
         "decompresses each .gz whole (CRC-32 and length checked), checks every line is "
-        "complete, and counts lines per file and per topic; for alpha.0 it would compare "
-        "each topic's count with the sink group's committed offsets at the snapshot's stop, "
-        "which snapshots do not record yet (reported as not possible). The encrypted backup "
+        "complete, and counts lines per file and per topic; for alpha.0 it compares each "
+        "topic's count with the records its sink group had committed when the cycle stopped "
+        "it, which the cycle records in the snapshot's completeness marker (a snapshot made "
+        "without them, by an older version or while Kafka did not answer: reported as not "
+        "possible). The encrypted backup "
         "is mounted privately, as for `snapshots list`, unless --snapshot-root names a "
         "mounted or copied tree. Prints each snapshot, each problem (path: what is wrong) and "
         "a line of counts (--json: the same for scripts). Exit codes: 0 every checked "
