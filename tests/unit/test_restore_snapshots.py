@@ -318,3 +318,25 @@ def test_snapshots_export_into_a_closed_pipe_ends_quietly(tmp_path):
     assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert err.startswith("warning: snapshot alpha.0 is unverified") and len(err.splitlines()) == 1
+
+
+def test_snapshots_export_takes_timestamp_field_on_envelope_files(tmp_path, capsysbinary):
+    """It was ignored there (the record timestamps chose); now it selects as restore.py does."""
+    base = tmp_path / "backup" / "alpha.0" / "localhost"
+    base.mkdir(parents=True)
+    t0 = 1_767_225_600_000  # 2026-01-01T00:00Z: every record timestamp after 2020
+    lines = [
+        json.dumps({"timestamp": t0 + i, "timestampType": "CreateTime", "partition": 0,
+                    "offset": i, "key": None, "value": json.dumps({"at": f"2020-0{i + 1}-01"}),
+                    "headers": []})
+        for i in range(4)
+    ]  # fmt: skip
+    (base / "t-s-2026-01.envelope.sink").write_text("".join(f"{line}\n" for line in lines))
+    args = ["snapshots", "export", "--snapshot-root", str(tmp_path / "backup"), "--topic", "t",
+            "--sink-name", "s", "--from", "2020-03-01"]  # fmt: skip
+    assert kcb([*args, "--timestamp-field", "at"]) == 0
+    captured = capsysbinary.readouterr()
+    assert captured.out.decode().splitlines() == lines[2:]
+    assert b"exported 2 records of t" in captured.err
+    assert kcb(args) == 0  # without it: the record timestamps, all after the bound
+    assert capsysbinary.readouterr().out.decode().splitlines() == lines

@@ -9,6 +9,7 @@ its counts are a restore dry run's counts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import sys
@@ -18,10 +19,10 @@ from typing import IO
 
 from kafka_connect_backup.durable import atomic_writer
 from kafka_connect_backup.restore.errors import RestoreError
-from kafka_connect_backup.restore.plan import Plan, scan
+from kafka_connect_backup.restore.plan import Plan, default_exact, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import SourceFile
-from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter
+from kafka_connect_backup.restore.timefilter import FieldReader, MissingTimestamp, TimeFilter
 
 STDOUT = "-"
 # The scan keeps up to this much of the files for the write, so most are read once.
@@ -60,8 +61,14 @@ def export(
     time_filter: TimeFilter,
     missing: MissingTimestamp,
     target: str,
+    envelope_field: str | None = None,
 ) -> Plan:
-    plan = scan(sources, time_filter, missing, cache_bytes=CACHE_BYTES)
+    """envelope_field: envelope files select by this field of the value (--timestamp-field
+    given), as restore.py does, instead of the record timestamps."""
+    exact = None
+    if envelope_field is not None:
+        exact = dataclasses.replace(default_exact(time_filter), reader=FieldReader(envelope_field))
+    plan = scan(sources, time_filter, missing, cache_bytes=CACHE_BYTES, exact=exact)
     try:
         with output(target) as out:
             write_records(plan, out)

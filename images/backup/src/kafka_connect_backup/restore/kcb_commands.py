@@ -29,6 +29,7 @@ from kafka_connect_backup.restore.verify import snapshots_to_verify, verify
 from kafka_connect_backup.restore.verify_record import save_verification
 from kafka_connect_backup.sinkfiles import connector_name
 
+DEFAULT_TIMESTAMP_FIELD = "utcTime"
 # Exit codes of `kcb snapshots list`.
 EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N
 EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
@@ -90,7 +91,7 @@ def _export_filter(args: argparse.Namespace) -> TimeFilter:
     except TimeParseError as exc:
         raise ValueError(str(exc)) from None
     try:
-        time_filter = TimeFilter(window, args.timestamp_field)
+        time_filter = TimeFilter(window, args.timestamp_field or DEFAULT_TIMESTAMP_FIELD)
     except ValueError as exc:
         raise ValueError(f"--timestamp-field: {exc}") from None
     if args.output != STDOUT:
@@ -118,7 +119,7 @@ def _export(args: argparse.Namespace) -> int:
                 connector_name(args.topic, sink_name),
                 allow_incomplete=args.allow_incomplete,
             )
-            plan = export(sources, time_filter, missing, args.output)
+            plan = export(sources, time_filter, missing, args.output, args.timestamp_field)
     except RestoreError as exc:  # a mount that failed, a snapshot or file that cannot be read
         print(f"kcb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -191,10 +192,12 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "export",
         help="the record values of a topic in a time window, from a snapshot, without Kafka",
         description="The record values of one topic in [--from, --to), one per line in file "
-        "order, from the snapshot's plain and gzipped sink files, with restore.py's time rules "
-        "(its counts are a restore dry run's). The encrypted backup is mounted privately, as "
-        "for `snapshots list`, unless --snapshot-root names a mounted or copied tree of "
-        "alpha.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 1 the output could not "
+        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
+        "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
+        "envelope files by the record timestamps unless --timestamp-field is given). The "
+        "encrypted backup is mounted privately, as for `snapshots list`, unless "
+        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
+        "stderr. Exit codes: 0 exported; 1 the output could not "
         "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
         "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
         "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
@@ -211,7 +214,12 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
     )
     exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
-    exporting.add_argument("--timestamp-field", default="utcTime", help="JSON field of the time")
+    exporting.add_argument(
+        "--timestamp-field",
+        help=f"JSON field (dotted path) of the value holding the record's time (default "
+        f"{DEFAULT_TIMESTAMP_FIELD}; envelope files: the record's Kafka timestamp unless this "
+        "is given, as for restore.py)",
+    )
     exporting.add_argument(
         "--missing-timestamp",
         choices=[m.value for m in MissingTimestamp],
