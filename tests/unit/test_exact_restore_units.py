@@ -229,3 +229,19 @@ def test_without_any_time_bound_a_record_without_timestamp_is_kept(tmp_path: Pat
     state = ExactState(since, LATEST, None, {}, Routing(1, True))
     plan = scan(sources, TimeFilter(TimeWindow(since, None)), MissingTimestamp.SKIP, exact=state)
     assert plan.matched == 1 and plan.skipped == {"missing_timestamp": 1}
+
+
+def test_the_switch_to_key_routing_says_which_record_caused_it(tmp_path: Path, capsys) -> None:
+    """No metadata file and a partition the target lacks: by key, and the plan says why (it
+    said only "by key", as if the counts had differed)."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), line(3, 7)])
+    code, out, _ = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.sink"), "--from-offset", "0:0",
+        "--dry-run", "--partitions", "2",
+    )  # fmt: skip
+    assert code == 0, out
+    assert (
+        "routing: by key over the target's 2 partitions (murmur2, as a Java producer; a null "
+        "key: its partition modulo the count): the files hold partition 3 (offset 7), which "
+        "the target's 2 partitions lack, and no metadata file gives the source's count"
+    ) in out

@@ -86,6 +86,7 @@ class Routing:
 
     partitions: int  # the target's
     by_partition: bool
+    why: str = ""  # why by key, when the counts alone do not say it
 
     def route(self, partition: int, key: bytes | None) -> int:
         if self.by_partition:
@@ -100,6 +101,7 @@ class Routing:
         return (
             f"by key over the target's {self.partitions} partitions (murmur2, as a Java "
             "producer; a null key: its partition modulo the count)"
+            + (f": {self.why}" if self.why else "")
         )
 
 

@@ -192,8 +192,14 @@ def make_plan(
         plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
     if exact is not None and exact.unroutable is not None and target_partitions:
         # No metadata file and a partition the target lacks: by key instead, scanned again.
+        partition, offset = exact.unroutable
+        why = (
+            f"the files hold partition {partition} (offset {offset}), which the target's "
+            f"{counted(target_partitions, 'partition')} lack, and no metadata file gives the "
+            "source's count"
+        )
         exact = _exact_state(
-            settings, sources, target_partitions, metadata, Routing(target_partitions, False)
+            settings, sources, target_partitions, metadata, Routing(target_partitions, False, why)
         )
         with progress.bar(None, "scanning") as update:
             plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
