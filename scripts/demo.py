@@ -40,6 +40,13 @@ RESTORED_TOPIC = "orders-restored"
 QUIET = 2  # librdkafka: only critical messages (retries while the broker warms up are normal)
 
 
+def kcb_command() -> str:
+    """`kcb` as the operator can run it after `make demo`: the project's virtualenv is not on
+    their PATH, so the full path of the one beside this interpreter."""
+    beside = VENV_BIN / "kcb"
+    return str(beside) if beside.is_file() else f"{sys.executable} -m kafka_connect_backup.cli"
+
+
 def say(message: str) -> None:
     print(message, flush=True)
 
@@ -374,7 +381,8 @@ def run(work: Path, fast: bool) -> int:
         say("where things are:")
         say(f"  sink files   {sink}")
         say(f"  ciphertext   {cipher}  (encfs; password in {password})")
-        say(f"  snapshots    kcb snapshots list --config {config}  (mounts the backup privately)")
+        listing = f"{kcb_command()} snapshots list --config {config}"
+        say(f"  snapshots    {listing}  (mounts the backup privately)")
         say(f"  logs         {work / 'supervisor.log'}, {stack.work_dir}/*/logs/")
         say(f"  metrics      http://127.0.0.1:{metrics_port}/metrics (while the demo runs)")
         return 0

@@ -66,6 +66,43 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "kafka.authentication.type tls needs kafka.tls.enabled: true",
     ),
     (
+        "a server without a port",
+        {"kafka.bootstrapServers": "kafka-0.kafka:9093,kafka-1.kafka"},
+        "at '/kafka/bootstrapServers': 'kafka-0.kafka:9093,kafka-1.kafka' does not match",
+        (
+            'kafka.bootstrapServers: "kafka-1.kafka" is not host:port: write each server with its '
+            "port, e.g. kafka-1.kafka:9092 (Connect's worker refuses a host alone)"
+        ),
+    ),
+    (
+        "a newline in the servers (a second worker property)",
+        {"kafka.bootstrapServers": "kafka:9092\nlisteners=http://0.0.0.0:1"},
+        "at '/kafka/bootstrapServers': 'kafka:9092\\nlisteners=http://0.0.0.0:1' does not match",
+        (
+            'kafka.bootstrapServers: "kafka:9092\\nlisteners=http://0.0.0.0:1" must not contain '
+            "control characters (newline, tab, ...)"
+        ),
+    ),
+    (
+        "a server URL",
+        {"kafka.bootstrapServers": "http://kafka:9092"},
+        "at '/kafka/bootstrapServers': 'http://kafka:9092' does not match",
+        'kafka.bootstrapServers: "http://kafka:9092" is a URL: give host:port, no scheme',
+    ),
+    (
+        "a reconcile interval that never comes",
+        {"supervisor.reconcileIntervalSeconds": 1e9},
+        "at '/supervisor/reconcileIntervalSeconds': maximum",
+        "supervisor.reconcileIntervalSeconds: 1e+09 must be a number above 0 and at most 300",
+    ),
+    (
+        "a restart timeout of centuries, as a number",
+        {"restartTimeout": 99999999},
+        "at '/restartTimeout'",
+        # (--set-json gives a float: the template's form of it is refused on its own)
+        'restartTimeout: "9.9999999e+07" is not a duration',
+    ),
+    (
         "a username breaking the JAAS string",
         {**SCRAM, "kafka.authentication.username": 'backup" password="x'},
         "at '/kafka/authentication/username'",
@@ -96,3 +133,64 @@ def test_there_is_no_default_password(helm: Helm) -> None:
         if m["kind"] == "Secret"
     ]
     assert len(secret_docs) == 1
+
+
+LONG = "t" * 197  # .{file}.kcb-tmp: 1 + 197 + 1 + 22 + 1 + 7 + 5 + 14 + 8 = 256 bytes
+ENCFS_LONG = "t" * 111  # .kcb-copy-{file}.part, daily envelope: 10 + 173 + 5 = 188 bytes
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"restartTimeout": "99999999999999d"},
+            'restartTimeout: "99999999999999d" is longer than 366d: use at most 366d',
+        ),
+        (
+            {"topics": ["a", LONG]},
+            (
+                f'topics: "{LONG}" (197 characters) is too long for its files\' names on the '
+                "data volume: .{file}.kcb-tmp of a compressed file takes 256 bytes, at most 255 "
+                "fit (fix: a topic of at most 196 characters, or a shorter sinkName)"
+            ),
+        ),
+        (
+            {
+                **BACKUP,
+                "encryptPassword": "s3cret",
+                "backup.encryption.engine": "encfs",
+                "sinkRotation": "daily",
+                "sinkFormat": "envelope",
+                "topics": [ENCFS_LONG],
+            },
+            (
+                f'topics: "{ENCFS_LONG}" (111 characters) is too long for its files\' names on '
+                "the encfs backup volume: .kcb-copy-{file}.part of a compressed file takes 188 "
+                "bytes, at most 175 fit (fix: a topic of at most 98 characters, or a shorter "
+                "sinkName)"
+            ),
+        ),
+    ],
+)
+def test_values_the_schema_cannot_judge_fail_in_the_templates(
+    helm: Helm, values: dict[str, Any], message: str
+) -> None:
+    """The supervisor refuses the same (config.py); its numbers are the chart's."""
+    with pytest.raises(HelmError) as caught:
+        helm.template([MINIMAL_VALUES], set_values=values)
+    assert message in caught.value.stderr
+
+
+def test_the_longest_names_that_fit_render(helm: Helm) -> None:
+    helm.template([MINIMAL_VALUES], set_values={"topics": ["t" * 196]})
+    helm.template(
+        [MINIMAL_VALUES],
+        set_values={
+            **BACKUP,
+            "encryptPassword": "s3cret",
+            "backup.encryption.engine": "encfs",
+            "sinkRotation": "daily",
+            "sinkFormat": "envelope",
+            "topics": ["t" * 98],
+        },
+    )

@@ -120,7 +120,11 @@ def check_valid(config: Config) -> None:
     """What the rest of the code may rely on once a config loaded."""
     assert config.topics and all(is_topic_name(t) for t in config.topics)
     assert len(set(config.topics)) == len(config.topics)
-    assert 1 <= config.restart_timeout_seconds < math.inf
+    assert 1 <= config.restart_timeout_seconds <= 366 * 86400
+    assert 0 < config.reconcile_interval_seconds <= 300
+    assert config.sink_path.is_absolute() and config.sink_path != Path("/")
+    assert config.backup.mount_point != config.backup.target_dir
+    assert all(":" in server for server in config.kafka.bootstrap_servers.split(","))
     assert 1 <= config.connect.hold_warn_after_seconds < math.inf
     assert 1 <= config.backup.retention <= 1000
     assert not Path(config.backup.snapshot_subdir).is_absolute()
@@ -134,6 +138,9 @@ def check_valid(config: Config) -> None:
 @example(text="topics: !!timestamp x\n")  # PyYAML: AttributeError
 @example(text="[" * 2000)  # PyYAML: RecursionError
 @example(text="topics: [orders]\nrestartTimeout: '" + "9" * 400 + "d'\n")  # inf seconds
+@example(text="topics: [orders]\nreconcileIntervalSeconds: .inf\n")
+@example(text="topics: [orders]\nsinkPath: /\n")
+@example(text="topics: [orders]\nkafka: {bootstrapServers: kafka}\n")
 @example(text="topics: ['orders\\n']\n")
 @example(text="topics: [a]\nbackup: {snapshotSubdir: 'a\\n'}\n")
 @example(text="topics: [a\n")

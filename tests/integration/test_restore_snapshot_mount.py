@@ -32,6 +32,7 @@ from storage_helpers import (
     PASSWORD,
     RESTORE_SCRIPT,
     StorageEnv,
+    mount_tmpfs,
     mounts_under,
     storage_env,
     tree,
@@ -211,11 +212,21 @@ def test_an_empty_target_is_never_initialised(
     env: StorageEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = config_file(env, "encfs")  # allowInit: true, as on a first install
-    assert kcb(["snapshots", "list", "--config", str(path)]) == 2
+    # No snapshot yet (exit 1, as documented), and no advice to set what is already set.
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"backup target {env.target} is empty: no encrypted volume to mount" in err
+    assert err == (
+        f"kcb: no snapshot yet: the backup target {env.target} is empty (no encrypted volume: no "
+        "backup cycle has completed yet); the first backup cycle creates it (kcb backup-now "
+        "takes one now)\n"
+    )
     assert list(env.target.iterdir()) == []
     assert_clean(env)
+    path = config_file(env, "encfs", allowInit=False)
+    assert kcb(["snapshots", "list", "--config", str(path)]) == 1
+    assert "set backup.allowInit=true so the first backup cycle creates it" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_missing_target_names_the_fix(
@@ -481,3 +492,30 @@ def test_snapshots_verify_deep_names_a_file_whose_gocryptfs_ciphertext_is_damage
     assert (record.ok, record.deep, record.snapshots, record.problems) == (
         False, True, ["alpha.0"], 1
     )  # fmt: skip
+
+
+def test_snapshots_export_onto_a_full_file_system_is_one_error_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "backup"
+    base = root / "alpha.0" / "localhost"
+    base.mkdir(parents=True)
+    (base / "t-s-2026-01.sink").write_text(
+        "".join(f'{{"utcTime":"2026-01-01T00:00:00Z","n":{i}}}\n' for i in range(20000))
+    )
+    full = tmp_path / "full"
+    mount_tmpfs(full, "64k")
+    try:
+        code = kcb(
+            ["snapshots", "export", "--snapshot-root", str(root), "--topic", "t",
+             "--sink-name", "s", "--from", "2026-01-01", "-o", str(full / "out.jsonl")]
+        )  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1
+        assert err.splitlines()[-1] == (
+            f"kcb: error: cannot write {full}/out.jsonl: No space left on device; nothing was "
+            f"left under {full}/out.jsonl (free space there, or write elsewhere with -o)"
+        )
+        assert list(full.iterdir()) == []  # neither the file nor its temporary file
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)

@@ -122,14 +122,37 @@ def test_without_a_terminal_and_without_yes_it_refuses_at_once(
     result = restore(unique_topic, kafka_broker.bootstrap, str(sink_file), "2021-01-19T16:10")
     assert result.returncode == 4
     assert result.stderr == (
-        "restore.py: refusing to continue: no terminal to ask 'Continue (yes/no)?' on; re-run "
-        "with --yes to confirm non-interactively; nothing was sent\n"
+        "restore.py: refusing to continue: no terminal to ask 'Continue (yes/no)?' on and no "
+        "answer on stdin; pipe 'yes' into it, or re-run with --yes to confirm "
+        "non-interactively; nothing was sent\n"
     )
     # It showed what it would have done.
     assert f"topic:   {unique_topic}" in result.stdout
     assert "records: 20 read, 10 to send, 10 skipped (before_from 10)" in result.stdout
     assert time.monotonic() - started < 60
     assert end_offset(kafka_broker.bootstrap, unique_topic) == 0
+
+
+@pytest.mark.parametrize(("piped", "sent"), [("yes\n", 10), ("y\n", 10), ("no\n", 0), ("", 0)])
+def test_a_piped_answer_is_taken_as_the_original_runbook_took_it(
+    kafka_broker, unique_topic, sink_file, piped, sent
+):
+    """`echo yes | restore.py ...`: refused without a terminal before, whatever was piped."""
+    result = subprocess.run(
+        [sys.executable, str(RESTORE_SCRIPT), unique_topic, kafka_broker.bootstrap,
+         str(sink_file), "2021-01-19T16:10"],
+        input=piped, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == (0 if sent else 4), result.stderr
+    assert end_offset(kafka_broker.bootstrap, unique_topic) == sent
+    if piped == "no\n":
+        assert result.stderr == (
+            "restore.py: not confirmed (answered 'no'; 'yes' or 'y' proceeds); nothing was sent\n"
+        )
+    elif not piped:
+        assert "no answer on stdin; pipe 'yes' into it, or re-run with --yes" in result.stderr
+    else:
+        assert f"Continue (yes/no)? {piped}" in result.stdout  # the answer shown after the question
 
 
 def _on_terminal(args: list[str], answer: bytes) -> tuple[int, str]:

@@ -19,8 +19,8 @@ import pytest
 
 from kafka_connect_backup.config import SinkRotation, parse_config
 from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.sinkfiles import COMPRESS_TEMP_SUFFIX as TEMP_SUFFIX
 from kafka_connect_backup.supervisor.compress import (
-    TEMP_SUFFIX,
     CompressResult,
     compress_idle_files,
     compress_stale,

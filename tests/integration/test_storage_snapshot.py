@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.config import Config, Engine
+from kafka_connect_backup.config import Config, Engine, parse_config
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
@@ -462,3 +463,32 @@ def test_a_supervisor_starting_after_a_kill_unmounts_the_view_left_mounted(
     events = [json.loads(line)["event"] for line in log_lines.getvalue().splitlines()]
     assert events.index("backup.unmounted_leftover") < events.index("supervisor.stopping")
     assert backup_snapshot(env.config(allowInit=False)).files == 0  # and the next cycle works
+
+
+def test_a_topic_too_long_for_an_existing_encfs_volume_is_refused_before_the_copy(
+    env: StorageEnv,
+) -> None:
+    """engine auto checks names against gocryptfs (a new volume's) on load; the original's
+    encfs volume stores at most 175 bytes per name: the cycle says so, naming the topic,
+    instead of failing half-way with "File name too long" in every cycle."""
+    write_sink_files(env.sink)
+    first = backup_snapshot(env.config(engine="encfs"))
+    topic = "t" * 130  # .kcb-copy-{topic}-sink-2026-10.sink-{epoch}.gz.part: 177 bytes
+    gz = env.sink / f"{topic}-sink-2026-10.sink-1790000000.gz"
+    gz.write_bytes(gzip.compress(b'{"utcTime":"2026-10-01T00:00Z"}\n'))
+    data = env.config_data(engine="auto", allowInit=False)
+    data["topics"] = ["orders", topic]
+    config = parse_config(data)  # fits gocryptfs
+    with pytest.raises(KcbError) as caught:
+        backup_snapshot(config)
+    assert caught.value.cause == "file_name_too_long"
+    assert str(caught.value).startswith(
+        f"topics.1: '{topic}' (130 characters) is too long for its files' names on the encfs "
+        "backup volume: .kcb-copy-{file}.part of a compressed value file"
+    )
+    assert "takes 177 bytes, at most 175 fit (fix: a topic of at most 128 characters" in str(
+        caught.value
+    )
+    assert [s.name for s in list_snapshots(env.config())] == ["alpha.0"]
+    assert first.engine.value == "encfs"
+    assert_unmounted(env)

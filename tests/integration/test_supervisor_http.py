@@ -300,3 +300,41 @@ def test_backup_now_refuses_a_non_loopback_client() -> None:
 )
 def test_loopback_check(address: str, loopback: bool) -> None:
     assert is_loopback(address) is loopback
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0", "8d"])
+def test_backup_now_refuses_a_timeout_that_is_no_wait_before_asking(
+    tmp_path: Path, timeout: str
+) -> None:
+    """nan and inf were tracebacks; -1 printed the raw answer while the cycle ran anyway."""
+    supervised = _CountingSupervised()
+    server = HealthServer("127.0.0.1", 0, supervised, Metrics()).start()
+    try:
+        config = write_config(
+            tmp_path / "config.yaml",
+            config_data(
+                topics=["a"],
+                sink="s",
+                sink_path=tmp_path,
+                connect_url="http://127.0.0.1:1",
+                metrics_port=server.port,
+            ),
+        )
+        done = _kcb("backup-now", "--config", str(config), f"--timeout={timeout}")
+        assert done.returncode == 2, done.stdout
+        assert done.stderr.splitlines()[-1].startswith(
+            f"kcb backup-now: error: argument --timeout: '{timeout}' "
+        )
+        assert "Traceback" not in done.stderr and done.stdout == ""
+        # The endpoint itself refuses them too, before the daemon hears of a cycle.
+        answer = requests.post(
+            f"http://127.0.0.1:{server.port}/backup-now",
+            params={"wait": "1", "timeout": timeout},
+            timeout=10,
+        )
+        if timeout != "8d":
+            assert answer.status_code == 400
+            assert answer.json()["error"].startswith(f"timeout '{timeout}' ")
+        assert supervised.requests == (1 if timeout == "8d" else 0)
+    finally:
+        server.stop()

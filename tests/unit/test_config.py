@@ -85,12 +85,115 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
             {"topics": ["a"], "backup": {"snapshotSubdir": "/abs"}},
             "backup.snapshotSubdir: '/abs' must be a relative path inside the volume",
         ),
+        (
+            {"topics": ["a"], "reconcileIntervalSeconds": float("inf")},
+            (
+                "reconcileIntervalSeconds: inf is more than 300 seconds: connectors a Connect "
+                "restart lost are recreated only by the reconcile, while the status says HEALTHY; "
+                "use at most 300"
+            ),
+        ),
+        (
+            {"topics": ["a"], "reconcileIntervalSeconds": 1e9},
+            "reconcileIntervalSeconds: 1e+09 is more than 300 seconds",
+        ),
+        (
+            {"topics": ["a"], "restartTimeout": "99999999999999d"},
+            "restartTimeout: '99999999999999d' is longer than 366d: use at most 366d",
+        ),
+        (
+            {"topics": ["a"], "kafka": {"bootstrapServers": "kafka-0.kafka,kafka-1.kafka:9092"}},
+            (
+                "kafka.bootstrapServers: 'kafka-0.kafka' has no port: write host:port, e.g. "
+                "kafka-0.kafka:9092"
+            ),
+        ),
+        (
+            {"topics": ["a"], "kafka": {"bootstrapServers": "[::1]"}},
+            "kafka.bootstrapServers: '[::1]' has no port: write host:port, e.g. [::1]:9092",
+        ),
+        (
+            {"topics": ["a"], "kafka": {"bootstrapServers": "http://kafka:9092"}},
+            (
+                "kafka.bootstrapServers: 'http://kafka:9092' is a URL: give host:port, no scheme "
+                "(e.g. kafka:9092)"
+            ),
+        ),
+        (
+            {"topics": ["a"], "sinkPath": "/"},
+            "sinkPath: '/' must be an absolute directory of its own (e.g. /data/filesink)",
+        ),
+        (
+            {"topics": ["a"], "sinkPath": "data/filesink"},
+            "sinkPath: 'data/filesink' must be an absolute directory of its own",
+        ),
+        (
+            {"topics": ["a"], "backup": {"mountPoint": "/mnt/x", "targetDir": "/mnt/x/"}},
+            (
+                "backup: mountPoint '/mnt/x' and targetDir '/mnt/x' must be apart: the decrypted "
+                "view cannot be mounted on (or inside, or around) its own encrypted files; choose "
+                "another mountPoint (default /mnt/backup)"
+            ),
+        ),
+        (
+            {"topics": ["a"], "backup": {"mountPoint": "/mnt/x/plain", "targetDir": "/mnt/x"}},
+            "backup: mountPoint '/mnt/x/plain' and targetDir '/mnt/x' must be apart",
+        ),
+        (
+            # The data volume: .{file}.kcb-tmp, file = 197 + 1 + 22 + 1 + 7 + 5 + 14 = 247.
+            {"topics": ["a", "t" * 197]},
+            (
+                f"topics.1: '{'t' * 197}' (197 characters) is too long for its files' names on the "
+                "data volume (sinkPath): .{file}.kcb-tmp of a compressed value file, {file} = "
+                "{topic}-{sinkName}-{period}.sink-{epoch}.gz, takes 256 bytes, at most 255 fit "
+                "(fix: a topic of at most 196 characters with sinkName 'local-file-sink-backup', "
+                "or a shorter sinkName)"
+            ),
+        ),
+        (
+            # encfs: .kcb-copy-{file}.part, file = 111 + 1 + 22 + 1 + 10 + 14 + 14 = 173.
+            {
+                "topics": ["t" * 111],
+                "sinkRotation": "daily",
+                "sinkFormat": "envelope",
+                "backup": {"enabled": True, "engine": "encfs"},
+            },
+            (
+                "(111 characters) is too long for its files' names on the encfs backup volume: "
+                ".kcb-copy-{file}.part of a compressed envelope file, {file} = "
+                "{topic}-{sinkName}-{period}.envelope.sink-{epoch}.gz, takes 188 bytes, at most "
+                "175 fit (fix: a topic of at most 98 characters"
+            ),
+        ),
+        (
+            {"topics": ["t" * 191], "backup": {"enabled": True, "engine": "gocryptfs"}},
+            (
+                "on the gocryptfs backup volume: .kcb-copy-{file}.part of a compressed value file, "
+                "{file} = {topic}-{sinkName}-{period}.sink-{epoch}.gz, takes 256 bytes, at most "
+                "255 fit (fix: a topic of at most 190 characters"
+            ),
+        ),
     ],
 )
 def test_values_that_cannot_work_are_named(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     assert message in str(caught.value)
+
+
+def test_the_longest_names_that_fit_are_accepted() -> None:
+    """The limits of the refusals above, exactly: one character less fits."""
+    parse_config({"topics": ["t" * 196]})
+    parse_config(
+        {
+            "topics": ["t" * 98],
+            "sinkRotation": "daily",
+            "sinkFormat": "envelope",
+            "backup": {"enabled": True, "engine": "encfs"},
+        }
+    )
+    parse_config({"topics": ["t" * 190], "backup": {"enabled": True}})  # auto: gocryptfs
+    parse_config({"topics": ["a"], "reconcileIntervalSeconds": 300, "restartTimeout": "366d"})
 
 
 def test_a_subdirectory_inside_the_volume_is_fine() -> None:

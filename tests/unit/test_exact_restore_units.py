@@ -71,6 +71,36 @@ def test_from_offsets_parse_and_refuse() -> None:
         parse_from_offsets(["x:1"])
     with pytest.raises(ValueError, match="names partition 0 twice"):
         parse_from_offsets(["0:1", "0:2"])
+    with pytest.raises(ValueError, match=r"beyond Kafka's numbers \(partition at most 2147483647"):
+        parse_from_offsets(["2147483648:0"])
+
+
+def test_a_from_offset_partition_the_source_lacks_is_refused(tmp_path: Path, capsys) -> None:
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), line(1, 0)])
+    files = str(tmp_path / "*.sink")
+    code, out, err = run(capsys, "t", "localhost:1", files, "--from-offset", "7:0", "--dry-run")
+    assert code == 2, out
+    assert err == (
+        "restore.py: error: --from-offset names partition 7, which the source does not have "
+        "(its files hold partitions 0, 1): name those partitions only; nothing was sent\n"
+    )
+    write_metadata(tmp_path, "s", TopicMetadata("t", datetime(2026, 1, 2, tzinfo=UTC), 2, 1, {}))
+    code, _, err = run(capsys, "t", "localhost:1", files, "--from-offset", "1:0,2:0", "--dry-run")
+    assert code == 2
+    assert "names partition 2, which the source does not have (its metadata file says 2 " in err
+
+
+def test_a_record_claiming_a_partition_beyond_kafka_is_refused_by_file_and_line(
+    tmp_path: Path, capsys
+) -> None:
+    # It used to make the whole restore fall back to key routing without a word.
+    path = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), line(5_000_000_000, 1)])
+    code, _, err = run(capsys, "t", "localhost:1", str(path), "--from-offset", "0:0", "--dry-run")
+    assert code == 2
+    assert err.startswith(
+        f"restore.py: error: {path} line 2 is not an envelope line (partition: 5000000000 is "
+        "beyond Kafka's range (at most 2147483647))"
+    )
 
 
 def test_selection_duplicates_offsets_window_and_group_positions(tmp_path: Path) -> None:
@@ -222,3 +252,19 @@ def test_dry_run_takes_a_time_no_clock_can_show_as_an_unreadable_time(
         f"restore.py: error: {path} line 2 has no readable 'record timestamp' time "
         '(--missing-timestamp fail): {"timestamp": 1796083200000000, '
     )
+
+
+def test_the_switch_to_key_routing_says_which_record_caused_it(tmp_path: Path, capsys) -> None:
+    """No metadata file and a partition the target lacks: by key, and the plan says why (it
+    said only "by key", as if the counts had differed)."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), line(3, 7)])
+    code, out, _ = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.sink"), "--from-offset", "0:0",
+        "--dry-run", "--partitions", "2",
+    )  # fmt: skip
+    assert code == 0, out
+    assert (
+        "routing: by key over the target's 2 partitions (murmur2, as a Java producer; a null "
+        "key: its partition modulo the count): the files hold partition 3 (offset 7), which "
+        "the target's 2 partitions lack, and no metadata file gives the source's count"
+    ) in out

@@ -1,6 +1,7 @@
 """restore.py's command line without Kafka: the original positional usage, --dry-run (which
-never contacts Kafka), the summary JSON, every bad input of the issue's point 6 with its exact
-message and exit code, and the Continue (yes/no)? prompt on a real pseudo-terminal."""
+changes nothing, and reads the target only when Kafka answers), the summary JSON, every bad
+input of the issue's point 6 with its exact message and exit code, and the Continue (yes/no)?
+prompt on a real pseudo-terminal."""
 
 import gzip
 import io
@@ -162,6 +163,28 @@ def test_to_and_missing_include(sink_dir, tmp_path):
             ),
         ),
         (
+            ["t", "http://host:9092", "{d}/*.sink", "2021-01-19T15:57"],
+            (
+                "restore.py: error: kafka_server 'http://host:9092' is a URL: give host:port, "
+                "no scheme (e.g. host:9092)\n"
+            ),
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "0001-01-01T00:00+01:00"],
+            (
+                "restore.py: error: '0001-01-01T00:00+01:00': 0001-01-01T00:00:00+01:00 is "
+                "outside the years 1..9999 in UTC: give a time within them (for example "
+                "0001-01-01T00:00Z)\n"
+            ),
+        ),
+        (
+            ["t", "k", "{d}/*.sink", "--from-offset", "\u00b2:1"],
+            (
+                "restore.py: error: --from-offset '\u00b2:1' is not PARTITION:OFFSET in ASCII "
+                "digits (e.g. 0:1500)\n"
+            ),
+        ),
+        (
             ["t", "k", "{d}/*.sink"],
             (
                 "restore.py: error: restore_from_time is required: an ISO-8601 time such as "
@@ -243,6 +266,33 @@ def test_bad_inputs_exit_2_with_a_clear_message(sink_dir, argv, message):
     for dry_run in [["--dry-run"]] if content else [[], ["--dry-run"]]:
         code, _out, err = run(*argv, *dry_run)
         assert (code, err) == (2, message.format(d=sink_dir))
+
+
+def test_a_glob_the_shell_expanded_gets_quote_the_glob(sink_dir, capsys):
+    """restore.py t k /d/*.sink TIME unquoted: the files fill the time's place and beyond."""
+    files = sorted(str(p) for p in sink_dir.glob("*.sink*"))
+    hint = (
+        "if the shell expanded an unquoted glob of sink files, quote it: restore.py TOPIC "
+        "SERVER '/data/filesink/snapshot/TOPIC-*.sink*' TIME"
+    )
+    (sink_dir / f"{STEM}-2021-02.sink").write_text('{"utcTime":"2021-02-01T00:00Z"}\n')
+    three = sorted(str(p) for p in sink_dir.glob("*.sink*"))
+    with pytest.raises(SystemExit) as caught:
+        main(["t", "k", *three, "2021-01-19T15:57", "--dry-run"])
+    assert caught.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == (
+        f"restore.py: error: unrecognized arguments: {three[2]} 2021-01-19T15:57; {hint}"
+    )
+    code, _out, err = run("t", "k", *files, "--dry-run")  # two files: the second is the time
+    assert code == 2
+    assert err.endswith(f"; {hint}\n") and f"'{files[1]}' is not an ISO-8601 time" in err
+    # A mistyped option is only that.
+    with pytest.raises(SystemExit):
+        main(["t", "k", f"{sink_dir}/*", "2021-01-19", "--dry-rn"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "restore.py: error: unrecognized arguments: --dry-rn"
+    )
 
 
 def test_entry_point_runs_as_a_script(sink_dir):
@@ -334,16 +384,32 @@ def test_yes_or_y_proceeds_on_a_terminal():
     assert outcome == "not confirmed (answered 'nothing'; 'yes' or 'y' proceeds)"
 
 
-def test_no_terminal_refuses_at_once_and_yes_flag_skips_the_question():
+def test_no_terminal_takes_a_piped_answer_and_yes_flag_skips_the_question():
+    confirm(False, io.StringIO("yes\n"), io.StringIO())
+    confirm(False, io.StringIO("Y\n"), io.StringIO())
+    with pytest.raises(NotConfirmed, match=r"^not confirmed \(answered 'yep'"):
+        confirm(False, io.StringIO("yep\n"), io.StringIO())
     with pytest.raises(
         NotConfirmed,
         match=r"^refusing to continue: no terminal to ask "
-        r"'Continue \(yes/no\)\?' on; re-run with --yes to confirm",
+        r"'Continue \(yes/no\)\?' on and no answer on stdin; pipe 'yes' into it, or re-run "
+        r"with --yes to confirm",
     ):
-        confirm(False, io.StringIO("yes\n"), io.StringIO())
+        confirm(False, io.StringIO(""), io.StringIO())
     out = io.StringIO()
     confirm(True, io.StringIO(""), out)
     assert out.getvalue() == ""
+
+
+def test_a_silent_open_pipe_is_refused_after_a_short_wait(monkeypatch):
+    """A stdin nobody writes to (a scheduler's open pipe) must not hang the restore."""
+    monkeypatch.setattr("kafka_connect_backup.restore.confirm.PIPED_ANSWER_SECONDS", 0.2)
+    reader, writer = os.pipe()
+    try:
+        with os.fdopen(reader, "r") as stdin, pytest.raises(NotConfirmed, match="no answer"):
+            confirm(False, stdin, io.StringIO())
+    finally:
+        os.close(writer)
 
 
 def test_torn_last_line_is_reported(tmp_path):
@@ -496,3 +562,26 @@ def test_options_that_cannot_work_are_refused_before_anything(
 def test_a_port_outside_1_to_65535_is_refused(server: str) -> None:
     with pytest.raises(ValueError, match="has a bad port: use host or host:port"):
         bootstrap_servers(server)
+
+
+def test_help_texts_say_what_the_code_does():
+    """--dry-run reads the target topic (it said "never contacts Kafka")."""
+    from kafka_connect_backup.restore.cli import build_parser
+
+    restore_help = " ".join(build_parser().format_help().split())
+    assert "never contacts Kafka" not in restore_help
+    assert "it reads the target topic (records, partitions, groups) when Kafka answers" in (
+        restore_help
+    )
+
+
+def test_verify_help_matches_what_it_compares(capsys):
+    """verify --deep compares with the offsets the cycle records (it said "do not record yet")."""
+    from kafka_connect_backup.cli import build_parser as kcb_parser
+
+    with pytest.raises(SystemExit):
+        kcb_parser().parse_args(["snapshots", "verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "do not record yet" not in text
+    assert "with the sink group's committed offsets at the snapshot's stop, exactly" in text
+    assert "the offsets are only a bound for value files (not compared)" in text

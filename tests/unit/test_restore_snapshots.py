@@ -383,3 +383,49 @@ def test_list_and_export_take_a_time_no_clock_can_show_as_unreadable(tmp_path, c
         captured.err.decode()
     )
     assert "missing_timestamp 1" in captured.err.decode()
+
+
+def test_snapshots_export_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`kcb snapshots export ... | head`: no BrokenPipeError traceback, the SIGPIPE status."""
+    root = make_root(tmp_path)
+    base = root / "alpha.0" / "localhost" / "data" / "filesink"
+    lines = "".join(f'{{"utcTime":"2021-02-02T00:00:00Z","n":{i},"pad":"{"x" * 80}"}}\n'
+                    for i in range(30000))  # fmt: skip
+    (base / f"{STEM}-2021-02.sink").write_text(lines)  # 3 MB: far past a pipe's buffer
+    command = "import sys; from kafka_connect_backup.cli import main; sys.exit(main())"
+    with subprocess.Popen(
+        [sys.executable, "-c", command, *export_args(root, "--from", "2021-01-01")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.readline()
+        child.stdout.close()  # what head does after its lines
+        err = child.stderr.read().decode()
+        code = child.wait(timeout=60)
+    assert first.startswith(b'{"utcTime":"2021-01-05T00:00:00Z"}')
+    assert code == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert err.startswith("warning: snapshot alpha.0 is unverified") and len(err.splitlines()) == 1
+
+
+def test_snapshots_export_takes_timestamp_field_on_envelope_files(tmp_path, capsysbinary):
+    """It was ignored there (the record timestamps chose); now it selects as restore.py does."""
+    base = tmp_path / "backup" / "alpha.0" / "localhost"
+    base.mkdir(parents=True)
+    t0 = 1_767_225_600_000  # 2026-01-01T00:00Z: every record timestamp after 2020
+    lines = [
+        json.dumps({"timestamp": t0 + i, "timestampType": "CreateTime", "partition": 0,
+                    "offset": i, "key": None, "value": json.dumps({"at": f"2020-0{i + 1}-01"}),
+                    "headers": []})
+        for i in range(4)
+    ]  # fmt: skip
+    (base / "t-s-2026-01.envelope.sink").write_text("".join(f"{line}\n" for line in lines))
+    args = ["snapshots", "export", "--snapshot-root", str(tmp_path / "backup"), "--topic", "t",
+            "--sink-name", "s", "--from", "2020-03-01"]  # fmt: skip
+    assert kcb([*args, "--timestamp-field", "at"]) == 0
+    captured = capsysbinary.readouterr()
+    assert captured.out.decode().splitlines() == lines[2:]
+    assert b"exported 2 records of t" in captured.err
+    assert kcb(args) == 0  # without it: the record timestamps, all after the bound
+    assert capsysbinary.readouterr().out.decode().splitlines() == lines

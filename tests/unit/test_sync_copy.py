@@ -12,11 +12,11 @@ import pytest
 
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.sinkfiles import COPY_TEMP_PREFIX as TEMP_PREFIX
+from kafka_connect_backup.sinkfiles import COPY_TEMP_SUFFIX as TEMP_SUFFIX
 from kafka_connect_backup.snapshot_status import MARKER_NAME
 from kafka_connect_backup.supervisor.sync_copy import (
     CHUNK,
-    TEMP_PREFIX,
-    TEMP_SUFFIX,
     CopyStopped,
     fill_sync_dir,
 )

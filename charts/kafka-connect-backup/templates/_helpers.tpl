@@ -394,7 +394,30 @@ message names the key and the fix. Included by every template that depends on th
 {{- if lt $seconds 1.0 -}}
 {{- fail (printf "%s: %q is shorter than 1s" $key $text) -}}
 {{- end -}}
+{{- /* The supervisor's limit (config.py MAX_DURATION_DAYS): a longer wait never ends. */ -}}
+{{- if gt $seconds 31622400.0 -}}
+{{- fail (printf "%s: %q is longer than 366d: use at most 366d" $key $text) -}}
 {{- end -}}
+{{- end -}}
+{{- $reconcile := .Values.supervisor.reconcileIntervalSeconds -}}
+{{- if not (and (or (kindIs "float64" $reconcile) (kindIs "int64" $reconcile) (kindIs "int" $reconcile)) (gt (float64 $reconcile) 0.0) (le (float64 $reconcile) 300.0)) -}}
+{{- fail (printf "supervisor.reconcileIntervalSeconds: %v must be a number above 0 and at most 300: connectors a Connect restart lost are recreated only by the reconcile, while the status says HEALTHY" $reconcile) -}}
+{{- end -}}
+{{- if .Values.kafka.bootstrapServers -}}
+{{- range splitList "," (toString .Values.kafka.bootstrapServers) -}}
+{{- $server := trim . -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f]" $server -}}
+{{- fail (printf "kafka.bootstrapServers: %q must not contain control characters (newline, tab, ...)" (toString $.Values.kafka.bootstrapServers)) -}}
+{{- end -}}
+{{- if contains "://" $server -}}
+{{- fail (printf "kafka.bootstrapServers: %q is a URL: give host:port, no scheme" $server) -}}
+{{- end -}}
+{{- if not (regexMatch "^([^:\\[\\]\\s]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$" $server) -}}
+{{- fail (printf "kafka.bootstrapServers: %q is not host:port: write each server with its port, e.g. %s:9092 (Connect's worker refuses a host alone)" $server (regexReplaceAll ":[^\\]]*$" $server "")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- include "kcb.validateNameLengths" . -}}
 {{- range $key, $path := dict "sinkPath" .Values.sinkPath "storage.mountPath" .Values.storage.mountPath -}}
 {{- if not (hasPrefix "/" $path) -}}
 {{- fail (printf "%s: %q must be an absolute path" $key $path) -}}
@@ -455,6 +478,31 @@ message names the key and the fix. Included by every template that depends on th
 {{- end -}}
 {{- end -}}
 {{- include "kcb.validateKafka" . -}}
+{{- end -}}
+
+{{/*
+Each topic's longest file names (as config.py file_name_problem computes them): the temporary
+file of a compressed file, `{topic}-{sinkName}-{period}[.envelope].sink-{epoch}.gz` (epochs
+have 10 digits), is `.{file}.kcb-tmp` on the data volume (255 bytes a name) and
+`.kcb-copy-{file}.part` on the backup volume (encfs stores 175 bytes a name, gocryptfs 255;
+auto checks gocryptfs, a new volume's, and the supervisor checks an existing volume's engine).
+*/}}
+{{- define "kcb.validateNameLengths" -}}
+{{- $period := ternary 10 7 (eq (toString .Values.sinkRotation) "daily") -}}
+{{- $marker := ternary 9 0 (eq (toString .Values.sinkFormat) "envelope") -}}
+{{- $engine := toString .Values.backup.encryption.engine -}}
+{{- $copyMost := ternary 175 255 (eq $engine "encfs") -}}
+{{- range include "kcb.topics" . | fromJsonArray -}}
+{{- $file := add (len .) 1 (len (toString $.Values.sinkName)) 1 $period $marker 5 14 -}}
+{{- $dataExcess := sub (add $file 9) 255 -}}
+{{- if gt $dataExcess 0 -}}
+{{- fail (printf "topics: %q (%d characters) is too long for its files' names on the data volume: .{file}.kcb-tmp of a compressed file takes %d bytes, at most 255 fit (fix: a topic of at most %d characters, or a shorter sinkName)" . (len .) (add $file 9) (sub (len .) $dataExcess)) -}}
+{{- end -}}
+{{- $copyExcess := sub (add $file 15) $copyMost -}}
+{{- if and $.Values.backup.enabled (gt $copyExcess 0) -}}
+{{- fail (printf "topics: %q (%d characters) is too long for its files' names on the %s backup volume: .kcb-copy-{file}.part of a compressed file takes %d bytes, at most %d fit (fix: a topic of at most %d characters, or a shorter sinkName)" . (len .) (ternary "encfs" "gocryptfs" (eq $engine "encfs")) (add $file 15) $copyMost (sub (len .) $copyExcess)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -7,6 +7,8 @@ import argparse
 import contextlib
 import faulthandler
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import requests
 
 from kafka_connect_backup import __version__, durable
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from kafka_connect_backup.durations import parse_duration
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore import drill_command, kcb_commands
 from kafka_connect_backup.units import counted, human_bytes
@@ -90,12 +93,21 @@ def _backup_now(args: argparse.Namespace) -> int:
             )
             return 1
         answer = response.json()
+        if "error" in answer and not args.json:
+            fix = f" (fix: {answer['fix']})" if answer.get("fix") else ""
+            print(f"kcb: the supervisor refused: {answer['error']}{fix}", file=sys.stderr)
+            return 2
         if args.no_wait:
             print(json.dumps(answer, indent=2) if args.json else "kcb: cycle requested")
             return 0 if answer.get("accepted") else 1
         cycle = answer.get("cycle") or {}
         if not cycle:
-            print(json.dumps(answer, indent=2) if args.json else f"kcb: no cycle result: {answer}")
+            print(
+                json.dumps(answer, indent=2)
+                if args.json
+                else f"kcb: the cycle did not finish within {args.timeout:g}s: it goes on in "
+                "the supervisor (kcb status shows its result)"
+            )
             return 1
     print(json.dumps(cycle, indent=2) if args.json else describe_cycle(cycle))
     return 0 if cycle.get("ok") else 1
@@ -171,6 +183,22 @@ def _acls(args: argparse.Namespace) -> int:
     return 0
 
 
+# backup-now --timeout: a wait longer than a week is a typo, not a plan.
+MAX_WAIT_DAYS = 7
+
+
+def _wait_timeout(text: str) -> float:
+    """--timeout, refused before anything is requested: nan, inf, 0 and -1 are not a wait
+    (-1 used to trigger the cycle and print the supervisor's raw answer)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds > MAX_WAIT_DAYS * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than {MAX_WAIT_DAYS}d")
+    return seconds
+
+
 def config_option() -> argparse.ArgumentParser:
     """Parent parser for subcommands: `--config` also accepted after the subcommand."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -221,7 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the cycle in this process (only where no supervisor runs: it stops and "
         "resumes the connectors itself)",
     )
-    now.add_argument("--timeout", type=float, default=86400.0, help="seconds to wait")
+    now.add_argument(
+        "--timeout",
+        type=_wait_timeout,
+        default=86400.0,
+        metavar="DURATION",
+        help="how long to wait for the cycle: seconds or 30s, 90m, 2h (default 24h, at most "
+        f"{MAX_WAIT_DAYS}d)",
+    )
     now.add_argument("--json", action="store_true", help="the cycle's summary as JSON")
     now.set_defaults(func=_backup_now)
     state = commands.add_parser(
@@ -266,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `kcb snapshots export ... | head`: the reader has gone. End quietly, as a Unix tool
+        # killed by SIGPIPE does (and leave nothing for the interpreter to flush at exit).
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

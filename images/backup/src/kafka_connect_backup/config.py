@@ -45,16 +45,59 @@ from kafka_connect_backup.kafka_client import (
     KafkaSecurityError,
     bootstrap_servers,
 )
+from kafka_connect_backup.sinkfiles import longest_names
 
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
 _SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
 SUBDIR_PATTERN = rf"^({_SEGMENT}(/{_SEGMENT})*)?$"
 MIN_DURATION_SECONDS = 1.0
+# A year and a day: longer would never come (a cycle, a drill) while every check said healthy.
+MAX_DURATION_DAYS = 366
+# Connectors lost with a Connect restart are recreated within this (the status says HEALTHY
+# meanwhile): at most 5 minutes.
+MAX_RECONCILE_SECONDS = 300.0
 
 
 def _checked_duration(value: str) -> str:
-    if parse_duration(value) < MIN_DURATION_SECONDS:
+    seconds = parse_duration(value)
+    if seconds < MIN_DURATION_SECONDS:
         raise ValueError(f"{value!r} is shorter than {MIN_DURATION_SECONDS:g}s")
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(
+            f"{value!r} is longer than {MAX_DURATION_DAYS}d: use at most {MAX_DURATION_DAYS}d"
+        )
+    return value
+
+
+def _checked_reconcile(value: float) -> float:
+    if not value <= MAX_RECONCILE_SECONDS:  # also nan
+        raise ValueError(
+            f"{value:g} is more than {MAX_RECONCILE_SECONDS:g} seconds: connectors a Connect "
+            "restart lost are recreated only by the reconcile, while the status says HEALTHY; "
+            f"use at most {MAX_RECONCILE_SECONDS:g}"
+        )
+    return value
+
+
+def _checked_bootstrap(value: str) -> str:
+    """host:port entries, comma-separated: what Connect's worker and every client take (a host
+    without a port would reach Connect's worker as it is, which refuses it)."""
+    try:
+        bootstrap_servers(value)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    for host in (part.strip() for part in value.split(",")):
+        if not re.search(r"(^[^:\[\]]+|\])(:[0-9]+)$", host):
+            raise ValueError(f"{host!r} has no port: write host:port, e.g. {host}:9092")
+    return value
+
+
+def _checked_sink_path(value: Path) -> Path:
+    if not value.is_absolute() or value == Path("/"):
+        raise ValueError(
+            f"{str(value)!r} must be an absolute directory of its own (e.g. /data/filesink): "
+            "a relative path depends on the working directory, / is the whole file system"
+        )
     return value
 
 
@@ -97,6 +140,50 @@ CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 class Engine(StrEnum):
     ENCFS = "encfs"
     GOCRYPTFS = "gocryptfs"
+
+
+# Bytes in one file name: every Linux file system of the data volume (and the NFS side).
+NAME_MAX = 255
+# ... and what each engine's plaintext view stores (measured): encfs --standard writes a name
+# as base64 of a 2-byte MAC and the name padded to 16-byte blocks, so 175 bytes fill its 255;
+# gocryptfs keeps a longer ciphertext name in a gocryptfs.longname.* file: 255.
+ENGINE_NAME_MAX = {Engine.ENCFS: 175, Engine.GOCRYPTFS: 255}
+
+
+def file_name_problem(
+    topic: str,
+    sink_name: str,
+    rotation: SinkRotation,
+    sink_format: SinkFormat,
+    engine: Engine | None,
+) -> str | None:
+    """Why the topic's files cannot be named on the data volume, or (engine given) on the
+    backup volume; None when they fit. The longest names are the temporary files of a
+    compressed file (sinkfiles.longest_names)."""
+    data_name, copy_name = longest_names(topic, sink_name, rotation, sink_format)
+    places = [(data_name, NAME_MAX, "the data volume (sinkPath)", ".{file}.kcb-tmp")]
+    if engine is not None:
+        places.append(
+            (
+                copy_name,
+                ENGINE_NAME_MAX[engine],
+                f"the {engine} backup volume",
+                ".kcb-copy-{file}.part",
+            )
+        )
+    marker = "" if sink_format is SinkFormat.VALUE else f".{sink_format}"
+    for name, most, where, form in places:
+        excess = len(name) - most
+        if excess > 0:
+            return (
+                f"{topic!r} ({len(topic)} characters) is too long for its files' names on "
+                f"{where}: {form} of a compressed {sink_format} file, {{file}} = "
+                f"{{topic}}-{{sinkName}}-{{period}}{marker}.sink-{{epoch}}.gz, takes "
+                f"{len(name)} bytes, at most {most} fit (fix: a topic "
+                f"of at most {len(topic) - excess} characters with sinkName {sink_name!r}, or a "
+                "shorter sinkName)"
+            )
+    return None
 
 
 class _Model(BaseModel):
@@ -163,9 +250,9 @@ class KafkaAuthSettings(_Model):
 
 
 class KafkaSettings(_Model):
-    bootstrap_servers: Annotated[str, Field(alias="bootstrapServers", min_length=1)] = (
-        DEFAULT_BOOTSTRAP_SERVERS
-    )
+    bootstrap_servers: Annotated[
+        str, Field(alias="bootstrapServers", min_length=1), AfterValidator(_checked_bootstrap)
+    ] = DEFAULT_BOOTSTRAP_SERVERS
     tls: KafkaTlsSettings = KafkaTlsSettings()
     authentication: KafkaAuthSettings | None = None
     # A --command-config file's security, which replaces tls / authentication (with_security).
@@ -259,6 +346,17 @@ class BackupSettings(_Model):
     drill: DrillSettings = DrillSettings()
 
     @model_validator(mode="after")
+    def _mount_point_apart(self) -> BackupSettings:
+        mount, target = self.mount_point, self.target_dir
+        if mount == target or mount in target.parents or target in mount.parents:
+            raise ValueError(
+                f"mountPoint {str(mount)!r} and targetDir {str(target)!r} must be apart: the "
+                "decrypted view cannot be mounted on (or inside, or around) its own encrypted "
+                "files; choose another mountPoint (default /mnt/backup)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _drill_needs_backup(self) -> BackupSettings:
         if self.drill.enabled and not self.enabled:
             raise ValueError(
@@ -289,14 +387,16 @@ class Config(_Model):
     sink_name: Annotated[str, Field(alias="sinkName", pattern=r"^[a-zA-Z0-9._-]+$")] = (
         DEFAULT_SINK_NAME
     )
-    sink_path: Annotated[Path, Field(alias="sinkPath")] = DEFAULT_SINK_PATH
+    sink_path: Annotated[Path, Field(alias="sinkPath"), AfterValidator(_checked_sink_path)] = (
+        DEFAULT_SINK_PATH
+    )
     sink_rotation: Annotated[SinkRotation, Field(alias="sinkRotation")] = SinkRotation.MONTHLY
     sink_format: Annotated[SinkFormat, Field(alias="sinkFormat")] = SinkFormat.VALUE
     restart_timeout: Annotated[Duration, Field(alias="restartTimeout")] = "23h"
     compress_after_days: Annotated[float, Field(alias="compressAfterDays", ge=0)] = 30
-    reconcile_interval_seconds: Annotated[float, Field(alias="reconcileIntervalSeconds", gt=0)] = (
-        10.0
-    )
+    reconcile_interval_seconds: Annotated[
+        float, Field(alias="reconcileIntervalSeconds", gt=0), AfterValidator(_checked_reconcile)
+    ] = 10.0
     # On SIGTERM a running rsnapshot may continue this long before it is stopped and its
     # incomplete alpha.0 discarded: below the pod's terminationGracePeriodSeconds, which must
     # also leave time to resume the connectors and unmount.
@@ -325,6 +425,19 @@ class Config(_Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _file_names_fit(self) -> Config:
+        # backup.engine auto: a new volume is gocryptfs; an existing volume's engine is checked
+        # again once the cycle has mounted it (supervisor/snapshot.py).
+        engine = self.backup.new_volume_engine if self.backup.enabled else None
+        for index, topic in enumerate(self.topics):
+            problem = file_name_problem(
+                topic, self.sink_name, self.sink_rotation, self.sink_format, engine
+            )
+            if problem:
+                raise ValueError(f"topics.{index}: {problem}")
+        return self
+
     @field_validator("topics")
     @classmethod
     def _unique_topics(cls, value: list[str]) -> list[str]:
@@ -351,8 +464,10 @@ def key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _describe(error: Any) -> str:
-    where = key_path(error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # a check across keys: its message starts with the key it names
+        return message
+    where = key_path(error["loc"])
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling and nesting)"
     return f"{where}: {message}"

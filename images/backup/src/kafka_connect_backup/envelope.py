@@ -105,7 +105,7 @@ def _integer(item: Any, name: str, limit: int = MAX_LONG) -> int:
     if item.__class__ is not int or item < 0:  # not isinstance: bool is an int
         raise EnvelopeError(f"{name}: expected a non-negative integer, got {item!r}")
     if item > limit:  # no record of Kafka's has it
-        raise EnvelopeError(f"{name}: {item} is beyond Kafka's largest ({limit})")
+        raise EnvelopeError(f"{name}: {item} is beyond Kafka's range (at most {limit})")
     return item
 
 

@@ -195,6 +195,10 @@ def bootstrap_servers(server: str) -> str:
     for host in (part.strip() for part in server.split(",")):
         if not host:
             raise ValueError(f"{server!r} is not a Kafka server: use host or host:port")
+        _scheme, sep, rest = host.partition("://")
+        if sep:  # http://host:9092: a URL, which no Kafka client takes
+            example = rest.rstrip("/") or "kafka:9092"
+            raise ValueError(f"{host!r} is a URL: give host:port, no scheme (e.g. {example})")
         if host.startswith("["):  # [IPv6] or [IPv6]:port
             hosts.append(host if "]:" in host else f"{host}:{DEFAULT_PORT}")
         elif ":" in host:

@@ -57,6 +57,36 @@ def compressed_name(path: Path, epoch: int) -> Path:
     return path.with_name(f"{path.name}-{epoch}.gz")
 
 
+# The temporary names a sink file takes on its way: the compressor's beside the `.gz` it
+# writes on the data volume (supervisor/compress.py), the snapshot copy's in `.sync` on the
+# backup volume (supervisor/sync_copy.py; no backed-up pattern matches it).
+COMPRESS_TEMP_SUFFIX = ".kcb-tmp"
+COPY_TEMP_PREFIX = ".kcb-copy-"
+COPY_TEMP_SUFFIX = ".part"
+# Epoch seconds have 10 digits until the year 2286: the longest `-{epoch}.gz` in practice.
+_LONGEST_EPOCH = 9_999_999_999
+
+
+def compress_temp_name(name: str) -> str:
+    return f".{name}{COMPRESS_TEMP_SUFFIX}"
+
+
+def copy_temp_name(name: str) -> str:
+    return f"{COPY_TEMP_PREFIX}{name}{COPY_TEMP_SUFFIX}"
+
+
+def longest_names(
+    topic: str, sink_name: str, rotation: SinkRotation, sink_format: SinkFormat
+) -> tuple[str, str]:
+    """The longest file names a topic's files take: on the data volume (the compressor's
+    temporary file of a compressed file) and on the backup volume (the snapshot copy's
+    temporary file of one). Names are ASCII (topic and sink name rules): characters = bytes."""
+    period = period_of(datetime(2000, 12, 31), rotation)  # a fixed width per rotation
+    plain = sink_file(Path(), topic, sink_name, period, sink_format)
+    compressed = compressed_name(plain, _LONGEST_EPOCH).name
+    return compress_temp_name(compressed), copy_temp_name(compressed)
+
+
 @dataclass(frozen=True)
 class SinkFileName:
     """A parsed sink file name: `{stem}-{period}.sink` or `{stem}-{period}.sink-{epoch}.gz`,

@@ -46,6 +46,11 @@ class BackupMountError(SourceError):
     and the fix."""
 
 
+class NoVolumeYet(BackupMountError):
+    """The backup target is empty: no cycle has made the encrypted volume yet, so there is no
+    snapshot (`kcb snapshots list` exits 1 for it, as for a volume without alpha.N)."""
+
+
 @dataclass(frozen=True)
 class SnapshotAccess:
     root: Path  # where alpha.N live for this read
@@ -169,6 +174,17 @@ def snapshot_access(explicit_root: Path | None, config: Config | None) -> Iterat
         ):
             yield SnapshotAccess(volume.snapshot_root, backup.target_dir)
     except KcbError as exc:
+        if exc.cause == "init_not_allowed":  # an empty target, not a wrong setting
+            first = (
+                "the first backup cycle creates it (kcb backup-now takes one now)"
+                if backup.allow_init
+                else "set backup.allowInit=true so the first backup cycle creates it, or mount "
+                "the right backup volume"
+            )
+            raise NoVolumeYet(
+                f"no snapshot yet: the backup target {backup.target_dir} is empty (no encrypted "
+                f"volume: no backup cycle has completed yet); {first}"
+            ) from None
         raise BackupMountError(
             f"cannot read snapshots: mounting the encrypted backup {backup.target_dir} "
             f"(password file {backup.password_file}) failed: {exc}"

@@ -148,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--yes", action="store_true", help="do not ask Continue (yes/no)?")
     parser.add_argument(
-        "--dry-run", action="store_true", help="read and filter only; never contacts Kafka"
+        "--dry-run",
+        action="store_true",
+        help="read and filter only: sends, creates and changes nothing; it reads the target "
+        "topic (records, partitions, groups) when Kafka answers within 3s, and says so when not",
     )
     parser.add_argument(
         "--create-topic", action="store_true", help="create the topic when it does not exist"
@@ -326,7 +329,13 @@ def main(
     stdin = stdin or sys.stdin
     json_out = out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if any(validate.looks_like_files(text) for text in extra):
+            message += f"; {validate.GLOB_HINT}"
+        parser.error(message)
     with _interrupt_on_sigterm(), durable.shared_umask():
         return _run(args, stdin, out, err, json_out)
 

@@ -27,11 +27,18 @@ partition the group had no commit on gets none.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kafka_connect_backup.envelope import EnvelopeError, EnvelopeRecord, parse_line
+from kafka_connect_backup.envelope import (
+    MAX_LONG,
+    MAX_PARTITION,
+    EnvelopeError,
+    EnvelopeRecord,
+    parse_line,
+)
 from kafka_connect_backup.partitioner import key_partition
 from kafka_connect_backup.restore.sources import SourceError
 from kafka_connect_backup.restore.timefilter import (
@@ -46,6 +53,9 @@ BEFORE_FROM_OFFSET = "before_from_offset"
 DUPLICATE_OFFSET = "duplicate_offset"
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_from_offsets(values: list[str]) -> dict[int, int]:
     """`P:O` items (repeatable, or comma-separated) -> partition -> first offset; ValueError
     naming the bad item."""
@@ -53,9 +63,16 @@ def parse_from_offsets(values: list[str]) -> dict[int, int]:
     for value in values:
         for item in value.split(","):
             partition, sep, offset = item.strip().partition(":")
-            if not (sep and partition.isdigit() and offset.isdigit()):
+            # ASCII digits only: str.isdigit() and int() also take '²' or '٣'.
+            if not (sep and _DIGITS.fullmatch(partition) and _DIGITS.fullmatch(offset)):
                 raise ValueError(
-                    f"--from-offset {item.strip()!r} is not PARTITION:OFFSET (e.g. 0:1500)"
+                    f"--from-offset {item.strip()!r} is not PARTITION:OFFSET in ASCII digits "
+                    "(e.g. 0:1500)"
+                )
+            if int(partition) > MAX_PARTITION or int(offset) > MAX_LONG:
+                raise ValueError(
+                    f"--from-offset {item.strip()!r} is beyond Kafka's numbers (partition at "
+                    f"most {MAX_PARTITION}, offset at most {MAX_LONG})"
                 )
             if int(partition) in found:
                 raise ValueError(f"--from-offset names partition {partition} twice")
@@ -69,6 +86,7 @@ class Routing:
 
     partitions: int  # the target's
     by_partition: bool
+    why: str = ""  # why by key, when the counts alone do not say it
 
     def route(self, partition: int, key: bytes | None) -> int:
         if self.by_partition:
@@ -83,6 +101,7 @@ class Routing:
         return (
             f"by key over the target's {self.partitions} partitions (murmur2, as a Java "
             "producer; a null key: its partition modulo the count)"
+            + (f": {self.why}" if self.why else "")
         )
 
 

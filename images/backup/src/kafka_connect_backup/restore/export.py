@@ -9,20 +9,28 @@ its counts are a restore dry run's counts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from kafka_connect_backup.durable import atomic_writer
-from kafka_connect_backup.restore.plan import Plan, scan
+from kafka_connect_backup.restore.errors import RestoreError
+from kafka_connect_backup.restore.plan import Plan, default_exact, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import SourceFile
-from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter
+from kafka_connect_backup.restore.timefilter import FieldReader, MissingTimestamp, TimeFilter
 
 STDOUT = "-"
 # The scan keeps up to this much of the files for the write, so most are read once.
 CACHE_BYTES = 256 << 20
+
+
+class OutputError(RestoreError):
+    """The export's output could not be written (exit 1: the arguments were fine)."""
 
 
 def write_records(plan: Plan, out: IO[bytes]) -> int:
@@ -53,8 +61,26 @@ def export(
     time_filter: TimeFilter,
     missing: MissingTimestamp,
     target: str,
+    envelope_field: str | None = None,
 ) -> Plan:
-    plan = scan(sources, time_filter, missing, cache_bytes=CACHE_BYTES)
-    with output(target) as out:
-        write_records(plan, out)
+    """envelope_field: envelope files select by this field of the value (--timestamp-field
+    given), as restore.py does, instead of the record timestamps."""
+    exact = None
+    if envelope_field is not None:
+        exact = dataclasses.replace(default_exact(time_filter), reader=FieldReader(envelope_field))
+    plan = scan(sources, time_filter, missing, cache_bytes=CACHE_BYTES, exact=exact)
+    try:
+        with output(target) as out:
+            write_records(plan, out)
+    except BrokenPipeError:
+        if target == STDOUT:  # `| head`: the reader is done; the CLI ends quietly
+            raise
+        raise OutputError(f"cannot write {target}: {os.strerror(errno.EPIPE)}") from None
+    except OSError as exc:  # ENOSPC, EDQUOT, EIO: the temporary file is already removed
+        where = "stdout" if target == STDOUT else target
+        left = "" if target == STDOUT else f"; nothing was left under {target}"
+        raise OutputError(
+            f"cannot write {where}: {exc.strerror or exc}{left} (free space there, or write "
+            "elsewhere with -o)"
+        ) from None
     return plan

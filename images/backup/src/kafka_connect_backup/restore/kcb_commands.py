@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
-from kafka_connect_backup.restore.backup_mount import BackupMountError, snapshot_access
+from kafka_connect_backup.restore.backup_mount import (
+    BackupMountError,
+    NoVolumeYet,
+    snapshot_access,
+)
 from kafka_connect_backup.restore.errors import RestoreError
 from kafka_connect_backup.restore.export import STDOUT, export
 from kafka_connect_backup.restore.snapshots import describe_snapshots, render, to_json
@@ -25,6 +29,7 @@ from kafka_connect_backup.restore.verify import snapshots_to_verify, verify
 from kafka_connect_backup.restore.verify_record import save_verification
 from kafka_connect_backup.sinkfiles import connector_name, parse_sink_file
 
+DEFAULT_TIMESTAMP_FIELD = "utcTime"
 # Exit codes of `kcb snapshots list`.
 EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N (with --topic: none of the topic)
 EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
@@ -71,6 +76,9 @@ def _list(args: argparse.Namespace) -> int:
                 print(f"kcb: {_no_such_topic(access.root, args.topic, connector)}", file=sys.stderr)
                 return EXIT_NO_SNAPSHOT
             print(to_json(snapshots) if args.json else render(access.root, snapshots))
+    except NoVolumeYet as exc:
+        print(f"kcb: {exc}", file=sys.stderr)
+        return EXIT_NO_SNAPSHOT
     except BackupMountError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -99,7 +107,7 @@ def _export_filter(args: argparse.Namespace) -> TimeFilter:
     except TimeParseError as exc:
         raise ValueError(str(exc)) from None
     try:
-        time_filter = TimeFilter(window, args.timestamp_field)
+        time_filter = TimeFilter(window, args.timestamp_field or DEFAULT_TIMESTAMP_FIELD)
     except ValueError as exc:
         raise ValueError(f"--timestamp-field: {exc}") from None
     if args.output != STDOUT:
@@ -127,7 +135,7 @@ def _export(args: argparse.Namespace) -> int:
                 connector_name(args.topic, sink_name),
                 allow_incomplete=args.allow_incomplete,
             )
-            plan = export(sources, time_filter, missing, args.output)
+            plan = export(sources, time_filter, missing, args.output, args.timestamp_field)
     except RestoreError as exc:  # a mount that failed, a snapshot or file that cannot be read
         print(f"kcb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -179,8 +187,9 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
         "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
         f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
-        "no snapshot (set-aside directories are still listed), or with --topic no snapshot "
-        f"holding a file of the topic; {EXIT_UNAVAILABLE} snapshot "
+        "no snapshot (set-aside directories are still listed; also an empty backup target, "
+        "before the first cycle), or with --topic no snapshot holding a file of the topic; "
+        f"{EXIT_UNAVAILABLE} snapshot "
         "root missing "
         "or the backup could not be mounted.",
         parents=parents,
@@ -200,11 +209,15 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "export",
         help="the record values of a topic in a time window, from a snapshot, without Kafka",
         description="The record values of one topic in [--from, --to), one per line in file "
-        "order, from the snapshot's plain and gzipped sink files, with restore.py's time rules "
-        "(its counts are a restore dry run's). The encrypted backup is mounted privately, as "
-        "for `snapshots list`, unless --snapshot-root names a mounted or copied tree of "
-        "alpha.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 2 bad arguments, or "
-        "the snapshot, its files or the backup cannot be read (nothing written under -o).",
+        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
+        "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
+        "envelope files by the record timestamps unless --timestamp-field is given). The "
+        "encrypted backup is mounted privately, as for `snapshots list`, unless "
+        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
+        "stderr. Exit codes: 0 exported; 1 the output could not "
+        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
+        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
+        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
         parents=parents,
     )
     exporting.add_argument("--topic", required=True, help="whose backed-up records")
@@ -218,7 +231,12 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
     )
     exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
-    exporting.add_argument("--timestamp-field", default="utcTime", help="JSON field of the time")
+    exporting.add_argument(
+        "--timestamp-field",
+        help=f"JSON field (dotted path) of the value holding the record's time (default "
+        f"{DEFAULT_TIMESTAMP_FIELD}; envelope files: the record's Kafka timestamp unless this "
+        "is given, as for restore.py)",
+    )
     exporting.add_argument(
         "--missing-timestamp",
         choices=[m.value for m in MissingTimestamp],

@@ -192,13 +192,45 @@ def make_plan(
         plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
     if exact is not None and exact.unroutable is not None and target_partitions:
         # No metadata file and a partition the target lacks: by key instead, scanned again.
+        partition, offset = exact.unroutable
+        why = (
+            f"the files hold partition {partition} (offset {offset}), which the target's "
+            f"{counted(target_partitions, 'partition')} lack, and no metadata file gives the "
+            "source's count"
+        )
         exact = _exact_state(
-            settings, sources, target_partitions, metadata, Routing(target_partitions, False)
+            settings, sources, target_partitions, metadata, Routing(target_partitions, False, why)
         )
         with progress.bar(None, "scanning") as update:
             plan = scan(sources, time_filter, settings.missing, update, settings.cache_bytes, exact)
+    if exact is not None:
+        _refuse_unknown_from_offsets(settings, exact, metadata)
     plan.metadata = found
     return plan
+
+
+def _refuse_unknown_from_offsets(
+    settings: Settings, exact: ExactState, metadata: TopicMetadata | None
+) -> None:
+    """--from-offset on a partition the source never had would select nothing there while the
+    rest replays: a typo, refused by the partition's number."""
+    known = set(exact.source_partitions)
+    if metadata is not None:
+        known.update(range(metadata.partitions))
+    unknown = sorted(p for p in settings.from_offsets if p not in known)
+    if not unknown:
+        return
+    has = ", ".join(str(p) for p in sorted(exact.source_partitions)) or "none"
+    said = (
+        f"its metadata file says {counted(metadata.partitions, 'partition')}, "
+        if metadata is not None
+        else ""
+    )
+    raise InvalidInput(
+        f"--from-offset names partition {', '.join(map(str, unknown))}, which the source "
+        f"does not have ({said}its files hold partitions {has}): name those partitions "
+        "only; nothing was sent"
+    )
 
 
 def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool) -> None:

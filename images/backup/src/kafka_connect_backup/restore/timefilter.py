@@ -54,9 +54,15 @@ def iso_moment(text: str) -> datetime:
 def parse_time(text: str) -> datetime:
     """A bound given on the command line."""
     try:
-        return iso_moment(text.strip())
+        moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise TimeParseError(f"{text!r} is not an ISO-8601 time ({_ISO_EXAMPLES})") from None
+    try:
+        return in_utc(moment)
+    except ValueError as exc:  # a valid time whose UTC instant no datetime holds
+        raise TimeParseError(
+            f"{text!r}: {exc}: give a time within them (for example 0001-01-01T00:00Z)"
+        ) from None
 
 
 def record_moment(value: Any) -> datetime | None:

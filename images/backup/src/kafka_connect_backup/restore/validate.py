@@ -220,7 +220,8 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         end = parse_time(args.to) if args.to is not None else None
         window = TimeWindow(start, end)
     except TimeParseError as exc:
-        raise InvalidInput(str(exc)) from None
+        expanded = from_text is not None and looks_like_files(from_text)
+        raise InvalidInput(f"{exc}; {GLOB_HINT}" if expanded else str(exc)) from None
 
     for flag, name in (
         ("--timestamp-field", args.timestamp_field),
@@ -290,10 +291,25 @@ def _delivery_timeout(text: str | None) -> float:
     return seconds
 
 
+# What to say when a glob reached restore.py expanded: its files fill the places of the
+# arguments after it (restore_from_time, then "unrecognized arguments").
+GLOB_HINT = (
+    "if the shell expanded an unquoted glob of sink files, quote it: restore.py TOPIC SERVER "
+    "'/data/filesink/snapshot/TOPIC-*.sink*' TIME"
+)
+
+
+def looks_like_files(text: str) -> bool:
+    """A path or glob of sink files, not a host or a time."""
+    return any(mark in text for mark in "/*?") or text.endswith((".sink", ".gz"))
+
+
 def _refuse_path_as_server(server: str) -> None:
     """The original's order is topic, server, files, time: a glob or path in the server's place
     is an argument in the wrong place, not a badly spelt host."""
-    if any(mark in server for mark in "/*?") or server.endswith((".sink", ".gz")):
+    if "://" in server:  # a URL: bootstrap_servers says "host:port, no scheme"
+        return
+    if looks_like_files(server):
         raise InvalidInput(
             f"kafka_server {server!r} looks like sink files (a path or glob), not a Kafka "
             'server: the arguments are restore_topic kafka_server "restore_files" '

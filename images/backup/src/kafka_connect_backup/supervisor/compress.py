@@ -28,18 +28,23 @@ from kafka_connect_backup.config import Config, SinkRotation
 from kafka_connect_backup.durable import fsync_dir
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.sinkfiles import compressed_name, parse_sink_file, period_of
+from kafka_connect_backup.sinkfiles import (
+    COMPRESS_TEMP_SUFFIX,
+    compress_temp_name,
+    compressed_name,
+    parse_sink_file,
+    period_of,
+)
 
 LEVEL = 6
 BLOCK_SIZE = 4 * 1024 * 1024
-TEMP_SUFFIX = ".kcb-tmp"
 MAX_THREADS = 4
 # Reading a gzip container (header + CRC-32/ISIZE trailer) with zlib: wbits 16 + 15.
 _GZIP_WBITS = 31
 # gzip header: magic, deflate, no flags, mtime 0 (like gzip -n), no extra flags, OS unix.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 _WINDOW = 32 * 1024
-_TEMP_NAME = re.compile(r"^\..+\.sink-\d+\.gz" + re.escape(TEMP_SUFFIX) + "$")
+_TEMP_NAME = re.compile(r"^\..+\.sink-\d+\.gz" + re.escape(COMPRESS_TEMP_SUFFIX) + "$")
 
 log = get_logger(__name__)
 
@@ -78,7 +83,7 @@ class _SourceChanged(Exception):
 
 
 def temp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
+    return target.with_name(compress_temp_name(target.name))
 
 
 def _blocks(handle: int) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from kafka_connect_backup.durations import parse_duration
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.supervisor.metrics import CONTENT_TYPE, Metrics
 
@@ -111,7 +112,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = parse_qs(url.query)
         wait = query.get("wait", ["0"])[0] in ("1", "true", "yes")
-        timeout = float(query.get("timeout", ["86400"])[0])
+        text = query.get("timeout", ["86400"])[0]
+        try:
+            timeout = parse_duration(text)
+        except ValueError as exc:  # nan, inf, -1: refused before a cycle is requested
+            self._json(
+                400,
+                {"error": f"timeout {exc}", "fix": "give the seconds to wait, e.g. 3600"},
+            )
+            return
         answer = self.server.supervised.request_cycle(wait, timeout)
         self._json(200 if wait and answer.get("done") else 202, answer)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka_connect_backup.config import Config, Engine
+from kafka_connect_backup.config import Config, Engine, file_name_problem
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace, never
@@ -222,6 +222,18 @@ def _mark_complete(
     log.info("snapshot.marked_complete", snapshot=str(snapshot), listing=marker["listing"])
 
 
+def _check_file_names(config: Config, engine: Engine) -> None:
+    """The config checked the names against backup.engine (auto: gocryptfs, a new volume's);
+    an existing volume's engine wins (an original's encfs stores shorter names): refused
+    before anything is copied, not as "File name too long" half-way through each cycle."""
+    for index, topic in enumerate(config.topics):
+        problem = file_name_problem(
+            topic, config.sink_name, config.sink_rotation, config.sink_format, engine
+        )
+        if problem:
+            raise KcbError(f"topics.{index}: {problem}", cause="file_name_too_long")
+
+
 def backup_snapshot(
     config: Config,
     *,
@@ -237,7 +249,7 @@ def backup_snapshot(
     Raises KcbError with one of the causes password_file_unreadable, target_missing,
     target_not_mounted, target_not_empty, init_not_allowed, backup_volume_foreign_owner,
     wrong_password, mount_failed, disk_full, snapshot_copy_failed, rsnapshot_locked,
-    rsnapshot_failed, snapshot_incomplete."""
+    rsnapshot_failed, snapshot_incomplete, file_name_too_long."""
     start = time.monotonic()
     backup = config.backup
     source = source_dir or config.sink_path
@@ -245,6 +257,7 @@ def backup_snapshot(
     check_target(backup)
     ownership.take_over(backup.target_dir)  # before the mount: the ciphertext is not in use
     with mounted_volume(backup) as volume:
+        _check_file_names(config, volume.engine)
         _make_dir(volume.snapshot_root)
         interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left
         killed = interrupted.left_behind(volume.snapshot_root)

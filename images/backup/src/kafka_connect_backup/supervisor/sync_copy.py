@@ -33,6 +33,7 @@ from pathlib import Path
 from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import get_logger
 from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.sinkfiles import COPY_TEMP_PREFIX, COPY_TEMP_SUFFIX, copy_temp_name
 from kafka_connect_backup.snapshot_layout import HOST_DIR, LEVEL, SYNC_DIR
 from kafka_connect_backup.tools import rsnapshot
 
@@ -40,8 +41,6 @@ CHUNK = 1 << 20  # the FUSE engines get it as 128 KiB requests: their largest
 # 2.1 GB in 10 files into gocryptfs on 2 cores: 2 at once 2.6-2.7 s, 3 2.4-2.9 s, 4 2.2-2.3 s,
 # 6 2.2 s (plain rsync into a directory: 2.0 s).
 FILES_AT_ONCE = 4
-TEMP_PREFIX = ".kcb-copy-"  # no backed-up pattern matches it (rsync deletes it as excluded)
-TEMP_SUFFIX = ".part"
 
 log = get_logger(__name__)
 
@@ -91,7 +90,7 @@ def _prepare(snapshot_root: Path) -> Path:
         if entry.name != HOST_DIR:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     for entry in host.iterdir():
-        if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
+        if entry.name.startswith(COPY_TEMP_PREFIX) and entry.name.endswith(COPY_TEMP_SUFFIX):
             entry.unlink()
     # A volume gone read-only fails here with its reason even when nothing changed (rsnapshot's
     # rotation would only say that a rename failed).
@@ -161,7 +160,7 @@ def _direct(path: str, flags: int) -> int:
 
 
 def _copy_one(source: Path, want: os.stat_result, host: Path, run: _Run) -> int:
-    temp = host / f"{TEMP_PREFIX}{source.name}{TEMP_SUFFIX}"
+    temp = host / copy_temp_name(source.name)
     copied = 0
     try:
         with (
