@@ -24,6 +24,7 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import consumer_group, period_of
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import (
+    consume_all,
     end_offsets,
     produce_json,
     producers_throttled,
@@ -96,11 +97,56 @@ def test_a_target_holding_records_is_refused_unless_append(
         "backup first, or restore into a new topic; nothing was sent"
     )
     assert end_offsets(admin, topic, 1) == [1200]
+    # The plan names --append only when it was given.
+    dry = restore(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "the restore appends 1200 records to them\n" in dry.stdout
+    assert "a real run refuses this: the topic holds records (see --append)" in dry.stdout
 
     appended = restore(*args, "--append")
     assert appended.returncode == 0, appended.stdout + appended.stderr
     assert "the restore appends 1200 records to them (--append)" in appended.stdout
     assert end_offsets(admin, topic, 1) == [2400]
+
+
+def test_a_replay_step_of_one_restore_is_never_sent_twice(
+    kafka_broker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """--step replay run again: skipped when it is the same restore, refused when its
+    arguments differ (before: the records were sent again, [7,8,9,5,6,7,8,9])."""
+    topic = create_topic(f"steps-{uuid.uuid4().hex[:8]}", 1)
+    source = write_sink(tmp_path / "steps-bk-2021-01.sink", 10)  # seq 0..9, one a second
+    admin = kafka_broker.admin()
+    common = [topic, kafka_broker.bootstrap, str(source), "--sink-path", str(tmp_path),
+              "--state-dir", str(tmp_path / "state"), "--yes", "--force"]  # fmt: skip
+    late = "2021-01-19T15:00:07"
+    created = restore(*common, "--from", late, "--partitions", "1", "--step", "recreate-topic")
+    assert created.returncode == 0, created.stdout + created.stderr
+    first = restore(*common, "--from", late, "--partitions", "1", "--step", "replay")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "delivered 3, failed 0" in first.stdout
+    assert end_offsets(admin, topic, 1) == [3]
+
+    again = restore(*common, "--from", late, "--partitions", "1", "--step", "replay")
+    assert again.returncode == 0, again.stdout + again.stderr
+    journal = tmp_path / "state" / f"restore-{topic}.json"
+    assert (
+        f"[1/1] replay the selected records into {topic}: done in a previous run of this "
+        f"restore (journal {journal}), skipped"
+    ) in again.stdout
+    assert "delivered" not in again.stdout and "(--append)" not in again.stdout
+    assert end_offsets(admin, topic, 1) == [3]
+
+    other = restore(*common, "--from", "2021-01-19T15:00:05", "--partitions", "1",
+                    "--step", "replay")  # fmt: skip
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert f"restore.py: error: step replay of the restore of {topic} was done with other " in (
+        other.stderr
+    )
+    assert "remove the journal to start a new restore; nothing was changed" in other.stderr
+    assert end_offsets(admin, topic, 1) == [3]
+    values = [json.loads(v or b"")["seq"] for _, v in consume_all(kafka_broker.bootstrap, topic, 3)]
+    assert values == [7, 8, 9]
 
 
 def test_replaying_a_topics_own_live_sink_files_into_it_is_refused(

@@ -496,3 +496,47 @@ def test_options_that_cannot_work_are_refused_before_anything(
 def test_a_port_outside_1_to_65535_is_refused(server: str) -> None:
     with pytest.raises(ValueError, match="has a bad port: use host or host:port"):
         bootstrap_servers(server)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--partitions", "3"],
+        ["--replication-factor", "3"],
+        ["--reset-group", "billing"],
+        ["--timestamp-field", "meta.time"],
+        ["--key-field", "user"],
+        ["--missing-timestamp", "include"],
+        ["--append"],
+        ["--source-topic", "connect2"],
+    ],
+)
+def test_a_finished_runbook_is_only_the_same_restore_with_the_same_options(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    """The journal's fingerprint covers every option that changes what is sent or changed:
+    before, each of these was answered "already completed, nothing to do", exit 0."""
+    sink = tmp_path / "filesink"
+    sink.mkdir()
+    (sink / f"{STEM}-2021-01.sink").write_text('{"utcTime":"2021-01-19T16:30:00Z"}\n')
+    state = tmp_path / "state"
+    state.mkdir()
+    # As this version and the one before it wrote it for the base command.
+    fingerprint: dict[str, object] = {
+        "topic": "connect1",
+        "window": "from 2021-01-19T15:57:00+00:00 (inclusive) to the last record",
+        "sources": [],
+        "snapshot": None,
+        "sink_name": "local-file-sink-backup",
+    }
+    finished = {"steps": {}, "created": 0, "fingerprint": fingerprint}
+    (state / "restore-connect1.20210101T000000Z.done.json").write_text(json.dumps(finished))
+    base = ["connect1", "127.0.0.1:9", "--from", "2021-01-19T15:57", "--sink-path", str(sink),
+            "--state-dir", str(state), "--runbook", "--dry-run"]  # fmt: skip
+    code, out, err = run(*base)
+    assert code == 0, out + err
+    assert "this restore of connect1 already completed" in out
+    code, out, err = run(*base, *extra)
+    assert code == 0, out + err
+    assert "already completed" not in out
+    assert "dry run: no step was run" in out

@@ -263,6 +263,7 @@ def _restore(
             recreate=False,
             sink_group=consumer_group(settings.topic, settings.sink_name),
             copy="they stay in the source files",
+            append=settings.append,
         )
         print_consequences(effects, out)
         if target.records and not settings.append:

@@ -38,6 +38,7 @@ from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import parse_from_offsets
 from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.restore.timefilter import (
+    DEFAULT_TIMESTAMP_FIELD,
     FieldReader,
     MissingTimestamp,
     TimeParseError,
@@ -255,7 +256,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         kafka=KafkaConnection(bootstrap, security),
         patterns=patterns,
         window=window,
-        timestamp_field=args.timestamp_field or "utcTime",
+        timestamp_field=args.timestamp_field or DEFAULT_TIMESTAMP_FIELD,
         missing=MissingTimestamp(args.missing_timestamp),
         key_field=args.key_field,
         snapshot=args.snapshot,
