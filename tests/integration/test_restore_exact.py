@@ -8,6 +8,7 @@ key, and two consumer groups end at their mapped offsets (--restore-groups)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 import uuid
@@ -258,3 +259,35 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
     kafka = KafkaAdmin(KafkaConnection(kafka_broker.bootstrap))
     for group, offsets in saved.items():
         assert kafka.group_offsets(group, topic) == offsets
+
+
+def test_a_restore_after_a_format_switch_replays_in_written_order(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """sinkFormat value -> envelope on March 10th: the 30 older value records are replayed
+    before the 5 newer envelope records (before: the envelope ones first, exit 0)."""
+    topic = f"switch-{uuid.uuid4().hex[:6]}"
+    stem = connector_name(topic, "bk")
+    value = tmp_path / f"{stem}-2026-03.sink"
+    value.write_text(
+        "".join(f'{{"seq":{i},"utcTime":"2026-03-01T00:00:{i:02d}Z"}}\n' for i in range(30))
+    )
+    envelope = tmp_path / f"{stem}-2026-03.envelope.sink"
+    envelope.write_text(
+        "".join(
+            json.dumps({"timestamp": 1773100800000 + i, "timestampType": "CreateTime",
+                        "partition": 0, "offset": 30 + i, "key": None,
+                        "value": json.dumps({"seq": 30 + i}), "headers": []}) + "\n"
+            for i in range(5)
+        )
+    )  # fmt: skip
+    os.utime(value, (1773100800, 1773100800))  # 2026-03-10T00:00Z, its last write
+    os.utime(envelope, (1773964800, 1773964800))  # 2026-03-20T00:00Z
+    code, out, err = _run(
+        [topic, kafka_broker.bootstrap, str(tmp_path / "*.sink"), "2026-03-01", "--create-topic",
+         "--partitions", "1", "--yes"]
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "delivered 35, failed 0" in out
+    rows = read_topic(kafka_broker.bootstrap, topic)[0]
+    assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))

@@ -6,6 +6,7 @@ one-line refusals before anything is sent."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -199,3 +200,27 @@ def test_without_any_time_bound_a_record_without_timestamp_is_kept(tmp_path: Pat
     state = ExactState(since, LATEST, None, {}, Routing(1, True))
     plan = scan(sources, TimeFilter(TimeWindow(since, None)), MissingTimestamp.SKIP, exact=state)
     assert plan.matched == 1 and plan.skipped == {"missing_timestamp": 1}
+
+
+def test_from_offset_with_value_files_among_the_sources_is_refused(tmp_path: Path, capsys) -> None:
+    """Before, `--from-offset 0:101` over mixed files replayed every value record after the
+    envelope ones, without a word."""
+    value = write(tmp_path / "t-s-2026-01.sink", ['{"utcTime":"2026-01-01T00:00Z"}'])
+    os.utime(value, (T0 // 1000 + 60, T0 // 1000 + 60))
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 101), line(0, 102)])
+    code, out, err = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.sink"), "--from-offset", "0:101",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2, out
+    assert err == (
+        "restore.py: error: --from-offset picks envelope records by their offsets, but value "
+        "files are among the sources (t-s-2026-01.sink): their records carry no offsets, so "
+        "every one would be replayed; give only the *.envelope.sink* files with --from-offset, "
+        "or use the from time instead; nothing was sent\n"
+    )
+    code, out, _ = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.envelope.sink"), "--from-offset", "0:102",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 0 and "records: 2 read, 1 to send, 1 skipped (before_from_offset 1)" in out

@@ -144,6 +144,15 @@ def _exact_state(
                 "not say which offset each record had; nothing was sent"
             )
         return None
+    if settings.from_offsets and len(envelope) != len(sources):
+        values = [f.path.name for f in sources if f not in envelope]
+        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+        raise InvalidInput(
+            "--from-offset picks envelope records by their offsets, but value files are among "
+            f"the sources ({shown}): their records carry no offsets, so every one would be "
+            "replayed; give only the *.envelope.sink* files with --from-offset, or use the "
+            "from time instead; nothing was sent"
+        )
     if settings.key_field and len(envelope) == len(sources):
         raise InvalidInput(
             f"--key-field {settings.key_field!r} applies to value files: envelope files "
