@@ -439,6 +439,24 @@ class KafkaAdmin:
         ]
         self.admin.alter_consumer_group_offsets(request)[group].result(self.timeout)
 
+    def active_members(self, groups: Iterable[str]) -> dict[str, list[str]]:
+        """The client ids of the members of each group that has any (a group being changed
+        must have none: its consumers would commit over the change, or read again)."""
+        wanted = sorted(set(groups))
+        if not wanted:
+            return {}
+        futures = self.admin.describe_consumer_groups(wanted, request_timeout=self.timeout)
+        found: dict[str, list[str]] = {}
+        for group in wanted:
+            try:
+                described = futures[group].result(self.timeout)
+            except KafkaException as exc:
+                raise self.refused(exc, f"describing group {group}") from None
+            members = sorted(str(m.client_id) for m in described.members or ())
+            if members:
+                found[group] = members
+        return found
+
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must
         have no active members: its connector stopped)."""

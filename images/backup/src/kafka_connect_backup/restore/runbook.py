@@ -46,7 +46,9 @@ from kafka_connect_backup.restore.steps import (
     Fault,
     RunbookOptions,
     Step,
+    busy_groups,
     current_sink_files,
+    groups_to_change,
     known_connectors,
     no_fault,
     replay_sources,
@@ -185,6 +187,27 @@ def _plan_preview(
     return effects
 
 
+def _refuse_busy_groups(
+    ctx: Context, admin: KafkaAdmin | None, effects: Consequences | None
+) -> None:
+    """A group the reset-offsets step will change that has members now: refused before the
+    first step (a dry run says a real run refuses it)."""
+    if admin is None or not _will_run(ctx, "reset-offsets"):
+        return
+    restored: list[str] = []
+    if ctx.settings.restore_groups:
+        restored = [*(effects.restored_groups if effects else ()),
+                    *(ctx.journal.get("group_positions") or {})]  # fmt: skip
+    stopping = _will_run(ctx, "stop-connectors")
+    busy = busy_groups(admin, groups_to_change(ctx, restored, stopping=stopping))
+    if busy is None:
+        return
+    if ctx.options.dry_run:
+        ctx.say(f"a real run refuses this: {busy}")
+        return
+    raise InvalidInput(f"{busy}, then re-run the command; nothing was changed")
+
+
 def _replay_plan(ctx: Context, partitions: int | None) -> Plan:
     steps = ctx.options.steps
     if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
@@ -308,6 +331,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
                 )
 
     effects = _plan_preview(ctx, target, reader or ctx.admin)
+    _refuse_busy_groups(ctx, reader or ctx.admin, effects)
     ctx.say("steps:")
     for number, step in enumerate(_selected(options), 1):
         state = "" if _will_run(ctx, step.name) else " (done in a previous run, skipped)"
