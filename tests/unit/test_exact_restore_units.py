@@ -224,3 +224,56 @@ def test_from_offset_with_value_files_among_the_sources_is_refused(tmp_path: Pat
         "--dry-run",
     )  # fmt: skip
     assert code == 0 and "records: 2 read, 1 to send, 1 skipped (before_from_offset 1)" in out
+
+
+def _metadata_file(directory: Path, **fields: object) -> Path:
+    data = {"format": "kcb-topic-metadata", "version": 1, "topic": "t",
+            "time": "2026-01-02T00:00:00Z", "partitions": 3, "replicationFactor": 1,
+            "configs": {}, "groups": {}, **fields}  # fmt: skip
+    path = directory / "t-s.topic.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"partitions": 2**40}, "partitions must be an integer from 1 to 1000000, got 1.1e+12"),
+        ({"partitions": 1_000_001}, "partitions must be an integer from 1 to 1000000, got 1000001"),
+        (
+            {"replicationFactor": 2**15},
+            "replicationFactor must be an integer from 1 to 32767, got 32768",
+        ),
+    ],
+)
+def test_a_metadata_file_with_counts_past_kafkas_is_refused_at_once(
+    tmp_path: Path, capsys, fields: dict[str, object], says: str
+) -> None:
+    """Before, partitions 2**40 hung the dry run (a plan line per target partition)."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    path = _metadata_file(tmp_path, **fields)
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--dry-run", "--create-topic",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        f"restore.py: error: {path}: {says}; move it away to restore without it; nothing was sent\n"
+    )
+
+
+def test_the_metadata_file_of_another_topic_is_refused(tmp_path: Path, capsys) -> None:
+    """A `.topic.json` copied from another topic: before, its partitions, configs and groups
+    were used silently."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    path = _metadata_file(tmp_path, topic="payments", configs={"cleanup.policy": "compact"})
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        f"restore.py: error: {path} holds the metadata of topic 'payments', not of the files' "
+        "t-s (their topic's connector): move it away to restore without it, or put the right "
+        "t-s.topic.json there; nothing was sent\n"
+    )

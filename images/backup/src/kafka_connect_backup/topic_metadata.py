@@ -30,6 +30,10 @@ SUFFIX = ".topic.json"
 PATTERN = f"*{SUFFIX}"
 FORMAT = "kcb-topic-metadata"
 VERSION = 1
+# More than any real topic has (Kafka's own field is an int32): a count above it is a damaged
+# or hostile file, and restore's plan (a line per target partition) would never finish.
+MAX_PARTITIONS = 1_000_000
+MAX_REPLICATION_FACTOR = 2**15 - 1  # Kafka's int16 field
 
 
 class MetadataError(ValueError):
@@ -77,10 +81,11 @@ def write_metadata(directory: Path, sink_name: str, metadata: TopicMetadata) -> 
     return path
 
 
-def _count(data: dict[str, Any], name: str, path: Path) -> int:
+def _count(data: dict[str, Any], name: str, path: Path, most: int) -> int:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MetadataError(f"{path}: {name} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        shown = repr(value) if not isinstance(value, int) or value < 10**12 else f"{value:.3g}"
+        raise MetadataError(f"{path}: {name} must be an integer from 1 to {most}, got {shown}")
     return value
 
 
@@ -112,8 +117,8 @@ def read_metadata(path: Path) -> TopicMetadata:
     return TopicMetadata(
         topic,
         moment,
-        _count(data, "partitions", path),
-        _count(data, "replicationFactor", path),
+        _count(data, "partitions", path, MAX_PARTITIONS),
+        _count(data, "replicationFactor", path, MAX_REPLICATION_FACTOR),
         configs,
         groups,
     )

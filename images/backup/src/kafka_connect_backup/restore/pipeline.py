@@ -115,13 +115,23 @@ def source_metadata(sources: list[SourceFile]) -> tuple[Path, TopicMetadata] | N
     if len(stems) != 1:
         return None
     directories = list(dict.fromkeys(f.path.parent for f in envelope))
-    path = find_metadata(directories, stems.pop())
+    stem = stems.pop()
+    path = find_metadata(directories, stem)
     if path is None:
         return None
     try:
-        return path, read_metadata(path)
+        metadata = read_metadata(path)
     except MetadataError as exc:
         raise InvalidInput(f"{exc}; move it away to restore without it; nothing was sent") from None
+    if not stem.startswith(f"{metadata.topic}-"):
+        # A file copied or renamed from another topic: its partitions, configs and groups
+        # are not this topic's.
+        raise InvalidInput(
+            f"{path} holds the metadata of topic {metadata.topic!r}, not of the files' "
+            f"{stem} (their topic's connector): move it away to restore without it, or put "
+            f"the right {stem}.topic.json there; nothing was sent"
+        )
+    return path, metadata
 
 
 def _exact_state(

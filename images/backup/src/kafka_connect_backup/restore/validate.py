@@ -46,6 +46,7 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
 )
 from kafka_connect_backup.sinkfiles import connector_name
+from kafka_connect_backup.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 
 if TYPE_CHECKING:
     from kafka_connect_backup.config import Config
@@ -147,8 +148,8 @@ def check_options(args: argparse.Namespace) -> None:
             "give either --runbook (every step) or --step (the steps named), not both"
         )
     for flag, value, most in (
-        ("--partitions", args.partitions, 2**31 - 1),  # Kafka's int32 / int16 fields
-        ("--replication-factor", args.replication_factor, 2**15 - 1),
+        ("--partitions", args.partitions, MAX_PARTITIONS),
+        ("--replication-factor", args.replication_factor, MAX_REPLICATION_FACTOR),
     ):
         if value is not None and not 1 <= value <= most:
             raise InvalidInput(
