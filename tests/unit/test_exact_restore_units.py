@@ -277,3 +277,17 @@ def test_the_metadata_file_of_another_topic_is_refused(tmp_path: Path, capsys) -
         "t-s (their topic's connector): move it away to restore without it, or put the right "
         "t-s.topic.json there; nothing was sent\n"
     )
+
+
+def test_a_header_name_that_is_not_unicode_is_refused_by_the_scan(tmp_path: Path) -> None:
+    """A lone surrogate in a header name (a JSON \\udc80 escape): before, the plan passed it
+    and the send failed as "changed after the scan"."""
+    bad = line(0, 1).replace('"headers": []', '"headers": [["tr\\udc80ce", "a"]]')
+    path = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), bad])
+    with pytest.raises(SourceError) as refused:
+        scan(from_patterns([str(path)]), TimeFilter(TimeWindow(None, None)),
+             MissingTimestamp.SKIP)  # fmt: skip
+    assert str(refused.value).startswith(
+        f"{path} line 2 is not an envelope line (headers.0: the name 'tr\\udc80ce' is text that "
+        "is not valid Unicode (Kafka header names are UTF-8 strings))"
+    )
