@@ -29,6 +29,7 @@ from kafka_connect_backup.restore.cli import main as restore
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.supervisor.offsets import record_at_stop
+from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 from kafka_stack import Broker, ConnectWorker
 from supervisor_helpers import delete_connectors, make_config, sink_name, wait_running
 
@@ -291,3 +292,47 @@ def test_a_restore_after_a_format_switch_replays_in_written_order(
     assert "delivered 35, failed 0" in out
     rows = read_topic(kafka_broker.bootstrap, topic)[0]
     assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))
+
+
+def test_a_saved_config_the_cluster_refuses_is_found_by_the_plan_and_can_be_dropped(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """A metadata file saved by Kafka 3.x keeps message.format.version, which Kafka 4 does
+    not know: before, the creation failed after the plan, with no way to leave it out."""
+    topic = f"oldcfg-{uuid.uuid4().hex[:6]}"
+    stem = connector_name(topic, "bk")
+    envelope = tmp_path / f"{stem}-2026-03.envelope.sink"
+    envelope.write_text(
+        json.dumps({"timestamp": 1772323200000, "timestampType": "CreateTime", "partition": 0,
+                    "offset": 0, "key": None, "value": "{}", "headers": []}) + "\n"
+    )  # fmt: skip
+    write_metadata(tmp_path, "bk", TopicMetadata(
+        topic, datetime(2026, 3, 2, tzinfo=UTC), 1, 1,
+        {"message.format.version": "3.0-IV1", "retention.ms": "12345678"},
+    ))  # fmt: skip
+    args = [topic, kafka_broker.bootstrap, str(envelope), "2026-03-01", "--create-topic", "--yes"]
+    code, out, err = _run([*args, "--dry-run"])
+    assert code == 0, out + err
+    planned = (
+        f"Kafka at {kafka_broker.bootstrap} would not create topic {topic} as planned (1 "
+        "partition, replication factor 1, configs message.format.version=3.0-IV1, "
+        "retention.ms=12345678): "
+    )
+    assert f"a real run refuses this: {planned}" in out
+    code, out, err = _run(args)
+    assert code == 2, out + err
+    assert err.startswith(f"restore.py: error: {planned}")
+    assert err.endswith(
+        "; leave out each config it does not take with --drop-config KEY (repeatable; e.g. one "
+        "an older Kafka version saved), or give --partitions / --replication-factor; nothing "
+        "was changed\n"
+    )
+    assert "message.format.version" in err.removeprefix(f"restore.py: error: {planned}")
+    admin = kafka_broker.admin()
+    assert topic not in admin.list_topics(timeout=10).topics
+    code, out, err = _run([*args, "--drop-config", "message.format.version"])
+    assert code == 0, out + err
+    assert "delivered 1, failed 0" in out
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert configs["retention.ms"].value == "12345678"

@@ -39,6 +39,7 @@ from kafka_connect_backup.restore.errors import (
 from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
+    check_creatable,
     check_kafka,
     check_record_sizes,
     describe_plan,
@@ -161,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--partitions", type=int, help="partitions of a (re)created topic")
     parser.add_argument("--replication-factor", type=int, help="of a (re)created topic")
+    parser.add_argument(
+        "--drop-config",
+        action="append",
+        metavar="KEY",
+        help="leave this saved topic config out of a (re)created topic (repeatable), e.g. one "
+        "an older Kafka version saved that the cluster refuses (the plan checks)",
+    )
     parser.add_argument("--config", type=Path, help="kcb config (default /etc/kcb/config.yaml)")
     parser.add_argument(
         "--command-config",
@@ -239,8 +247,10 @@ def _restore(
         settings.topic,
         args.partitions or (metadata.partitions if metadata else 1),
         args.replication_factor or (metadata.replication_factor if metadata else 1),
-        dict(metadata.configs) if metadata else {},
+        settings.topic_configs(metadata.configs) if metadata else {},
     )
+    if reader is not None and target is not None and args.create_topic and not target.partitions:
+        check_creatable(reader, create, dry_run_out=out if args.dry_run else None)
     partitions = target.partitions if target is not None and target.partitions else None
     clock.lap("prepare")
     plan = make_plan(

@@ -299,6 +299,28 @@ class KafkaAdmin:
                 raise self.denied(exc, "Delete", "topic", topic) from None
         self._wait(lambda: topic not in self.topics(), wait, f"topic {topic} still listed")
 
+    def refuses_creation(self, info: TopicInfo) -> str | None:
+        """Why the cluster would not create the topic as `info` says (a config it does not
+        know, e.g. one of an older Kafka version; too many replicas), asked with a validate-only
+        request, or None. None too when the topic exists or the answer is about access
+        (check_access says that)."""
+        new = NewTopic(
+            info.name,
+            num_partitions=info.partitions,
+            replication_factor=info.replication_factor,
+            config=dict(info.configs),
+        )
+        try:
+            self.admin.create_topics([new], validate_only=True, operation_timeout=self.timeout)[
+                info.name
+            ].result(self.timeout)
+        except KafkaException as exc:
+            code = _code(exc)
+            if "TOPIC_ALREADY_EXISTS" in code or "AUTHORIZATION" in code:
+                return None
+            return _reason(exc)
+        return None
+
     def create(self, info: TopicInfo, wait: float = 60.0) -> None:
         new = NewTopic(
             info.name,

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.producer import (
@@ -371,6 +371,26 @@ def oversized(plan: Plan, max_message_bytes: int, topic: str) -> str | None:
         f"--entity-name {topic} --add-config max.message.bytes=N), or leave those records out "
         "with --from / --to"
     )
+
+
+def check_creatable(admin: KafkaAdmin, info: TopicInfo, *, dry_run_out: TextIO | None) -> None:
+    """A topic to be created as saved that the cluster would refuse: refused before anything
+    is deleted or sent (a dry run prints what a real run refuses)."""
+    reason = admin.refuses_creation(info)
+    if reason is None:
+        return
+    configs = ", ".join(f"{k}={v}" for k, v in sorted(info.configs.items())) or "none"
+    message = (
+        f"Kafka at {admin.bootstrap} would not create topic {info.name} as planned "
+        f"({counted(info.partitions, 'partition')}, replication factor "
+        f"{info.replication_factor}, configs {configs}): {reason}; leave out each config it "
+        "does not take with --drop-config KEY (repeatable; e.g. one an older Kafka version "
+        "saved), or give --partitions / --replication-factor"
+    )
+    if dry_run_out is not None:
+        print(f"a real run refuses this: {message}", file=dry_run_out)
+        return
+    raise InvalidInput(f"{message}; nothing was changed")
 
 
 def check_record_sizes(

@@ -26,6 +26,7 @@ from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.pipeline import (
     Progress,
+    check_creatable,
     check_record_sizes,
     describe_plan,
     dry_run_admin,
@@ -96,6 +97,7 @@ def _fingerprint(settings: Settings, options: RunbookOptions) -> dict[str, objec
         "reset_groups": list(options.reset_groups),
         "from_offsets": {str(p): o for p, o in sorted(settings.from_offsets.items())},
         "restore_groups": settings.restore_groups,
+        "drop_configs": sorted(settings.drop_configs),
     }
     defaults: dict[str, object] = {
         "timestamp_field": DEFAULT_TIMESTAMP_FIELD,
@@ -159,6 +161,10 @@ def _plan_preview(
     steps = ctx.options.steps
     recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
     info = target_info(ctx) if recreate else None
+    if info is not None and admin is not None and target is not None and not target.partitions:
+        # Created from the saved metadata (the topic is gone): its configs may be an older
+        # Kafka's.
+        check_creatable(admin, info, dry_run_out=ctx.out if ctx.options.dry_run else None)
     partitions = info.partitions if info else (target.partitions if target else None)
     plan = _replay_plan(ctx, partitions or None) if _will_run(ctx, "replay") else None
     if plan is not None and admin is not None:

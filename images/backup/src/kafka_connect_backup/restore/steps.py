@@ -320,7 +320,7 @@ def target_info(ctx: Context) -> TopicInfo | None:
         ctx.topic,
         partitions or info.partitions,
         replication or info.replication_factor,
-        info.configs,
+        ctx.settings.topic_configs(info.configs),
     )
 
 

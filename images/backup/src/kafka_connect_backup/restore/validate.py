@@ -87,6 +87,12 @@ class Settings:
     envelope_field: str | None = None
     from_offsets: dict[int, int] = field(default_factory=dict)
     restore_groups: bool = False
+    # --drop-config: saved topic configs left out of a (re)created topic.
+    drop_configs: tuple[str, ...] = ()
+
+    def topic_configs(self, configs: dict[str, str]) -> dict[str, str]:
+        """The configs a (re)created topic gets: `configs` less the dropped ones."""
+        return {k: v for k, v in configs.items() if k not in self.drop_configs}
 
     @property
     def bootstrap(self) -> str:
@@ -275,6 +281,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         envelope_field=args.timestamp_field,
         from_offsets=from_offsets,
         restore_groups=args.restore_groups,
+        drop_configs=tuple(dict.fromkeys(args.drop_config or ())),
     )
 
 
