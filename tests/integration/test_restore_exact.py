@@ -262,18 +262,15 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
         assert kafka.group_offsets(group, topic) == offsets
 
 
-def test_a_restore_after_a_format_switch_replays_in_written_order(
-    kafka_broker: Broker, tmp_path: Path
-) -> None:
-    """sinkFormat value -> envelope on March 10th: the 30 older value records are replayed
-    before the 5 newer envelope records (before: the envelope ones first, exit 0)."""
-    topic = f"switch-{uuid.uuid4().hex[:6]}"
+def _switched_files(directory: Path, topic: str) -> None:
+    """sinkFormat value -> envelope on March 10th: 30 value records, then 5 envelope records
+    (offsets 30-34)."""
     stem = connector_name(topic, "bk")
-    value = tmp_path / f"{stem}-2026-03.sink"
+    value = directory / f"{stem}-2026-03.sink"
     value.write_text(
         "".join(f'{{"seq":{i},"utcTime":"2026-03-01T00:00:{i:02d}Z"}}\n' for i in range(30))
     )
-    envelope = tmp_path / f"{stem}-2026-03.envelope.sink"
+    envelope = directory / f"{stem}-2026-03.envelope.sink"
     envelope.write_text(
         "".join(
             json.dumps({"timestamp": 1773100800000 + i, "timestampType": "CreateTime",
@@ -284,6 +281,15 @@ def test_a_restore_after_a_format_switch_replays_in_written_order(
     )  # fmt: skip
     os.utime(value, (1773100800, 1773100800))  # 2026-03-10T00:00Z, its last write
     os.utime(envelope, (1773964800, 1773964800))  # 2026-03-20T00:00Z
+
+
+def test_a_restore_after_a_format_switch_replays_in_written_order(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """The 30 older value records are replayed before the 5 newer envelope records (before:
+    the envelope ones first, exit 0)."""
+    topic = f"switch-{uuid.uuid4().hex[:6]}"
+    _switched_files(tmp_path, topic)
     code, out, err = _run(
         [topic, kafka_broker.bootstrap, str(tmp_path / "*.sink"), "2026-03-01", "--create-topic",
          "--partitions", "1", "--yes"]
@@ -292,6 +298,48 @@ def test_a_restore_after_a_format_switch_replays_in_written_order(
     assert "delivered 35, failed 0" in out
     rows = read_topic(kafka_broker.bootstrap, topic)[0]
     assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))
+
+
+def test_groups_are_restored_from_the_envelope_files_after_a_format_switch(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """--restore-groups over value and envelope files (before: refused whichever way it was
+    asked): each group is mapped on the envelope records, which follow the value records; a
+    group that had not read all the value records restarts from the first replayed record,
+    and the plan says so."""
+    topic = f"switchgrp-{uuid.uuid4().hex[:6]}"
+    _switched_files(tmp_path, topic)
+    saved = {"billing": {0: 32}, "lagging": {0: 10}}
+    write_metadata(tmp_path, "bk", TopicMetadata(
+        topic, datetime(2026, 3, 20, tzinfo=UTC), 1, 1, {}, saved
+    ))  # fmt: skip
+    admin = kafka_broker.admin()
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    code, out, err = _run(
+        [topic, kafka_broker.bootstrap, str(tmp_path / "*.sink"), "--from", "2026-03-01",
+         "--sink-name", "bk", "--sink-path", str(tmp_path), "--state-dir", str(tmp_path / "st"),
+         "--step", "recreate-topic", "--step", "replay", "--step", "reset-offsets",
+         "--restore-groups", "--yes", "--force"]
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert (
+        "group billing: saved offsets 0:32 -> restored offsets 0:+2 (past the value records "
+        "replayed before the envelope records on each partition, counted by the send)"
+    ) in out
+    assert "group lagging: saved offsets 0:10 -> restored offsets 0:+0 (past the value " in out
+    assert (
+        "; NOT COVERED: its saved offsets on partitions 0 are before the first envelope "
+        "records (0:30), so value records it had not read (they carry no offsets) cannot be "
+        "located: those partitions restart from the first replayed record (records it had "
+        "read are read again)"
+    ) in out
+    assert "group billing: saved offsets 0:32 -> restored offsets 0:32\n" in out
+    assert "group lagging: saved offsets 0:10 -> restored offsets 0:0; NOT COVERED" in out
+    rows = read_topic(kafka_broker.bootstrap, topic)[0]
+    assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))
+    kafka = KafkaAdmin(KafkaConnection(kafka_broker.bootstrap))
+    assert kafka.group_offsets("billing", topic) == {0: 32}
+    assert kafka.group_offsets("lagging", topic) == {0: 0}
 
 
 def test_a_saved_config_the_cluster_refuses_is_found_by_the_plan_and_can_be_dropped(

@@ -291,3 +291,27 @@ def test_a_header_name_that_is_not_unicode_is_refused_by_the_scan(tmp_path: Path
         f"{path} line 2 is not an envelope line (headers.0: the name 'tr\\udc80ce' is text that "
         "is not valid Unicode (Kafka header names are UTF-8 strings))"
     )
+
+
+def test_restore_groups_after_a_switch_back_to_value_files_is_refused(
+    tmp_path: Path, capsys
+) -> None:
+    """Value records written after the envelope ones carry no offsets: no saved group
+    offset can be mapped past them."""
+    envelope = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    value = write(tmp_path / "t-s-2026-01.sink", ['{"utcTime":"2026-01-20T00:00Z"}'])
+    os.utime(envelope, (T0 // 1000 + 60, T0 // 1000 + 60))
+    os.utime(value, (T0 // 1000 + 7200, T0 // 1000 + 7200))
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--sink-path", str(tmp_path / "live"), "--step", "replay", "--restore-groups",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        "restore.py: error: --restore-groups: the value files t-s-2026-01.sink were written "
+        "after the envelope file t-s-2026-01.envelope.sink (sinkFormat switched back to value): "
+        "their records carry no offsets, so the saved group offsets cannot be mapped past them; "
+        "restore the groups from files up to the switch back (give them as restore_files), or "
+        "leave out --restore-groups; nothing was sent\n"
+    )

@@ -198,14 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="GROUP",
         help="after the replay, set this consumer group to the start of the restored topic "
-        "(repeatable); groups not named lose their position when the topic is recreated",
+        "(repeatable; refused while it has members); groups not named lose their position when "
+        "the topic is recreated",
     )
     runbook.add_argument(
         "--restore-groups",
         action="store_true",
         help="envelope files: after the replay, put every consumer group saved in the topic "
         "metadata file ({topic}-{sinkName}.topic.json beside the files) at the restored "
-        "position of its saved offset (the plan prints each mapping first)",
+        "position of its saved offset (the plan prints each mapping first; after a value -> "
+        "envelope switch, mapped on the envelope records replayed after the value ones); "
+        "refused while a group has members",
     )
     runbook.add_argument(
         "--force",

@@ -467,17 +467,29 @@ class KafkaAdmin:
         wanted = sorted(set(groups))
         if not wanted:
             return {}
-        futures = self.admin.describe_consumer_groups(wanted, request_timeout=self.timeout)
         found: dict[str, list[str]] = {}
         for group in wanted:
-            try:
-                described = futures[group].result(self.timeout)
-            except KafkaException as exc:
-                raise self.refused(exc, f"describing group {group}") from None
+            described = self._describe_group(group)
             members = sorted(str(m.client_id) for m in described.members or ())
             if members:
                 found[group] = members
         return found
+
+    def _describe_group(self, group: str) -> Any:
+        """A group's description; a coordinator still loading (a broker just started) is
+        waited for, up to the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[
+                    group
+                ].result(self.timeout)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = error is not None and error.retriable()
+                if not retriable or time.monotonic() >= deadline:
+                    raise self.refused(exc, f"describing group {group}") from None
+                time.sleep(0.5)
 
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must

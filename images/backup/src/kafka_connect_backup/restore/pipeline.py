@@ -169,13 +169,10 @@ def _exact_state(
             "replay each record's own key; leave it out; nothing was sent"
         )
     groups: dict[str, dict[int, int]] = {}
+    after_values = len(envelope) != len(sources)
     if settings.restore_groups:
-        if len(envelope) != len(sources):
-            raise InvalidInput(
-                "--restore-groups needs envelope files only: the records of value files get "
-                "offsets in the target that cannot be known before the send; give only the "
-                "*.envelope.sink* files; nothing was sent"
-            )
+        if after_values:
+            _values_before_envelopes(sources)
         if metadata is None:
             stem = envelope[0].sink.stem if envelope[0].sink else settings.source_connector
             raise InvalidInput(
@@ -190,7 +187,28 @@ def _exact_state(
     if routing is None and target_partitions:
         routing = choose_routing(target_partitions, metadata.partitions if metadata else None)
     reader = FieldReader(settings.envelope_field) if settings.envelope_field else None
-    return ExactState(start, end, reader, dict(settings.from_offsets), routing, groups)
+    return ExactState(
+        start, end, reader, dict(settings.from_offsets), routing, groups, after_values=after_values
+    )
+
+
+def _values_before_envelopes(sources: list[SourceFile]) -> None:
+    """--restore-groups over value and envelope files (a sinkFormat value -> envelope switch):
+    the groups are mapped on the envelope records, replayed after the value ones; a value file
+    written after an envelope file (a switch back) would put records without offsets after
+    them, where no saved offset can be mapped: refused."""
+    envelope = envelope_sources(sources)
+    first = sources.index(envelope[0])
+    later = [f.path.name for f in sources[first:] if f not in envelope]
+    if later:
+        shown = ", ".join(later[:3]) + (", ..." if len(later) > 3 else "")
+        raise InvalidInput(
+            f"--restore-groups: the value files {shown} were written after the envelope file "
+            f"{envelope[0].path.name} (sinkFormat switched back to value): their records carry "
+            "no offsets, so the saved group offsets cannot be mapped past them; restore the "
+            "groups from files up to the switch back (give them as restore_files), or leave "
+            "out --restore-groups; nothing was sent"
+        )
 
 
 def make_plan(
@@ -291,11 +309,35 @@ def describe_exact(plan: Plan, exact: ExactState, out: TextIO) -> None:
         print(f"group {group}: {group_mapping(exact, group)}", file=out)
 
 
-def group_mapping(exact: ExactState, group: str, starts: list[int] | None = None) -> str:
+def group_mapping(
+    exact: ExactState,
+    group: str,
+    starts: list[int] | None = None,
+    replay_starts: list[int] | None = None,
+) -> str:
     saved = ", ".join(f"{p}:{o}" for p, o in sorted(exact.groups[group].items()))
-    positions = exact.positions(group, starts)
-    restored = ", ".join(f"{p}:{o}" for p, o in sorted(positions.items())) or "no partition"
-    return f"saved offsets {saved} -> restored offsets {restored}"
+    positions = exact.positions(group, starts, replay_starts)
+    if exact.after_values and starts is None:
+        # The plan, before the send: the value records' spread is known once they are sent.
+        restored = ", ".join(f"{p}:+{o}" for p, o in sorted(positions.items()))
+        text = (
+            f"saved offsets {saved} -> restored offsets {restored or 'no partition'} (past the "
+            "value records replayed before the envelope records on each partition, counted "
+            "by the send)"
+        )
+    else:
+        restored = ", ".join(f"{p}:{o}" for p, o in sorted(positions.items())) or "no partition"
+        text = f"saved offsets {saved} -> restored offsets {restored}"
+    uncovered = exact.uncovered(group)
+    if uncovered:
+        firsts = ", ".join(f"{p}:{exact.first_offset[p]}" for p in uncovered)
+        text += (
+            f"; NOT COVERED: its saved offsets on partitions {', '.join(map(str, uncovered))} "
+            f"are before the first envelope records ({firsts}), so value records it had not "
+            "read (they carry no offsets) cannot be located: those partitions restart from "
+            "the first replayed record (records it had read are read again)"
+        )
+    return text
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
@@ -453,6 +495,7 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
         summary.delivered = counter.delivered
     else:
         summary.delivered = gained(before, after)
+        summary.ends = after
     summary.failed = max(0, plan.matched - summary.delivered)
     summary.errors = counter.errors
     if counter.undelivered:

@@ -374,13 +374,24 @@ def step_replay(ctx: Context) -> dict[str, object]:
     if ctx.settings.restore_groups and exact is not None:
         # Every record delivered, in its planned place: the mappings hold; kept for the
         # reset-offsets step (a re-run after a failure in between reads them from here).
+        starts, replay_starts = summary.starts, None
+        if exact.after_values:
+            # The envelope records were sent last: each partition's end less their count.
+            if summary.ends is None:
+                raise RunbookError(
+                    "--restore-groups: Kafka did not give the topic's end offsets after the "
+                    "send, so where the envelope records start after the value records is "
+                    "unknown; no group was changed (set them by hand, or re-run the restore)"
+                )
+            starts = [end - exact.counts[p] for p, end in enumerate(summary.ends)]
+            replay_starts = summary.starts
         ctx.journal.set(
             "group_positions",
             {
                 group: {
-                    "mapping": group_mapping(exact, group, summary.starts),
+                    "mapping": group_mapping(exact, group, starts, replay_starts),
                     "offsets": {
-                        str(p): o for p, o in exact.positions(group, summary.starts).items()
+                        str(p): o for p, o in exact.positions(group, starts, replay_starts).items()
                     },
                 }
                 for group in sorted(exact.groups)
