@@ -378,6 +378,16 @@ def test_a_saved_config_the_cluster_refuses_is_found_by_the_plan_and_can_be_drop
     assert "message.format.version" in err.removeprefix(f"restore.py: error: {planned}")
     admin = kafka_broker.admin()
     assert topic not in admin.list_topics(timeout=10).topics
+    # The runbook's recreate-topic, the topic gone: the same check before its first step.
+    step = [topic, kafka_broker.bootstrap, str(envelope), "--from", "2026-03-01",
+            "--sink-name", "bk", "--sink-path", str(tmp_path), "--state-dir",
+            str(tmp_path / "st"), "--step", "recreate-topic", "--yes", "--force"]  # fmt: skip
+    code, out, err = _run([*step, "--dry-run"])
+    assert code == 0 and f"a real run refuses this: {planned}" in out, out + err
+    code, out, err = _run(step)
+    assert code == 2 and err.startswith(f"restore.py: error: {planned}"), out + err
+    assert "[1/1]" not in out
+    assert topic not in admin.list_topics(timeout=10).topics
     code, out, err = _run([*args, "--drop-config", "message.format.version"])
     assert code == 0, out + err
     assert "delivered 1, failed 0" in out
