@@ -8,6 +8,7 @@ key, and two consumer groups end at their mapped offsets (--restore-groups)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 import uuid
@@ -28,6 +29,7 @@ from kafka_connect_backup.restore.cli import main as restore
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.supervisor.offsets import record_at_stop
+from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 from kafka_stack import Broker, ConnectWorker
 from supervisor_helpers import delete_connectors, make_config, sink_name, wait_running
 
@@ -258,3 +260,137 @@ def test_runbook_restores_a_compacted_topic_and_its_groups(
     kafka = KafkaAdmin(KafkaConnection(kafka_broker.bootstrap))
     for group, offsets in saved.items():
         assert kafka.group_offsets(group, topic) == offsets
+
+
+def _switched_files(directory: Path, topic: str) -> None:
+    """sinkFormat value -> envelope on March 10th: 30 value records, then 5 envelope records
+    (offsets 30-34)."""
+    stem = connector_name(topic, "bk")
+    value = directory / f"{stem}-2026-03.sink"
+    value.write_text(
+        "".join(f'{{"seq":{i},"utcTime":"2026-03-01T00:00:{i:02d}Z"}}\n' for i in range(30))
+    )
+    envelope = directory / f"{stem}-2026-03.envelope.sink"
+    envelope.write_text(
+        "".join(
+            json.dumps({"timestamp": 1773100800000 + i, "timestampType": "CreateTime",
+                        "partition": 0, "offset": 30 + i, "key": None,
+                        "value": json.dumps({"seq": 30 + i}), "headers": []}) + "\n"
+            for i in range(5)
+        )
+    )  # fmt: skip
+    os.utime(value, (1773100800, 1773100800))  # 2026-03-10T00:00Z, its last write
+    os.utime(envelope, (1773964800, 1773964800))  # 2026-03-20T00:00Z
+
+
+def test_a_restore_after_a_format_switch_replays_in_written_order(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """The 30 older value records are replayed before the 5 newer envelope records (before:
+    the envelope ones first, exit 0)."""
+    topic = f"switch-{uuid.uuid4().hex[:6]}"
+    _switched_files(tmp_path, topic)
+    code, out, err = _run(
+        [topic, kafka_broker.bootstrap, str(tmp_path / "*.sink"), "2026-03-01", "--create-topic",
+         "--partitions", "1", "--yes"]
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert "delivered 35, failed 0" in out
+    rows = read_topic(kafka_broker.bootstrap, topic)[0]
+    assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))
+
+
+def test_groups_are_restored_from_the_envelope_files_after_a_format_switch(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """--restore-groups over value and envelope files (before: refused whichever way it was
+    asked): each group is mapped on the envelope records, which follow the value records; a
+    group that had not read all the value records restarts from the first replayed record,
+    and the plan says so."""
+    topic = f"switchgrp-{uuid.uuid4().hex[:6]}"
+    _switched_files(tmp_path, topic)
+    saved = {"billing": {0: 32}, "lagging": {0: 10}}
+    write_metadata(tmp_path, "bk", TopicMetadata(
+        topic, datetime(2026, 3, 20, tzinfo=UTC), 1, 1, {}, saved
+    ))  # fmt: skip
+    admin = kafka_broker.admin()
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    code, out, err = _run(
+        [topic, kafka_broker.bootstrap, str(tmp_path / "*.sink"), "--from", "2026-03-01",
+         "--sink-name", "bk", "--sink-path", str(tmp_path), "--state-dir", str(tmp_path / "st"),
+         "--step", "recreate-topic", "--step", "replay", "--step", "reset-offsets",
+         "--restore-groups", "--yes", "--force"]
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert (
+        "group billing: saved offsets 0:32 -> restored offsets 0:+2 (past the value records "
+        "replayed before the envelope records on each partition, counted by the send)"
+    ) in out
+    assert "group lagging: saved offsets 0:10 -> restored offsets 0:+0 (past the value " in out
+    assert (
+        "; NOT COVERED: its saved offsets on partitions 0 are before the first envelope "
+        "records (0:30), so value records it had not read (they carry no offsets) cannot be "
+        "located: those partitions restart from the first replayed record (records it had "
+        "read are read again)"
+    ) in out
+    assert "group billing: saved offsets 0:32 -> restored offsets 0:32\n" in out
+    assert "group lagging: saved offsets 0:10 -> restored offsets 0:0; NOT COVERED" in out
+    rows = read_topic(kafka_broker.bootstrap, topic)[0]
+    assert [json.loads(row[2] or b"")["seq"] for row in rows] == list(range(35))
+    kafka = KafkaAdmin(KafkaConnection(kafka_broker.bootstrap))
+    assert kafka.group_offsets("billing", topic) == {0: 32}
+    assert kafka.group_offsets("lagging", topic) == {0: 0}
+
+
+def test_a_saved_config_the_cluster_refuses_is_found_by_the_plan_and_can_be_dropped(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """A metadata file saved by Kafka 3.x keeps message.format.version, which Kafka 4 does
+    not know: before, the creation failed after the plan, with no way to leave it out."""
+    topic = f"oldcfg-{uuid.uuid4().hex[:6]}"
+    stem = connector_name(topic, "bk")
+    envelope = tmp_path / f"{stem}-2026-03.envelope.sink"
+    envelope.write_text(
+        json.dumps({"timestamp": 1772323200000, "timestampType": "CreateTime", "partition": 0,
+                    "offset": 0, "key": None, "value": "{}", "headers": []}) + "\n"
+    )  # fmt: skip
+    write_metadata(tmp_path, "bk", TopicMetadata(
+        topic, datetime(2026, 3, 2, tzinfo=UTC), 1, 1,
+        {"message.format.version": "3.0-IV1", "retention.ms": "12345678"},
+    ))  # fmt: skip
+    args = [topic, kafka_broker.bootstrap, str(envelope), "2026-03-01", "--create-topic", "--yes"]
+    code, out, err = _run([*args, "--dry-run"])
+    assert code == 0, out + err
+    planned = (
+        f"Kafka at {kafka_broker.bootstrap} would not create topic {topic} as planned (1 "
+        "partition, replication factor 1, configs message.format.version=3.0-IV1, "
+        "retention.ms=12345678): "
+    )
+    assert f"a real run refuses this: {planned}" in out
+    code, out, err = _run(args)
+    assert code == 2, out + err
+    assert err.startswith(f"restore.py: error: {planned}")
+    assert err.endswith(
+        "; leave out each config it does not take with --drop-config KEY (repeatable; e.g. one "
+        "an older Kafka version saved), or give --partitions / --replication-factor; nothing "
+        "was changed\n"
+    )
+    assert "message.format.version" in err.removeprefix(f"restore.py: error: {planned}")
+    admin = kafka_broker.admin()
+    assert topic not in admin.list_topics(timeout=10).topics
+    # The runbook's recreate-topic, the topic gone: the same check before its first step.
+    step = [topic, kafka_broker.bootstrap, str(envelope), "--from", "2026-03-01",
+            "--sink-name", "bk", "--sink-path", str(tmp_path), "--state-dir",
+            str(tmp_path / "st"), "--step", "recreate-topic", "--yes", "--force"]  # fmt: skip
+    code, out, err = _run([*step, "--dry-run"])
+    assert code == 0 and f"a real run refuses this: {planned}" in out, out + err
+    code, out, err = _run(step)
+    assert code == 2 and err.startswith(f"restore.py: error: {planned}"), out + err
+    assert "[1/1]" not in out
+    assert topic not in admin.list_topics(timeout=10).topics
+    code, out, err = _run([*args, "--drop-config", "message.format.version"])
+    assert code == 0, out + err
+    assert "delivered 1, failed 0" in out
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert configs["retention.ms"].value == "12345678"

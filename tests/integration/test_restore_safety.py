@@ -16,14 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.hold import held
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import consumer_group, period_of
 from kafka_connect_backup.supervisor.daemon import Supervisor
+from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 from kafka_helpers import (
+    consume_all,
     end_offsets,
     produce_json,
     producers_throttled,
@@ -96,11 +98,132 @@ def test_a_target_holding_records_is_refused_unless_append(
         "backup first, or restore into a new topic; nothing was sent"
     )
     assert end_offsets(admin, topic, 1) == [1200]
+    # The plan names --append only when it was given.
+    dry = restore(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "the restore appends 1200 records to them\n" in dry.stdout
+    assert "a real run refuses this: the topic holds records (see --append)" in dry.stdout
 
     appended = restore(*args, "--append")
     assert appended.returncode == 0, appended.stdout + appended.stderr
     assert "the restore appends 1200 records to them (--append)" in appended.stdout
     assert end_offsets(admin, topic, 1) == [2400]
+
+
+def test_a_replay_step_of_one_restore_is_never_sent_twice(
+    kafka_broker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """--step replay run again: skipped when it is the same restore, refused when its
+    arguments differ (before: the records were sent again, [7,8,9,5,6,7,8,9])."""
+    topic = create_topic(f"steps-{uuid.uuid4().hex[:8]}", 1)
+    source = write_sink(tmp_path / "steps-bk-2021-01.sink", 10)  # seq 0..9, one a second
+    admin = kafka_broker.admin()
+    common = [topic, kafka_broker.bootstrap, str(source), "--sink-path", str(tmp_path),
+              "--state-dir", str(tmp_path / "state"), "--yes", "--force"]  # fmt: skip
+    late = "2021-01-19T15:00:07"
+    created = restore(*common, "--from", late, "--partitions", "1", "--step", "recreate-topic")
+    assert created.returncode == 0, created.stdout + created.stderr
+    first = restore(*common, "--from", late, "--partitions", "1", "--step", "replay")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "delivered 3, failed 0" in first.stdout
+    assert end_offsets(admin, topic, 1) == [3]
+
+    again = restore(*common, "--from", late, "--partitions", "1", "--step", "replay")
+    assert again.returncode == 0, again.stdout + again.stderr
+    journal = tmp_path / "state" / f"restore-{topic}.json"
+    assert (
+        f"[1/1] replay the selected records into {topic}: done in a previous run of this "
+        f"restore (journal {journal}), skipped"
+    ) in again.stdout
+    assert "delivered" not in again.stdout and "(--append)" not in again.stdout
+    assert end_offsets(admin, topic, 1) == [3]
+
+    other = restore(*common, "--from", "2021-01-19T15:00:05", "--partitions", "1",
+                    "--step", "replay")  # fmt: skip
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert f"restore.py: error: step replay of the restore of {topic} was done with other " in (
+        other.stderr
+    )
+    assert "remove the journal to start a new restore; nothing was changed" in other.stderr
+    assert end_offsets(admin, topic, 1) == [3]
+    values = [json.loads(v or b"")["seq"] for _, v in consume_all(kafka_broker.bootstrap, topic, 3)]
+    assert values == [7, 8, 9]
+
+
+def _member(bootstrap: str, topic: str, group: str, client_id: str) -> Consumer:
+    """A running consumer of `group` on `topic`, once it holds its assignment."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "client.id": client_id, "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + 60
+    while not consumer.assignment():
+        assert time.monotonic() < deadline, f"{client_id} got no assignment"
+        consumer.poll(0.2)
+    return consumer
+
+
+def test_groups_with_running_consumers_are_refused_before_anything_changes(
+    kafka_broker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """--restore-groups and --reset-group into groups that are still consuming: before, the
+    restore reported the restored offsets, exit 0, while the consumer read everything again."""
+    topic = create_topic(f"busy-{uuid.uuid4().hex[:8]}", 1)
+    sink = "bk"
+    stem = f"{topic}-{sink}"
+    envelope = tmp_path / f"{stem}-2026-03.envelope.sink"
+    envelope.write_text("".join(
+        json.dumps({"timestamp": 1772323200000 + i, "timestampType": "CreateTime",
+                    "partition": 0, "offset": i, "key": None, "value": json.dumps({"seq": i}),
+                    "headers": []}) + "\n"
+        for i in range(20)
+    ))  # fmt: skip
+    write_metadata(tmp_path, sink, TopicMetadata(
+        topic, datetime(2026, 3, 2, tzinfo=UTC), 1, 1, {}, {"billing": {0: 12}}
+    ))  # fmt: skip
+    produce_json(kafka_broker.bootstrap, topic, records(20))
+    admin = kafka_broker.admin()
+    for group, offset in (("billing", 12), ("audit", 5)):
+        # A consumer's commit waits for a fresh broker's group coordinator to load.
+        committer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": group})
+        committer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        committer.close()
+        assert committed(admin, group, topic) == {0: offset}
+    args = [topic, kafka_broker.bootstrap, str(envelope), "--from", "1970-01-01",
+            "--sink-name", sink, "--sink-path", str(tmp_path), "--state-dir",
+            str(tmp_path / "state"), "--step", "recreate-topic", "--step", "replay",
+            "--step", "reset-offsets", "--restore-groups", "--reset-group", "audit",
+            "--yes", "--force"]  # fmt: skip
+    billing = _member(kafka_broker.bootstrap, topic, "billing", "billing-app-1")
+    audit = _member(kafka_broker.bootstrap, topic, "audit", "audit-app")
+    try:
+        dry = restore(*args, "--dry-run")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "a real run refuses this: consumer group audit has 1 active member (client " in (
+            dry.stdout
+        )
+        refused = restore(*args)
+    finally:
+        audit.close()
+    try:
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr == (
+            "restore.py: error: consumer group audit has 1 active member (client ids: "
+            "audit-app); consumer group billing has 1 active member (client ids: billing-app-1): "
+            "its offsets can only be reset or restored while it is inactive (its consumers would "
+            "commit over the change, or read the restored records again); stop its consumers "
+            "first, then re-run the command; nothing was changed\n"
+        )
+        assert "[1/3]" not in refused.stdout
+        assert end_offsets(admin, topic, 1) == [20]  # not deleted, nothing replayed
+        assert committed(admin, "billing", topic) == {0: 12}
+        assert committed(admin, "audit", topic) == {0: 5}
+    finally:
+        billing.close()
+    done = restore(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "group billing: saved offsets 0:12 -> restored offsets 0:12" in done.stdout
+    assert committed(admin, "billing", topic) == {0: 12}
+    assert committed(admin, "audit", topic) == {0: 0}
 
 
 def test_replaying_a_topics_own_live_sink_files_into_it_is_refused(

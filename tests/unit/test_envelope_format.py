@@ -114,7 +114,10 @@ def _line(**changes: object) -> str:
         (_line(timestamp=2**63), f"timestamp: {2**63} is beyond Kafka's range"),
         (_line(timestamp=10**400), "timestamp: 1000000000.* is beyond Kafka's range"),
         (_line(timestamp=-1), "timestamp: expected a non-negative integer, got -1"),
-        (_line(headers=[["\udc80", "v"]]), "headers.0 name: text that is not valid Unicode"),
+        (
+            _line(headers=[["\udc80", "v"]]),
+            "headers.0: the name .* is text that is not valid Unicode",
+        ),
     ],
 )
 def test_a_line_that_is_not_an_envelope_says_what_is_wrong(line: str, message: str) -> None:

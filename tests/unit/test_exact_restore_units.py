@@ -6,6 +6,7 @@ one-line refusals before anything is sent."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -268,3 +269,118 @@ def test_the_switch_to_key_routing_says_which_record_caused_it(tmp_path: Path, c
         "key: its partition modulo the count): the files hold partition 3 (offset 7), which "
         "the target's 2 partitions lack, and no metadata file gives the source's count"
     ) in out
+
+
+def test_from_offset_with_value_files_among_the_sources_is_refused(tmp_path: Path, capsys) -> None:
+    """Before, `--from-offset 0:101` over mixed files replayed every value record after the
+    envelope ones, without a word."""
+    value = write(tmp_path / "t-s-2026-01.sink", ['{"utcTime":"2026-01-01T00:00Z"}'])
+    os.utime(value, (T0 // 1000 + 60, T0 // 1000 + 60))
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 101), line(0, 102)])
+    code, out, err = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.sink"), "--from-offset", "0:101",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2, out
+    assert err == (
+        "restore.py: error: --from-offset picks envelope records by their offsets, but value "
+        "files are among the sources (t-s-2026-01.sink): their records carry no offsets, so "
+        "every one would be replayed; give only the *.envelope.sink* files with --from-offset, "
+        "or use the from time instead; nothing was sent\n"
+    )
+    code, out, _ = run(
+        capsys, "t", "localhost:1", str(tmp_path / "*.envelope.sink"), "--from-offset", "0:102",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 0 and "records: 2 read, 1 to send, 1 skipped (before_from_offset 1)" in out
+
+
+def _metadata_file(directory: Path, **fields: object) -> Path:
+    data = {"format": "kcb-topic-metadata", "version": 1, "topic": "t",
+            "time": "2026-01-02T00:00:00Z", "partitions": 3, "replicationFactor": 1,
+            "configs": {}, "groups": {}, **fields}  # fmt: skip
+    path = directory / "t-s.topic.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"partitions": 2**40}, "partitions must be an integer from 1 to 1000000, got 1.1e+12"),
+        ({"partitions": 1_000_001}, "partitions must be an integer from 1 to 1000000, got 1000001"),
+        (
+            {"replicationFactor": 2**15},
+            "replicationFactor must be an integer from 1 to 32767, got 32768",
+        ),
+    ],
+)
+def test_a_metadata_file_with_counts_past_kafkas_is_refused_at_once(
+    tmp_path: Path, capsys, fields: dict[str, object], says: str
+) -> None:
+    """Before, partitions 2**40 hung the dry run (a plan line per target partition)."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    path = _metadata_file(tmp_path, **fields)
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--dry-run", "--create-topic",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        f"restore.py: error: {path}: {says}; move it away to restore without it; nothing was sent\n"
+    )
+
+
+def test_the_metadata_file_of_another_topic_is_refused(tmp_path: Path, capsys) -> None:
+    """A `.topic.json` copied from another topic: before, its partitions, configs and groups
+    were used silently."""
+    write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    path = _metadata_file(tmp_path, topic="payments", configs={"cleanup.policy": "compact"})
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        f"restore.py: error: {path} holds the metadata of topic 'payments', not of the files' "
+        "t-s (their topic's connector): move it away to restore without it, or put the right "
+        "t-s.topic.json there; nothing was sent\n"
+    )
+
+
+def test_a_header_name_that_is_not_unicode_is_refused_by_the_scan(tmp_path: Path) -> None:
+    """A lone surrogate in a header name (a JSON \\udc80 escape): before, the plan passed it
+    and the send failed as "changed after the scan"."""
+    bad = line(0, 1).replace('"headers": []', '"headers": [["tr\\udc80ce", "a"]]')
+    path = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0), bad])
+    with pytest.raises(SourceError) as refused:
+        scan(from_patterns([str(path)]), TimeFilter(TimeWindow(None, None)),
+             MissingTimestamp.SKIP)  # fmt: skip
+    assert str(refused.value).startswith(
+        f"{path} line 2 is not an envelope line (headers.0: the name 'tr\\udc80ce' is text that "
+        "is not valid Unicode (Kafka header names are UTF-8 strings))"
+    )
+
+
+def test_restore_groups_after_a_switch_back_to_value_files_is_refused(
+    tmp_path: Path, capsys
+) -> None:
+    """Value records written after the envelope ones carry no offsets: no saved group
+    offset can be mapped past them."""
+    envelope = write(tmp_path / "t-s-2026-01.envelope.sink", [line(0, 0)])
+    value = write(tmp_path / "t-s-2026-01.sink", ['{"utcTime":"2026-01-20T00:00Z"}'])
+    os.utime(envelope, (T0 // 1000 + 60, T0 // 1000 + 60))
+    os.utime(value, (T0 // 1000 + 7200, T0 // 1000 + 7200))
+    code, _, err = run(
+        capsys, "t", "127.0.0.1:9", str(tmp_path / "*.sink"), "--from", "2026-01-01",
+        "--sink-path", str(tmp_path / "live"), "--step", "replay", "--restore-groups",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        "restore.py: error: --restore-groups: the value files t-s-2026-01.sink were written "
+        "after the envelope file t-s-2026-01.envelope.sink (sinkFormat switched back to value): "
+        "their records carry no offsets, so the saved group offsets cannot be mapped past them; "
+        "restore the groups from files up to the switch back (give them as restore_files), or "
+        "leave out --restore-groups; nothing was sent\n"
+    )

@@ -539,7 +539,7 @@ def test_sizes_read_in_one_unit(sink_dir: Path) -> None:
         (["--summary-json", "/nonexistent/dir/s.json"], "its directory /nonexistent/dir does not"),
         (
             ["--partitions", str(2**31)],
-            f"--partitions {2**31} must be 1 or more, at most 2147483647",
+            f"--partitions {2**31} must be 1 or more, at most 1000000",
         ),
         (["--replication-factor", "40000"], "--replication-factor 40000 must be 1 or more, at"),
         (["--source-topic", "../etc"], "--source-topic '../etc' is not a valid name (letters,"),
@@ -585,3 +585,47 @@ def test_verify_help_matches_what_it_compares(capsys):
     assert "do not record yet" not in text
     assert "with the sink group's committed offsets at the snapshot's stop, exactly" in text
     assert "the offsets are only a bound for value files (not compared)" in text
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--partitions", "3"],
+        ["--replication-factor", "3"],
+        ["--reset-group", "billing"],
+        ["--timestamp-field", "meta.time"],
+        ["--key-field", "user"],
+        ["--missing-timestamp", "include"],
+        ["--append"],
+        ["--source-topic", "connect2"],
+    ],
+)
+def test_a_finished_runbook_is_only_the_same_restore_with_the_same_options(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    """The journal's fingerprint covers every option that changes what is sent or changed:
+    before, each of these was answered "already completed, nothing to do", exit 0."""
+    sink = tmp_path / "filesink"
+    sink.mkdir()
+    (sink / f"{STEM}-2021-01.sink").write_text('{"utcTime":"2021-01-19T16:30:00Z"}\n')
+    state = tmp_path / "state"
+    state.mkdir()
+    # As this version and the one before it wrote it for the base command.
+    fingerprint: dict[str, object] = {
+        "topic": "connect1",
+        "window": "from 2021-01-19T15:57:00+00:00 (inclusive) to the last record",
+        "sources": [],
+        "snapshot": None,
+        "sink_name": "local-file-sink-backup",
+    }
+    finished = {"steps": {}, "created": 0, "fingerprint": fingerprint}
+    (state / "restore-connect1.20210101T000000Z.done.json").write_text(json.dumps(finished))
+    base = ["connect1", "127.0.0.1:9", "--from", "2021-01-19T15:57", "--sink-path", str(sink),
+            "--state-dir", str(state), "--runbook", "--dry-run"]  # fmt: skip
+    code, out, err = run(*base)
+    assert code == 0, out + err
+    assert "this restore of connect1 already completed" in out
+    code, out, err = run(*base, *extra)
+    assert code == 0, out + err
+    assert "already completed" not in out
+    assert "dry run: no step was run" in out

@@ -429,3 +429,29 @@ def test_snapshots_export_takes_timestamp_field_on_envelope_files(tmp_path, caps
     assert b"exported 2 records of t" in captured.err
     assert kcb(args) == 0  # without it: the record timestamps, all after the bound
     assert capsysbinary.readouterr().out.decode().splitlines() == lines
+
+
+def test_snapshots_export_after_a_format_switch_keeps_the_written_order(tmp_path, capsysbinary):
+    """sinkFormat value -> envelope on March 10th: the 30 older value records come before the
+    5 newer envelope records (before, the envelope file came first)."""
+    base = tmp_path / "backup" / "alpha.0" / "localhost" / "data" / "filesink"
+    base.mkdir(parents=True)
+    value = base / f"{STEM}-2026-03.sink"
+    value.write_text("".join(f'{{"utcTime":"2026-03-01T00:00:{i:02d}Z"}}\n' for i in range(30)))
+    envelope = base / f"{STEM}-2026-03.envelope.sink"
+    lines = [
+        json.dumps({"timestamp": 1773100800000 + i, "timestampType": "CreateTime",
+                    "partition": 0, "offset": 30 + i, "key": None, "value": None,
+                    "headers": []})
+        for i in range(5)
+    ]  # fmt: skip
+    envelope.write_text("".join(f"{item}\n" for item in lines))
+    os.utime(value, (1773100800, 1773100800))  # 2026-03-10T00:00Z, its last write
+    os.utime(envelope, (1773964800, 1773964800))  # 2026-03-20T00:00Z
+    code = kcb(export_args(tmp_path / "backup", "--snapshot", "alpha.0", "--from", "2026-01-01"))
+    captured = capsysbinary.readouterr()
+    assert code == 0, captured.err
+    exported = captured.out.decode().splitlines()
+    assert len(exported) == 35
+    assert exported[:30] == value.read_text().splitlines()
+    assert exported[30:] == lines

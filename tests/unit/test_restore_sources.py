@@ -249,3 +249,73 @@ def test_a_fifo_or_device_is_refused_not_waited_on(tmp_path: Path) -> None:
     assert str(caught.value) == f"{fifo} is a FIFO: give sink files (regular files) only"
     with pytest.raises(SourceError, match="is not a regular file"):
         inspect(Path("/dev/null"))
+
+
+def _at(path: Path, when: str, text: str = '{"utcTime":"2026-03-01T00:00:00Z"}\n') -> Path:
+    path.write_text(text)
+    stamp = int(parse_time(when).timestamp())
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("files", "written"),
+    [
+        pytest.param(
+            # sinkFormat value -> envelope on March 10th: before, the envelope file came first.
+            {"2026-03.sink": "2026-03-10T12:00", "2026-03.envelope.sink": "2026-03-20T00:00"},
+            ["2026-03.sink", "2026-03.envelope.sink"],
+            id="value-to-envelope",
+        ),
+        pytest.param(
+            {"2026-03.envelope.sink": "2026-03-10T12:00", "2026-03.sink": "2026-03-20T00:00"},
+            ["2026-03.envelope.sink", "2026-03.sink"],
+            id="envelope-to-value",
+        ),
+        pytest.param(
+            # sinkRotation daily -> monthly on March 2nd: before, the monthly file came first.
+            {
+                "2026-03-01.sink": "2026-03-02T00:00:05",  # its last write, just after midnight
+                "2026-03-02.sink": "2026-03-02T09:00",
+                "2026-03.sink": "2026-03-20T00:00",
+                "2026-02-28.sink": "2026-03-01T00:00:01",
+            },
+            ["2026-02-28.sink", "2026-03-01.sink", "2026-03-02.sink", "2026-03.sink"],
+            id="daily-to-monthly",
+        ),
+        pytest.param(
+            {
+                "2026-03.sink": "2026-03-02T09:00",
+                "2026-03-02.sink": "2026-03-02T23:00",
+                "2026-03-03.sink": "2026-03-03T23:00",
+            },
+            ["2026-03.sink", "2026-03-02.sink", "2026-03-03.sink"],
+            id="monthly-to-daily",
+        ),
+        pytest.param(
+            # Copied without their mtimes (all the copy's time): the periods' order still.
+            {
+                "2026-03.sink": "2026-12-01T00:00",
+                "2026-03-02.sink": "2026-12-01T00:00",
+                "2026-02.sink-1772323200.gz": "2026-12-01T00:00",
+                "2026-03-01.sink": "2026-12-01T00:00",
+                "2026-03.envelope.sink": "2026-12-01T00:00",
+            },
+            [
+                "2026-02.sink-1772323200.gz",
+                "2026-03-01.sink",
+                "2026-03-02.sink",
+                "2026-03.sink",
+                "2026-03.envelope.sink",
+            ],
+            id="mtimes-lost",
+        ),
+    ],
+)
+def test_files_replay_in_the_order_they_were_written_across_switches(
+    tmp_path: Path, files: dict[str, str], written: list[str]
+) -> None:
+    for suffix, when in files.items():
+        _at(tmp_path / f"{STEM}-{suffix}", when)
+    ordered = from_patterns([f"{tmp_path}/{STEM}-*"])
+    assert [f.path.name.removeprefix(f"{STEM}-") for f in ordered] == written

@@ -65,7 +65,7 @@ def test_written_atomically_and_read_back_the_same(tmp_path):
                 '{"format": "kcb-topic-metadata", "version": 1, "topic": "t", '
                 '"time": "2026-01-01T00:00Z", "partitions": 0, "replicationFactor": 1}'
             ),
-            "partitions must be an integer from 1 to 2147483647, got 0",
+            "partitions must be an integer from 1 to 1000000, got 0",
         ),
         (
             (
@@ -73,7 +73,7 @@ def test_written_atomically_and_read_back_the_same(tmp_path):
                 '"time": "2026-01-01T00:00Z", "partitions": 1099511627776, '
                 '"replicationFactor": 1}'
             ),
-            "partitions must be an integer from 1 to 2147483647, got 1099511627776",
+            "partitions must be an integer from 1 to 1000000, got 1.1e+12",
         ),
         (
             (

@@ -133,8 +133,16 @@ def parse_line(line: str | bytes) -> EnvelopeRecord:
     for index, pair in enumerate(headers):  # usually none or a few
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
             raise EnvelopeError(f"headers.{index}: expected a [name, value] pair")
-        decode_bytes(pair[0], f"headers.{index} name")  # a name is sent as UTF-8 too
-        pairs.append((pair[0], decode_bytes(pair[1], f"headers.{index}")))
+        name = pair[0]
+        if not name.isascii():  # a lone surrogate (a \udc80 escape) has no UTF-8 form
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EnvelopeError(
+                    f"headers.{index}: the name {name!r} is text that is not valid Unicode "
+                    "(Kafka header names are UTF-8 strings)"
+                ) from None
+        pairs.append((name, decode_bytes(pair[1], f"headers.{index}")))
     timestamp = data["timestamp"]
     return EnvelopeRecord(
         timestamp=None if timestamp is None else _integer(timestamp, "timestamp"),

@@ -9,13 +9,16 @@ file is `{topic}-{sinkName}-{period}.envelope.sink`: a format switch starts a ne
 file never mixes formats, and the names still end in `.sink` (and `.gz` once compressed), so
 rsnapshot's `*.sink` / `*.gz` include rules, the compressor and the `*.sink*` restore globs
 take them as they take value files. The stem (`{topic}-{sinkName}`) is the same in both.
+
+Restore replays a topic's files in the order they were written: sort_key says how that order
+is read from the names and the files' mtimes.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kafka_connect_backup.config_basics import SinkFormat, SinkRotation
@@ -119,6 +122,43 @@ def parse_sink_file(path: Path) -> SinkFileName | None:
     )
 
 
-def sort_key(name: SinkFileName) -> tuple[str, str, int, str]:
-    """Order files by period (then by compression epoch), as restore replays them."""
-    return (name.period, name.stem, name.epoch or 0, name.sink_format.value)
+def period_span(period: str) -> tuple[datetime, datetime]:
+    """The [start, end) of a `YYYY-MM` or `YYYY-MM-DD` period, in UTC (the connector's file
+    takes the period of the wall clock when it is declared, period_of). A name whose period
+    is no date (month 13, year 0) was not written by a connector: its year, or year 1."""
+    parts = [int(part) for part in period.split("-")]
+    daily = len(parts) == 3
+    try:
+        start = datetime(parts[0], parts[1], parts[2] if daily else 1, tzinfo=UTC)
+    except ValueError:
+        start = datetime(max(parts[0], 1), 1, 1, tzinfo=UTC)
+        daily = False
+        parts = [start.year, 12]
+    try:
+        if daily:
+            return start, start + timedelta(days=1)
+        year, month = (parts[0] + 1, 1) if parts[1] == 12 else (parts[0], parts[1] + 1)
+        return start, datetime(year, month, 1, tzinfo=UTC)
+    except (OverflowError, ValueError):  # the last period of year 9999
+        return start, datetime.max.replace(tzinfo=UTC)
+
+
+def sort_key(name: SinkFileName, mtime_ns: int | None = None) -> tuple[int, int, str, int, int]:
+    """The order the files of a topic were written in, which restore replays them in.
+
+    One connector writes one file at a time, so its files' write spans do not overlap and the
+    last write (mtime) orders them. The name alone cannot where two periods overlap: a
+    `sinkFormat` switch starts `{period}.envelope.sink` beside `{period}.sink` of the same
+    period, and a `sinkRotation` switch puts a `YYYY-MM` file beside the `YYYY-MM-DD` files of
+    that month (written before it after daily -> monthly, after it after monthly -> daily).
+    The mtime is clamped into the file's period, so a copy that lost it (cp without -p;
+    rsnapshot, the compressor and restore's moves keep it) still falls back on the period
+    order (by its end, then its start); a file without a known mtime counts as written up to
+    its period's end. Then by name, compression epoch (the older `.gz` of a re-created
+    period first), and last the value file before the envelope file (value is the original
+    format, so the likelier switch is value -> envelope)."""
+    start, end = period_span(name.period)
+    start_ns, end_ns = (int(moment.timestamp()) * 1_000_000_000 for moment in (start, end))
+    written = end_ns if mtime_ns is None else min(max(mtime_ns, start_ns), end_ns)
+    envelope = int(name.sink_format is not SinkFormat.VALUE)
+    return (written, start_ns, name.stem, name.epoch or 0, envelope)

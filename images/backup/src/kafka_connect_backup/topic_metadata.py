@@ -33,7 +33,10 @@ SUFFIX = ".topic.json"
 PATTERN = f"*{SUFFIX}"
 FORMAT = "kcb-topic-metadata"
 VERSION = 1
-MAX_REPLICATION_FACTOR = 2**15 - 1  # an int16 in Kafka's protocol
+# More than any real topic has (Kafka's own field is an int32): a count above it is a damaged
+# or hostile file, and restore's plan (a line per target partition) would never finish.
+MAX_PARTITIONS = 1_000_000
+MAX_REPLICATION_FACTOR = 2**15 - 1  # Kafka's int16 field
 
 
 class MetadataError(ValueError):
@@ -81,11 +84,12 @@ def write_metadata(directory: Path, sink_name: str, metadata: TopicMetadata) -> 
     return path
 
 
-def _count(data: dict[str, Any], name: str, path: Path, limit: int) -> int:
+def _count(data: dict[str, Any], name: str, path: Path, most: int) -> int:
     value = data.get(name)
-    if value.__class__ is not int or not 1 <= value <= limit:  # not isinstance: bool is an int
-        raise MetadataError(f"{path}: {name} must be an integer from 1 to {limit}, got {value!r}")
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        shown = repr(value) if not isinstance(value, int) or value < 10**12 else f"{value:.3g}"
+        raise MetadataError(f"{path}: {name} must be an integer from 1 to {most}, got {shown}")
+    return value
 
 
 def _text(value: Any, name: str) -> str:
@@ -166,7 +170,7 @@ def read_metadata(path: Path) -> TopicMetadata:
     return TopicMetadata(
         topic,
         moment,
-        _count(data, "partitions", path, MAX_PARTITION),
+        _count(data, "partitions", path, MAX_PARTITIONS),
         _count(data, "replicationFactor", path, MAX_REPLICATION_FACTOR),
         configs,
         groups,

@@ -39,6 +39,7 @@ from kafka_connect_backup.restore.errors import (
 from kafka_connect_backup.restore.kafkaops import TopicInfo
 from kafka_connect_backup.restore.pipeline import (
     Progress,
+    check_creatable,
     check_kafka,
     check_record_sizes,
     describe_plan,
@@ -164,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--partitions", type=int, help="partitions of a (re)created topic")
     parser.add_argument("--replication-factor", type=int, help="of a (re)created topic")
+    parser.add_argument(
+        "--drop-config",
+        action="append",
+        metavar="KEY",
+        help="leave this saved topic config out of a (re)created topic (repeatable), e.g. one "
+        "an older Kafka version saved that the cluster refuses (the plan checks)",
+    )
     parser.add_argument("--config", type=Path, help="kcb config (default /etc/kcb/config.yaml)")
     parser.add_argument(
         "--command-config",
@@ -193,14 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="GROUP",
         help="after the replay, set this consumer group to the start of the restored topic "
-        "(repeatable); groups not named lose their position when the topic is recreated",
+        "(repeatable; refused while it has members); groups not named lose their position when "
+        "the topic is recreated",
     )
     runbook.add_argument(
         "--restore-groups",
         action="store_true",
         help="envelope files: after the replay, put every consumer group saved in the topic "
         "metadata file ({topic}-{sinkName}.topic.json beside the files) at the restored "
-        "position of its saved offset (the plan prints each mapping first)",
+        "position of its saved offset (the plan prints each mapping first; after a value -> "
+        "envelope switch, mapped on the envelope records replayed after the value ones); "
+        "refused while a group has members",
     )
     runbook.add_argument(
         "--force",
@@ -242,8 +253,10 @@ def _restore(
         settings.topic,
         args.partitions or (metadata.partitions if metadata else 1),
         args.replication_factor or (metadata.replication_factor if metadata else 1),
-        dict(metadata.configs) if metadata else {},
+        settings.topic_configs(metadata.configs) if metadata else {},
     )
+    if reader is not None and target is not None and args.create_topic and not target.partitions:
+        check_creatable(reader, create, dry_run_out=out if args.dry_run else None)
     partitions = target.partitions if target is not None and target.partitions else None
     clock.lap("prepare")
     plan = make_plan(
@@ -266,6 +279,7 @@ def _restore(
             recreate=False,
             sink_group=consumer_group(settings.topic, settings.sink_name),
             copy="they stay in the source files",
+            append=settings.append,
         )
         print_consequences(effects, out)
         if target.records and not settings.append:

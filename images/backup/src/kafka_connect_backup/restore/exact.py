@@ -8,8 +8,8 @@ Selection (the scan, before anything is sent), per record:
 - `--from-offset P:O`: on partition P, offsets from O on (partitions not named: all);
 - an offset at or below one already read on its partition is a duplicate (a sink task that
   crashed before its commit delivers the same records again) and is skipped.
-Files are read in their order (period, then compression), so each partition's records are
-replayed in offset order.
+Files are read in the order they were written (sinkfiles.sort_key), so each partition's
+records are replayed in offset order.
 
 Routing: into the record's own partition when the target has the source's partition count
 (the topic metadata file's; without one, as long as every partition exists in the target),
@@ -22,7 +22,11 @@ consumed every record of P before O. Its restored position on a target partition
 the first replayed record it had not consumed (the end when it had consumed them all), so it
 resumes exactly where it was: nothing skipped; in key routing, where partitions mix, nothing
 skipped either (at worst records it had consumed are read again). With partition routing a
-partition the group had no commit on gets none.
+partition the group had no commit on gets none. After a value -> envelope switch the value
+files are replayed first: the envelope records' start on each target partition is its end
+offset after the send less their count, and a partition where the group's saved offset is
+before the first envelope record (value records it had not read, without offsets) restarts
+from the first replayed record.
 """
 
 from __future__ import annotations
@@ -128,6 +132,12 @@ class ExactState:
     first_unconsumed: dict[str, dict[int, int]] = field(default_factory=dict)
     source_partitions: set[int] = field(default_factory=set)
     unroutable: tuple[int, int] | None = None  # (partition, offset) of a record with no target
+    # Value files are replayed before these records (a sinkFormat value -> envelope switch):
+    # each target partition's envelope records start after value records counted only once
+    # sent, and a group whose saved offset is below a partition's first envelope record had
+    # not read value records that carry no offsets.
+    after_values: bool = False
+    first_offset: dict[int, int] = field(default_factory=dict)  # per source partition
 
     def moment(self, record: EnvelopeRecord) -> datetime | None:
         if self.reader is None:
@@ -153,9 +163,16 @@ class ExactState:
             if target not in positions and record.offset >= saved.get(record.partition, -1):
                 positions[target] = index
 
-    def positions(self, group: str, starts: list[int] | None = None) -> dict[int, int]:
-        """The group's restored offsets: target partition -> offset (starts: the target's
-        offsets before the send, 0 for a recreated topic)."""
+    def positions(
+        self,
+        group: str,
+        starts: list[int] | None = None,
+        replay_starts: list[int] | None = None,
+    ) -> dict[int, int]:
+        """The group's restored offsets: target partition -> offset (starts: where the
+        envelope records begin on each target partition, the target's offsets before the send
+        or 0 for a recreated topic; after value files, `replay_starts` is where the replay
+        began, which an uncovered partition restarts from, so nothing is skipped)."""
         routing = self.routing
         if routing is None:
             return {}
@@ -167,7 +184,20 @@ class ExactState:
             else list(range(routing.partitions))
         )
         base = starts or [0] * routing.partitions
-        return {p: base[p] + first.get(p, self.counts[p]) for p in partitions}
+        found = {p: base[p] + first.get(p, self.counts[p]) for p in partitions}
+        if replay_starts is not None:
+            for source in self.uncovered(group):
+                targets = [source] if routing.by_partition else list(found)
+                found.update({t: replay_starts[t] for t in targets if t in found})
+        return found
+
+    def uncovered(self, group: str) -> list[int]:
+        """After value files: the source partitions where the group's saved offset is below
+        the first envelope record, so it had not read value records (no offsets to map)."""
+        if not self.after_values:
+            return []
+        first = self.first_offset
+        return sorted(p for p, o in self.groups[group].items() if p in first and o < first[p])
 
 
 @dataclass
@@ -209,6 +239,8 @@ def classify_envelope_batch(
         partition, offset = record.partition, record.offset
         seen.add(partition)
         previous = last.get(partition, -1)
+        if previous < 0:
+            state.first_offset[partition] = offset
         if offset <= previous:
             skipped[DUPLICATE_OFFSET] += 1
             continue

@@ -299,6 +299,28 @@ class KafkaAdmin:
                 raise self.denied(exc, "Delete", "topic", topic) from None
         self._wait(lambda: topic not in self.topics(), wait, f"topic {topic} still listed")
 
+    def refuses_creation(self, info: TopicInfo) -> str | None:
+        """Why the cluster would not create the topic as `info` says (a config it does not
+        know, e.g. one of an older Kafka version; too many replicas), asked with a validate-only
+        request, or None. None too when the topic exists or the answer is about access
+        (check_access says that)."""
+        new = NewTopic(
+            info.name,
+            num_partitions=info.partitions,
+            replication_factor=info.replication_factor,
+            config=dict(info.configs),
+        )
+        try:
+            self.admin.create_topics([new], validate_only=True, operation_timeout=self.timeout)[
+                info.name
+            ].result(self.timeout)
+        except KafkaException as exc:
+            code = _code(exc)
+            if "TOPIC_ALREADY_EXISTS" in code or "AUTHORIZATION" in code:
+                return None
+            return _reason(exc)
+        return None
+
     def create(self, info: TopicInfo, wait: float = 60.0) -> None:
         new = NewTopic(
             info.name,
@@ -438,6 +460,36 @@ class KafkaAdmin:
             )
         ]
         self.admin.alter_consumer_group_offsets(request)[group].result(self.timeout)
+
+    def active_members(self, groups: Iterable[str]) -> dict[str, list[str]]:
+        """The client ids of the members of each group that has any (a group being changed
+        must have none: its consumers would commit over the change, or read again)."""
+        wanted = sorted(set(groups))
+        if not wanted:
+            return {}
+        found: dict[str, list[str]] = {}
+        for group in wanted:
+            described = self._describe_group(group)
+            members = sorted(str(m.client_id) for m in described.members or ())
+            if members:
+                found[group] = members
+        return found
+
+    def _describe_group(self, group: str) -> Any:
+        """A group's description; a coordinator still loading (a broker just started) is
+        waited for, up to the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[
+                    group
+                ].result(self.timeout)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = error is not None and error.retriable()
+                if not retriable or time.monotonic() >= deadline:
+                    raise self.refused(exc, f"describing group {group}") from None
+                time.sleep(0.5)
 
     def reset_group(self, group: str, topic: str, partitions: int) -> list[TopicPartition]:
         """Commit the earliest offset of every partition of `topic` for `group` (which must

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.producer import (
@@ -115,13 +115,23 @@ def source_metadata(sources: list[SourceFile]) -> tuple[Path, TopicMetadata] | N
     if len(stems) != 1:
         return None
     directories = list(dict.fromkeys(f.path.parent for f in envelope))
-    path = find_metadata(directories, stems.pop())
+    stem = stems.pop()
+    path = find_metadata(directories, stem)
     if path is None:
         return None
     try:
-        return path, read_metadata(path)
+        metadata = read_metadata(path)
     except MetadataError as exc:
         raise InvalidInput(f"{exc}; move it away to restore without it; nothing was sent") from None
+    if not stem.startswith(f"{metadata.topic}-"):
+        # A file copied or renamed from another topic: its partitions, configs and groups
+        # are not this topic's.
+        raise InvalidInput(
+            f"{path} holds the metadata of topic {metadata.topic!r}, not of the files' "
+            f"{stem} (their topic's connector): move it away to restore without it, or put "
+            f"the right {stem}.topic.json there; nothing was sent"
+        )
+    return path, metadata
 
 
 def _exact_state(
@@ -144,19 +154,25 @@ def _exact_state(
                 "not say which offset each record had; nothing was sent"
             )
         return None
+    if settings.from_offsets and len(envelope) != len(sources):
+        values = [f.path.name for f in sources if f not in envelope]
+        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+        raise InvalidInput(
+            "--from-offset picks envelope records by their offsets, but value files are among "
+            f"the sources ({shown}): their records carry no offsets, so every one would be "
+            "replayed; give only the *.envelope.sink* files with --from-offset, or use the "
+            "from time instead; nothing was sent"
+        )
     if settings.key_field and len(envelope) == len(sources):
         raise InvalidInput(
             f"--key-field {settings.key_field!r} applies to value files: envelope files "
             "replay each record's own key; leave it out; nothing was sent"
         )
     groups: dict[str, dict[int, int]] = {}
+    after_values = len(envelope) != len(sources)
     if settings.restore_groups:
-        if len(envelope) != len(sources):
-            raise InvalidInput(
-                "--restore-groups needs envelope files only: the records of value files get "
-                "offsets in the target that cannot be known before the send; give only the "
-                "*.envelope.sink* files; nothing was sent"
-            )
+        if after_values:
+            _values_before_envelopes(sources)
         if metadata is None:
             stem = envelope[0].sink.stem if envelope[0].sink else settings.source_connector
             raise InvalidInput(
@@ -171,7 +187,28 @@ def _exact_state(
     if routing is None and target_partitions:
         routing = choose_routing(target_partitions, metadata.partitions if metadata else None)
     reader = FieldReader(settings.envelope_field) if settings.envelope_field else None
-    return ExactState(start, end, reader, dict(settings.from_offsets), routing, groups)
+    return ExactState(
+        start, end, reader, dict(settings.from_offsets), routing, groups, after_values=after_values
+    )
+
+
+def _values_before_envelopes(sources: list[SourceFile]) -> None:
+    """--restore-groups over value and envelope files (a sinkFormat value -> envelope switch):
+    the groups are mapped on the envelope records, replayed after the value ones; a value file
+    written after an envelope file (a switch back) would put records without offsets after
+    them, where no saved offset can be mapped: refused."""
+    envelope = envelope_sources(sources)
+    first = sources.index(envelope[0])
+    later = [f.path.name for f in sources[first:] if f not in envelope]
+    if later:
+        shown = ", ".join(later[:3]) + (", ..." if len(later) > 3 else "")
+        raise InvalidInput(
+            f"--restore-groups: the value files {shown} were written after the envelope file "
+            f"{envelope[0].path.name} (sinkFormat switched back to value): their records carry "
+            "no offsets, so the saved group offsets cannot be mapped past them; restore the "
+            "groups from files up to the switch back (give them as restore_files), or leave "
+            "out --restore-groups; nothing was sent"
+        )
 
 
 def make_plan(
@@ -304,11 +341,35 @@ def describe_exact(plan: Plan, exact: ExactState, out: TextIO) -> None:
         print(f"group {group}: {group_mapping(exact, group)}", file=out)
 
 
-def group_mapping(exact: ExactState, group: str, starts: list[int] | None = None) -> str:
+def group_mapping(
+    exact: ExactState,
+    group: str,
+    starts: list[int] | None = None,
+    replay_starts: list[int] | None = None,
+) -> str:
     saved = ", ".join(f"{p}:{o}" for p, o in sorted(exact.groups[group].items()))
-    positions = exact.positions(group, starts)
-    restored = ", ".join(f"{p}:{o}" for p, o in sorted(positions.items())) or "no partition"
-    return f"saved offsets {saved} -> restored offsets {restored}"
+    positions = exact.positions(group, starts, replay_starts)
+    if exact.after_values and starts is None:
+        # The plan, before the send: the value records' spread is known once they are sent.
+        restored = ", ".join(f"{p}:+{o}" for p, o in sorted(positions.items()))
+        text = (
+            f"saved offsets {saved} -> restored offsets {restored or 'no partition'} (past the "
+            "value records replayed before the envelope records on each partition, counted "
+            "by the send)"
+        )
+    else:
+        restored = ", ".join(f"{p}:{o}" for p, o in sorted(positions.items())) or "no partition"
+        text = f"saved offsets {saved} -> restored offsets {restored}"
+    uncovered = exact.uncovered(group)
+    if uncovered:
+        firsts = ", ".join(f"{p}:{exact.first_offset[p]}" for p in uncovered)
+        text += (
+            f"; NOT COVERED: its saved offsets on partitions {', '.join(map(str, uncovered))} "
+            f"are before the first envelope records ({firsts}), so value records it had not "
+            "read (they carry no offsets) cannot be located: those partitions restart from "
+            "the first replayed record (records it had read are read again)"
+        )
+    return text
 
 
 def check_kafka(settings: Settings, *, create: bool) -> KafkaAdmin:
@@ -386,6 +447,26 @@ def oversized(plan: Plan, max_message_bytes: int, topic: str) -> str | None:
     )
 
 
+def check_creatable(admin: KafkaAdmin, info: TopicInfo, *, dry_run_out: TextIO | None) -> None:
+    """A topic to be created as saved that the cluster would refuse: refused before anything
+    is deleted or sent (a dry run prints what a real run refuses)."""
+    reason = admin.refuses_creation(info)
+    if reason is None:
+        return
+    configs = ", ".join(f"{k}={v}" for k, v in sorted(info.configs.items())) or "none"
+    message = (
+        f"Kafka at {admin.bootstrap} would not create topic {info.name} as planned "
+        f"({counted(info.partitions, 'partition')}, replication factor "
+        f"{info.replication_factor}, configs {configs}): {reason}; leave out each config it "
+        "does not take with --drop-config KEY (repeatable; e.g. one an older Kafka version "
+        "saved), or give --partitions / --replication-factor"
+    )
+    if dry_run_out is not None:
+        print(f"a real run refuses this: {message}", file=dry_run_out)
+        return
+    raise InvalidInput(f"{message}; nothing was changed")
+
+
 def check_record_sizes(
     admin: KafkaAdmin, plan: Plan, topic: str, *, dry_run_out: TextIO | None = None
 ) -> int:
@@ -446,6 +527,7 @@ def send(settings: Settings, plan: Plan, progress: Progress) -> Summary:
         summary.delivered = counter.delivered
     else:
         summary.delivered = gained(before, after)
+        summary.ends = after
     summary.failed = max(0, plan.matched - summary.delivered)
     summary.errors = counter.errors
     if counter.undelivered:

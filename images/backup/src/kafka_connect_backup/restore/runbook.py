@@ -26,6 +26,7 @@ from kafka_connect_backup.restore.journal import DONE, STARTED, Journal
 from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.restore.pipeline import (
     Progress,
+    check_creatable,
     check_record_sizes,
     describe_plan,
     dry_run_admin,
@@ -46,7 +47,9 @@ from kafka_connect_backup.restore.steps import (
     Fault,
     RunbookOptions,
     Step,
+    busy_groups,
     current_sink_files,
+    groups_to_change,
     known_connectors,
     no_fault,
     replay_sources,
@@ -55,8 +58,9 @@ from kafka_connect_backup.restore.steps import (
     title,
 )
 from kafka_connect_backup.restore.target import Consequences, TargetState, consequences, read_target
+from kafka_connect_backup.restore.timefilter import DEFAULT_TIMESTAMP_FIELD, MissingTimestamp
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
-from kafka_connect_backup.sinkfiles import consumer_group
+from kafka_connect_backup.sinkfiles import connector_name, consumer_group
 
 
 def options_from_args(args: argparse.Namespace) -> RunbookOptions:
@@ -76,21 +80,52 @@ def options_from_args(args: argparse.Namespace) -> RunbookOptions:
     )
 
 
-def _fingerprint(settings: Settings) -> dict[str, object]:
+def _fingerprint(settings: Settings, options: RunbookOptions) -> dict[str, object]:
+    """Every option that changes what the restore sends or changes, so a different restore is
+    never taken for this one. An option at its default is left out, so a journal of an earlier
+    version still matches the command that wrote it."""
+    given: dict[str, object] = {
+        "bootstrap": settings.bootstrap,
+        "timestamp_field": settings.timestamp_field,
+        "missing_timestamp": settings.missing.value,
+        "key_field": settings.key_field,
+        "source_connector": settings.source_connector,
+        "allow_incomplete": settings.allow_incomplete,
+        "append": options.append,
+        "partitions": options.partitions,
+        "replication_factor": options.replication_factor,
+        "reset_groups": list(options.reset_groups),
+        "from_offsets": {str(p): o for p, o in sorted(settings.from_offsets.items())},
+        "restore_groups": settings.restore_groups,
+        "drop_configs": sorted(settings.drop_configs),
+    }
+    defaults: dict[str, object] = {
+        "timestamp_field": DEFAULT_TIMESTAMP_FIELD,
+        "missing_timestamp": MissingTimestamp.SKIP.value,
+        "source_connector": connector_name(settings.topic, settings.sink_name),
+    }
     return {
         "topic": settings.topic,
         "window": settings.window.describe(),
         "sources": list(settings.patterns),
         "snapshot": settings.snapshot,
         "sink_name": settings.sink_name,
-        # Only when given, so a journal of an earlier version still matches its command.
-        **(
-            {"from_offsets": {str(p): o for p, o in settings.from_offsets.items()}}
-            if settings.from_offsets
-            else {}
-        ),
-        **({"restore_groups": True} if settings.restore_groups else {}),
+        **{
+            key: value
+            for key, value in given.items()
+            if value not in (None, False, [], {}) and value != defaults.get(key)
+        },
     }
+
+
+def _same_restore(recorded: object, fingerprint: dict[str, object]) -> bool:
+    """Whether a journal's fingerprint is this command's. An earlier version recorded no
+    bootstrap: its journal matches this command on any."""
+    if not isinstance(recorded, dict):
+        return recorded is None
+    if "bootstrap" not in recorded:
+        fingerprint = {k: v for k, v in fingerprint.items() if k != "bootstrap"}
+    return recorded == fingerprint
 
 
 def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
@@ -126,8 +161,12 @@ def _plan_preview(
     steps = ctx.options.steps
     recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
     info = target_info(ctx) if recreate else None
+    if info is not None and admin is not None and target is not None and not target.partitions:
+        # Created from the saved metadata (the topic is gone): its configs may be an older
+        # Kafka's.
+        check_creatable(admin, info, dry_run_out=ctx.out if ctx.options.dry_run else None)
     partitions = info.partitions if info else (target.partitions if target else None)
-    plan = _replay_plan(ctx, partitions or None) if "replay" in steps else None
+    plan = _replay_plan(ctx, partitions or None) if _will_run(ctx, "replay") else None
     if plan is not None and admin is not None:
         dry_run_out = ctx.out if ctx.options.dry_run else None
         check_record_sizes(admin, plan, ctx.topic, dry_run_out=dry_run_out)
@@ -140,6 +179,7 @@ def _plan_preview(
         sink_group=consumer_group(ctx.topic, ctx.settings.sink_name),
         reset_groups=ctx.options.reset_groups,
         restored_groups=tuple(plan.exact.groups) if plan and plan.exact else (),
+        append=ctx.options.append,
         copy=(
             "their only copy stays in the sink files the move-files step sets aside in "
             f"{ctx.settings.sink_path}/snapshot-{ctx.topic}-<time>/ (outside the encrypted "
@@ -151,6 +191,27 @@ def _plan_preview(
     if warning and plan is not None:
         ctx.say(warning)
     return effects
+
+
+def _refuse_busy_groups(
+    ctx: Context, admin: KafkaAdmin | None, effects: Consequences | None
+) -> None:
+    """A group the reset-offsets step will change that has members now: refused before the
+    first step (a dry run says a real run refuses it)."""
+    if admin is None or not _will_run(ctx, "reset-offsets"):
+        return
+    restored: list[str] = []
+    if ctx.settings.restore_groups:
+        restored = [*(effects.restored_groups if effects else ()),
+                    *(ctx.journal.get("group_positions") or {})]  # fmt: skip
+    stopping = _will_run(ctx, "stop-connectors")
+    busy = busy_groups(admin, groups_to_change(ctx, restored, stopping=stopping))
+    if busy is None:
+        return
+    if ctx.options.dry_run:
+        ctx.say(f"a real run refuses this: {busy}")
+        return
+    raise InvalidInput(f"{busy}, then re-run the command; nothing was changed")
 
 
 def _replay_plan(ctx: Context, partitions: int | None) -> Plan:
@@ -211,16 +272,22 @@ def run_runbook(
 def _run_runbook(ctx: Context, stdin: TextIO) -> int:
     settings, options, journal = ctx.settings, ctx.options, ctx.journal
     steps = options.steps
-    fingerprint = _fingerprint(settings)
+    fingerprint = _fingerprint(settings, options)
     resuming = bool(journal.data["steps"])
-    if options.whole and resuming and journal.get("fingerprint") not in (None, fingerprint):
+    if options.whole and resuming and not _same_restore(journal.get("fingerprint"), fingerprint):
         raise InvalidInput(
             f"an unfinished restore of {settings.topic} with other arguments is recorded in "
             f"{journal.path} ({journal.get('fingerprint')}): re-run that command to finish it, "
             "or remove the journal to start over"
         )
+    if not options.whole:
+        _check_steps_journal(ctx, fingerprint)
     finished = journal.latest_finished() if options.whole and not resuming else None
-    if finished is not None and finished.get("fingerprint") == fingerprint:
+    if (
+        finished is not None
+        and finished.get("fingerprint") is not None
+        and _same_restore(finished.get("fingerprint"), fingerprint)
+    ):
         # The same command again after it completed: repeating it would set the restored
         # files aside and replay them a second time. Nothing is contacted or changed.
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(finished.get("created", 0))))
@@ -260,7 +327,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
                     "recreate-topic step (or the whole --runbook); nothing was changed"
                 )
             target = read_target(ctx.admin, settings.topic)  # before anything changes
-            if "replay" in steps and not (
+            if _will_run(ctx, "replay") and not (
                 "recreate-topic" in steps or journal.done("recreate-topic")
             ):
                 refuse_duplicates(
@@ -270,9 +337,10 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
                 )
 
     effects = _plan_preview(ctx, target, reader or ctx.admin)
+    _refuse_busy_groups(ctx, reader or ctx.admin, effects)
     ctx.say("steps:")
     for number, step in enumerate(_selected(options), 1):
-        state = " (done in a previous run)" if options.whole and journal.done(step.name) else ""
+        state = "" if _will_run(ctx, step.name) else " (done in a previous run, skipped)"
         ctx.say(f"  {number}. {title(step, settings, options)}{state}")
     if options.dry_run:
         ctx.say("dry run: no step was run")
@@ -295,7 +363,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
         settings.sink_path.mkdir(parents=True, exist_ok=True)
         place_holds(settings.sink_path, held, f"restore {settings.topic}", journal.path)
     try:
-        _run_steps(ctx)
+        _run_steps(ctx, fingerprint)
     except (RestoreError, ConnectError, KafkaException, OSError) as exc:
         ctx.say(f"FAILED: {exc}")
         ctx.say(
@@ -318,25 +386,73 @@ def _selected(options: RunbookOptions) -> list[Step]:
     return [step for step in STEPS if step.name in options.steps]
 
 
-def _run_steps(ctx: Context) -> None:
+# Steps that only assert a state (stopped, running): run again whenever they are asked for.
+REPEATABLE = frozenset({"stop-connectors", "resume-connectors"})
+
+
+def _again(ctx: Context, name: str) -> str | None:
+    """Why a step the journal records as done runs again (its heading's note), or None when it
+    is skipped: a step that sends or changes something is never repeated in one restore."""
+    journal, whole = ctx.journal, ctx.options.whole
+    if name == "stop-connectors" and not (whole and journal.done("resume-connectors")):
+        return " (again: make sure they are still stopped)"
+    if name == "resume-connectors" and not whole:
+        return " (again)"
+    if name == "recreate-topic" and journal.status("replay") == STARTED:
+        return " (again: a previous replay was cut short, so start from an empty topic)"
+    return None
+
+
+def _will_run(ctx: Context, name: str) -> bool:
+    return name in ctx.options.steps and (
+        not ctx.journal.done(name) or _again(ctx, name) is not None
+    )
+
+
+def _check_steps_journal(ctx: Context, fingerprint: dict[str, object]) -> None:
+    """--step commands of one restore share its journal: a step done with other arguments, or
+    a replay cut short without the topic recreated first, is refused before anything runs."""
     journal = ctx.journal
-    redo_topic = journal.status("replay") == STARTED
+    for name in ctx.options.steps:
+        if name in REPEATABLE or not journal.done(name):
+            continue
+        entry = journal.data["steps"][name]
+        done_with = entry.get("fingerprint", journal.get("fingerprint"))
+        if not _same_restore(done_with, fingerprint):
+            raise InvalidInput(
+                f"step {name} of the restore of {ctx.topic} was done with other arguments "
+                f"({done_with}; journal {journal.path}): repeating it with these would send or "
+                "change things twice; remove the journal to start a new restore; nothing was "
+                "changed"
+            )
+    steps = ctx.options.steps
+    if "replay" in steps and journal.status("replay") == STARTED and "recreate-topic" not in steps:
+        raise InvalidInput(
+            f"a previous replay into {ctx.topic} was cut short (journal {journal.path}): "
+            "replaying again would duplicate what it sent; give --step recreate-topic --step "
+            "replay to start from an empty topic; nothing was changed"
+        )
+
+
+def _run_steps(ctx: Context, fingerprint: dict[str, object]) -> None:
+    journal = ctx.journal
     steps = _selected(ctx.options)
     for number, step in enumerate(steps, 1):
         name, heading = step.name, title(step, ctx.settings, ctx.options)
         again = ""
-        if ctx.options.whole and journal.done(name):
-            if name == "stop-connectors" and not journal.done("resume-connectors"):
-                again = " (again: make sure they are still stopped)"
-            elif name == "recreate-topic" and redo_topic:
-                again = " (again: a previous replay was cut short, so start from an empty topic)"
-            else:
-                ctx.say(f"[{number}/{len(steps)}] {heading}: done in a previous run, skipped")
+        if journal.done(name):
+            note = _again(ctx, name)
+            if note is None:
+                ctx.say(
+                    f"[{number}/{len(steps)}] {heading}: done in a previous run of this restore "
+                    f"(journal {journal.path}), skipped"
+                )
                 continue
+            again = note
         ctx.say(f"[{number}/{len(steps)}] {heading}{again}")
-        if name == "recreate-topic" and redo_topic and journal.status("replay") == STARTED:
+        if name == "recreate-topic" and journal.status("replay") == STARTED:
             journal.mark("replay", "interrupted")
         journal.mark(name, STARTED)
         ctx.fault(f"before-{name}")
         details = step.run(ctx)
-        journal.mark(name, DONE, **details)
+        journal.mark(name, DONE, fingerprint=fingerprint, **details)

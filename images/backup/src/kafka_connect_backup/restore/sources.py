@@ -2,8 +2,9 @@
 topic inside an rsnapshot version (`alpha.N`), read as lines.
 
 Plain `.sink` files and gzipped `.sink-{epoch}.gz` files are read the same way (gzip is detected
-by its magic bytes, not the name). Files are ordered by their period (the `YYYY-MM` in the
-name), then by compression epoch; files whose names carry no period follow, by name.
+by its magic bytes, not the name). Files are replayed in the order they were written
+(sinkfiles.sort_key: the period in the name, and the mtime where periods overlap after a
+sinkFormat or sinkRotation switch); files whose names carry no period follow, by name.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class SourceFile:
     size: int
     compressed: bool
     sink: SinkFileName | None
+    mtime_ns: int | None = None  # the last write, which orders files of overlapping periods
 
     def open(self) -> IO[bytes]:
         if self.compressed:
@@ -81,15 +83,18 @@ def inspect(path: Path) -> SourceFile:
     try:
         with path.open("rb") as handle:
             magic = handle.read(2)
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise _describe_os_error(path, exc) from None
-    return SourceFile(path, size, magic == GZIP_MAGIC, parse_sink_file(path))
+    return SourceFile(
+        path, info.st_size, magic == GZIP_MAGIC, parse_sink_file(path), info.st_mtime_ns
+    )
 
 
 def order(files: list[SourceFile]) -> list[SourceFile]:
-    """By period (then epoch) for sink-named files; other names after them, by name."""
-    named = sorted((f for f in files if f.sink), key=lambda f: sort_key(f.sink))  # type: ignore[arg-type]
+    """Sink-named files in the order they were written (sinkfiles.sort_key); other names after
+    them, by name."""
+    named = sorted((f for f in files if f.sink), key=lambda f: sort_key(f.sink, f.mtime_ns))  # type: ignore[arg-type]
     other = sorted((f for f in files if not f.sink), key=lambda f: f.path.name)
     return named + other
 

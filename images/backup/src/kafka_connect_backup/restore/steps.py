@@ -320,7 +320,7 @@ def target_info(ctx: Context) -> TopicInfo | None:
         ctx.topic,
         partitions or info.partitions,
         replication or info.replication_factor,
-        info.configs,
+        ctx.settings.topic_configs(info.configs),
     )
 
 
@@ -374,13 +374,24 @@ def step_replay(ctx: Context) -> dict[str, object]:
     if ctx.settings.restore_groups and exact is not None:
         # Every record delivered, in its planned place: the mappings hold; kept for the
         # reset-offsets step (a re-run after a failure in between reads them from here).
+        starts, replay_starts = summary.starts, None
+        if exact.after_values:
+            # The envelope records were sent last: each partition's end less their count.
+            if summary.ends is None:
+                raise RunbookError(
+                    "--restore-groups: Kafka did not give the topic's end offsets after the "
+                    "send, so where the envelope records start after the value records is "
+                    "unknown; no group was changed (set them by hand, or re-run the restore)"
+                )
+            starts = [end - exact.counts[p] for p, end in enumerate(summary.ends)]
+            replay_starts = summary.starts
         ctx.journal.set(
             "group_positions",
             {
                 group: {
-                    "mapping": group_mapping(exact, group, summary.starts),
+                    "mapping": group_mapping(exact, group, starts, replay_starts),
                     "offsets": {
-                        str(p): o for p, o in exact.positions(group, summary.starts).items()
+                        str(p): o for p, o in exact.positions(group, starts, replay_starts).items()
                     },
                 }
                 for group in sorted(exact.groups)
@@ -389,12 +400,45 @@ def step_replay(ctx: Context) -> dict[str, object]:
     return {"delivered": summary.delivered, "matched": plan.matched}
 
 
+def busy_groups(admin: KafkaAdmin, groups: list[str]) -> str | None:
+    """Why the groups cannot be changed now (some have members), or None. As
+    kafka-consumer-groups --reset-offsets: a group's offsets are changed only while it is
+    inactive, else its consumers commit over the change or read the records again."""
+    busy = admin.active_members(groups)
+    if not busy:
+        return None
+    shown = "; ".join(
+        f"consumer group {group} has {counted(len(members), 'active member')} (client ids: "
+        f"{', '.join(members)})"
+        for group, members in sorted(busy.items())
+    )
+    return (
+        f"{shown}: its offsets can only be reset or restored while it is inactive (its "
+        "consumers would commit over the change, or read the restored records again); stop "
+        "its consumers first"
+    )
+
+
+def groups_to_change(ctx: Context, restored: list[str], *, stopping: bool) -> list[str]:
+    """The groups the reset-offsets step sets: the sink's, the --reset-group ones and the
+    restored ones; less, when the stop-connectors step runs first, the stopped connectors'."""
+    sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
+    groups = {sink_group, *ctx.options.reset_groups, *restored}
+    if stopping:
+        groups -= {f"connect-{name}" for name in (*known_connectors(ctx), ctx.own_connector)}
+    return sorted(groups)
+
+
 def step_reset_offsets(ctx: Context) -> dict[str, object]:
     info = ctx.kafka.describe(ctx.topic)
     if info is None:
         raise KafkaCheckError(f"topic {ctx.topic} does not exist: nothing to reset to")
     sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
     groups = [sink_group, *(g for g in ctx.options.reset_groups if g != sink_group)]
+    restored = list(ctx.journal.get("group_positions") or {}) if ctx.settings.restore_groups else []
+    busy = busy_groups(ctx.kafka, groups_to_change(ctx, restored, stopping=False))
+    if busy is not None:
+        raise RunbookError(f"{busy}, then re-run the same command; no group was changed")
     for group in groups:
         who = "are the connectors stopped?" if group == sink_group else "stop its consumers"
         try:

@@ -61,6 +61,7 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     starts: list[int] = field(default_factory=list)  # the topic's end offsets before the send
+    ends: list[int] | None = None  # and after it, when Kafka gave them
     # Wall seconds per phase of this run (cli.py: prepare, scan, checks, send), so a slow
     # restore shows where its time went; start-up before main() is not included.
     phases: dict[str, float] = field(default_factory=dict)

@@ -87,6 +87,7 @@ class Consequences:
     before_from: int = 0  # records of the sources outside the window, not replayed
     after_to: int = 0
     copy: str = ""  # where the records that leave the topic stay
+    append: bool = False  # --append was given
     outcomes: list[GroupOutcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -136,7 +137,8 @@ class Consequences:
                 f"{counted(self.sends, 'record')}"
             )
         elif self.target.records:
-            out.append(f"the restore appends {counted(self.sends, 'record')} to them (--append)")
+            given = " (--append)" if self.append else ""
+            out.append(f"the restore appends {counted(self.sends, 'record')} to them{given}")
         if self.before_from or self.after_to:
             out.append(
                 f"not replayed: {self.before_from} before the from time, {self.after_to} at or "
@@ -182,6 +184,7 @@ def consequences(
     reset_groups: tuple[str, ...] = (),
     copy: str = "",
     restored_groups: tuple[str, ...] = (),
+    append: bool = False,
 ) -> Consequences:
     skipped = plan.skipped if plan is not None else {}
     return Consequences(
@@ -194,4 +197,5 @@ def consequences(
         before_from=skipped.get(Verdict.BEFORE_FROM.value, 0),
         after_to=skipped.get(Verdict.AT_OR_AFTER_TO.value, 0),
         copy=copy,
+        append=append,
     )

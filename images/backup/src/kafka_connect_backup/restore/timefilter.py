@@ -24,6 +24,8 @@ _ISO_EXAMPLES = "for example 2021-01-19T15:57, 2021-01-19T15:57:30Z or 2021-01-1
 _MILLIS_THRESHOLD = 1e11
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
+# The value field holding a record's time in value files (the original's).
+DEFAULT_TIMESTAMP_FIELD = "utcTime"
 
 
 class TimeParseError(ValueError):
@@ -179,7 +181,7 @@ class TimeWindow:
 class TimeFilter:
     """A window and the field to read; plan.classify_batch classifies lines against it."""
 
-    def __init__(self, window: TimeWindow, field: str = "utcTime") -> None:
+    def __init__(self, window: TimeWindow, field: str = DEFAULT_TIMESTAMP_FIELD) -> None:
         self.window = window
         self.reader = FieldReader(field)
 

@@ -38,6 +38,7 @@ from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
 from kafka_connect_backup.restore.exact import parse_from_offsets
 from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.restore.timefilter import (
+    DEFAULT_TIMESTAMP_FIELD,
     FieldReader,
     MissingTimestamp,
     TimeParseError,
@@ -45,6 +46,7 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
 )
 from kafka_connect_backup.sinkfiles import connector_name
+from kafka_connect_backup.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 
 if TYPE_CHECKING:
     from kafka_connect_backup.config import Config
@@ -85,6 +87,12 @@ class Settings:
     envelope_field: str | None = None
     from_offsets: dict[int, int] = field(default_factory=dict)
     restore_groups: bool = False
+    # --drop-config: saved topic configs left out of a (re)created topic.
+    drop_configs: tuple[str, ...] = ()
+
+    def topic_configs(self, configs: dict[str, str]) -> dict[str, str]:
+        """The configs a (re)created topic gets: `configs` less the dropped ones."""
+        return {k: v for k, v in configs.items() if k not in self.drop_configs}
 
     @property
     def bootstrap(self) -> str:
@@ -146,8 +154,8 @@ def check_options(args: argparse.Namespace) -> None:
             "give either --runbook (every step) or --step (the steps named), not both"
         )
     for flag, value, most in (
-        ("--partitions", args.partitions, 2**31 - 1),  # Kafka's int32 / int16 fields
-        ("--replication-factor", args.replication_factor, 2**15 - 1),
+        ("--partitions", args.partitions, MAX_PARTITIONS),
+        ("--replication-factor", args.replication_factor, MAX_REPLICATION_FACTOR),
     ):
         if value is not None and not 1 <= value <= most:
             raise InvalidInput(
@@ -256,7 +264,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         kafka=KafkaConnection(bootstrap, security),
         patterns=patterns,
         window=window,
-        timestamp_field=args.timestamp_field or "utcTime",
+        timestamp_field=args.timestamp_field or DEFAULT_TIMESTAMP_FIELD,
         missing=MissingTimestamp(args.missing_timestamp),
         key_field=args.key_field,
         snapshot=args.snapshot,
@@ -274,6 +282,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         envelope_field=args.timestamp_field,
         from_offsets=from_offsets,
         restore_groups=args.restore_groups,
+        drop_configs=tuple(dict.fromkeys(args.drop_config or ())),
     )
 
 
