@@ -72,6 +72,7 @@ from kafka_connect_backup.supervisor.stop_window import (
     StopWindow,
     Window,
 )
+from kafka_connect_backup.supervisor.volume_lock import sink_path_missing
 
 log = get_logger(__name__)
 
@@ -247,6 +248,11 @@ class Cycle:
         self._committed = None
         self._at_stop = {}
         try:
+            missing = sink_path_missing(self.config)
+            if missing is not None:
+                # Before anything is stopped: a stopped connector could not resume on it.
+                resumed = True
+                raise missing
             frozen = self._room_to_stage(now) if backup else None
             if frozen is not None or not backup:
                 result.staged = frozen is not None
