@@ -125,12 +125,19 @@ def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
     assert save_drill(cfg, failed)
     doc = status.collect(cfg, admin=None, now=NOW)
     assert doc["lastDrill"] == {
-        "time": "2026-03-14T11:59:30Z", "ok": False, "snapshot": "alpha.0", "topics": ["orders"],
-        "lastSuccess": "2026-03-13T12:00:00Z", "error": "read back 9 of 10",
+        "time": "2026-03-14T11:59:30Z", "ok": False, "skipped": False, "snapshot": "alpha.0",
+        "topics": ["orders"], "lastSuccess": "2026-03-13T12:00:00Z",
+        "error": "read back 9 of 10",
     }  # fmt: skip
     assert "last drill:   2026-03-14T11:59:30Z on alpha.0, FAILED: read back 9 of 10" in (
         status.render(doc)
     )
+    idle = DrillRecord(NOW - 20, True, NOW - 20, topics=("orders",), skipped=True)
+    assert save_drill(cfg, idle)
+    assert (
+        "last drill:   2026-03-14T11:59:40Z on alpha.0, skipped (every topic idle: no record "
+        "in the snapshot)"
+    ) in status.render(status.collect(cfg, admin=None, now=NOW))
 
 
 def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> None:

@@ -177,6 +177,7 @@ def _drill(config: Config) -> dict[str, Any] | None:
     return {
         "time": when(record.finished_at),
         "ok": record.ok,
+        "skipped": record.skipped,
         "snapshot": record.snapshot,
         "topics": list(record.topics),
         "lastSuccess": when(record.last_success),
@@ -337,7 +338,13 @@ def render(doc: dict[str, Any]) -> str:
         )
     drill = doc.get("lastDrill")
     if drill:
-        outcome = "passed" if drill["ok"] else f"FAILED: {drill['error']}"
+        outcome = (
+            "skipped (every topic idle: no record in the snapshot)"
+            if drill.get("skipped")
+            else "passed"
+            if drill["ok"]
+            else f"FAILED: {drill['error']}"
+        )
         lines.append(f"last drill:   {drill['time']} on {drill['snapshot']}, {outcome}")
     checked = doc.get("lastVerify")
     if checked:
