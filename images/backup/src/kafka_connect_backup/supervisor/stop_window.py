@@ -27,16 +27,17 @@ class StopTimeout(KcbError):
     cause = "connect_stop_timeout"
 
 
-# A PUT /stop this slow means Connect waited out task.shutdown.graceful.timeout.ms (5 s by
-# default) and cancelled the task, skipping its final offset commit; a normal one takes well
-# under a second (docs/benchmarks.md).
+# A normal PUT /stop takes well under a second (docs/benchmarks.md); one this slow is most
+# likely Connect waiting out task.shutdown.graceful.timeout.ms (5 s by default) and cancelling
+# the task, skipping its final offset commit.
 SLOW_STOP_SECONDS = 3.0
 SLOW_STOP_CAUSE = "connect_stop_slow"
 SLOW_STOP_NOTE = (
-    "Connect cancelled the task after task.shutdown.graceful.timeout.ms (its final offset "
-    "commit skipped). Seen after a Kafka broker restart: a task stopped before its consumer "
-    "found the group coordinator again could not leave the group, and every new task of the "
-    "connector waits for that member until the broker drops it (the sink consumer's "
+    "Connect most likely cancelled the task after task.shutdown.graceful.timeout.ms (its "
+    "final offset commit skipped: records it wrote since its last commit may be written "
+    "again). Seen after a Kafka broker restart: a task stopped before its consumer found the "
+    "group coordinator again could not leave the group, and every new task of the connector "
+    "waits for that member until the broker drops it (the sink consumer's "
     "session.timeout.ms, 45 s by default); later cycles are normal again. If it persists, "
     "read the connect container's log for 'Graceful stop of task'"
 )
