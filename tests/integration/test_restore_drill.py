@@ -365,3 +365,63 @@ def test_the_supervisor_drills_after_a_successful_cycle_when_one_is_due(
     assert metric(text, "kcb_drill_last_result") == 1
     assert 'kcb_drills_total{result="passed"} 1.0' in text
     assert drill_topics(kafka_broker) == []
+
+
+def test_an_idle_topic_is_skipped_and_said_so_not_failed(
+    tmp_path: Path, kafka_broker: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    orders, idle = f"orders-{tag}", f"idle-{tag}"
+    live = tmp_path / "filesink"
+    live.mkdir()
+    localhost = tmp_path / "snapshots" / "alpha.0" / "localhost" / "data" / "filesink"
+    localhost.mkdir(parents=True)
+    (localhost / f"{orders}-sink-2026-11.sink").write_text('{"n": 1}\n{"n": 2}\n')
+    (localhost / f"{idle}-sink-2026-11.sink").write_text("")  # created by Connect, no record
+    root = tmp_path / "snapshots"
+
+    def config(*topics: str) -> Path:
+        data = local_config(
+            topics=list(topics),
+            sink_name="sink",
+            sink_path=live,
+            bootstrap_servers=kafka_broker.bootstrap,
+        )
+        return write_config(tmp_path / "config.yaml", data)
+
+    # Only the idle topic: a distinct result, exit 0, nothing created, no alert.
+    path = config(idle)
+    code, report, _ = drill_json(capsys, "--config", str(path), "--snapshot-root", str(root))
+    assert code == 0
+    assert (report["ok"], report["result"]) == (True, "skipped")
+    [topic] = report["topics"]
+    assert topic["skipped"] == (
+        f"alpha.0 holds no record of {idle} (1 empty files): nothing to drill (an idle topic)"
+    )
+    assert topic["error"] is None and topic["scratchTopic"] == ""
+    assert drill_topics(kafka_broker) == []
+    record = load_last_drill(load_config(path))
+    assert record is not None and record.ok and record.skipped
+    metrics = Metrics()
+    ScheduledDrills(load_config(path), metrics).refresh()
+    assert metric(metrics.render().decode(), "kcb_drill_last_result") == 2.0
+    assert kcb(["drill", "--config", str(path), "--snapshot-root", str(root)]) == 0
+    lines = [re.sub(r" \(\d+\.\ds\)$", "", line) for line in capsys.readouterr().out.splitlines()]
+    said = (
+        f"  {idle}: skipped, alpha.0 holds no record of {idle} (1 empty files): nothing to "
+        "drill (an idle topic)"
+    )
+    assert lines[1:] == [
+        said,
+        "drill SKIPPED: 0 of 1 topics restored exactly, 1 skipped (no record in the snapshot)",
+    ]
+
+    # Beside a topic with records: that one is drilled, the idle one skipped, the drill passes.
+    path = config(orders, idle)
+    code, report, _ = drill_json(capsys, "--config", str(path), "--snapshot-root", str(root))
+    assert code == 0 and report["result"] == "passed"
+    assert [(t["topic"], t["records"], t["skipped"] is None) for t in report["topics"]] == [
+        (orders, 2, True),
+        (idle, 0, False),
+    ]
+    assert drill_topics(kafka_broker) == []

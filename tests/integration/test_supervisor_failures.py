@@ -334,3 +334,35 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
         # Connect sinks again.
         more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
         assert wait_for_line_count([path], 220) == lines + more
+
+
+def test_a_missing_sink_path_fails_the_cycle_at_once_and_stops_nothing(
+    kafka_broker, connect_worker, unique_topic, tmp_path: Path
+) -> None:
+    sink = sink_name()
+    config = make_config(
+        topics=[unique_topic],
+        sink=sink,
+        sink_path=tmp_path / "not-mounted",
+        connect_url=connect_worker.url,
+        backup=None,
+    )
+    client = ConnectClient(connect_worker.url)
+    try:
+        # Its connector exists (its task cannot open its file): the cycle must not wait for it.
+        Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
+        logs = LogCapture()
+        metrics = Metrics()
+        result = Cycle(config, client, metrics).run()
+        _assert_failed_clearly(result, logs, metrics, "sink_path_missing", "stop")
+        assert result.error == (
+            f"sinkPath {tmp_path / 'not-mounted'} does not exist or is not a directory"
+        )
+        assert result.fix == (
+            "mount the data volume there (the connect container writes the sink files to it), "
+            "or correct sinkPath in the config"
+        )
+        assert result.stopped == [] and result.duration_seconds < 5, result.summary()
+        assert not logs.events("connectors.resumed")
+    finally:
+        delete_connectors(connect_worker.url, f"-{sink}")

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.restore.cli import main as restore
 from kafka_connect_backup.sinkfiles import connector_name
+from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, stop_connector, wait_for_lines
 from kafka_stack import free_port
@@ -92,6 +93,9 @@ def test_status_reports_lag_newest_record_and_health(
         stop_connector(connect_worker.url, name)  # ... and on stop
         produce_json(kafka_broker.bootstrap, unique_topic, records(50, 30))
 
+        # A supervisor runs on the data volume (its lock held) but its endpoint does not answer:
+        # the status is read from the files and Kafka.
+        held = volume_lock.acquire(config, "this test")
         result = kcb_status(config_path, "--json")
         assert result.returncode == 0, result.stdout + result.stderr
         doc = json.loads(result.stdout)
@@ -110,6 +114,7 @@ def test_status_reports_lag_newest_record_and_health(
         assert f"  {unique_topic}: lag 30 records, newest record 2026-03-14T12:00:49Z (" in (
             readable.stdout
         )
+        held.release()
 
         # The running supervisor answers the same document, and exports the gauges.
         supervisor = Supervisor(config)
@@ -139,7 +144,9 @@ def test_status_reports_lag_newest_record_and_health(
             )
         )
         assert not Supervisor(broken, http=False, connect_attempts=1).run_once().ok
+        held = volume_lock.acquire(config, "this test")
         failed = kcb_status(config_path)
+        held.release()
         assert failed.returncode == 1, failed.stdout
         first = failed.stdout.splitlines()[0]
         assert first.startswith("backup: UNHEALTHY: the last cycle failed (connect_unreachable): ")
@@ -198,7 +205,9 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
         lines = wait_for_lines(live, 2)
         assert [json.loads(line)["timestamp"] for line in lines] == [T0, MICROS_BY_MISTAKE]
 
+        held = volume_lock.acquire(config, "this test")  # as a running supervisor does
         result = kcb_status(config_path, "--json")
+        held.release()
         assert result.returncode == 0, result.stdout + result.stderr
         [topic] = json.loads(result.stdout)["topics"]
         assert topic["newest_record_time"] == "2026-01-01T00:00:00Z"
@@ -232,3 +241,84 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
         )
     finally:
         delete_connectors(connect_worker.url, sink)
+
+
+def _kcb(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KCB, *args, "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_one_supervisor_per_data_volume_and_status_without_one(kafka_broker, tmp_path) -> None:
+    sink = tmp_path / "sink"
+    sink.mkdir()
+    # No Connect answers (the supervisor waits for it): only the data volume is shared here.
+    data = config_data(
+        topics=["orders"],
+        sink=sink_name(),
+        sink_path=sink,
+        connect_url=f"http://127.0.0.1:{free_port()}",
+        bootstrap_servers=kafka_broker.bootstrap,
+    )
+    config_path = write_config(tmp_path / "config.yaml", data)
+    lock = sink / ".kcb-supervisor.lock"
+    first = subprocess.Popen(
+        [KCB, "supervise", "--config", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text() == f"{first.pid}\n"):
+            assert first.poll() is None and time.monotonic() < deadline, "no lock taken"
+            time.sleep(0.1)
+        holds = (
+            f"kcb: another supervisor (pid {first.pid}) is running on the data volume {sink} "
+            f"(it holds {lock}): not starting"
+        )
+        second = _kcb(config_path, "supervise")
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.startswith(f"{holds} a supervisor beside it (fix: use that "), (
+            second.stderr
+        )
+        local = _kcb(config_path, "backup-now", "--local")
+        assert local.returncode == 2, local.stderr
+        assert local.stderr.startswith(f"{holds} a local cycle (--local) beside it"), local.stderr
+        assert "Traceback" not in second.stderr + local.stderr
+        running = kcb_status(config_path, "--json")
+        assert running.returncode == 0, running.stdout + running.stderr
+        assert (
+            f"no supervisor answers at (metrics.port 0) (pid {first.pid} runs on the data volume)"
+            ": read from the files"
+        ) in json.loads(running.stdout)["errors"]
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    stopped = kcb_status(config_path)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert stopped.stdout.startswith(
+        f"backup: UNHEALTHY: no supervisor is running on the data volume {sink}: nothing backs "
+        "up until one starts"
+    ), stopped.stdout
+
+
+def test_backup_now_local_with_a_missing_sink_path_fails_at_once(tmp_path) -> None:
+    sink = tmp_path / "not-mounted"
+    data = config_data(
+        topics=["orders"], sink=sink_name(), sink_path=sink, connect_url="http://127.0.0.1:9"
+    )
+    config_path = write_config(tmp_path / "config.yaml", data)
+    began = time.monotonic()
+    local = _kcb(config_path, "backup-now", "--local")
+    assert time.monotonic() - began < 30
+    assert local.returncode == 2, local.stderr
+    assert local.stderr == (
+        f"kcb: sinkPath {sink} does not exist or is not a directory (fix: mount the data volume "
+        "there (the connect container writes the sink files to it), or correct sinkPath in the "
+        "config)\n"
+    )

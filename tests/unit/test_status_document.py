@@ -6,6 +6,7 @@ a cycle's summary."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from kafka_connect_backup.cli import describe_cycle
 from kafka_connect_backup.config import parse_config
 from kafka_connect_backup.connect.hold import place_holds
-from kafka_connect_backup.supervisor import status
+from kafka_connect_backup.supervisor import status, volume_lock
 from kafka_connect_backup.supervisor.state import STATE_NAME
 
 pytestmark = pytest.mark.unit
@@ -124,12 +125,19 @@ def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
     assert save_drill(cfg, failed)
     doc = status.collect(cfg, admin=None, now=NOW)
     assert doc["lastDrill"] == {
-        "time": "2026-03-14T11:59:30Z", "ok": False, "snapshot": "alpha.0", "topics": ["orders"],
-        "lastSuccess": "2026-03-13T12:00:00Z", "error": "read back 9 of 10",
+        "time": "2026-03-14T11:59:30Z", "ok": False, "skipped": False, "snapshot": "alpha.0",
+        "topics": ["orders"], "lastSuccess": "2026-03-13T12:00:00Z",
+        "error": "read back 9 of 10",
     }  # fmt: skip
     assert "last drill:   2026-03-14T11:59:30Z on alpha.0, FAILED: read back 9 of 10" in (
         status.render(doc)
     )
+    idle = DrillRecord(NOW - 20, True, NOW - 20, topics=("orders",), skipped=True)
+    assert save_drill(cfg, idle)
+    assert (
+        "last drill:   2026-03-14T11:59:40Z on alpha.0, skipped (every topic idle: no record "
+        "in the snapshot)"
+    ) in status.render(status.collect(cfg, admin=None, now=NOW))
 
 
 def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> None:
@@ -208,3 +216,77 @@ def test_nothing_observed_ends_the_status_or_the_supervisor(tmp_path: Path, monk
         server.stop()
     assert answer.status_code == 500
     assert answer.json()["error"] == ("the status could not be read (RuntimeError: something new)")
+
+
+def test_a_corrupt_state_file_is_unhealthy_and_named(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    (tmp_path / STATE_NAME).write_text('{"lastCycleEnd": 17734896')  # torn by a full disk
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert not doc["healthy"]
+    assert doc["reason"].startswith(
+        f"the supervisor's state file {tmp_path / STATE_NAME} is unreadable (JSONDecodeError: "
+    )
+    assert doc["reason"].endswith(
+        "the last cycle and success are unknown (fix: the supervisor rewrites it at its next "
+        "cycle; `kcb backup-now` runs one now)"
+    )
+    assert status.render(doc).startswith("backup: UNHEALTHY: the supervisor's state file ")
+
+
+def test_a_missing_sink_path_is_unhealthy(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "not-mounted")
+    save(tmp_path)  # a good last cycle elsewhere changes nothing
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert not doc["healthy"]
+    assert doc["reason"] == (
+        f"sinkPath {tmp_path / 'not-mounted'} does not exist or is not a directory (fix: mount "
+        "the data volume there (the connect container writes the sink files to it), or "
+        "correct sinkPath in the config)"
+    )
+
+
+def test_without_a_supervisor_the_files_status_is_unhealthy(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    save(tmp_path)
+    doc = status.collect(cfg, admin=None, now=NOW)
+    assert doc["healthy"]
+    status.without_supervisor(cfg, doc, "http://127.0.0.1:9404")
+    assert not doc["healthy"]
+    assert doc["reason"] == (
+        f"no supervisor is running on the data volume {tmp_path}: nothing backs up until one "
+        "starts (fix: start it; kcb supervise, or check the supervisor container's log)"
+    )
+    # One running beside the files (metrics.port 0): its health stands, and who runs is said.
+    lock = volume_lock.acquire(cfg, "a supervisor")
+    try:
+        doc = status.collect(cfg, admin=None, now=NOW)
+        status.without_supervisor(cfg, doc, None)
+        assert doc["healthy"]
+        running = (
+            f"no supervisor answers at (metrics.port 0) (pid {os.getpid()} runs on the data "
+            "volume): read from the files"
+        )
+        assert doc["errors"] == [running]
+    finally:
+        lock.release()
+
+
+def test_the_volume_lock_refuses_a_second_holder_by_pid(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    first = volume_lock.acquire(cfg, "a supervisor")
+    try:
+        assert (tmp_path / volume_lock.LOCK_NAME).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(volume_lock.SupervisorRunning) as refused:
+            volume_lock.acquire(cfg, "a local cycle (--local)")
+        assert refused.value.message == (
+            f"another supervisor (pid {os.getpid()}) is running on the data volume {tmp_path} "
+            f"(it holds {tmp_path / volume_lock.LOCK_NAME}): not starting a local cycle "
+            "(--local) beside it"
+        )
+        assert volume_lock.holder(cfg) == str(os.getpid())
+    finally:
+        first.release()
+    assert volume_lock.holder(cfg) is None
+    volume_lock.acquire(cfg, "a supervisor").release()  # free again
+    with pytest.raises(volume_lock.SinkPathMissing):
+        volume_lock.acquire(config(tmp_path / "gone"), "a supervisor")

@@ -18,8 +18,11 @@ import requests
 from kafka_connect_backup import __version__, durable
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kafka_connect_backup.durations import parse_duration
+from kafka_connect_backup.errors import KcbError
 from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore import drill_command, kcb_commands
+from kafka_connect_backup.supervisor import volume_lock
+from kafka_connect_backup.supervisor.volume_lock import VolumeLock
 from kafka_connect_backup.units import counted, human_bytes
 
 
@@ -40,17 +43,40 @@ def _supervise(args: argparse.Namespace) -> int:
     # A crash in native code (librdkafka's threads) still leaves every thread's stack in the
     # log, instead of a bare exit -11.
     faulthandler.enable()
+    lock = _volume_lock(config, "a supervisor")
+    if lock is None:
+        return 2
     try:
         supervisor = Supervisor(config)
     except OSError as exc:  # the metrics/health port is taken or not allowed
         print(
             f"kcb: cannot listen on {config.metrics.host}:{config.metrics.port}: "
-            f"{exc.strerror} (fix: choose a free metrics.port, or 0 to disable the endpoint)",
+            f"{exc.strerror} (fix: another process listens there: choose a free metrics.port, "
+            "or 0 to disable the endpoint)",
             file=sys.stderr,
         )
         return 2
     supervisor.install_signal_handlers()
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    finally:
+        lock.release()
+
+
+def _volume_lock(config: Config, what: str) -> VolumeLock | None:
+    """The data volume's supervisor lock, or None with the refusal printed."""
+    try:
+        return volume_lock.acquire(config, what)
+    except KcbError as exc:
+        print(f"kcb: {exc}", file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(
+            f"kcb: cannot take the supervisor lock in {config.sink_path}: "
+            f"{exc.strerror or exc} (fix: check that sinkPath is writable)",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _endpoint(config: Config) -> str | None:
@@ -76,7 +102,13 @@ def _backup_now(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        cycle = Supervisor(config, http=False).run_once().summary()
+        lock = _volume_lock(config, "a local cycle (--local)")
+        if lock is None:
+            return 2
+        try:
+            cycle = Supervisor(config, http=False).run_once().summary()
+        finally:
+            lock.release()
     else:
         try:
             response = requests.post(
@@ -158,9 +190,7 @@ def _status(args: argparse.Namespace) -> int:
             admin, note = None, f"lag not read: {exc}"
         doc = status.collect(config, admin=admin)
         doc["errors"] = [*doc["errors"], *([note] if note else [])]
-        doc["errors"].append(
-            f"no supervisor answers at {endpoint or '(metrics.port 0)'}: read from the files"
-        )
+        status.without_supervisor(config, doc, endpoint)
     print(json.dumps(doc, indent=2) if args.json else status.render(doc))
     return 0 if doc["healthy"] else 1
 
@@ -246,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     now.add_argument(
         "--local",
         action="store_true",
-        help="run the cycle in this process (only where no supervisor runs: it stops and "
-        "resumes the connectors itself)",
+        help="run the cycle in this process (refused while a supervisor runs on the data "
+        "volume: it stops and resumes the connectors itself)",
     )
     now.add_argument(
         "--timeout",
@@ -267,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         "current sink file and its files' size; the last snapshot; restore holds and restores "
         "in progress. From the running supervisor (GET /status), else from the files and "
         "Kafka. Exit 0 healthy; 1 when the last cycle failed or the last success is older than "
-        "2 x restartTimeout.",
+        "2 x restartTimeout, sinkPath is missing, the state file is unreadable, or no "
+        "supervisor runs on the data volume.",
         parents=kafka,
     )
     state.add_argument("--json", action="store_true", help="machine-readable output")

@@ -55,6 +55,11 @@ MAX_TOPIC_LENGTH = 249
 CARRIED_CONFIGS = ("max.message.bytes",)
 
 
+class NothingToDrill(SourceError):
+    """The topic's files in the snapshot hold no line at all: an idle topic, skipped (a
+    scheduled drill must not alert on a healthy topic that received nothing)."""
+
+
 class DrillUnavailable(RestoreError):
     """The drill could not run at all: the backup could not be mounted, the snapshot does not
     exist, or Kafka is unreachable (exit 2)."""
@@ -75,6 +80,7 @@ class TopicDrill:
     read_back_sha256: str = ""
     seconds: float = 0.0
     error: str | None = None
+    skipped: str | None = None  # why nothing was drilled (an idle topic): not a failure
 
     @property
     def ok(self) -> bool:
@@ -99,9 +105,12 @@ class TopicDrill:
             "hashMatch": self.hash_match,
             "seconds": round(self.seconds, 3),
             "error": self.error,
+            "skipped": self.skipped,
         }
 
     def render(self) -> str:
+        if self.skipped is not None:
+            return f"  {self.topic}: skipped, {self.skipped} ({self.seconds:.1f}s)"
         if self.ok:
             detail = (
                 f"{self.records} records (newest of {self.read} in {len(self.files)} files) "
@@ -130,6 +139,15 @@ class DrillReport:
         return self.error is None and not self.aborted and all(t.ok for t in self.topics)
 
     @property
+    def skipped(self) -> bool:
+        """Every topic skipped (idle): the drill proved nothing, and failed nothing."""
+        return self.ok and bool(self.topics) and all(t.skipped for t in self.topics)
+
+    @property
+    def result(self) -> str:
+        return "skipped" if self.skipped else "passed" if self.ok else "failed"
+
+    @property
     def first_error(self) -> str | None:
         if self.error is not None:
             return self.error
@@ -139,6 +157,7 @@ class DrillReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "result": self.result,
             "snapshot": self.snapshot,
             "bootstrap": self.bootstrap,
             "snapshotRoot": self.root,
@@ -160,11 +179,13 @@ class DrillReport:
         if self.error is not None:
             lines.append(f"  not run: {self.error}")
         lines.extend(t.render() for t in self.topics)
-        passed = sum(t.ok for t in self.topics)
-        verdict = "PASSED" if self.ok else "FAILED"
+        passed = sum(t.ok and not t.skipped for t in self.topics)
+        skipped = sum(bool(t.skipped) for t in self.topics)
         lines.append(
-            f"drill {verdict}: {passed} of {len(self.topics)} topics restored exactly "
-            f"({self.seconds:.1f}s)" + (" (aborted: shutdown requested)" if self.aborted else "")
+            f"drill {self.result.upper()}: {passed} of {len(self.topics)} topics restored exactly"
+            + (f", {skipped} skipped (no record in the snapshot)" if skipped else "")
+            + f" ({self.seconds:.1f}s)"
+            + (" (aborted: shutdown requested)" if self.aborted else "")
         )
         return "\n".join(lines)
 
@@ -275,6 +296,11 @@ class _TopicRun:
         values = sample_values(newest(plan, records))
         result.records = len(values)
         result.snapshot_sha256 = values_sha256(values)
+        if not plan.read:
+            raise NothingToDrill(
+                f"{result.snapshot} holds no record of {result.topic} ({len(result.files)} "
+                "empty files): nothing to drill (an idle topic)"
+            )
         if not values:
             raise SourceError(
                 f"{result.snapshot} holds no complete record of {result.topic} "
@@ -363,7 +389,11 @@ def drill_topic(
     run = _TopicRun(admin, root, result)
     created = False
     try:
-        values = run.sample(connector_name(topic, sink_name), records)
+        try:
+            values = run.sample(connector_name(topic, sink_name), records)
+        except NothingToDrill as exc:
+            result.skipped = str(exc)
+            return result
         result.scratch = scratch_name(topic, int(time.time()))
         admin.create(run.scratch_info(result.scratch))
         created = True

@@ -14,7 +14,7 @@ from kafka_connect_backup.logs import configure_logging
 from kafka_connect_backup.restore.drill import run_drill
 from kafka_connect_backup.restore.drill_record import DRILL_NAME, record_drill
 
-EXIT_PASSED = 0
+EXIT_PASSED = 0  # also a drill skipped because every topic is idle (result "skipped")
 EXIT_FAILED = 1  # a topic's sample did not come back exactly
 EXIT_UNAVAILABLE = 2  # bad arguments, or the backup / snapshot / Kafka could not be reached
 
@@ -68,7 +68,10 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "snapshot's. Every file of the topic in the snapshot is read (a damaged file fails the "
         "drill). The encrypted backup is mounted privately, as for `kcb snapshots list`. The "
         f"result is kept in {{sinkPath}}/{DRILL_NAME} (the supervisor's kcb_drill_* metrics). "
-        f"Exit codes: {EXIT_PASSED} every topic passed; {EXIT_FAILED} a topic failed; "
+        "A topic whose files in the snapshot hold no record (an idle topic) is skipped and "
+        'said so, not failed; when every topic is, the result is "skipped". '
+        f"Exit codes: {EXIT_PASSED} every topic passed or was skipped; {EXIT_FAILED} a topic "
+        "failed; "
         f"{EXIT_UNAVAILABLE} bad arguments, or the backup, the snapshot or Kafka could not be "
         "reached.",
         parents=parents,

@@ -33,6 +33,7 @@ class DrillRecord:
     seconds: float = 0.0
     error: str | None = None  # the first failure, one line
     results: list[dict[str, Any]] = field(default_factory=list)  # per topic, as --json shows
+    skipped: bool = False  # every topic idle (no record in the snapshot): ok, nothing proved
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class DrillRecord:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "results": self.results,
+            "skipped": self.skipped,
         }
 
 
@@ -66,6 +68,7 @@ def load_last_drill(config: Config) -> DrillRecord | None:
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),
             results=list(data.get("results", [])),
+            skipped=bool(data.get("skipped", False)),
         )
     except FileNotFoundError:
         return None
@@ -110,6 +113,7 @@ def record_drill(config: Config, report: DrillReport) -> DrillRecord | None:
         seconds=report.seconds,
         error=report.first_error,
         results=[t.as_dict() for t in report.topics],
+        skipped=report.skipped,
     )
     save_drill(config, record)
     fields: dict[str, Any] = {
@@ -118,7 +122,13 @@ def record_drill(config: Config, report: DrillReport) -> DrillRecord | None:
         "records": sum(t.records for t in report.topics),
         "seconds": round(report.seconds, 3),
     }
-    if report.ok:
+    if report.skipped:
+        log.info(
+            "drill.skipped",
+            **fields,
+            reason="no topic has a record in the snapshot (idle topics): nothing to drill",
+        )
+    elif report.ok:
         log.info("drill.passed", **fields)
     else:
         log.error(

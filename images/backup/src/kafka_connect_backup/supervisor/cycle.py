@@ -64,7 +64,15 @@ from kafka_connect_backup.supervisor.snapshot import (
     backup_snapshot,
 )
 from kafka_connect_backup.supervisor.staging import FrozenFile
-from kafka_connect_backup.supervisor.stop_window import StopTimeout, StopWindow
+from kafka_connect_backup.supervisor.stop_window import (
+    SLOW_STOP_CAUSE,
+    SLOW_STOP_NOTE,
+    SLOW_STOP_SECONDS,
+    StopTimeout,
+    StopWindow,
+    Window,
+)
+from kafka_connect_backup.supervisor.volume_lock import sink_path_missing
 
 log = get_logger(__name__)
 
@@ -122,6 +130,8 @@ class CycleResult:
     period: str = ""
     # True when the snapshot was taken from the staging directory after Connect resumed.
     staged: bool = False
+    # Connectors whose PUT /stop outlasted Connect's graceful task shutdown (stop_window.py).
+    slow_stops: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -143,6 +153,7 @@ class CycleResult:
             "resumed": self.resumed,
             "period": self.period,
             "staged": self.staged,
+            "slowStops": {name: round(s, 3) for name, s in self.slow_stops.items()},
             "snapshot": (
                 None
                 if self.snapshot is None
@@ -237,6 +248,11 @@ class Cycle:
         self._committed = None
         self._at_stop = {}
         try:
+            missing = sink_path_missing(self.config)
+            if missing is not None:
+                # Before anything is stopped: a stopped connector could not resume on it.
+                resumed = True
+                raise missing
             frozen = self._room_to_stage(now) if backup else None
             if frozen is not None or not backup:
                 result.staged = frozen is not None
@@ -379,6 +395,7 @@ class Cycle:
             median_window_seconds=(round(statistics.median(downtimes), 3) if downtimes else None),
             seconds=round(time.monotonic() - began, 3),
         )
+        result.slow_stops = self._report_slow_stops(windows)
         for w in windows:
             if w.stopped and not w.running and w.name not in held:
                 log.warning(
@@ -397,6 +414,22 @@ class Cycle:
         if self.should_abort() and len(windows) < len(names):
             raise CycleAborted("stop")
         return written, all_resumed
+
+    def _report_slow_stops(self, windows: list[Window]) -> dict[str, float]:
+        """A stop that outlasted Connect's graceful task shutdown: the backup is still taken,
+        but Connect was down longer than it should and cancelled the task, so it is said
+        (one warning and one failure count per connector) instead of a silent OK."""
+        slow = {w.name: w.stop_seconds for w in windows if w.stop_seconds >= SLOW_STOP_SECONDS}
+        for name, seconds in slow.items():
+            self.metrics.failures.labels(cause=SLOW_STOP_CAUSE, step="stop").inc()
+            log.warning(
+                "connector.stop_slow",
+                connector=name,
+                stop_seconds=round(seconds, 3),
+                cause=SLOW_STOP_CAUSE,
+                note=SLOW_STOP_NOTE,
+            )
+        return slow
 
     def _record_metadata(self, *, stopped: bool = False) -> None:
         """The topics' metadata files and the sinks' offsets for the snapshot's marker:

@@ -36,6 +36,11 @@ def drill_due(
     return now - last.finished_at >= settings.every_seconds
 
 
+# kcb_drill_last_result of a drill whose every topic was idle: not a failure (no alert), but
+# not a restore proved either.
+SKIPPED = 2
+
+
 class DrillMetrics:
     """Sets the kcb_drill_* gauges from the record; counts each record once (by its end time),
     not the one already there when the supervisor started."""
@@ -50,12 +55,13 @@ class DrillMetrics:
         if record is None:
             return
         metrics = self.metrics
-        metrics.drill_last_result.set(1 if record.ok else 0)
+        metrics.drill_last_result.set(SKIPPED if record.skipped else 1 if record.ok else 0)
         metrics.drill_last_success.set(record.last_success)
         metrics.drill_last_end.set(record.finished_at)
         metrics.drill_last_duration.set(record.seconds)
         if primed and record.finished_at != self._seen:
-            metrics.drills.labels(result="passed" if record.ok else "failed").inc()
+            result = "skipped" if record.skipped else "passed" if record.ok else "failed"
+            metrics.drills.labels(result=result).inc()
         self._seen = record.finished_at
 
 

@@ -100,7 +100,9 @@ class Metrics:
         # Restore drills (kcb drill, in the supervisor or through kubectl exec), read from
         # {sinkPath}/.kcb-drill.json (supervisor/drills.py).
         self.drill_last_result = gauge(
-            "kcb_drill_last_result", "Result of the last restore drill: 1 passed, 0 failed, -1 none"
+            "kcb_drill_last_result",
+            "Result of the last restore drill: 1 passed, 0 failed, 2 skipped (every topic "
+            "idle), -1 none",
         )
         self.drill_last_result.set(-1)
         self.drill_last_success = gauge(
@@ -116,7 +118,7 @@ class Metrics:
         )
         self.drills = counter(
             "kcb_drills",
-            "Restore drills seen by this supervisor, by result (passed|failed)",
+            "Restore drills seen by this supervisor, by result (passed|failed|skipped)",
             ("result",),
         )
         # `kcb snapshots verify` of the release's backup, read from {sinkPath}/.kcb-verify.json.

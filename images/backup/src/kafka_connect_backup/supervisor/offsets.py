@@ -1,5 +1,6 @@
 """What a cycle records about each stop, with bounded timeouts (one Admin client is kept for all
-cycles, so its connections and metadata stay warm):
+cycles, so its connections and metadata stay warm; it is dropped after a failure and not asked
+while no server accepts a connection):
 
 - each sink connector's committed offsets, read in the connector's own stop window
   (`sink_offsets`): a stopped sink has written exactly the records before them, so they go
@@ -63,18 +64,19 @@ class StopRecorder:
         self.outage = outage or KafkaOutage(None)
 
     def _client(self) -> KafkaAdmin | None:
-        """The kept Admin client, made when needed; None (warned) when Kafka cannot answer."""
-        if self._admin is not None:
-            return self._admin
+        """The kept Admin client, made when needed; None (reported) when Kafka cannot answer.
+        Every use probes the servers first: with the broker gone, a kept client would wait its
+        whole timeout in each connector's stop window (10 s of Connect down per connector)."""
         connection = self.config.kafka.connection()
         bootstrap = connection.bootstrap
         if not _listening(bootstrap):
-            log.warning(
-                "cycle.offsets_not_recorded",
-                error=f"no Kafka server listens at {bootstrap}",
-                note=NOT_RECORDED,
-            )
+            self._admin = None
+            exc = KafkaCheckError(f"no Kafka server listens at {bootstrap}")
+            self.outage.failed(exc, "record_offsets", NOT_RECORDED)
+            log.warning("cycle.offsets_not_recorded", error=str(exc), note=NOT_RECORDED)
             return None
+        if self._admin is not None:
+            return self._admin
         try:
             admin = KafkaAdmin(connection, timeout=self.timeout)
             admin.check_reachable()
@@ -95,6 +97,7 @@ class StopRecorder:
         try:
             return admin.group_offsets(group, topic)
         except (KafkaCheckError, KafkaException) as exc:
+            self._admin = None  # a fresh client next time (a restarted broker)
             if isinstance(exc, KafkaException):
                 exc = admin.refused(exc, f"reading group {group}'s offsets")
             self.outage.failed(exc, "record_offsets", NOT_RECORDED)

@@ -33,6 +33,7 @@ class State:
     # {"time", "files", "bytes", "engine"} of the snapshot of the last successful backup
     last_snapshot: dict[str, Any] | None = None
     last_cycle_ok: bool | None = None  # None: no cycle recorded yet
+    unreadable: str | None = None  # why the state file could not be read (it exists)
 
 
 def state_path(config: Config) -> Path:
@@ -54,7 +55,7 @@ def load_state(config: Config) -> State:
         return State()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("state.unreadable", path=str(path), error=str(exc), fix="ignored; rewritten")
-        return State()
+        return State(unreadable=f"{type(exc).__name__}: {exc}")
 
 
 def save_state(config: Config, result: CycleResult) -> None:

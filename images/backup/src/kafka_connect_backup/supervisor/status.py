@@ -36,7 +36,8 @@ from kafka_connect_backup.sinkfiles import (
     sink_file,
     sort_key,
 )
-from kafka_connect_backup.supervisor.state import State, load_state
+from kafka_connect_backup.supervisor.state import State, load_state, state_path
+from kafka_connect_backup.supervisor.volume_lock import holder, sink_path_missing
 from kafka_connect_backup.units import human_bytes
 
 STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
@@ -196,6 +197,7 @@ def _drill(config: Config) -> dict[str, Any] | None:
     return {
         "time": when(record.finished_at),
         "ok": record.ok,
+        "skipped": record.skipped,
         "snapshot": record.snapshot,
         "topics": list(record.topics),
         "lastSuccess": when(record.last_success),
@@ -225,6 +227,15 @@ def _restores(config: Config) -> list[str]:
 
 def _health(config: Config, state: State, now: float) -> tuple[bool, str]:
     bound = STALE_FACTOR * config.restart_timeout_seconds
+    missing = sink_path_missing(config)
+    if missing is not None:
+        return False, f"{missing.message} (fix: {missing.fix})"
+    if state.unreadable is not None:
+        return False, (
+            f"the supervisor's state file {state_path(config)} is unreadable "
+            f"({state.unreadable}): the last cycle and success are unknown (fix: the "
+            "supervisor rewrites it at its next cycle; `kcb backup-now` runs one now)"
+        )
     if state.last_cycle_ok is False:
         failure = state.last_failure or {}
         return False, f"the last cycle failed ({failure.get('cause')}): {failure.get('fix')}"
@@ -290,6 +301,26 @@ def collect(
     }
 
 
+def without_supervisor(config: Config, doc: dict[str, Any], endpoint: str | None) -> None:
+    """`doc` made from the files because no supervisor answered at `endpoint`: unhealthy
+    when none runs on the data volume (nothing backs up, whatever the last cycle did)."""
+    running = holder(config)
+    if running is None:
+        if doc["healthy"]:
+            doc["healthy"] = False
+            doc["reason"] = (
+                f"no supervisor is running on the data volume {config.sink_path}: nothing "
+                "backs up until one starts (fix: start it; kcb supervise, or check the "
+                "supervisor container's log)"
+            )
+        doc["errors"].append(f"no supervisor holds {config.sink_path}'s lock: none is running")
+    else:
+        doc["errors"].append(
+            f"no supervisor answers at {endpoint or '(metrics.port 0)'} (pid {running} runs on "
+            "the data volume): read from the files"
+        )
+
+
 def render(doc: dict[str, Any]) -> str:
     """The readable form of the document, for an operator at a terminal."""
     lines = [f"backup: {'HEALTHY' if doc['healthy'] else 'UNHEALTHY'}: {doc['reason']}"]
@@ -327,7 +358,13 @@ def render(doc: dict[str, Any]) -> str:
         )
     drill = doc.get("lastDrill")
     if drill:
-        outcome = "passed" if drill["ok"] else f"FAILED: {drill['error']}"
+        outcome = (
+            "skipped (every topic idle: no record in the snapshot)"
+            if drill.get("skipped")
+            else "passed"
+            if drill["ok"]
+            else f"FAILED: {drill['error']}"
+        )
         lines.append(f"last drill:   {drill['time']} on {drill['snapshot']}, {outcome}")
     checked = doc.get("lastVerify")
     if checked:

@@ -27,6 +27,22 @@ class StopTimeout(KcbError):
     cause = "connect_stop_timeout"
 
 
+# A normal PUT /stop takes well under a second (docs/benchmarks.md); one this slow is most
+# likely Connect waiting out task.shutdown.graceful.timeout.ms (5 s by default) and cancelling
+# the task, skipping its final offset commit.
+SLOW_STOP_SECONDS = 3.0
+SLOW_STOP_CAUSE = "connect_stop_slow"
+SLOW_STOP_NOTE = (
+    "Connect most likely cancelled the task after task.shutdown.graceful.timeout.ms (its "
+    "final offset commit skipped: records it wrote since its last commit may be written "
+    "again). Seen after a Kafka broker restart: a task stopped before its consumer found the "
+    "group coordinator again could not leave the group, and every new task of the connector "
+    "waits for that member until the broker drops it (the sink consumer's "
+    "session.timeout.ms, 45 s by default); later cycles are normal again. If it persists, "
+    "read the connect container's log for 'Graceful stop of task'"
+)
+
+
 @dataclass
 class Window:
     name: str
@@ -36,6 +52,7 @@ class Window:
     running: bool = False
     state: str = "missing"
     seconds: float = 0.0  # PUT /stop sent .. RUNNING again (or the end of the resume)
+    stop_seconds: float = 0.0  # the PUT /stop alone (the standalone worker stops the tasks)
     written: set[Path] = field(default_factory=set)  # the files it may have appended to
     frozen: dict[str, FrozenFile] = field(default_factory=dict)  # their sizes at the stop
     offsets: dict[int, int] | None = None  # its group's committed offsets at the stop
@@ -70,9 +87,11 @@ class StopWindow:
             window.written.add(Path(config["file"]))
         if name in self.current:
             window.written.add(self.current[name])
+        asked = time.monotonic()
         if not self.client.stop(name):
             window.existed = False  # created by the cycle's safety net
             return window
+        window.stop_seconds = time.monotonic() - asked
         window.stopped = True
         try:
             status = self.client.wait_for(
