@@ -57,6 +57,8 @@ with mounted_volume(backup, allow_init=False) as volume:
         lockfile=lockfile,
     )
     conf = backup.work_dir / "older-rsnapshot.conf"
+    # --bwlimit: rsync writes the big file for ~10 s, a window a busy machine cannot miss.
+    text = text.replace("--delete-excluded", "--delete-excluded --bwlimit=16m")
     rsnapshot.write_config(conf, text.replace("sync_first\\t1\\n", ""))
     rsnapshot.run(conf, lockfile)
 """
@@ -149,7 +151,7 @@ def kill_mid_rsync(env: StorageEnv, config: Config) -> None:
         start_new_session=True,
     )
     lockfile = env.work / LOCK_NAME
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a bound for a busy machine, not a wait
     while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert lockfile.exists()
@@ -161,6 +163,11 @@ def kill_mid_rsync(env: StorageEnv, config: Config) -> None:
     while not writing() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
     assert writing()  # rsync is writing the big file into alpha.0
+    # Frozen first, all of them, then killed: an rsync process that outlived its peers by a
+    # moment would clean up (delete) its temporary file, which a real kill may not leave time for.
+    os.killpg(proc.pid, signal.SIGSTOP)
+    for leftover in (str(env.work), str(env.sink)):
+        subprocess.run(["pkill", "-STOP", "-f", leftover], check=False)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     for leftover in (str(env.work), str(env.sink)):
