@@ -22,6 +22,7 @@ from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceTyp
 from kafka_connect_backup.acls import Acl, backup_acls, restore_acls
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
+from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.topic_metadata import read_metadata
@@ -176,7 +177,9 @@ def test_a_backup_cycle_status_and_a_drill_with_exactly_the_backup_acls(
             assert metadata.groups == {consumer_group(secure_topic, sink): {0: 40}}
             assert [e for e in logs.events() if e["event"].startswith("kafka.")] == []
 
+            held = volume_lock.acquire(config, "this test")  # as a running supervisor does
             status = kcb("status", "--config", str(path), "--json")
+            held.release()
             assert status.returncode == 0, status.stdout + status.stderr
             [topic] = json.loads(status.stdout)["topics"]
             assert (topic["topic"], topic["lag_records"]) == (secure_topic, 0)

@@ -202,15 +202,8 @@ class KafkaAdmin:
         return _names(found.authorized_operations)
 
     def _authorized_group(self, group: str) -> set[str]:
-        try:
-            found = self.admin.describe_consumer_groups(
-                [group], include_authorized_operations=True, request_timeout=self.timeout
-            )[group].result(self.timeout)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
-                return set()
-            raise self.refused(exc, f"describing group {group}") from None
-        return _names(found.authorized_operations)
+        found = self._describe_group(group, authorized_operations=True)
+        return set() if found is None else _names(found.authorized_operations)
 
     def _grant_hint(self, missing: list[tuple[str, str, str]]) -> str:
         security = self.connection.security
@@ -475,17 +468,23 @@ class KafkaAdmin:
                 found[group] = members
         return found
 
-    def _describe_group(self, group: str) -> Any:
-        """A group's description; a coordinator still loading (a broker just started) is
+    def _describe_group(self, group: str, *, authorized_operations: bool = False) -> Any:
+        """A group's description (None: describing it is not allowed, when its authorized
+        operations are asked for); a coordinator still loading (a broker just started) is
         waited for, up to the timeout."""
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[
-                    group
-                ].result(self.timeout)
+                return self.admin.describe_consumer_groups(
+                    [group],
+                    include_authorized_operations=authorized_operations,
+                    request_timeout=self.timeout,
+                )[group].result(self.timeout)
             except KafkaException as exc:
                 error = exc.args[0] if exc.args else None
+                code = error.code() if error is not None else None
+                if authorized_operations and code == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    return None
                 retriable = error is not None and error.retriable()
                 if not retriable or time.monotonic() >= deadline:
                     raise self.refused(exc, f"describing group {group}") from None
