@@ -1,4 +1,5 @@
-"""How numbers read in messages: one size unit style (binary, 1 decimal) and counted nouns."""
+"""How numbers and lists read in messages: one size unit style (binary, 1 decimal), counted
+nouns, a short list of names."""
 
 from __future__ import annotations
 
@@ -16,3 +17,8 @@ def human_bytes(count: int) -> str:
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """'1 partition', '3 partitions', '0 records'."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def first_few(names: list[str], most: int = 3) -> str:
+    """'a, b, c' or 'a, b, c, ...': a list a message names without drowning in it."""
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")

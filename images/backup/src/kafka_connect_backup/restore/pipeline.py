@@ -43,7 +43,7 @@ from kafka_connect_backup.topic_metadata import (
     find_metadata,
     read_metadata,
 )
-from kafka_connect_backup.units import counted, human_bytes
+from kafka_connect_backup.units import counted, first_few, human_bytes
 
 # Every queued record is delivered or reported failed within the delivery timeout: the flush
 # waits that long plus this margin for the last reports, not more.
@@ -156,7 +156,7 @@ def _exact_state(
         return None
     if settings.from_offsets and len(envelope) != len(sources):
         values = [f.path.name for f in sources if f not in envelope]
-        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+        shown = first_few(values)
         raise InvalidInput(
             "--from-offset picks envelope records by their offsets, but value files are among "
             f"the sources ({shown}): their records carry no offsets, so every one would be "
@@ -201,7 +201,7 @@ def _values_before_envelopes(sources: list[SourceFile]) -> None:
     first = sources.index(envelope[0])
     later = [f.path.name for f in sources[first:] if f not in envelope]
     if later:
-        shown = ", ".join(later[:3]) + (", ..." if len(later) > 3 else "")
+        shown = first_few(later)
         raise InvalidInput(
             f"--restore-groups: the value files {shown} were written after the envelope file "
             f"{envelope[0].path.name} (sinkFormat switched back to value): their records carry "

@@ -61,6 +61,7 @@ from kafka_connect_backup.restore.target import Consequences, TargetState, conse
 from kafka_connect_backup.restore.timefilter import DEFAULT_TIMESTAMP_FIELD, MissingTimestamp
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 from kafka_connect_backup.sinkfiles import connector_name, consumer_group
+from kafka_connect_backup.units import first_few
 
 
 def options_from_args(args: argparse.Namespace) -> RunbookOptions:
@@ -241,7 +242,7 @@ def _refuse_live_sources(ctx: Context, sources: list[SourceFile]) -> None:
     live = {os.path.realpath(f.path) for f in current_sink_files(ctx)}
     named = sorted(f.path.name for f in sources if os.path.realpath(f.path) in live)
     if named:
-        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        shown = first_few(named)
         raise InvalidInput(
             f"restore_files names the live sink files of {ctx.own_connector} ({shown}), which "
             f"the move-files step moves out of {ctx.settings.sink_path} before the replay: leave "
