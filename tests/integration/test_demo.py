@@ -15,6 +15,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.demo]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def hint_command(output: str) -> list[str]:
+    """The `snapshots` command of the demo's closing hint, its kcb an absolute path to a file."""
+    hint = next(line for line in output.splitlines() if "  snapshots    " in line)
+    command = hint.split("  snapshots    ", 1)[1].split("  (", 1)[0].split()
+    assert Path(command[0]).is_absolute() and Path(command[0]).is_file(), hint
+    return command
+
+
 def test_demo_fast_mode_verifies_the_restore_and_cleans_up(tmp_path: Path) -> None:
     work = tmp_path / "demo"
     run = subprocess.run(
@@ -35,10 +43,9 @@ def test_demo_fast_mode_verifies_the_restore_and_cleans_up(tmp_path: Path) -> No
     assert verified[0].endswith("restored from encrypted snapshot alpha.0")
     assert "stopped: broker and Connect; mounted: False" in output
     # The closing hint's command runs as printed (a bare `kcb` is not on an operator's PATH).
-    hint = next(line for line in output.splitlines() if "  snapshots    " in line)
-    command = hint.split("  snapshots    ", 1)[1].split("  (", 1)[0].split()
-    assert Path(command[0]).is_absolute() and Path(command[0]).is_file(), hint
-    listed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    listed = subprocess.run(
+        hint_command(output), capture_output=True, text=True, timeout=120, check=False
+    )
     assert listed.returncode == 0, listed.stderr
     assert "alpha.0" in listed.stdout
     assert not is_mount_point(work / "backup-plain")
@@ -71,13 +78,6 @@ def test_demo_interrupted_mid_cycle_cleans_up_the_same_way(tmp_path: Path) -> No
     assert "interrupted: cleaning up" in output
     assert "stopped: supervisor (exit 0)" in output
     assert "stopped: broker and Connect; mounted: False" in output
-    # The closing hint's command runs as printed (a bare `kcb` is not on an operator's PATH).
-    hint = next(line for line in output.splitlines() if "  snapshots    " in line)
-    command = hint.split("  snapshots    ", 1)[1].split("  (", 1)[0].split()
-    assert Path(command[0]).is_absolute() and Path(command[0]).is_file(), hint
-    listed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert listed.returncode == 0, listed.stderr
-    assert "alpha.0" in listed.stdout
     assert not is_mount_point(work / "backup-plain")
     leftover = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, check=False)
     assert leftover.stdout == b""
