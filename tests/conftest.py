@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,12 @@ BACKUP_IMAGE = "kcb-test/backup:latest"
 _counter = itertools.count()
 
 load_profile()  # hypothesis: reproducible `ci` unless KCB_HYPOTHESIS_PROFILE says otherwise
+
+# A shell without job control starts a background `make test` with SIGINT ignored, and every
+# child inherits that: the tests that press Ctrl-C on restore.py, the supervisor or the demo
+# would find it ignored. Restore the default so children start with Python's KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
