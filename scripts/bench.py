@@ -42,7 +42,7 @@ from benchmarks import backup, compress, downtime, envelope, growth, sink, snaps
 from benchmarks import stack as kafka_stacks
 from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
 from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
-from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.core.logs import configure_logging
 
 NAMES = (
     "restore",

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from kafka_connect_backup.config import SinkRotation
-from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_stack import KafkaSettings, run_kafka_tool
 
 _counter = itertools.count()

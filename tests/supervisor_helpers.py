@@ -17,7 +17,7 @@ import requests
 from confluent_kafka import Producer
 
 from kafka_connect_backup.config import Config, parse_config
-from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.core.logs import configure_logging
 from local_config import local_config
 
 

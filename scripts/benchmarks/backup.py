@@ -63,11 +63,11 @@ from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.backup.snapshot import SnapshotResult, backup_snapshot
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import SnapshotResult, backup_snapshot
 from kafka_stack import KafkaStack
 from local_config import local_backup, local_config
 

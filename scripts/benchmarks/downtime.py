@@ -34,8 +34,8 @@ from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.layout.sinkfiles import period_of
 from kafka_connect_backup.supervisor.cycle import WINDOWS_AT_ONCE, Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import KafkaStack

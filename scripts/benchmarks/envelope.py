@@ -30,7 +30,7 @@ from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config, SinkFormat, parse_config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.compress import LEVEL
 from kafka_stack import KafkaStack
 from local_config import local_config

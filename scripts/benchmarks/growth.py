@@ -39,7 +39,7 @@ from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics

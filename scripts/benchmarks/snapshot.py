@@ -46,9 +46,9 @@ from benchmarks.common import (
     unmount_under,
 )
 from kafka_connect_backup.config import Config, Engine, parse_config
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.tools import encfs, fuse, gocryptfs
-from kafka_connect_backup.volume import ENGINES
+from kafka_connect_backup.tools.volume import ENGINES
 from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 51f0"

@@ -30,9 +30,9 @@ from benchmarks.common import (
     unmount_under,
 )
 from kafka_connect_backup.config import Config, SinkRotation, parse_config
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.compress import compress_stale
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 4f1c"

@@ -13,8 +13,8 @@ import yaml
 
 from chart.helm_chart import CHART, RELEASE, Helm, find, supervisor_config_document
 from kafka_connect_backup.config import parse_config
-from kafka_connect_backup.snapshot_dirs import snapshot_dirs
-from kafka_connect_backup.supervisor.retention import prune
+from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.supervisor.backup.retention import prune
 from kafka_connect_backup.tools.rsnapshot import render_config
 
 pytestmark = pytest.mark.chart

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kafka_connect_backup.config_basics import is_topic_name
-from kafka_connect_backup.envelope import (
+from kafka_connect_backup.core.config_basics import is_topic_name
+from kafka_connect_backup.kafka.envelope import (
     FIELDS,
     MAX_LONG,
     MAX_PARTITION,
@@ -26,19 +26,19 @@ from kafka_connect_backup.envelope import (
     encode_bytes,
     parse_line,
 )
-from kafka_connect_backup.restore.exact import Routing
-from kafka_connect_backup.restore.replay import envelope_records
-from kafka_connect_backup.topic_metadata import (
+from kafka_connect_backup.kafka.topic_metadata import (
     FORMAT,
     MAX_REPLICATION_FACTOR,
     VERSION,
     MetadataError,
     TopicMetadata,
     find_metadata,
-    metadata_name,
     read_metadata,
     write_metadata,
 )
+from kafka_connect_backup.layout.sinkfiles import metadata_name
+from kafka_connect_backup.restore.exact import Routing
+from kafka_connect_backup.restore.replay import envelope_records
 
 pytestmark = pytest.mark.fuzz
 

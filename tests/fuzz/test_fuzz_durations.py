@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kafka_connect_backup.config import MIN_DURATION_SECONDS, ConfigError, parse_config
-from kafka_connect_backup.durations import parse_duration
+from kafka_connect_backup.core.durations import parse_duration
 
 pytestmark = pytest.mark.fuzz
 

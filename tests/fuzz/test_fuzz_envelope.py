@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafka_connect_backup.envelope import encode_bytes, parse_line
+from kafka_connect_backup.kafka.envelope import encode_bytes, parse_line
 from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.replay import envelope_records
 

@@ -1,5 +1,5 @@
-"""File and directory names read back from disk: sink files (sinkfiles.py) and rsnapshot's
-`alpha.N` directories (snapshot_dirs.py)."""
+"""File and directory names read back from disk: sink files (layout/sinkfiles.py) and rsnapshot's
+`alpha.N` directories (layout/snapshot_dirs.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kafka_connect_backup.config import SinkRotation
-from kafka_connect_backup.sinkfiles import (
+from kafka_connect_backup.layout.sinkfiles import (
     compressed_name,
     connector_name,
     parse_sink_file,
@@ -20,7 +20,7 @@ from kafka_connect_backup.sinkfiles import (
     sink_file,
     sort_key,
 )
-from kafka_connect_backup.snapshot_dirs import parse_snapshot_name, snapshot_dirs
+from kafka_connect_backup.layout.snapshot_dirs import parse_snapshot_name, snapshot_dirs
 
 pytestmark = pytest.mark.fuzz
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kafka_connect_backup.kafka.timefilter import FieldReader, json_value
 from kafka_connect_backup.restore.replay import record_key
-from kafka_connect_backup.restore.timefilter import FieldReader, json_value
 
 pytestmark = pytest.mark.fuzz
 

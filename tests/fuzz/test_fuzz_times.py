@@ -1,5 +1,5 @@
 """Times from outside: restore's --from/--to bounds (parse_time), record times (iso_moment,
-record_moment) and the hot loop that inlines them (plan.classify_batch)."""
+record_moment) and the hot loop that inlines them (classify.classify_batch)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kafka_connect_backup.restore.plan import classify_batch
-from kafka_connect_backup.restore.summary import iso
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.timefilter import (
     EARLIEST,
     LATEST,
     TimeFilter,
     TimeParseError,
     TimeWindow,
     Verdict,
+    iso,
     iso_moment,
     parse_time,
     record_moment,
 )
+from kafka_connect_backup.restore.classify import classify_batch
 
 pytestmark = pytest.mark.fuzz
 

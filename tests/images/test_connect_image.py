@@ -19,7 +19,7 @@ from image_helpers import (
     writable_by,
 )
 from kafka_connect_backup.config import SinkRotation
-from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json, put_connector, wait_for_lines
 from kafka_stack import Broker, free_port
 

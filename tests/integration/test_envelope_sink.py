@@ -20,8 +20,8 @@ from confluent_kafka import Message, Producer
 from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.envelope import FIELDS, encode_bytes, parse_line
-from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.kafka.envelope import FIELDS, encode_bytes, parse_line
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json
 from kafka_stack import Broker, ConnectWorker
 from supervisor_helpers import (

@@ -22,12 +22,12 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import load_config
-from kafka_connect_backup.restore.drill import run_drill
-from kafka_connect_backup.restore.drill_record import DRILL_NAME, load_last_drill
+from kafka_connect_backup.inspect.drill import run_drill
+from kafka_connect_backup.inspect.drill_record import DRILL_NAME, load_last_drill
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.drills import ScheduledDrills
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_helpers import produce_json
 from local_config import local_config, write_config
 from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env

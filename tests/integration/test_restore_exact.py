@@ -24,12 +24,12 @@ from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.kafka_client import KafkaConnection
+from kafka_connect_backup.kafka.admin import KafkaAdmin
+from kafka_connect_backup.kafka.client import KafkaConnection
+from kafka_connect_backup.kafka.topic_metadata import TopicMetadata, write_metadata
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of
 from kafka_connect_backup.restore.cli import main as restore
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin
-from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.supervisor.offsets import record_at_stop
-from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 from kafka_stack import Broker, ConnectWorker
 from supervisor_helpers import delete_connectors, make_config, sink_name, wait_running
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from kafka_connect_backup.sinkfiles import connector_name, sink_file
+from kafka_connect_backup.layout.sinkfiles import connector_name, sink_file
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.compress import compress_file
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import (
     consume_all,
     produce_json,

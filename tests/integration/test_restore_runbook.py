@@ -18,10 +18,10 @@ import requests
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
+from kafka_connect_backup.layout.sinkfiles import consumer_group
 from kafka_connect_backup.restore.cli import build_parser
-from kafka_connect_backup.restore.runbook import run_runbook
-from kafka_connect_backup.restore.steps import RunbookError
-from kafka_connect_backup.sinkfiles import consumer_group
+from kafka_connect_backup.restore.runbook.driver import run_runbook
+from kafka_connect_backup.restore.runbook.steps import RunbookError
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
 
 pytestmark = pytest.mark.integration

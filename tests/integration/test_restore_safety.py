@@ -21,9 +21,9 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, To
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.hold import held
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import consumer_group, period_of
+from kafka_connect_backup.kafka.topic_metadata import TopicMetadata, write_metadata
+from kafka_connect_backup.layout.sinkfiles import consumer_group, period_of
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 from kafka_helpers import (
     consume_all,
     end_offsets,

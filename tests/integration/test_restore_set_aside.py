@@ -12,9 +12,9 @@ import pytest
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.cli import build_parser
-from kafka_connect_backup.restore.steps import set_aside_note
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.restore.runbook.steps import set_aside_note
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
+from kafka_connect_backup.tools.volume import mounted_volume
 from local_config import write_config
 from storage_helpers import StorageEnv, storage_env, tree
 

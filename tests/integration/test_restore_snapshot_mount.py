@@ -19,13 +19,13 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config, load_config
+from kafka_connect_backup.core.units import human_bytes
+from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.cli import main as restore_main
-from kafka_connect_backup.restore.verify_record import load_last_verification
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
-from kafka_connect_backup.units import human_bytes
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import end_offsets, write_sink
 from local_config import write_config
 from storage_helpers import (

@@ -1,7 +1,7 @@
 """The product against a broker that accepts nothing but TLS and authentication, ACLs enforced
 (kafka_stack.SecureBroker): a backup cycle, `kcb status`, a drill and restore.py in every
-mechanism with exactly the ACLs of acls.py; each of those ACLs shown necessary; and every way a
-login or a TLS handshake fails reported by name, before anything is sent."""
+mechanism with exactly the ACLs of kafka/acls.py; each of those ACLs shown necessary; and every
+way a login or a TLS handshake fails reported by name, before anything is sent."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
-from kafka_connect_backup.acls import Acl, backup_acls, restore_acls
 from kafka_connect_backup.config import load_config
-from kafka_connect_backup.sinkfiles import connector_name, consumer_group
+from kafka_connect_backup.kafka.acls import Acl, backup_acls, restore_acls
+from kafka_connect_backup.kafka.topic_metadata import read_metadata
+from kafka_connect_backup.layout.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
 from storage_helpers import storage_env
@@ -40,7 +40,7 @@ _TYPES = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": R
 
 
 def specs(acls: list[Acl]) -> list[AclSpec]:
-    """acls.py's entries as the broker's bindings."""
+    """kafka/acls.py's entries as the broker's bindings."""
     return [
         (
             _TYPES[acl.resource],

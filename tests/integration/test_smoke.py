@@ -8,7 +8,12 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from kafka_connect_backup.config import SinkRotation
-from kafka_connect_backup.sinkfiles import connector_name, consumer_group, period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import (
+    connector_name,
+    consumer_group,
+    period_of,
+    sink_file,
+)
 from kafka_helpers import produce_json, put_connector, stop_connector, wait_for_lines
 
 pytestmark = pytest.mark.integration

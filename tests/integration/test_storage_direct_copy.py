@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.snapshot_layout import HOST_DIR, SYNC_DIR
-from kafka_connect_backup.supervisor.sync_copy import CHUNK, fill_sync_dir
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.layout.names import HOST_DIR, SYNC_DIR
+from kafka_connect_backup.supervisor.backup.sync_copy import CHUNK, fill_sync_dir
+from kafka_connect_backup.tools.volume import mounted_volume
 from storage_helpers import StorageEnv, storage_env
 
 pytestmark = pytest.mark.integration

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.config import Config, Engine, parse_config
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.restore.snapshots import Snapshot, describe_snapshots
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.inspect.snapshots import Snapshot, describe_snapshots
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
-from kafka_connect_backup.volume import ENGINES, mounted_volume
+from kafka_connect_backup.tools.volume import ENGINES, mounted_volume
 from storage_helpers import (
     PASSWORD,
     StorageEnv,
@@ -347,8 +347,8 @@ def test_an_empty_dir_mounted_at_the_mount_point_is_used_a_fuse_mount_there_is_r
 INTERRUPT_SCRIPT = """
 import sys
 from kafka_connect_backup.config import parse_config
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
-from kafka_connect_backup.logs import configure_logging
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
+from kafka_connect_backup.core.logs import configure_logging
 import json
 configure_logging()
 backup_snapshot(parse_config(json.loads(sys.argv[1])))

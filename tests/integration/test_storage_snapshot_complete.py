@@ -21,12 +21,12 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config, load_config
+from kafka_connect_backup.layout.names import SYNC_DIR
+from kafka_connect_backup.layout.snapshot_status import MARKER_NAME, NO_MARKER, is_rsync_temp
 from kafka_connect_backup.restore.cli import main as restore_main
-from kafka_connect_backup.snapshot_layout import SYNC_DIR
-from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, is_rsync_temp
-from kafka_connect_backup.supervisor.interrupted import RUN_MARKER
-from kafka_connect_backup.supervisor.snapshot import LOCK_NAME, backup_snapshot
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.supervisor.backup.interrupted import RUN_MARKER
+from kafka_connect_backup.supervisor.backup.snapshot import LOCK_NAME, backup_snapshot
+from kafka_connect_backup.tools.volume import mounted_volume
 from local_config import write_config
 from storage_helpers import StorageEnv, storage_env, tree, unmount_all
 
@@ -42,10 +42,10 @@ RSYNC_TEMP = re.compile(rf"^\.{re.escape(BIG)}\.[A-Za-z0-9]{{6}}$")
 KILLED_RUN = """
 import json, sys
 from kafka_connect_backup.config import parse_config
-from kafka_connect_backup.supervisor import interrupted
-from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
+from kafka_connect_backup.supervisor.backup import interrupted
+from kafka_connect_backup.supervisor.backup.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import rsnapshot
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 config = parse_config(json.loads(sys.argv[1]))
 backup = config.backup
 lockfile = backup.work_dir / LOCK_NAME
@@ -74,7 +74,7 @@ class Events:
     """The JSON log events from `start()` on (kcb and restore.py configure logging anew)."""
 
     def start(self) -> None:
-        from kafka_connect_backup.logs import configure_logging
+        from kafka_connect_backup.core.logs import configure_logging
 
         self.stream = io.StringIO()
         configure_logging("DEBUG", self.stream)
@@ -86,7 +86,7 @@ class Events:
 
 @pytest.fixture
 def events() -> Iterator[Events]:
-    from kafka_connect_backup.logs import configure_logging
+    from kafka_connect_backup.core.logs import configure_logging
 
     captured = Events()
     captured.start()
@@ -371,7 +371,7 @@ def test_a_failed_verification_rotates_nothing_and_the_next_run_copies_again(
     """The source changes under a running backup once its copy in .sync is made, keeping its
     size and modification time (so rsync's quick check passes it): the real verification of
     .sync finds the content differs, nothing is rotated, and the next run copies it again."""
-    from kafka_connect_backup.errors import KcbError
+    from kafka_connect_backup.core.errors import KcbError
 
     small = env.sink / SMALL
     small.write_text('{"utcTime": "2026-10-01T00:00:00Z"}\n')

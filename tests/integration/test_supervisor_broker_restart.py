@@ -17,7 +17,7 @@ import pytest
 
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.layout.sinkfiles import period_of
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics

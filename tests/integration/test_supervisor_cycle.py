@@ -19,14 +19,14 @@ import pytest
 
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.restore.verify import verify_snapshot
-from kafka_connect_backup.sinkfiles import consumer_group, period_of, sink_file
-from kafka_connect_backup.snapshot_status import MARKER_NAME
+from kafka_connect_backup.inspect.verify import verify_snapshot
+from kafka_connect_backup.kafka.topic_metadata import read_metadata
+from kafka_connect_backup.layout.sinkfiles import consumer_group, period_of, sink_file
+from kafka_connect_backup.layout.snapshot_status import MARKER_NAME
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.topic_metadata import read_metadata
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import produce_json
 from storage_helpers import PASSWORD, storage_env
 from supervisor_helpers import (
@@ -127,7 +127,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
                     assert [
                         state for n, state in observed[name]["states"].items() if n != name
                     ] == [("RUNNING", ["RUNNING"])]
-            # Each topic's sink file and its metadata file (topic_metadata.py).
+            # Each topic's sink file and its metadata file (kafka/topic_metadata.py).
             assert result.snapshot is not None and result.snapshot.files == 4
             assert result.connect_downtime_seconds is not None
             assert 0 < result.connect_downtime_seconds < result.duration_seconds

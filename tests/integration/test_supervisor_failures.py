@@ -20,13 +20,13 @@ import pytest
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import period_of, sink_file
-from kafka_connect_backup.snapshot_layout import SYNC_DIR
+from kafka_connect_backup.layout.names import SYNC_DIR
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
+from kafka_connect_backup.supervisor.backup.snapshot import LOCK_NAME
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import fuse
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import produce_json
 from kafka_stack import ConnectWorker
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env

@@ -19,7 +19,7 @@ import requests
 
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
 from kafka_connect_backup.supervisor.metrics import Metrics

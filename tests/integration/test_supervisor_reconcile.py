@@ -15,7 +15,7 @@ import requests
 from kafka_connect_backup.connect.connectors import Reconciler, ReconcileResult, desired_connectors
 from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json
 from kafka_stack import ConnectWorker

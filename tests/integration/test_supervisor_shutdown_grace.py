@@ -15,15 +15,15 @@ import pytest
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
-from kafka_connect_backup.shutdown_grace import ShutdownGrace
-from kafka_connect_backup.snapshot_layout import SYNC_DIR
+from kafka_connect_backup.core.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.layout.names import SYNC_DIR
+from kafka_connect_backup.supervisor.backup.snapshot import CONF_NAME, LOCK_NAME, backup_snapshot
+from kafka_connect_backup.supervisor.backup.sync_copy import CopyStopped
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_connect_backup.supervisor.snapshot import CONF_NAME, LOCK_NAME, backup_snapshot
-from kafka_connect_backup.supervisor.sync_copy import CopyStopped
 from kafka_connect_backup.tools import fuse, rsnapshot
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 from storage_helpers import StorageEnv, storage_env, tree, wait_for_copy
 from supervisor_helpers import (
     LogCapture,

@@ -18,7 +18,7 @@ import pytest
 
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
-from kafka_connect_backup.sinkfiles import period_of, sink_file
+from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json
 from kafka_stack import free_port

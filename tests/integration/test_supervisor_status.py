@@ -20,8 +20,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from kafka_connect_backup.config import load_config
+from kafka_connect_backup.layout.sinkfiles import connector_name
 from kafka_connect_backup.restore.cli import main as restore
-from kafka_connect_backup.sinkfiles import connector_name
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, stop_connector, wait_for_lines

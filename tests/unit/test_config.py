@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from kafka_connect_backup.config import ConfigError, load_config, parse_config
-from kafka_connect_backup.durations import parse_duration
+from kafka_connect_backup.core.durations import parse_duration
 
 pytestmark = pytest.mark.unit
 

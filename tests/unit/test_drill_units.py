@@ -12,7 +12,7 @@ import pytest
 
 from kafka_connect_backup.cli import build_parser
 from kafka_connect_backup.config import ConfigError, DrillSettings, parse_config
-from kafka_connect_backup.restore.drill import (
+from kafka_connect_backup.inspect.drill import (
     DrillReport,
     TopicDrill,
     first_difference,
@@ -21,16 +21,16 @@ from kafka_connect_backup.restore.drill import (
     scratch_name,
     values_sha256,
 )
-from kafka_connect_backup.restore.drill_record import (
+from kafka_connect_backup.inspect.drill_record import (
     DRILL_NAME,
     DrillRecord,
     load_last_drill,
     record_drill,
     save_drill,
 )
+from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
 from kafka_connect_backup.restore.plan import scan
 from kafka_connect_backup.restore.sources import from_patterns
-from kafka_connect_backup.restore.timefilter import MissingTimestamp, TimeFilter, TimeWindow
 from kafka_connect_backup.supervisor.drills import DrillMetrics, drill_due
 from kafka_connect_backup.supervisor.metrics import Metrics
 

@@ -13,7 +13,7 @@ import pytest
 
 from kafka_connect_backup.config import ConfigError, SinkFormat, SinkRotation, parse_config
 from kafka_connect_backup.connect.connectors import current_files, desired_connectors
-from kafka_connect_backup.envelope import (
+from kafka_connect_backup.kafka.envelope import (
     CONNECTOR_SETTINGS,
     EnvelopeError,
     EnvelopeRecord,
@@ -21,7 +21,7 @@ from kafka_connect_backup.envelope import (
     encode_bytes,
     parse_line,
 )
-from kafka_connect_backup.sinkfiles import (
+from kafka_connect_backup.layout.sinkfiles import (
     SinkFileName,
     compressed_name,
     parse_sink_file,

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.envelope import encode_bytes
-from kafka_connect_backup.partitioner import key_partition, murmur2, signed
-from kafka_connect_backup.restore.cli import main as restore
-from kafka_connect_backup.restore.exact import ExactState, Routing, parse_from_offsets
-from kafka_connect_backup.restore.plan import scan
-from kafka_connect_backup.restore.sources import SourceError, from_patterns
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.envelope import encode_bytes
+from kafka_connect_backup.kafka.partitioner import key_partition, murmur2, signed
+from kafka_connect_backup.kafka.timefilter import (
     EARLIEST,
     LATEST,
     FieldReader,
@@ -26,7 +22,11 @@ from kafka_connect_backup.restore.timefilter import (
     TimeFilter,
     TimeWindow,
 )
-from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
+from kafka_connect_backup.kafka.topic_metadata import TopicMetadata, write_metadata
+from kafka_connect_backup.restore.cli import main as restore
+from kafka_connect_backup.restore.exact import ExactState, Routing, parse_from_offsets
+from kafka_connect_backup.restore.plan import scan
+from kafka_connect_backup.restore.sources import SourceError, from_patterns
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
-from kafka_connect_backup.acls import backup_acls, restore_acls
 from kafka_connect_backup.config import ConfigError, load_config, parse_config
-from kafka_connect_backup.kafka_client import (
+from kafka_connect_backup.kafka.acls import backup_acls, restore_acls
+from kafka_connect_backup.kafka.client import (
     CAUSE_ACL,
     CAUSE_AUTH,
     CAUSE_TLS,
@@ -20,7 +20,7 @@ from kafka_connect_backup.kafka_client import (
     KafkaSecurityError,
     diagnose,
 )
-from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
+from kafka_connect_backup.kafka.command_config import CommandConfigError, read_command_config
 from kafka_connect_backup.restore.cli import build_parser
 from kafka_connect_backup.restore.cli import main as restore_main
 from kafka_connect_backup.restore.validate import settings_from_args

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup import durable, process_status
-from kafka_connect_backup.supervisor import ownership
+from kafka_connect_backup.core import durable, process_status
+from kafka_connect_backup.supervisor.backup import ownership
 from kafka_connect_backup.tools import rsnapshot
 from privileges import FS_GROUP, python_with_capabilities, run_with_capabilities
 
@@ -72,7 +72,7 @@ def test_rsnapshot_rotates_the_connect_users_files_with_sys_admin_alone(tmp_path
     # copy, a rotation (mv, cp -al .sync), a rotation that deletes.
     copy = (
         "import sys; from pathlib import Path\n"
-        "from kafka_connect_backup.supervisor.sync_copy import fill_sync_dir\n"
+        "from kafka_connect_backup.supervisor.backup.sync_copy import fill_sync_dir\n"
         "fill_sync_dir(Path(sys.argv[1]), Path(sys.argv[2]))\n"
     )
     for run in range(3):
@@ -155,7 +155,7 @@ def test_the_supervisors_files_stay_writable_after_a_chown_to_the_connect_user(
     state.parent.chmod(0o2775)
     os.chown(state, CONNECT_UID, FS_GROUP)
     code = (
-        "from pathlib import Path; from kafka_connect_backup import durable; "
+        "from pathlib import Path; from kafka_connect_backup.core import durable; "
         f"p = Path({str(state)!r}); assert p.read_text() == '{{}}'; "
         "durable.atomic_write_text(p, 'new')"
     )
@@ -178,8 +178,8 @@ def older_backup_volume(target: Path) -> Path:
 
 TAKE_OVER = """
 from pathlib import Path
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.supervisor import ownership
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.supervisor.backup import ownership
 try:
     print("changed", ownership.take_over(Path({target!r})))
 except KcbError as exc:

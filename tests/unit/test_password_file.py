@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kafka_connect_backup import cli, volume
+from kafka_connect_backup import cli
 from kafka_connect_backup.config import parse_config
-from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.daemon import register_password
-from kafka_connect_backup.supervisor.snapshot import backup_snapshot
+from kafka_connect_backup.tools import volume
 
 pytestmark = pytest.mark.unit
 

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.restore.plan import (
-    _check_utf8,
-    check_utf8_block,
-    largest_kept,
-    scan,
+from kafka_connect_backup.kafka.timefilter import (
+    MissingTimestamp,
+    TimeFilter,
+    TimeWindow,
+    parse_time,
 )
+from kafka_connect_backup.restore.classify import largest_kept
+from kafka_connect_backup.restore.plan import _check_utf8, check_utf8_block, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import (
     BlockBatches,
@@ -20,12 +22,6 @@ from kafka_connect_backup.restore.sources import (
     SourceError,
     block_lines,
     inspect,
-)
-from kafka_connect_backup.restore.timefilter import (
-    MissingTimestamp,
-    TimeFilter,
-    TimeWindow,
-    parse_time,
 )
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.kafka_client import bootstrap_servers
+from kafka_connect_backup.kafka.client import bootstrap_servers
 from kafka_connect_backup.restore.cli import main
 from kafka_connect_backup.restore.confirm import NotConfirmed, confirm
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.restore import scan_helper
-from kafka_connect_backup.restore.plan import MissingTimestampError, Plan, scan
-from kafka_connect_backup.restore.sources import SourceError, SourceFile, from_patterns
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.timefilter import (
     MissingTimestamp,
     TimeFilter,
     TimeWindow,
     parse_time,
 )
+from kafka_connect_backup.restore import scan_helper
+from kafka_connect_backup.restore.plan import MissingTimestampError, Plan, scan
+from kafka_connect_backup.restore.sources import SourceError, SourceFile, from_patterns
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.cli import main as kcb
+from kafka_connect_backup.layout.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
 from kafka_connect_backup.restore.cli import main as restore
-from kafka_connect_backup.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
 
 pytestmark = pytest.mark.unit
 
@@ -302,8 +302,8 @@ def test_a_snapshot_of_this_version_without_its_marker_is_incomplete(tmp_path, m
     version's unverified snapshot."""
     from datetime import UTC, datetime
 
-    from kafka_connect_backup.snapshot_status import MARKER_LOST
-    from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
+    from kafka_connect_backup.kafka.topic_metadata import TopicMetadata, write_metadata
+    from kafka_connect_backup.layout.snapshot_status import MARKER_LOST
 
     monkeypatch.setattr(
         "kafka_connect_backup.restore.validate.DEFAULT_CONFIG_PATH", tmp_path / "absent.yaml"

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.kafka.timefilter import (
+    MissingTimestamp,
+    TimeFilter,
+    TimeWindow,
+    parse_time,
+)
+from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
 from kafka_connect_backup.restore.plan import MissingTimestampError, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import (
@@ -16,13 +23,6 @@ from kafka_connect_backup.restore.sources import (
     from_snapshot,
     inspect,
 )
-from kafka_connect_backup.restore.timefilter import (
-    MissingTimestamp,
-    TimeFilter,
-    TimeWindow,
-    parse_time,
-)
-from kafka_connect_backup.snapshot_dirs import snapshot_dirs
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.restore.plan import classify_batch, scan_file
-from kafka_connect_backup.restore.sources import SourceFile
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.timefilter import (
     FieldReader,
     MissingTimestamp,
     TimeFilter,
@@ -17,6 +15,9 @@ from kafka_connect_backup.restore.timefilter import (
     parse_time,
     record_moment,
 )
+from kafka_connect_backup.restore.classify import classify_batch
+from kafka_connect_backup.restore.plan import scan_file
+from kafka_connect_backup.restore.sources import SourceFile
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +27,7 @@ def window(start: str, end: str | None = None) -> TimeFilter:
 
 
 def verdict(time_filter: TimeFilter, line: bytes) -> Verdict:
-    """One line through the restore's hot loop (plan.classify_batch)."""
+    """One line through the restore's hot loop (classify.classify_batch)."""
     result = classify_batch([line], time_filter, include_missing=False)
     if result.verdicts == b"\x01":
         return Verdict.KEEP

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.sinkfiles import compressed_name, sink_file
-from kafka_connect_backup.snapshot_status import (
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.layout.sinkfiles import compressed_name, sink_file
+from kafka_connect_backup.layout.snapshot_status import (
     MARKER_NAME,
     NO_MARKER,
     State,
@@ -27,14 +27,14 @@ from kafka_connect_backup.snapshot_status import (
     snapshot_status,
     write_marker,
 )
-from kafka_connect_backup.supervisor.interrupted import (
+from kafka_connect_backup.supervisor.backup.interrupted import (
     discard_incomplete,
     fingerprints,
     newest_to_discard,
     settle_newest,
     strip_rsync_temps,
 )
-from kafka_connect_backup.supervisor.snapshot import VerifyResult, _mark_complete
+from kafka_connect_backup.supervisor.backup.snapshot import VerifyResult, _mark_complete
 from kafka_connect_backup.tools.rsnapshot import BACKED_UP_PATTERNS
 
 pytestmark = pytest.mark.unit

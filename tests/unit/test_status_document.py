@@ -115,7 +115,7 @@ def test_a_cycles_summary_reads_as_one_line() -> None:
 
 
 def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
-    from kafka_connect_backup.restore.drill_record import DrillRecord, save_drill
+    from kafka_connect_backup.inspect.drill_record import DrillRecord, save_drill
 
     cfg = config(tmp_path)
     assert status.collect(cfg, admin=None, now=NOW)["lastDrill"] is None
@@ -141,7 +141,7 @@ def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
 
 
 def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> None:
-    from kafka_connect_backup.restore.verify_record import VERIFY_NAME
+    from kafka_connect_backup.inspect.verify_record import VERIFY_NAME
     from kafka_connect_backup.supervisor.daemon import Supervisor
 
     cfg = config(tmp_path)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup import volume
 from kafka_connect_backup.config import Engine
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.snapshot_dirs import parse_snapshot_name
-from kafka_connect_backup.supervisor import compress, retention, snapshot
-from kafka_connect_backup.tools import fuse, rsnapshot
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.layout.snapshot_dirs import parse_snapshot_name
+from kafka_connect_backup.supervisor import compress
+from kafka_connect_backup.supervisor.backup import retention, snapshot
+from kafka_connect_backup.tools import fuse, rsnapshot, volume
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,7 @@ def test_rsnapshot_conf_matches_the_original_rules_with_tabs() -> None:
         ("config_version", "1.2"),
         ("snapshot_root", "/mnt/backup/"),
         ("no_create_root", "1"),
-        ("sync_first", "1"),  # supervisor/sync_copy.py fills .sync before `rsnapshot sync`
+        ("sync_first", "1"),  # supervisor/backup/sync_copy.py fills .sync before `rsnapshot sync`
         ("retain", "alpha", "7"),
         ("lockfile", "/tmp/kcb/rsnapshot.pid"),
         ("rsync_long_args", "--delete --no-owner --no-group --no-links --delete-excluded"),

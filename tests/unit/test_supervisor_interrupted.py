@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.supervisor.interrupted import discard_incomplete, fingerprints
+from kafka_connect_backup.supervisor.backup.interrupted import discard_incomplete, fingerprints
 
 pytestmark = pytest.mark.unit
 

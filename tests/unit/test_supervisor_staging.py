@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.supervisor import staging
 
 pytestmark = pytest.mark.unit

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.shutdown_grace import ShutdownGrace
-from kafka_connect_backup.sinkfiles import COPY_TEMP_PREFIX as TEMP_PREFIX
-from kafka_connect_backup.sinkfiles import COPY_TEMP_SUFFIX as TEMP_SUFFIX
-from kafka_connect_backup.snapshot_status import MARKER_NAME
-from kafka_connect_backup.supervisor.sync_copy import (
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.shutdown_grace import ShutdownGrace
+from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_PREFIX as TEMP_PREFIX
+from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_SUFFIX as TEMP_SUFFIX
+from kafka_connect_backup.layout.snapshot_status import MARKER_NAME
+from kafka_connect_backup.supervisor.backup.sync_copy import (
     CHUNK,
     CopyStopped,
     fill_sync_dir,

@@ -14,16 +14,16 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import SinkRotation
-from kafka_connect_backup.snapshot_status import write_marker
-from kafka_connect_backup.supervisor.compress import compress_idle_files
-from kafka_connect_backup.tools.rsnapshot import backed_up_files
-from kafka_connect_backup.topic_metadata import (
+from kafka_connect_backup.kafka.topic_metadata import (
     MetadataError,
     TopicMetadata,
     find_metadata,
     read_metadata,
     write_metadata,
 )
+from kafka_connect_backup.layout.snapshot_status import write_marker
+from kafka_connect_backup.supervisor.compress import compress_idle_files
+from kafka_connect_backup.tools.rsnapshot import backed_up_files
 
 pytestmark = pytest.mark.unit
 

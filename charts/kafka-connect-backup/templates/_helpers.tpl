@@ -159,7 +159,7 @@ are group-writable (the sink-dir init container's chmod g+ws, Connect's umask 00
 pod's fsGroup, which the supervisor holds as a supplementary group, so it may create the
 compressed files and hard-link the sink files (fs.protected_hardlinks); a backup volume that
 still holds the Connect user's files from an earlier release is refused with the fix
-(supervisor/ownership.py).
+(supervisor/backup/ownership.py).
 */}}
 {{- define "kcb.fuseCapabilities" -}}
 {{- toJson (list "SYS_ADMIN") -}}

@@ -15,15 +15,17 @@ from typing import Any
 
 import requests
 
-from kafka_connect_backup import __version__, durable
+from kafka_connect_backup import __version__
 from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
-from kafka_connect_backup.durations import parse_duration
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import configure_logging
-from kafka_connect_backup.restore import drill_command, kcb_commands
+from kafka_connect_backup.core import durable
+from kafka_connect_backup.core.durations import parse_duration
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.core.units import counted, human_bytes
+from kafka_connect_backup.inspect import commands as inspect_commands
+from kafka_connect_backup.inspect import drill_command
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.volume_lock import VolumeLock
-from kafka_connect_backup.units import counted, human_bytes
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -171,7 +173,7 @@ def describe_cycle(cycle: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
+    from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
     from kafka_connect_backup.supervisor import status
 
     config = load_config(args.config, args.command_config)
@@ -196,8 +198,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _acls(args: argparse.Namespace) -> int:
-    """The ACLs of this release's principal (acls.py), as kafka-acls lines to run."""
-    from kafka_connect_backup.acls import backup_acls, restore_acls
+    """The ACLs of this release's principal (kafka/acls.py), as kafka-acls lines to run."""
+    from kafka_connect_backup.kafka.acls import backup_acls, restore_acls
 
     config = load_config(args.config)
     security = config.kafka.security()
@@ -318,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     acls.add_argument("--no-drills", action="store_true", help="without the drills' ACLs")
     acls.set_defaults(func=_acls)
     # `kcb snapshots ...` lives with the restore code it shares.
-    kcb_commands.add_commands(commands, common)
+    inspect_commands.add_commands(commands, common)
     drill_command.add_command(commands, kafka)
     return parser
 

@@ -26,26 +26,26 @@ from pydantic import (
 )
 
 # Re-exported (`X as X`): most of the code imports them from here.
-from kafka_connect_backup.config_basics import (
+from kafka_connect_backup.core.config_basics import (
     DEFAULT_BOOTSTRAP_SERVERS,
     DEFAULT_CONNECT_URL,
     DEFAULT_MOUNT_POINT,
     DEFAULT_SINK_NAME,
     DEFAULT_SINK_PATH,
 )
-from kafka_connect_backup.config_basics import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG_PATH
-from kafka_connect_backup.config_basics import TOPIC_PATTERN as TOPIC_PATTERN
-from kafka_connect_backup.config_basics import SinkFormat as SinkFormat
-from kafka_connect_backup.config_basics import SinkRotation as SinkRotation
-from kafka_connect_backup.config_basics import is_topic_name as is_topic_name
-from kafka_connect_backup.durations import parse_duration
-from kafka_connect_backup.kafka_client import (
+from kafka_connect_backup.core.config_basics import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG_PATH
+from kafka_connect_backup.core.config_basics import TOPIC_PATTERN as TOPIC_PATTERN
+from kafka_connect_backup.core.config_basics import SinkFormat as SinkFormat
+from kafka_connect_backup.core.config_basics import SinkRotation as SinkRotation
+from kafka_connect_backup.core.config_basics import is_topic_name as is_topic_name
+from kafka_connect_backup.core.durations import parse_duration
+from kafka_connect_backup.kafka.client import (
     KafkaConnection,
     KafkaSecurity,
     KafkaSecurityError,
     bootstrap_servers,
 )
-from kafka_connect_backup.sinkfiles import longest_names
+from kafka_connect_backup.layout.sinkfiles import longest_names
 
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
 _SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
@@ -128,7 +128,7 @@ class ConfigError(Exception):
 SINK_OWNED_KEYS = frozenset(
     {"name", "connector.class", "tasks.max", "topics", "topics.regex", "file"}
 )
-# ... and those it sets too with sinkFormat envelope (kafka_connect_backup/envelope.py), as
+# ... and those it sets too with sinkFormat envelope (kafka_connect_backup/kafka/envelope.py), as
 # well as every `transforms.*` key.
 ENVELOPE_OWNED_KEYS = frozenset(
     {"key.converter", "value.converter", "header.converter", "transforms"}
@@ -300,7 +300,7 @@ class KafkaSettings(_Model):
 
 
 class DrillSettings(_Model):
-    """Restore drills (`kcb drill`, restore/drill.py): the newest `records` of each topic in
+    """Restore drills (`kcb drill`, inspect/drill.py): the newest `records` of each topic in
     alpha.0 restored into a scratch topic and read back; run by the supervisor after a
     successful cycle when enabled and the last full drill is older than `every`."""
 
@@ -428,7 +428,7 @@ class Config(_Model):
     @model_validator(mode="after")
     def _file_names_fit(self) -> Config:
         # backup.engine auto: a new volume is gocryptfs; an existing volume's engine is checked
-        # again once the cycle has mounted it (supervisor/snapshot.py).
+        # again once the cycle has mounted it (supervisor/backup/snapshot.py).
         engine = self.backup.new_volume_engine if self.backup.enabled else None
         for index, topic in enumerate(self.topics):
             problem = file_name_problem(
@@ -493,7 +493,7 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH, command_config: Path | None = 
     config = _load(path)
     if command_config is None:
         return config
-    from kafka_connect_backup.kafka_command_config import CommandConfigError, read_command_config
+    from kafka_connect_backup.kafka.command_config import CommandConfigError, read_command_config
 
     try:
         security = read_command_config(command_config)

@@ -4,7 +4,7 @@ Standalone Connect keeps connector configs in memory only, so after a worker res
 connectors are gone; the supervisor owns them declaratively and re-creates them. One
 FileStreamSink per topic, named `{topic}-{sinkName}`, writing the current period's file of the
 configured sinkFormat: with `envelope`, raw bytes in (ByteArrayConverter for key, value and
-headers) and the envelope transform (kafka_connect_backup/envelope.py) making each record one
+headers) and the envelope transform (kafka_connect_backup/kafka/envelope.py) making each record one
 JSON line. The connector's name, and so its consumer group, is the same in both formats: a
 format switch carries on from the committed offsets into the other format's file.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka_connect_backup import envelope
 from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect import parallel
 from kafka_connect_backup.connect.hold import Hold, hold_of
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.sinkfiles import connector_name, sink_file
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.kafka import envelope
+from kafka_connect_backup.layout.sinkfiles import connector_name, sink_file
 
 log = get_logger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.durable import atomic_write_text
+from kafka_connect_backup.core.durable import atomic_write_text
 
 HOLD_DIR = ".kcb-holds"
 

@@ -25,8 +25,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
 
 log = get_logger(__name__)
 

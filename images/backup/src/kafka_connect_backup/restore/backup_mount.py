@@ -27,12 +27,12 @@ from pathlib import Path
 import structlog
 
 from kafka_connect_backup.config import BackupSettings, Config
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import configure_logging, get_logger
-from kafka_connect_backup.restore.errors import raise_interrupt
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.exit_codes import raise_interrupt
+from kafka_connect_backup.core.logs import configure_logging, get_logger
 from kafka_connect_backup.restore.sources import SourceError
 from kafka_connect_backup.tools import fuse
-from kafka_connect_backup.volume import mounted_volume
+from kafka_connect_backup.tools.volume import mounted_volume
 
 log = get_logger(__name__)
 

@@ -27,16 +27,20 @@ from typing import TextIO
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup import __version__, durable
-from kafka_connect_backup.restore import validate
-from kafka_connect_backup.restore.confirm import confirm
-from kafka_connect_backup.restore.errors import (
+from kafka_connect_backup import __version__
+from kafka_connect_backup.core import durable
+from kafka_connect_backup.core.exit_codes import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     RestoreError,
     raise_interrupt,
 )
-from kafka_connect_backup.restore.kafkaops import TopicInfo
+from kafka_connect_backup.core.units import counted
+from kafka_connect_backup.kafka.admin import TopicInfo
+from kafka_connect_backup.kafka.timefilter import MissingTimestamp
+from kafka_connect_backup.layout.sinkfiles import consumer_group
+from kafka_connect_backup.restore import validate
+from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.pipeline import (
     Progress,
     check_creatable,
@@ -54,13 +58,10 @@ from kafka_connect_backup.restore.pipeline import (
     snapshot_settings,
     source_metadata,
 )
-from kafka_connect_backup.restore.step_names import STEP_NAMES
+from kafka_connect_backup.restore.runbook.step_names import STEP_NAMES
 from kafka_connect_backup.restore.summary import STDOUT, PhaseClock, Summary
 from kafka_connect_backup.restore.target import consequences, read_target
-from kafka_connect_backup.restore.timefilter import MissingTimestamp
 from kafka_connect_backup.restore.validate import Settings
-from kafka_connect_backup.sinkfiles import consumer_group
-from kafka_connect_backup.units import counted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,7 +362,7 @@ def _run(
         out = err  # stdout carries the JSON alone
     try:
         if args.runbook or args.step:
-            from kafka_connect_backup.restore.runbook import run_runbook
+            from kafka_connect_backup.restore.runbook.driver import run_runbook
 
             return run_runbook(args, out, err, stdin, json_out=json_out)
         return restore(args, out, err, stdin, json_out)

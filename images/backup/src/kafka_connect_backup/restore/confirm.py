@@ -10,7 +10,7 @@ import io
 import select
 from typing import TextIO
 
-from kafka_connect_backup.restore.errors import EXIT_NOT_CONFIRMED, RestoreError
+from kafka_connect_backup.core.exit_codes import EXIT_NOT_CONFIRMED, RestoreError
 
 QUESTION = "Continue (yes/no)? "
 

@@ -13,7 +13,7 @@ records are replayed in offset order.
 
 Routing: into the record's own partition when the target has the source's partition count
 (the topic metadata file's; without one, as long as every partition exists in the target),
-otherwise by key as a Java producer would (murmur2, partitioner.py); a null key keeps its
+otherwise by key as a Java producer would (murmur2, kafka/partitioner.py); a null key keeps its
 partition modulo the target's count. The route is fixed before the send, so each record's
 position in its target partition, and therefore every group mapping, is known in the plan.
 
@@ -36,22 +36,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kafka_connect_backup.envelope import (
+from kafka_connect_backup.kafka.envelope import (
     MAX_LONG,
     MAX_PARTITION,
     EnvelopeError,
     EnvelopeRecord,
     parse_line,
 )
-from kafka_connect_backup.partitioner import key_partition
-from kafka_connect_backup.restore.sources import SourceError
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.partitioner import key_partition
+from kafka_connect_backup.kafka.timefilter import (
     EARLIEST,
     LATEST,
     FieldReader,
     Verdict,
     record_moment,
 )
+from kafka_connect_backup.restore.sources import SourceError
 
 BEFORE_FROM_OFFSET = "before_from_offset"
 DUPLICATE_OFFSET = "duplicate_offset"
@@ -215,7 +215,7 @@ class EnvelopeBatch:
 def classify_envelope_batch(
     lines: list[bytes], state: ExactState, include_missing: bool, first_line: int, path: str
 ) -> EnvelopeBatch:
-    """One byte per line (1 = send), as plan.classify_batch does for value lines; a line that
+    """One byte per line (1 = send), as classify.classify_batch does for value lines; a line that
     is not an envelope line is an error naming the file and line (nothing sent)."""
     verdicts = bytearray(len(lines))
     skipped: Counter[str] = Counter()

@@ -14,9 +14,18 @@ from typing import Any, TextIO
 
 from confluent_kafka import KafkaException
 
-from kafka_connect_backup.restore.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from kafka_connect_backup.core.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from kafka_connect_backup.core.units import counted, first_few, human_bytes
+from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError, TopicInfo
+from kafka_connect_backup.kafka.timefilter import FieldReader, TimeFilter, iso
+from kafka_connect_backup.kafka.topic_metadata import (
+    MetadataError,
+    TopicMetadata,
+    find_metadata,
+    read_metadata,
+)
+from kafka_connect_backup.layout.sinkfiles import consumer_group
 from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
 from kafka_connect_backup.restore.producer import (
@@ -32,18 +41,9 @@ from kafka_connect_backup.restore.sources import (
     from_patterns,
     from_snapshot,
 )
-from kafka_connect_backup.restore.summary import Summary, iso
+from kafka_connect_backup.restore.summary import Summary
 from kafka_connect_backup.restore.target import Consequences, TargetState
-from kafka_connect_backup.restore.timefilter import FieldReader, TimeFilter
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
-from kafka_connect_backup.sinkfiles import consumer_group
-from kafka_connect_backup.topic_metadata import (
-    MetadataError,
-    TopicMetadata,
-    find_metadata,
-    read_metadata,
-)
-from kafka_connect_backup.units import counted, first_few, human_bytes
 
 # Every queued record is delivered or reported failed within the delivery timeout: the flush
 # waits that long plus this margin for the last reports, not more.

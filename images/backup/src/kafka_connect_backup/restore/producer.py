@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from kafka_connect_backup.kafka_client import KafkaConnection
+from kafka_connect_backup.kafka.client import KafkaConnection
 
 # Linger and batch sizes trade a few ms of latency for far fewer, larger requests. Compression
 # is off by default (restore.py --compression): on a fast network it only costs CPU, here and on

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from kafka_connect_backup.restore.classify import BatchResult, classify_batch
+
 if TYPE_CHECKING:
-    from kafka_connect_backup.restore.plan import BatchResult
-    from kafka_connect_backup.restore.timefilter import TimeFilter
+    from kafka_connect_backup.kafka.timefilter import TimeFilter
 
 # Batches waiting at the helper: enough that it never idles while the scan reads the next one.
 DEPTH = 2
@@ -63,8 +64,6 @@ def _read_range(fd: int, offset: int, length: int) -> bytes:
 
 
 def _serve(conn: Connection, time_filter: TimeFilter, include_missing: bool) -> None:
-    from kafka_connect_backup.restore.plan import classify_batch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the restore process handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     fds: dict[str, int] = {}

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from kafka_connect_backup.config_basics import SinkFormat
-from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
-from kafka_connect_backup.sinkfiles import SinkFileName, parse_sink_file, sort_key
-from kafka_connect_backup.snapshot_dirs import (
+from kafka_connect_backup.core.config_basics import SinkFormat
+from kafka_connect_backup.core.exit_codes import EXIT_INVALID, RestoreError
+from kafka_connect_backup.layout.sinkfiles import SinkFileName, parse_sink_file, sort_key
+from kafka_connect_backup.layout.snapshot_dirs import (
     parse_quarantine_name,
     parse_snapshot_name,
     snapshot_dirs,
 )
-from kafka_connect_backup.snapshot_status import State, snapshot_status
+from kafka_connect_backup.layout.snapshot_status import State, snapshot_status
 
 CHUNK_SIZE = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"

@@ -7,26 +7,12 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from kafka_connect_backup.durable import atomic_write_text
+from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.kafka.timefilter import iso
 from kafka_connect_backup.restore.plan import Plan
-from kafka_connect_backup.restore.timefilter import EARLIEST, LATEST
-
-
-def iso(epoch: float | None, *, seconds: bool = False) -> str | None:
-    """A record time's epoch as ISO-8601 UTC (to the second with `seconds`). The epoch of a
-    time in the last microseconds of 9999 rounds, as a float, past datetime.max: it shows as
-    the last representable moment."""
-    if epoch is None:
-        return None
-    try:
-        moment = datetime.fromtimestamp(epoch, UTC)
-    except (OverflowError, OSError, ValueError):
-        moment = LATEST if epoch > 0 else EARLIEST
-    return moment.isoformat(timespec="seconds" if seconds else "auto").replace("+00:00", "Z")
 
 
 class PhaseClock:

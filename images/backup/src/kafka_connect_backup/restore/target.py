@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin
+from kafka_connect_backup.core.units import counted
+from kafka_connect_backup.kafka.admin import KafkaAdmin
+from kafka_connect_backup.kafka.timefilter import Verdict
 from kafka_connect_backup.restore.plan import Plan
-from kafka_connect_backup.restore.timefilter import Verdict
-from kafka_connect_backup.units import counted
 
 # What a step does to a consumer group, by kind.
 KEEPS = "keeps its position (reads the restored records after it)"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kafka_connect_backup.config_basics import (
+from kafka_connect_backup.core.config_basics import (
     DEFAULT_BOOTSTRAP_SERVERS,
     DEFAULT_CONFIG_PATH,
     DEFAULT_CONNECT_URL,
@@ -22,22 +22,20 @@ from kafka_connect_backup.config_basics import (
     DEFAULT_SINK_PATH,
     is_topic_name,
 )
-from kafka_connect_backup.durations import parse_duration
-from kafka_connect_backup.kafka_client import (
+from kafka_connect_backup.core.durations import parse_duration
+from kafka_connect_backup.core.exit_codes import EXIT_INVALID, RestoreError
+from kafka_connect_backup.kafka.client import (
     PLAINTEXT,
     KafkaConnection,
     KafkaSecurity,
     bootstrap_servers,
 )
-from kafka_connect_backup.kafka_command_config import (
+from kafka_connect_backup.kafka.command_config import (
     CommandConfigError,
     bootstrap_of,
     read_command_config,
 )
-from kafka_connect_backup.restore.errors import EXIT_INVALID, RestoreError
-from kafka_connect_backup.restore.exact import parse_from_offsets
-from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
-from kafka_connect_backup.restore.timefilter import (
+from kafka_connect_backup.kafka.timefilter import (
     DEFAULT_TIMESTAMP_FIELD,
     FieldReader,
     MissingTimestamp,
@@ -45,8 +43,10 @@ from kafka_connect_backup.restore.timefilter import (
     TimeWindow,
     parse_time,
 )
-from kafka_connect_backup.sinkfiles import connector_name
-from kafka_connect_backup.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+from kafka_connect_backup.kafka.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+from kafka_connect_backup.layout.sinkfiles import connector_name
+from kafka_connect_backup.restore.exact import parse_from_offsets
+from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from kafka_connect_backup.config import Config

@@ -25,10 +25,10 @@ from datetime import datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, SinkRotation
-from kafka_connect_backup.durable import fsync_dir
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.sinkfiles import (
+from kafka_connect_backup.core.durable import fsync_dir
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.sinkfiles import (
     COMPRESS_TEMP_SUFFIX,
     compress_temp_name,
     compressed_name,

@@ -49,20 +49,20 @@ from kafka_connect_backup.connect.connectors import (
     desired_connectors,
 )
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import StoppedPastGrace
-from kafka_connect_backup.sinkfiles import connector_name, period_of
-from kafka_connect_backup.snapshot_status import Committed
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.core.shutdown_grace import StoppedPastGrace
+from kafka_connect_backup.layout.sinkfiles import connector_name, period_of
+from kafka_connect_backup.layout.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
+from kafka_connect_backup.supervisor.backup.snapshot import (
+    SnapshotResult,
+    backup_snapshot,
+)
 from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
 from kafka_connect_backup.supervisor.kafka_outage import KafkaOutage
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.offsets import StopRecorder
-from kafka_connect_backup.supervisor.snapshot import (
-    SnapshotResult,
-    backup_snapshot,
-)
 from kafka_connect_backup.supervisor.staging import FrozenFile
 from kafka_connect_backup.supervisor.stop_window import (
     SLOW_STOP_CAUSE,

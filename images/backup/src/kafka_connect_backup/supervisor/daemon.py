@@ -10,7 +10,7 @@ On SIGTERM during a cycle the current step finishes, the remaining steps are ski
 connectors are resumed, the backup is unmounted, exit 0. A running rsnapshot gets at most
 shutdownGraceSeconds (below the pod's terminationGracePeriodSeconds, so Kubernetes never
 SIGKILLs it): then its process group is stopped and its incomplete alpha.0 discarded, the
-previous snapshot kept intact (supervisor/interrupted.py).
+previous snapshot kept intact (supervisor/backup/interrupted.py).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import requests
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError
-from kafka_connect_backup.restore.verify_record import load_last_verification
-from kafka_connect_backup.sinkfiles import period_of
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.inspect.verify_record import load_last_verification
+from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
+from kafka_connect_backup.layout.sinkfiles import period_of
 from kafka_connect_backup.supervisor import status
 from kafka_connect_backup.supervisor.cycle import (
     Clock,
@@ -49,7 +49,7 @@ from kafka_connect_backup.supervisor.health import HealthServer
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.state import load_state, save_state
 from kafka_connect_backup.tools import fuse
-from kafka_connect_backup.volume import read_password
+from kafka_connect_backup.tools.volume import read_password
 
 log = get_logger(__name__)
 

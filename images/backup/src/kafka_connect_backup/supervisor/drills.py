@@ -1,6 +1,6 @@
 """Scheduled restore drills and their metrics.
 
-With backup.drill.enabled, the daemon runs a drill (restore/drill.py) after a successful cycle,
+With backup.drill.enabled, the daemon runs a drill (inspect/drill.py) after a successful cycle,
 once the cycle is over (the connectors are resumed by then; a drill never runs while they are
 stopped), when no drill covering every configured topic has ended within backup.drill.every.
 A failed drill is retried after `every` too, or sooner by hand with `kcb drill`. A drill that
@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from kafka_connect_backup.config import Config, DrillSettings
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.restore.drill import run_drill
-from kafka_connect_backup.restore.drill_record import DrillRecord, load_last_drill, record_drill
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.inspect.drill import run_drill
+from kafka_connect_backup.inspect.drill_record import DrillRecord, load_last_drill, record_drill
 from kafka_connect_backup.supervisor.metrics import Metrics
 
 log = get_logger(__name__)

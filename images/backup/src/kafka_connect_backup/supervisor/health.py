@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from kafka_connect_backup.durations import parse_duration
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.durations import parse_duration
+from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.supervisor.metrics import CONTENT_TYPE, Metrics
 
 log = get_logger(__name__)

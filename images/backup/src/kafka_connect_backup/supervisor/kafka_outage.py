@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.restore.kafkaops import KafkaCheckError
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.kafka.admin import KafkaCheckError
 from kafka_connect_backup.supervisor.metrics import Metrics
 
 log = get_logger(__name__)

@@ -6,7 +6,7 @@ while no server accepts a connection):
   (`sink_offsets`): a stopped sink has written exactly the records before them, so they go
   into the snapshot's completeness marker and `kcb snapshots verify --deep` can compare a
   topic's line count in alpha.0 with them;
-- per topic, its metadata file in the sink directory (`record`; topic_metadata.py: partitions,
+- per topic, its metadata file in the sink directory (`record`; kafka/topic_metadata.py: partitions,
   replication factor, non-default configs, every consumer group's committed offsets, the
   sink's as read at its stop), so the snapshot taken next holds it beside the sink files.
   Only the sink's own offsets need the connector stopped: the rest is read once per cycle.
@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin, KafkaCheckError, TopicInfo
-from kafka_connect_backup.sinkfiles import connector_name, consumer_group
-from kafka_connect_backup.snapshot_status import Committed
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError, TopicInfo
+from kafka_connect_backup.kafka.topic_metadata import TopicMetadata, write_metadata
+from kafka_connect_backup.layout.sinkfiles import connector_name, consumer_group
+from kafka_connect_backup.layout.snapshot_status import Committed
 from kafka_connect_backup.supervisor.kafka_outage import KafkaOutage
-from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
 
 log = get_logger(__name__)
 

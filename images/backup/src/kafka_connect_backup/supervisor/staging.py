@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.tools import rsnapshot
 
 log = get_logger(__name__)

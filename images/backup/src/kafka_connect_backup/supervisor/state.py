@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.durable import atomic_write_text
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.supervisor.cycle import CycleResult
 
 log = get_logger(__name__)

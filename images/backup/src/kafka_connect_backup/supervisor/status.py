@@ -22,13 +22,13 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
-from kafka_connect_backup.envelope import EnvelopeError, parse_line
-from kafka_connect_backup.restore.drill_record import load_last_drill
-from kafka_connect_backup.restore.kafkaops import KafkaAdmin
-from kafka_connect_backup.restore.summary import iso
-from kafka_connect_backup.restore.timefilter import FieldReader, record_moment
-from kafka_connect_backup.restore.verify_record import load_last_verification
-from kafka_connect_backup.sinkfiles import (
+from kafka_connect_backup.core.units import human_bytes
+from kafka_connect_backup.inspect.drill_record import load_last_drill
+from kafka_connect_backup.inspect.verify_record import load_last_verification
+from kafka_connect_backup.kafka.admin import KafkaAdmin
+from kafka_connect_backup.kafka.envelope import EnvelopeError, parse_line
+from kafka_connect_backup.kafka.timefilter import FieldReader, iso, record_moment
+from kafka_connect_backup.layout.sinkfiles import (
     connector_name,
     consumer_group,
     parse_sink_file,
@@ -38,7 +38,6 @@ from kafka_connect_backup.sinkfiles import (
 )
 from kafka_connect_backup.supervisor.state import State, load_state, state_path
 from kafka_connect_backup.supervisor.volume_lock import holder, sink_path_missing
-from kafka_connect_backup.units import human_bytes
 
 STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
 TAIL_BYTES = 1 << 16  # the end of the live file holds its newest record

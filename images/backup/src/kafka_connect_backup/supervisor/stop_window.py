@@ -15,8 +15,8 @@ from pathlib import Path
 
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.supervisor.offsets import StopRecorder
 from kafka_connect_backup.supervisor.staging import FrozenFile
 

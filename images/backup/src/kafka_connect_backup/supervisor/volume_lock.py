@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.core.errors import KcbError
 
 LOCK_NAME = ".kcb-supervisor.lock"
 # `kcb status` tests the lock with a brief shared lock: a starting supervisor retries this long.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kafka_connect_backup.config import Engine
-from kafka_connect_backup.errors import KcbError
+from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.tools import fuse
 
 CONFIG_FILE = ".encfs6.xml"

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.logs import get_logger
+from kafka_connect_backup.core.logs import get_logger
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from kafka_connect_backup.durable import atomic_write_text
-from kafka_connect_backup.errors import KcbError
-from kafka_connect_backup.logs import get_logger
-from kafka_connect_backup.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
 
 # Re-exported (`X as X`): the supervisor and the tests import them from here.
-from kafka_connect_backup.snapshot_layout import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
-from kafka_connect_backup.snapshot_layout import HOST_DIR as HOST_DIR
-from kafka_connect_backup.snapshot_layout import LEVEL as LEVEL
-from kafka_connect_backup.snapshot_layout import SYNC_DIR as SYNC_DIR
+from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
+from kafka_connect_backup.layout.names import HOST_DIR as HOST_DIR
+from kafka_connect_backup.layout.names import LEVEL as LEVEL
+from kafka_connect_backup.layout.names import SYNC_DIR as SYNC_DIR
 
 # --no-owner --no-group: a snapshot's files are the supervisor's (root's), not the Connect user's.
 # Restores only read them, and keeping the sink files' owner would need CAP_CHOWN (and then
@@ -88,7 +88,7 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         ("cmd_rm", command("rm")),
         ("cmd_rsync", command("rsync")),
         ("retain", f"{LEVEL}\t{retention}"),
-        # `rsnapshot sync` updates .sync/ (which supervisor/sync_copy.py fills first, faster
+        # `rsnapshot sync` updates .sync/ (which supervisor/backup/sync_copy.py fills first, faster
         # than rsync through FUSE), `rsnapshot alpha` only rotates: a stopped copy touches no
         # snapshot.
         ("sync_first", "1"),

@@ -1,0 +1,71 @@
+"""Durable file writes, the one way the package replaces a file: a temporary file beside it,
+flushed and fsynced, renamed over the target, the directory fsynced. A crash at any point
+leaves the previous content or the new one, never half of either (design rule: nothing is
+overwritten before its replacement is durable).
+
+The data volume is shared by two users: Connect's (uid 1000) and the supervisor's root, which
+in the chart's devicePlugin mode has no file rights beyond the pod's fsGroup. So every kcb
+command runs with umask 002 (`shared_umask`), and a replaced file gets the mode a plain
+open() would give it, not tempfile's 0600."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from kafka_connect_backup.core import process_status
+
+# Group-writable: the other user of the data volume (see the module docstring) is in the group.
+SHARED_UMASK = 0o002
+
+
+@contextlib.contextmanager
+def shared_umask() -> Iterator[None]:
+    """Run the block with umask 002 (a kcb command's whole run), then restore the previous one."""
+    previous = os.umask(SHARED_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new entry in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file to write that replaces `path` durably once the block ends; the directory
+    must exist. On an error (or an interrupt) in the block the temporary file is removed, the
+    target is untouched and the error raised."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    temp = Path(handle.name)
+    try:
+        os.fchmod(handle.fileno(), 0o666 & ~process_status.umask())
+        with handle:
+            yield handle.file
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) durably (see atomic_writer)."""
+    with atomic_writer(path) as out:
+        out.write(text.encode("utf-8"))

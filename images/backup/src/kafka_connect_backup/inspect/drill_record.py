@@ -1,0 +1,143 @@
+"""The result of the last restore drill, kept on the data volume (`{sinkPath}/.kcb-drill.json`)
+so the supervisor's metrics, its drill schedule and `kcb status` read one source of truth,
+whether the drill ran in the supervisor or through `kubectl exec ... kcb drill`.
+
+rsnapshot copies only `*.sink` / `*.gz` / `*.topic.json` and compression only touches sink
+files: neither sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka_connect_backup.config import Config
+from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.inspect.drill import DrillReport
+
+log = get_logger(__name__)
+
+DRILL_NAME = ".kcb-drill.json"
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    finished_at: float  # Unix time the drill ended
+    ok: bool
+    last_success: float  # Unix time the last passing drill ended (0 = none yet)
+    snapshot: str = "alpha.0"
+    topics: tuple[str, ...] = ()  # the topics drilled
+    seconds: float = 0.0
+    error: str | None = None  # the first failure, one line
+    results: list[dict[str, Any]] = field(default_factory=list)  # per topic, as --json shows
+    skipped: bool = False  # every topic idle (no record in the snapshot): ok, nothing proved
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "finishedAt": self.finished_at,
+            "ok": self.ok,
+            "lastSuccess": self.last_success,
+            "snapshot": self.snapshot,
+            "topics": list(self.topics),
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "results": self.results,
+            "skipped": self.skipped,
+        }
+
+
+def drill_path(config: Config) -> Path:
+    return config.sink_path / DRILL_NAME
+
+
+def load_last_drill(config: Config) -> DrillRecord | None:
+    """The last drill's record; None when no drill has run (or its file is unreadable, which
+    is logged: the next drill rewrites it)."""
+    path = drill_path(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return DrillRecord(
+            finished_at=float(data["finishedAt"]),
+            ok=bool(data["ok"]),
+            last_success=float(data["lastSuccess"]),
+            snapshot=str(data.get("snapshot", "alpha.0")),
+            topics=tuple(str(t) for t in data.get("topics", [])),
+            seconds=float(data.get("seconds", 0.0)),
+            error=data.get("error"),
+            results=list(data.get("results", [])),
+            skipped=bool(data.get("skipped", False)),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning(
+            "drill.record_unreadable", path=str(path), error=str(exc), fix="ignored; rewritten"
+        )
+        return None
+
+
+def save_drill(config: Config, record: DrillRecord) -> bool:
+    """Durably (temp file, fsync, rename); False (and a warning) when it cannot be written."""
+    path = drill_path(config)
+    try:
+        atomic_write_text(path, json.dumps(record.as_dict(), indent=2) + "\n")
+    except OSError as exc:
+        log.warning(
+            "drill.record_not_saved",
+            path=str(path),
+            error=str(exc),
+            fix="check that sinkPath is writable; the drill's result is only in this log",
+        )
+        return False
+    return True
+
+
+def record_drill(config: Config, report: DrillReport) -> DrillRecord | None:
+    """Keep the report as the last drill and log `drill.passed` / `drill.failed`; an aborted
+    drill (shutdown) is logged only: it proved nothing either way."""
+    topics = tuple(t.topic for t in report.topics)
+    if report.aborted:
+        log.warning("drill.aborted", snapshot=report.snapshot, drilled=list(topics))
+        return None
+    previous = load_last_drill(config)
+    last_success = report.finished_at if report.ok else (previous.last_success if previous else 0.0)
+    record = DrillRecord(
+        finished_at=report.finished_at,
+        ok=report.ok,
+        last_success=last_success,
+        snapshot=report.snapshot,
+        topics=topics,
+        seconds=report.seconds,
+        error=report.first_error,
+        results=[t.as_dict() for t in report.topics],
+        skipped=report.skipped,
+    )
+    save_drill(config, record)
+    fields: dict[str, Any] = {
+        "snapshot": report.snapshot,
+        "topics": list(topics),
+        "records": sum(t.records for t in report.topics),
+        "seconds": round(report.seconds, 3),
+    }
+    if report.skipped:
+        log.info(
+            "drill.skipped",
+            **fields,
+            reason="no topic has a record in the snapshot (idle topics): nothing to drill",
+        )
+    elif report.ok:
+        log.info("drill.passed", **fields)
+    else:
+        log.error(
+            "drill.failed",
+            **fields,
+            failed=[t.topic for t in report.topics if not t.ok],
+            error=record.error,
+            fix="read the error: a file that cannot be read is a damaged backup (take a new "
+            "one with kcb backup-now, keep the older alpha.N); a count or hash that differs "
+            "is a restore that would lose or change records",
+        )
+    return record

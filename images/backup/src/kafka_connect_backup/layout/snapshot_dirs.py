@@ -1,0 +1,89 @@
+"""The rsnapshot tree's `alpha.N` directories: the one parser of their names and the one lister,
+for the supervisor (retention, interrupted runs) and restore (`--snapshot`, `kcb snapshots`);
+the one fingerprint of a snapshot's content; the names of the directories the interrupted-run
+cleanup set aside (`_incomplete.alpha.N.{epoch}`).
+
+Only `alpha.<N>` with N written without leading zeros is a snapshot (`alpha.01`, `alpha.x`,
+`_delete.123` are not: rsnapshot never makes them), and never a symlink.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka_connect_backup.layout.names import LEVEL
+
+_SNAPSHOT_NAME = re.compile(rf"{LEVEL}\.(0|[1-9][0-9]*)")
+QUARANTINE_PREFIX = "_incomplete."
+_QUARANTINE_NAME = re.compile(
+    rf"{re.escape(QUARANTINE_PREFIX)}({LEVEL}\.(?:0|[1-9][0-9]*))\.([0-9]+)"
+)
+
+# (relative path, size, mtime in ns) of every file below a directory.
+Fingerprint = frozenset[tuple[str, int, int]]
+
+
+@dataclass(frozen=True)
+class SnapshotDir:
+    index: int
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def parse_snapshot_name(name: str) -> int | None:
+    """N of `alpha.N`, or None for any other name."""
+    match = _SNAPSHOT_NAME.fullmatch(name)  # not `$`: 'alpha.1\n' is no snapshot
+    return int(match.group(1)) if match else None
+
+
+def snapshot_dirs(snapshot_root: Path) -> list[SnapshotDir]:
+    """The `alpha.N` directories of snapshot_root, newest (N=0) first."""
+    if not snapshot_root.is_dir():
+        return []
+    found = []
+    for path in snapshot_root.iterdir():
+        index = parse_snapshot_name(path.name)
+        if index is not None and path.is_dir() and not path.is_symlink():
+            found.append(SnapshotDir(index, path))
+    return sorted(found, key=lambda s: s.index)
+
+
+def quarantine_name(name: str, epoch: int) -> str:
+    """Where the interrupted-run cleanup sets aside a directory it cannot explain."""
+    return f"{QUARANTINE_PREFIX}{name}.{epoch}"
+
+
+def parse_quarantine_name(name: str) -> tuple[str, int] | None:
+    """(original alpha.N name, epoch) of `_incomplete.alpha.N.{epoch}`, or None."""
+    match = _QUARANTINE_NAME.fullmatch(name)  # not `$`: a trailing newline is no name
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def quarantined_dirs(snapshot_root: Path) -> list[Path]:
+    """The `_incomplete.alpha.N.{epoch}` directories of snapshot_root, oldest set aside first."""
+    if not snapshot_root.is_dir():
+        return []
+    found = []
+    for path in snapshot_root.iterdir():
+        parsed = parse_quarantine_name(path.name)
+        if parsed is not None and path.is_dir() and not path.is_symlink():
+            found.append((parsed[1], path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+def fingerprint(directory: Path) -> Fingerprint:
+    """(relative path, size, mtime ns) of every non-directory entry under directory (none when
+    it does not exist): the content of a snapshot as the interrupted-run rule and the
+    completeness marker compare it."""
+    entries = []
+    for path in directory.rglob("*"):
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            entries.append((str(path.relative_to(directory)), st.st_size, st.st_mtime_ns))
+    return frozenset(entries)

@@ -1,0 +1,257 @@
+"""Discard what an rsnapshot stopped half way left behind, so it never passes as a snapshot.
+
+rsnapshot's `alpha` run (link_dest off, sync_first on, as rendered) does, in order:
+`rm -rf alpha.{retain-1}`, `mv alpha.{i-1} alpha.{i}` down to alpha.1, then `cp -al .sync
+alpha.0` (hard links of what sync_copy.py and `rsnapshot sync` wrote into `.sync` before, which
+touched no alpha.N). Versions before sync_first did `cp -al alpha.0 alpha.1`, then rsync into
+`alpha.0/localhost/` (each file written to a temporary name, then renamed, so the hard links
+in alpha.1 keep the previous content); their volumes are judged by the same rules. Stopped at
+any point, the previous snapshot survives intact somewhere: in alpha.0 until the rotation
+moves it (or rsync starts), in alpha.1 from then on.
+
+The rule, from the content of every `alpha.N` before the run (path, size, mtime of each file):
+- a directory whose content equals a snapshot from before the run is kept (an original, or a
+  complete hard-link copy of one; a copy beside its intact original is removed);
+- alpha.0 whose content changed is removed, but only when the previous alpha.0's content is
+  kept intact elsewhere (or there was none: the first snapshot, whose source is still there);
+- a partial hard-link copy of a snapshot kept intact, or the alpha.{retain-1} rsnapshot was
+  deleting, is removed (no byte that exists nowhere else);
+- anything else is renamed `_incomplete.alpha.N.{epoch}` (out of every alpha.N listing),
+  never deleted;
+- the kept snapshots are renumbered alpha.0, alpha.1, ... in order, so alpha.0 is again the
+  newest complete snapshot and the next run hard-links against it.
+
+A run killed outright (SIGKILL, the node lost) cannot clean up: the fingerprints are written to
+a marker on the backup volume before rsnapshot starts (`RUN_MARKER`, beside the alpha.N) and
+removed once the run is verified or cleaned up, so the next run finds a marker left behind and
+applies the same rule before anything else touches the snapshots. A snapshot whose
+completeness marker (layout/snapshot_status.py) matches its content is complete whatever the
+fingerprints say (the kill fell between the marker and the end of the run), and is kept.
+
+Before every rotation (`settle_newest`), whether or not a run was killed, alpha.0 is judged by its
+completeness marker:
+- complete, or unverified (no marker: made by an older version): it rotates on as it is;
+- incomplete (its content changed after its verification, its verification failed, or its
+  marker is unreadable) and a complete snapshot exists below it: removed, the others renumbered,
+  and the same rule applies to the new alpha.0 (its source, the sink files, is untouched: the
+  next snapshot takes it again);
+- incomplete and no complete snapshot exists: it is the only copy, so it is kept (rsnapshot
+  rotates it on) and stays listed as incomplete by `kcb snapshots list`; restore refuses it
+  without `--allow-incomplete`.
+rsync's temporary files (`.{name}.XXXXXX`, left by a killed rsync) are removed from every
+snapshot's `localhost/` first of all (`strip_rsync_temps`, before either rule): they are partial
+copies of files their source still has, a `cp -al` rotation would carry them on into alpha.1
+(rsync's `--delete-excluded` only cleans alpha.0), and without them a snapshot rsync was killed
+in before it renamed anything is its previous, complete self again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.snapshot_dirs import (
+    Fingerprint,
+    SnapshotDir,
+    fingerprint,
+    quarantine_name,
+    snapshot_dirs,
+)
+from kafka_connect_backup.layout.snapshot_status import State, rsync_temps, snapshot_status
+from kafka_connect_backup.tools.rsnapshot import LEVEL
+
+# In snapshot_root, not an alpha.N: rsnapshot and every listing leave it alone.
+RUN_MARKER = ".kcb-run-in-progress.json"
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Cleanup:
+    removed: dict[str, str] = field(default_factory=dict)  # name -> why
+    quarantined: dict[str, str] = field(default_factory=dict)  # name -> new name
+    renamed: dict[str, str] = field(default_factory=dict)  # old name -> new name
+    kept: list[str] = field(default_factory=list)  # final names
+
+
+def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
+    """Every alpha.N's fingerprint, by name (take it right before running rsnapshot)."""
+    return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
+
+
+def mark_run(snapshot_root: Path, before: dict[str, Fingerprint]) -> None:
+    """Record the snapshots as they are before rsnapshot runs (durably: it must survive a kill)."""
+    data = {name: sorted(map(list, content)) for name, content in before.items()}
+    atomic_write_text(snapshot_root / RUN_MARKER, json.dumps({"before": data}))
+
+
+def clear_run(snapshot_root: Path) -> None:
+    marker = snapshot_root / RUN_MARKER
+    if marker.exists():  # unlink(missing_ok) still fails with EROFS on a read-only volume
+        marker.unlink()
+
+
+def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
+    """The fingerprints a killed run recorded, or None when the last run ended properly."""
+    try:
+        data = json.loads((snapshot_root / RUN_MARKER).read_text(encoding="utf-8"))
+        return {
+            name: frozenset((str(p), int(size), int(mtime)) for p, size, mtime in entries)
+            for name, entries in data["before"].items()
+        }
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # A marker that cannot be read still means a run did not finish: keep every snapshot
+        # as it is (nothing is removed on a guess), say so, and start afresh.
+        log.error(
+            "snapshot.run_marker_unreadable",
+            marker=str(snapshot_root / RUN_MARKER),
+            error=str(exc),
+            fix="check alpha.0 before restoring from it: a run may have been cut short",
+        )
+        return None
+
+
+def discard_incomplete(
+    snapshot_root: Path, before: dict[str, Fingerprint], retention: int
+) -> Cleanup:
+    """Apply the module's rule after rsnapshot was stopped; log exactly what was done."""
+    done = Cleanup()
+    complete = set(before.values())
+    previous = before.get(f"{LEVEL}.0")
+    dirs = snapshot_dirs(snapshot_root)
+    now = {s.path.name: fingerprint(s.path) for s in dirs}
+    intact = {fp for fp in now.values() if fp in complete}
+    kept = []
+    verified = set()  # kept for their matching completeness marker, not their fingerprint
+    for snapshot in dirs:
+        name, content = snapshot.path.name, now[snapshot.path.name]
+        was = before.get(name)
+        why: str | None = None
+        if content in complete:
+            kept.append(snapshot)
+            continue
+        if snapshot_status(snapshot.path).state is State.COMPLETE:
+            kept.append(snapshot)  # verified and marked, then killed before the run ended
+            verified.add(name)
+            continue
+        if snapshot.index == 0 and previous is None:
+            why = "first snapshot, incomplete (its source is untouched)"
+        elif snapshot.index == 0 and previous in intact:
+            why = "incomplete: rsync was writing it; the previous snapshot is kept intact"
+        elif snapshot.index == retention - 1 and was is not None and content < was:
+            why = f"partly deleted by rsnapshot (beyond retention {retention})"
+        elif any(content < fp for fp in intact):
+            why = "incomplete hard-link copy of a snapshot that is kept intact"
+        if why is not None:
+            shutil.rmtree(snapshot.path)
+            done.removed[name] = why
+        else:
+            aside = quarantine_name(name, int(time.time()))
+            snapshot.path.rename(snapshot_root / aside)
+            done.quarantined[name] = aside
+    # A complete `cp -al` copy beside an untouched alpha.0 is the same snapshot twice: keep
+    # as many of each as there were before the run (the lowest numbers).
+    allowed = Counter(before.values())
+    unique = []
+    for snapshot in kept:
+        content = now[snapshot.path.name]
+        if snapshot.path.name in verified:
+            unique.append(snapshot)
+        elif allowed[content] > 0:
+            allowed[content] -= 1
+            unique.append(snapshot)
+        else:
+            shutil.rmtree(snapshot.path)
+            done.removed[snapshot.path.name] = "hard-link copy (cp -al) of a snapshot kept intact"
+    _renumber(snapshot_root, unique, done)
+    log.warning(
+        "snapshot.interrupted_cleanup",
+        snapshot_root=str(snapshot_root),
+        removed=done.removed,
+        quarantined=done.quarantined,
+        renamed=done.renamed,
+        kept=done.kept,
+        previous_intact=previous is None or previous in intact,
+    )
+    return done
+
+
+def _renumber(snapshot_root: Path, kept: list[SnapshotDir], done: Cleanup) -> None:
+    """Rename the kept snapshots (in ascending order) to alpha.0, alpha.1, ..."""
+    for index, snapshot in enumerate(kept):
+        target = snapshot_root / f"{LEVEL}.{index}"
+        if snapshot.path != target:  # ascending order: the target is always free
+            snapshot.path.rename(target)
+            done.renamed[snapshot.path.name] = target.name
+        done.kept.append(target.name)
+
+
+def newest_to_discard(states: list[State]) -> int:
+    """How many of the newest snapshots (states ordered alpha.0, alpha.1, ...) to discard
+    before a rotation: the incomplete ones at the top, but only when a complete snapshot
+    exists below them (otherwise they are the only copy and are kept). Pure: the rule."""
+    top = 0
+    while top < len(states) and states[top] is State.INCOMPLETE:
+        top += 1
+    return top if State.COMPLETE in states[top:] else 0
+
+
+def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
+    """Remove rsync's temporary files from every snapshot's localhost/ (first thing of a run:
+    the snapshots are then judged on what rsync finished); log them, by snapshot."""
+    removed = {}
+    for snapshot in snapshot_dirs(snapshot_root):
+        temps = rsync_temps(snapshot.path)
+        for temp in temps:
+            temp.unlink()
+        if temps:
+            removed[snapshot.name] = [t.name for t in temps]
+            log.warning(
+                "snapshot.rsync_temp_removed",
+                snapshot=str(snapshot.path),
+                files=removed[snapshot.name],
+                note="partial copies a killed rsync left; their source files are untouched",
+            )
+    return removed
+
+
+def settle_newest(snapshot_root: Path) -> Cleanup:
+    """Before a rotation (after strip_rsync_temps): discard an incomplete alpha.0 when a
+    complete snapshot exists (see the module's rule); log it."""
+    done = Cleanup()
+    dirs = snapshot_dirs(snapshot_root)
+    if not dirs or dirs[0].index != 0:
+        return done
+    statuses = [snapshot_status(s.path) for s in dirs]
+    states = [status.state for status in statuses]
+    discard = newest_to_discard(states)
+    for snapshot, status in zip(dirs[:discard], statuses, strict=False):
+        shutil.rmtree(snapshot.path)
+        done.removed[snapshot.name] = status.describe()
+    if discard:
+        _renumber(snapshot_root, dirs[discard:], done)
+        log.warning(
+            "snapshot.incomplete_discarded",
+            snapshot_root=str(snapshot_root),
+            removed=done.removed,
+            renamed=done.renamed,
+            kept=done.kept,
+            note="the next snapshot takes their source again",
+        )
+    elif states[0] is State.INCOMPLETE:
+        log.warning(
+            "snapshot.incomplete_kept",
+            snapshot=str(dirs[0].path),
+            status=statuses[0].describe(),
+            note="no complete snapshot exists, so this only copy is kept; kcb snapshots list "
+            "shows it as incomplete and restore.py refuses it without --allow-incomplete",
+        )
+    return done
