@@ -15,10 +15,11 @@ setup:  ## install every tool the project needs into .tools/ (idempotent, cached
 setup-demo:  ## only what `make demo` needs (no Docker, helm or Kubernetes)
 	@scripts/setup.sh demo
 
-lint: setup  ## ruff lint + format check, mypy
+lint: setup  ## ruff lint + format check, mypy, the import contracts (pyproject.toml)
 	ruff check .
 	ruff format --check .
 	mypy
+	lint-imports
 
 format: setup
 	ruff format .
