@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.config import Config, parse_config
+from kafka_connect_backup.layout.names import COPY_TEMP_PREFIX as TEMP_PREFIX
 from kafka_connect_backup.layout.names import HOST_DIR, SYNC_DIR
-from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_PREFIX as TEMP_PREFIX
 from kafka_connect_backup.tools import fuse
 from local_config import local_backup, local_config
 

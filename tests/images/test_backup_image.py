@@ -29,13 +29,13 @@ from image_helpers import (
 )
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.kafka.topic_metadata import read_metadata
+from kafka_connect_backup.layout.names import MARKER_NAME
 from kafka_connect_backup.layout.sinkfiles import (
     connector_name,
     metadata_name,
     period_of,
     sink_file,
 )
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import Broker, free_port
 from local_config import local_backup, local_config, write_config

@@ -23,7 +23,8 @@ import pytest
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.inspect.drill import run_drill
-from kafka_connect_backup.inspect.drill_record import DRILL_NAME, load_last_drill
+from kafka_connect_backup.inspect.drill_record import load_last_drill
+from kafka_connect_backup.layout.names import DRILL_NAME
 from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.drills import ScheduledDrills

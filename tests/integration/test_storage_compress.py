@@ -19,7 +19,7 @@ import pytest
 
 from kafka_connect_backup.config import SinkRotation, parse_config
 from kafka_connect_backup.core.errors import KcbError
-from kafka_connect_backup.layout.sinkfiles import COMPRESS_TEMP_SUFFIX as TEMP_SUFFIX
+from kafka_connect_backup.layout.names import COMPRESS_TEMP_SUFFIX as TEMP_SUFFIX
 from kafka_connect_backup.supervisor.compress import (
     CompressResult,
     compress_idle_files,

@@ -21,10 +21,9 @@ import pytest
 
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.config import Config, load_config
-from kafka_connect_backup.layout.names import SYNC_DIR
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME, NO_MARKER, is_rsync_temp
+from kafka_connect_backup.layout.names import MARKER_NAME, RUN_MARKER, SYNC_DIR
+from kafka_connect_backup.layout.snapshot_status import NO_MARKER, is_rsync_temp
 from kafka_connect_backup.restore.cli import main as restore_main
-from kafka_connect_backup.supervisor.backup.interrupted import RUN_MARKER
 from kafka_connect_backup.supervisor.backup.snapshot import LOCK_NAME, backup_snapshot
 from kafka_connect_backup.tools.volume import mounted_volume
 from local_config import write_config

@@ -21,8 +21,8 @@ from kafka_connect_backup.connect.connectors import Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.inspect.verify import verify_snapshot
 from kafka_connect_backup.kafka.topic_metadata import read_metadata
+from kafka_connect_backup.layout.names import MARKER_NAME
 from kafka_connect_backup.layout.sinkfiles import consumer_group, period_of, sink_file
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics

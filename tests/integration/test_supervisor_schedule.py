@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kafka_connect_backup.layout.names import STATE_NAME
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_connect_backup.supervisor.state import STATE_NAME
 from supervisor_helpers import LogCapture, delete_connectors, make_config, sink_name
 
 pytestmark = pytest.mark.integration

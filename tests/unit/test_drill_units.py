@@ -22,13 +22,13 @@ from kafka_connect_backup.inspect.drill import (
     values_sha256,
 )
 from kafka_connect_backup.inspect.drill_record import (
-    DRILL_NAME,
     DrillRecord,
     load_last_drill,
     record_drill,
     save_drill,
 )
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
+from kafka_connect_backup.layout.names import DRILL_NAME
 from kafka_connect_backup.restore.plan import scan
 from kafka_connect_backup.restore.sources import from_patterns
 from kafka_connect_backup.supervisor.drills import DrillMetrics, drill_due

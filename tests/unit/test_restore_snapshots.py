@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.cli import main as kcb
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
+from kafka_connect_backup.layout.names import MARKER_NAME
+from kafka_connect_backup.layout.snapshot_status import NO_MARKER, write_marker
 from kafka_connect_backup.restore.cli import main as restore
 
 pytestmark = pytest.mark.unit

@@ -15,7 +15,8 @@ from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.core.units import human_bytes
 from kafka_connect_backup.inspect import verify as verify_module
 from kafka_connect_backup.inspect.verify import NO_OFFSETS
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME, NO_MARKER, write_marker
+from kafka_connect_backup.layout.names import MARKER_NAME
+from kafka_connect_backup.layout.snapshot_status import NO_MARKER, write_marker
 from kafka_connect_backup.restore.sources import SourceFile, inspect
 
 pytestmark = pytest.mark.unit

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.layout.names import MARKER_NAME
 from kafka_connect_backup.layout.sinkfiles import compressed_name, sink_file
 from kafka_connect_backup.layout.snapshot_status import (
-    MARKER_NAME,
     NO_MARKER,
     State,
     Status,

@@ -14,8 +14,8 @@ import pytest
 from kafka_connect_backup.cli import describe_cycle
 from kafka_connect_backup.config import parse_config
 from kafka_connect_backup.connect.hold import place_holds
+from kafka_connect_backup.layout.names import LOCK_NAME, STATE_NAME
 from kafka_connect_backup.supervisor import status, volume_lock
-from kafka_connect_backup.supervisor.state import STATE_NAME
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def test_the_last_drill_is_in_the_status(tmp_path: Path) -> None:
 
 
 def test_the_last_verify_is_in_the_status_and_the_metrics(tmp_path: Path) -> None:
-    from kafka_connect_backup.inspect.verify_record import VERIFY_NAME
+    from kafka_connect_backup.layout.names import VERIFY_NAME
     from kafka_connect_backup.supervisor.daemon import Supervisor
 
     cfg = config(tmp_path)
@@ -275,12 +275,12 @@ def test_the_volume_lock_refuses_a_second_holder_by_pid(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     first = volume_lock.acquire(cfg, "a supervisor")
     try:
-        assert (tmp_path / volume_lock.LOCK_NAME).read_text() == f"{os.getpid()}\n"
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
         with pytest.raises(volume_lock.SupervisorRunning) as refused:
             volume_lock.acquire(cfg, "a local cycle (--local)")
         assert refused.value.message == (
             f"another supervisor (pid {os.getpid()}) is running on the data volume {tmp_path} "
-            f"(it holds {tmp_path / volume_lock.LOCK_NAME}): not starting a local cycle "
+            f"(it holds {tmp_path / LOCK_NAME}): not starting a local cycle "
             "(--local) beside it"
         )
         assert volume_lock.holder(cfg) == str(os.getpid())

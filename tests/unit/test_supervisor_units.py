@@ -20,10 +20,11 @@ from kafka_connect_backup.connect.connectors import (
     current_files,
     desired_connectors,
 )
-from kafka_connect_backup.connect.hold import HOLD_DIR, held, hold_of, place_holds, release_holds
+from kafka_connect_backup.connect.hold import held, hold_of, place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError, ConnectorStatus
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.layout.names import HOLD_DIR
 from kafka_connect_backup.supervisor.cycle import CycleResult, classify
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import free_port

@@ -12,9 +12,9 @@ import pytest
 
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.shutdown_grace import ShutdownGrace
-from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_PREFIX as TEMP_PREFIX
-from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_SUFFIX as TEMP_SUFFIX
-from kafka_connect_backup.layout.snapshot_status import MARKER_NAME
+from kafka_connect_backup.layout.names import COPY_TEMP_PREFIX as TEMP_PREFIX
+from kafka_connect_backup.layout.names import COPY_TEMP_SUFFIX as TEMP_SUFFIX
+from kafka_connect_backup.layout.names import MARKER_NAME
 from kafka_connect_backup.supervisor.backup.sync_copy import (
     CHUNK,
     CopyStopped,

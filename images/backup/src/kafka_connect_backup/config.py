@@ -45,7 +45,7 @@ from kafka_connect_backup.kafka.client import (
     KafkaSecurityError,
     bootstrap_servers,
 )
-from kafka_connect_backup.layout.sinkfiles import longest_names
+from kafka_connect_backup.layout.sinkfiles import compress_temp_name, copy_temp_name, longest_names
 
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
 _SEGMENT = r"[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
@@ -161,14 +161,14 @@ def file_name_problem(
     backup volume; None when they fit. The longest names are the temporary files of a
     compressed file (sinkfiles.longest_names)."""
     data_name, copy_name = longest_names(topic, sink_name, rotation, sink_format)
-    places = [(data_name, NAME_MAX, "the data volume (sinkPath)", ".{file}.kcb-tmp")]
+    places = [(data_name, NAME_MAX, "the data volume (sinkPath)", compress_temp_name("{file}"))]
     if engine is not None:
         places.append(
             (
                 copy_name,
                 ENGINE_NAME_MAX[engine],
                 f"the {engine} backup volume",
-                ".kcb-copy-{file}.part",
+                copy_temp_name("{file}"),
             )
         )
     marker = "" if sink_format is SinkFormat.VALUE else f".{sink_format}"

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.core.durable import atomic_write_text
-
-HOLD_DIR = ".kcb-holds"
+from kafka_connect_backup.layout.names import HOLD_DIR
 
 
 @dataclass(frozen=True)

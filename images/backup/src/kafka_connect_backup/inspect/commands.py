@@ -21,6 +21,7 @@ from kafka_connect_backup.kafka.timefilter import (
     TimeWindow,
     parse_time,
 )
+from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name, parse_sink_file
 from kafka_connect_backup.restore.backup_mount import (
     BackupMountError,
@@ -221,7 +222,7 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
     )
     exporting.add_argument("--topic", required=True, help="whose backed-up records")
-    exporting.add_argument("--snapshot", default="alpha.0", help="alpha.N (default alpha.0)")
+    exporting.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
     exporting.add_argument(
         "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
     )

@@ -32,6 +32,7 @@ from kafka_connect_backup.kafka.admin import (
 )
 from kafka_connect_backup.kafka.client import KafkaConnection
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
+from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.plan import FilePlan, Plan, scan
@@ -424,7 +425,7 @@ def run_drill(
     *,
     topics: Sequence[str] | None = None,
     records: int | None = None,
-    snapshot: str = "alpha.0",
+    snapshot: str = NEWEST_SNAPSHOT,
     snapshot_root: Path | None = None,
     should_abort: Callable[[], bool] = lambda: False,
 ) -> DrillReport:

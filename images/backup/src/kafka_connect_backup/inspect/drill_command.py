@@ -12,7 +12,8 @@ from typing import Any
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.inspect.drill import run_drill
-from kafka_connect_backup.inspect.drill_record import DRILL_NAME, record_drill
+from kafka_connect_backup.inspect.drill_record import record_drill
+from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
 
 EXIT_PASSED = 0  # also a drill skipped because every topic is idle (result "skipped")
 EXIT_FAILED = 1  # a topic's sample did not come back exactly
@@ -84,7 +85,7 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         type=_records,
         help="records per topic (default: the config's backup.drill.records)",
     )
-    drill.add_argument("--snapshot", default="alpha.0", help="alpha.N (default alpha.0)")
+    drill.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
     drill.add_argument(
         "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
     )

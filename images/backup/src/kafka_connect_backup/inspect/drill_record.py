@@ -17,10 +17,9 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.inspect.drill import DrillReport
+from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
 
 log = get_logger(__name__)
-
-DRILL_NAME = ".kcb-drill.json"
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class DrillRecord:
     finished_at: float  # Unix time the drill ended
     ok: bool
     last_success: float  # Unix time the last passing drill ended (0 = none yet)
-    snapshot: str = "alpha.0"
+    snapshot: str = NEWEST_SNAPSHOT
     topics: tuple[str, ...] = ()  # the topics drilled
     seconds: float = 0.0
     error: str | None = None  # the first failure, one line
@@ -63,7 +62,7 @@ def load_last_drill(config: Config) -> DrillRecord | None:
             finished_at=float(data["finishedAt"]),
             ok=bool(data["ok"]),
             last_success=float(data["lastSuccess"]),
-            snapshot=str(data.get("snapshot", "alpha.0")),
+            snapshot=str(data.get("snapshot", NEWEST_SNAPSHOT)),
             topics=tuple(str(t) for t in data.get("topics", [])),
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),

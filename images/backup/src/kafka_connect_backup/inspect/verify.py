@@ -51,11 +51,10 @@ from kafka_connect_backup.core.units import counted, human_bytes
 from kafka_connect_backup.inspect.snapshots import status_word
 from kafka_connect_backup.kafka.timefilter import EARLIEST, LATEST
 from kafka_connect_backup.kafka.topic_metadata import MetadataError, read_metadata
-from kafka_connect_backup.layout.names import HOST_DIR
+from kafka_connect_backup.layout.names import HOST_DIR, MARKER_NAME, NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import is_metadata_name, parse_sink_file
 from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
 from kafka_connect_backup.layout.snapshot_status import (
-    MARKER_NAME,
     State,
     Status,
     is_rsync_temp,
@@ -73,8 +72,6 @@ from kafka_connect_backup.restore.sources import (
     inspect,
     snapshot_dir,
 )
-
-NEWEST = "alpha.0"  # the snapshot whose counts are compared with the recorded offsets
 
 GZIP_HEADER_BYTES = 10  # magic, method, flags, mtime, extra flags, OS
 GZIP_TRAILER_BYTES = 8  # CRC-32 and ISIZE (the uncompressed length mod 2**32), little-endian
@@ -543,7 +540,7 @@ def verify_snapshot(
         elif topic.lines is not None and file_check.lines is not None:
             topic.lines += file_check.lines
     check.topics = sorted(topics.values(), key=lambda t: t.connector)
-    if deep and directory.name == NEWEST:
+    if deep and directory.name == NEWEST_SNAPSHOT:
         for topic in check.topics:
             _compare_offsets(check, directory, topic, recorded_offsets)
     return check
@@ -578,7 +575,7 @@ def snapshots_to_verify(root: Path, name: str | None, every: bool) -> list[Path]
     """The directories to check: every alpha.N, or the one named (default alpha.0);
     SourceError (bad input) when there is none or the name is wrong."""
     if not every:
-        return [snapshot_dir(root, name or NEWEST)]
+        return [snapshot_dir(root, name or NEWEST_SNAPSHOT)]
     if not root.is_dir():
         raise SourceError(
             f"snapshot root {root} does not exist: mount the backup first, or give --snapshot-root"

@@ -17,10 +17,9 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.inspect.verify import Verification
+from kafka_connect_backup.layout.names import VERIFY_NAME
 
 log = get_logger(__name__)
-
-VERIFY_NAME = ".kcb-verify.json"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kafka_connect_backup.core.config_basics import SinkFormat, SinkRotation
+from kafka_connect_backup.layout.names import (
+    COMPRESS_TEMP_SUFFIX,
+    COPY_TEMP_PREFIX,
+    COPY_TEMP_SUFFIX,
+)
 
 # ASCII digits only, and the whole name (`$` would also match before a final newline).
 _SINK_NAME = re.compile(
@@ -76,12 +81,6 @@ def compressed_name(path: Path, epoch: int) -> Path:
     return path.with_name(f"{path.name}-{epoch}.gz")
 
 
-# The temporary names a sink file takes on its way: the compressor's beside the `.gz` it
-# writes on the data volume (supervisor/compress.py), the snapshot copy's in `.sync` on the
-# backup volume (supervisor/backup/sync_copy.py; no backed-up pattern matches it).
-COMPRESS_TEMP_SUFFIX = ".kcb-tmp"
-COPY_TEMP_PREFIX = ".kcb-copy-"
-COPY_TEMP_SUFFIX = ".part"
 # Epoch seconds have 10 digits until the year 2286: the longest `-{epoch}.gz` in practice.
 _LONGEST_EPOCH = 9_999_999_999
 

@@ -41,11 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.durable import atomic_write_text
-from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS, HOST_DIR
+from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS, HOST_DIR, MARKER_NAME
 from kafka_connect_backup.layout.sinkfiles import is_metadata_name
 from kafka_connect_backup.layout.snapshot_dirs import fingerprint, parse_quarantine_name
 
-MARKER_NAME = ".kcb-snapshot.json"
 # The marker's `committedOffsets`: connector -> partition (a string: JSON keys) -> the offset
 # its sink group had committed when the cycle stopped it (supervisor/offsets.py).
 Committed = dict[str, dict[str, int]]

@@ -38,6 +38,7 @@ from kafka_connect_backup.core.exit_codes import (
 from kafka_connect_backup.core.units import counted
 from kafka_connect_backup.kafka.admin import TopicInfo
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
+from kafka_connect_backup.layout.names import RESTORE_DIR
 from kafka_connect_backup.layout.sinkfiles import consumer_group
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this step (repeatable): " + ", ".join(STEP_NAMES),
     )
     runbook.add_argument(
-        "--state-dir", type=Path, help="journal directory (default sinkPath/.kcb-restore)"
+        "--state-dir", type=Path, help=f"journal directory (default sinkPath/{RESTORE_DIR})"
     )
     runbook.add_argument(
         "--reset-group",

@@ -28,8 +28,8 @@ from kafka_connect_backup.config import Config, SinkRotation
 from kafka_connect_backup.core.durable import fsync_dir
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.names import COMPRESS_TEMP_SUFFIX
 from kafka_connect_backup.layout.sinkfiles import (
-    COMPRESS_TEMP_SUFFIX,
     compress_temp_name,
     compressed_name,
     parse_sink_file,

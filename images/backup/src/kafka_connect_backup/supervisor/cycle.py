@@ -52,6 +52,7 @@ from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import StoppedPastGrace
+from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name, period_of
 from kafka_connect_backup.layout.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
@@ -158,7 +159,7 @@ class CycleResult:
                 None
                 if self.snapshot is None
                 else {
-                    "name": "alpha.0",
+                    "name": NEWEST_SNAPSHOT,
                     "files": self.snapshot.files,
                     "bytes": self.snapshot.bytes,
                     "engine": self.snapshot.engine.value,

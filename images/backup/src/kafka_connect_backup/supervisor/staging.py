@@ -29,11 +29,11 @@ from pathlib import Path
 
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.names import STAGING_DIR
 from kafka_connect_backup.tools import rsnapshot
 
 log = get_logger(__name__)
 
-STAGING_DIR = ".kcb-staging"
 _CHUNK = 8 * 1024 * 1024
 
 

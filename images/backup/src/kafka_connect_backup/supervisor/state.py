@@ -17,11 +17,10 @@ from typing import Any
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.names import STATE_NAME
 from kafka_connect_backup.supervisor.cycle import CycleResult
 
 log = get_logger(__name__)
-
-STATE_NAME = ".kcb-state.json"
 
 
 @dataclass(frozen=True)

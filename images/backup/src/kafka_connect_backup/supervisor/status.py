@@ -21,13 +21,19 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config, SinkFormat
-from kafka_connect_backup.connect.hold import HOLD_DIR, hold_of
+from kafka_connect_backup.connect.hold import hold_of
 from kafka_connect_backup.core.units import human_bytes
 from kafka_connect_backup.inspect.drill_record import load_last_drill
 from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.kafka.admin import KafkaAdmin
 from kafka_connect_backup.kafka.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.kafka.timefilter import FieldReader, iso, record_moment
+from kafka_connect_backup.layout.names import (
+    HOLD_DIR,
+    NEWEST_SNAPSHOT,
+    RESTORE_DIR,
+    is_running_journal,
+)
 from kafka_connect_backup.layout.sinkfiles import (
     connector_name,
     consumer_group,
@@ -42,7 +48,6 @@ from kafka_connect_backup.supervisor.volume_lock import holder, sink_path_missin
 STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
 TAIL_BYTES = 1 << 16  # the end of the live file holds its newest record
 TIMESTAMP_FIELD = "utcTime"  # the seed's record time (restore.py's default too)
-RESTORE_DIR = ".kcb-restore"
 
 
 @dataclass
@@ -221,7 +226,7 @@ def _restores(config: Config) -> list[str]:
     directory = config.sink_path / RESTORE_DIR
     if not directory.is_dir():
         return []
-    return sorted(str(p) for p in directory.glob("restore-*.json") if ".done." not in p.name)
+    return sorted(str(p) for p in directory.iterdir() if is_running_journal(p.name))
 
 
 def _health(config: Config, state: State, now: float) -> tuple[bool, str]:
@@ -285,7 +290,11 @@ def collect(
             else None
         ),
         "lastSnapshot": (
-            {**state.last_snapshot, "name": "alpha.0", "time": when(state.last_snapshot["time"])}
+            {
+                **state.last_snapshot,
+                "name": NEWEST_SNAPSHOT,
+                "time": when(state.last_snapshot["time"]),
+            }
             if state.last_snapshot
             else None
         ),

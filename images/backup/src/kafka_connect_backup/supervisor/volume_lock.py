@@ -17,8 +17,8 @@ from pathlib import Path
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.layout.names import LOCK_NAME
 
-LOCK_NAME = ".kcb-supervisor.lock"
 # `kcb status` tests the lock with a brief shared lock: a starting supervisor retries this long.
 _ACQUIRE_RETRY_SECONDS = 1.0
 

@@ -23,6 +23,7 @@ from kafka_connect_backup.core.exit_codes import EXIT_FAILED, EXIT_OK, RestoreEr
 from kafka_connect_backup.core.units import first_few
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.kafka.timefilter import DEFAULT_TIMESTAMP_FIELD, MissingTimestamp
+from kafka_connect_backup.layout.names import RESTORE_DIR, journal_name
 from kafka_connect_backup.layout.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
@@ -130,8 +131,8 @@ def _same_restore(recorded: object, fingerprint: dict[str, object]) -> bool:
 
 
 def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
-    state_dir = options.state_dir or settings.sink_path / ".kcb-restore"
-    return state_dir / f"restore-{settings.topic}.json"
+    state_dir = options.state_dir or settings.sink_path / RESTORE_DIR
+    return state_dir / journal_name(settings.topic)
 
 
 def _check_access(ctx: Context, admin: KafkaAdmin, steps: tuple[str, ...]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.layout.names import archived_journal_name
 
 DONE = "done"
 STARTED = "started"
@@ -59,12 +60,12 @@ class Journal:
 
     def latest_finished(self) -> Journal | None:
         """The newest archived journal of a finished runbook beside this one, if any."""
-        finished = sorted(self.path.parent.glob(f"{self.path.stem}.*.done.json"))
+        finished = sorted(self.path.parent.glob(archived_journal_name(self.path.stem, "*")))
         return Journal.load(finished[-1]) if finished else None
 
     def archive(self) -> Path:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self.path.with_name(f"{self.path.stem}.{stamp}.done.json")
+        target = self.path.with_name(archived_journal_name(self.path.stem, stamp))
         self.path.replace(target)
         return target

@@ -56,6 +56,7 @@ from pathlib import Path
 
 from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.layout.names import LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
 from kafka_connect_backup.layout.snapshot_dirs import (
     Fingerprint,
     SnapshotDir,
@@ -64,10 +65,6 @@ from kafka_connect_backup.layout.snapshot_dirs import (
     snapshot_dirs,
 )
 from kafka_connect_backup.layout.snapshot_status import State, rsync_temps, snapshot_status
-from kafka_connect_backup.tools.rsnapshot import LEVEL
-
-# In snapshot_root, not an alpha.N: rsnapshot and every listing leave it alone.
-RUN_MARKER = ".kcb-run-in-progress.json"
 
 log = get_logger(__name__)
 
@@ -125,7 +122,7 @@ def discard_incomplete(
     """Apply the module's rule after rsnapshot was stopped; log exactly what was done."""
     done = Cleanup()
     complete = set(before.values())
-    previous = before.get(f"{LEVEL}.0")
+    previous = before.get(NEWEST_SNAPSHOT)
     dirs = snapshot_dirs(snapshot_root)
     now = {s.path.name: fingerprint(s.path) for s in dirs}
     intact = {fp for fp in now.values() if fp in complete}

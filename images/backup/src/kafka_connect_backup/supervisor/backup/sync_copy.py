@@ -33,8 +33,15 @@ from pathlib import Path
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
-from kafka_connect_backup.layout.names import HOST_DIR, LEVEL, SYNC_DIR
-from kafka_connect_backup.layout.sinkfiles import COPY_TEMP_PREFIX, COPY_TEMP_SUFFIX, copy_temp_name
+from kafka_connect_backup.layout.names import (
+    COPY_TEMP_PREFIX,
+    COPY_TEMP_SUFFIX,
+    HOST_DIR,
+    NEWEST_SNAPSHOT,
+    SYNC_DIR,
+    WRITE_PROBE_NAME,
+)
+from kafka_connect_backup.layout.sinkfiles import copy_temp_name
 from kafka_connect_backup.tools import rsnapshot
 
 CHUNK = 1 << 20  # the FUSE engines get it as 128 KiB requests: their largest
@@ -73,7 +80,7 @@ def _prepare(snapshot_root: Path) -> Path:
     the next alpha.0) and no temporary file of a stopped copy."""
     sync = snapshot_root / SYNC_DIR
     host = sync / HOST_DIR
-    newest = snapshot_root / f"{LEVEL}.0" / HOST_DIR
+    newest = snapshot_root / NEWEST_SNAPSHOT / HOST_DIR
     if not sync.exists() and newest.is_dir():
         sync.mkdir()
         result = subprocess.run(
@@ -94,7 +101,7 @@ def _prepare(snapshot_root: Path) -> Path:
             entry.unlink()
     # A volume gone read-only fails here with its reason even when nothing changed (rsnapshot's
     # rotation would only say that a rename failed).
-    probe = host / ".kcb-write-probe"  # no temporary-file name: nothing waits for it
+    probe = host / WRITE_PROBE_NAME  # no temporary-file name: nothing waits for it
     probe.write_bytes(b"")
     probe.unlink()
     return host
