@@ -75,7 +75,7 @@ class TopicInfo:
 
 class KafkaAdmin:
     """The package's Admin client (and the group-offset reads beside it), made from the one
-    client configuration (kafka_client.KafkaConnection)."""
+    client configuration (client.KafkaConnection)."""
 
     def __init__(self, connection: KafkaConnection, timeout: float = 15.0) -> None:
         self.connection = connection

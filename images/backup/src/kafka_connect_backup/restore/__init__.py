@@ -1,1 +1,3 @@
-"""The restore pipeline: sources, filter, producer, runbook."""
+"""The restore pipeline (restore.py, restore/cli.py): validate the options, read the sources
+(a snapshot through backup_mount.py, or files), classify and plan the lines, replay them
+exactly or by time, send them, and summarize. The full runbook is restore/runbook/."""

@@ -1,1 +1,2 @@
-"""Thin wrappers around external commands: encfs, gocryptfs, rsnapshot, FUSE mounts."""
+"""Wrappers of external commands: FUSE mounts, encfs, gocryptfs, rsnapshot, and the encrypted
+backup volume built on them (volume.py: password, target checks, mounting its plain view)."""
