@@ -1,5 +1,8 @@
-"""`kcb` command line: supervise, backup-now, status, check-config (and snapshots list /
-export / verify and drill, from restore)."""
+"""`kcb` command line: supervise, backup-now, status, check-config, acls (and snapshots list /
+export / verify and drill, which read the backup)."""
+
+# The whole parser of `kcb` is here (the docstring above is its --help description); the
+# handlers of `snapshots` and `drill` are in inspect/commands.py.
 
 from __future__ import annotations
 
@@ -23,7 +26,17 @@ from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.core.units import counted, human_bytes
 from kafka_connect_backup.inspect import commands as inspect_commands
-from kafka_connect_backup.inspect import drill_command
+from kafka_connect_backup.inspect.commands import (
+    DEFAULT_TIMESTAMP_FIELD,
+    EXIT_DRILL_FAILED,
+    EXIT_DRILL_PASSED,
+    EXIT_NO_SNAPSHOT,
+    EXIT_PROBLEM,
+    EXIT_UNAVAILABLE,
+)
+from kafka_connect_backup.inspect.export import STDOUT
+from kafka_connect_backup.kafka.timefilter import MissingTimestamp
+from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.volume_lock import VolumeLock
 
@@ -253,6 +266,173 @@ def command_config_option() -> argparse.ArgumentParser:
     return parent
 
 
+def _drill_records(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of records from 1 to 1000000")
+    return value
+
+
+def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    snapshots = commands.add_parser("snapshots", help="backup snapshots (alpha.N)", parents=parents)
+    actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
+    listing = actions.add_parser(
+        "list",
+        help="each snapshot with its date, status, files, sizes and the time range of its records",
+        description="Each snapshot (alpha.N) with its date, its status (complete: verified and "
+        "unchanged since; INCOMPLETE and why: cut short or failed its verification; "
+        "unverified: no completeness marker, made by an older version), files, sizes and the "
+        "time range of its records; then the directories the interrupted-run cleanup set aside "
+        "(_incomplete.alpha.N.EPOCH, SET ASIDE). With backup enabled in the config and no "
+        "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
+        "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
+        f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
+        "no snapshot (set-aside directories are still listed; also an empty backup target, "
+        "before the first cycle), or with --topic no snapshot holding a file of the topic; "
+        f"{EXIT_UNAVAILABLE} snapshot "
+        "root missing "
+        "or the backup could not be mounted.",
+        parents=parents,
+    )
+    listing.add_argument(
+        "--snapshot-root",
+        type=Path,
+        help="where alpha.N live (default: mount the config's encrypted backup privately)",
+    )
+    listing.add_argument("--topic", help="only this topic's sink files")
+    listing.add_argument("--sink-name", help="connector suffix (default: the config's sinkName)")
+    listing.add_argument("--timestamp-field", default="utcTime", help="JSON field of the time")
+    listing.add_argument("--no-range", action="store_true", help="sizes only, do not read files")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=inspect_commands.snapshots_list)
+    exporting = actions.add_parser(
+        "export",
+        help="the record values of a topic in a time window, from a snapshot, without Kafka",
+        description="The record values of one topic in [--from, --to), one per line in file "
+        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
+        "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
+        "envelope files by the record timestamps unless --timestamp-field is given). The "
+        "encrypted backup is mounted privately, as for `snapshots list`, unless "
+        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
+        "stderr. Exit codes: 0 exported; 1 the output could not "
+        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
+        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
+        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
+        parents=parents,
+    )
+    exporting.add_argument("--topic", required=True, help="whose backed-up records")
+    exporting.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
+    exporting.add_argument(
+        "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
+    )
+    exporting.add_argument("--to", help="ISO-8601 time, exclusive")
+    exporting.add_argument("-o", "--output", default=STDOUT, help="file to write, or - (default)")
+    exporting.add_argument(
+        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+    )
+    exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
+    exporting.add_argument(
+        "--timestamp-field",
+        help=f"JSON field (dotted path) of the value holding the record's time (default "
+        f"{DEFAULT_TIMESTAMP_FIELD}; envelope files: the record's Kafka timestamp unless this "
+        "is given, as for restore.py)",
+    )
+    exporting.add_argument(
+        "--missing-timestamp",
+        choices=[m.value for m in MissingTimestamp],
+        default=MissingTimestamp.SKIP.value,
+        help="lines without a readable time: skip (default), include, or fail",
+    )
+    exporting.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="read a snapshot marked incomplete (cut short or failed verification) anyway",
+    )
+    exporting.set_defaults(func=inspect_commands.snapshots_export)
+    verifying = actions.add_parser(
+        "verify",
+        help="check that a snapshot's files are whole, restorable sink files (--deep: read "
+        "every byte)",
+        description="Check a snapshot (default alpha.0; --all: every alpha.N) without writing "
+        "anything: its status from the completeness marker (anything but complete, e.g. a "
+        "marker whose digest no longer matches the content, is a problem); only localhost/ "
+        "and the marker at its top, and only sink file names under localhost/ (any other "
+        "file is reported by path); each .gz's size, gzip header and trailer; each plain "
+        "file's last byte a newline (its last record complete). --deep also reads every byte "
+        "through the decryption (a damaged ciphertext block is the engine's I/O error), "
+        "decompresses each .gz whole (CRC-32 and length checked), checks every line is "
+        "complete and one restore reads (UTF-8; an envelope line), and counts lines per file "
+        "and per topic; for alpha.0 it compares each topic's envelope files with the sink "
+        "group's committed offsets at the snapshot's stop, exactly (each partition's last "
+        "record), and says the offsets are only a bound for value files (not compared). The "
+        "encrypted backup "
+        "is mounted privately, as for `snapshots list`, unless --snapshot-root names a "
+        "mounted or copied tree. Prints each snapshot, each problem (path: what is wrong) and "
+        "a line of counts (--json: the same for scripts). Exit codes: 0 every checked "
+        f"snapshot complete and no problem; {EXIT_PROBLEM} a problem found (a snapshot not "
+        f"complete, a damaged or stray file); {EXIT_UNAVAILABLE} bad arguments, no such "
+        "snapshot, or the backup could not be mounted.",
+        parents=parents,
+    )
+    which = verifying.add_mutually_exclusive_group()
+    which.add_argument(
+        "snapshot", nargs="?", default=None, help="alpha.N to check (default alpha.0)"
+    )
+    which.add_argument("--all", action="store_true", help="check every alpha.N")
+    verifying.add_argument(
+        "--deep",
+        action="store_true",
+        help="read and decompress every byte, every line as restore reads it",
+    )
+    verifying.add_argument(
+        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+    )
+    verifying.add_argument(
+        "--sink-name", help="connector suffix, to name topics (default: the config's)"
+    )
+    verifying.add_argument("--json", action="store_true", help="machine-readable output")
+    verifying.set_defaults(func=inspect_commands.snapshots_verify)
+
+
+def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    drill = commands.add_parser(
+        "drill",
+        help="restore the newest records of each topic from the newest snapshot into a "
+        "scratch topic and check they come back exactly",
+        description="A restore drill: for each topic of the config (or each --topic), the "
+        "newest --records complete records of its sink files in the snapshot (alpha.0, the "
+        "newest) are restored into a scratch topic kcb-drill-<topic>-<epoch> (1 partition, "
+        "always deleted afterwards), read back, and their count and sha256 compared with the "
+        "snapshot's. Every file of the topic in the snapshot is read (a damaged file fails the "
+        "drill). The encrypted backup is mounted privately, as for `kcb snapshots list`. The "
+        f"result is kept in {{sinkPath}}/{DRILL_NAME} (the supervisor's kcb_drill_* metrics). "
+        "A topic whose files in the snapshot hold no record (an idle topic) is skipped and "
+        'said so, not failed; when every topic is, the result is "skipped". '
+        f"Exit codes: {EXIT_DRILL_PASSED} every topic passed or was skipped; "
+        f"{EXIT_DRILL_FAILED} a topic failed; "
+        f"{EXIT_UNAVAILABLE} bad arguments, or the backup, the snapshot or Kafka could not be "
+        "reached.",
+        parents=parents,
+    )
+    drill.add_argument(
+        "--topic", action="append", help="drill this topic only (repeatable; default: all)"
+    )
+    drill.add_argument(
+        "--records",
+        type=_drill_records,
+        help="records per topic (default: the config's backup.drill.records)",
+    )
+    drill.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
+    drill.add_argument(
+        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+    )
+    drill.add_argument("--json", action="store_true", help="machine-readable output")
+    drill.set_defaults(func=inspect_commands.drill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kcb", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -319,9 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     acls.add_argument("--no-drills", action="store_true", help="without the drills' ACLs")
     acls.set_defaults(func=_acls)
-    # `kcb snapshots ...` lives with the restore code it shares.
-    inspect_commands.add_commands(commands, common)
-    drill_command.add_command(commands, kafka)
+    _add_snapshots(commands, common)
+    _add_drill(commands, kafka)
     return parser
 
 

@@ -1,15 +1,20 @@
-"""Restore's subcommands of `kcb` (registered by kafka_connect_backup.cli): `snapshots list`,
-`snapshots export` and `snapshots verify`."""
+"""The handlers of `kcb snapshots list`, `snapshots export`, `snapshots verify` and `kcb drill`
+(their parsers are in kafka_connect_backup/cli.py, with the rest of `kcb`). A drill's result is
+kept in `{sinkPath}/.kcb-drill.json` (inspect/drill_record.py), where the supervisor's metrics
+read it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
 from kafka_connect_backup.core.exit_codes import RestoreError
+from kafka_connect_backup.core.logs import configure_logging
+from kafka_connect_backup.inspect.drill import run_drill
+from kafka_connect_backup.inspect.drill_record import record_drill
 from kafka_connect_backup.inspect.export import STDOUT, export
 from kafka_connect_backup.inspect.snapshots import describe_snapshots, render, to_json
 from kafka_connect_backup.inspect.verify import snapshots_to_verify, verify
@@ -21,7 +26,6 @@ from kafka_connect_backup.kafka.timefilter import (
     TimeWindow,
     parse_time,
 )
-from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name, parse_sink_file
 from kafka_connect_backup.restore.backup_mount import (
     BackupMountError,
@@ -34,11 +38,15 @@ DEFAULT_TIMESTAMP_FIELD = "utcTime"
 # Exit codes of `kcb snapshots list`.
 EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N (with --topic: none of the topic)
 EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
+# Exit codes of `kcb drill` (and EXIT_UNAVAILABLE: bad arguments, or the backup, snapshot or
+# Kafka could not be reached).
+EXIT_DRILL_PASSED = 0  # also a drill skipped because every topic is idle (result "skipped")
+EXIT_DRILL_FAILED = 1  # a topic's sample did not come back exactly
 EXIT_INVALID = 2  # `snapshots export`: bad arguments
 EXIT_PROBLEM = 1  # `snapshots verify`: a snapshot is not complete, or a file has a problem
 
 
-def _list(args: argparse.Namespace) -> int:
+def snapshots_list(args: argparse.Namespace) -> int:
     root: Path | None = args.snapshot_root
     config: Config | None = None
     if root is None or (args.topic and not args.sink_name):
@@ -118,7 +126,7 @@ def _export_filter(args: argparse.Namespace) -> TimeFilter:
     return time_filter
 
 
-def _export(args: argparse.Namespace) -> int:
+def snapshots_export(args: argparse.Namespace) -> int:
     try:
         time_filter = _export_filter(args)
     except ValueError as exc:
@@ -152,7 +160,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def snapshots_verify(args: argparse.Namespace) -> int:
     root: Path | None = args.snapshot_root
     config = load_config(args.config) if root is None else None
     sink_name = args.sink_name or (config.sink_name if config else None)
@@ -174,122 +182,28 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_PROBLEM
 
 
-def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    snapshots = commands.add_parser("snapshots", help="backup snapshots (alpha.N)", parents=parents)
-    actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
-    listing = actions.add_parser(
-        "list",
-        help="each snapshot with its date, status, files, sizes and the time range of its records",
-        description="Each snapshot (alpha.N) with its date, its status (complete: verified and "
-        "unchanged since; INCOMPLETE and why: cut short or failed its verification; "
-        "unverified: no completeness marker, made by an older version), files, sizes and the "
-        "time range of its records; then the directories the interrupted-run cleanup set aside "
-        "(_incomplete.alpha.N.EPOCH, SET ASIDE). With backup enabled in the config and no "
-        "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
-        "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
-        f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
-        "no snapshot (set-aside directories are still listed; also an empty backup target, "
-        "before the first cycle), or with --topic no snapshot holding a file of the topic; "
-        f"{EXIT_UNAVAILABLE} snapshot "
-        "root missing "
-        "or the backup could not be mounted.",
-        parents=parents,
+def drill(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.command_config)
+    unknown = [t for t in args.topic or [] if t not in config.topics]
+    if unknown:
+        print(
+            f"kcb: error: --topic {unknown[0]} is not a topic of this release "
+            f"(topics: {', '.join(config.topics)})",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    # One JSON event per line on stderr (drill.passed / drill.failed, the mount's events); the
+    # result goes to stdout.
+    configure_logging(config.log_level)
+    report = run_drill(
+        config,
+        topics=list(dict.fromkeys(args.topic)) if args.topic else None,
+        records=args.records,
+        snapshot=args.snapshot,
+        snapshot_root=args.snapshot_root,
     )
-    listing.add_argument(
-        "--snapshot-root",
-        type=Path,
-        help="where alpha.N live (default: mount the config's encrypted backup privately)",
-    )
-    listing.add_argument("--topic", help="only this topic's sink files")
-    listing.add_argument("--sink-name", help="connector suffix (default: the config's sinkName)")
-    listing.add_argument("--timestamp-field", default="utcTime", help="JSON field of the time")
-    listing.add_argument("--no-range", action="store_true", help="sizes only, do not read files")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(func=_list)
-    exporting = actions.add_parser(
-        "export",
-        help="the record values of a topic in a time window, from a snapshot, without Kafka",
-        description="The record values of one topic in [--from, --to), one per line in file "
-        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
-        "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
-        "envelope files by the record timestamps unless --timestamp-field is given). The "
-        "encrypted backup is mounted privately, as for `snapshots list`, unless "
-        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
-        "stderr. Exit codes: 0 exported; 1 the output could not "
-        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
-        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
-        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
-        parents=parents,
-    )
-    exporting.add_argument("--topic", required=True, help="whose backed-up records")
-    exporting.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
-    exporting.add_argument(
-        "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
-    )
-    exporting.add_argument("--to", help="ISO-8601 time, exclusive")
-    exporting.add_argument("-o", "--output", default=STDOUT, help="file to write, or - (default)")
-    exporting.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
-    )
-    exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
-    exporting.add_argument(
-        "--timestamp-field",
-        help=f"JSON field (dotted path) of the value holding the record's time (default "
-        f"{DEFAULT_TIMESTAMP_FIELD}; envelope files: the record's Kafka timestamp unless this "
-        "is given, as for restore.py)",
-    )
-    exporting.add_argument(
-        "--missing-timestamp",
-        choices=[m.value for m in MissingTimestamp],
-        default=MissingTimestamp.SKIP.value,
-        help="lines without a readable time: skip (default), include, or fail",
-    )
-    exporting.add_argument(
-        "--allow-incomplete",
-        action="store_true",
-        help="read a snapshot marked incomplete (cut short or failed verification) anyway",
-    )
-    exporting.set_defaults(func=_export)
-    verifying = actions.add_parser(
-        "verify",
-        help="check that a snapshot's files are whole, restorable sink files (--deep: read "
-        "every byte)",
-        description="Check a snapshot (default alpha.0; --all: every alpha.N) without writing "
-        "anything: its status from the completeness marker (anything but complete, e.g. a "
-        "marker whose digest no longer matches the content, is a problem); only localhost/ "
-        "and the marker at its top, and only sink file names under localhost/ (any other "
-        "file is reported by path); each .gz's size, gzip header and trailer; each plain "
-        "file's last byte a newline (its last record complete). --deep also reads every byte "
-        "through the decryption (a damaged ciphertext block is the engine's I/O error), "
-        "decompresses each .gz whole (CRC-32 and length checked), checks every line is "
-        "complete and one restore reads (UTF-8; an envelope line), and counts lines per file "
-        "and per topic; for alpha.0 it compares each topic's envelope files with the sink "
-        "group's committed offsets at the snapshot's stop, exactly (each partition's last "
-        "record), and says the offsets are only a bound for value files (not compared). The "
-        "encrypted backup "
-        "is mounted privately, as for `snapshots list`, unless --snapshot-root names a "
-        "mounted or copied tree. Prints each snapshot, each problem (path: what is wrong) and "
-        "a line of counts (--json: the same for scripts). Exit codes: 0 every checked "
-        f"snapshot complete and no problem; {EXIT_PROBLEM} a problem found (a snapshot not "
-        f"complete, a damaged or stray file); {EXIT_UNAVAILABLE} bad arguments, no such "
-        "snapshot, or the backup could not be mounted.",
-        parents=parents,
-    )
-    which = verifying.add_mutually_exclusive_group()
-    which.add_argument(
-        "snapshot", nargs="?", default=None, help="alpha.N to check (default alpha.0)"
-    )
-    which.add_argument("--all", action="store_true", help="check every alpha.N")
-    verifying.add_argument(
-        "--deep",
-        action="store_true",
-        help="read and decompress every byte, every line as restore reads it",
-    )
-    verifying.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
-    )
-    verifying.add_argument(
-        "--sink-name", help="connector suffix, to name topics (default: the config's)"
-    )
-    verifying.add_argument("--json", action="store_true", help="machine-readable output")
-    verifying.set_defaults(func=_verify)
+    record_drill(config, report)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.render())
+    if report.ok:
+        return EXIT_DRILL_PASSED
+    return EXIT_UNAVAILABLE if report.error is not None else EXIT_DRILL_FAILED
