@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.restore.producer import THROUGHPUT_SETTINGS
+from kafka_connect_backup.kafka.producer import THROUGHPUT_SETTINGS
 from kafka_stack import Broker, run_kafka_tool, start_broker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,8 +36,8 @@ from benchmarks.common import Section, Stopwatch, Table, secs
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.connect.connectors import FILE_SINK_CLASS, Reconciler, connector_names
 from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.kafka.producer import THROUGHPUT_SETTINGS
 from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
-from kafka_connect_backup.restore.producer import THROUGHPUT_SETTINGS
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_stack import KafkaStack, run_kafka_tool

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
+from kafka_connect_backup.kafka.producer import size_settings
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.pipeline import oversized
 from kafka_connect_backup.restore.plan import FilePlan, Plan
-from kafka_connect_backup.restore.producer import size_settings
 from kafka_connect_backup.restore.sources import SourceFile
 
 pytestmark = pytest.mark.unit

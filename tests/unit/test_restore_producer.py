@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from kafka_connect_backup.kafka.client import KafkaConnection
-from kafka_connect_backup.restore.producer import RecordProducer
+from kafka_connect_backup.kafka.producer import RecordProducer
 
 pytestmark = pytest.mark.unit
 

@@ -31,17 +31,17 @@ from kafka_connect_backup.kafka.admin import (
     TopicInfo,
 )
 from kafka_connect_backup.kafka.client import KafkaConnection
-from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
-from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
-from kafka_connect_backup.layout.sinkfiles import connector_name
-from kafka_connect_backup.restore.backup_mount import snapshot_access
-from kafka_connect_backup.restore.plan import FilePlan, Plan, scan
-from kafka_connect_backup.restore.producer import (
+from kafka_connect_backup.kafka.producer import (
     RECORD_OVERHEAD,
     RecordProducer,
     largest_record,
     size_settings,
 )
+from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
+from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
+from kafka_connect_backup.layout.sinkfiles import connector_name
+from kafka_connect_backup.restore.backup_mount import snapshot_access
+from kafka_connect_backup.restore.plan import FilePlan, Plan, scan
 from kafka_connect_backup.restore.replay import planned_segments
 from kafka_connect_backup.restore.sources import SourceError, from_snapshot, snapshot_dir
 

@@ -17,6 +17,12 @@ from confluent_kafka import KafkaException
 from kafka_connect_backup.core.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from kafka_connect_backup.core.units import counted, first_few, human_bytes
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError, TopicInfo
+from kafka_connect_backup.kafka.producer import (
+    RECORD_OVERHEAD,
+    RecordProducer,
+    largest_record,
+    size_settings,
+)
 from kafka_connect_backup.kafka.timefilter import FieldReader, TimeFilter, iso
 from kafka_connect_backup.kafka.topic_metadata import (
     MetadataError,
@@ -28,12 +34,6 @@ from kafka_connect_backup.layout.sinkfiles import consumer_group
 from kafka_connect_backup.restore.exact import ExactState, Routing, choose_routing
 from kafka_connect_backup.restore.outage import OutageReporter
 from kafka_connect_backup.restore.plan import Plan, scan
-from kafka_connect_backup.restore.producer import (
-    RECORD_OVERHEAD,
-    RecordProducer,
-    largest_record,
-    size_settings,
-)
 from kafka_connect_backup.restore.replay import replay
 from kafka_connect_backup.restore.sources import (
     SourceFile,

@@ -13,10 +13,10 @@ import orjson
 
 from kafka_connect_backup.core.config_basics import SinkFormat
 from kafka_connect_backup.kafka.envelope import EnvelopeError, parse_line
+from kafka_connect_backup.kafka.producer import Headers, Record, RecordProducer
 from kafka_connect_backup.kafka.timefilter import FieldReader
 from kafka_connect_backup.restore.exact import Routing
 from kafka_connect_backup.restore.plan import FilePlan, Plan
-from kafka_connect_backup.restore.producer import Headers, Record, RecordProducer
 from kafka_connect_backup.restore.sources import LineBatches, SourceError, block_lines
 
 

@@ -35,6 +35,7 @@ from kafka_connect_backup.kafka.command_config import (
     bootstrap_of,
     read_command_config,
 )
+from kafka_connect_backup.kafka.producer import DELIVERY_TIMEOUT_SECONDS
 from kafka_connect_backup.kafka.timefilter import (
     DEFAULT_TIMESTAMP_FIELD,
     FieldReader,
@@ -46,7 +47,6 @@ from kafka_connect_backup.kafka.timefilter import (
 from kafka_connect_backup.kafka.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from kafka_connect_backup.layout.sinkfiles import connector_name
 from kafka_connect_backup.restore.exact import parse_from_offsets
-from kafka_connect_backup.restore.producer import DELIVERY_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from kafka_connect_backup.config import Config
