@@ -19,6 +19,7 @@ from confluent_kafka.admin import OffsetSpec
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_stack import KafkaSettings, run_kafka_tool
+from waiting import eventually
 
 _counter = itertools.count()
 
@@ -87,17 +88,26 @@ def consume_all(
     return records
 
 
-def wait_for_lines(path: Path, expected: int, timeout: float = 60) -> list[str]:
-    """Poll a sink file until it holds `expected` lines (or timeout); returns its lines."""
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        if path.exists():
-            lines = path.read_text().splitlines()
-            if len(lines) >= expected:
-                break
-        time.sleep(0.2)
-    return lines
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_for_lines(files: Path | list[Path], expected: int, timeout: float = 60) -> list[str]:
+    """Poll sink files until together they hold `expected` lines, then a short grace so an
+    over-delivery (duplicates) shows up too; returns their lines, file after file."""
+    paths = [files] if isinstance(files, Path) else files
+
+    def lines() -> list[str]:
+        return [line for path in paths for line in read_lines(path)]
+
+    eventually(
+        lines,
+        f"{expected} lines in {[str(p) for p in paths]}",
+        timeout=timeout,
+        until=lambda found: len(found) >= expected,
+    )
+    time.sleep(1.0)
+    return lines()
 
 
 def put_connector(connect_url: str, name: str, config: dict[str, str]) -> None:

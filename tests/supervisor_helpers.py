@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.logs import configure_logging
 from local_config import local_config
+from waiting import eventually
 
 
 def sink_name() -> str:
@@ -141,24 +142,6 @@ class ProducerThread(threading.Thread):
         return self.lines
 
 
-def read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_for_line_count(paths: list[Path], expected: int, timeout: float = 60) -> list[str]:
-    """Poll until the files together hold `expected` lines; then a short grace period so an
-    over-delivery (duplicates) would show up too."""
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = [line for p in paths for line in read_lines(p)]
-        if len(lines) >= expected:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
-    return [line for p in paths for line in read_lines(p)]
-
-
 def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str, list[str]]]:
     states = {}
     for name in names:
@@ -168,17 +151,14 @@ def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str,
 
 
 def wait_running(connect_url: str, names: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    states: dict[str, tuple[str, list[str]]] = {}
-    while time.monotonic() < deadline:
-        try:
-            states = connector_states(connect_url, names)
-        except (requests.RequestException, KeyError):
-            states = {}
-        if states and all(s == "RUNNING" and t == ["RUNNING"] for s, t in states.values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"connectors not running: {states}")
+    """Wait until each connector and its one task are RUNNING."""
+    eventually(
+        lambda: connector_states(connect_url, names),
+        f"connectors {names} RUNNING with one RUNNING task",
+        timeout=timeout,
+        until=lambda states: all(s == ("RUNNING", ["RUNNING"]) for s in states.values()),
+        ignoring=(requests.RequestException, KeyError),
+    )
 
 
 def delete_connectors(connect_url: str, suffix: str) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 import yaml
 
 from e2e.release import ROOT, Release
-from kafka_helpers import produce_json
-from supervisor_helpers import wait_for_line_count
+from kafka_helpers import produce_json, wait_for_lines
 
 PASSWORD = "e2e correct horse battery staple 4b1d"
 README = ROOT / "README.md"
@@ -58,7 +57,7 @@ def wait_for_sink(directory: Path, topic: str, sink: str, expected: int) -> list
     while not (files := sorted(directory.glob(f"{topic}-{sink}-*.sink"))):
         assert time.monotonic() < deadline, f"no sink file of {topic} in {directory}"
         time.sleep(1)
-    return wait_for_line_count(files, expected, timeout=120)
+    return wait_for_lines(files, expected, timeout=120)
 
 
 def alpha_lines(snapshots: list[dict[str, Any]], name: str = "alpha.0") -> dict[str, int]:

@@ -28,17 +28,10 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.drills import ScheduledDrills
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
 from local_config import local_config, write_config
-from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env
-from supervisor_helpers import (
-    LogCapture,
-    delete_connectors,
-    make_config,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from storage_helpers import PASSWORD, StorageEnv, fuse_mounts, storage_env
+from supervisor_helpers import LogCapture, delete_connectors, make_config, sink_name, wait_running
 
 pytestmark = pytest.mark.integration
 
@@ -72,10 +65,6 @@ def backed_up(env: StorageEnv, bootstrap: str) -> Path:
     path = write_config(env.root / "config.yaml", data)
     backup_snapshot(load_config(path))
     return path
-
-
-def fuse_mounts(env: StorageEnv) -> list[Path]:
-    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
 
 
 def drill_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
@@ -331,7 +320,7 @@ def test_the_supervisor_drills_after_a_successful_cycle_when_one_is_due(
                 topic,
                 [{"id": i, "utcTime": "2026-11-01"} for i in range(40)],
             )
-            assert len(wait_for_line_count(sorted(env.sink.glob("*.sink")), 40)) == 40
+            assert len(wait_for_lines(sorted(env.sink.glob("*.sink")), 40)) == 40
             first = supervisor.request_cycle(wait=True, timeout=300)
             assert first["cycle"]["ok"] is True, first
             deadline = time.monotonic() + 120

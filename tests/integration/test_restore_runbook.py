@@ -23,6 +23,7 @@ from kafka_connect_backup.restore.runbook import run_runbook
 from kafka_connect_backup.restore.steps import RunbookError
 from kafka_connect_backup.sinkfiles import consumer_group
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
+from supervisor_helpers import connector_states, wait_running
 
 pytestmark = pytest.mark.integration
 
@@ -53,20 +54,6 @@ def restore_failing_at(args: list[str], point: str) -> subprocess.CompletedProce
     parsed = build_parser().parse_args(args)
     code = run_runbook(parsed, out, err, io.StringIO(), fault=fault)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def connector_state(url: str, name: str) -> tuple[str, list[str]]:
-    body = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
-    return body["connector"]["state"], [t["state"] for t in body["tasks"]]
-
-
-def wait_state(url: str, name: str, wanted: tuple[str, list[str]], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    state = connector_state(url, name)
-    while state != wanted and time.monotonic() < deadline:
-        time.sleep(0.2)
-        state = connector_state(url, name)
-    assert state == wanted
 
 
 def committed(admin: object, group: str) -> int:
@@ -174,7 +161,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
 
         # The moved file kept the original data; Connect rewrote the live file from the topic.
         assert sorted(file_order) == sorted(lines)
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
         assert sorted(wait_for_lines(live, len(expected))) == sorted(expected)
         group = consumer_group(topic, sink)
         deadline = time.monotonic() + 30
@@ -195,7 +182,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
             expected
         )
         assert committed(kafka_broker.admin(), group) == len(expected)
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
     finally:
         requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
 
@@ -231,7 +218,7 @@ def test_runbook_dry_run_and_single_steps(
         assert "records: 30 read, 20 to send, 10 skipped (before_from 10)" in dry.stdout
         assert "  3. delete and recreate topic" in dry.stdout
         assert "dry run: no step was run" in dry.stdout
-        assert live.exists() and connector_state(connect_worker.url, name)[0] == "RUNNING"
+        assert live.exists() and connector_states(connect_worker.url, [name])[name][0] == "RUNNING"
 
         # Without its connectors stopped, moving the files is refused.
         early = restore([*common, "--step", "move-files"])
@@ -243,7 +230,7 @@ def test_runbook_dry_run_and_single_steps(
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert "[1/1] stop the connectors of" in stop.stdout
         assert f"{name}: stopped" in stop.stdout
-        assert connector_state(connect_worker.url, name) == ("STOPPED", [])
+        assert connector_states(connect_worker.url, [name])[name] == ("STOPPED", [])
         moved = restore([*common, "--step", "move-files"])
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert not live.exists()
@@ -260,7 +247,7 @@ def test_runbook_dry_run_and_single_steps(
 
         resumed = restore([*common, "--step", "resume-connectors"])
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
     finally:
         requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
 

@@ -32,8 +32,8 @@ from storage_helpers import (
     PASSWORD,
     RESTORE_SCRIPT,
     StorageEnv,
+    fuse_mounts,
     mount_tmpfs,
-    mounts_under,
     storage_env,
     tree,
 )
@@ -82,10 +82,6 @@ def backed_up(env: StorageEnv, engine: str) -> tuple[Path, Config]:
     config = load_config(path)
     backup_snapshot(config)
     return path, config
-
-
-def fuse_mounts(env: StorageEnv) -> list[Path]:
-    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
 
 
 def assert_clean(env: StorageEnv) -> None:

@@ -26,10 +26,11 @@ from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.topic_metadata import read_metadata
+from kafka_helpers import wait_for_lines
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
 from storage_helpers import storage_env
-from supervisor_helpers import LogCapture, config_data, sink_name, wait_for_line_count
+from supervisor_helpers import LogCapture, config_data, sink_name
 
 pytestmark = pytest.mark.integration
 
@@ -168,7 +169,7 @@ def test_a_backup_cycle_status_and_a_drill_with_exactly_the_backup_acls(
             written = lines(0, 40)
             produce(secure_broker, secure_topic, written)
             [live] = env.sink.glob("*.sink")
-            assert wait_for_line_count([live], 40) == written
+            assert wait_for_lines([live], 40) == written
 
             result = Supervisor(config, http=False).run_once()
             assert result.ok, result.summary()
@@ -267,7 +268,7 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
         written = lines(0, 30)
         produce(secure_broker, secure_topic, written)
         [live] = sink_path.glob("*.sink")
-        assert wait_for_line_count([live], 30) == written
+        assert wait_for_lines([live], 30) == written
 
         # Without any one of them: refused before anything changes, the ACL named.
         for missing in needed:
@@ -286,7 +287,7 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
         assert run.returncode == 0, run.stdout + run.stderr
         assert values_of(secure_broker, secure_topic) == written[10:]
         # The sink group was reset: Connect rewrote its file from the restored topic.
-        assert wait_for_line_count([live], 20) == written[10:]
+        assert wait_for_lines([live], 20) == written[10:]
     finally:
         name = connector_name(secure_topic, sink)
         requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)

@@ -27,7 +27,7 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import mounted_volume
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import ConnectWorker
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
 from supervisor_helpers import (
@@ -36,7 +36,6 @@ from supervisor_helpers import (
     delete_connectors,
     make_config,
     sink_name,
-    wait_for_line_count,
     wait_running,
 )
 
@@ -88,7 +87,7 @@ def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
     client = ConnectClient(own_worker.url, attempts=3, backoff_initial=0.1, backoff_max=0.5)
     Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
     first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 100))
-    assert wait_for_line_count([path], 100) == first
+    assert wait_for_lines([path], 100) == first
 
     own_worker.stop()
     logs = LogCapture()
@@ -108,7 +107,7 @@ def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
     assert result.stopped == [] and result.resumed == names
     wait_running(own_worker.url, names)
     second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 100))
-    assert wait_for_line_count([path], 200) == first + second
+    assert wait_for_lines([path], 200) == first + second
     assert 'kcb_cycles_total{result="success"} 1.0' in metrics.render().decode()
 
 
@@ -118,7 +117,7 @@ def _sunk_topic(kafka_broker, connect_worker, topic: str, config: Config) -> tup
         Reconciler(config, client).reconcile(period)
     path = sink_file(config.sink_path, topic, config.sink_name, period)
     lines = produce_json(kafka_broker.bootstrap, topic, _records("x", 200))
-    assert wait_for_line_count([path], 200) == lines
+    assert wait_for_lines([path], 200) == lines
     return path, lines
 
 
@@ -333,7 +332,7 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
                 assert not [p.name for p in host.iterdir() if p.name.startswith(".")]
         # Connect sinks again.
         more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
-        assert wait_for_line_count([path], 220) == lines + more
+        assert wait_for_lines([path], 220) == lines + more
 
 
 def test_a_missing_sink_path_fails_the_cycle_at_once_and_stops_nothing(

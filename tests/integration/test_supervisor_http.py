@@ -23,17 +23,10 @@ from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
-from supervisor_helpers import (
-    LogCapture,
-    config_data,
-    delete_connectors,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name, wait_running
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +78,7 @@ def test_health_metrics_status_and_backup_now(
             sink_path, unique_topic, sink, period_of(supervisor.clock(), config.sink_rotation)
         )
         lines = produce_json(kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50)])
-        assert wait_for_line_count([path], 50) == lines
+        assert wait_for_lines([path], 50) == lines
 
         started = time.time()
         answer = requests.post(f"{base}/backup-now", params={"wait": "1"}, timeout=120)
@@ -164,7 +157,7 @@ def test_health_metrics_status_and_backup_now(
         more = produce_json(
             kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50, 60)]
         )
-        assert wait_for_line_count([path], 60) == lines + more
+        assert wait_for_lines([path], 60) == lines + more
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
 

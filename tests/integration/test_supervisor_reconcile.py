@@ -17,7 +17,7 @@ from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import ConnectWorker
 from supervisor_helpers import (
     LogCapture,
@@ -25,7 +25,6 @@ from supervisor_helpers import (
     delete_connectors,
     make_config,
     sink_name,
-    wait_for_line_count,
     wait_running,
 )
 
@@ -63,12 +62,12 @@ def test_supervisor_recreates_connectors_after_a_connect_restart(
     try:
         wait_running(own_worker.url, [name])
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 300))
-        assert wait_for_line_count([path], 300) == first
+        assert wait_for_lines([path], 300) == first
 
         own_worker.restart()  # standalone: the connector is gone after this
         wait_running(own_worker.url, [name])
         second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 300))
-        assert wait_for_line_count([path], 600) == first + second
+        assert wait_for_lines([path], 600) == first + second
     finally:
         supervisor.request_stop()
         loop.join(60)
@@ -157,7 +156,7 @@ def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
         assert restarted and "not-yet" in restarted[0]["trace"]
         lines = produce_json(kafka_broker.bootstrap, unique_topic, _records("r", 20))
         path = sink_file(sink_path, unique_topic, sink, period)
-        assert wait_for_line_count([path], 20) == lines
+        assert wait_for_lines([path], 20) == lines
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()

@@ -20,17 +20,11 @@ from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.tools import fuse
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
 from storage_helpers import PASSWORD, storage_env
-from supervisor_helpers import (
-    config_data,
-    connector_states,
-    delete_connectors,
-    sink_name,
-    wait_for_line_count,
-)
+from supervisor_helpers import config_data, connector_states, delete_connectors, sink_name
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +106,7 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
                     for i in range(3000)
                 ],
             )
-            assert len(wait_for_line_count([path], 3000)) == 3000
+            assert len(wait_for_lines([path], 3000)) == 3000
             reader.wait_for(signal_at)
             process.send_signal(signal.SIGTERM)
             code = process.wait(120)
