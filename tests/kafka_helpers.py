@@ -119,13 +119,12 @@ def stop_connector(url: str, name: str) -> None:
     """PUT /stop, then wait until the connector is STOPPED with no tasks left."""
     response = requests.put(f"{url}/connectors/{name}/stop", timeout=60)
     assert response.status_code in (202, 204), response.text
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
-        if status["connector"]["state"] == "STOPPED" and not status["tasks"]:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not stop: {status}")
+    eventually(
+        lambda: requests.get(f"{url}/connectors/{name}/status", timeout=10).json(),
+        f"{name} STOPPED with no tasks",
+        timeout=30,
+        until=lambda status: status["connector"]["state"] == "STOPPED" and not status["tasks"],
+    )
 
 
 def start_file_sink(

@@ -9,7 +9,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from kafka_connect_backup.restore.steps import RunbookError
 from kafka_connect_backup.sinkfiles import consumer_group
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
 from supervisor_helpers import connector_states, wait_running
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -164,10 +164,13 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         wait_running(connect_worker.url, [name])
         assert sorted(wait_for_lines(live, len(expected))) == sorted(expected)
         group = consumer_group(topic, sink)
-        deadline = time.monotonic() + 30
-        while committed(kafka_broker.admin(), group) < len(expected):
-            assert time.monotonic() < deadline, "the sink did not commit the restored records"
-            time.sleep(0.5)
+        eventually(
+            lambda: committed(kafka_broker.admin(), group),
+            f"the sink's commit of the {len(expected)} restored records",
+            timeout=30,
+            until=lambda offset: offset >= len(expected),
+            interval=0.5,
+        )
         assert committed(kafka_broker.admin(), group) == len(expected)
 
         # The same command once more, after it completed: a no-op (before, it set the

@@ -34,6 +34,7 @@ from kafka_helpers import (
     write_sink,
 )
 from supervisor_helpers import LogCapture, connector_states, delete_connectors, make_config
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -155,10 +156,12 @@ def _member(bootstrap: str, topic: str, group: str, client_id: str) -> Consumer:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "client.id": client_id, "enable.auto.commit": False})  # fmt: skip
     consumer.subscribe([topic])
-    deadline = time.monotonic() + 60
-    while not consumer.assignment():
-        assert time.monotonic() < deadline, f"{client_id} got no assignment"
+
+    def assignment() -> list[TopicPartition]:
         consumer.poll(0.2)
+        return list(consumer.assignment())
+
+    eventually(assignment, f"an assignment for {client_id}", timeout=60, interval=0)
     return consumer
 
 
@@ -259,10 +262,13 @@ def orders(kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_p
         assert end_offsets(admin, topic, 3) == [1600, 1600, 1600]
         assert len(wait_for_lines(live, 4800)) == 4800
         sink_group = consumer_group(topic, sink)
-        deadline = time.monotonic() + 60  # Connect commits the sink's offsets every 10 s
-        while sum(committed(admin, sink_group, topic).values()) < 4800:
-            assert time.monotonic() < deadline, committed(admin, sink_group, topic)
-            time.sleep(0.5)
+        eventually(  # Connect commits the sink's offsets every 10 s
+            lambda: committed(admin, sink_group, topic),
+            f"{sink_group}'s commit of 4800 records",
+            timeout=60,
+            until=lambda offsets: sum(offsets.values()) >= 4800,
+            interval=0.5,
+        )
         commit(admin, "billing", topic, {0: 1001, 1: 1001, 2: 1000})
         commit(admin, "analytics", topic, {0: 1600, 1: 1600, 2: 1600})
         yield {
@@ -430,9 +436,13 @@ def test_an_interrupted_send_ends_with_the_true_count_and_its_summary(
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while end_offsets(admin, topic, 1) == [0] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(
+            lambda: end_offsets(admin, topic, 1),
+            f"a record in {topic}",
+            timeout=120,
+            until=lambda ends: ends != [0],
+            interval=0.05,
+        )
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from storage_helpers import (
     storage_env,
     tree,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -326,10 +326,14 @@ def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
         text=True,
     )  # fmt: skip
     admin = kafka_broker.admin()
-    deadline = time.monotonic() + 120
-    while end_offsets(admin, topic, 1) == [0]:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+
+    def sent() -> list[int]:
+        assert proc.poll() is None, proc.communicate()
+        return end_offsets(admin, topic, 1)
+
+    eventually(
+        sent, f"a record in {topic}", timeout=120, until=lambda ends: ends != [0], interval=0.05
+    )
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err

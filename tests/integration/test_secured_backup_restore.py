@@ -31,6 +31,7 @@ from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
 from storage_helpers import storage_env
 from supervisor_helpers import LogCapture, config_data, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -74,11 +75,16 @@ def values_of(broker: SecureBroker, topic: str) -> list[str]:
         _, end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
         consumer.assign([TopicPartition(topic, 0, 0)])
         found: list[str] = []
-        deadline = time.monotonic() + 60
-        while len(found) < end and time.monotonic() < deadline:
+
+        def read() -> int:
             for message in consumer.consume(500, timeout=1):
                 if message.error() is None:
                     found.append((message.value() or b"").decode())
+            return len(found)
+
+        eventually(
+            read, f"{end} records of {topic}", timeout=60, until=lambda n: n >= end, interval=0
+        )
         return found
     finally:
         consumer.close()

@@ -27,6 +27,7 @@ from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
 from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name, wait_running
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -120,10 +121,12 @@ def test_health_metrics_status_and_backup_now(
         # Without waiting: accepted at once, the loop runs it.
         quick = requests.post(f"{base}/backup-now", timeout=10)
         assert quick.status_code == 202 and quick.json()["accepted"] is True
-        deadline = time.monotonic() + 60
-        while requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"] < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(
+            lambda: requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"],
+            "a third completed cycle",
+            timeout=60,
+            until=lambda completed: completed >= 3,
+        )
     finally:
         supervisor.request_stop()
         loop.join(60)

@@ -27,19 +27,13 @@ from supervisor_helpers import (
     sink_name,
     wait_running,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 def _records(prefix: str, count: int) -> list[dict[str, object]]:
     return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-02T08:00:00Z"} for i in range(count)]
-
-
-def _wait(predicate, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
 
 
 def test_supervisor_recreates_connectors_after_a_connect_restart(
@@ -106,7 +100,12 @@ def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
         requests.put(f"{connect_worker.url}/connectors/{names[1]}/pause", timeout=10)
         client.stop(names[2])
         client.put_config(stray, dict(desired[names[0]], name=stray))
-        _wait(lambda: connector_states(connect_worker.url, names[1:])[names[1]][0] == "PAUSED")
+        eventually(
+            lambda: connector_states(connect_worker.url, [names[1]])[names[1]],
+            f"{names[1]} PAUSED",
+            timeout=30,
+            until=lambda state: state[0] == "PAUSED",
+        )
         journal = tmp_path / "restore-journal.json"
         journal.write_text("{}")
         place_holds(tmp_path, [names[2]], "test", journal)
@@ -147,7 +146,12 @@ def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
     logs = LogCapture()
     try:
         assert reconciler.reconcile(period).created == [name]
-        _wait(lambda: "FAILED" in connector_states(connect_worker.url, [name])[name][1])
+        eventually(
+            lambda: connector_states(connect_worker.url, [name])[name],
+            f"a FAILED task of {name}",
+            timeout=30,
+            until=lambda state: "FAILED" in state[1],
+        )
         sink_path.mkdir()
         result = reconciler.reconcile(period)
         assert result.restarted == [name]
@@ -177,7 +181,9 @@ def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
     loop.start()
     name = connector_name(unique_topic, sink)
     try:
-        _wait(lambda: bool(logs.events("reconcile.waiting_for_connect")))
+        eventually(
+            lambda: logs.events("reconcile.waiting_for_connect"), "a waiting event", timeout=30
+        )
         time.sleep(2)  # several reconcile rounds against the closed port
         worker.start()
         wait_running(worker.url, [name])
@@ -193,7 +199,7 @@ def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
 
         # Once Connect has answered, losing it is an error again, logged and counted.
         worker.stop()
-        _wait(lambda: bool(logs.events("reconcile.failed")))
+        eventually(lambda: logs.events("reconcile.failed"), "a reconcile.failed event", timeout=30)
         failed = logs.events("reconcile.failed")[0]
         assert failed["cause"] == "connect_unreachable" and failed["level"] == "error"
         metrics = supervisor.metrics.render().decode()

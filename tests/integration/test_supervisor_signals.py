@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
 from storage_helpers import PASSWORD, storage_env
-from supervisor_helpers import config_data, connector_states, delete_connectors, sink_name
+from supervisor_helpers import config_data, delete_connectors, sink_name, wait_running
 
 pytestmark = pytest.mark.integration
 
@@ -119,12 +118,7 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
                 # The running step (mount .. rsnapshot .. verify .. unmount) is finished, not cut.
                 assert "cycle.snapshot_taken" in events and "volume.unmounted" in events
             assert not fuse.is_mount_point(env.mount_point)
-            deadline = time.monotonic() + 30
-            while connector_states(connect_worker.url, names) != {
-                n: ("RUNNING", ["RUNNING"]) for n in names
-            }:
-                assert time.monotonic() < deadline, connector_states(connect_worker.url, names)
-                time.sleep(0.2)
+            wait_running(connect_worker.url, names)
             assert path.read_text().splitlines() == lines
             assert PASSWORD not in "".join(reader.raw)
         finally:
