@@ -94,6 +94,13 @@ class Clock:
         return self.now
 
 
+def held_now() -> Clock:
+    """The real instant, held still: passed as `clock=` to the Supervisor or Cycle under
+    test and read by the test for the period it expects, both name the same sink file even
+    when a test runs across midnight at the end of a month."""
+    return Clock(datetime.now(UTC))
+
+
 def next_month_start(moment: datetime) -> datetime:
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
     return datetime(year, month, 1, 0, 0, 5, tzinfo=UTC)

@@ -33,7 +33,13 @@ from kafka_helpers import (
     wait_for_lines,
     write_sink,
 )
-from supervisor_helpers import LogCapture, connector_states, delete_connectors, make_config
+from supervisor_helpers import (
+    LogCapture,
+    connector_states,
+    delete_connectors,
+    held_now,
+    make_config,
+)
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -389,13 +395,15 @@ def test_a_stopped_connector_stays_stopped_across_commands_and_supervisors(
     # The supervisor's reconciler (and a restarted one) leaves it stopped, and says so.
     logs = LogCapture()
     client = ConnectClient(connect_worker.url)
-    period = period_of(datetime.now(UTC), config.sink_rotation)
+    clock = held_now()
+    period = period_of(clock(), config.sink_rotation)
     patient = make_config(
         topics=[topic], sink=orders["sink"], sink_path=sink_path, connect_url=connect_worker.url
     )
     assert Reconciler(patient, client).reconcile(period).held == [name]
     time.sleep(1.5)
-    supervisor = Supervisor(config, http=False)  # a restarted supervisor, holdWarnAfter 1s
+    # A restarted supervisor, holdWarnAfter 1s.
+    supervisor = Supervisor(config, http=False, clock=clock)
     supervisor._reconcile()  # one tick of the daemon loop
     supervisor.reconcile_client.close()
     supervisor.cycle_client.close()

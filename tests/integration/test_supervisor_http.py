@@ -26,7 +26,14 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
-from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name, wait_running
+from supervisor_helpers import (
+    LogCapture,
+    config_data,
+    delete_connectors,
+    held_now,
+    sink_name,
+    wait_running,
+)
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -61,7 +68,8 @@ def test_health_metrics_status_and_backup_now(
     names = connector_names(config)
     base = f"http://127.0.0.1:{port}"
     LogCapture()
-    supervisor = Supervisor(config)
+    clock = held_now()
+    supervisor = Supervisor(config, clock=clock)
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()
     try:
@@ -75,9 +83,7 @@ def test_health_metrics_status_and_backup_now(
         assert _metric(before.text, "kcb_last_success_timestamp_seconds") == 0.0
         assert 'kcb_reconcile_actions_total{action="created"} 1.0' in before.text
 
-        path = sink_file(
-            sink_path, unique_topic, sink, period_of(supervisor.clock(), config.sink_rotation)
-        )
+        path = sink_file(sink_path, unique_topic, sink, period_of(clock(), config.sink_rotation))
         lines = produce_json(kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50)])
         assert wait_for_lines([path], 50) == lines
 

@@ -23,6 +23,7 @@ from supervisor_helpers import (
     LogCapture,
     connector_states,
     delete_connectors,
+    held_now,
     make_config,
     sink_name,
     wait_running,
@@ -46,13 +47,12 @@ def test_supervisor_recreates_connectors_after_a_connect_restart(
         topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=own_worker.url
     )
     logs = LogCapture()
-    supervisor = Supervisor(config, http=False)
+    clock = held_now()
+    supervisor = Supervisor(config, http=False, clock=clock)
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()
     name = connector_name(unique_topic, sink)
-    path = sink_file(
-        sink_path, unique_topic, sink, period_of(datetime.now(UTC), config.sink_rotation)
-    )
+    path = sink_file(sink_path, unique_topic, sink, period_of(clock(), config.sink_rotation))
     try:
         wait_running(own_worker.url, [name])
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 300))

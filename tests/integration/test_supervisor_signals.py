@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
-from kafka_connect_backup.sinkfiles import period_of, sink_file
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import free_port
@@ -94,9 +92,9 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
         reader = LogReader(process)
         reader.start()
         try:
-            reader.wait_for("connector.created")
-            period = period_of(datetime.now(UTC), config.sink_rotation)
-            path = sink_file(env.sink, unique_topic, sink, period)
+            # The file the supervisor declared, on its own clock (not the test's).
+            path = Path(reader.wait_for("connector.created")["file"])
+            assert path.parent == env.sink and path.name.startswith(f"{unique_topic}-{sink}-")
             lines = produce_json(
                 kafka_broker.bootstrap,
                 unique_topic,
