@@ -31,7 +31,14 @@ from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_helpers import produce_json, wait_for_lines
 from local_config import local_config, write_config
 from storage_helpers import PASSWORD, StorageEnv, fuse_mounts, storage_env
-from supervisor_helpers import LogCapture, delete_connectors, make_config, sink_name, wait_running
+from supervisor_helpers import (
+    LogCapture,
+    delete_connectors,
+    held_now,
+    make_config,
+    sink_name,
+    wait_running,
+)
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -311,7 +318,7 @@ def test_the_supervisor_drills_after_a_successful_cycle_when_one_is_due(
             bootstrap_servers=kafka_broker.bootstrap,
             backup=env.backup(engine="gocryptfs", drill={"enabled": True, "records": 25}),
         )
-        supervisor = Supervisor(config, http=False)
+        supervisor = Supervisor(config, http=False, clock=held_now())
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:

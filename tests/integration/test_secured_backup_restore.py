@@ -30,7 +30,7 @@ from kafka_helpers import wait_for_lines
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
 from storage_helpers import storage_env
-from supervisor_helpers import LogCapture, config_data, sink_name
+from supervisor_helpers import LogCapture, config_data, held_now, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -171,13 +171,14 @@ def test_a_backup_cycle_status_and_a_drill_with_exactly_the_backup_acls(
         )
         config = load_config(path)
         try:
-            assert Supervisor(config, http=False).run_once().ok  # creates the connector
+            clock = held_now()  # both supervisors name one sink file
+            assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
             written = lines(0, 40)
             produce(secure_broker, secure_topic, written)
             [live] = env.sink.glob("*.sink")
             assert wait_for_lines([live], 40) == written
 
-            result = Supervisor(config, http=False).run_once()
+            result = Supervisor(config, http=False, clock=clock).run_once()
             assert result.ok, result.summary()
             metadata = read_metadata(env.sink / f"{secure_topic}-{sink}.topic.json")
             assert metadata.partitions == 1

@@ -27,7 +27,7 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, stop_connector, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
-from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name
+from supervisor_helpers import LogCapture, config_data, delete_connectors, held_now, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,8 @@ def test_status_reports_lag_newest_record_and_health(
     name = connector_name(unique_topic, sink)
     LogCapture()
     try:
-        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        clock = held_now()  # both supervisors name one sink file
+        assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
         written = produce_json(kafka_broker.bootstrap, unique_topic, records(0, 50))
         live = next(sink_path.glob("*.sink"))
         assert wait_for_lines(live, 50) == written
@@ -115,7 +116,7 @@ def test_status_reports_lag_newest_record_and_health(
         held.release()
 
         # The running supervisor answers the same document, and exports the gauges.
-        supervisor = Supervisor(config)
+        supervisor = Supervisor(config, clock=clock)
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:
@@ -194,7 +195,8 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
     config = load_config(config_path)
     LogCapture()
     try:
-        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        clock = held_now()  # both supervisors name one sink file
+        assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
         producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
         producer.produce(unique_topic, b'{"n":1}', timestamp=T0)
         producer.produce(unique_topic, b'{"n":2}', timestamp=MICROS_BY_MISTAKE)
@@ -210,7 +212,7 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
         [topic] = json.loads(result.stdout)["topics"]
         assert topic["newest_record_time"] == "2026-01-01T00:00:00Z"
 
-        supervisor = Supervisor(config)
+        supervisor = Supervisor(config, clock=clock)
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:
