@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -156,6 +157,19 @@ def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
     request = {TopicPartition(topic, p): latest for p in range(partitions)}
     results = admin.list_offsets(request)  # type: ignore[attr-defined]
     return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
+
+
+def wait_for_first_record(
+    admin: object, topic: str, sender: subprocess.Popen[str] | None = None
+) -> None:
+    """Until partition 0 of `topic` holds a record (a restore under way has sent one); fails
+    at once when `sender`, the process expected to send it, has ended."""
+
+    def ends() -> list[int]:
+        assert sender is None or sender.poll() is None, sender and sender.communicate()
+        return end_offsets(admin, topic, 1)
+
+    eventually(ends, f"a record in {topic}", timeout=120, until=lambda e: e != [0], interval=0.05)
 
 
 @contextmanager

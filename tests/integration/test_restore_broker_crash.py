@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.restore.pipeline import COUNT_WAIT
-from kafka_helpers import end_offsets, write_sink
+from kafka_helpers import end_offsets, wait_for_first_record, write_sink
 from kafka_stack import Broker, start_broker
 from storage_helpers import RESTORE_SCRIPT
-from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +50,7 @@ def start_restore(broker: Broker, topic: str, source: Path, summary: Path) -> su
 
 def kill_once_records_arrive(broker: Broker, topic: str) -> None:
     admin = broker.admin()
-    eventually(
-        lambda: end_offsets(admin, topic, 1),
-        f"a record in {topic}",
-        timeout=120,
-        until=lambda ends: ends != [0],
-        interval=0.05,
-    )
+    wait_for_first_record(admin, topic)
     assert broker.process is not None
     broker.process.kill()  # SIGKILL: no shutdown, in-flight requests are lost or half done
     broker.process.wait()

@@ -25,7 +25,7 @@ from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.units import human_bytes
 from kafka_connect_backup.volume import mounted_volume
-from kafka_helpers import end_offsets, write_sink
+from kafka_helpers import end_offsets, wait_for_first_record, write_sink
 from local_config import write_config
 from storage_helpers import (
     PASSWORD,
@@ -36,7 +36,6 @@ from storage_helpers import (
     storage_env,
     tree,
 )
-from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -327,13 +326,7 @@ def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
     )  # fmt: skip
     admin = kafka_broker.admin()
 
-    def sent() -> list[int]:
-        assert proc.poll() is None, proc.communicate()
-        return end_offsets(admin, topic, 1)
-
-    eventually(
-        sent, f"a record in {topic}", timeout=120, until=lambda ends: ends != [0], interval=0.05
-    )
+    wait_for_first_record(admin, topic, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err

@@ -29,14 +29,12 @@ from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_helpers import wait_for_lines
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
-from storage_helpers import storage_env
+from storage_helpers import run_restore, storage_env
 from supervisor_helpers import LogCapture, config_data, held_now, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-RESTORE = ROOT / "scripts" / "restore.py"
 KCB = [sys.executable, "-m", "kafka_connect_backup.cli"]
 _TYPES = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.BROKER}
 
@@ -130,17 +128,6 @@ def command_config(
     return path
 
 
-def restore(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RESTORE), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 def sink_file_of(sink_path: Path, topic: str, sink: str, values: list[str]) -> Path:
     path = sink_path / f"{topic}-{sink}-2026-03.sink"
     path.write_text("".join(f"{v}\n" for v in values))
@@ -231,7 +218,7 @@ def test_restore_with_command_config_in_each_mechanism_and_exactly_its_acls(
     files = sink_file_of(tmp_path, secure_topic, "s", values)
     properties = command_config(secure_broker, tmp_path / "client.properties", user, mechanism)
     bootstrap = secure_broker.mtls_bootstrap if mechanism == "TLS" else secure_broker.bootstrap
-    run = restore(
+    run = run_restore(
         secure_topic, bootstrap, str(files), "2026-03-14T12:00:05",
         "--command-config", str(properties), "--yes",
     )  # fmt: skip
@@ -280,7 +267,7 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
         # Without any one of them: refused before anything changes, the ACL named.
         for missing in needed:
             grant("User:restore", specs([acl for acl in needed if acl != missing]))
-            run = restore(*args)
+            run = run_restore(*args)
             assert run.returncode == 3, run.stdout + run.stderr
             named = f"{missing.operation} on {missing.resource} {missing.name}"
             assert named in run.stderr, (named, run.stderr)
@@ -290,7 +277,7 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
             secure_broker.revoke("User:restore", specs([a for a in needed if a != missing]))
 
         grant("User:restore", specs(needed))
-        run = restore(*args)
+        run = run_restore(*args)
         assert run.returncode == 0, run.stdout + run.stderr
         assert values_of(secure_broker, secure_topic) == written[10:]
         # The sink group was reset: Connect rewrote its file from the restored topic.
@@ -384,7 +371,7 @@ def test_refused_logins_and_handshakes_are_named_and_nothing_is_sent(
     assert host == "127.0.0.1"
     for case, (bootstrap, properties, message) in cases.items():
         option = ["--command-config", str(properties)] if properties else []
-        run = restore(secure_topic, bootstrap, str(files), "2026-01-01", "--yes", *option)
+        run = run_restore(secure_topic, bootstrap, str(files), "2026-01-01", "--yes", *option)
         assert run.returncode == 3, (case, run.stdout + run.stderr)
         assert run.stderr.startswith(message), (case, run.stderr)
         assert run.stderr.rstrip("\n").endswith("nothing was sent"), (case, run.stderr)
