@@ -19,7 +19,6 @@ from confluent_kafka import Producer
 from kafka_connect_backup.config import Config, parse_config
 from kafka_connect_backup.logs import configure_logging
 from local_config import local_config
-from waiting import eventually
 
 
 def sink_name() -> str:
@@ -147,25 +146,6 @@ class ProducerThread(threading.Thread):
         assert not self.errors, self.errors[:3]
         assert len(self.lines) == len(self.sent)
         return self.lines
-
-
-def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str, list[str]]]:
-    states = {}
-    for name in names:
-        body = requests.get(f"{connect_url}/connectors/{name}/status", timeout=10).json()
-        states[name] = (body["connector"]["state"], [t["state"] for t in body["tasks"]])
-    return states
-
-
-def wait_running(connect_url: str, names: list[str], timeout: float = 30) -> None:
-    """Wait until each connector and its one task are RUNNING."""
-    eventually(
-        lambda: connector_states(connect_url, names),
-        f"connectors {names} RUNNING with one RUNNING task",
-        timeout=timeout,
-        until=lambda states: all(s == ("RUNNING", ["RUNNING"]) for s in states.values()),
-        ignoring=(requests.RequestException, KeyError),
-    )
 
 
 def delete_connectors(connect_url: str, suffix: str) -> None:

@@ -23,8 +23,8 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.envelope import FIELDS, encode_bytes, parse_line
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_helpers import produce_json, read_lines, wait_for_lines
-from kafka_stack import Broker, ConnectWorker
-from supervisor_helpers import delete_connectors, make_config, sink_name, wait_running
+from kafka_stack import Broker, ConnectWorker, wait_running
+from supervisor_helpers import delete_connectors, make_config, sink_name
 
 pytestmark = pytest.mark.integration
 

@@ -29,16 +29,10 @@ from kafka_connect_backup.supervisor.drills import ScheduledDrills
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.snapshot import backup_snapshot
 from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import wait_running
 from local_config import local_config, write_config
 from storage_helpers import PASSWORD, StorageEnv, fuse_mounts, storage_env
-from supervisor_helpers import (
-    LogCapture,
-    delete_connectors,
-    held_now,
-    make_config,
-    sink_name,
-    wait_running,
-)
+from supervisor_helpers import LogCapture, delete_connectors, held_now, make_config, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -29,8 +29,8 @@ from kafka_connect_backup.restore.kafkaops import KafkaAdmin
 from kafka_connect_backup.sinkfiles import connector_name, period_of
 from kafka_connect_backup.supervisor.offsets import record_at_stop
 from kafka_connect_backup.topic_metadata import TopicMetadata, write_metadata
-from kafka_stack import Broker, ConnectWorker
-from supervisor_helpers import delete_connectors, make_config, sink_name, wait_running
+from kafka_stack import Broker, ConnectWorker, wait_running
+from supervisor_helpers import delete_connectors, make_config, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from kafka_connect_backup.restore.runbook import run_runbook
 from kafka_connect_backup.restore.steps import RunbookError
 from kafka_connect_backup.sinkfiles import consumer_group
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
+from kafka_stack import connector_states, wait_running
 from storage_helpers import run_restore
-from supervisor_helpers import connector_states, wait_running
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -34,14 +34,9 @@ from kafka_helpers import (
     wait_for_lines,
     write_sink,
 )
+from kafka_stack import connector_states
 from storage_helpers import RESTORE_SCRIPT, run_restore
-from supervisor_helpers import (
-    LogCapture,
-    connector_states,
-    delete_connectors,
-    held_now,
-    make_config,
-)
+from supervisor_helpers import LogCapture, delete_connectors, held_now, make_config
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

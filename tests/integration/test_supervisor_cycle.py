@@ -28,18 +28,17 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.topic_metadata import read_metadata
 from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import produce_json, read_lines, wait_for_lines
+from kafka_stack import connector_states, wait_running
 from storage_helpers import PASSWORD, storage_env
 from supervisor_helpers import (
     Clock,
     LogCapture,
     ProducerThread,
-    connector_states,
     delete_connectors,
     held_now,
     make_config,
     next_month_start,
     sink_name,
-    wait_running,
 )
 
 pytestmark = pytest.mark.integration

@@ -27,17 +27,15 @@ from kafka_connect_backup.supervisor.snapshot import LOCK_NAME
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.volume import mounted_volume
 from kafka_helpers import produce_json, wait_for_lines
-from kafka_stack import ConnectWorker
+from kafka_stack import ConnectWorker, connector_states, wait_running
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
 from supervisor_helpers import (
     Clock,
     LogCapture,
-    connector_states,
     delete_connectors,
     held_now,
     make_config,
     sink_name,
-    wait_running,
 )
 
 pytestmark = pytest.mark.integration

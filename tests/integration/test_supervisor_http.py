@@ -24,16 +24,9 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_helpers import produce_json, wait_for_lines
-from kafka_stack import free_port
+from kafka_stack import free_port, wait_running
 from local_config import write_config
-from supervisor_helpers import (
-    LogCapture,
-    config_data,
-    delete_connectors,
-    held_now,
-    sink_name,
-    wait_running,
-)
+from supervisor_helpers import LogCapture, config_data, delete_connectors, held_now, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ import requests
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_stack import ConnectWorker, free_port
+from kafka_stack import ConnectWorker, free_port, wait_running
 from local_config import write_config
-from supervisor_helpers import LogCapture, config_data, sink_name, wait_running
+from supervisor_helpers import LogCapture, config_data, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -18,16 +18,8 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, wait_for_lines
-from kafka_stack import ConnectWorker
-from supervisor_helpers import (
-    LogCapture,
-    connector_states,
-    delete_connectors,
-    held_now,
-    make_config,
-    sink_name,
-    wait_running,
-)
+from kafka_stack import ConnectWorker, connector_states, wait_running
+from supervisor_helpers import LogCapture, delete_connectors, held_now, make_config, sink_name
 from waiting import eventually
 
 pytestmark = pytest.mark.integration

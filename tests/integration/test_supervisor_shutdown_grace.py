@@ -24,16 +24,9 @@ from kafka_connect_backup.supervisor.sync_copy import CopyStopped
 from kafka_connect_backup.tools import fuse, rsnapshot
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 from kafka_connect_backup.volume import mounted_volume
+from kafka_stack import connector_states, wait_running
 from storage_helpers import StorageEnv, storage_env, tree, wait_for_copy
-from supervisor_helpers import (
-    Clock,
-    LogCapture,
-    connector_states,
-    delete_connectors,
-    make_config,
-    sink_name,
-    wait_running,
-)
+from supervisor_helpers import Clock, LogCapture, delete_connectors, make_config, sink_name
 
 pytestmark = pytest.mark.integration
 

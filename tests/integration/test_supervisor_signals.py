@@ -18,10 +18,10 @@ from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.tools import fuse
 from kafka_helpers import produce_json, wait_for_lines
-from kafka_stack import free_port
+from kafka_stack import free_port, wait_running
 from local_config import write_config
 from storage_helpers import PASSWORD, storage_env
-from supervisor_helpers import config_data, delete_connectors, sink_name, wait_running
+from supervisor_helpers import config_data, delete_connectors, sink_name
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,10 @@
-"""The one way a test waits for something to happen: `eventually`.
+"""The one way a test (or a test-stack helper here, such as kafka_stack.wait_running, which
+the benchmarks share) waits for something to happen: `eventually`.
 
-A test that polls states what it waits for and how long a busy machine may take; when the
+A caller that polls states what it waits for and how long a busy machine may take; when the
 time is up it fails with both and with the last value it saw, so a failure in CI says what
-was missing rather than "timed out"."""
+was missing rather than "timed out".
+"""
 
 from __future__ import annotations
 
