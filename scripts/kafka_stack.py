@@ -48,6 +48,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from waiting import eventually
+
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_HOME = Path(os.environ.get("KCB_KAFKA_HOME", ROOT / ".tools" / "kafka"))
 LIBS = KAFKA_HOME / "libs"
@@ -841,6 +843,26 @@ def connect_security_properties(
     for prefix in CONNECT_CLIENT_PREFIXES:
         properties |= {prefix + key: value for key, value in client.items()}
     return properties
+
+
+def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """Each connector's state and its tasks' states, from Connect's REST API."""
+    states = {}
+    for name in names:
+        body = requests.get(f"{connect_url}/connectors/{name}/status", timeout=10).json()
+        states[name] = (body["connector"]["state"], [t["state"] for t in body["tasks"]])
+    return states
+
+
+def wait_running(connect_url: str, names: list[str], timeout: float = 30) -> None:
+    """Wait until each connector and its one task are RUNNING."""
+    eventually(
+        lambda: connector_states(connect_url, names),
+        f"connectors {names} RUNNING with one RUNNING task",
+        timeout=timeout,
+        until=lambda states: all(s == ("RUNNING", ["RUNNING"]) for s in states.values()),
+        ignoring=(requests.RequestException, KeyError),
+    )
 
 
 @dataclass

@@ -4,7 +4,6 @@ waiting on a container with its log in the failure message."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import requests
 from testcontainers.core.container import DockerContainer
 
 from docker_engine import OWNER_LABEL
+from waiting import eventually
 
 
 def writable_by(path: Path, uid: int) -> Path:
@@ -70,19 +70,21 @@ def wait_until(
     """Poll `check`; fail early with the container's log if it exits. Ready means the check
     passes while the container still runs: on host networking a port it failed to bind may be
     answered by another process."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         passed = check()
         wrapped = container.get_wrapped_container()
         wrapped.reload()
         if wrapped.status not in ("created", "running"):
             logs = wrapped.logs().decode(errors="replace")[-4000:]
             pytest.fail(f"{what}: container {wrapped.status}:\n{logs}")
-        if passed:
-            return
-        time.sleep(0.5)
-    logs = container.get_wrapped_container().logs().decode(errors="replace")[-4000:]
-    pytest.fail(f"{what}: not ready after {timeout:.0f}s:\n{logs}")
+        return passed
+
+    try:
+        eventually(ready, f"{what}: ready", timeout=timeout, interval=0.5)
+    except AssertionError as exc:
+        logs = container.get_wrapped_container().logs().decode(errors="replace")[-4000:]
+        pytest.fail(f"{exc}:\n{logs}")
 
 
 def rest_ready(url: str) -> Callable[[], bool]:

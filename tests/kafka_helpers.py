@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from confluent_kafka.admin import OffsetSpec
 from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_stack import KafkaSettings, run_kafka_tool
+from waiting import eventually
 
 _counter = itertools.count()
 
@@ -87,17 +89,26 @@ def consume_all(
     return records
 
 
-def wait_for_lines(path: Path, expected: int, timeout: float = 60) -> list[str]:
-    """Poll a sink file until it holds `expected` lines (or timeout); returns its lines."""
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        if path.exists():
-            lines = path.read_text().splitlines()
-            if len(lines) >= expected:
-                break
-        time.sleep(0.2)
-    return lines
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_for_lines(files: Path | list[Path], expected: int, timeout: float = 60) -> list[str]:
+    """Poll sink files until together they hold `expected` lines, then a short grace so an
+    over-delivery (duplicates) shows up too; returns their lines, file after file."""
+    paths = [files] if isinstance(files, Path) else files
+
+    def lines() -> list[str]:
+        return [line for path in paths for line in read_lines(path)]
+
+    eventually(
+        lines,
+        f"{expected} lines in {[str(p) for p in paths]}",
+        timeout=timeout,
+        until=lambda found: len(found) >= expected,
+    )
+    time.sleep(1.0)
+    return lines()
 
 
 def put_connector(connect_url: str, name: str, config: dict[str, str]) -> None:
@@ -109,13 +120,12 @@ def stop_connector(url: str, name: str) -> None:
     """PUT /stop, then wait until the connector is STOPPED with no tasks left."""
     response = requests.put(f"{url}/connectors/{name}/stop", timeout=60)
     assert response.status_code in (202, 204), response.text
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
-        if status["connector"]["state"] == "STOPPED" and not status["tasks"]:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not stop: {status}")
+    eventually(
+        lambda: requests.get(f"{url}/connectors/{name}/status", timeout=10).json(),
+        f"{name} STOPPED with no tasks",
+        timeout=30,
+        until=lambda status: status["connector"]["state"] == "STOPPED" and not status["tasks"],
+    )
 
 
 def start_file_sink(
@@ -147,6 +157,19 @@ def end_offsets(admin: object, topic: str, partitions: int) -> list[int]:
     request = {TopicPartition(topic, p): latest for p in range(partitions)}
     results = admin.list_offsets(request)  # type: ignore[attr-defined]
     return [results[tp].result(30).offset for tp in sorted(request, key=lambda t: t.partition)]
+
+
+def wait_for_first_record(
+    admin: object, topic: str, sender: subprocess.Popen[str] | None = None
+) -> None:
+    """Until partition 0 of `topic` holds a record (a restore under way has sent one); fails
+    at once when `sender`, the process expected to send it, has ended."""
+
+    def ends() -> list[int]:
+        assert sender is None or sender.poll() is None, sender and sender.communicate()
+        return end_offsets(admin, topic, 1)
+
+    eventually(ends, f"a record in {topic}", timeout=120, until=lambda e: e != [0], interval=0.05)
 
 
 @contextmanager

@@ -67,6 +67,11 @@ def mounts_under(root: Path) -> list[Path]:
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
 
 
+def fuse_mounts(env: StorageEnv) -> list[Path]:
+    """The mounts below the env but its target's tmpfs: what a step left mounted."""
+    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
+
+
 def unmount_all(root: Path) -> None:
     for _ in range(3):
         for path in mounts_under(root):

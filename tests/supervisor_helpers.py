@@ -93,6 +93,13 @@ class Clock:
         return self.now
 
 
+def held_now() -> Clock:
+    """The real instant, held still: passed as `clock=` to the Supervisor or Cycle under
+    test and read by the test for the period it expects, both name the same sink file even
+    when a test runs across midnight at the end of a month."""
+    return Clock(datetime.now(UTC))
+
+
 def next_month_start(moment: datetime) -> datetime:
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
     return datetime(year, month, 1, 0, 0, 5, tzinfo=UTC)
@@ -139,46 +146,6 @@ class ProducerThread(threading.Thread):
         assert not self.errors, self.errors[:3]
         assert len(self.lines) == len(self.sent)
         return self.lines
-
-
-def read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_for_line_count(paths: list[Path], expected: int, timeout: float = 60) -> list[str]:
-    """Poll until the files together hold `expected` lines; then a short grace period so an
-    over-delivery (duplicates) would show up too."""
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = [line for p in paths for line in read_lines(p)]
-        if len(lines) >= expected:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
-    return [line for p in paths for line in read_lines(p)]
-
-
-def connector_states(connect_url: str, names: list[str]) -> dict[str, tuple[str, list[str]]]:
-    states = {}
-    for name in names:
-        body = requests.get(f"{connect_url}/connectors/{name}/status", timeout=10).json()
-        states[name] = (body["connector"]["state"], [t["state"] for t in body["tasks"]])
-    return states
-
-
-def wait_running(connect_url: str, names: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    states: dict[str, tuple[str, list[str]]] = {}
-    while time.monotonic() < deadline:
-        try:
-            states = connector_states(connect_url, names)
-        except (requests.RequestException, KeyError):
-            states = {}
-        if states and all(s == "RUNNING" and t == ["RUNNING"] for s, t in states.values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"connectors not running: {states}")
 
 
 def delete_connectors(connect_url: str, suffix: str) -> None:

@@ -68,7 +68,7 @@ from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.backup.snapshot import SnapshotResult, backup_snapshot
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_stack import KafkaStack
+from kafka_stack import KafkaStack, wait_running
 from local_config import local_backup, local_config
 
 PASSWORD = "bench-only password 9b2e"
@@ -388,16 +388,6 @@ def _config(
     )
 
 
-def _wait_running(client: ConnectClient, names: list[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [client.status(n) for n in names]
-        if all(s is not None and s.running for s in states):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"connectors not running after {timeout}s: {names}")
-
-
 def _plain_rsync(source: Path, mirror: Path) -> float:
     """Reference: the same rsync filter and flags, unencrypted, no rsnapshot rotation."""
     mirror.mkdir(exist_ok=True)
@@ -445,7 +435,7 @@ def run_point(
     watcher = StatusWatcher(stack.connect_url, names)
     try:
         Reconciler(config, client).reconcile(period)
-        _wait_running(client, names)
+        wait_running(stack.connect_url, names, timeout=120)
         producer.start()
         watcher.start()
         cycles = {

@@ -25,7 +25,6 @@ from benchmarks.backup import (
     LogTap,
     StatusWatcher,
     _config,
-    _wait_running,
     release_point,
     timed_snapshot,
 )
@@ -38,7 +37,7 @@ from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.layout.sinkfiles import period_of
 from kafka_connect_backup.supervisor.cycle import WINDOWS_AT_ONCE, Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_stack import KafkaStack
+from kafka_stack import KafkaStack, wait_running
 
 MODES = {
     "default": WINDOWS_AT_ONCE,
@@ -105,7 +104,7 @@ def run_point(
     point = Point(topics_count, {mode: [] for mode in options.modes})
     try:
         Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
-        _wait_running(client, names, timeout=300)
+        wait_running(stack.connect_url, names, timeout=300)
         producer.start()
         watcher.start()
         cycles = {

@@ -30,7 +30,6 @@ from benchmarks.backup import (
     LightProducer,
     _config,
     _months_back,
-    _wait_running,
     release_point,
     timed_snapshot,
 )
@@ -43,7 +42,7 @@ from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_stack import KafkaStack
+from kafka_stack import KafkaStack, wait_running
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -198,7 +197,7 @@ def run_point(
     producer = LightProducer(stack.bootstrap, topics, options.rate)
     try:
         Reconciler(config, client).reconcile(period_of(now, config.sink_rotation))
-        _wait_running(client, names)
+        wait_running(stack.connect_url, names, timeout=120)
         producer.start()
         # The staging margin's fraction is of the data volume; here that is the machine's disk,
         # shared with the ciphertext and everything else: keep its fixed part only.

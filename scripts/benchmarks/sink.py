@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from benchmarks.backup import BackupOptions as _BackupOptions
-from benchmarks.backup import _config, _wait_running, release_point, timed_snapshot
+from benchmarks.backup import _config, release_point, timed_snapshot
 from benchmarks.common import Section, Stopwatch, Table, secs
 from benchmarks.stack import kafka as stack_of
 from kafka_connect_backup.connect.connectors import FILE_SINK_CLASS, Reconciler, connector_names
@@ -40,7 +40,7 @@ from kafka_connect_backup.kafka.producer import THROUGHPUT_SETTINGS
 from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_stack import KafkaStack, run_kafka_tool
+from kafka_stack import KafkaStack, run_kafka_tool, wait_running
 
 
 @dataclass
@@ -209,7 +209,7 @@ def lag_run(stack: KafkaStack, options: SinkOptions, root: Path) -> dict[str, An
     sampler = threading.Thread(target=sample, daemon=True)
     try:
         Reconciler(config, client).reconcile(period)
-        _wait_running(client, names)
+        wait_running(stack.connect_url, names, timeout=120)
         producer.start()
         time.sleep(options.settle)  # steady state first
         sampler.start()

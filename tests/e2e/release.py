@@ -23,6 +23,7 @@ import yaml
 
 from kafka_stack import Broker
 from kube_cluster import ClusterError, KubeCluster
+from waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kafka-connect-backup"
@@ -189,9 +190,10 @@ class Release:
 
     def wait_ready(self, timeout: float = 300, *, other_than: str | None = None) -> dict[str, Any]:
         """Wait for a pod with both containers Ready (a new one when `other_than` is a name)."""
-        deadline = time.monotonic() + timeout
-        seen = "no pod"
-        while time.monotonic() < deadline:
+
+        def ready() -> tuple[dict[str, Any] | None, str]:
+            """A Ready pod, or None and what the last pod's containers showed."""
+            seen = "no pod"
             for pod in self.pods():
                 if (
                     pod["metadata"].get("deletionTimestamp")
@@ -201,9 +203,17 @@ class Release:
                 statuses = pod["status"].get("containerStatuses", [])
                 seen = json.dumps(pod["status"].get("initContainerStatuses", []) + statuses)[-1500:]
                 if len(statuses) == 2 and all(s["ready"] for s in statuses):
-                    return pod
-            time.sleep(2)
-        pytest.fail(f"no Ready pod after {timeout:.0f}s: {seen}\n{self.describe()}")
+                    return pod, seen
+            return None, seen
+
+        try:
+            pod, _ = eventually(
+                ready, "a Ready pod", timeout=timeout, until=lambda r: r[0] is not None, interval=2
+            )
+        except AssertionError as exc:
+            pytest.fail(f"{exc}\n{self.describe()}")
+        assert pod is not None
+        return pod
 
     def exec(
         self, *command: str, container: str = "supervisor", check: bool = True,
@@ -241,15 +251,16 @@ class Release:
     def wait_for_event(
         self, event: str, *, count: int = 1, timeout: float = 300, pod: str | None = None
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        found: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            found = [e for e in self.log_events(pod=pod) if e.get("event") == event]
-            if len(found) >= count:
-                return found
-            time.sleep(2)
-        pytest.fail(f"{count} x {event} not logged within {timeout:.0f}s (saw {len(found)}):\n"
-                    f"{self.logs(pod=pod)[-4000:]}")  # fmt: skip
+        try:
+            return eventually(
+                lambda: [e for e in self.log_events(pod=pod) if e.get("event") == event],
+                f"{count} x {event} logged",
+                timeout=timeout,
+                until=lambda found: len(found) >= count,
+                interval=2,
+            )
+        except AssertionError as exc:
+            pytest.fail(f"{exc}\n{self.logs(pod=pod)[-4000:]}")
 
     def describe(self) -> str:
         return self.kubectl("describe", "pods", check=False).stdout[-4000:]

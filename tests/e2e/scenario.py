@@ -4,7 +4,6 @@ sink files and snapshots as a user sees them through `kubectl exec`."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 import yaml
 
 from e2e.release import ROOT, Release
-from kafka_helpers import produce_json
-from supervisor_helpers import wait_for_line_count
+from kafka_helpers import produce_json, wait_for_lines
+from waiting import eventually
 
 PASSWORD = "e2e correct horse battery staple 4b1d"
 README = ROOT / "README.md"
@@ -54,11 +53,13 @@ def sink_files(data_dir: Path, sink_path: str, mount_path: str = "/data") -> Pat
 def wait_for_sink(directory: Path, topic: str, sink: str, expected: int) -> list[str]:
     """The lines of the topic's sink file once `expected` have arrived (Connect creates the
     file with the first record, so wait for it first)."""
-    deadline = time.monotonic() + 120
-    while not (files := sorted(directory.glob(f"{topic}-{sink}-*.sink"))):
-        assert time.monotonic() < deadline, f"no sink file of {topic} in {directory}"
-        time.sleep(1)
-    return wait_for_line_count(files, expected, timeout=120)
+    files = eventually(
+        lambda: sorted(directory.glob(f"{topic}-{sink}-*.sink")),
+        f"a sink file of {topic} in {directory}",
+        timeout=120,
+        interval=1,
+    )
+    return wait_for_lines(files, expected, timeout=120)
 
 
 def alpha_lines(snapshots: list[dict[str, Any]], name: str = "alpha.0") -> dict[str, int]:

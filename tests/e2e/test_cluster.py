@@ -6,12 +6,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from kube_cluster import NODE_LINK, POD_BRIDGE, ROOT, KubeCluster, alive, link_exists
+from waiting import eventually
 
 # The first e2e test also builds the images and starts the cluster (minutes when cold).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -33,9 +33,12 @@ def _mounts_under(path: Path) -> list[str]:
 
 
 def _assert_nothing_left(cluster: KubeCluster, pids: list[int], pod_links: set[str]) -> None:
-    deadline = time.monotonic() + 30
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(
+        lambda: [p for p in pids if alive(p)],
+        "no process left",
+        timeout=30,
+        until=lambda left: not left,
+    )
     assert [p for p in pids if alive(p)] == []
     assert not link_exists(NODE_LINK) and not link_exists(POD_BRIDGE)
     all_links = subprocess.run(
@@ -84,9 +87,12 @@ def test_down_and_a_killed_owner_leave_nothing_behind(
         assert len(pids) >= 7
         owner.send_signal(signal.SIGKILL)
         owner.wait(30)
-        deadline = time.monotonic() + 30
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(
+            lambda: [p for p in pids if alive(p)],
+            "no process left",
+            timeout=30,
+            until=lambda left: not left,
+        )
         assert [p for p in pids if alive(p)] == []  # every process, without a `down`
         assert _mounts_under(cluster.work_dir) == []
         cluster.down()  # what is left for it: the node's links

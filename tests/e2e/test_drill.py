@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 
 import pytest
 
 from e2e.release import Release
 from e2e.scenario import PASSWORD, produce, wait_for_sink
+from waiting import eventually
 
 # The first e2e test also builds the images and starts the cluster (minutes when cold).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -73,13 +73,13 @@ def test_kcb_drill_restores_the_newest_snapshot_through_the_cluster(release: Rel
     assert record["ok"] is True and record["topics"] == [TOPIC]
 
     # The supervisor reads the record within a reconcile interval.
-    deadline = time.monotonic() + 60
-    while True:
-        text = release.exec("python3", "-c", METRICS).stdout
-        if re.search(r"^kcb_drill_last_result 1\.0$", text, re.MULTILINE):
-            break
-        assert time.monotonic() < deadline, text[-2000:]
-        time.sleep(2)
+    text = eventually(
+        lambda: release.exec("python3", "-c", METRICS).stdout,
+        "kcb_drill_last_result 1.0 in the metrics",
+        timeout=60,
+        until=lambda text: bool(re.search(r"^kcb_drill_last_result 1\.0$", text, re.MULTILINE)),
+        interval=2,
+    )
     success = re.search(r"^kcb_drill_last_success_timestamp_seconds (\S+)$", text, re.MULTILINE)
     assert success and float(success.group(1)) == record["lastSuccess"]
 

@@ -11,7 +11,6 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,9 @@ from image_helpers import (
     worker_properties,
     writable_by,
 )
-from kafka_connect_backup.config import SinkRotation
 from kafka_connect_backup.kafka.topic_metadata import read_metadata
 from kafka_connect_backup.layout.names import MARKER_NAME
-from kafka_connect_backup.layout.sinkfiles import (
-    connector_name,
-    metadata_name,
-    period_of,
-    sink_file,
-)
+from kafka_connect_backup.layout.sinkfiles import connector_name, metadata_name
 from kafka_helpers import produce_json, wait_for_lines
 from kafka_stack import Broker, free_port
 from local_config import local_backup, local_config, write_config
@@ -174,8 +167,6 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
         tmp_path / "worker.properties", kafka_broker.bootstrap, connect_port
     )
     name = connector_name(unique_topic, sink_name)
-    period = period_of(datetime.now(UTC), SinkRotation.MONTHLY)
-    sink_on_host = sink_dir / sink_file(Path(SINK_PATH), unique_topic, sink_name, period).name
     supervisor = (
         # FUSE rights only: the device and the chart's devicePlugin capabilities (SYS_ADMIN),
         # everything else dropped, never --privileged; the pod's fsGroup as Kubernetes adds it.
@@ -202,6 +193,11 @@ def test_backup_cycle_in_the_image_snapshots_the_sink_files_encrypted(
             # The supervisor owns the connector: it creates it without help.
             status_url = f"{connect_url}/connectors/{name}/status"
             wait_until(lambda: connector_running(status_url), supervisor, "connector running")
+            # The file the supervisor declared, on its own clock (not the test's).
+            declared = requests.get(f"{connect_url}/connectors/{name}/config", timeout=10).json()
+            inside = Path(declared["file"])
+            assert inside.parent == Path(SINK_PATH), declared
+            sink_on_host = sink_dir / inside.name
             before = produce_json(
                 kafka_broker.bootstrap,
                 unique_topic,

@@ -22,16 +22,9 @@ from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.kafka.envelope import FIELDS, encode_bytes, parse_line
 from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
-from kafka_helpers import produce_json
-from kafka_stack import Broker, ConnectWorker
-from supervisor_helpers import (
-    delete_connectors,
-    make_config,
-    read_lines,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from kafka_helpers import produce_json, read_lines, wait_for_lines
+from kafka_stack import Broker, ConnectWorker, wait_running
+from supervisor_helpers import delete_connectors, make_config, sink_name
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +109,7 @@ def test_envelope_lines_hold_every_part_of_every_record(
     try:
         _declare(config, period)
         expected = _produce(kafka_broker.bootstrap, topic)
-        lines = wait_for_line_count([path], len(expected))
+        lines = wait_for_lines([path], len(expected))
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
     assert not sink_file(tmp_path, topic, sink, period).exists()  # no value-format file
@@ -161,12 +154,12 @@ def test_switching_the_format_starts_a_new_file_and_leaves_the_old_one_untouched
     try:
         _declare(value_config, period)
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 50))
-        assert wait_for_line_count([value_file], 50) == first
+        assert wait_for_lines([value_file], 50) == first
         before = (value_file.read_bytes(), value_file.stat().st_mtime_ns)
 
         _declare(envelope_config, period)  # a running release switched to envelope
         second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 40))
-        enveloped = wait_for_line_count([envelope_file], 40)
+        enveloped = wait_for_lines([envelope_file], 40)
         assert (value_file.read_bytes(), value_file.stat().st_mtime_ns) == before
         records = [parse_line(line) for line in enveloped]
         # From the next record on: nothing lost, nothing written twice.
@@ -176,7 +169,7 @@ def test_switching_the_format_starts_a_new_file_and_leaves_the_old_one_untouched
 
         _declare(value_config, period)  # and back: value lines go to the value file only
         third = produce_json(kafka_broker.bootstrap, unique_topic, _records("c", 30))
-        assert wait_for_line_count([value_file], 80) == first + third
+        assert wait_for_lines([value_file], 80) == first + third
         assert envelope_file.read_bytes() == envelope_bytes
     finally:
         delete_connectors(url, f"-{sink}")

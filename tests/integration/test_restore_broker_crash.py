@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kafka_connect_backup.restore.pipeline import COUNT_WAIT
-from kafka_helpers import end_offsets, write_sink
+from kafka_helpers import end_offsets, wait_for_first_record, write_sink
 from kafka_stack import Broker, start_broker
 from storage_helpers import RESTORE_SCRIPT
 
@@ -50,10 +50,7 @@ def start_restore(broker: Broker, topic: str, source: Path, summary: Path) -> su
 
 def kill_once_records_arrive(broker: Broker, topic: str) -> None:
     admin = broker.admin()
-    deadline = time.monotonic() + 120
-    while end_offsets(admin, topic, 1) == [0]:
-        assert time.monotonic() < deadline, "no record arrived"
-        time.sleep(0.05)
+    wait_for_first_record(admin, topic)
     assert broker.process is not None
     broker.process.kill()  # SIGKILL: no shutdown, in-flight requests are lost or half done
     broker.process.wait()

@@ -29,17 +29,12 @@ from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.drills import ScheduledDrills
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import wait_running
 from local_config import local_config, write_config
-from storage_helpers import PASSWORD, StorageEnv, mounts_under, storage_env
-from supervisor_helpers import (
-    LogCapture,
-    delete_connectors,
-    make_config,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from storage_helpers import PASSWORD, StorageEnv, fuse_mounts, storage_env
+from supervisor_helpers import LogCapture, delete_connectors, held_now, make_config, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +68,6 @@ def backed_up(env: StorageEnv, bootstrap: str) -> Path:
     path = write_config(env.root / "config.yaml", data)
     backup_snapshot(load_config(path))
     return path
-
-
-def fuse_mounts(env: StorageEnv) -> list[Path]:
-    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
 
 
 def drill_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
@@ -322,7 +313,7 @@ def test_the_supervisor_drills_after_a_successful_cycle_when_one_is_due(
             bootstrap_servers=kafka_broker.bootstrap,
             backup=env.backup(engine="gocryptfs", drill={"enabled": True, "records": 25}),
         )
-        supervisor = Supervisor(config, http=False)
+        supervisor = Supervisor(config, http=False, clock=held_now())
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:
@@ -332,13 +323,15 @@ def test_the_supervisor_drills_after_a_successful_cycle_when_one_is_due(
                 topic,
                 [{"id": i, "utcTime": "2026-11-01"} for i in range(40)],
             )
-            assert len(wait_for_line_count(sorted(env.sink.glob("*.sink")), 40)) == 40
+            assert len(wait_for_lines(sorted(env.sink.glob("*.sink")), 40)) == 40
             first = supervisor.request_cycle(wait=True, timeout=300)
             assert first["cycle"]["ok"] is True, first
-            deadline = time.monotonic() + 120
-            while load_last_drill(config) is None or supervisor.status()["drillInProgress"]:
-                assert time.monotonic() < deadline, "no drill after the cycle"
-                time.sleep(0.2)
+            eventually(
+                lambda: (load_last_drill(config), supervisor.status()["drillInProgress"]),
+                "a finished drill after the cycle",
+                timeout=120,
+                until=lambda seen: seen[0] is not None and not seen[1],
+            )
             second = supervisor.request_cycle(wait=True, timeout=300)  # no drill: not due
             assert second["cycle"]["ok"] is True, second
             time.sleep(1.0)

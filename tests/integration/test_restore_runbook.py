@@ -8,8 +8,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,23 +21,13 @@ from kafka_connect_backup.restore.cli import build_parser
 from kafka_connect_backup.restore.runbook.driver import run_runbook
 from kafka_connect_backup.restore.runbook.steps import RunbookError
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
+from kafka_stack import connector_states, wait_running
+from storage_helpers import run_restore
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-RESTORE = ROOT / "scripts" / "restore.py"
 FROM = "2021-01-19T16:00"
-
-
-def restore(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RESTORE), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def restore_failing_at(args: list[str], point: str) -> subprocess.CompletedProcess[str]:
@@ -53,20 +41,6 @@ def restore_failing_at(args: list[str], point: str) -> subprocess.CompletedProce
     parsed = build_parser().parse_args(args)
     code = run_runbook(parsed, out, err, io.StringIO(), fault=fault)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def connector_state(url: str, name: str) -> tuple[str, list[str]]:
-    body = requests.get(f"{url}/connectors/{name}/status", timeout=10).json()
-    return body["connector"]["state"], [t["state"] for t in body["tasks"]]
-
-
-def wait_state(url: str, name: str, wanted: tuple[str, list[str]], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    state = connector_state(url, name)
-    while state != wanted and time.monotonic() < deadline:
-        time.sleep(0.2)
-        state = connector_state(url, name)
-    assert state == wanted
 
 
 def committed(admin: object, group: str) -> int:
@@ -133,7 +107,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
         assert not live.exists()  # moved aside before the topic was touched
         assert f"NOTE: the sink files of {topic} as they were before this restore" in first.stdout
 
-        second = restore(args)
+        second = run_restore(*args)
         assert second.returncode == 0, second.stdout + second.stderr
         out = second.stdout
         assert "[1/6] stop the connectors of" in out and "(again: make sure" in out
@@ -174,18 +148,21 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
 
         # The moved file kept the original data; Connect rewrote the live file from the topic.
         assert sorted(file_order) == sorted(lines)
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
         assert sorted(wait_for_lines(live, len(expected))) == sorted(expected)
         group = consumer_group(topic, sink)
-        deadline = time.monotonic() + 30
-        while committed(kafka_broker.admin(), group) < len(expected):
-            assert time.monotonic() < deadline, "the sink did not commit the restored records"
-            time.sleep(0.5)
+        eventually(
+            lambda: committed(kafka_broker.admin(), group),
+            f"the sink's commit of the {len(expected)} restored records",
+            timeout=30,
+            until=lambda offset: offset >= len(expected),
+            interval=0.5,
+        )
         assert committed(kafka_broker.admin(), group) == len(expected)
 
         # The same command once more, after it completed: a no-op (before, it set the
         # rewritten live file aside and replayed it again).
-        third = restore(args)
+        third = run_restore(*args)
         assert third.returncode == 0, third.stdout + third.stderr
         assert f"this restore of {topic} already completed" in third.stdout
         assert "nothing to do" in third.stdout and "[1/6]" not in third.stdout
@@ -195,7 +172,7 @@ def test_runbook_rerun_after_a_failure_finishes_exactly(
             expected
         )
         assert committed(kafka_broker.admin(), group) == len(expected)
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
     finally:
         requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
 
@@ -226,59 +203,57 @@ def test_runbook_dry_run_and_single_steps(
             connect_worker.url,
             "--yes",
         ]
-        dry = restore([*common, "--runbook", "--dry-run"])
+        dry = run_restore(*common, "--runbook", "--dry-run")
         assert dry.returncode == 0, dry.stderr
         assert "records: 30 read, 20 to send, 10 skipped (before_from 10)" in dry.stdout
         assert "  3. delete and recreate topic" in dry.stdout
         assert "dry run: no step was run" in dry.stdout
-        assert live.exists() and connector_state(connect_worker.url, name)[0] == "RUNNING"
+        assert live.exists() and connector_states(connect_worker.url, [name])[name][0] == "RUNNING"
 
         # Without its connectors stopped, moving the files is refused.
-        early = restore([*common, "--step", "move-files"])
+        early = run_restore(*common, "--step", "move-files")
         assert early.returncode == 1
         assert f"connector {name} is RUNNING: it would keep writing the sink file" in early.stdout
         assert live.exists()
 
-        stop = restore([*common, "--step", "stop-connectors"])
+        stop = run_restore(*common, "--step", "stop-connectors")
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert "[1/1] stop the connectors of" in stop.stdout
         assert f"{name}: stopped" in stop.stdout
-        assert connector_state(connect_worker.url, name) == ("STOPPED", [])
-        moved = restore([*common, "--step", "move-files"])
+        assert connector_states(connect_worker.url, [name])[name] == ("STOPPED", [])
+        moved = run_restore(*common, "--step", "move-files")
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert not live.exists()
 
         # Replay alone into the existing topic would duplicate its 30 records: refused.
-        refused = restore([*common, "--step", "replay"])
+        refused = run_restore(*common, "--step", "replay")
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert f"topic {topic} already holds 30 records (1 partition)" in refused.stderr
         # With --append it reads the moved files from the journal and adds them.
-        replayed = restore([*common, "--step", "replay", "--append"])
+        replayed = run_restore(*common, "--step", "replay", "--append")
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert "delivered 20, failed 0" in replayed.stdout
         assert len(consume_all(kafka_broker.bootstrap, topic, 50)) == 50  # 30 + 20 replayed
 
-        resumed = restore([*common, "--step", "resume-connectors"])
+        resumed = run_restore(*common, "--step", "resume-connectors")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        wait_state(connect_worker.url, name, ("RUNNING", ["RUNNING"]))
+        wait_running(connect_worker.url, [name])
     finally:
         requests.delete(f"{connect_worker.url}/connectors/{name}", timeout=30)
 
 
 def test_runbook_refuses_when_connect_is_unreachable(kafka_broker, unique_topic, tmp_path):
-    result = restore(
-        [
-            unique_topic,
-            kafka_broker.bootstrap,
-            "--from",
-            FROM,
-            "--runbook",
-            "--yes",
-            "--connect-url",
-            "http://127.0.0.1:9",
-            "--sink-path",
-            str(tmp_path),
-        ]
+    result = run_restore(
+        unique_topic,
+        kafka_broker.bootstrap,
+        "--from",
+        FROM,
+        "--runbook",
+        "--yes",
+        "--connect-url",
+        "http://127.0.0.1:9",
+        "--sink-path",
+        str(tmp_path),
     )
     assert result.returncode == 3
     assert result.stderr.startswith(

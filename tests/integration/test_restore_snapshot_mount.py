@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,14 +25,14 @@ from kafka_connect_backup.restore.cli import main as restore_main
 from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.tools.volume import mounted_volume
-from kafka_helpers import end_offsets, write_sink
+from kafka_helpers import end_offsets, wait_for_first_record, write_sink
 from local_config import write_config
 from storage_helpers import (
     PASSWORD,
     RESTORE_SCRIPT,
     StorageEnv,
+    fuse_mounts,
     mount_tmpfs,
-    mounts_under,
     storage_env,
     tree,
 )
@@ -82,10 +81,6 @@ def backed_up(env: StorageEnv, engine: str) -> tuple[Path, Config]:
     config = load_config(path)
     backup_snapshot(config)
     return path, config
-
-
-def fuse_mounts(env: StorageEnv) -> list[Path]:
-    return [p for p in mounts_under(env.root) if p != Path(env.target).resolve()]
 
 
 def assert_clean(env: StorageEnv) -> None:
@@ -330,10 +325,8 @@ def test_sigterm_during_a_snapshot_restore_ends_with_the_count_and_unmounts(
         text=True,
     )  # fmt: skip
     admin = kafka_broker.admin()
-    deadline = time.monotonic() + 120
-    while end_offsets(admin, topic, 1) == [0]:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+
+    wait_for_first_record(admin, topic, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err

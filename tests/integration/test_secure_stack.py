@@ -17,7 +17,6 @@ from __future__ import annotations
 import socket
 import ssl
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from kafka_stack import (
     sink_acls,
     write_secret_dir,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +75,18 @@ def _refused(settings: KafkaSettings, until: int) -> tuple[KafkaError, list[Kafk
     config: dict[str, Any] = {**settings, "error_cb": reported.append}
     admin = AdminClient(config)
     pending = admin.describe_cluster()  # a request, so that the client connects
-    deadline = time.monotonic() + SAFETY
-    while not any(e.code() == until for e in reported) and time.monotonic() < deadline:
+
+    def codes() -> list[int]:
         admin.poll(0.2)
+        return [e.code() for e in reported]
+
+    eventually(
+        codes,
+        f"error code {until} in error_cb",
+        timeout=SAFETY,
+        until=lambda c: until in c,
+        interval=0,
+    )
     with pytest.raises(KafkaException) as refused:
         admin.list_topics(timeout=1)
     pending.cancel()
@@ -421,10 +430,13 @@ def test_missing_group_acl_as_librdkafka_reports_it(
             KafkaError._TIMED_OUT,
             "Failed to get committed offsets: Local: Timed out",
         )
-        deadline = time.monotonic() + SAFETY
-        message = None
-        while message is None and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
+        message = eventually(
+            lambda: consumer.poll(0.5),
+            "a message (the group's authorization error) from poll",
+            timeout=SAFETY,
+            until=lambda m: m is not None,
+            interval=0,
+        )
         assert message is not None
         error = message.error()
         assert error is not None
@@ -480,13 +492,13 @@ def _committed(broker: SecureBroker, group: str, topic: str) -> list[int]:
 
 def _task_state(worker: ConnectWorker, name: str, state: str) -> dict[str, Any]:
     """Wait until the connector's task is in `state`; returns the task's status."""
-    deadline = time.monotonic() + SAFETY
-    while True:
-        tasks = requests.get(f"{worker.url}/connectors/{name}/status", timeout=30).json()["tasks"]
-        if tasks and tasks[0]["state"] == state:
-            return dict(tasks[0])
-        assert time.monotonic() < deadline, f"{name}: task not {state}: {tasks}"
-        time.sleep(0.2)
+    tasks = eventually(
+        lambda: requests.get(f"{worker.url}/connectors/{name}/status", timeout=30).json()["tasks"],
+        f"{name}: task {state}",
+        timeout=SAFETY,
+        until=lambda tasks: bool(tasks) and tasks[0]["state"] == state,
+    )
+    return dict(tasks[0])
 
 
 def _delete(worker: ConnectWorker, name: str) -> None:

@@ -26,15 +26,15 @@ from kafka_connect_backup.layout.sinkfiles import connector_name, consumer_group
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_helpers import wait_for_lines
 from kafka_stack import AclSpec, ConnectWorker, SecureBroker
 from local_config import write_config
-from storage_helpers import storage_env
-from supervisor_helpers import LogCapture, config_data, sink_name, wait_for_line_count
+from storage_helpers import run_restore, storage_env
+from supervisor_helpers import LogCapture, config_data, held_now, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-RESTORE = ROOT / "scripts" / "restore.py"
 KCB = [sys.executable, "-m", "kafka_connect_backup.cli"]
 _TYPES = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.BROKER}
 
@@ -73,11 +73,16 @@ def values_of(broker: SecureBroker, topic: str) -> list[str]:
         _, end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
         consumer.assign([TopicPartition(topic, 0, 0)])
         found: list[str] = []
-        deadline = time.monotonic() + 60
-        while len(found) < end and time.monotonic() < deadline:
+
+        def read() -> int:
             for message in consumer.consume(500, timeout=1):
                 if message.error() is None:
                     found.append((message.value() or b"").decode())
+            return len(found)
+
+        eventually(
+            read, f"{end} records of {topic}", timeout=60, until=lambda n: n >= end, interval=0
+        )
         return found
     finally:
         consumer.close()
@@ -123,17 +128,6 @@ def command_config(
     return path
 
 
-def restore(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RESTORE), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 def sink_file_of(sink_path: Path, topic: str, sink: str, values: list[str]) -> Path:
     path = sink_path / f"{topic}-{sink}-2026-03.sink"
     path.write_text("".join(f"{v}\n" for v in values))
@@ -164,13 +158,14 @@ def test_a_backup_cycle_status_and_a_drill_with_exactly_the_backup_acls(
         )
         config = load_config(path)
         try:
-            assert Supervisor(config, http=False).run_once().ok  # creates the connector
+            clock = held_now()  # both supervisors name one sink file
+            assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
             written = lines(0, 40)
             produce(secure_broker, secure_topic, written)
             [live] = env.sink.glob("*.sink")
-            assert wait_for_line_count([live], 40) == written
+            assert wait_for_lines([live], 40) == written
 
-            result = Supervisor(config, http=False).run_once()
+            result = Supervisor(config, http=False, clock=clock).run_once()
             assert result.ok, result.summary()
             metadata = read_metadata(env.sink / f"{secure_topic}-{sink}.topic.json")
             assert metadata.partitions == 1
@@ -223,7 +218,7 @@ def test_restore_with_command_config_in_each_mechanism_and_exactly_its_acls(
     files = sink_file_of(tmp_path, secure_topic, "s", values)
     properties = command_config(secure_broker, tmp_path / "client.properties", user, mechanism)
     bootstrap = secure_broker.mtls_bootstrap if mechanism == "TLS" else secure_broker.bootstrap
-    run = restore(
+    run = run_restore(
         secure_topic, bootstrap, str(files), "2026-03-14T12:00:05",
         "--command-config", str(properties), "--yes",
     )  # fmt: skip
@@ -267,12 +262,12 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
         written = lines(0, 30)
         produce(secure_broker, secure_topic, written)
         [live] = sink_path.glob("*.sink")
-        assert wait_for_line_count([live], 30) == written
+        assert wait_for_lines([live], 30) == written
 
         # Without any one of them: refused before anything changes, the ACL named.
         for missing in needed:
             grant("User:restore", specs([acl for acl in needed if acl != missing]))
-            run = restore(*args)
+            run = run_restore(*args)
             assert run.returncode == 3, run.stdout + run.stderr
             named = f"{missing.operation} on {missing.resource} {missing.name}"
             assert named in run.stderr, (named, run.stderr)
@@ -282,11 +277,11 @@ def test_the_runbook_with_exactly_the_restore_acls_and_each_one_necessary(
             secure_broker.revoke("User:restore", specs([a for a in needed if a != missing]))
 
         grant("User:restore", specs(needed))
-        run = restore(*args)
+        run = run_restore(*args)
         assert run.returncode == 0, run.stdout + run.stderr
         assert values_of(secure_broker, secure_topic) == written[10:]
         # The sink group was reset: Connect rewrote its file from the restored topic.
-        assert wait_for_line_count([live], 20) == written[10:]
+        assert wait_for_lines([live], 20) == written[10:]
     finally:
         name = connector_name(secure_topic, sink)
         requests.delete(f"{secure_connect.url}/connectors/{name}", timeout=30)
@@ -376,7 +371,7 @@ def test_refused_logins_and_handshakes_are_named_and_nothing_is_sent(
     assert host == "127.0.0.1"
     for case, (bootstrap, properties, message) in cases.items():
         option = ["--command-config", str(properties)] if properties else []
-        run = restore(secure_topic, bootstrap, str(files), "2026-01-01", "--yes", *option)
+        run = run_restore(secure_topic, bootstrap, str(files), "2026-01-01", "--yes", *option)
         assert run.returncode == 3, (case, run.stdout + run.stderr)
         assert run.stderr.startswith(message), (case, run.stderr)
         assert run.stderr.rstrip("\n").endswith("nothing was sent"), (case, run.stderr)

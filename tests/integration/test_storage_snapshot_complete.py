@@ -13,8 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from kafka_connect_backup.supervisor.backup.snapshot import LOCK_NAME, backup_sn
 from kafka_connect_backup.tools.volume import mounted_volume
 from local_config import write_config
 from storage_helpers import StorageEnv, storage_env, tree, unmount_all
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -150,17 +150,25 @@ def kill_mid_rsync(env: StorageEnv, config: Config) -> None:
         start_new_session=True,
     )
     lockfile = env.work / LOCK_NAME
-    deadline = time.monotonic() + 180  # a bound for a busy machine, not a wait
-    while not lockfile.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+
+    def while_running(check: Callable[[], bool]) -> Callable[[], bool]:
+        def probe() -> bool:
+            if check():
+                return True
+            assert proc.poll() is None, f"the run ended early: {proc.returncode}"
+            return False
+
+        return probe
+
+    # Bounds for a busy machine, not waits.
+    eventually(while_running(lockfile.exists), "the run's lock", timeout=180, interval=0.02)
     assert lockfile.exists()
     host = env.mount_point / "alpha.0" / "localhost"  # the killed run's mount, seen from here
 
     def writing() -> bool:
         return host.is_dir() and any(RSYNC_TEMP.match(p.name) for p in host.iterdir())
 
-    while not writing() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
+    eventually(while_running(writing), "rsync's temporary file", timeout=180, interval=0.01)
     assert writing()  # rsync is writing the big file into alpha.0
     # Frozen first, all of them, then killed: an rsync process that outlived its peers by a
     # moment would clean up (delete) its temporary file, which a real kill may not leave time for.

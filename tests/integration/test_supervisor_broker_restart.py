@@ -22,9 +22,9 @@ from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.stop_window import SLOW_STOP_SECONDS
-from kafka_stack import Broker, ConnectWorker, start_broker, start_connect
+from kafka_stack import Broker, ConnectWorker, start_broker, start_connect, wait_running
 from storage_helpers import storage_env
-from supervisor_helpers import Clock, LogCapture, make_config, sink_name, wait_running
+from supervisor_helpers import Clock, LogCapture, make_config, sink_name
 
 pytestmark = pytest.mark.integration
 

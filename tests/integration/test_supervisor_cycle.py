@@ -27,20 +27,18 @@ from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.tools.volume import mounted_volume
-from kafka_helpers import produce_json
+from kafka_helpers import produce_json, read_lines, wait_for_lines
+from kafka_stack import connector_states, wait_running
 from storage_helpers import PASSWORD, storage_env
 from supervisor_helpers import (
     Clock,
     LogCapture,
     ProducerThread,
-    connector_states,
     delete_connectors,
+    held_now,
     make_config,
     next_month_start,
-    read_lines,
     sink_name,
-    wait_for_line_count,
-    wait_running,
 )
 
 pytestmark = pytest.mark.integration
@@ -94,7 +92,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             wait_running(connect_worker.url, names)
             before = {t: produce_json(kafka_broker.bootstrap, t, _records(t, 300)) for t in topics}
             for topic, path in zip(topics, files, strict=True):
-                assert len(wait_for_line_count([path], 300)) == 300, topic
+                assert len(wait_for_lines([path], 300)) == 300, topic
 
             producers = [
                 ProducerThread(kafka_broker.bootstrap, t, prefix=f"during-{t}") for t in topics
@@ -139,7 +137,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
             for topic, path in zip(topics, files, strict=True):
                 expected = before[topic] + during[topic]
                 assert len(during[topic]) > 50
-                lines = wait_for_line_count([path], len(expected))
+                lines = wait_for_lines([path], len(expected))
                 if topic == topics[0]:
                     assert lines == expected
                 else:
@@ -225,7 +223,7 @@ def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
     try:
         Reconciler(config, client).reconcile(old_period)
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
-        assert wait_for_line_count([old_file], 100) == first
+        assert wait_for_lines([old_file], 100) == first
         # The file was written "now" on the test's clock, not on the machine's.
         written = clock.now.timestamp()
         os.utime(old_file, (written, written))
@@ -239,7 +237,7 @@ def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
         assert result.period == new_period and result.compressed == []
 
         second = produce_json(kafka_broker.bootstrap, unique_topic, _records("new", 50))
-        assert wait_for_line_count([new_file], 50) == second
+        assert wait_for_lines([new_file], 50) == second
         assert read_lines(old_file) == first
 
         # The old file goes idle (mtime 31 days back); the current one too, but it is current.
@@ -258,7 +256,7 @@ def test_month_change_starts_a_new_file_and_compresses_the_idle_old_one(
             [gz.name, new_file.name]
         )
         third = produce_json(kafka_broker.bootstrap, unique_topic, _records("newer", 20))
-        assert wait_for_line_count([new_file], 70) == second + third
+        assert wait_for_lines([new_file], 70) == second + third
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()
@@ -297,7 +295,7 @@ def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
         try:
             Reconciler(config, client).reconcile("2026-10")
             first = produce_json(kafka_broker.bootstrap, unique_topic, _records("old", 100))
-            assert wait_for_line_count([old_file], 100) == first
+            assert wait_for_lines([old_file], 100) == first
 
             no_margin = staging.Margin(bytes=0, fraction=0.0)
             result = Cycle(config, client, Metrics(), clock=clock, staging_margin=no_margin).run()
@@ -316,7 +314,7 @@ def test_month_boundary_inside_a_cycle_resumes_on_the_file_that_was_staged(
                 assert (alpha / old_file.name).read_text().splitlines() == first
 
             more = produce_json(kafka_broker.bootstrap, unique_topic, _records("more", 10))
-            assert wait_for_line_count([old_file], 110) == first + more
+            assert wait_for_lines([old_file], 110) == first + more
         finally:
             delete_connectors(connect_worker.url, f"-{sink}")
             client.close()
@@ -356,7 +354,7 @@ def test_verify_deep_agrees_with_a_transactional_topic_whose_log_starts_above_0(
                 bootstrap_servers=kafka_broker.bootstrap,
                 sinkFormat=fmt,
             )
-            supervisor = Supervisor(config, http=False)
+            supervisor = Supervisor(config, http=False, clock=held_now())  # one sink file
             try:
                 assert supervisor.run_once().ok  # creates the connector
                 if fmt == "envelope":  # the same records serve both backups
@@ -373,7 +371,7 @@ def test_verify_deep_agrees_with_a_transactional_topic_whose_log_starts_above_0(
                             producer.produce(topic, b'{"n":%d}' % index, partition=index % 2)
                         producer.commit_transaction(30)
                 live = next(sink_path.glob("*.sink"))
-                assert len(wait_for_line_count([live], 12)) == 12
+                assert len(wait_for_lines([live], 12)) == 12
                 assert supervisor.run_once().ok
                 with mounted_volume(config.backup, allow_init=False) as volume:
                     alpha0 = volume.snapshot_root / "alpha.0"

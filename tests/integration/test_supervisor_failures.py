@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,16 @@ from kafka_connect_backup.supervisor.cycle import Cycle, CycleResult
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.tools import fuse
 from kafka_connect_backup.tools.volume import mounted_volume
-from kafka_helpers import produce_json
-from kafka_stack import ConnectWorker
+from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import ConnectWorker, connector_states, wait_running
 from storage_helpers import PASSWORD, StorageEnv, mount_tmpfs, storage_env
 from supervisor_helpers import (
+    Clock,
     LogCapture,
-    connector_states,
     delete_connectors,
+    held_now,
     make_config,
     sink_name,
-    wait_for_line_count,
-    wait_running,
 )
 
 pytestmark = pytest.mark.integration
@@ -82,18 +80,18 @@ def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
         topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=own_worker.url
     )
     names = connector_names(config)
-    path = sink_file(
-        sink_path, unique_topic, sink, period_of(datetime.now(UTC), config.sink_rotation)
-    )
+    clock = held_now()
+    period = period_of(clock(), config.sink_rotation)
+    path = sink_file(sink_path, unique_topic, sink, period)
     client = ConnectClient(own_worker.url, attempts=3, backoff_initial=0.1, backoff_max=0.5)
-    Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
+    Reconciler(config, client).reconcile(period)
     first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 100))
-    assert wait_for_line_count([path], 100) == first
+    assert wait_for_lines([path], 100) == first
 
     own_worker.stop()
     logs = LogCapture()
     metrics = Metrics()
-    cycle = Cycle(config, client, metrics)
+    cycle = Cycle(config, client, metrics, clock=clock)
     result = cycle.run()
     _assert_failed_clearly(result, logs, metrics, "connect_unreachable", "stop")
     assert "connect container" in logs.events("cycle.failed")[0]["fix"]
@@ -108,17 +106,20 @@ def test_connect_unreachable_at_cycle_start_then_next_cycle_recovers(
     assert result.stopped == [] and result.resumed == names
     wait_running(own_worker.url, names)
     second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 100))
-    assert wait_for_line_count([path], 200) == first + second
+    assert wait_for_lines([path], 200) == first + second
     assert 'kcb_cycles_total{result="success"} 1.0' in metrics.render().decode()
 
 
-def _sunk_topic(kafka_broker, connect_worker, topic: str, config: Config) -> tuple[Path, list[str]]:
-    period = period_of(datetime.now(UTC), config.sink_rotation)
+def _sunk_topic(
+    kafka_broker, connect_worker, topic: str, config: Config, clock: Clock
+) -> tuple[Path, list[str]]:
+    """The topic's connector declared on `clock`'s period and 200 records in its file."""
+    period = period_of(clock(), config.sink_rotation)
     with ConnectClient(connect_worker.url) as client:
         Reconciler(config, client).reconcile(period)
     path = sink_file(config.sink_path, topic, config.sink_name, period)
     lines = produce_json(kafka_broker.bootstrap, topic, _records("x", 200))
-    assert wait_for_line_count([path], 200) == lines
+    assert wait_for_lines([path], 200) == lines
     return path, lines
 
 
@@ -154,10 +155,11 @@ def test_backup_target_not_mounted_fails_clearly_and_connectors_resume(
     plain_target.mkdir()
     target = str(plain_target)
     with _backup_case(tmp_path, connect_worker, unique_topic, targetDir=target) as (env, config):
-        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        clock = held_now()
+        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config, clock)
         logs, metrics = LogCapture(), Metrics()
         with ConnectClient(connect_worker.url) as client:
-            result = Cycle(config, client, metrics).run()
+            result = Cycle(config, client, metrics, clock=clock).run()
         _assert_failed_clearly(result, logs, metrics, "target_not_mounted", "backup")
         assert str(plain_target) in logs.events("cycle.failed")[0]["error"]
         assert result.resumed == connector_names(config)
@@ -173,20 +175,21 @@ def test_wrong_password_on_existing_volume_changes_nothing_and_next_cycle_recove
     kafka_broker, connect_worker, unique_topic, tmp_path: Path
 ) -> None:
     with _backup_case(tmp_path, connect_worker, unique_topic) as (env, config):
-        _path, _lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        clock = held_now()
+        _path, _lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config, clock)
         with ConnectClient(connect_worker.url) as client:
-            assert Cycle(config, client, Metrics()).run().ok  # creates the volume
+            assert Cycle(config, client, Metrics(), clock=clock).run().ok  # creates the volume
             before = _tree_digest(env.target)
             env.password_file.write_text(WRONG_PASSWORD + "\n")
             logs, metrics = LogCapture(), Metrics()
-            result = Cycle(config, client, metrics).run()
+            result = Cycle(config, client, metrics, clock=clock).run()
             _assert_failed_clearly(result, logs, metrics, "wrong_password", "backup")
             assert _tree_digest(env.target) == before
             assert not fuse.is_mount_point(env.mount_point)
             wait_running(connect_worker.url, connector_names(config))
 
             env.password_file.write_text(PASSWORD + "\n")
-            again = Cycle(config, client, Metrics()).run()
+            again = Cycle(config, client, Metrics(), clock=clock).run()
             assert again.ok, again.summary()
 
 
@@ -194,13 +197,14 @@ def test_rsnapshot_lock_held_fails_clearly_and_connectors_resume(
     kafka_broker, connect_worker, unique_topic, tmp_path: Path
 ) -> None:
     with _backup_case(tmp_path, connect_worker, unique_topic) as (env, config):
-        _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        clock = held_now()
+        _sunk_topic(kafka_broker, connect_worker, unique_topic, config, clock)
         env.work.mkdir(parents=True, exist_ok=True)
         lock = env.work / LOCK_NAME
         lock.write_text(f"{os.getpid()}\n")  # a live process holds the lock
         logs, metrics = LogCapture(), Metrics()
         with ConnectClient(connect_worker.url) as client:
-            result = Cycle(config, client, metrics).run()
+            result = Cycle(config, client, metrics, clock=clock).run()
         _assert_failed_clearly(result, logs, metrics, "rsnapshot_locked", "backup")
         assert lock.exists()  # never removed behind the holder's back
         assert not fuse.is_mount_point(env.mount_point)
@@ -289,9 +293,11 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
 ) -> None:
     with _backup_case(tmp_path, connect_worker, unique_topic, target_size="4m") as (env, config):
         names = connector_names(config)
-        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config)
+        clock = held_now()
+        path, lines = _sunk_topic(kafka_broker, connect_worker, unique_topic, config, clock)
         with ConnectClient(connect_worker.url) as client:
-            first = Cycle(config, client, Metrics()).run()  # creates the volume, alpha.0
+            # Creates the volume, alpha.0.
+            first = Cycle(config, client, Metrics(), clock=clock).run()
             assert first.ok, first.summary()
             with mounted_volume(config.backup, allow_init=False) as volume:
                 previous = _tree_digest(volume.snapshot_root / "alpha.0")
@@ -300,7 +306,7 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
             sink_before = _tree_digest(env.sink)
 
             logs, metrics = LogCapture(), Metrics()
-            result = Cycle(failing, client, metrics).run()
+            result = Cycle(failing, client, metrics, clock=clock).run()
         _assert_failed_clearly(result, logs, metrics, cause, "backup")
         event = logs.events("cycle.failed")[0]
         if cause == "target_missing":
@@ -333,7 +339,7 @@ def test_backup_failure_in_a_cycle_is_clear_resumes_connect_and_deletes_nothing(
                 assert not [p.name for p in host.iterdir() if p.name.startswith(".")]
         # Connect sinks again.
         more = produce_json(kafka_broker.bootstrap, unique_topic, _records("y", 20))
-        assert wait_for_line_count([path], 220) == lines + more
+        assert wait_for_lines([path], 220) == lines + more
 
 
 def test_a_missing_sink_path_fails_the_cycle_at_once_and_stops_nothing(
@@ -350,10 +356,11 @@ def test_a_missing_sink_path_fails_the_cycle_at_once_and_stops_nothing(
     client = ConnectClient(connect_worker.url)
     try:
         # Its connector exists (its task cannot open its file): the cycle must not wait for it.
-        Reconciler(config, client).reconcile(period_of(datetime.now(UTC), config.sink_rotation))
+        clock = held_now()
+        Reconciler(config, client).reconcile(period_of(clock(), config.sink_rotation))
         logs = LogCapture()
         metrics = Metrics()
-        result = Cycle(config, client, metrics).run()
+        result = Cycle(config, client, metrics, clock=clock).run()
         _assert_failed_clearly(result, logs, metrics, "sink_path_missing", "stop")
         assert result.error == (
             f"sinkPath {tmp_path / 'not-mounted'} does not exist or is not a directory"

@@ -23,17 +23,11 @@ from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.health import HealthServer, is_loopback
 from kafka_connect_backup.supervisor.metrics import Metrics
-from kafka_helpers import produce_json
-from kafka_stack import free_port
+from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import free_port, wait_running
 from local_config import write_config
-from supervisor_helpers import (
-    LogCapture,
-    config_data,
-    delete_connectors,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from supervisor_helpers import LogCapture, config_data, delete_connectors, held_now, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +61,8 @@ def test_health_metrics_status_and_backup_now(
     names = connector_names(config)
     base = f"http://127.0.0.1:{port}"
     LogCapture()
-    supervisor = Supervisor(config)
+    clock = held_now()
+    supervisor = Supervisor(config, clock=clock)
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()
     try:
@@ -81,11 +76,9 @@ def test_health_metrics_status_and_backup_now(
         assert _metric(before.text, "kcb_last_success_timestamp_seconds") == 0.0
         assert 'kcb_reconcile_actions_total{action="created"} 1.0' in before.text
 
-        path = sink_file(
-            sink_path, unique_topic, sink, period_of(supervisor.clock(), config.sink_rotation)
-        )
+        path = sink_file(sink_path, unique_topic, sink, period_of(clock(), config.sink_rotation))
         lines = produce_json(kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50)])
-        assert wait_for_line_count([path], 50) == lines
+        assert wait_for_lines([path], 50) == lines
 
         started = time.time()
         answer = requests.post(f"{base}/backup-now", params={"wait": "1"}, timeout=120)
@@ -127,10 +120,12 @@ def test_health_metrics_status_and_backup_now(
         # Without waiting: accepted at once, the loop runs it.
         quick = requests.post(f"{base}/backup-now", timeout=10)
         assert quick.status_code == 202 and quick.json()["accepted"] is True
-        deadline = time.monotonic() + 60
-        while requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"] < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(
+            lambda: requests.get(f"{base}/status", timeout=10).json()["cyclesCompleted"],
+            "a third completed cycle",
+            timeout=60,
+            until=lambda completed: completed >= 3,
+        )
     finally:
         supervisor.request_stop()
         loop.join(60)
@@ -164,7 +159,7 @@ def test_health_metrics_status_and_backup_now(
         more = produce_json(
             kafka_broker.bootstrap, unique_topic, [{"id": i} for i in range(50, 60)]
         )
-        assert wait_for_line_count([path], 60) == lines + more
+        assert wait_for_lines([path], 60) == lines + more
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
 

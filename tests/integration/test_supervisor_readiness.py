@@ -5,7 +5,6 @@ worker is gone or the URL answers but is no Connect; liveness (`/healthz`) unaff
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +16,10 @@ import requests
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_stack import ConnectWorker, free_port
+from kafka_stack import ConnectWorker, free_port, wait_running
 from local_config import write_config
-from supervisor_helpers import LogCapture, config_data, sink_name, wait_running
+from supervisor_helpers import LogCapture, config_data, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,13 @@ def _get(base: str, path: str) -> tuple[int, dict[str, Any]]:
 
 
 def _wait_for(base: str, path: str, code: int, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: tuple[int, dict[str, Any]] = (0, {})
-    while time.monotonic() < deadline:
-        seen = _get(base, path)
-        if seen[0] == code:
-            return seen[1]
-        time.sleep(0.2)
-    pytest.fail(f"{path} did not answer {code} within {timeout:.0f}s: {seen}")
+    seen = eventually(
+        lambda: _get(base, path),
+        f"{path} to answer {code}",
+        timeout=timeout,
+        until=lambda seen: seen[0] == code,
+    )
+    return seen[1]
 
 
 def test_ready_through_a_cycle_unready_without_connect_alive_all_along(

@@ -17,30 +17,16 @@ from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.layout.sinkfiles import connector_name, period_of, sink_file
 from kafka_connect_backup.supervisor.daemon import Supervisor
-from kafka_helpers import produce_json
-from kafka_stack import ConnectWorker
-from supervisor_helpers import (
-    LogCapture,
-    connector_states,
-    delete_connectors,
-    make_config,
-    sink_name,
-    wait_for_line_count,
-    wait_running,
-)
+from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import ConnectWorker, connector_states, wait_running
+from supervisor_helpers import LogCapture, delete_connectors, held_now, make_config, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 def _records(prefix: str, count: int) -> list[dict[str, object]]:
     return [{"id": f"{prefix}-{i}", "utcTime": "2026-11-02T08:00:00Z"} for i in range(count)]
-
-
-def _wait(predicate, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
 
 
 def test_supervisor_recreates_connectors_after_a_connect_restart(
@@ -53,22 +39,21 @@ def test_supervisor_recreates_connectors_after_a_connect_restart(
         topics=[unique_topic], sink=sink, sink_path=sink_path, connect_url=own_worker.url
     )
     logs = LogCapture()
-    supervisor = Supervisor(config, http=False)
+    clock = held_now()
+    supervisor = Supervisor(config, http=False, clock=clock)
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()
     name = connector_name(unique_topic, sink)
-    path = sink_file(
-        sink_path, unique_topic, sink, period_of(datetime.now(UTC), config.sink_rotation)
-    )
+    path = sink_file(sink_path, unique_topic, sink, period_of(clock(), config.sink_rotation))
     try:
         wait_running(own_worker.url, [name])
         first = produce_json(kafka_broker.bootstrap, unique_topic, _records("a", 300))
-        assert wait_for_line_count([path], 300) == first
+        assert wait_for_lines([path], 300) == first
 
         own_worker.restart()  # standalone: the connector is gone after this
         wait_running(own_worker.url, [name])
         second = produce_json(kafka_broker.bootstrap, unique_topic, _records("b", 300))
-        assert wait_for_line_count([path], 600) == first + second
+        assert wait_for_lines([path], 600) == first + second
     finally:
         supervisor.request_stop()
         loop.join(60)
@@ -107,7 +92,12 @@ def test_reconcile_fixes_wrong_config_resumes_paused_and_respects_holds(
         requests.put(f"{connect_worker.url}/connectors/{names[1]}/pause", timeout=10)
         client.stop(names[2])
         client.put_config(stray, dict(desired[names[0]], name=stray))
-        _wait(lambda: connector_states(connect_worker.url, names[1:])[names[1]][0] == "PAUSED")
+        eventually(
+            lambda: connector_states(connect_worker.url, [names[1]])[names[1]],
+            f"{names[1]} PAUSED",
+            timeout=30,
+            until=lambda state: state[0] == "PAUSED",
+        )
         journal = tmp_path / "restore-journal.json"
         journal.write_text("{}")
         place_holds(tmp_path, [names[2]], "test", journal)
@@ -148,7 +138,12 @@ def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
     logs = LogCapture()
     try:
         assert reconciler.reconcile(period).created == [name]
-        _wait(lambda: "FAILED" in connector_states(connect_worker.url, [name])[name][1])
+        eventually(
+            lambda: connector_states(connect_worker.url, [name])[name],
+            f"a FAILED task of {name}",
+            timeout=30,
+            until=lambda state: "FAILED" in state[1],
+        )
         sink_path.mkdir()
         result = reconciler.reconcile(period)
         assert result.restarted == [name]
@@ -157,7 +152,7 @@ def test_reconcile_restarts_a_failed_task_once_its_cause_is_gone(
         assert restarted and "not-yet" in restarted[0]["trace"]
         lines = produce_json(kafka_broker.bootstrap, unique_topic, _records("r", 20))
         path = sink_file(sink_path, unique_topic, sink, period)
-        assert wait_for_line_count([path], 20) == lines
+        assert wait_for_lines([path], 20) == lines
     finally:
         delete_connectors(connect_worker.url, f"-{sink}")
         client.close()
@@ -178,7 +173,9 @@ def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
     loop.start()
     name = connector_name(unique_topic, sink)
     try:
-        _wait(lambda: bool(logs.events("reconcile.waiting_for_connect")))
+        eventually(
+            lambda: logs.events("reconcile.waiting_for_connect"), "a waiting event", timeout=30
+        )
         time.sleep(2)  # several reconcile rounds against the closed port
         worker.start()
         wait_running(worker.url, [name])
@@ -194,7 +191,7 @@ def test_a_connect_still_starting_is_waited_for_not_counted_as_a_failure(
 
         # Once Connect has answered, losing it is an error again, logged and counted.
         worker.stop()
-        _wait(lambda: bool(logs.events("reconcile.failed")))
+        eventually(lambda: logs.events("reconcile.failed"), "a reconcile.failed event", timeout=30)
         failed = logs.events("reconcile.failed")[0]
         assert failed["cause"] == "connect_unreachable" and failed["level"] == "error"
         metrics = supervisor.metrics.render().decode()

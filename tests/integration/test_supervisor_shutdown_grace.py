@@ -24,15 +24,9 @@ from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.tools import fuse, rsnapshot
 from kafka_connect_backup.tools.rsnapshot import RsnapshotStopped
 from kafka_connect_backup.tools.volume import mounted_volume
+from kafka_stack import connector_states, wait_running
 from storage_helpers import StorageEnv, storage_env, tree, wait_for_copy
-from supervisor_helpers import (
-    LogCapture,
-    connector_states,
-    delete_connectors,
-    make_config,
-    sink_name,
-    wait_running,
-)
+from supervisor_helpers import Clock, LogCapture, delete_connectors, make_config, sink_name
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +214,8 @@ def test_cycle_stopped_in_its_copy_is_aborted_and_resumes_connect(
     logs, metrics = LogCapture(), Metrics()
     try:
         with ConnectClient(connect_worker.url) as client:
-            result = Cycle(config, client, metrics, should_abort=stopper).run()
+            # Mid-March 2026 (not the real clock): the 2026-01 file is an old period's.
+            result = Cycle(config, client, metrics, clock=Clock(), should_abort=stopper).run()
         assert result.aborted and not result.ok and result.step == "backup"
         assert result.cause is None and result.snapshot is None
         assert result.error and "shutdownGraceSeconds" in result.error

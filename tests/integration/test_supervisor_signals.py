@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +16,12 @@ import pytest
 
 from kafka_connect_backup.config import load_config
 from kafka_connect_backup.connect.connectors import connector_names
-from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.tools import fuse
-from kafka_helpers import produce_json
-from kafka_stack import free_port
+from kafka_helpers import produce_json, wait_for_lines
+from kafka_stack import free_port, wait_running
 from local_config import write_config
 from storage_helpers import PASSWORD, storage_env
-from supervisor_helpers import (
-    config_data,
-    connector_states,
-    delete_connectors,
-    sink_name,
-    wait_for_line_count,
-)
+from supervisor_helpers import config_data, delete_connectors, sink_name
 
 pytestmark = pytest.mark.integration
 
@@ -101,9 +92,9 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
         reader = LogReader(process)
         reader.start()
         try:
-            reader.wait_for("connector.created")
-            period = period_of(datetime.now(UTC), config.sink_rotation)
-            path = sink_file(env.sink, unique_topic, sink, period)
+            # The file the supervisor declared, on its own clock (not the test's).
+            path = Path(reader.wait_for("connector.created")["file"])
+            assert path.parent == env.sink and path.name.startswith(f"{unique_topic}-{sink}-")
             lines = produce_json(
                 kafka_broker.bootstrap,
                 unique_topic,
@@ -112,7 +103,7 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
                     for i in range(3000)
                 ],
             )
-            assert len(wait_for_line_count([path], 3000)) == 3000
+            assert len(wait_for_lines([path], 3000)) == 3000
             reader.wait_for(signal_at)
             process.send_signal(signal.SIGTERM)
             code = process.wait(120)
@@ -125,12 +116,7 @@ def test_sigterm_mid_cycle_resumes_connectors_unmounts_and_exits_0(
                 # The running step (mount .. rsnapshot .. verify .. unmount) is finished, not cut.
                 assert "cycle.snapshot_taken" in events and "volume.unmounted" in events
             assert not fuse.is_mount_point(env.mount_point)
-            deadline = time.monotonic() + 30
-            while connector_states(connect_worker.url, names) != {
-                n: ("RUNNING", ["RUNNING"]) for n in names
-            }:
-                assert time.monotonic() < deadline, connector_states(connect_worker.url, names)
-                time.sleep(0.2)
+            wait_running(connect_worker.url, names)
             assert path.read_text().splitlines() == lines
             assert PASSWORD not in "".join(reader.raw)
         finally:

@@ -27,7 +27,8 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_helpers import produce_json, stop_connector, wait_for_lines
 from kafka_stack import free_port
 from local_config import write_config
-from supervisor_helpers import LogCapture, config_data, delete_connectors, sink_name
+from supervisor_helpers import LogCapture, config_data, delete_connectors, held_now, sink_name
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +54,13 @@ def records(first: int, count: int) -> list[dict[str, Any]]:
 
 def wait_for_gauge(base: str, series: str, timeout: float = 60) -> str:
     """GET /metrics until it holds `series` (the loop's first observation); the text."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            metrics = requests.get(f"{base}/metrics", timeout=10).text
-        except requests.ConnectionError:
-            metrics = ""
-        if series in metrics:
-            return metrics
-        assert time.monotonic() < deadline, metrics
-        time.sleep(0.2)
+    return eventually(
+        lambda: requests.get(f"{base}/metrics", timeout=10).text,
+        f"{series} in /metrics",
+        timeout=timeout,
+        until=lambda metrics: series in metrics,
+        ignoring=(requests.ConnectionError,),
+    )
 
 
 def test_status_reports_lag_newest_record_and_health(
@@ -85,7 +83,8 @@ def test_status_reports_lag_newest_record_and_health(
     name = connector_name(unique_topic, sink)
     LogCapture()
     try:
-        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        clock = held_now()  # both supervisors name one sink file
+        assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
         written = produce_json(kafka_broker.bootstrap, unique_topic, records(0, 50))
         live = next(sink_path.glob("*.sink"))
         assert wait_for_lines(live, 50) == written
@@ -117,7 +116,7 @@ def test_status_reports_lag_newest_record_and_health(
         held.release()
 
         # The running supervisor answers the same document, and exports the gauges.
-        supervisor = Supervisor(config)
+        supervisor = Supervisor(config, clock=clock)
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:
@@ -196,7 +195,8 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
     config = load_config(config_path)
     LogCapture()
     try:
-        assert Supervisor(config, http=False).run_once().ok  # creates the connector
+        clock = held_now()  # both supervisors name one sink file
+        assert Supervisor(config, http=False, clock=clock).run_once().ok  # the connector
         producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
         producer.produce(unique_topic, b'{"n":1}', timestamp=T0)
         producer.produce(unique_topic, b'{"n":2}', timestamp=MICROS_BY_MISTAKE)
@@ -212,7 +212,7 @@ def test_a_record_time_no_clock_can_show_ends_neither_status_nor_the_supervisor(
         [topic] = json.loads(result.stdout)["topics"]
         assert topic["newest_record_time"] == "2026-01-01T00:00:00Z"
 
-        supervisor = Supervisor(config)
+        supervisor = Supervisor(config, clock=clock)
         loop = threading.Thread(target=supervisor.run, daemon=True)
         loop.start()
         try:
@@ -265,7 +265,7 @@ def test_one_supervisor_per_data_volume_and_status_without_one(kafka_broker, tmp
         bootstrap_servers=kafka_broker.bootstrap,
     )
     config_path = write_config(tmp_path / "config.yaml", data)
-    lock = sink / ".kcb-supervisor.lock"
+    lock: Path = sink / ".kcb-supervisor.lock"
     first = subprocess.Popen(
         [KCB, "supervise", "--config", str(config_path)],
         stdout=subprocess.DEVNULL,
@@ -273,10 +273,20 @@ def test_one_supervisor_per_data_volume_and_status_without_one(kafka_broker, tmp
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not (lock.exists() and lock.read_text() == f"{first.pid}\n"):
-            assert first.poll() is None and time.monotonic() < deadline, "no lock taken"
-            time.sleep(0.1)
+
+        def holder() -> str | None:
+            if lock.exists():
+                return lock.read_text()
+            assert first.poll() is None, "the first supervisor ended without a lock"
+            return None
+
+        eventually(
+            holder,
+            f"the lock held by pid {first.pid}",
+            timeout=60,
+            until=lambda text: text == f"{first.pid}\n",
+            interval=0.1,
+        )
         holds = (
             f"kcb: another supervisor (pid {first.pid}) is running on the data volume {sink} "
             f"(it holds {lock}): not starting"

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -121,10 +120,13 @@ def test_a_bad_file_is_one_error_naming_it(tmp_path, text, message):
 
 
 def test_the_backup_takes_it_and_the_compressor_leaves_it(tmp_path):
+    # The compressor's clock, fixed after the file's period: with the real clock the file
+    # would be the current period's (never compressed) in January 2026.
+    now = datetime(2026, 5, 1, tzinfo=UTC)
     write_metadata(tmp_path, "sink", META)
     old = tmp_path / "orders-sink-2026-01.sink"
     old.write_text('{"n":1}\n')
-    past = time.time() - 90 * 86400
+    past = now.timestamp() - 90 * 86400
     for path in tmp_path.iterdir():
         os.utime(path, (past, past))
     (tmp_path / ".orders-sink.topic.json.x1.tmp").write_text("{}")  # a write cut short
@@ -134,7 +136,7 @@ def test_the_backup_takes_it_and_the_compressor_leaves_it(tmp_path):
     ]
     result = compress_idle_files(
         tmp_path,
-        now=datetime.now(UTC) + timedelta(days=1),
+        now=now,
         rotation=SinkRotation.MONTHLY,
         idle_days=30,
     )
