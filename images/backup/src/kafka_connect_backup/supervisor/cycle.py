@@ -491,8 +491,9 @@ class Cycle:
             committed=self._committed,
         )
         elapsed = time.monotonic() - began
-        self.metrics.snapshot_duration.set(elapsed)
-        self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)
+        self.metrics.snapshot_step_duration.set(elapsed)
+        self.metrics.snapshot_duration.set(snapshot.snapshot_seconds)
+        self.metrics.rsnapshot_duration_deprecated.set(snapshot.snapshot_seconds)
         self.metrics.backup_files.set(snapshot.files)
         self.metrics.backup_bytes.set(snapshot.bytes)
         self.metrics.backed_up_bytes.inc(snapshot.bytes)
@@ -503,7 +504,7 @@ class Cycle:
             bytes=snapshot.bytes,
             pruned=snapshot.pruned,
             seconds=round(elapsed, 3),
-            rsnapshot_seconds=round(snapshot.rsnapshot_seconds, 3),
+            snapshot_seconds=round(snapshot.snapshot_seconds, 3),
             source=str(source),
         )
         return snapshot

@@ -45,7 +45,7 @@ class SnapshotResult:
     initialised: bool
     files: int  # files in alpha.0 checked against the source
     bytes: int  # their total size
-    rsnapshot_seconds: float  # the copy into .sync, `rsnapshot sync` and `rsnapshot alpha`
+    snapshot_seconds: float  # taking it: the copy into .sync, `rsnapshot sync`, `rsnapshot alpha`
     seconds: float  # the whole step: checks, mount, prune, rsnapshot, verify, unmount
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
@@ -308,7 +308,7 @@ def backup_snapshot(
             raise
         seconds = copied.seconds + synced.seconds + rotated.seconds
         exit_code = max(synced.exit_code, rotated.exit_code)
-        log.info("rsnapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
+        log.info("snapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
         newest = volume.snapshot_root / f"{rsnapshot.LEVEL}.0"
         alpha0 = newest / rsnapshot.HOST_DIR
         # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
@@ -336,7 +336,7 @@ def backup_snapshot(
         initialised=volume.initialised,
         files=verified.files,
         bytes=verified.bytes,
-        rsnapshot_seconds=seconds,
+        snapshot_seconds=seconds,
         seconds=time.monotonic() - start,
         pruned=[p.name for p in pruned],
         rsnapshot_exit_code=exit_code,
