@@ -42,7 +42,7 @@ from kafka_connect_backup.layout.sinkfiles import (
     sink_file,
     sort_key,
 )
-from kafka_connect_backup.supervisor.state import State, load_state, state_path
+from kafka_connect_backup.supervisor.state import SupervisorState, load_state, state_path
 from kafka_connect_backup.supervisor.volume_lock import holder, sink_path_missing
 
 STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
@@ -257,7 +257,7 @@ def _restores(config: Config) -> list[str]:
     return sorted(str(p) for p in directory.iterdir() if is_running_journal(p.name))
 
 
-def _health(config: Config, state: State, now: float) -> tuple[bool, str]:
+def _health(config: Config, state: SupervisorState, now: float) -> tuple[bool, str]:
     bound = STALE_FACTOR * config.restart_timeout_seconds
     missing = sink_path_missing(config)
     if missing is not None:

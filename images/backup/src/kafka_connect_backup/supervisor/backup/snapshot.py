@@ -75,8 +75,8 @@ class SnapshotMismatch(KcbError):
         self.files = files
 
 
-def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
-    """Check that snapshot_dir holds every backed-up file of source_dir with the same size,
+def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
+    """Check that a copy, snapshot_dir, holds every backed-up file of source_dir with the same size,
     modification second and first/last 64 KiB. Raises SnapshotMismatch."""
     problems: dict[str, str] = {}
     files = total = 0
@@ -123,11 +123,11 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
 
 
 def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
-    """verify_snapshot of `.sync/localhost/` before the rotation. A copy that differs is
+    """verify_copy of `.sync/localhost/` before the rotation. A copy that differs is
     removed from `.sync` (its links in the snapshots keep their content), so the next run
     copies it again whatever its size and time say."""
     try:
-        return verify_snapshot(source_dir, sync_host)
+        return verify_copy(source_dir, sync_host)
     except SnapshotMismatch as exc:
         for name in exc.files:
             with contextlib.suppress(OSError):
