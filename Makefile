@@ -6,6 +6,11 @@ export UV_PROJECT_ENVIRONMENT := $(TOOLS)/venv
 export HELM_PLUGINS := $(TOOLS)/helm-plugins
 export PATH := $(TOOLS)/bin:$(TOOLS)/venv/bin:$(PATH)
 PYTEST := $(TOOLS)/venv/bin/pytest
+# Complexity, by radon's count (xenon): no function above C (20), no module averaging above B,
+# the package's average A. Ruff's C901 (pyproject.toml) holds every file to mccabe's 20; radon
+# also counts boolean operators, comprehensions and asserts, so it covers the package alone:
+# a test is a scenario of asserts, not branches, and scripts/ are development tools.
+XENON := xenon --max-absolute C --max-modules B --max-average A images/backup/src/kafka_connect_backup
 
 .PHONY: setup setup-demo lint format test test-unit test-java test-fuzz test-integration test-chart test-images test-e2e demo bench bench-quick images clean
 
@@ -15,11 +20,12 @@ setup:  ## install every tool the project needs into .tools/ (idempotent, cached
 setup-demo:  ## only what `make demo` needs (no Docker, helm or Kubernetes)
 	@scripts/setup.sh demo
 
-lint: setup  ## ruff lint + format check, mypy, the import contracts (pyproject.toml)
+lint: setup  ## ruff lint + format check, mypy, the import contracts, complexity (pyproject.toml)
 	ruff check .
 	ruff format --check .
 	mypy
 	lint-imports
+	$(XENON)
 
 format: setup
 	ruff format .

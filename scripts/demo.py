@@ -218,7 +218,7 @@ def describe(event: dict[str, Any], cipher: Path) -> str | None:
         pruned = event.get("pruned") or []
         return (
             f"  snapshot taken: alpha.0 holds {event['files']} files, {event['bytes']:,} bytes "
-            f"(rsnapshot {event['rsnapshot_seconds']:.2f}s, {event['engine']}"
+            f"(snapshot {event['snapshot_seconds']:.2f}s, {event['engine']}"
             + (f", pruned {', '.join(pruned)}" if pruned else "")
             + f"); ciphertext now {du(cipher):,} bytes"
         )

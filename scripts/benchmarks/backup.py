@@ -94,7 +94,7 @@ PHASE_ENDS = {
     "cycle.compressed": "compress",
     "bench.snapshot_start": "stage",  # logged by this benchmark's snapshot wrapper
     "volume.mounted": "mount",
-    "rsnapshot.done": "prune",  # the copy's and rsnapshot's own time is split out below
+    "snapshot.done": "prune",  # the copy's and rsnapshot's own time is split out below
     "snapshot.verified": "verify",
     "volume.unmounted": "unmount",
     "cycle.done": "finish",
@@ -199,8 +199,8 @@ def phases(events: list[dict[str, Any]], result: CycleResult) -> dict[str, float
             out[phase] = out.get(phase, 0.0) + stamp - last
             last = stamp
     if result.snapshot is not None and "prune" in out:
-        out[COPY] = result.snapshot.rsnapshot_seconds
-        out["prune"] -= result.snapshot.rsnapshot_seconds
+        out[COPY] = result.snapshot.snapshot_seconds
+        out["prune"] -= result.snapshot.snapshot_seconds
     return out
 
 
@@ -465,7 +465,7 @@ def run_point(
                         downtime=outcome.connect_downtime_seconds,
                         observed_downtime=observed,
                         duration=outcome.duration_seconds,
-                        rsnapshot=snap.rsnapshot_seconds if snap else None,
+                        rsnapshot=snap.snapshot_seconds if snap else None,
                         phases=phases(events, outcome),
                         plain_rsync=mirror_seconds,
                         files_in_snapshot=snap.files if snap else 0,

@@ -217,7 +217,7 @@ def run_point(
                     error=outcome.error,
                     duration=outcome.duration_seconds,
                     downtime=outcome.connect_downtime_seconds,
-                    rsnapshot=snap.rsnapshot_seconds if snap else None,
+                    rsnapshot=snap.snapshot_seconds if snap else None,
                     self_peak=sampler.self_peak,
                     child_peak=sampler.child_peak,
                     child_name=sampler.child_name,

@@ -227,7 +227,7 @@ def run(options: SnapshotOptions, work: Path) -> Section:
                     watch = Stopwatch()
                     result = backup_snapshot(config)
                     contender.initial.seconds.append(watch.elapsed)
-                    contender.initial_rsnapshot.seconds.append(result.rsnapshot_seconds)
+                    contender.initial_rsnapshot.seconds.append(result.snapshot_seconds)
                 shutil.rmtree(root / "raw-target", ignore_errors=True)
             # Steady state: Connect appended to the current files since the last snapshot.
             _append(paths, options.current, options.append, appender)
@@ -241,7 +241,7 @@ def run(options: SnapshotOptions, work: Path) -> Section:
                     watch = Stopwatch()
                     result = backup_snapshot(config)
                     contender.steady.seconds.append(watch.elapsed)
-                    contender.steady_rsnapshot.seconds.append(result.rsnapshot_seconds)
+                    contender.steady_rsnapshot.seconds.append(result.snapshot_seconds)
             for root in roots.values():
                 shutil.rmtree(root, ignore_errors=True)
             shutil.rmtree(mirror, ignore_errors=True)

@@ -20,6 +20,7 @@ from kafka_connect_backup.layout.sinkfiles import consumer_group
 from kafka_connect_backup.restore.cli import build_parser
 from kafka_connect_backup.restore.runbook.driver import run_runbook
 from kafka_connect_backup.restore.runbook.steps import RunbookError
+from kafka_connect_backup.restore.validate import settings_from_args
 from kafka_helpers import consume_all, produce_json, start_file_sink, wait_for_lines
 from kafka_stack import connector_states, wait_running
 from storage_helpers import run_restore
@@ -38,8 +39,8 @@ def restore_failing_at(args: list[str], point: str) -> subprocess.CompletedProce
             raise RunbookError(f"injected failure at {point}")
 
     out, err = io.StringIO(), io.StringIO()
-    parsed = build_parser().parse_args(args)
-    code = run_runbook(parsed, out, err, io.StringIO(), fault=fault)
+    settings = settings_from_args(build_parser().parse_args(args), need_sources=False)
+    code = run_runbook(settings, out, err, io.StringIO(), fault=fault)
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 

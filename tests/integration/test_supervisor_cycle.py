@@ -194,7 +194,7 @@ def test_full_cycle_stops_snapshots_resumes_and_loses_no_record(
     assert {e["cycle_id"] for e in cycle_events} == {result.cycle_id}
     names_logged = [e["event"] for e in cycle_events]
     order = ("cycle.start", "connectors.stopped", "connectors.resumed", "cycle.compressed",
-             "rsnapshot.done", "cycle.snapshot_taken", "cycle.done")  # fmt: skip
+             "snapshot.done", "cycle.snapshot_taken", "cycle.done")  # fmt: skip
     assert [names_logged.index(event) for event in order] == sorted(
         names_logged.index(event) for event in order
     )

@@ -290,3 +290,42 @@ def test_the_volume_lock_refuses_a_second_holder_by_pid(tmp_path: Path) -> None:
     volume_lock.acquire(cfg, "a supervisor").release()  # free again
     with pytest.raises(volume_lock.SinkPathMissing):
         volume_lock.acquire(config(tmp_path / "gone"), "a supervisor")
+
+
+def test_every_key_is_camel_case_and_the_old_topic_keys_stay_one_release(tmp_path: Path) -> None:
+    """`kcb status --json` uses camelCase throughout; a topic's snake_case keys of the release
+    before are still written beside them, with the same values, until the next release."""
+    cfg = config(tmp_path)
+    live = tmp_path / "orders-sink-2026-03.sink"
+    live.write_text('{"utcTime":"2026-03-14T11:30:00Z"}\n')
+    [topic] = status.collect(cfg, admin=None, now=NOW)["topics"]
+    assert {
+        "topic": "orders",
+        "connector": "orders-sink",
+        "group": "connect-orders-sink",
+        "lagRecords": None,
+        "newestRecordTime": "2026-03-14T11:30:00Z",
+        "newestRecordAgeSeconds": 1800,
+        "files": 1,
+        "bytes": live.stat().st_size,
+        "currentFile": str(live),
+    }.items() <= topic.items()
+    deprecated = {
+        "lag_records": "lagRecords",
+        "newest_record_time": "newestRecordTime",
+        "newest_record_age_seconds": "newestRecordAgeSeconds",
+        "current_file": "currentFile",
+    }
+    assert deprecated == status.DEPRECATED_TOPIC_KEYS
+    assert {old: topic[old] for old in deprecated} == {
+        old: topic[new] for old, new in deprecated.items()
+    }
+    assert set(topic) == {
+        *deprecated,
+        *deprecated.values(),
+        "topic",
+        "connector",
+        "group",
+        "files",
+        "bytes",
+    }

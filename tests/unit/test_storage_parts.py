@@ -163,7 +163,7 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
 def test_verify_accepts_an_identical_copy(tmp_path: Path) -> None:
     source, copy = _pair(tmp_path)
     assert [p.name for p in rsnapshot.backed_up_files(source)] == ["a-2026-11.sink", "b.sink-1.gz"]
-    result = snapshot.verify_snapshot(source, copy)
+    result = snapshot.verify_copy(source, copy)
     assert (result.files, result.bytes, result.extra) == (2, 200_002, [])
 
 
@@ -183,7 +183,7 @@ def test_verify_rejects_an_incomplete_copy(tmp_path: Path, damage: str) -> None:
     if damage in ("truncated", "changed_tail"):
         os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(KcbError) as caught:
-        snapshot.verify_snapshot(source, copy)
+        snapshot.verify_copy(source, copy)
     assert caught.value.cause == "snapshot_incomplete"
     assert "a-2026-11.sink" in str(caught.value)
 

@@ -134,7 +134,8 @@ def test_metrics_expose_every_documented_series() -> None:
     for name in (
         "kcb_last_success_timestamp_seconds",
         "kcb_cycle_duration_seconds_bucket",
-        "kcb_rsnapshot_duration_seconds",
+        "kcb_snapshot_duration_seconds",
+        "kcb_rsnapshot_duration_seconds",  # the deprecated alias, one more release
         "kcb_connect_downtime_seconds_bucket",
         "kcb_last_connect_downtime_seconds",
         "kcb_backup_bytes",

@@ -30,6 +30,7 @@ from kafka_connect_backup.layout.sinkfiles import connector_name, parse_sink_fil
 from kafka_connect_backup.restore.backup_mount import (
     BackupMountError,
     NoVolumeYet,
+    SnapshotAccess,
     snapshot_access,
 )
 from kafka_connect_backup.restore.sources import SourceError, from_snapshot
@@ -57,40 +58,45 @@ def snapshots_list(args: argparse.Namespace) -> int:
         connector = connector_name(args.topic, sink_name)
     try:
         with snapshot_access(root, config) as access:
-            if not access.root.is_dir():
-                print(
-                    f"kcb: snapshot root {access.root} does not exist: is the backup mounted?",
-                    file=sys.stderr,
-                )
-                return EXIT_UNAVAILABLE
-            snapshots = describe_snapshots(
-                access.root,
-                connector=connector,
-                timestamp_field=args.timestamp_field,
-                read_records=not args.no_range,
-            )
-            if not any(not s.status.quarantined for s in snapshots):
-                if snapshots:  # only set-aside directories: show them, still no snapshot
-                    print(to_json(snapshots) if args.json else render(access.root, snapshots))
-                where = (
-                    f" (the encrypted backup {access.mounted_from}, mounted for this listing: "
-                    "no backup cycle has completed yet, or backup.targetDir / "
-                    "backup.snapshotSubdir point elsewhere)"
-                    if access.mounted_from
-                    else ""
-                )
-                print(f"kcb: {render(access.root, [])}{where}", file=sys.stderr)
-                return EXIT_NO_SNAPSHOT
-            if connector is not None and not any(s.files or s.metadata for s in snapshots):
-                print(f"kcb: {_no_such_topic(access.root, args.topic, connector)}", file=sys.stderr)
-                return EXIT_NO_SNAPSHOT
-            print(to_json(snapshots) if args.json else render(access.root, snapshots))
+            return _list(access, args, connector)
     except NoVolumeYet as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return EXIT_NO_SNAPSHOT
     except BackupMountError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+
+
+def _list(access: SnapshotAccess, args: argparse.Namespace, connector: str | None) -> int:
+    """`snapshots list` on the mounted (or given) snapshot root."""
+    if not access.root.is_dir():
+        print(
+            f"kcb: snapshot root {access.root} does not exist: is the backup mounted?",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    snapshots = describe_snapshots(
+        access.root,
+        connector=connector,
+        timestamp_field=args.timestamp_field,
+        read_records=not args.no_range,
+    )
+    if not any(not s.status.quarantined for s in snapshots):
+        if snapshots:  # only set-aside directories: show them, still no snapshot
+            print(to_json(snapshots) if args.json else render(access.root, snapshots))
+        where = (
+            f" (the encrypted backup {access.mounted_from}, mounted for this listing: "
+            "no backup cycle has completed yet, or backup.targetDir / "
+            "backup.snapshotSubdir point elsewhere)"
+            if access.mounted_from
+            else ""
+        )
+        print(f"kcb: {render(access.root, [])}{where}", file=sys.stderr)
+        return EXIT_NO_SNAPSHOT
+    if connector is not None and not any(s.files or s.metadata for s in snapshots):
+        print(f"kcb: {_no_such_topic(access.root, args.topic, connector)}", file=sys.stderr)
+        return EXIT_NO_SNAPSHOT
+    print(to_json(snapshots) if args.json else render(access.root, snapshots))
     return 0
 
 

@@ -480,17 +480,11 @@ def verify_snapshot(
     sink_name: str | None = None,
     recorded_offsets: RecordedOffsets = marker_offsets,
 ) -> SnapshotCheck:
+    """One snapshot's check: its status, what lies beside localhost/, every file under it (the
+    whole of each with `deep`), and with `deep` alpha.0's record counts against the offsets
+    its marker recorded."""
     root = directory.parent
-    host = directory / HOST_DIR
-    listed = True
-    try:
-        status = snapshot_status(directory)
-        top = sorted(directory.iterdir())
-        entries = _walk(host) if host.is_dir() else []
-    except OSError as exc:  # a directory the filesystem (or its decryption) cannot list
-        where = Path(exc.filename).relative_to(root) if exc.filename else directory.name
-        status = Status(State.INCOMPLETE, f"cannot be listed: {exc.strerror or exc} ({where})")
-        top, entries, listed = [], [], False
+    status, top, entries, listed = _listing(directory)
     check = SnapshotCheck(directory.name, status)
     problem = _status_problem(status)
     if problem:
@@ -503,47 +497,81 @@ def verify_snapshot(
                     f"not part of a snapshot (only {HOST_DIR}/ and {MARKER_NAME} belong here)",
                 )
             )
-    if listed and not host.is_dir():
+    if listed and not (directory / HOST_DIR).is_dir():
         check.problems.append(
             Problem(f"{directory.name}/{HOST_DIR}", "missing: the snapshot holds no backed-up file")
         )
     topics: dict[str, TopicCheck] = {}
     for path in entries:
-        where = str(path.relative_to(root))
-        stray = _stray(path)
-        if stray is not None:
-            check.problems.append(Problem(where, stray))
-        name = parse_sink_file(path)
-        if stray is None and name is None and is_metadata_name(path.name) and path.is_file():
-            try:
-                read_metadata(path)
-            except MetadataError as exc:
-                check.problems.append(Problem(where, f"unreadable topic metadata: {exc}"))
-            continue
-        if stray is not None or name is None:  # a stray, or a directory
-            continue
-        topic = topics.get(name.stem)
-        if topic is None:
-            topic = topics[name.stem] = TopicCheck(
-                name.stem, _topic(name.stem, sink_name), lines=0 if deep else None
-            )
-        envelope = name.sink_format is SinkFormat.ENVELOPE
-        file_check, problems = _check_file(
-            path, root, name.stem, name.compressed, deep, topic.exact if envelope else None
-        )
-        check.files.append(file_check)
-        check.problems.extend(Problem(where, p) for p in problems)
-        topic.files += 1
-        topic.value_files += not envelope
-        if deep and file_check.lines is None:
-            topic.unread += 1
-        elif topic.lines is not None and file_check.lines is not None:
-            topic.lines += file_check.lines
+        _check_entry(check, topics, path, root, deep=deep, sink_name=sink_name)
     check.topics = sorted(topics.values(), key=lambda t: t.connector)
     if deep and directory.name == NEWEST_SNAPSHOT:
         for topic in check.topics:
             _compare_offsets(check, directory, topic, recorded_offsets)
     return check
+
+
+def _listing(directory: Path) -> tuple[Status, list[Path], list[Path], bool]:
+    """The snapshot's status, its top-level entries and everything under localhost/; an
+    incomplete status and nothing listed when the filesystem (or its decryption) cannot list
+    it."""
+    host = directory / HOST_DIR
+    try:
+        status = snapshot_status(directory)
+        top = sorted(directory.iterdir())
+        entries = _walk(host) if host.is_dir() else []
+    except OSError as exc:
+        where = Path(exc.filename).relative_to(directory.parent) if exc.filename else directory.name
+        return (
+            Status(State.INCOMPLETE, f"cannot be listed: {exc.strerror or exc} ({where})"),
+            [],
+            [],
+            False,
+        )
+    return status, top, entries, True
+
+
+def _check_entry(
+    check: SnapshotCheck,
+    topics: dict[str, TopicCheck],
+    path: Path,
+    root: Path,
+    *,
+    deep: bool,
+    sink_name: str | None,
+) -> None:
+    """One entry under localhost/: a stray is a problem, a metadata file must read, a sink
+    file is checked and counted to its topic; a directory is nothing."""
+    where = str(path.relative_to(root))
+    stray = _stray(path)
+    if stray is not None:
+        check.problems.append(Problem(where, stray))
+        return
+    name = parse_sink_file(path)
+    if name is None:
+        if is_metadata_name(path.name) and path.is_file():
+            try:
+                read_metadata(path)
+            except MetadataError as exc:
+                check.problems.append(Problem(where, f"unreadable topic metadata: {exc}"))
+        return
+    topic = topics.get(name.stem)
+    if topic is None:
+        topic = topics[name.stem] = TopicCheck(
+            name.stem, _topic(name.stem, sink_name), lines=0 if deep else None
+        )
+    envelope = name.sink_format is SinkFormat.ENVELOPE
+    file_check, problems = _check_file(
+        path, root, name.stem, name.compressed, deep, topic.exact if envelope else None
+    )
+    check.files.append(file_check)
+    check.problems.extend(Problem(where, p) for p in problems)
+    topic.files += 1
+    topic.value_files += not envelope
+    if deep and file_check.lines is None:
+        topic.unread += 1
+    elif topic.lines is not None and file_check.lines is not None:
+        topic.lines += file_check.lines
 
 
 def _compare_offsets(

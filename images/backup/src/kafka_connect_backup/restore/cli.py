@@ -36,7 +36,7 @@ from kafka_connect_backup.core.exit_codes import (
     raise_interrupt,
 )
 from kafka_connect_backup.core.units import counted
-from kafka_connect_backup.kafka.admin import TopicInfo
+from kafka_connect_backup.kafka.admin import KafkaAdmin, TopicInfo
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
 from kafka_connect_backup.layout.names import RESTORE_DIR
 from kafka_connect_backup.layout.sinkfiles import consumer_group
@@ -59,9 +59,16 @@ from kafka_connect_backup.restore.pipeline import (
     snapshot_settings,
     source_metadata,
 )
-from kafka_connect_backup.restore.runbook.step_names import STEP_NAMES
+from kafka_connect_backup.restore.plan import Plan
+from kafka_connect_backup.restore.sources import SourceFile
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.summary import STDOUT, PhaseClock, Summary
-from kafka_connect_backup.restore.target import consequences, read_target
+from kafka_connect_backup.restore.target import (
+    Consequences,
+    TargetState,
+    consequences,
+    read_target,
+)
 from kafka_connect_backup.restore.validate import Settings
 
 
@@ -224,72 +231,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def restore(
-    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, json_out: TextIO
-) -> int:
-    settings = validate.settings_from_args(args, need_sources=True)
-    with snapshot_settings(settings, args.snapshot_root) as readable:
-        return _restore(readable, args, out, err, stdin, json_out)
+def restore(settings: Settings, out: TextIO, err: TextIO, stdin: TextIO, json_out: TextIO) -> int:
+    with snapshot_settings(settings, settings.given_snapshot_root) as readable:
+        return _restore(readable, out, err, stdin, json_out)
 
 
-def _restore(
-    settings: Settings,
-    args: argparse.Namespace,
-    out: TextIO,
-    err: TextIO,
-    stdin: TextIO,
-    json_out: TextIO,
-) -> int:
+def _restore(settings: Settings, out: TextIO, err: TextIO, stdin: TextIO, json_out: TextIO) -> int:
     clock = PhaseClock()
     progress = Progress(err)
+    dry_run_out = out if settings.dry_run else None
     sources = resolve_sources(settings, err)
-    admin = None if args.dry_run else check_kafka(settings, create=args.create_topic)
-    reader = dry_run_admin(settings, out) if admin is None else admin
-    target = None if reader is None else read_target(reader, settings.topic)
-    if admin is not None and target is not None:
-        refuse_duplicates(target, append=settings.append)
-    saved = source_metadata(sources)
-    metadata = saved[1] if saved else None
-    # A topic created here takes the saved shape of the envelope files' topic unless given.
-    create = TopicInfo(
-        settings.topic,
-        args.partitions or (metadata.partitions if metadata else 1),
-        args.replication_factor or (metadata.replication_factor if metadata else 1),
-        settings.topic_configs(metadata.configs) if metadata else {},
-    )
-    if reader is not None and target is not None and args.create_topic and not target.partitions:
-        check_creatable(reader, create, dry_run_out=out if args.dry_run else None)
-    partitions = target.partitions if target is not None and target.partitions else None
+    admin, reader, target = _open_target(settings, out)
+    create = _created_topic(settings, sources)
+    if (
+        reader is not None
+        and target is not None
+        and settings.create_topic
+        and not target.partitions
+    ):
+        check_creatable(reader, create, dry_run_out=dry_run_out)
     clock.lap("prepare")
     plan = make_plan(
-        settings,
-        sources,
-        progress,
-        # A dry run that could not read the target: as a created topic would be.
-        target_partitions=partitions
-        or (create.partitions if args.create_topic or reader is None else None),
+        settings, sources, progress, target_partitions=_scan_partitions(settings, target, create)
     )
     clock.lap("scan")
-    describe_plan(settings, plan, out, dry_run=args.dry_run)
+    describe_plan(settings, plan, out, dry_run=settings.dry_run)
     if reader is not None:
-        check_record_sizes(reader, plan, settings.topic, dry_run_out=out if args.dry_run else None)
-    effects = None
-    if target is not None:
-        effects = consequences(
-            target,
-            plan,
-            recreate=False,
-            sink_group=consumer_group(settings.topic, settings.sink_name),
-            copy="they stay in the source files",
-            append=settings.append,
-        )
-        print_consequences(effects, out)
-        if target.records and not settings.append:
-            print("  a real run refuses this: the topic holds records (see --append)", file=out)
-        partitions = target.partitions or (args.partitions or 1)
-        warning = key_order_warning(settings, partitions, plan)
-        if warning:
-            print(warning, file=out)
+        check_record_sizes(reader, plan, settings.topic, dry_run_out=dry_run_out)
+    effects = None if target is None else _show_effects(settings, target, plan, out)
     if admin is None or plan.matched == 0:
         if admin is not None:
             print("nothing to send: no record in the window", file=out)
@@ -298,28 +267,88 @@ def _restore(
             None,
             settings.window.describe(),
             plan,
-            dry_run=args.dry_run,
+            dry_run=settings.dry_run,
             target=effects.as_dict() if effects else None,
         )
         clock.lap("checks")
         summary.phases = clock.phases
-        return finish(summary, args.summary_json, out, json_out)
-    confirm(args.yes, stdin, out)
-    if args.create_topic and admin.describe(settings.topic) is None:
-        info = create
-        configs = f", configs {info.configs}" if info.configs else ""
-        print(
-            f"creating topic {settings.topic} ({counted(info.partitions, 'partition')}, "
-            f"replication factor {info.replication_factor}{configs})",
-            file=out,
-        )
-        admin.create(info)
+        return finish(summary, settings.summary_json, out, json_out)
+    confirm(settings.yes, stdin, out)
+    if settings.create_topic and admin.describe(settings.topic) is None:
+        _create_topic(admin, create, out)
     clock.lap("checks")
     summary = send(settings, plan, progress)
     clock.lap("send")
     summary.phases = clock.phases
     summary.target = effects.as_dict() if effects else None
-    return finish(summary, args.summary_json, out, json_out)
+    return finish(summary, settings.summary_json, out, json_out)
+
+
+def _open_target(
+    settings: Settings, out: TextIO
+) -> tuple[KafkaAdmin | None, KafkaAdmin | None, TargetState | None]:
+    """The Admin client (None in a dry run), the one the target is read through (a dry run's
+    read-only one, None when Kafka does not answer) and the target topic as it is."""
+    admin = None if settings.dry_run else check_kafka(settings, create=settings.create_topic)
+    reader = dry_run_admin(settings, out) if admin is None else admin
+    target = None if reader is None else read_target(reader, settings.topic)
+    if admin is not None and target is not None:
+        refuse_duplicates(target, append=settings.append)
+    return admin, reader, target
+
+
+def _scan_partitions(
+    settings: Settings, target: TargetState | None, create: TopicInfo
+) -> int | None:
+    """The partitions the plan assigns records to: the target's; a created topic's, and a dry
+    run's that could not read the target, as the created topic would be."""
+    if target is not None and target.partitions:
+        return target.partitions
+    if settings.create_topic or target is None:
+        return create.partitions
+    return None
+
+
+def _created_topic(settings: Settings, sources: list[SourceFile]) -> TopicInfo:
+    """A topic created here takes the saved shape of the envelope files' topic unless given."""
+    saved = source_metadata(sources)
+    metadata = saved[1] if saved else None
+    return TopicInfo(
+        settings.topic,
+        settings.partitions or (metadata.partitions if metadata else 1),
+        settings.replication_factor or (metadata.replication_factor if metadata else 1),
+        settings.topic_configs(metadata.configs) if metadata else {},
+    )
+
+
+def _show_effects(settings: Settings, target: TargetState, plan: Plan, out: TextIO) -> Consequences:
+    """What the replay does to the target topic, said before the question."""
+    effects = consequences(
+        target,
+        plan,
+        recreate=False,
+        sink_group=consumer_group(settings.topic, settings.sink_name),
+        copy="they stay in the source files",
+        append=settings.append,
+    )
+    print_consequences(effects, out)
+    if target.records and not settings.append:
+        print("  a real run refuses this: the topic holds records (see --append)", file=out)
+    partitions = target.partitions or (settings.partitions or 1)
+    warning = key_order_warning(settings, partitions, plan)
+    if warning:
+        print(warning, file=out)
+    return effects
+
+
+def _create_topic(admin: KafkaAdmin, info: TopicInfo, out: TextIO) -> None:
+    configs = f", configs {info.configs}" if info.configs else ""
+    print(
+        f"creating topic {info.name} ({counted(info.partitions, 'partition')}, "
+        f"replication factor {info.replication_factor}{configs})",
+        file=out,
+    )
+    admin.create(info)
 
 
 @contextmanager
@@ -362,11 +391,14 @@ def _run(
     if args.summary_json is not None and str(args.summary_json) == STDOUT:
         out = err  # stdout carries the JSON alone
     try:
-        if args.runbook or args.step:
+        # The edge: the command line becomes one checked Settings; nothing below reads args.
+        runbook = bool(args.runbook or args.step)
+        settings = validate.settings_from_args(args, need_sources=not runbook)
+        if runbook:
             from kafka_connect_backup.restore.runbook.driver import run_runbook
 
-            return run_runbook(args, out, err, stdin, json_out=json_out)
-        return restore(args, out, err, stdin, json_out)
+            return run_runbook(settings, out, err, stdin, json_out=json_out)
+        return restore(settings, out, err, stdin, json_out)
     except RestoreError as exc:
         print(exc.render(), file=err)
         return exc.exit_code

@@ -139,6 +139,12 @@ class ExactState:
     after_values: bool = False
     first_offset: dict[int, int] = field(default_factory=dict)  # per source partition
 
+    @property
+    def unbounded(self) -> bool:
+        """No time bound at all (--from-offset alone): a record without a timestamp is not
+        left out."""
+        return self.start == EARLIEST and self.end == LATEST and self.reader is None
+
     def moment(self, record: EnvelopeRecord) -> datetime | None:
         if self.reader is None:
             return record.time
@@ -212,6 +218,12 @@ class EnvelopeBatch:
     largest_index: int
 
 
+def _send_size(record: EnvelopeRecord) -> int:
+    """The bytes a record sends: key, value and headers."""
+    size = len(record.key or b"") + len(record.value or b"")
+    return size + sum(len(k) + len(v or b"") for k, v in record.headers)
+
+
 def classify_envelope_batch(
     lines: list[bytes], state: ExactState, include_missing: bool, first_line: int, path: str
 ) -> EnvelopeBatch:
@@ -225,8 +237,7 @@ def classify_envelope_batch(
     high: datetime | None = None
     largest = largest_index = 0
     start, end = state.start, state.end
-    # No time bound at all (--from-offset alone): a record without a timestamp is not left out.
-    unbounded = start == EARLIEST and end == LATEST and state.reader is None
+    unbounded = state.unbounded
     last, seen = state.last_offset, state.source_partitions
     for index, line in enumerate(lines):
         try:
@@ -269,8 +280,7 @@ def classify_envelope_batch(
         verdicts[index] = 1
         state.routed(record)
         if len(line) > largest:  # a record's bytes never exceed its line's: skip most sums
-            size = len(record.key or b"") + len(record.value or b"")
-            size += sum(len(k) + len(v or b"") for k, v in record.headers)
+            size = _send_size(record)
             if size > largest:
                 largest, largest_index = size, index
     return EnvelopeBatch(

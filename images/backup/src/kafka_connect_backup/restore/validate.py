@@ -47,6 +47,7 @@ from kafka_connect_backup.kafka.timefilter import (
 from kafka_connect_backup.kafka.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from kafka_connect_backup.layout.sinkfiles import connector_name
 from kafka_connect_backup.restore.exact import parse_from_offsets
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 
 if TYPE_CHECKING:
     from kafka_connect_backup.config import Config
@@ -63,6 +64,9 @@ class InvalidInput(RestoreError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every restore option, checked: the command line becomes this once (`settings_from_args`),
+    and the pipeline and the runbook read nothing else."""
+
     topic: str
     kafka: KafkaConnection  # bootstrap servers and security: every client of the restore
     patterns: tuple[str, ...]
@@ -89,6 +93,20 @@ class Settings:
     restore_groups: bool = False
     # --drop-config: saved topic configs left out of a (re)created topic.
     drop_configs: tuple[str, ...] = ()
+    dry_run: bool = False
+    yes: bool = False  # do not ask Continue (yes/no)?
+    create_topic: bool = False
+    partitions: int | None = None  # of a (re)created topic (default: as it was, or saved)
+    replication_factor: int | None = None
+    summary_json: Path | None = None  # '-': stdout
+    given_snapshot_root: Path | None = None  # --snapshot-root as given (None: mount the backup)
+    # The runbook: the selected steps in runbook order, and whether --runbook chose them all
+    # (finished ones skipped on a re-run).
+    steps: tuple[str, ...] = ()
+    whole: bool = False
+    state_dir: Path | None = None  # the journal's directory (default sinkPath/.kcb-restore)
+    force: bool = False  # with yes: confirm a run that deletes records or moves other groups
+    reset_groups: tuple[str, ...] = ()  # set to the start of the restored topic after replay
 
     def topic_configs(self, configs: dict[str, str]) -> dict[str, str]:
         """The configs a (re)created topic gets: `configs` less the dropped ones."""
@@ -181,16 +199,72 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Settings:
+    """The one place the command line is read: every option checked, in the order the
+    messages have always come in, before anything is read, deleted or sent."""
     check_options(args)
-    topic: str = args.restore_topic
+    topic = _topic(args.restore_topic)
+    config = _config(args)
+    defaults = Defaults.of(config)
+    kafka = _kafka(args, defaults)
+    from_offsets = _from_offsets(args)
+    window = _window(args, from_offsets)
+    _check_fields(args)
+    patterns = _sources(args, need_sources=need_sources)
+    if args.cache_mb < 0:
+        raise InvalidInput(f"--cache-mb {args.cache_mb} must be 0 or more")
+    sink_name = args.sink_name or defaults.sink_name
+    chosen = set(args.step or ())
+    return Settings(
+        topic=topic,
+        kafka=kafka,
+        patterns=patterns,
+        window=window,
+        timestamp_field=args.timestamp_field or DEFAULT_TIMESTAMP_FIELD,
+        missing=MissingTimestamp(args.missing_timestamp),
+        key_field=args.key_field,
+        snapshot=args.snapshot,
+        snapshot_root=args.snapshot_root or defaults.snapshot_root,
+        source_connector=connector_name(args.source_topic or topic, sink_name),
+        sink_name=sink_name,
+        sink_path=args.sink_path or defaults.sink_path,
+        connect_url=args.connect_url or defaults.connect_url,
+        config=config,
+        cache_bytes=args.cache_mb << 20,
+        compression=args.compression,
+        delivery_timeout=_delivery_timeout(args.delivery_timeout),
+        append=args.append,
+        allow_incomplete=args.allow_incomplete,
+        envelope_field=args.timestamp_field,
+        from_offsets=from_offsets,
+        restore_groups=args.restore_groups,
+        drop_configs=tuple(dict.fromkeys(args.drop_config or ())),
+        dry_run=args.dry_run,
+        yes=args.yes,
+        create_topic=args.create_topic,
+        partitions=args.partitions,
+        replication_factor=args.replication_factor,
+        summary_json=args.summary_json,
+        given_snapshot_root=args.snapshot_root,
+        steps=STEP_NAMES if args.runbook else tuple(s for s in STEP_NAMES if s in chosen),
+        whole=bool(args.runbook),
+        state_dir=args.state_dir,
+        force=args.force,
+        reset_groups=tuple(dict.fromkeys(args.reset_group)),
+    )
+
+
+def _topic(topic: str) -> str:
     if not is_topic_name(topic):
         raise InvalidInput(
             f"restore_topic {topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-'; "
             "at most 249 characters)"
         )
-    config = _config(args)
-    defaults = Defaults.of(config)
+    return topic
 
+
+def _kafka(args: argparse.Namespace, defaults: Defaults) -> KafkaConnection:
+    """The bootstrap servers (positional, --bootstrap, --command-config's, the config's) and
+    the security (--command-config, else the config's)."""
     security = defaults.security
     server = _one("kafka_server", args.kafka_server, args.bootstrap, "--bootstrap")
     if args.command_config is not None:
@@ -203,10 +277,12 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         server = defaults.bootstrap_servers
     _refuse_path_as_server(server)
     try:
-        bootstrap = bootstrap_servers(server)
+        return KafkaConnection(bootstrap_servers(server), security)
     except ValueError as exc:
         raise InvalidInput(f"kafka_server {exc}") from None
 
+
+def _from_offsets(args: argparse.Namespace) -> dict[int, int]:
     try:
         from_offsets = parse_from_offsets(args.from_offset or [])
     except ValueError as exc:
@@ -216,6 +292,10 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
             "--restore-groups applies to the runbook (--runbook or --step reset-offsets), which "
             "recreates the topic the groups are put back on"
         )
+    return from_offsets
+
+
+def _window(args: argparse.Namespace, from_offsets: dict[int, int]) -> TimeWindow:
     from_text = _one("restore_from_time", args.restore_from_time, args.from_time, "--from")
     if from_text is None and not from_offsets:
         raise InvalidInput(
@@ -226,11 +306,13 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
     try:
         start = parse_time(from_text) if from_text is not None else None
         end = parse_time(args.to) if args.to is not None else None
-        window = TimeWindow(start, end)
+        return TimeWindow(start, end)
     except TimeParseError as exc:
         expanded = from_text is not None and looks_like_files(from_text)
         raise InvalidInput(f"{exc}; {GLOB_HINT}" if expanded else str(exc)) from None
 
+
+def _check_fields(args: argparse.Namespace) -> None:
     for flag, name in (
         ("--timestamp-field", args.timestamp_field),
         ("--key-field", args.key_field),
@@ -241,6 +323,9 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
             except ValueError as exc:
                 raise InvalidInput(f"{flag}: {exc}") from None
 
+
+def _sources(args: argparse.Namespace, *, need_sources: bool) -> tuple[str, ...]:
+    """The sink files' patterns (restore_files, then --files); or --snapshot."""
     patterns = tuple(args.files or ())
     if args.restore_files is not None:
         patterns = (args.restore_files, *patterns)
@@ -253,37 +338,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
             "restore_files is required: a quoted glob such as '/data/filesink/snapshot/*.sink*' "
             "(or --snapshot alpha.N)"
         )
-
-    if args.cache_mb < 0:
-        raise InvalidInput(f"--cache-mb {args.cache_mb} must be 0 or more")
-    delivery_timeout = _delivery_timeout(args.delivery_timeout)
-    sink_name = args.sink_name or defaults.sink_name
-    source_topic = args.source_topic or topic
-    return Settings(
-        topic=topic,
-        kafka=KafkaConnection(bootstrap, security),
-        patterns=patterns,
-        window=window,
-        timestamp_field=args.timestamp_field or DEFAULT_TIMESTAMP_FIELD,
-        missing=MissingTimestamp(args.missing_timestamp),
-        key_field=args.key_field,
-        snapshot=args.snapshot,
-        snapshot_root=args.snapshot_root or defaults.snapshot_root,
-        source_connector=connector_name(source_topic, sink_name),
-        sink_name=sink_name,
-        sink_path=args.sink_path or defaults.sink_path,
-        connect_url=args.connect_url or defaults.connect_url,
-        config=config,
-        cache_bytes=args.cache_mb << 20,
-        compression=args.compression,
-        delivery_timeout=delivery_timeout,
-        append=args.append,
-        allow_incomplete=args.allow_incomplete,
-        envelope_field=args.timestamp_field,
-        from_offsets=from_offsets,
-        restore_groups=args.restore_groups,
-        drop_configs=tuple(dict.fromkeys(args.drop_config or ())),
-    )
+    return patterns
 
 
 def _delivery_timeout(text: str | None) -> float:

@@ -48,7 +48,7 @@ from kafka_connect_backup.connect.connectors import (
     current_files,
     desired_connectors,
 )
-from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
+from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import StoppedPastGrace
@@ -69,7 +69,6 @@ from kafka_connect_backup.supervisor.stop_window import (
     SLOW_STOP_CAUSE,
     SLOW_STOP_NOTE,
     SLOW_STOP_SECONDS,
-    StopTimeout,
     StopWindow,
     Window,
 )
@@ -271,7 +270,7 @@ class Cycle:
             else:
                 # Not enough room to stage: snapshot the sink directory itself, stopped.
                 down_since = time.monotonic()
-                result.stopped, _ = self._stop_all()
+                result.stopped = self._stop_all(now)
                 self._record_metadata(stopped=True)
                 self._compress_step(result, now)
                 self._backup_step(result, self.config.sink_path)
@@ -336,6 +335,24 @@ class Cycle:
         }  # fmt: skip
         return files | current_files(self.config, period_of(now, self.config.sink_rotation))
 
+    def _stop_window(self, period: str, *, offsets: bool) -> StopWindow:
+        """The cycle's way to stop and resume its connectors for `period` (stop_window.py);
+        `offsets`: read each sink group's offsets in its window."""
+        return StopWindow(
+            self.client,
+            self.reconciler,
+            period,
+            current={
+                n: Path(c["file"]) for n, c in desired_connectors(self.config, period).items()
+            },
+            offsets=self._offsets if offsets else None,
+            stop_timeout=self.config.connect.stop_timeout_seconds,
+            poll_interval=self.poll_interval,
+            should_abort=self.should_abort,
+            stopped=self.in_window,
+            parallelism=self.parallelism,
+        )
+
     def _stop_windows(
         self, result: CycleResult, now: datetime, frozen: dict[str, FrozenFile] | None
     ) -> tuple[set[Path], bool]:
@@ -344,57 +361,43 @@ class Cycle:
         the connectors were writing, and whether every connector was resumed."""
         period = period_of(now, self.config.sink_rotation)
         result.period = period
-        window = StopWindow(
-            self.client,
-            self.reconciler,
-            period,
-            current={
-                n: Path(c["file"]) for n, c in desired_connectors(self.config, period).items()
-            },
-            offsets=self._offsets if frozen is not None else None,
-            stop_timeout=self.config.connect.stop_timeout_seconds,
-            poll_interval=self.poll_interval,
-            should_abort=self.should_abort,
-            stopped=self.in_window,
-        )
+        window = self._stop_window(period, offsets=frozen is not None)
         topics = {connector_name(t, self.config.sink_name): t for t in self.config.topics}
-        names = list(topics)
         began = time.monotonic()
         outcomes = parallel.each(
-            lambda name: window.run(name, topics[name]), names, self.parallelism
+            lambda name: window.run(name, topics[name]), list(topics), self.parallelism
         )
         windows = [o.value for o in outcomes if o.value is not None]
-        errors = [o.error for o in outcomes if o.error is not None]
         self._at_stop = {w.topic: w.offsets for w in windows if w.offsets}
-        written: set[Path] = set()
-        for w in windows:
-            written |= w.written
-            if frozen is not None:
-                frozen.update(w.frozen)
         result.stopped = [w.name for w in windows if w.stopped]
         result.resumed = [w.name for w in windows if w.running]
-        held = sorted({h for w in windows for h in w.held})
-        downtimes = [w.seconds for w in windows if w.stopped]
-        if downtimes:
-            result.connect_downtime_seconds = max(downtimes)
-            self.metrics.connect_downtime.observe(result.connect_downtime_seconds)
-            self.metrics.last_connect_downtime.set(result.connect_downtime_seconds)
         missing = sorted(w.name for w in windows if not w.existed)
         if missing:
             log.warning("connectors.missing_at_stop", connectors=missing)
+        self._report_windows(result, windows, period, time.monotonic() - began)
+        _raise_first([o.error for o in outcomes if o.error is not None], windows)
+        if self.should_abort() and len(windows) < len(topics):
+            raise CycleAborted("stop")
+        # A connector missing at the stop, or whose resume failed, is left to the safety net.
+        return _gather(windows, frozen), _all_resumed(windows)
+
+    def _report_windows(
+        self, result: CycleResult, windows: list[Window], period: str, seconds: float
+    ) -> None:
+        """The round's downtime metrics and events: stopped, resumed, slow, not running."""
+        held = sorted({h for w in windows for h in w.held})
+        downtimes = [w.seconds for w in windows if w.stopped]
+        if downtimes:
+            self._observe_downtime(result, max(downtimes))
         log.info("connectors.stopped", connectors=result.stopped, windows=True)
         log.info(
             "connectors.resumed",
             connectors=result.resumed,
             held=held,
             period=period,
-            connect_downtime_seconds=(
-                None
-                if result.connect_downtime_seconds is None
-                else round(result.connect_downtime_seconds, 3)
-            ),
+            connect_downtime_seconds=_rounded(result.connect_downtime_seconds),
             median_window_seconds=(round(statistics.median(downtimes), 3) if downtimes else None),
-            seconds=round(time.monotonic() - began, 3),
+            seconds=round(seconds, 3),
         )
         result.slow_stops = self._report_slow_stops(windows)
         for w in windows:
@@ -405,16 +408,11 @@ class Cycle:
                     state=w.state,
                     fix="read the connect container's log; the reconciler keeps trying",
                 )
-        # A connector missing at the stop, or whose resume failed, is left to the safety net.
-        all_resumed = not errors and not missing and all(w.resume_error is None for w in windows)
-        first = (
-            errors[0] if errors else next((w.error for w in windows if w.error is not None), None)
-        )
-        if first is not None:
-            raise first
-        if self.should_abort() and len(windows) < len(names):
-            raise CycleAborted("stop")
-        return written, all_resumed
+
+    def _observe_downtime(self, result: CycleResult, seconds: float) -> None:
+        result.connect_downtime_seconds = seconds
+        self.metrics.connect_downtime.observe(seconds)
+        self.metrics.last_connect_downtime.set(seconds)
 
     def _report_slow_stops(self, windows: list[Window]) -> dict[str, float]:
         """A stop that outlasted Connect's graceful task shutdown: the backup is still taken,
@@ -472,56 +470,17 @@ class Cycle:
         if self.should_abort():
             raise CycleAborted(next_step)
 
-    def _stop_all(self) -> tuple[list[str], set[Path]]:
-        """Stop every owned connector and wait until its tasks are gone, `parallelism`
-        connectors at a time. Returns the connectors stopped and the files they were writing."""
+    def _stop_all(self, now: datetime) -> list[str]:
+        """Stop every owned connector and wait until its tasks are gone (stop_window.py);
+        returns the connectors stopped."""
+        window = self._stop_window(period_of(now, self.config.sink_rotation), offsets=False)
         names = connector_names(self.config)
-        timeout = self.config.connect.stop_timeout_seconds
-
-        def stop_one(name: str) -> tuple[Path | None, bool, ConnectorStatus | None]:
-            config = self.client.config(name)
-            file = Path(config["file"]) if config is not None and config.get("file") else None
-            if not self.client.stop(name):
-                return file, False, None
-            status = self.client.wait_for(
-                name,
-                lambda s: s is None or s.stopped,
-                timeout=timeout,
-                interval=self.poll_interval,
-            )
-            return file, True, status
-
-        outcomes = parallel.each(stop_one, names, self.parallelism)
-        written: set[Path] = set()
-        stopped: list[str] = []
-        pending: list[tuple[str, ConnectorStatus | None]] = []
-        for name, outcome in zip(names, outcomes, strict=True):
-            if outcome.error is not None:
-                raise outcome.error
-            if outcome.value is None:
-                continue
-            file, was_stopped, status = outcome.value
-            if file is not None:
-                written.add(file)
-            if was_stopped:
-                stopped.append(name)
-                if status is not None and not status.stopped:
-                    pending.append((name, status))
+        stopped = [w.name for w in window.stop_all(names)]
         missing = sorted(set(names) - set(stopped))
         if missing:
             log.warning("connectors.missing_at_stop", connectors=missing)
-        if pending:
-            detail = ", ".join(
-                f"{n} ({s.state if s else '?'}, tasks {s.tasks if s else ()})" for n, s in pending
-            )
-            raise StopTimeout(
-                f"connectors still have tasks {timeout:g}s after stop: {detail}",
-                fix="read the connect container's log (a task that misses "
-                "task.shutdown.graceful.timeout.ms is cancelled); raise "
-                "connect.stopTimeoutSeconds if the sink is slow to flush",
-            )
         log.info("connectors.stopped", connectors=stopped)
-        return stopped, written
+        return stopped
 
     def _backup(self, source: Path) -> SnapshotResult:
         began = time.monotonic()
@@ -532,8 +491,9 @@ class Cycle:
             committed=self._committed,
         )
         elapsed = time.monotonic() - began
-        self.metrics.snapshot_duration.set(elapsed)
-        self.metrics.rsnapshot_duration.set(snapshot.rsnapshot_seconds)
+        self.metrics.snapshot_step_duration.set(elapsed)
+        self.metrics.snapshot_duration.set(snapshot.snapshot_seconds)
+        self.metrics.rsnapshot_duration_deprecated.set(snapshot.snapshot_seconds)
         self.metrics.backup_files.set(snapshot.files)
         self.metrics.backup_bytes.set(snapshot.bytes)
         self.metrics.backed_up_bytes.inc(snapshot.bytes)
@@ -544,33 +504,19 @@ class Cycle:
             bytes=snapshot.bytes,
             pruned=snapshot.pruned,
             seconds=round(elapsed, 3),
-            rsnapshot_seconds=round(snapshot.rsnapshot_seconds, 3),
+            snapshot_seconds=round(snapshot.snapshot_seconds, 3),
             source=str(source),
         )
         return snapshot
 
     def _resume_all(self, result: CycleResult, down_since: float | None, now: datetime) -> None:
-        """Upsert every connector with the file of the cycle's period and resume it (finally)."""
+        """Upsert every connector with the file of the cycle's period and resume it (finally;
+        stop_window.py)."""
         period = period_of(now, self.config.sink_rotation)
         result.period = period
         try:
-            outcome = self.reconciler.reconcile(period, resume=True)
-            names = list(desired_connectors(self.config, period))
-            waiting = [n for n in names if n not in outcome.held]
-            statuses = parallel.each(
-                lambda name: self.client.wait_for(
-                    name,
-                    lambda s: s is not None and s.running,
-                    timeout=self.config.connect.stop_timeout_seconds,
-                    interval=self.poll_interval,
-                ),
-                waiting,
-                self.parallelism,
-            )
-            for name, waited in zip(waiting, statuses, strict=True):
-                if waited.error is not None:
-                    raise waited.error
-                status = waited.value
+            held, statuses = self._stop_window(period, offsets=False).resume_all()
+            for name, status in statuses.items():
                 if status is None or not status.running:
                     log.warning(
                         "connector.not_running_after_resume",
@@ -582,19 +528,13 @@ class Cycle:
                 else:
                     result.resumed.append(name)
             if down_since is not None:
-                result.connect_downtime_seconds = time.monotonic() - down_since
-                self.metrics.connect_downtime.observe(result.connect_downtime_seconds)
-                self.metrics.last_connect_downtime.set(result.connect_downtime_seconds)
+                self._observe_downtime(result, time.monotonic() - down_since)
             log.info(
                 "connectors.resumed",
                 connectors=result.resumed,
-                held=outcome.held,
+                held=held,
                 period=period,
-                connect_downtime_seconds=(
-                    None
-                    if result.connect_downtime_seconds is None
-                    else round(result.connect_downtime_seconds, 3)
-                ),
+                connect_downtime_seconds=_rounded(result.connect_downtime_seconds),
             )
         except Exception as exc:  # noqa: BLE001 (recorded; the next reconcile retries)
             if result.cause is None:
@@ -645,3 +585,28 @@ class Cycle:
                 else round(result.connect_downtime_seconds, 3)
             ),
         )
+
+
+def _gather(windows: list[Window], frozen: dict[str, FrozenFile] | None) -> set[Path]:
+    """The files the windows' connectors were writing; their sizes at the stop into `frozen`."""
+    written: set[Path] = set()
+    for w in windows:
+        written |= w.written
+        if frozen is not None:
+            frozen.update(w.frozen)
+    return written
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _raise_first(errors: list[BaseException], windows: list[Window]) -> None:
+    """A window that failed, else one whose task outlived the stop timeout: the cycle fails."""
+    first = errors[0] if errors else next((w.error for w in windows if w.error), None)
+    if first is not None:
+        raise first
+
+
+def _all_resumed(windows: list[Window]) -> bool:
+    return all(w.existed and w.resume_error is None for w in windows)

@@ -50,12 +50,19 @@ class Metrics:
         self.last_cycle_duration = gauge(
             "kcb_last_cycle_duration_seconds", "Wall time of the last cycle"
         )
-        self.rsnapshot_duration = gauge(
-            "kcb_rsnapshot_duration_seconds",
-            "Wall time of the last snapshot's copy, rsnapshot sync and rsnapshot alpha (mount, "
-            "verification and unmount excluded)",
-        )
         self.snapshot_duration = gauge(
+            "kcb_snapshot_duration_seconds",
+            "Wall time of taking the last snapshot: the copy into .sync, rsnapshot sync and "
+            "rsnapshot alpha (mount, verification and unmount excluded)",
+        )
+        # The same value under its old name, which said rsnapshot alone though it includes the
+        # copy: kept for one release (the chart README's upgrade notes), then removed.
+        self.rsnapshot_duration_deprecated = gauge(
+            "kcb_rsnapshot_duration_seconds",
+            "DEPRECATED, removed in the next release: use kcb_snapshot_duration_seconds (the "
+            "same value)",
+        )
+        self.snapshot_step_duration = gauge(
             "kcb_snapshot_step_duration_seconds",
             "Wall time of the last whole backup step (mount, prune, rsnapshot, verify, unmount)",
         )

@@ -24,7 +24,10 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class State:
+class SupervisorState:
+    """What the state file records of the supervisor's cycles (not a snapshot's state:
+    layout/snapshot_status.State)."""
+
     last_cycle_end: float = 0.0
     last_success: float = 0.0
     # {"time", "cycleId", "cause", "step", "error", "fix"} of the last failed cycle
@@ -39,11 +42,11 @@ def state_path(config: Config) -> Path:
     return config.sink_path / STATE_NAME
 
 
-def load_state(config: Config) -> State:
+def load_state(config: Config) -> SupervisorState:
     path = state_path(config)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return State(
+        return SupervisorState(
             float(data["lastCycleEnd"]),
             float(data["lastSuccess"]),
             data.get("lastFailure"),
@@ -51,10 +54,10 @@ def load_state(config: Config) -> State:
             data.get("lastCycleOk"),
         )
     except FileNotFoundError:
-        return State()
+        return SupervisorState()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("state.unreadable", path=str(path), error=str(exc), fix="ignored; rewritten")
-        return State(unreadable=f"{type(exc).__name__}: {exc}")
+        return SupervisorState(unreadable=f"{type(exc).__name__}: {exc}")
 
 
 def save_state(config: Config, result: CycleResult) -> None:

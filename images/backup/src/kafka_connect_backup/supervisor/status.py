@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from kafka_connect_backup.layout.sinkfiles import (
     sink_file,
     sort_key,
 )
-from kafka_connect_backup.supervisor.state import State, load_state, state_path
+from kafka_connect_backup.supervisor.state import SupervisorState, load_state, state_path
 from kafka_connect_backup.supervisor.volume_lock import holder, sink_path_missing
 
 STALE_FACTOR = 2  # a last success older than this many restartTimeouts is unhealthy
@@ -143,6 +143,34 @@ def observe_topic(
         return unknown, f"not observed ({type(exc).__name__}: {exc}); please report it"
 
 
+# The topic entries' keys before they followed the document's camelCase: still written, with the
+# same values, for one release so that scripts reading them keep working (the chart README's
+# upgrade notes); removed in the next.
+DEPRECATED_TOPIC_KEYS = {
+    "lag_records": "lagRecords",
+    "newest_record_time": "newestRecordTime",
+    "newest_record_age_seconds": "newestRecordAgeSeconds",
+    "current_file": "currentFile",
+}
+
+
+def topic_json(status: TopicStatus) -> dict[str, Any]:
+    """A topic's entry in the status document: camelCase keys like the rest of it, and the
+    deprecated snake_case ones beside them (DEPRECATED_TOPIC_KEYS)."""
+    entry = {
+        "topic": status.topic,
+        "connector": status.connector,
+        "group": status.group,
+        "lagRecords": status.lag_records,
+        "newestRecordTime": status.newest_record_time,
+        "newestRecordAgeSeconds": status.newest_record_age_seconds,
+        "files": status.files,
+        "bytes": status.bytes,
+        "currentFile": status.current_file,
+    }
+    return entry | {old: entry[new] for old, new in DEPRECATED_TOPIC_KEYS.items()}
+
+
 def topic_status(
     config: Config, topic: str, admin: KafkaAdmin | None, now: float
 ) -> tuple[TopicStatus, str | None]:
@@ -229,7 +257,7 @@ def _restores(config: Config) -> list[str]:
     return sorted(str(p) for p in directory.iterdir() if is_running_journal(p.name))
 
 
-def _health(config: Config, state: State, now: float) -> tuple[bool, str]:
+def _health(config: Config, state: SupervisorState, now: float) -> tuple[bool, str]:
     bound = STALE_FACTOR * config.restart_timeout_seconds
     missing = sink_path_missing(config)
     if missing is not None:
@@ -268,7 +296,7 @@ def collect(
     topics, errors = [], []
     for topic in config.topics:
         status, error = observe_topic(config, topic, admin, now)
-        topics.append(asdict(status))
+        topics.append(topic_json(status))
         if error:
             errors.append(f"{topic}: {error}")
     next_cycle = None
@@ -354,10 +382,10 @@ def render(doc: dict[str, Any]) -> str:
         lines.append("snapshots: backup.enabled is false (sink files only)")
     lines.append("topics:")
     for topic in doc["topics"]:
-        lag = "unknown" if topic["lag_records"] is None else str(topic["lag_records"])
+        lag = "unknown" if topic["lagRecords"] is None else str(topic["lagRecords"])
         newest = (
-            f"{topic['newest_record_time']} ({_age(topic['newest_record_age_seconds'])} ago)"
-            if topic["newest_record_time"]
+            f"{topic['newestRecordTime']} ({_age(topic['newestRecordAgeSeconds'])} ago)"
+            if topic["newestRecordTime"]
             else "none"
         )
         lines.append(

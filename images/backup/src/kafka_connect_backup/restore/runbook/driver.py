@@ -9,7 +9,6 @@ supervisor's reconciler leaves them stopped.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.kafka.timefilter import DEFAULT_TIMESTAMP_FIELD, MissingTimestamp
 from kafka_connect_backup.layout.names import RESTORE_DIR, journal_name
 from kafka_connect_backup.layout.sinkfiles import connector_name, consumer_group
-from kafka_connect_backup.restore import validate
 from kafka_connect_backup.restore.confirm import confirm
 from kafka_connect_backup.restore.pipeline import (
     Progress,
@@ -41,14 +39,12 @@ from kafka_connect_backup.restore.pipeline import (
 )
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.runbook.journal import DONE, STARTED, Journal
-from kafka_connect_backup.restore.runbook.step_names import STEP_NAMES
 from kafka_connect_backup.restore.runbook.steps import (
     CONNECT_STEPS,
     KAFKA_STEPS,
     STEPS,
     Context,
     Fault,
-    RunbookOptions,
     Step,
     busy_groups,
     current_sink_files,
@@ -61,28 +57,12 @@ from kafka_connect_backup.restore.runbook.steps import (
     title,
 )
 from kafka_connect_backup.restore.sources import SourceFile
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.target import Consequences, TargetState, consequences, read_target
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 
 
-def options_from_args(args: argparse.Namespace) -> RunbookOptions:
-    chosen = set(args.step or ())
-    return RunbookOptions(
-        steps=STEP_NAMES if args.runbook else tuple(s for s in STEP_NAMES if s in chosen),
-        whole=bool(args.runbook),
-        dry_run=args.dry_run,
-        yes=args.yes,
-        partitions=args.partitions,
-        replication_factor=args.replication_factor,
-        state_dir=args.state_dir,
-        summary_json=args.summary_json,
-        append=args.append,
-        force=args.force,
-        reset_groups=tuple(dict.fromkeys(args.reset_group)),
-    )
-
-
-def _fingerprint(settings: Settings, options: RunbookOptions) -> dict[str, object]:
+def _fingerprint(settings: Settings) -> dict[str, object]:
     """Every option that changes what the restore sends or changes, so a different restore is
     never taken for this one. An option at its default is left out, so a journal of an earlier
     version still matches the command that wrote it."""
@@ -93,10 +73,10 @@ def _fingerprint(settings: Settings, options: RunbookOptions) -> dict[str, objec
         "key_field": settings.key_field,
         "source_connector": settings.source_connector,
         "allow_incomplete": settings.allow_incomplete,
-        "append": options.append,
-        "partitions": options.partitions,
-        "replication_factor": options.replication_factor,
-        "reset_groups": list(options.reset_groups),
+        "append": settings.append,
+        "partitions": settings.partitions,
+        "replication_factor": settings.replication_factor,
+        "reset_groups": list(settings.reset_groups),
         "from_offsets": {str(p): o for p, o in sorted(settings.from_offsets.items())},
         "restore_groups": settings.restore_groups,
         "drop_configs": sorted(settings.drop_configs),
@@ -130,8 +110,8 @@ def _same_restore(recorded: object, fingerprint: dict[str, object]) -> bool:
     return recorded == fingerprint
 
 
-def _journal_path(settings: Settings, options: RunbookOptions) -> Path:
-    state_dir = options.state_dir or settings.sink_path / RESTORE_DIR
+def _journal_path(settings: Settings) -> Path:
+    state_dir = settings.state_dir or settings.sink_path / RESTORE_DIR
     return state_dir / journal_name(settings.topic)
 
 
@@ -149,7 +129,7 @@ def _check_access(ctx: Context, admin: KafkaAdmin, steps: tuple[str, ...]) -> No
     if "reset-offsets" in pending:
         operations.add("Read")
         sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
-        groups = tuple(dict.fromkeys((sink_group, *ctx.options.reset_groups)))
+        groups = tuple(dict.fromkeys((sink_group, *ctx.settings.reset_groups)))
     admin.check_access(
         ctx.topic, sorted(operations), create=recreate, groups=groups, doing="nothing was changed"
     )
@@ -160,39 +140,44 @@ def _plan_preview(
 ) -> Consequences | None:
     """Show what the replay will send and what the run changes, before any step runs
     (validates the sources, and their record sizes against the topic, too)."""
-    steps = ctx.options.steps
-    recreate = "recreate-topic" in steps and not ctx.journal.done("recreate-topic")
+    recreate = "recreate-topic" in ctx.settings.steps and not ctx.journal.done("recreate-topic")
     info = target_info(ctx) if recreate else None
+    dry_run_out = ctx.out if ctx.settings.dry_run else None
     if info is not None and admin is not None and target is not None and not target.partitions:
         # Created from the saved metadata (the topic is gone): its configs may be an older
         # Kafka's.
-        check_creatable(admin, info, dry_run_out=ctx.out if ctx.options.dry_run else None)
+        check_creatable(admin, info, dry_run_out=dry_run_out)
     partitions = info.partitions if info else (target.partitions if target else None)
     plan = _replay_plan(ctx, partitions or None) if _will_run(ctx, "replay") else None
     if plan is not None and admin is not None:
-        dry_run_out = ctx.out if ctx.options.dry_run else None
         check_record_sizes(admin, plan, ctx.topic, dry_run_out=dry_run_out)
     if target is None or not (recreate or plan is not None):
         return None
-    effects = consequences(
+    effects = _consequences(ctx, target, plan, recreate=recreate)
+    print_consequences(effects, ctx.out)
+    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions, plan)
+    if warning and plan is not None:
+        ctx.say(warning)
+    return effects
+
+
+def _consequences(
+    ctx: Context, target: TargetState, plan: Plan | None, *, recreate: bool
+) -> Consequences:
+    return consequences(
         target,
         plan,
         recreate=recreate,
         sink_group=consumer_group(ctx.topic, ctx.settings.sink_name),
-        reset_groups=ctx.options.reset_groups,
+        reset_groups=ctx.settings.reset_groups,
         restored_groups=tuple(plan.exact.groups) if plan and plan.exact else (),
-        append=ctx.options.append,
+        append=ctx.settings.append,
         copy=(
             "their only copy stays in the sink files the move-files step sets aside in "
             f"{ctx.settings.sink_path}/snapshot-{ctx.topic}-<time>/ (outside the encrypted "
             "backup) and in the backup's snapshots until backup.retention rotates them"
         ),
     )
-    print_consequences(effects, ctx.out)
-    warning = key_order_warning(ctx.settings, info.partitions if info else target.partitions, plan)
-    if warning and plan is not None:
-        ctx.say(warning)
-    return effects
 
 
 def _refuse_busy_groups(
@@ -210,14 +195,14 @@ def _refuse_busy_groups(
     busy = busy_groups(admin, groups_to_change(ctx, restored, stopping=stopping))
     if busy is None:
         return
-    if ctx.options.dry_run:
+    if ctx.settings.dry_run:
         ctx.say(f"a real run refuses this: {busy}")
         return
     raise InvalidInput(f"{busy}, then re-run the command; nothing was changed")
 
 
 def _replay_plan(ctx: Context, partitions: int | None) -> Plan:
-    steps = ctx.options.steps
+    steps = ctx.settings.steps
     if ctx.settings.patterns or ctx.settings.snapshot or ctx.journal.get("moved_files"):
         sources = replay_sources(ctx)
         if "move-files" in steps and not ctx.journal.done("move-files"):
@@ -233,7 +218,7 @@ def _replay_plan(ctx: Context, partitions: int | None) -> Plan:
             )
     plan = make_plan(ctx.settings, sources, ctx.progress, target_partitions=partitions)
     ctx.say(f"replay source{note}:")
-    describe_plan(ctx.settings, plan, ctx.out, dry_run=ctx.options.dry_run)
+    describe_plan(ctx.settings, plan, ctx.out, dry_run=ctx.settings.dry_run)
     return plan
 
 
@@ -253,7 +238,7 @@ def _refuse_live_sources(ctx: Context, sources: list[SourceFile]) -> None:
 
 
 def run_runbook(
-    args: argparse.Namespace,
+    settings: Settings,
     out: TextIO,
     err: TextIO,
     stdin: TextIO,
@@ -261,103 +246,140 @@ def run_runbook(
     fault: Fault = no_fault,
     json_out: TextIO | None = None,
 ) -> int:
-    settings = validate.settings_from_args(args, need_sources=False)
-    options = options_from_args(args)
     # With --snapshot, the encrypted backup stays mounted (privately) for the whole runbook.
-    with snapshot_settings(settings, args.snapshot_root) as readable:
-        journal = Journal.load(_journal_path(readable, options))
+    with snapshot_settings(settings, settings.given_snapshot_root) as readable:
+        journal = Journal.load(_journal_path(readable))
         progress = Progress(err)
-        ctx = Context(readable, options, journal, out, progress, json_out or out, fault=fault)
+        ctx = Context(readable, journal, out, progress, json_out or out, fault=fault)
         return _run_runbook(ctx, stdin)
 
 
 def _run_runbook(ctx: Context, stdin: TextIO) -> int:
-    settings, options, journal = ctx.settings, ctx.options, ctx.journal
-    steps = options.steps
-    fingerprint = _fingerprint(settings, options)
+    fingerprint = _fingerprint(ctx.settings)
+    _refuse_other_restore(ctx, fingerprint)
+    if _already_completed(ctx, fingerprint):
+        return EXIT_OK
+    if ctx.settings.dry_run:
+        reader = _dry_run_reader(ctx)
+        target = read_target(reader, ctx.topic) if reader is not None else None
+    else:
+        reader = None  # the preview reads through ctx.admin
+        target = _open_clients(ctx)
+    effects = _plan_preview(ctx, target, reader or ctx.admin)
+    _refuse_busy_groups(ctx, reader or ctx.admin, effects)
+    _list_steps(ctx)
+    if ctx.settings.dry_run:
+        ctx.say("dry run: no step was run")
+        return EXIT_OK
+    confirm(
+        ctx.settings.yes,
+        stdin,
+        ctx.out,
+        destructive=effects.warning() if effects is not None else None,
+        force=ctx.settings.force,
+    )
+    ctx.journal.set("fingerprint", fingerprint)
+    if effects is not None and ctx.journal.get("target") is None:
+        ctx.journal.set("target", effects.as_dict())
+    return _run_held(ctx, fingerprint)
+
+
+def _refuse_other_restore(ctx: Context, fingerprint: dict[str, object]) -> None:
+    """A journal of a restore with other arguments is refused before anything is contacted."""
+    settings, journal = ctx.settings, ctx.journal
     resuming = bool(journal.data["steps"])
-    if options.whole and resuming and not _same_restore(journal.get("fingerprint"), fingerprint):
+    if settings.whole and resuming and not _same_restore(journal.get("fingerprint"), fingerprint):
         raise InvalidInput(
             f"an unfinished restore of {settings.topic} with other arguments is recorded in "
             f"{journal.path} ({journal.get('fingerprint')}): re-run that command to finish it, "
             "or remove the journal to start over"
         )
-    if not options.whole:
+    if not settings.whole:
         _check_steps_journal(ctx, fingerprint)
-    finished = journal.latest_finished() if options.whole and not resuming else None
-    if (
-        finished is not None
-        and finished.get("fingerprint") is not None
-        and _same_restore(finished.get("fingerprint"), fingerprint)
-    ):
-        # The same command again after it completed: repeating it would set the restored
-        # files aside and replay them a second time. Nothing is contacted or changed.
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(finished.get("created", 0))))
-        ctx.say(
-            f"this restore of {settings.topic} already completed (started {when}; journal "
-            f"{finished.path}): nothing to do. To run it once more, move that journal away "
-            "and re-run the command"
-        )
-        return EXIT_OK
 
-    target: TargetState | None = None
-    reader: KafkaAdmin | None = None  # Kafka, read only, for the preview
-    if options.dry_run:
-        if KAFKA_STEPS & set(steps):
-            reader = dry_run_admin(settings, ctx.out)
-            target = read_target(reader, settings.topic) if reader is not None else None
-    else:
-        if CONNECT_STEPS & set(steps):
-            ctx.connect = ConnectClient(settings.connect_url, attempts=3, timeout=10)
-            try:
-                ctx.connect.connectors()
-            except ConnectError as exc:
-                raise KafkaCheckError(f"{exc.message}; nothing was changed") from None
-        if KAFKA_STEPS & set(steps):
-            ctx.admin = KafkaAdmin(settings.kafka)
-            ctx.admin.check_reachable()
-            _check_access(ctx, ctx.admin, steps)
-            if "recreate-topic" in steps and not journal.done("recreate-topic"):
-                if target_info(ctx) is None:
-                    raise KafkaCheckError(
-                        f"topic {settings.topic} does not exist on {settings.bootstrap} and "
-                        "its partition count is unknown: give --partitions"
-                    )
-            elif ctx.admin.describe(settings.topic) is None:
-                raise KafkaCheckError(
-                    f"topic {settings.topic!r} does not exist on {settings.bootstrap}: run the "
-                    "recreate-topic step (or the whole --runbook); nothing was changed"
-                )
-            target = read_target(ctx.admin, settings.topic)  # before anything changes
-            if _will_run(ctx, "replay") and not (
-                "recreate-topic" in steps or journal.done("recreate-topic")
-            ):
-                refuse_duplicates(
-                    target,
-                    append=options.append,
-                    ways="run the recreate-topic step first, or give --append to add them anyway",
-                )
 
-    effects = _plan_preview(ctx, target, reader or ctx.admin)
-    _refuse_busy_groups(ctx, reader or ctx.admin, effects)
-    ctx.say("steps:")
-    for number, step in enumerate(_selected(options), 1):
-        state = "" if _will_run(ctx, step.name) else " (done in a previous run, skipped)"
-        ctx.say(f"  {number}. {title(step, settings, options)}{state}")
-    if options.dry_run:
-        ctx.say("dry run: no step was run")
-        return EXIT_OK
-    confirm(
-        options.yes,
-        stdin,
-        ctx.out,
-        destructive=effects.warning() if effects is not None else None,
-        force=options.force,
+def _already_completed(ctx: Context, fingerprint: dict[str, object]) -> bool:
+    """The same command again after it completed: repeating it would set the restored files
+    aside and replay them a second time. Said, and nothing is contacted or changed."""
+    journal = ctx.journal
+    if not ctx.settings.whole or journal.data["steps"]:
+        return False
+    finished = journal.latest_finished()
+    if finished is None or finished.get("fingerprint") is None:
+        return False
+    if not _same_restore(finished.get("fingerprint"), fingerprint):
+        return False
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(finished.get("created", 0))))
+    ctx.say(
+        f"this restore of {ctx.topic} already completed (started {when}; journal "
+        f"{finished.path}): nothing to do. To run it once more, move that journal away "
+        "and re-run the command"
     )
-    journal.set("fingerprint", fingerprint)
-    if effects is not None and journal.get("target") is None:
-        journal.set("target", effects.as_dict())
+    return True
 
+
+def _dry_run_reader(ctx: Context) -> KafkaAdmin | None:
+    """A dry run reads Kafka when a selected step needs it, and when it answers."""
+    if not KAFKA_STEPS & set(ctx.settings.steps):
+        return None
+    return dry_run_admin(ctx.settings, ctx.out)
+
+
+def _open_clients(ctx: Context) -> TargetState | None:
+    """Connect and Kafka, for the selected steps that need them, checked before any step
+    runs; the target topic as it is before anything changes (None without Kafka steps)."""
+    settings, steps = ctx.settings, set(ctx.settings.steps)
+    if CONNECT_STEPS & steps:
+        ctx.connect = ConnectClient(settings.connect_url, attempts=3, timeout=10)
+        try:
+            ctx.connect.connectors()
+        except ConnectError as exc:
+            raise KafkaCheckError(f"{exc.message}; nothing was changed") from None
+    if not KAFKA_STEPS & steps:
+        return None
+    ctx.admin = KafkaAdmin(settings.kafka)
+    ctx.admin.check_reachable()
+    _check_access(ctx, ctx.admin, settings.steps)
+    _check_topic(ctx, ctx.admin)
+    target = read_target(ctx.admin, settings.topic)  # before anything changes
+    if _will_run(ctx, "replay") and not (
+        "recreate-topic" in steps or ctx.journal.done("recreate-topic")
+    ):
+        refuse_duplicates(
+            target,
+            append=settings.append,
+            ways="run the recreate-topic step first, or give --append to add them anyway",
+        )
+    return target
+
+
+def _check_topic(ctx: Context, admin: KafkaAdmin) -> None:
+    """The topic exists, or the recreate-topic step knows its partition count."""
+    settings = ctx.settings
+    if "recreate-topic" in settings.steps and not ctx.journal.done("recreate-topic"):
+        if target_info(ctx) is None:
+            raise KafkaCheckError(
+                f"topic {settings.topic} does not exist on {settings.bootstrap} and "
+                "its partition count is unknown: give --partitions"
+            )
+    elif admin.describe(settings.topic) is None:
+        raise KafkaCheckError(
+            f"topic {settings.topic!r} does not exist on {settings.bootstrap}: run the "
+            "recreate-topic step (or the whole --runbook); nothing was changed"
+        )
+
+
+def _list_steps(ctx: Context) -> None:
+    ctx.say("steps:")
+    for number, step in enumerate(_selected(ctx.settings), 1):
+        state = "" if _will_run(ctx, step.name) else " (done in a previous run, skipped)"
+        ctx.say(f"  {number}. {title(step, ctx.settings)}{state}")
+
+
+def _run_held(ctx: Context, fingerprint: dict[str, object]) -> int:
+    """The steps, with the connectors held; the holds released and the journal archived once
+    the restore is complete."""
+    settings, journal = ctx.settings, ctx.journal
     held = sorted({*known_connectors(ctx), ctx.own_connector})
     if ctx.connect is not None:
         # On the data volume, owned by the journal: the supervisor leaves these connectors
@@ -374,7 +396,7 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
             f"{', '.join(held)} stopped)"
         )
         return EXIT_FAILED
-    if options.whole or all(journal.done(step) for step in STEP_NAMES):
+    if settings.whole or all(journal.done(step) for step in STEP_NAMES):
         aside = journal.get("snapshot_dir")
         release_holds(settings.sink_path, held)
         archived = journal.archive()
@@ -384,8 +406,8 @@ def _run_runbook(ctx: Context, stdin: TextIO) -> int:
     return EXIT_OK
 
 
-def _selected(options: RunbookOptions) -> list[Step]:
-    return [step for step in STEPS if step.name in options.steps]
+def _selected(settings: Settings) -> list[Step]:
+    return [step for step in STEPS if step.name in settings.steps]
 
 
 # Steps that only assert a state (stopped, running): run again whenever they are asked for.
@@ -395,7 +417,7 @@ REPEATABLE = frozenset({"stop-connectors", "resume-connectors"})
 def _again(ctx: Context, name: str) -> str | None:
     """Why a step the journal records as done runs again (its heading's note), or None when it
     is skipped: a step that sends or changes something is never repeated in one restore."""
-    journal, whole = ctx.journal, ctx.options.whole
+    journal, whole = ctx.journal, ctx.settings.whole
     if name == "stop-connectors" and not (whole and journal.done("resume-connectors")):
         return " (again: make sure they are still stopped)"
     if name == "resume-connectors" and not whole:
@@ -406,7 +428,7 @@ def _again(ctx: Context, name: str) -> str | None:
 
 
 def _will_run(ctx: Context, name: str) -> bool:
-    return name in ctx.options.steps and (
+    return name in ctx.settings.steps and (
         not ctx.journal.done(name) or _again(ctx, name) is not None
     )
 
@@ -415,7 +437,7 @@ def _check_steps_journal(ctx: Context, fingerprint: dict[str, object]) -> None:
     """--step commands of one restore share its journal: a step done with other arguments, or
     a replay cut short without the topic recreated first, is refused before anything runs."""
     journal = ctx.journal
-    for name in ctx.options.steps:
+    for name in ctx.settings.steps:
         if name in REPEATABLE or not journal.done(name):
             continue
         entry = journal.data["steps"][name]
@@ -427,7 +449,7 @@ def _check_steps_journal(ctx: Context, fingerprint: dict[str, object]) -> None:
                 "change things twice; remove the journal to start a new restore; nothing was "
                 "changed"
             )
-    steps = ctx.options.steps
+    steps = ctx.settings.steps
     if "replay" in steps and journal.status("replay") == STARTED and "recreate-topic" not in steps:
         raise InvalidInput(
             f"a previous replay into {ctx.topic} was cut short (journal {journal.path}): "
@@ -438,9 +460,9 @@ def _check_steps_journal(ctx: Context, fingerprint: dict[str, object]) -> None:
 
 def _run_steps(ctx: Context, fingerprint: dict[str, object]) -> None:
     journal = ctx.journal
-    steps = _selected(ctx.options)
+    steps = _selected(ctx.settings)
     for number, step in enumerate(steps, 1):
-        name, heading = step.name, title(step, ctx.settings, ctx.options)
+        name, heading = step.name, title(step, ctx.settings)
         again = ""
         if journal.done(name):
             note = _again(ctx, name)

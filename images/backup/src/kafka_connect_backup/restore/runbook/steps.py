@@ -1,5 +1,5 @@
 """The runbook's steps, in order; runbook.py runs them. Each reads the checked restore settings
-and the typed runbook options, records what it did in the journal and says it on stdout:
+(runbook options included), records what it did in the journal and says it on stdout:
 
   1. stop-connectors    PUT /connectors/{n}/stop for every connector consuming the topic
   2. move-files         move the topic's current sink files into a snapshot directory
@@ -45,8 +45,8 @@ from kafka_connect_backup.restore.pipeline import (
 )
 from kafka_connect_backup.restore.plan import Plan
 from kafka_connect_backup.restore.runbook.journal import Journal
-from kafka_connect_backup.restore.runbook.step_names import STEP_NAMES
 from kafka_connect_backup.restore.sources import SourceFile, inspect, order
+from kafka_connect_backup.restore.step_names import STEP_NAMES
 from kafka_connect_backup.restore.validate import InvalidInput, Settings
 
 WAIT_SECONDS = 60.0
@@ -64,27 +64,9 @@ def no_fault(point: str) -> None:
 Fault = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class RunbookOptions:
-    """The runbook's own command-line options, checked."""
-
-    steps: tuple[str, ...]  # the selected steps, in runbook order
-    whole: bool  # --runbook: every step, finished ones skipped on a re-run
-    dry_run: bool = False
-    yes: bool = False
-    partitions: int | None = None  # of the recreated topic (default: as it was)
-    replication_factor: int | None = None
-    state_dir: Path | None = None  # the journal's directory (default sinkPath/.kcb-restore)
-    summary_json: Path | None = None
-    append: bool = False  # replay into a topic that holds records
-    force: bool = False  # with yes: confirm a run that deletes records or moves other groups
-    reset_groups: tuple[str, ...] = ()  # set to the start of the restored topic after replay
-
-
 @dataclass
 class Context:
-    settings: Settings
-    options: RunbookOptions
+    settings: Settings  # every option of the command, checked (validate.py)
     journal: Journal
     out: TextIO
     progress: Progress
@@ -315,8 +297,8 @@ def target_info(ctx: Context) -> TopicInfo | None:
             info = TopicInfo(
                 ctx.topic, metadata.partitions, metadata.replication_factor, metadata.configs
             )
-    partitions = ctx.options.partitions
-    replication = ctx.options.replication_factor
+    partitions = ctx.settings.partitions
+    replication = ctx.settings.replication_factor
     if info is None:
         if partitions is None:
             return None
@@ -361,15 +343,15 @@ def step_replay(ctx: Context) -> dict[str, object]:
         target_partitions=info.partitions if info else None,
     )
     ctx.say(f"    {plan.matched} records to send from {len(plan.files)} files")
-    if not ctx.options.whole:  # a single step: show what it sends (the runbook showed it first)
+    if not ctx.settings.whole:  # a single step: show what it sends (the runbook showed it first)
         describe_plan(ctx.settings, plan, ctx.out, dry_run=False)
     summary = send(ctx.settings, plan, progress)
     ctx.fault("after-replay-send")
     for line in summary.render().splitlines():
         ctx.say(f"    {line}")
-    if ctx.options.summary_json is not None:
+    if ctx.settings.summary_json is not None:
         summary.target = ctx.journal.get("target")  # as the topic was before the restore
-        summary.write_json(ctx.options.summary_json, ctx.json_out)
+        summary.write_json(ctx.settings.summary_json, ctx.json_out)
     if summary.interrupted:
         # The journal keeps the replay unfinished: a re-run recreates the topic first.
         raise KeyboardInterrupt
@@ -428,7 +410,7 @@ def groups_to_change(ctx: Context, restored: list[str], *, stopping: bool) -> li
     """The groups the reset-offsets step sets: the sink's, the --reset-group ones and the
     restored ones; less, when the stop-connectors step runs first, the stopped connectors'."""
     sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
-    groups = {sink_group, *ctx.options.reset_groups, *restored}
+    groups = {sink_group, *ctx.settings.reset_groups, *restored}
     if stopping:
         groups -= {f"connect-{name}" for name in (*known_connectors(ctx), ctx.own_connector)}
     return sorted(groups)
@@ -439,7 +421,7 @@ def step_reset_offsets(ctx: Context) -> dict[str, object]:
     if info is None:
         raise KafkaCheckError(f"topic {ctx.topic} does not exist: nothing to reset to")
     sink_group = consumer_group(ctx.topic, ctx.settings.sink_name)
-    groups = [sink_group, *(g for g in ctx.options.reset_groups if g != sink_group)]
+    groups = [sink_group, *(g for g in ctx.settings.reset_groups if g != sink_group)]
     restored = list(ctx.journal.get("group_positions") or {}) if ctx.settings.restore_groups else []
     busy = busy_groups(ctx.kafka, groups_to_change(ctx, restored, stopping=False))
     if busy is not None:
@@ -513,14 +495,14 @@ STEPS = (
     Step("resume-connectors", "resume the connectors of {topic}", step_resume_connectors),
 )
 if tuple(step.name for step in STEPS) != STEP_NAMES:  # step_names.py names them for the CLI
-    raise RuntimeError("restore/runbook/step_names.py does not list the runbook's steps in order")
+    raise RuntimeError("restore/step_names.py does not list the runbook's steps in order")
 # The steps that talk to Connect, and those that talk to Kafka.
 CONNECT_STEPS = frozenset({"stop-connectors", "move-files", "resume-connectors"})
 KAFKA_STEPS = frozenset({"recreate-topic", "replay", "reset-offsets"})
 
 
-def title(step: Step, settings: Settings, options: RunbookOptions) -> str:
-    named = "".join(f", {g}" for g in options.reset_groups)
+def title(step: Step, settings: Settings) -> str:
+    named = "".join(f", {g}" for g in settings.reset_groups)
     return step.title.format(
         topic=settings.topic,
         group=consumer_group(settings.topic, settings.sink_name),

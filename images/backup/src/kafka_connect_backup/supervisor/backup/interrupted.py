@@ -130,8 +130,6 @@ def discard_incomplete(
     verified = set()  # kept for their matching completeness marker, not their fingerprint
     for snapshot in dirs:
         name, content = snapshot.path.name, now[snapshot.path.name]
-        was = before.get(name)
-        why: str | None = None
         if content in complete:
             kept.append(snapshot)
             continue
@@ -139,14 +137,7 @@ def discard_incomplete(
             kept.append(snapshot)  # verified and marked, then killed before the run ended
             verified.add(name)
             continue
-        if snapshot.index == 0 and previous is None:
-            why = "first snapshot, incomplete (its source is untouched)"
-        elif snapshot.index == 0 and previous in intact:
-            why = "incomplete: rsync was writing it; the previous snapshot is kept intact"
-        elif snapshot.index == retention - 1 and was is not None and content < was:
-            why = f"partly deleted by rsnapshot (beyond retention {retention})"
-        elif any(content < fp for fp in intact):
-            why = "incomplete hard-link copy of a snapshot that is kept intact"
+        why = _why_remove(snapshot, content, before.get(name), previous, intact, retention)
         if why is not None:
             shutil.rmtree(snapshot.path)
             done.removed[name] = why
@@ -154,20 +145,7 @@ def discard_incomplete(
             aside = quarantine_name(name, int(time.time()))
             snapshot.path.rename(snapshot_root / aside)
             done.quarantined[name] = aside
-    # A complete `cp -al` copy beside an untouched alpha.0 is the same snapshot twice: keep
-    # as many of each as there were before the run (the lowest numbers).
-    allowed = Counter(before.values())
-    unique = []
-    for snapshot in kept:
-        content = now[snapshot.path.name]
-        if snapshot.path.name in verified:
-            unique.append(snapshot)
-        elif allowed[content] > 0:
-            allowed[content] -= 1
-            unique.append(snapshot)
-        else:
-            shutil.rmtree(snapshot.path)
-            done.removed[snapshot.path.name] = "hard-link copy (cp -al) of a snapshot kept intact"
+    unique = _one_of_each(kept, verified, now, Counter(before.values()), done)
     _renumber(snapshot_root, unique, done)
     log.warning(
         "snapshot.interrupted_cleanup",
@@ -179,6 +157,50 @@ def discard_incomplete(
         previous_intact=previous is None or previous in intact,
     )
     return done
+
+
+def _why_remove(
+    snapshot: SnapshotDir,
+    content: Fingerprint,
+    was: Fingerprint | None,
+    previous: Fingerprint | None,
+    intact: set[Fingerprint],
+    retention: int,
+) -> str | None:
+    """Why an incomplete snapshot can go (the module's rule), or None: it is set aside."""
+    if snapshot.index == 0 and previous is None:
+        return "first snapshot, incomplete (its source is untouched)"
+    if snapshot.index == 0 and previous in intact:
+        return "incomplete: rsync was writing it; the previous snapshot is kept intact"
+    if snapshot.index == retention - 1 and was is not None and content < was:
+        return f"partly deleted by rsnapshot (beyond retention {retention})"
+    if any(content < fp for fp in intact):
+        return "incomplete hard-link copy of a snapshot that is kept intact"
+    return None
+
+
+def _one_of_each(
+    kept: list[SnapshotDir],
+    verified: set[str],
+    now: dict[str, Fingerprint],
+    allowed: Counter[Fingerprint],
+    done: Cleanup,
+) -> list[SnapshotDir]:
+    """A complete `cp -al` copy beside an untouched alpha.0 is the same snapshot twice: keep
+    as many of each as there were before the run (`allowed`, the lowest numbers); remove the
+    others."""
+    unique = []
+    for snapshot in kept:
+        content = now[snapshot.path.name]
+        if snapshot.path.name in verified:
+            unique.append(snapshot)
+        elif allowed[content] > 0:
+            allowed[content] -= 1
+            unique.append(snapshot)
+        else:
+            shutil.rmtree(snapshot.path)
+            done.removed[snapshot.path.name] = "hard-link copy (cp -al) of a snapshot kept intact"
+    return unique
 
 
 def _renumber(snapshot_root: Path, kept: list[SnapshotDir], done: Cleanup) -> None:

@@ -45,7 +45,7 @@ class SnapshotResult:
     initialised: bool
     files: int  # files in alpha.0 checked against the source
     bytes: int  # their total size
-    rsnapshot_seconds: float  # the copy into .sync, `rsnapshot sync` and `rsnapshot alpha`
+    snapshot_seconds: float  # taking it: the copy into .sync, `rsnapshot sync`, `rsnapshot alpha`
     seconds: float  # the whole step: checks, mount, prune, rsnapshot, verify, unmount
     pruned: list[str]  # names of the alpha.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
@@ -75,8 +75,8 @@ class SnapshotMismatch(KcbError):
         self.files = files
 
 
-def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
-    """Check that snapshot_dir holds every backed-up file of source_dir with the same size,
+def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
+    """Check that a copy, snapshot_dir, holds every backed-up file of source_dir with the same size,
     modification second and first/last 64 KiB. Raises SnapshotMismatch."""
     problems: dict[str, str] = {}
     files = total = 0
@@ -123,11 +123,11 @@ def verify_snapshot(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
 
 
 def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
-    """verify_snapshot of `.sync/localhost/` before the rotation. A copy that differs is
+    """verify_copy of `.sync/localhost/` before the rotation. A copy that differs is
     removed from `.sync` (its links in the snapshots keep their content), so the next run
     copies it again whatever its size and time say."""
     try:
-        return verify_snapshot(source_dir, sync_host)
+        return verify_copy(source_dir, sync_host)
     except SnapshotMismatch as exc:
         for name in exc.files:
             with contextlib.suppress(OSError):
@@ -308,7 +308,7 @@ def backup_snapshot(
             raise
         seconds = copied.seconds + synced.seconds + rotated.seconds
         exit_code = max(synced.exit_code, rotated.exit_code)
-        log.info("rsnapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
+        log.info("snapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
         newest = volume.snapshot_root / f"{rsnapshot.LEVEL}.0"
         alpha0 = newest / rsnapshot.HOST_DIR
         # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
@@ -336,7 +336,7 @@ def backup_snapshot(
         initialised=volume.initialised,
         files=verified.files,
         bytes=verified.bytes,
-        rsnapshot_seconds=seconds,
+        snapshot_seconds=seconds,
         seconds=time.monotonic() - start,
         pruned=[p.name for p in pruned],
         rsnapshot_exit_code=exit_code,
