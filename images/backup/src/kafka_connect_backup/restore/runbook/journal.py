@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.units import compact_stamp
 from kafka_connect_backup.layout.names import archived_journal_name
 
 DONE = "done"
@@ -65,7 +66,7 @@ class Journal:
 
     def archive(self) -> Path:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = compact_stamp()
         target = self.path.with_name(archived_journal_name(self.path.stem, stamp))
         self.path.replace(target)
         return target
