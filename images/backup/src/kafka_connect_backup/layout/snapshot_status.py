@@ -190,15 +190,6 @@ def is_rsync_temp(name: str) -> bool:
     )
 
 
-def rsync_temps(snapshot: Path) -> list[Path]:
-    """rsync's temporary files directly in snapshot/localhost/ (rsnapshot copies no
-    subdirectory), by name."""
-    host = snapshot / HOST_DIR
-    if not host.is_dir():
-        return []
-    return sorted(p for p in host.iterdir() if is_rsync_temp(p.name) and not p.is_dir())
-
-
 def recorded_offsets(marker: dict[str, object], connector: str) -> dict[int, int] | None:
     """The offsets the connector's group had committed at the snapshot's stop (partition ->
     offset), from the marker; None when none were recorded for it. ValueError, naming the

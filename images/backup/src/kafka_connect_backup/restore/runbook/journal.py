@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.durable import atomic_write_text, commit
 from kafka_connect_backup.core.units import compact_stamp
 from kafka_connect_backup.layout.names import archived_journal_name
 
@@ -68,5 +68,5 @@ class Journal:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
         stamp = compact_stamp()
         target = self.path.with_name(archived_journal_name(self.path.stem, stamp))
-        self.path.replace(target)
+        commit(self.path, target)
         return target

@@ -54,9 +54,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.durable import atomic_write_text, remove_temp_files
 from kafka_connect_backup.core.logs import get_logger
-from kafka_connect_backup.layout.names import LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
+from kafka_connect_backup.layout.names import HOST_DIR, LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
 from kafka_connect_backup.layout.snapshot_dirs import (
     Fingerprint,
     SnapshotDir,
@@ -64,7 +64,7 @@ from kafka_connect_backup.layout.snapshot_dirs import (
     quarantine_name,
     snapshot_dirs,
 )
-from kafka_connect_backup.layout.snapshot_status import State, rsync_temps, snapshot_status
+from kafka_connect_backup.layout.snapshot_status import State, is_rsync_temp, snapshot_status
 
 log = get_logger(__name__)
 
@@ -206,9 +206,7 @@ def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
     the snapshots are then judged on what rsync finished); log them, by snapshot."""
     removed = {}
     for snapshot in snapshot_dirs(snapshot_root):
-        temps = rsync_temps(snapshot.path)
-        for temp in temps:
-            temp.unlink()
+        temps = remove_temp_files(snapshot.path / HOST_DIR, is_rsync_temp)
         if temps:
             removed[snapshot.name] = [t.name for t in temps]
             log.warning(

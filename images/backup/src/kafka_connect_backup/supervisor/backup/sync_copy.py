@@ -30,16 +30,16 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_connect_backup.core.durable import commit, remove_temp_files
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
 from kafka_connect_backup.layout.names import (
-    COPY_TEMP_PREFIX,
-    COPY_TEMP_SUFFIX,
     HOST_DIR,
     NEWEST_SNAPSHOT,
     SYNC_DIR,
     WRITE_PROBE_NAME,
+    is_copy_temp,
 )
 from kafka_connect_backup.layout.sinkfiles import copy_temp_name
 from kafka_connect_backup.tools import rsnapshot
@@ -96,9 +96,7 @@ def _prepare(snapshot_root: Path) -> Path:
     for entry in sync.iterdir():
         if entry.name != HOST_DIR:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    for entry in host.iterdir():
-        if entry.name.startswith(COPY_TEMP_PREFIX) and entry.name.endswith(COPY_TEMP_SUFFIX):
-            entry.unlink()
+    remove_temp_files(host, is_copy_temp)
     # A volume gone read-only fails here with its reason even when nothing changed (rsnapshot's
     # rotation would only say that a rename failed).
     probe = host / WRITE_PROBE_NAME  # no temporary-file name: nothing waits for it
@@ -182,7 +180,7 @@ def _copy_one(source: Path, want: os.stat_result, host: Path, run: _Run) -> int:
                 copied += count
         temp.chmod(stat.S_IMODE(want.st_mode))
         os.utime(temp, ns=(want.st_atime_ns, want.st_mtime_ns))
-        temp.replace(host / source.name)
+        commit(temp, host / source.name)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise _copy_error(
