@@ -23,7 +23,6 @@ import mmap
 import os
 import shutil
 import stat
-import subprocess
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -33,7 +32,7 @@ from pathlib import Path
 from kafka_connect_backup.core.durable import commit, remove_temp_files
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
-from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.shutdown_grace import GraceWatch, ShutdownGrace, StoppedPastGrace
 from kafka_connect_backup.layout.names import (
     HOST_DIR,
     NEWEST_SNAPSHOT,
@@ -43,6 +42,7 @@ from kafka_connect_backup.layout.names import (
 )
 from kafka_connect_backup.layout.sinkfiles import copy_temp_name
 from kafka_connect_backup.tools import rsnapshot
+from kafka_connect_backup.tools.run import run as run_command
 
 CHUNK = 1 << 20  # the FUSE engines get it as 128 KiB requests: their largest
 # 2.1 GB in 10 files into gocryptfs on 2 cores: 2 at once 2.6-2.7 s, 3 2.4-2.9 s, 4 2.2-2.3 s,
@@ -83,15 +83,10 @@ def _prepare(snapshot_root: Path) -> Path:
     newest = snapshot_root / NEWEST_SNAPSHOT / HOST_DIR
     if not sync.exists() and newest.is_dir():
         sync.mkdir()
-        result = subprocess.run(
-            [rsnapshot.command("cp"), "-al", str(newest), str(host)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
+        done = run_command([rsnapshot.command("cp"), "-al", str(newest), str(host)])
+        if done.exit_code != 0:
             shutil.rmtree(sync, ignore_errors=True)
-            raise _copy_error(f"cp -al {newest} {host}", result.stderr.strip())
+            raise _copy_error(f"cp -al {newest} {host}", done.output.strip())
     host.mkdir(parents=True, exist_ok=True)
     for entry in sync.iterdir():
         if entry.name != HOST_DIR:
@@ -131,33 +126,31 @@ class _Abandoned(Exception):
 class _Run:
     """What the copying threads share."""
 
-    grace: ShutdownGrace
+    watch: GraceWatch
     direct: bool
     failed: threading.Event = field(default_factory=threading.Event)
-    announced: threading.Event = field(default_factory=threading.Event)
 
     def check(self) -> None:
         """Between two writes: stop once another copy failed or the grace has run out."""
         if self.failed.is_set():
             raise _Abandoned
-        if not self.grace.requested():
-            return
-        if not self.announced.is_set():
-            self.announced.set()
-            log.warning(
-                "snapshot.copy_shutdown_grace",
-                grace_seconds=self.grace.seconds,
-                note="shutdown requested: the copy may finish within shutdownGraceSeconds",
-            )
-        if self.grace.expired():
-            raise CopyStopped(
-                f"the copy into the snapshot's {SYNC_DIR} was still running "
-                f"{self.grace.seconds:g}s after the shutdown request (shutdownGraceSeconds): "
-                "stopped it",
-                fix="nothing to do: no snapshot was changed and the next start takes a new "
-                "one; if snapshots take longer than the grace, raise shutdownGraceSeconds "
-                "together with the pod's terminationGracePeriodSeconds",
-            )
+        self.watch.check()
+
+
+def _watch(grace: ShutdownGrace) -> GraceWatch:
+    return GraceWatch(
+        grace,
+        "snapshot.copy_shutdown_grace",
+        "shutdown requested: the copy may finish within shutdownGraceSeconds",
+        lambda: CopyStopped(
+            f"the copy into the snapshot's {SYNC_DIR} was still running "
+            f"{grace.seconds:g}s after the shutdown request (shutdownGraceSeconds): "
+            "stopped it",
+            fix="nothing to do: no snapshot was changed and the next start takes a new "
+            "one; if snapshots take longer than the grace, raise shutdownGraceSeconds "
+            "together with the pod's terminationGracePeriodSeconds",
+        ),
+    )
 
 
 def _direct(path: str, flags: int) -> int:
@@ -223,7 +216,7 @@ def fill_sync_dir(
         want = source.stat()
         if not _is_current(want, host / source.name):
             pending.append((source, want))
-    run = _Run(grace or ShutdownGrace(), direct)
+    run = _Run(_watch(grace or ShutdownGrace()), direct)
     with ThreadPoolExecutor(max(1, files_at_once), thread_name_prefix="sync-copy") as pool:
         futures = [pool.submit(_copy_one, path, want, host, run) for path, want in pending]
         try:
