@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -25,6 +25,10 @@ from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.errors import KcbError
 
 T = TypeVar("T")
+
+
+class _Logger(Protocol):
+    def warning(self, event: str, **fields: Any) -> Any: ...
 
 
 class RecordUnreadable(KcbError):
@@ -66,3 +70,16 @@ def save(path: Path, record: object, *, indent: int | None = None, sort_keys: bo
     data = msgspec.to_builtins(record)
     text = json.dumps(data, indent=indent, sort_keys=sort_keys)
     atomic_write_text(path, text + "\n" if indent is not None else text)
+
+
+def save_or_warn(
+    path: Path, record: object, log: _Logger, event: str, fix: str = "", **options: Any
+) -> bool:
+    """save() for a record whose loss costs only the record, never the work it records: False
+    and a warning `event` (path, error, fix) when it cannot be written. `options` as save's."""
+    try:
+        save(path, record, **options)
+    except OSError as exc:
+        log.warning(event, path=str(path), error=str(exc), **({"fix": fix} if fix else {}))
+        return False
+    return True

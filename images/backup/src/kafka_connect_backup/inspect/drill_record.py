@@ -59,20 +59,14 @@ def load_last_drill(config: Config) -> DrillRecord | None:
 
 def save_drill(config: Config, record: DrillRecord) -> bool:
     """Durably (temp file, fsync, rename); False (and a warning) when it cannot be written."""
-    path = drill_path(config)
-    try:
-        records.save(
-            path, msgspec.structs.replace(record, seconds=round(record.seconds, 3)), indent=2
-        )
-    except OSError as exc:
-        log.warning(
-            "drill.record_not_saved",
-            path=str(path),
-            error=str(exc),
-            fix="check that sinkPath is writable; the drill's result is only in this log",
-        )
-        return False
-    return True
+    return records.save_or_warn(
+        drill_path(config),
+        msgspec.structs.replace(record, seconds=round(record.seconds, 3)),
+        log,
+        "drill.record_not_saved",
+        "check that sinkPath is writable; the drill's result is only in this log",
+        indent=2,
+    )
 
 
 def record_drill(config: Config, report: DrillReport) -> DrillRecord | None:

@@ -44,10 +44,7 @@ def save_verification(config: Config, result: Verification) -> None:
         snapshots=[s.name for s in result.snapshots],
         problems=result.counts()["problems"],
     )
-    try:
-        records.save(verify_path(config), body)
-    except OSError as exc:
-        log.warning("verify.not_recorded", path=str(verify_path(config)), error=str(exc))
+    records.save_or_warn(verify_path(config), body, log, "verify.not_recorded")
 
 
 def load_last_verification(config: Config) -> VerifyRecord | None:

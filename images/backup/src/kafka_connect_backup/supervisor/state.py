@@ -105,12 +105,10 @@ def save_state(config: Config, result: CycleResult) -> None:
         last_failure=failure,
         last_snapshot=snapshot,
     )
-    try:
-        records.save(path, body)
-    except OSError as exc:
-        log.warning(
-            "state.not_saved",
-            path=str(path),
-            error=str(exc),
-            fix="check that sinkPath is writable; only the schedule after a restart is affected",
-        )
+    records.save_or_warn(
+        path,
+        body,
+        log,
+        "state.not_saved",
+        "check that sinkPath is writable; only the schedule after a restart is affected",
+    )
