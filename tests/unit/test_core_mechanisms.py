@@ -15,7 +15,7 @@ from kafka_connect_backup.core import records, shutdown_grace
 from kafka_connect_backup.core.durable import remove_temp_files
 from kafka_connect_backup.core.records import RecordUnreadable
 from kafka_connect_backup.core.shutdown_grace import GraceWatch, ShutdownGrace, StoppedPastGrace
-from kafka_connect_backup.core.units import compact_stamp, human_duration, utc_iso
+from kafka_connect_backup.core.units import compact_stamp, human_duration, took, utc_iso
 from kafka_connect_backup.tools.run import TimedOut, run
 
 pytestmark = pytest.mark.unit
@@ -79,6 +79,7 @@ def test_times_and_durations_read_one_way() -> None:
     assert utc_iso(moment, timespec="milliseconds") == "2026-01-19T15:57:30.250Z"
     assert utc_iso(moment.timestamp(), timespec="auto") == "2026-01-19T15:57:30.250000Z"
     assert compact_stamp(moment.timestamp()) == "20260119T155730Z"
+    assert (took(0.04), took(12.345), took(4000)) == ("0.0s", "12.3s", "4000.0s")
     assert [human_duration(s) for s in (None, -3, 45, 150, 5400, 259200)] == [
         "?",
         "0s",

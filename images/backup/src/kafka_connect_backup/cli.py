@@ -34,7 +34,7 @@ from kafka_connect_backup.core.exit_codes import (
     EXIT_UNAVAILABLE,
 )
 from kafka_connect_backup.core.logs import configure_logging
-from kafka_connect_backup.core.units import counted, human_bytes
+from kafka_connect_backup.core.units import counted, human_bytes, took
 from kafka_connect_backup.inspect import commands as inspect_commands
 from kafka_connect_backup.inspect.commands import (
     DEFAULT_TIMESTAMP_FIELD,
@@ -167,11 +167,11 @@ def _backup_now(args: argparse.Namespace) -> int:
 
 def describe_cycle(cycle: dict[str, Any]) -> str:
     """One cycle's summary for an operator: the snapshot it took and Connect's downtime."""
-    took = f"in {cycle.get('durationSeconds', 0):.1f}s"
+    duration = f"in {took(cycle.get('durationSeconds', 0))}"
     if not cycle.get("ok"):
         state = "ABORTED" if cycle.get("aborted") else "FAILED"
         return (
-            f"cycle {cycle.get('cycleId')} {state} {took}, in step {cycle.get('step')} "
+            f"cycle {cycle.get('cycleId')} {state} {duration}, in step {cycle.get('step')} "
             f"({cycle.get('cause')}): {cycle.get('error')}"
             + (f" (fix: {cycle['fix']})" if cycle.get("fix") else "")
         )
@@ -185,8 +185,8 @@ def describe_cycle(cycle: dict[str, Any]) -> str:
     downtime = cycle.get("connectDowntimeSeconds")
     stopped = ", ".join(cycle.get("stopped") or []) or "none"
     return (
-        f"cycle {cycle.get('cycleId')} OK {took}: {taken}; Connect down "
-        f"{'?' if downtime is None else f'{downtime:.1f}s'} (connectors {stopped})"
+        f"cycle {cycle.get('cycleId')} OK {duration}: {taken}; Connect down "
+        f"{'?' if downtime is None else took(downtime)} (connectors {stopped})"
     )
 
 

@@ -1,6 +1,6 @@
 """How numbers, times and lists read in messages and records: one size unit style (binary, 1
-decimal), one duration style, one UTC time style (ISO-8601 with a `Z`), one compact stamp for
-file names, counted nouns, a short list of names."""
+decimal), one style for how long a step took and one for an age, one UTC time style (ISO-8601
+with a `Z`), one compact stamp for file names, counted nouns, a short list of names."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 def first_few(names: list[str], most: int = 3) -> str:
     """'a, b, c' or 'a, b, c, ...': a list a message names without drowning in it."""
     return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
+def took(seconds: float) -> str:
+    """How long a step took, in messages: '12.3s' (one decimal, whatever the length)."""
+    return f"{seconds:.1f}s"
 
 
 def human_duration(seconds: float | None) -> str:

@@ -16,6 +16,7 @@ from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import GraceWatch, ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.units import took
 
 # Re-exported (`X as X`): the supervisor and the tests import them from here.
 from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
@@ -172,7 +173,7 @@ def run(
         "shutdown requested: rsnapshot may finish within shutdownGraceSeconds",
         lambda: RsnapshotStopped(
             f"rsnapshot -c {conf} {step} still running {watch.grace.seconds:g}s after the "
-            f"shutdown request (shutdownGraceSeconds, {time.monotonic() - start:.1f}s in all): "
+            f"shutdown request (shutdownGraceSeconds, {took(time.monotonic() - start)} in all): "
             "stopped it",
             fix="nothing to do: the incomplete snapshot is discarded and the next start "
             "takes a new one; if snapshots take longer than the grace, raise "
