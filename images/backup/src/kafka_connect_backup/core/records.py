@@ -44,11 +44,6 @@ class RecordUnreadable(KcbError):
         super().__init__(f"{path} cannot be read ({self.reason})")
 
 
-def decode(data: Any, kind: type[T]) -> T:
-    """`data` (parsed JSON) as a `kind`; msgspec.ValidationError when it is not one."""
-    return msgspec.convert(data, type=kind)
-
-
 def load(path: Path, kind: type[T]) -> T | None:
     """The record in `path`; None when there is no such file; RecordUnreadable otherwise."""
     try:
@@ -58,7 +53,7 @@ def load(path: Path, kind: type[T]) -> T | None:
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8
         raise RecordUnreadable(path, exc) from exc
     try:
-        return decode(json.loads(text), kind)
+        return msgspec.convert(json.loads(text), type=kind)
     except (ValueError, msgspec.ValidationError) as exc:
         raise RecordUnreadable(path, exc) from exc
 
