@@ -11,7 +11,6 @@ import contextlib
 import faulthandler
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,22 @@ from kafka_connect_backup.config import DEFAULT_CONFIG_PATH, Config, ConfigError
 from kafka_connect_backup.core import durable
 from kafka_connect_backup.core.durations import parse_duration
 from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DRILL_FAILED,
+    EXIT_DRILL_PASSED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_NO_SNAPSHOT,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_UNAVAILABLE,
+)
 from kafka_connect_backup.core.logs import configure_logging
-from kafka_connect_backup.core.units import counted, human_bytes
+from kafka_connect_backup.core.units import counted, human_bytes, took
 from kafka_connect_backup.inspect import commands as inspect_commands
 from kafka_connect_backup.inspect.commands import (
     DEFAULT_TIMESTAMP_FIELD,
-    EXIT_DRILL_FAILED,
-    EXIT_DRILL_PASSED,
-    EXIT_NO_SNAPSHOT,
-    EXIT_PROBLEM,
-    EXIT_UNAVAILABLE,
 )
 from kafka_connect_backup.inspect.export import STDOUT
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
@@ -47,7 +52,7 @@ def _check_config(args: argparse.Namespace) -> int:
         f"{args.config}: valid ({len(config.topics)} topic(s), restartTimeout "
         f"{config.restart_timeout}, backup {'enabled' if config.backup.enabled else 'disabled'})"
     )
-    return 0
+    return EXIT_OK
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -60,7 +65,7 @@ def _supervise(args: argparse.Namespace) -> int:
     faulthandler.enable()
     lock = _volume_lock(config, "a supervisor")
     if lock is None:
-        return 2
+        return EXIT_INVALID
     try:
         supervisor = Supervisor(config)
     except OSError as exc:  # the metrics/health port is taken or not allowed
@@ -70,7 +75,7 @@ def _supervise(args: argparse.Namespace) -> int:
             "or 0 to disable the endpoint)",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_INVALID
     supervisor.install_signal_handlers()
     try:
         return supervisor.run()
@@ -116,10 +121,10 @@ def _backup_now(args: argparse.Namespace) -> int:
                 "cycle in this process",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_INVALID
         lock = _volume_lock(config, "a local cycle (--local)")
         if lock is None:
-            return 2
+            return EXIT_INVALID
         try:
             cycle = Supervisor(config, http=False).run_once().summary()
         finally:
@@ -138,15 +143,15 @@ def _backup_now(args: argparse.Namespace) -> int:
                 "resumes the connectors itself, so never beside a running supervisor)",
                 file=sys.stderr,
             )
-            return 1
+            return EXIT_FAILED
         answer = response.json()
         if "error" in answer and not args.json:
             fix = f" (fix: {answer['fix']})" if answer.get("fix") else ""
             print(f"kcb: the supervisor refused: {answer['error']}{fix}", file=sys.stderr)
-            return 2
+            return EXIT_INVALID
         if args.no_wait:
             print(json.dumps(answer, indent=2) if args.json else "kcb: cycle requested")
-            return 0 if answer.get("accepted") else 1
+            return EXIT_OK if answer.get("accepted") else EXIT_FAILED
         cycle = answer.get("cycle") or {}
         if not cycle:
             print(
@@ -155,18 +160,18 @@ def _backup_now(args: argparse.Namespace) -> int:
                 else f"kcb: the cycle did not finish within {args.timeout:g}s: it goes on in "
                 "the supervisor (kcb status shows its result)"
             )
-            return 1
+            return EXIT_FAILED
     print(json.dumps(cycle, indent=2) if args.json else describe_cycle(cycle))
-    return 0 if cycle.get("ok") else 1
+    return EXIT_OK if cycle.get("ok") else EXIT_FAILED
 
 
 def describe_cycle(cycle: dict[str, Any]) -> str:
     """One cycle's summary for an operator: the snapshot it took and Connect's downtime."""
-    took = f"in {cycle.get('durationSeconds', 0):.1f}s"
+    duration = f"in {took(cycle.get('durationSeconds', 0))}"
     if not cycle.get("ok"):
         state = "ABORTED" if cycle.get("aborted") else "FAILED"
         return (
-            f"cycle {cycle.get('cycleId')} {state} {took}, in step {cycle.get('step')} "
+            f"cycle {cycle.get('cycleId')} {state} {duration}, in step {cycle.get('step')} "
             f"({cycle.get('cause')}): {cycle.get('error')}"
             + (f" (fix: {cycle['fix']})" if cycle.get("fix") else "")
         )
@@ -180,8 +185,8 @@ def describe_cycle(cycle: dict[str, Any]) -> str:
     downtime = cycle.get("connectDowntimeSeconds")
     stopped = ", ".join(cycle.get("stopped") or []) or "none"
     return (
-        f"cycle {cycle.get('cycleId')} OK {took}: {taken}; Connect down "
-        f"{'?' if downtime is None else f'{downtime:.1f}s'} (connectors {stopped})"
+        f"cycle {cycle.get('cycleId')} OK {duration}: {taken}; Connect down "
+        f"{'?' if downtime is None else took(downtime)} (connectors {stopped})"
     )
 
 
@@ -207,7 +212,7 @@ def _status(args: argparse.Namespace) -> int:
         doc["errors"] = [*doc["errors"], *([note] if note else [])]
         status.without_supervisor(config, doc, endpoint)
     print(json.dumps(doc, indent=2) if args.json else status.render(doc))
-    return 0 if doc["healthy"] else 1
+    return EXIT_OK if doc["healthy"] else EXIT_FAILED
 
 
 def _acls(args: argparse.Namespace) -> int:
@@ -225,7 +230,7 @@ def _acls(args: argparse.Namespace) -> int:
     for acl in dict.fromkeys(wanted):
         print(f"# {acl.why}")
         print(acl.command(principal, config.kafka.bootstrap_servers))
-    return 0
+    return EXIT_OK
 
 
 # backup-now --timeout: a wait longer than a week is a typo, not a plan.
@@ -512,13 +517,13 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args))
     except ConfigError as exc:
         print(f"kcb: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except BrokenPipeError:
         # `kcb snapshots export ... | head`: the reader has gone. End quietly, as a Unix tool
         # killed by SIGPIPE does (and leave nothing for the interpreter to flush at exit).
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

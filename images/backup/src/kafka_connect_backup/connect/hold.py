@@ -12,13 +12,15 @@ is reported by the supervisor (logs and metrics), never dropped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.core.durable import atomic_write_text
+import msgspec
+
+from kafka_connect_backup.core import records
+from kafka_connect_backup.core.records import RecordUnreadable
 from kafka_connect_backup.layout.names import HOLD_DIR
 
 
@@ -37,12 +39,22 @@ def _hold_path(sink_path: Path, connector: str) -> Path:
     return sink_path / HOLD_DIR / connector
 
 
+class _HoldFile(msgspec.Struct, frozen=True):
+    """A hold's file, in the order its keys are written."""
+
+    journal: str
+    reason: str
+    since: float
+
+
 def _read(path: Path) -> Hold | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        hold = Hold(path.name, str(data["reason"]), float(data["since"]), Path(data["journal"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = records.load(path, _HoldFile)
+    except RecordUnreadable:  # not a hold (a stray file, a torn write): no hold
         return None
+    if saved is None:
+        return None
+    hold = Hold(path.name, saved.reason, saved.since, Path(saved.journal))
     return hold if hold.journal.is_file() else None
 
 
@@ -59,11 +71,11 @@ def place_holds(sink_path: Path, connectors: Iterable[str], reason: str, journal
     """Hold these connectors for as long as the restore journal exists (or until released)."""
     (sink_path / HOLD_DIR).mkdir(parents=True, exist_ok=True)
     owner = journal.resolve()
-    body = {"journal": str(owner), "reason": reason, "since": time.time()}
+    body = _HoldFile(journal=str(owner), reason=reason, since=time.time())
     for name in connectors:
         existing = hold_of(sink_path, name)
         if existing is None or existing.journal != owner:  # a later step keeps its age
-            atomic_write_text(_hold_path(sink_path, name), json.dumps(body))
+            records.save(_hold_path(sink_path, name), body)
 
 
 def release_holds(sink_path: Path, connectors: Iterable[str]) -> None:

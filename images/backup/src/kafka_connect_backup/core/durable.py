@@ -1,7 +1,9 @@
 """Durable file writes, the one way the package replaces a file: a temporary file beside it,
 flushed and fsynced, renamed over the target, the directory fsynced. A crash at any point
 leaves the previous content or the new one, never half of either (design rule: nothing is
-overwritten before its replacement is durable).
+overwritten before its replacement is durable). `atomic_writer` does all of it; a writer with
+its own way of filling the temporary file (the compressor's threads, the snapshot copy's
+O_DIRECT writes) ends with `commit`, and `remove_temp_files` clears what a stopped writer left.
 
 The data volume is shared by two users: Connect's (uid 1000) and the supervisor's root, which
 in the chart's devicePlugin mode has no file rights beyond the pod's fsGroup. So every kcb
@@ -13,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +44,27 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def commit(temp: Path, target: Path) -> None:
+    """Rename `temp` over `target` (same directory) and make the rename durable: the last step
+    of every replacement, and of a move to another name in the same directory."""
+    temp.replace(target)
+    fsync_dir(target.parent)
+
+
+def remove_temp_files(directory: Path, is_temp: Callable[[str], bool]) -> list[Path]:
+    """Remove what a stopped writer left directly in `directory`: every entry but a directory
+    whose name `is_temp` accepts (none when `directory` is missing). The removals are made
+    durable; the removed paths come back sorted, for the caller to log."""
+    if not directory.is_dir():
+        return []
+    removed = sorted(p for p in directory.iterdir() if is_temp(p.name) and not p.is_dir())
+    for path in removed:
+        path.unlink()
+    if removed:
+        fsync_dir(directory)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
     """A binary file to write that replaces `path` durably once the block ends; the directory
@@ -57,12 +80,11 @@ def atomic_writer(path: Path) -> Iterator[IO[bytes]]:
             yield handle.file
             handle.flush()
             os.fsync(handle.fileno())
-        temp.replace(path)
+        commit(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
-from kafka_connect_backup.core.exit_codes import RestoreError
+from kafka_connect_backup.core.exit_codes import (
+    EXIT_DRILL_FAILED,
+    EXIT_DRILL_PASSED,
+    EXIT_INVALID,
+    EXIT_NO_SNAPSHOT,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_UNAVAILABLE,
+    RestoreError,
+)
 from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.inspect.drill import run_drill
 from kafka_connect_backup.inspect.drill_record import record_drill
@@ -36,15 +45,6 @@ from kafka_connect_backup.restore.backup_mount import (
 from kafka_connect_backup.restore.sources import SourceError, from_snapshot
 
 DEFAULT_TIMESTAMP_FIELD = "utcTime"
-# Exit codes of `kcb snapshots list`.
-EXIT_NO_SNAPSHOT = 1  # the snapshot root holds no alpha.N (with --topic: none of the topic)
-EXIT_UNAVAILABLE = 2  # the snapshot root is missing, or the backup could not be mounted
-# Exit codes of `kcb drill` (and EXIT_UNAVAILABLE: bad arguments, or the backup, snapshot or
-# Kafka could not be reached).
-EXIT_DRILL_PASSED = 0  # also a drill skipped because every topic is idle (result "skipped")
-EXIT_DRILL_FAILED = 1  # a topic's sample did not come back exactly
-EXIT_INVALID = 2  # `snapshots export`: bad arguments
-EXIT_PROBLEM = 1  # `snapshots verify`: a snapshot is not complete, or a file has a problem
 
 
 def snapshots_list(args: argparse.Namespace) -> int:
@@ -97,7 +97,7 @@ def _list(access: SnapshotAccess, args: argparse.Namespace, connector: str | Non
         print(f"kcb: {_no_such_topic(access.root, args.topic, connector)}", file=sys.stderr)
         return EXIT_NO_SNAPSHOT
     print(to_json(snapshots) if args.json else render(access.root, snapshots))
-    return 0
+    return EXIT_OK
 
 
 def _no_such_topic(root: Path, topic: str, connector: str) -> str:
@@ -163,7 +163,7 @@ def snapshots_export(args: argparse.Namespace) -> int:
         f"{reasons}; {time_filter.window.describe()}) to {where}",
         file=sys.stderr,
     )
-    return 0
+    return EXIT_OK
 
 
 def snapshots_verify(args: argparse.Namespace) -> int:
@@ -185,7 +185,7 @@ def snapshots_verify(args: argparse.Namespace) -> int:
     if config is not None:  # the release's own backup: kcb status and the metrics show it
         save_verification(config, result)
     print(result.to_json() if args.json else result.render(where))
-    return 0 if result.ok else EXIT_PROBLEM
+    return EXIT_OK if result.ok else EXIT_PROBLEM
 
 
 def drill(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from kafka_connect_backup.config import Config
 from kafka_connect_backup.core.exit_codes import EXIT_INVALID, RestoreError
+from kafka_connect_backup.core.units import took
 from kafka_connect_backup.kafka.admin import (
     KafkaAdmin,
     KafkaCheckError,
@@ -111,7 +112,7 @@ class TopicDrill:
 
     def render(self) -> str:
         if self.skipped is not None:
-            return f"  {self.topic}: skipped, {self.skipped} ({self.seconds:.1f}s)"
+            return f"  {self.topic}: skipped, {self.skipped} ({took(self.seconds)})"
         if self.ok:
             detail = (
                 f"{self.records} records (newest of {self.read} in {len(self.files)} files) "
@@ -120,7 +121,7 @@ class TopicDrill:
         else:
             detail = str(self.error)
         verdict = "passed" if self.ok else "FAILED"
-        return f"  {self.topic}: {verdict}, {detail} ({self.seconds:.1f}s)"
+        return f"  {self.topic}: {verdict}, {detail} ({took(self.seconds)})"
 
 
 @dataclass
@@ -185,7 +186,7 @@ class DrillReport:
         lines.append(
             f"drill {self.result.upper()}: {passed} of {len(self.topics)} topics restored exactly"
             + (f", {skipped} skipped (no record in the snapshot)" if skipped else "")
-            + f" ({self.seconds:.1f}s)"
+            + f" ({took(self.seconds)})"
             + (" (aborted: shutdown requested)" if self.aborted else "")
         )
         return "\n".join(lines)

@@ -8,22 +8,24 @@ files: neither sees it.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core import records
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.core.records import RecordUnreadable
 from kafka_connect_backup.inspect.drill import DrillReport
 from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class DrillRecord:
+class DrillRecord(msgspec.Struct, frozen=True, rename="camel"):
+    """The record, in the order its keys are written."""
+
     finished_at: float  # Unix time the drill ended
     ok: bool
     last_success: float  # Unix time the last passing drill ended (0 = none yet)
@@ -31,21 +33,8 @@ class DrillRecord:
     topics: tuple[str, ...] = ()  # the topics drilled
     seconds: float = 0.0
     error: str | None = None  # the first failure, one line
-    results: list[dict[str, Any]] = field(default_factory=list)  # per topic, as --json shows
+    results: list[dict[str, Any]] = []  # per topic, as --json shows
     skipped: bool = False  # every topic idle (no record in the snapshot): ok, nothing proved
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "finishedAt": self.finished_at,
-            "ok": self.ok,
-            "lastSuccess": self.last_success,
-            "snapshot": self.snapshot,
-            "topics": list(self.topics),
-            "seconds": round(self.seconds, 3),
-            "error": self.error,
-            "results": self.results,
-            "skipped": self.skipped,
-        }
 
 
 def drill_path(config: Config) -> Path:
@@ -57,41 +46,27 @@ def load_last_drill(config: Config) -> DrillRecord | None:
     is logged: the next drill rewrites it)."""
     path = drill_path(config)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return DrillRecord(
-            finished_at=float(data["finishedAt"]),
-            ok=bool(data["ok"]),
-            last_success=float(data["lastSuccess"]),
-            snapshot=str(data.get("snapshot", NEWEST_SNAPSHOT)),
-            topics=tuple(str(t) for t in data.get("topics", [])),
-            seconds=float(data.get("seconds", 0.0)),
-            error=data.get("error"),
-            results=list(data.get("results", [])),
-            skipped=bool(data.get("skipped", False)),
-        )
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return records.load(path, DrillRecord)
+    except RecordUnreadable as exc:
         log.warning(
-            "drill.record_unreadable", path=str(path), error=str(exc), fix="ignored; rewritten"
+            "drill.record_unreadable",
+            path=str(path),
+            error=str(exc.error),
+            fix="ignored; rewritten",
         )
         return None
 
 
 def save_drill(config: Config, record: DrillRecord) -> bool:
     """Durably (temp file, fsync, rename); False (and a warning) when it cannot be written."""
-    path = drill_path(config)
-    try:
-        atomic_write_text(path, json.dumps(record.as_dict(), indent=2) + "\n")
-    except OSError as exc:
-        log.warning(
-            "drill.record_not_saved",
-            path=str(path),
-            error=str(exc),
-            fix="check that sinkPath is writable; the drill's result is only in this log",
-        )
-        return False
-    return True
+    return records.save_or_warn(
+        drill_path(config),
+        msgspec.structs.replace(record, seconds=round(record.seconds, 3)),
+        log,
+        "drill.record_not_saved",
+        "check that sinkPath is writable; the drill's result is only in this log",
+        indent=2,
+    )
 
 
 def record_drill(config: Config, report: DrillReport) -> DrillRecord | None:

@@ -8,22 +8,22 @@ rsnapshot copies only `*.sink` / `*.gz` / `*.topic.json`: it never sees this fil
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core import records
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.core.records import RecordUnreadable
 from kafka_connect_backup.inspect.verify import Verification
 from kafka_connect_backup.layout.names import VERIFY_NAME
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class VerifyRecord:
+class VerifyRecord(msgspec.Struct, frozen=True, rename="camel"):
     finished_at: float
     ok: bool
     deep: bool
@@ -37,28 +37,19 @@ def verify_path(config: Config) -> Path:
 
 def save_verification(config: Config, result: Verification) -> None:
     """Best effort: a verify that cannot record its result still reports it (logged)."""
-    body = {
-        "finishedAt": time.time(),
-        "ok": result.ok,
-        "deep": result.deep,
-        "snapshots": [s.name for s in result.snapshots],
-        "problems": result.counts()["problems"],
-    }
-    try:
-        atomic_write_text(verify_path(config), json.dumps(body))
-    except OSError as exc:
-        log.warning("verify.not_recorded", path=str(verify_path(config)), error=str(exc))
+    body = VerifyRecord(
+        finished_at=time.time(),
+        ok=result.ok,
+        deep=result.deep,
+        snapshots=[s.name for s in result.snapshots],
+        problems=result.counts()["problems"],
+    )
+    records.save_or_warn(verify_path(config), body, log, "verify.not_recorded")
 
 
 def load_last_verification(config: Config) -> VerifyRecord | None:
+    """None when no verification was recorded, or its record cannot be read."""
     try:
-        data = json.loads(verify_path(config).read_text(encoding="utf-8"))
-        return VerifyRecord(
-            float(data["finishedAt"]),
-            bool(data["ok"]),
-            bool(data["deep"]),
-            [str(name) for name in data["snapshots"]],
-            int(data["problems"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        return records.load(verify_path(config), VerifyRecord)
+    except RecordUnreadable:
         return None

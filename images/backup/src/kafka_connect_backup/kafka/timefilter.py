@@ -19,6 +19,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from kafka_connect_backup.core.units import utc_iso
+
 _ISO_EXAMPLES = "for example 2021-01-19T15:57, 2021-01-19T15:57:30Z or 2021-01-19T15:57:30+01:00"
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 _MILLIS_THRESHOLD = 1e11
@@ -204,4 +206,4 @@ def iso(epoch: float | None, *, seconds: bool = False) -> str | None:
         moment = datetime.fromtimestamp(epoch, UTC)
     except (OverflowError, OSError, ValueError):
         moment = LATEST if epoch > 0 else EARLIEST
-    return moment.isoformat(timespec="seconds" if seconds else "auto").replace("+00:00", "Z")
+    return utc_iso(moment, timespec="seconds" if seconds else "auto")

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.config_basics import is_topic_name
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.units import utc_iso
 from kafka_connect_backup.kafka.envelope import MAX_LONG, MAX_PARTITION
 from kafka_connect_backup.kafka.timefilter import in_utc
 from kafka_connect_backup.layout.sinkfiles import METADATA_SUFFIX, metadata_name
@@ -56,9 +57,7 @@ class TopicMetadata:
             "format": FORMAT,
             "version": VERSION,
             "topic": self.topic,
-            "time": self.time.astimezone(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": utc_iso(self.time, timespec="milliseconds"),
             "partitions": self.partitions,
             "replicationFactor": self.replication_factor,
             "configs": dict(sorted(self.configs.items())),

@@ -62,3 +62,8 @@ def is_running_journal(name: str) -> bool:
         and name.endswith(".json")
         and not name.endswith(JOURNAL_DONE_SUFFIX)
     )
+
+
+def is_copy_temp(name: str) -> bool:
+    """A temporary file of the snapshot copy (`COPY_TEMP_PREFIX...COPY_TEMP_SUFFIX`)."""
+    return name.startswith(COPY_TEMP_PREFIX) and name.endswith(COPY_TEMP_SUFFIX)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.units import utc_iso
 from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS, HOST_DIR, MARKER_NAME
 from kafka_connect_backup.layout.sinkfiles import is_metadata_name
 from kafka_connect_backup.layout.snapshot_dirs import fingerprint, parse_quarantine_name
@@ -101,17 +102,13 @@ def listing_digest(snapshot: Path) -> tuple[int, str]:
     return len(entries), hashlib.sha256(text.encode()).hexdigest()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def marker_document(
     *, verified: bool, entries: int, digest: str, finished: datetime, **details: Any
 ) -> dict[str, Any]:
     return {
         "format": MARKER_FORMAT,
         "verified": verified,
-        "finished": _iso(finished),
+        "finished": utc_iso(finished),
         **details,
         "listing": {"entries": entries, "sha256": digest},
     }
@@ -172,7 +169,7 @@ def snapshot_status(snapshot: Path) -> Status:
     if aside is None:
         return status
     original, epoch = aside
-    when = _iso(datetime.fromtimestamp(epoch, UTC))
+    when = utc_iso(epoch)
     return Status(
         State.INCOMPLETE,
         f"set aside by the interrupted-run cleanup at {when} (it was {original}, and its "
@@ -191,15 +188,6 @@ def is_rsync_temp(name: str) -> bool:
     return len(inner) == _RSYNC_TRUNCATED or any(
         fnmatchcase(inner, pattern) for pattern in BACKED_UP_PATTERNS
     )
-
-
-def rsync_temps(snapshot: Path) -> list[Path]:
-    """rsync's temporary files directly in snapshot/localhost/ (rsnapshot copies no
-    subdirectory), by name."""
-    host = snapshot / HOST_DIR
-    if not host.is_dir():
-        return []
-    return sorted(p for p in host.iterdir() if is_rsync_temp(p.name) and not p.is_dir())
 
 
 def recorded_offsets(marker: dict[str, object], connector: str) -> dict[int, int] | None:

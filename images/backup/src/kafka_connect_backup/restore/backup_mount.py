@@ -28,7 +28,7 @@ import structlog
 
 from kafka_connect_backup.config import BackupSettings, Config
 from kafka_connect_backup.core.errors import KcbError
-from kafka_connect_backup.core.exit_codes import raise_interrupt
+from kafka_connect_backup.core.exit_codes import raise_interrupt, signal_exit_code
 from kafka_connect_backup.core.logs import configure_logging, get_logger
 from kafka_connect_backup.restore.sources import SourceError
 from kafka_connect_backup.tools import fuse
@@ -122,7 +122,7 @@ def _private_dir(backup: BackupSettings) -> Path:
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(signal_exit_code(signum))
 
 
 @contextmanager

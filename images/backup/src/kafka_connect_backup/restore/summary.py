@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.units import took
 from kafka_connect_backup.kafka.timefilter import iso
 from kafka_connect_backup.restore.plan import Plan
 
@@ -106,7 +107,7 @@ class Summary:
         if self.dry_run:
             lines.append(f"dry run: would send {self.plan.matched} records to {self.topic}")
         else:
-            rate = f" in {self.seconds:.1f}s" if self.seconds else ""
+            rate = f" in {took(self.seconds)}" if self.seconds else ""
             if self.unverified:
                 lines.append(
                     f"delivered at least {self.delivered} (acknowledged), failed at most "

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, SinkRotation
-from kafka_connect_backup.core.durable import fsync_dir
+from kafka_connect_backup.core.durable import commit, fsync_dir, remove_temp_files
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.layout.names import COMPRESS_TEMP_SUFFIX
@@ -214,13 +214,12 @@ def compress_file(
             raise OSError(errno.EIO, f"read-back check of {temp} failed")
         # Keep the source's times, as gzip does: the .gz still says when the data was written.
         os.utime(temp, ns=(before.st_atime_ns, before.st_mtime_ns))
-        temp.rename(target)
+        commit(temp, target)  # the .gz is durable under its final name...
     except BaseException as exc:
         temp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise _disk_full(source, exc) from exc
         raise
-    fsync_dir(source.parent)  # the .gz is durable under its final name...
     source.unlink()  # ...before the source goes
     fsync_dir(source.parent)
     return Compressed(source, target, digest.length, written, time.monotonic() - start)
@@ -229,19 +228,6 @@ def compress_file(
 def _previous_gz(source: Path) -> list[Path]:
     pattern = re.compile(re.escape(source.name) + r"-\d+\.gz$")
     return sorted(p for p in source.parent.iterdir() if pattern.match(p.name))
-
-
-def remove_temp_files(sink_dir: Path) -> list[Path]:
-    """Delete temp files an interrupted run left behind (never a source or a .gz)."""
-    removed = []
-    for path in sink_dir.iterdir():
-        if _TEMP_NAME.match(path.name) and path.is_file():
-            path.unlink()
-            removed.append(path)
-            log.warning("compress.temp_removed", path=str(path))
-    if removed:
-        fsync_dir(sink_dir)
-    return removed
 
 
 def idle_candidates(
@@ -275,7 +261,11 @@ def compress_idle_files(
     """Compress every sink file of sink_dir idle longer than idle_days, except the current
     period's. Raises KcbError(disk_full) on ENOSPC, KcbError(compress_failed) after trying
     every file when some could not be compressed; sources are never lost either way."""
-    result = CompressResult(temp_removed=remove_temp_files(sink_dir))
+    # Temp files an interrupted run left behind (never a source or a .gz).
+    removed = remove_temp_files(sink_dir, lambda name: bool(_TEMP_NAME.match(name)))
+    for path in removed:
+        log.warning("compress.temp_removed", path=str(path))
+    result = CompressResult(temp_removed=removed)
     idle, current_files = idle_candidates(sink_dir, now=now, rotation=rotation, idle_days=idle_days)
     result.skipped.extend(current_files)
     epoch = int(now.timestamp())

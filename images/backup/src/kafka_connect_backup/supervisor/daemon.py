@@ -29,6 +29,7 @@ from kafka_connect_backup.config import Config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.core.errors import KcbError
+from kafka_connect_backup.core.exit_codes import EXIT_OK
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
@@ -250,7 +251,7 @@ class Supervisor:
                     time.sleep(_TICK)
         finally:
             self._shutdown()
-        return 0
+        return EXIT_OK
 
     def run_once(self) -> CycleResult:
         """One cycle without the loop (`kcb backup-now` when no supervisor answers)."""

@@ -8,15 +8,17 @@ rsnapshot only copies `*.sink` / `*.gz`, compression only touches sink files: ne
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from kafka_connect_backup.config import Config
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core import records
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.core.records import RecordUnreadable
 from kafka_connect_backup.layout.names import STATE_NAME
 from kafka_connect_backup.supervisor.cycle import CycleResult
 
@@ -42,22 +44,34 @@ def state_path(config: Config) -> Path:
     return config.sink_path / STATE_NAME
 
 
+class _StateFile(msgspec.Struct, frozen=True, rename="camel"):
+    """The state file, in the order its keys are written."""
+
+    last_cycle_end: float
+    last_success: float
+    last_cycle_ok: bool | None = None
+    last_failure: dict[str, Any] | None = None
+    last_snapshot: dict[str, Any] | None = None
+
+
 def load_state(config: Config) -> SupervisorState:
     path = state_path(config)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return SupervisorState(
-            float(data["lastCycleEnd"]),
-            float(data["lastSuccess"]),
-            data.get("lastFailure"),
-            data.get("lastSnapshot"),
-            data.get("lastCycleOk"),
+        saved = records.load(path, _StateFile)
+    except RecordUnreadable as exc:
+        log.warning(
+            "state.unreadable", path=str(path), error=str(exc.error), fix="ignored; rewritten"
         )
-    except FileNotFoundError:
+        return SupervisorState(unreadable=exc.reason)
+    if saved is None:
         return SupervisorState()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("state.unreadable", path=str(path), error=str(exc), fix="ignored; rewritten")
-        return SupervisorState(unreadable=f"{type(exc).__name__}: {exc}")
+    return SupervisorState(
+        saved.last_cycle_end,
+        saved.last_success,
+        saved.last_failure,
+        saved.last_snapshot,
+        saved.last_cycle_ok,
+    )
 
 
 def save_state(config: Config, result: CycleResult) -> None:
@@ -87,19 +101,17 @@ def save_state(config: Config, result: CycleResult) -> None:
             "engine": taken.engine.value,
         }
     path = state_path(config)
-    body = {
-        "lastCycleEnd": now,
-        "lastSuccess": now if result.ok else previous.last_success,
-        "lastCycleOk": result.ok,
-        "lastFailure": failure,
-        "lastSnapshot": snapshot,
-    }
-    try:
-        atomic_write_text(path, json.dumps(body))
-    except OSError as exc:
-        log.warning(
-            "state.not_saved",
-            path=str(path),
-            error=str(exc),
-            fix="check that sinkPath is writable; only the schedule after a restart is affected",
-        )
+    body = _StateFile(
+        last_cycle_end=now,
+        last_success=now if result.ok else previous.last_success,
+        last_cycle_ok=result.ok,
+        last_failure=failure,
+        last_snapshot=snapshot,
+    )
+    records.save_or_warn(
+        path,
+        body,
+        log,
+        "state.not_saved",
+        "check that sinkPath is writable; only the schedule after a restart is affected",
+    )

@@ -22,7 +22,7 @@ from confluent_kafka import KafkaException
 
 from kafka_connect_backup.config import Config, SinkFormat
 from kafka_connect_backup.connect.hold import hold_of
-from kafka_connect_backup.core.units import human_bytes
+from kafka_connect_backup.core.units import human_bytes, human_duration, utc_iso
 from kafka_connect_backup.inspect.drill_record import load_last_drill
 from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.kafka.admin import KafkaAdmin
@@ -196,7 +196,7 @@ def topic_status(
         connector=connector,
         group=group,
         lag_records=lag,
-        newest_record_time=newest.isoformat().replace("+00:00", "Z") if newest else None,
+        newest_record_time=utc_iso(newest, timespec="auto") if newest else None,
         newest_record_age_seconds=round(now - newest.timestamp(), 1) if newest else None,
         files=len(files),
         bytes=sum(p.stat().st_size for p in files),
@@ -362,10 +362,11 @@ def render(doc: dict[str, Any]) -> str:
     lines = [f"backup: {'HEALTHY' if doc['healthy'] else 'UNHEALTHY'}: {doc['reason']}"]
     if doc["lastSuccess"]:
         lines.append(
-            f"last success: {doc['lastSuccess']} ({_age(doc['lastSuccessAgeSeconds'])} ago)"
+            f"last success: {doc['lastSuccess']} "
+            f"({human_duration(doc['lastSuccessAgeSeconds'])} ago)"
         )
     if doc["nextCycleInSeconds"] is not None:
-        lines.append(f"next cycle:   in {_age(doc['nextCycleInSeconds'])}")
+        lines.append(f"next cycle:   in {human_duration(doc['nextCycleInSeconds'])}")
     failure = doc["lastFailure"]
     if failure:
         lines.append(
@@ -384,7 +385,7 @@ def render(doc: dict[str, Any]) -> str:
     for topic in doc["topics"]:
         lag = "unknown" if topic["lagRecords"] is None else str(topic["lagRecords"])
         newest = (
-            f"{topic['newestRecordTime']} ({_age(topic['newestRecordAgeSeconds'])} ago)"
+            f"{topic['newestRecordTime']} ({human_duration(topic['newestRecordAgeSeconds'])} ago)"
             if topic["newestRecordTime"]
             else "none"
         )
@@ -411,20 +412,11 @@ def render(doc: dict[str, Any]) -> str:
         )
     for hold in doc["holds"]:
         lines.append(
-            f"held: {hold['connector']} by {hold['reason']} for {_age(hold['ageSeconds'])}"
+            f"held: {hold['connector']} by {hold['reason']} "
+            f"for {human_duration(hold['ageSeconds'])}"
         )
     for journal in doc["restoresInProgress"]:
         lines.append(f"restore in progress: {journal}")
     for error in doc["errors"]:
         lines.append(f"error: {error}")
     return "\n".join(lines)
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0.0, float(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.core.logs import get_logger
+from kafka_connect_backup.tools.run import TimedOut
+from kafka_connect_backup.tools.run import run as run_command
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 
@@ -113,40 +113,28 @@ def unmount(path: Path, *, attempts: int = 10, delay: float = 0.5) -> None:
             return
         for tool in tools:
             args = [tool, "-u", str(path)] if tool != "umount" else [tool, str(path)]
-            proc = subprocess.run(args, capture_output=True, text=True, check=False)
-            if proc.returncode == 0 and not is_fuse_mounted(path):
+            done = run_command(args)
+            if done.exit_code == 0 and not is_fuse_mounted(path):
                 return
-            last_error = (proc.stderr or proc.stdout).strip()
+            last_error = done.output.strip()
         log.warning("fuse.unmount_retry", path=str(path), attempt=attempt + 1, error=last_error)
         time.sleep(delay)
     if is_fuse_mounted(path):
         # Still busy (a process holds a file open): detach it so the next cycle can mount.
         lazy = [tools[0], "-u", "-z"] if tools[0] != "umount" else ["umount", "-l"]
         lazy.append(str(path))
-        subprocess.run(lazy, capture_output=True, check=False)
+        run_command(lazy)
         log.error("fuse.unmount_lazy", path=str(path), error=last_error)
     if is_fuse_mounted(path):
         raise OSError(f"cannot unmount {path}: {last_error}")
 
 
 def run_with_secret(args: list[str], secret: str, *, timeout: float = 120.0) -> tuple[int, str]:
-    """Run a command that reads `secret` as one line on stdin; return (exit code, output).
-
-    The secret goes to stdin only: never into the arguments, the environment or a log. Output
-    goes to a temporary file, not a pipe, because a FUSE daemon forks and keeps its inherited
-    stdout open for as long as it stays mounted: reading a pipe to EOF would hang.
-    """
-    with tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            proc.communicate((secret + "\n").encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            output.seek(0)
-            text = output.read().decode(errors="replace")
-            return -1, f"timed out after {timeout:.0f}s: {text}"
-        output.seek(0)
-        return proc.returncode, output.read().decode(errors="replace")
+    """Run a command that reads `secret` as one line on stdin (only there: tools/run.py);
+    return (exit code, output), or (-1, what it wrote) when it did not end within `timeout`
+    (it is then killed)."""
+    try:
+        done = run_command(args, stdin=secret, timeout=timeout)
+    except TimedOut as exc:
+        return -1, f"timed out after {timeout:.0f}s: {exc.output}"
+    return done.exit_code, done.output

@@ -4,14 +4,9 @@ causes an operator can act on."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -20,13 +15,16 @@ from pathlib import Path
 from kafka_connect_backup.core.durable import atomic_write_text
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
-from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.shutdown_grace import GraceWatch, ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.units import took
 
 # Re-exported (`X as X`): the supervisor and the tests import them from here.
 from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS as BACKED_UP_PATTERNS
 from kafka_connect_backup.layout.names import HOST_DIR as HOST_DIR
 from kafka_connect_backup.layout.names import LEVEL as LEVEL
 from kafka_connect_backup.layout.names import SYNC_DIR as SYNC_DIR
+from kafka_connect_backup.tools.run import TimedOut
+from kafka_connect_backup.tools.run import run as run_command
 
 # --no-owner --no-group: a snapshot's files are the supervisor's (root's), not the Connect user's.
 # Restores only read them, and keeping the sink files' owner would need CAP_CHOWN (and then
@@ -38,9 +36,6 @@ EXIT_WARNING = 2
 # rsnapshot's steps, with `sync_first 1`: rsync the source into `.sync/`, then rotate the
 # alpha.N and hard-link `.sync` as alpha.0.
 SYNC = "sync"
-
-# How often a running rsnapshot is checked for a shutdown request (and the timeout).
-_POLL_SECONDS = 0.2
 
 log = get_logger(__name__)
 
@@ -150,69 +145,6 @@ def _failure(conf: Path, step: str, lockfile: Path, code: int, output: str) -> K
     )
 
 
-def _stop_group(proc: subprocess.Popen[bytes], term_wait: float = 30.0) -> None:
-    """SIGTERM rsnapshot's whole process group (it leads its own session), wait, then make
-    sure no straggler (an rsync) survives."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=term_wait)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _wait(
-    proc: subprocess.Popen[bytes],
-    conf: Path,
-    step: str,
-    timeout: float | None,
-    grace: ShutdownGrace,
-) -> int:
-    """rsnapshot's exit code; raises (leaving the process to the caller to stop) on timeout,
-    or once the shutdown grace has run out."""
-    start = time.monotonic()
-    warned = False
-    while True:
-        try:
-            return proc.wait(timeout=_POLL_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if timeout is not None and now - start >= timeout:
-            raise KcbError(
-                f"rsnapshot -c {conf} {step} did not finish within {timeout:.0f}s; stopped it",
-                fix="check the backup volume's speed; the next cycle retries",
-                cause="rsnapshot_failed",
-            )
-        if not warned and grace.requested():
-            warned = True
-            log.warning(
-                "rsnapshot.shutdown_grace",
-                pid=proc.pid,
-                grace_seconds=grace.seconds,
-                running_seconds=round(now - start, 1),
-                note="shutdown requested: rsnapshot may finish within shutdownGraceSeconds",
-            )
-        if grace.expired():
-            raise RsnapshotStopped(
-                f"rsnapshot -c {conf} {step} still running {grace.seconds:g}s after the shutdown "
-                f"request (shutdownGraceSeconds, {now - start:.1f}s in all): stopped it",
-                fix="nothing to do: the incomplete snapshot is discarded and the next start "
-                "takes a new one; if snapshots take longer than the grace, raise "
-                "shutdownGraceSeconds together with the pod's terminationGracePeriodSeconds",
-            )
-
-
 def run(
     conf: Path,
     lockfile: Path,
@@ -235,27 +167,36 @@ def run(
     are waited for, so nothing keeps writing into the mount that is about to be unmounted.
     """
     start = time.monotonic()
-    with tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(
+    watch = GraceWatch(
+        grace or ShutdownGrace(),
+        "rsnapshot.shutdown_grace",
+        "shutdown requested: rsnapshot may finish within shutdownGraceSeconds",
+        lambda: RsnapshotStopped(
+            f"rsnapshot -c {conf} {step} still running {watch.grace.seconds:g}s after the "
+            f"shutdown request (shutdownGraceSeconds, {took(time.monotonic() - start)} in all): "
+            "stopped it",
+            fix="nothing to do: the incomplete snapshot is discarded and the next start "
+            "takes a new one; if snapshots take longer than the grace, raise "
+            "shutdownGraceSeconds together with the pod's terminationGracePeriodSeconds",
+        ),
+    )
+    try:
+        done = run_command(
             [command("rsnapshot"), "-c", str(conf), step],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a terminal's Ctrl-C reaches us, not rsnapshot mid-copy
+            timeout=timeout,
+            watch=watch,
+            session=True,  # a terminal's Ctrl-C reaches us, not rsnapshot mid-copy
         )
-        try:
-            code = _wait(proc, conf, step, timeout, grace or ShutdownGrace())
-        except RsnapshotStopped:
-            # Within the pod's remaining termination grace (it also resumes and unmounts).
-            _stop_group(proc, term_wait=10.0)
-            log.warning("rsnapshot.stopped", pid=proc.pid, exit_code=proc.returncode)
-            raise
-        except BaseException:
-            _stop_group(proc)
-            raise
-        output.seek(0)
-        text = output.read().decode(errors="replace")
-    seconds = time.monotonic() - start
+    except RsnapshotStopped:
+        log.warning("rsnapshot.stopped", conf=str(conf), step=step)
+        raise
+    except TimedOut:
+        raise KcbError(
+            f"rsnapshot -c {conf} {step} did not finish within {timeout:.0f}s; stopped it",
+            fix="check the backup volume's speed; the next cycle retries",
+            cause="rsnapshot_failed",
+        ) from None
+    code, text, seconds = done.exit_code, done.output, done.seconds
     if code not in (0, EXIT_WARNING):
         raise _failure(conf, step, lockfile, code, text)
     if code == EXIT_WARNING:

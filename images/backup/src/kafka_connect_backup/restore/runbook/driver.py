@@ -10,7 +10,6 @@ supervisor's reconciler leaves them stopped.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import TextIO
 
@@ -19,7 +18,7 @@ from confluent_kafka import KafkaException
 from kafka_connect_backup.connect.hold import place_holds, release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectError
 from kafka_connect_backup.core.exit_codes import EXIT_FAILED, EXIT_OK, RestoreError
-from kafka_connect_backup.core.units import first_few
+from kafka_connect_backup.core.units import first_few, utc_iso
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.kafka.timefilter import DEFAULT_TIMESTAMP_FIELD, MissingTimestamp
 from kafka_connect_backup.layout.names import RESTORE_DIR, journal_name
@@ -309,7 +308,7 @@ def _already_completed(ctx: Context, fingerprint: dict[str, object]) -> bool:
         return False
     if not _same_restore(finished.get("fingerprint"), fingerprint):
         return False
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(finished.get("created", 0))))
+    when = utc_iso(float(finished.get("created", 0)))
     ctx.say(
         f"this restore of {ctx.topic} already completed (started {when}; journal "
         f"{finished.path}): nothing to do. To run it once more, move that journal away "

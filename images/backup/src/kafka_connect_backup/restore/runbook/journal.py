@@ -7,13 +7,15 @@ Written atomically (temp file, fsync, rename): a crash leaves the previous or th
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core import records
+from kafka_connect_backup.core.durable import commit
+from kafka_connect_backup.core.records import RecordUnreadable
+from kafka_connect_backup.core.units import compact_stamp
 from kafka_connect_backup.layout.names import archived_journal_name
 
 DONE = "done"
@@ -27,12 +29,12 @@ class Journal:
 
     @classmethod
     def load(cls, path: Path) -> Journal:
-        if not path.exists():
-            return cls(path, {"steps": {}, "created": time.time()})
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise OSError(f"cannot read the restore journal {path}: {exc}") from None
+            data = records.load(path, dict[str, Any])
+        except RecordUnreadable as exc:
+            raise OSError(f"cannot read the restore journal {path}: {exc.error}") from None
+        if data is None:
+            return cls(path, {"steps": {}, "created": time.time()})
         data.setdefault("steps", {})
         return cls(path, data)
 
@@ -56,7 +58,7 @@ class Journal:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        records.save(self.path, self.data, indent=2, sort_keys=True)
 
     def latest_finished(self) -> Journal | None:
         """The newest archived journal of a finished runbook beside this one, if any."""
@@ -65,7 +67,7 @@ class Journal:
 
     def archive(self) -> Path:
         """A finished runbook: keep its journal for the record, out of the way of the next."""
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = compact_stamp()
         target = self.path.with_name(archived_journal_name(self.path.stem, stamp))
-        self.path.replace(target)
+        commit(self.path, target)
         return target

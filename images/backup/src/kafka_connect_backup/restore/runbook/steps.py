@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from kafka_connect_backup.connect.hold import release_holds
 from kafka_connect_backup.connect.rest import ConnectClient, ConnectorStatus
 from kafka_connect_backup.core.durable import fsync_dir
 from kafka_connect_backup.core.exit_codes import RestoreError
-from kafka_connect_backup.core.units import counted
+from kafka_connect_backup.core.units import compact_stamp, counted
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError, TopicInfo
 from kafka_connect_backup.kafka.topic_metadata import TopicMetadata
 from kafka_connect_backup.layout.sinkfiles import (
@@ -197,7 +196,7 @@ def step_move_files(ctx: Context) -> dict[str, object]:
     _require_stopped(ctx)
     snapshot = ctx.journal.get("snapshot_dir")
     if snapshot is None:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = compact_stamp()
         snapshot = str(ctx.settings.sink_path / f"snapshot-{ctx.topic}-{stamp}")
         ctx.journal.set("snapshot_dir", snapshot)
     directory = Path(snapshot)
@@ -205,7 +204,7 @@ def step_move_files(ctx: Context) -> dict[str, object]:
     first_move = ctx.journal.get("moved_files") is None
     if not first_move and files:
         # Written between a failed run and this one: kept aside, not replayed.
-        directory = directory / f"late-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        directory = directory / f"late-{compact_stamp()}"
     directory.mkdir(parents=True, exist_ok=True)
     moved = []
     for source in files:

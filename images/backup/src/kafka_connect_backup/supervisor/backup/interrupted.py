@@ -47,16 +47,19 @@ in before it renamed anything is its previous, complete self again.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka_connect_backup.core.durable import atomic_write_text
+import msgspec
+
+from kafka_connect_backup.core import records
+from kafka_connect_backup.core.durable import remove_temp_files
 from kafka_connect_backup.core.logs import get_logger
-from kafka_connect_backup.layout.names import LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
+from kafka_connect_backup.core.records import RecordUnreadable
+from kafka_connect_backup.layout.names import HOST_DIR, LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
 from kafka_connect_backup.layout.snapshot_dirs import (
     Fingerprint,
     SnapshotDir,
@@ -64,7 +67,7 @@ from kafka_connect_backup.layout.snapshot_dirs import (
     quarantine_name,
     snapshot_dirs,
 )
-from kafka_connect_backup.layout.snapshot_status import State, rsync_temps, snapshot_status
+from kafka_connect_backup.layout.snapshot_status import State, is_rsync_temp, snapshot_status
 
 log = get_logger(__name__)
 
@@ -82,10 +85,16 @@ def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
     return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
 
 
+class _RunMarker(msgspec.Struct, frozen=True):
+    """RUN_MARKER: each alpha.N's fingerprint entries (path, size, mtime ns), sorted."""
+
+    before: dict[str, list[tuple[str, int, int]]]
+
+
 def mark_run(snapshot_root: Path, before: dict[str, Fingerprint]) -> None:
     """Record the snapshots as they are before rsnapshot runs (durably: it must survive a kill)."""
-    data = {name: sorted(map(list, content)) for name, content in before.items()}
-    atomic_write_text(snapshot_root / RUN_MARKER, json.dumps({"before": data}))
+    marker = _RunMarker({name: sorted(content) for name, content in before.items()})
+    records.save(snapshot_root / RUN_MARKER, marker)
 
 
 def clear_run(snapshot_root: Path) -> None:
@@ -97,23 +106,20 @@ def clear_run(snapshot_root: Path) -> None:
 def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
     """The fingerprints a killed run recorded, or None when the last run ended properly."""
     try:
-        data = json.loads((snapshot_root / RUN_MARKER).read_text(encoding="utf-8"))
-        return {
-            name: frozenset((str(p), int(size), int(mtime)) for p, size, mtime in entries)
-            for name, entries in data["before"].items()
-        }
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        marker = records.load(snapshot_root / RUN_MARKER, _RunMarker)
+    except RecordUnreadable as exc:
         # A marker that cannot be read still means a run did not finish: keep every snapshot
         # as it is (nothing is removed on a guess), say so, and start afresh.
         log.error(
             "snapshot.run_marker_unreadable",
             marker=str(snapshot_root / RUN_MARKER),
-            error=str(exc),
+            error=str(exc.error),
             fix="check alpha.0 before restoring from it: a run may have been cut short",
         )
         return None
+    if marker is None:
+        return None
+    return {name: frozenset(entries) for name, entries in marker.before.items()}
 
 
 def discard_incomplete(
@@ -228,9 +234,7 @@ def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
     the snapshots are then judged on what rsync finished); log them, by snapshot."""
     removed = {}
     for snapshot in snapshot_dirs(snapshot_root):
-        temps = rsync_temps(snapshot.path)
-        for temp in temps:
-            temp.unlink()
+        temps = remove_temp_files(snapshot.path / HOST_DIR, is_rsync_temp)
         if temps:
             removed[snapshot.name] = [t.name for t in temps]
             log.warning(

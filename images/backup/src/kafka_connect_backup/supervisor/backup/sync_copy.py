@@ -23,26 +23,26 @@ import mmap
 import os
 import shutil
 import stat
-import subprocess
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_connect_backup.core.durable import commit, remove_temp_files
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
-from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace
+from kafka_connect_backup.core.shutdown_grace import GraceWatch, ShutdownGrace, StoppedPastGrace
 from kafka_connect_backup.layout.names import (
-    COPY_TEMP_PREFIX,
-    COPY_TEMP_SUFFIX,
     HOST_DIR,
     NEWEST_SNAPSHOT,
     SYNC_DIR,
     WRITE_PROBE_NAME,
+    is_copy_temp,
 )
 from kafka_connect_backup.layout.sinkfiles import copy_temp_name
 from kafka_connect_backup.tools import rsnapshot
+from kafka_connect_backup.tools.run import run as run_command
 
 CHUNK = 1 << 20  # the FUSE engines get it as 128 KiB requests: their largest
 # 2.1 GB in 10 files into gocryptfs on 2 cores: 2 at once 2.6-2.7 s, 3 2.4-2.9 s, 4 2.2-2.3 s,
@@ -83,22 +83,15 @@ def _prepare(snapshot_root: Path) -> Path:
     newest = snapshot_root / NEWEST_SNAPSHOT / HOST_DIR
     if not sync.exists() and newest.is_dir():
         sync.mkdir()
-        result = subprocess.run(
-            [rsnapshot.command("cp"), "-al", str(newest), str(host)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
+        done = run_command([rsnapshot.command("cp"), "-al", str(newest), str(host)])
+        if done.exit_code != 0:
             shutil.rmtree(sync, ignore_errors=True)
-            raise _copy_error(f"cp -al {newest} {host}", result.stderr.strip())
+            raise _copy_error(f"cp -al {newest} {host}", done.output.strip())
     host.mkdir(parents=True, exist_ok=True)
     for entry in sync.iterdir():
         if entry.name != HOST_DIR:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    for entry in host.iterdir():
-        if entry.name.startswith(COPY_TEMP_PREFIX) and entry.name.endswith(COPY_TEMP_SUFFIX):
-            entry.unlink()
+    remove_temp_files(host, is_copy_temp)
     # A volume gone read-only fails here with its reason even when nothing changed (rsnapshot's
     # rotation would only say that a rename failed).
     probe = host / WRITE_PROBE_NAME  # no temporary-file name: nothing waits for it
@@ -133,33 +126,31 @@ class _Abandoned(Exception):
 class _Run:
     """What the copying threads share."""
 
-    grace: ShutdownGrace
+    watch: GraceWatch
     direct: bool
     failed: threading.Event = field(default_factory=threading.Event)
-    announced: threading.Event = field(default_factory=threading.Event)
 
     def check(self) -> None:
         """Between two writes: stop once another copy failed or the grace has run out."""
         if self.failed.is_set():
             raise _Abandoned
-        if not self.grace.requested():
-            return
-        if not self.announced.is_set():
-            self.announced.set()
-            log.warning(
-                "snapshot.copy_shutdown_grace",
-                grace_seconds=self.grace.seconds,
-                note="shutdown requested: the copy may finish within shutdownGraceSeconds",
-            )
-        if self.grace.expired():
-            raise CopyStopped(
-                f"the copy into the snapshot's {SYNC_DIR} was still running "
-                f"{self.grace.seconds:g}s after the shutdown request (shutdownGraceSeconds): "
-                "stopped it",
-                fix="nothing to do: no snapshot was changed and the next start takes a new "
-                "one; if snapshots take longer than the grace, raise shutdownGraceSeconds "
-                "together with the pod's terminationGracePeriodSeconds",
-            )
+        self.watch.check()
+
+
+def _watch(grace: ShutdownGrace) -> GraceWatch:
+    return GraceWatch(
+        grace,
+        "snapshot.copy_shutdown_grace",
+        "shutdown requested: the copy may finish within shutdownGraceSeconds",
+        lambda: CopyStopped(
+            f"the copy into the snapshot's {SYNC_DIR} was still running "
+            f"{grace.seconds:g}s after the shutdown request (shutdownGraceSeconds): "
+            "stopped it",
+            fix="nothing to do: no snapshot was changed and the next start takes a new "
+            "one; if snapshots take longer than the grace, raise shutdownGraceSeconds "
+            "together with the pod's terminationGracePeriodSeconds",
+        ),
+    )
 
 
 def _direct(path: str, flags: int) -> int:
@@ -182,7 +173,7 @@ def _copy_one(source: Path, want: os.stat_result, host: Path, run: _Run) -> int:
                 copied += count
         temp.chmod(stat.S_IMODE(want.st_mode))
         os.utime(temp, ns=(want.st_atime_ns, want.st_mtime_ns))
-        temp.replace(host / source.name)
+        commit(temp, host / source.name)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise _copy_error(
@@ -225,7 +216,7 @@ def fill_sync_dir(
         want = source.stat()
         if not _is_current(want, host / source.name):
             pending.append((source, want))
-    run = _Run(grace or ShutdownGrace(), direct)
+    run = _Run(_watch(grace or ShutdownGrace()), direct)
     with ThreadPoolExecutor(max(1, files_at_once), thread_name_prefix="sync-copy") as pool:
         futures = [pool.submit(_copy_one, path, want, host, run) for path, want in pending]
         try:
