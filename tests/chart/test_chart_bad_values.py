@@ -3,6 +3,7 @@ values.schema.json, and from the templates when the schema is skipped."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,18 @@ def test_the_longest_names_that_fit_render(helm: Helm) -> None:
             "topics": ["t" * 98],
         },
     )
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "charts" / "kafka-connect-backup" / "templates"
+
+
+def test_value_checks_live_in_one_place() -> None:
+    """Every check of a value is a `kcb.validate*` define in _helpers.tpl; the only `fail`s
+    elsewhere guard worker.properties' rendered lines (chart-set values included) where that
+    file is written."""
+    failing = {
+        path.name: path.read_text(encoding="utf-8").count("fail ")
+        for path in sorted(TEMPLATES.iterdir())
+        if "fail " in path.read_text(encoding="utf-8")
+    }
+    assert failing == {"_helpers.tpl": failing["_helpers.tpl"], "configmap-connect.yaml": 3}

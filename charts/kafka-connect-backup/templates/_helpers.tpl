@@ -478,6 +478,84 @@ message names the key and the fix. Included by every template that depends on th
 {{- end -}}
 {{- end -}}
 {{- include "kcb.validateKafka" . -}}
+{{- include "kcb.validateConnectorConfig" . -}}
+{{- include "kcb.validateWorkerProperties" . -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) -}}
+{{- fail "metrics.serviceMonitor.enabled: the ServiceMonitor scrapes the metrics Service: set metrics.service.enabled=true" -}}
+{{- end -}}
+{{- if and .Values.metrics.prometheusRule.enabled (not .Values.metrics.serviceMonitor.enabled) -}}
+{{- fail "metrics.prometheusRule.enabled: the alerts need the supervisor's metrics scraped: set metrics.serviceMonitor.enabled=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+connect.workerProperties: nothing the chart sets itself, and no broker security or credential
+provider beside the chart's (kafka.tls, kafka.authentication).
+*/}}
+{{- define "kcb.validateWorkerProperties" -}}
+{{- if hasKey .Values.connect.workerProperties "listeners" -}}
+{{- fail "connect.workerProperties.listeners: the REST listener is fixed to 127.0.0.1 for the supervisor; set connect.restPort instead" -}}
+{{- end -}}
+{{- /* Properties the backup depends on: the supervisor and restore.py read the same cluster,
+     the sink files hold the records' strings, the offsets live on the data volume. */ -}}
+{{- $owned := dict
+  "plugin.path" "set connect.pluginPath instead"
+  "bootstrap.servers" "set kafka.bootstrapServers instead (the supervisor and restore.py use it too)"
+  "key.converter" "the sink files hold the records as strings: the backup and restore depend on the StringConverter"
+  "value.converter" "the sink files hold the records as strings: the backup and restore depend on the StringConverter"
+  "key.converter.schemas.enable" "the sink files hold the records as strings: the backup and restore depend on the StringConverter"
+  "value.converter.schemas.enable" "the sink files hold the records as strings: the backup and restore depend on the StringConverter"
+  "offset.storage.file.filename" "the offsets live on the data volume, beside the sink files (storage.mountPath)"
+-}}
+{{- range $key, $why := $owned -}}
+{{- if hasKey $.Values.connect.workerProperties $key -}}
+{{- fail (printf "connect.workerProperties.%s: set by the chart; %s" $key $why) -}}
+{{- end -}}
+{{- end -}}
+{{- /* Broker security: kafka.tls and kafka.authentication only. A literal secret is refused
+     whatever they say (this is a ConfigMap); with them set, workerProperties may not set what
+     the chart renders for the worker and each of its clients. */ -}}
+{{- include "kcb.refuseLiteralSecrets" (list "connect.workerProperties" .Values.connect.workerProperties) -}}
+{{- $security := include "kcb.kafkaClientProperties" . | fromJson -}}
+{{- $credentials := include "kcb.kafkaCredentialSources" . | fromJsonArray -}}
+{{- range $key, $_ := .Values.connect.workerProperties -}}
+{{- $bare := regexReplaceAll "^(consumer|admin|producer)\\." $key "" -}}
+{{- if and $security (or (eq $bare "security.protocol") (hasPrefix "sasl." $bare) (hasPrefix "ssl." $bare)) -}}
+{{- fail (printf "connect.workerProperties.%s: the brokers' security is set by the chart from kafka.tls and kafka.authentication (for the worker and its consumer., admin. and producer. clients); use those instead" $key) -}}
+{{- end -}}
+{{- if and $credentials (hasPrefix "config.providers.directory." $key) -}}
+{{- fail (printf "connect.workerProperties.%s: the config provider alias directory is the chart's (it reads the mounted Kafka credentials); give yours another alias" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if $credentials -}}
+{{- range splitList "," (toString (get .Values.connect.workerProperties "config.providers" | default "")) -}}
+{{- if eq (trim .) "directory" -}}
+{{- fail "connect.workerProperties.config.providers: the config provider alias directory is the chart's (it reads the mounted Kafka credentials); give yours another alias" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+connect.connectorConfig: no key the supervisor sets itself, config names only, no control
+characters, no literal secret.
+*/}}
+{{- define "kcb.validateConnectorConfig" -}}
+{{- range $key, $value := .Values.connect.connectorConfig -}}
+{{- if has $key (list "name" "connector.class" "tasks.max" "topics" "topics.regex" "file") -}}
+{{- fail (printf "connect.connectorConfig.%s: set by the supervisor for each topic's FileStreamSink (its name, class, single task, topic and monthly file); leave it out" $key) -}}
+{{- end -}}
+{{- if and (eq $.Values.sinkFormat "envelope") (or (has $key (list "key.converter" "value.converter" "header.converter" "transforms")) (hasPrefix "transforms." $key)) -}}
+{{- fail (printf "connect.connectorConfig.%s: with sinkFormat envelope the supervisor sets the converters (ByteArrayConverter) and the envelope transform itself; leave it out" $key) -}}
+{{- end -}}
+{{- if not (regexMatch "^[A-Za-z0-9][A-Za-z0-9._-]*$" $key) -}}
+{{- fail (printf "connect.connectorConfig: %q is not a config name: use letters, digits, '.', '_' and '-' only" $key) -}}
+{{- end -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f]" (toString $value) -}}
+{{- fail (printf "connect.connectorConfig.%s: %q must not contain control characters (newline, tab, ...)" $key (toString $value)) -}}
+{{- end -}}
+{{- end -}}
+{{- include "kcb.refuseLiteralSecrets" (list "connect.connectorConfig" .Values.connect.connectorConfig) -}}
 {{- end -}}
 
 {{/*
