@@ -12,6 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kafka_connect_backup.config import SinkRotation
+from kafka_connect_backup.layout.names import ALL_LEVELS
 from kafka_connect_backup.layout.sinkfiles import (
     compressed_name,
     connector_name,
@@ -128,9 +129,9 @@ def test_sink_files_sort_in_time_order(
 # -- alpha.N -------------------------------------------------------------------------------
 
 
-@given(index=st.integers(min_value=0, max_value=10**6))
-def test_alpha_n_parses_to_n(index: int) -> None:
-    assert parse_snapshot_name(f"alpha.{index}") == index
+@given(level=st.sampled_from(ALL_LEVELS), index=st.integers(min_value=0, max_value=10**6))
+def test_level_n_parses_to_level_and_n(level: str, index: int) -> None:
+    assert parse_snapshot_name(f"{level}.{index}") == (level, index)
 
 
 @given(name=st.one_of(st.text(max_size=12), st.text("alph.0129\n ", max_size=10)))
@@ -140,18 +141,19 @@ def test_alpha_n_parses_to_n(index: int) -> None:
 def test_only_the_canonical_alpha_n_is_a_snapshot(name: str) -> None:
     """A name is a snapshot exactly when it is `alpha.` and N as rsnapshot writes it (no
     leading zero, ASCII digits, nothing after: `alpha.1\\n` once counted as alpha.1)."""
-    index = parse_snapshot_name(name)
-    n = name.removeprefix("alpha.")
-    canonical = name.startswith("alpha.") and n.isascii() and n.isdigit() and str(int(n)) == n
-    assert (index is not None) == canonical
-    if index is not None:
-        assert f"alpha.{index}" == name
+    parsed = parse_snapshot_name(name)
+    level, _, n = name.partition(".")
+    canonical = level in ALL_LEVELS and n.isascii() and n.isdigit() and str(int(n)) == n
+    assert (parsed is not None) == canonical
+    if parsed is not None:
+        assert f"{parsed[0]}.{parsed[1]}" == name
 
 
 @given(
     names=st.sets(
         st.one_of(
             st.integers(min_value=0, max_value=30).map(lambda n: f"alpha.{n}"),
+            st.integers(min_value=0, max_value=30).map(lambda n: f"daily.{n}"),
             st.sampled_from(["alpha.01", "alpha.x", "beta.1", "_delete.9", "alpha.1.tmp"]),
         ),
         max_size=10,
@@ -161,7 +163,8 @@ def test_only_the_canonical_alpha_n_is_a_snapshot(name: str) -> None:
 def test_snapshot_dirs_lists_alpha_directories_newest_first(
     names: set[str], files: set[str]
 ) -> None:
-    """Numeric order (alpha.2 before alpha.10), directories only, other names ignored."""
+    """Level order (alpha before daily), then numeric order (alpha.2 before alpha.10),
+    directories only, other names ignored."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name in names:
@@ -169,6 +172,9 @@ def test_snapshot_dirs_lists_alpha_directories_newest_first(
         for name in files - names:
             (root / name).write_text("a file, not a snapshot")
         listed = snapshot_dirs(root)
-    expected = sorted(i for i in map(parse_snapshot_name, names) if i is not None)
-    assert [s.index for s in listed] == expected
-    assert [s.name for s in listed] == [f"alpha.{i}" for i in expected]
+    expected = sorted(
+        (p for p in map(parse_snapshot_name, names) if p is not None),
+        key=lambda p: (ALL_LEVELS.index(p[0]), p[1]),
+    )
+    assert [(s.level, s.index) for s in listed] == expected
+    assert [s.name for s in listed] == [f"{level}.{i}" for level, i in expected]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from kafka_connect_backup.layout.snapshot_status import (
     judge,
     listing_digest,
     snapshot_status,
+    taken_at,
     write_marker,
 )
 from kafka_connect_backup.supervisor.backup.interrupted import (
@@ -327,3 +329,14 @@ def test_a_marker_that_cannot_be_written_fails_the_step(tmp_path: Path) -> None:
         "could not be written: "
     )
     assert "the next cycle discards this snapshot" in caught.value.fix
+
+
+def test_taken_at_is_the_markers_finished_time_else_the_directory_mtime(tmp_path: Path) -> None:
+    marked, unmarked, damaged = (tmp_path / n for n in ("daily.0", "alpha.3", "hourly.1"))
+    for snapshot in (marked, unmarked, damaged):
+        (snapshot / "localhost").mkdir(parents=True)
+        os.utime(snapshot, (1_700_000_000, 1_700_000_000))
+    (marked / ".kcb-snapshot.json").write_text('{"finished": "2026-12-01T10:00:00Z"}')
+    (damaged / ".kcb-snapshot.json").write_text('{"finished": "yesterday"}')
+    assert taken_at(marked) == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert taken_at(unmarked) == taken_at(damaged) == datetime.fromtimestamp(1_700_000_000, UTC)

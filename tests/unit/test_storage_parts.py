@@ -94,19 +94,25 @@ def test_root_is_a_mount_point_and_a_fresh_dir_is_not(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "index"),
+    ("name", "parsed"),
     [
-        ("alpha.0", 0),
-        ("alpha.12", 12),
+        ("alpha.0", ("alpha", 0)),
+        ("alpha.12", ("alpha", 12)),
+        ("hourly.23", ("hourly", 23)),
+        ("daily.0", ("daily", 0)),
+        ("weekly.3", ("weekly", 3)),
+        ("monthly.11", ("monthly", 11)),
         ("alpha.01", None),
         ("alpha.", None),
         ("beta.1", None),
+        ("yearly.1", None),
+        ("Daily.1", None),
         ("alpha.1.tmp", None),
         ("_delete.123", None),
     ],
 )
-def test_snapshot_names(name: str, index: int | None) -> None:
-    assert parse_snapshot_name(name) == index
+def test_snapshot_names(name: str, parsed: tuple[str, int] | None) -> None:
+    assert parse_snapshot_name(name) == parsed
 
 
 def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) -> None:

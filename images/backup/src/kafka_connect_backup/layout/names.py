@@ -7,8 +7,15 @@ from __future__ import annotations
 
 # --- The backup volume (rsnapshot's snapshot_root, decrypted view) ---
 
+# The original's one level (`backup.retention`): every cycle's snapshot is `alpha.0`.
 LEVEL = "alpha"
 NEWEST_SNAPSHOT = f"{LEVEL}.0"  # what a finished run just wrote; alpha.1 is the one before
+# `backup.keep`'s levels, lowest first: the lowest configured one takes every cycle's snapshot,
+# each higher one is fed by the oldest snapshot of the one below (rsnapshot's `retain` levels).
+KEEP_LEVELS = ("hourly", "daily", "weekly", "monthly")
+# Every level a snapshot directory `{level}.{N}` may have, in listing order: a volume moved from
+# backup.retention to backup.keep still holds its alpha.N, listed and restorable.
+ALL_LEVELS = (LEVEL, *KEEP_LEVELS)
 HOST_DIR = "localhost"  # `backup {source} localhost/`: alpha.N/localhost/{file}
 # `sync_first 1`: `rsnapshot sync` updates `.sync/localhost/`, then `rsnapshot alpha` rotates
 # and hard-links `.sync` as alpha.0. Not a snapshot: no listing shows it.

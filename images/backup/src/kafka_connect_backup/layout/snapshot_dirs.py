@@ -1,10 +1,12 @@
-"""The rsnapshot tree's `alpha.N` directories: the one parser of their names and the one lister,
-for the supervisor (retention, interrupted runs) and restore (`--snapshot`, `kcb snapshots`);
-the one fingerprint of a snapshot's content; the names of the directories the interrupted-run
-cleanup set aside (`_incomplete.alpha.N.{epoch}`).
+"""The rsnapshot tree's `{level}.N` directories (`alpha.N` of backup.retention, `hourly.N`,
+`daily.N`, `weekly.N`, `monthly.N` of backup.keep): the one parser of their names and the one
+lister, for the supervisor (retention, interrupted runs) and restore (`--snapshot`, `kcb
+snapshots`); the one fingerprint of a snapshot's content; the names of the directories the
+interrupted-run cleanup set aside (`_incomplete.{level}.N.{epoch}`).
 
-Only `alpha.<N>` with N written without leading zeros is a snapshot (`alpha.01`, `alpha.x`,
-`_delete.123` are not: rsnapshot never makes them), and never a symlink.
+Only `{level}.<N>` of a level in ALL_LEVELS, with N written without leading zeros, is a
+snapshot (`alpha.01`, `alpha.x`, `beta.1`, `_delete.123` are not: rsnapshot never makes them),
+and never a symlink.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_connect_backup.layout.names import LEVEL
+from kafka_connect_backup.layout.names import ALL_LEVELS
 
-_SNAPSHOT_NAME = re.compile(rf"{LEVEL}\.(0|[1-9][0-9]*)")
+_LEVEL = "|".join(ALL_LEVELS)
+_SNAPSHOT_NAME = re.compile(rf"({_LEVEL})\.(0|[1-9][0-9]*)")
 QUARANTINE_PREFIX = "_incomplete."
 _QUARANTINE_NAME = re.compile(
-    rf"{re.escape(QUARANTINE_PREFIX)}({LEVEL}\.(?:0|[1-9][0-9]*))\.([0-9]+)"
+    rf"{re.escape(QUARANTINE_PREFIX)}((?:{_LEVEL})\.(?:0|[1-9][0-9]*))\.([0-9]+)"
 )
 
 # (relative path, size, mtime in ns) of every file below a directory.
@@ -28,6 +31,7 @@ Fingerprint = frozenset[tuple[str, int, int]]
 
 @dataclass(frozen=True)
 class SnapshotDir:
+    level: str
     index: int
     path: Path
 
@@ -36,22 +40,29 @@ class SnapshotDir:
         return self.path.name
 
 
-def parse_snapshot_name(name: str) -> int | None:
-    """N of `alpha.N`, or None for any other name."""
+def snapshot_name(level: str, index: int) -> str:
+    return f"{level}.{index}"
+
+
+def parse_snapshot_name(name: str) -> tuple[str, int] | None:
+    """(level, N) of `{level}.N`, or None for any other name."""
     match = _SNAPSHOT_NAME.fullmatch(name)  # not `$`: 'alpha.1\n' is no snapshot
-    return int(match.group(1)) if match else None
+    return (match.group(1), int(match.group(2))) if match else None
 
 
-def snapshot_dirs(snapshot_root: Path) -> list[SnapshotDir]:
-    """The `alpha.N` directories of snapshot_root, newest (N=0) first."""
+def snapshot_dirs(snapshot_root: Path, level: str | None = None) -> list[SnapshotDir]:
+    """The snapshot directories of snapshot_root (of one level, or all), by level (ALL_LEVELS
+    order: alpha, hourly, daily, weekly, monthly), then newest (N=0) first within a level."""
     if not snapshot_root.is_dir():
         return []
     found = []
     for path in snapshot_root.iterdir():
-        index = parse_snapshot_name(path.name)
-        if index is not None and path.is_dir() and not path.is_symlink():
-            found.append(SnapshotDir(index, path))
-    return sorted(found, key=lambda s: s.index)
+        parsed = parse_snapshot_name(path.name)
+        if parsed is None or (level is not None and parsed[0] != level):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            found.append(SnapshotDir(parsed[0], parsed[1], path))
+    return sorted(found, key=lambda s: (ALL_LEVELS.index(s.level), s.index))
 
 
 def quarantine_name(name: str, epoch: int) -> str:
@@ -60,13 +71,13 @@ def quarantine_name(name: str, epoch: int) -> str:
 
 
 def parse_quarantine_name(name: str) -> tuple[str, int] | None:
-    """(original alpha.N name, epoch) of `_incomplete.alpha.N.{epoch}`, or None."""
+    """(original {level}.N name, epoch) of `_incomplete.{level}.N.{epoch}`, or None."""
     match = _QUARANTINE_NAME.fullmatch(name)  # not `$`: a trailing newline is no name
     return (match.group(1), int(match.group(2))) if match else None
 
 
 def quarantined_dirs(snapshot_root: Path) -> list[Path]:
-    """The `_incomplete.alpha.N.{epoch}` directories of snapshot_root, oldest set aside first."""
+    """The `_incomplete.{level}.N.{epoch}` directories of snapshot_root, oldest set aside first."""
     if not snapshot_root.is_dir():
         return []
     found = []

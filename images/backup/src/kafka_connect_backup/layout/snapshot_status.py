@@ -215,3 +215,15 @@ def recorded_offsets(marker: dict[str, object], connector: str) -> dict[int, int
             )
         found[int(partition)] = offset
     return found
+
+
+def taken_at(snapshot: Path) -> datetime:
+    """When a snapshot was taken: its marker's `finished` (kept when rsnapshot promotes
+    hourly.23 to daily.0: the snapshot's data is from then), else the directory's mtime (a
+    snapshot of an older version, or one without a readable marker)."""
+    try:
+        document = json.loads((snapshot / MARKER_NAME).read_text(encoding="utf-8"))
+        moment = datetime.fromisoformat(document["finished"])
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
