@@ -335,8 +335,9 @@ def test_taken_at_is_the_markers_finished_time_else_the_directory_mtime(tmp_path
     marked, unmarked, damaged = (tmp_path / n for n in ("daily.0", "alpha.3", "hourly.1"))
     for snapshot in (marked, unmarked, damaged):
         (snapshot / "localhost").mkdir(parents=True)
-        os.utime(snapshot, (1_700_000_000, 1_700_000_000))
     (marked / ".kcb-snapshot.json").write_text('{"finished": "2026-12-01T10:00:00Z"}')
     (damaged / ".kcb-snapshot.json").write_text('{"finished": "yesterday"}')
+    for snapshot in (marked, unmarked, damaged):
+        os.utime(snapshot, (1_700_000_000, 1_700_000_000))
     assert taken_at(marked) == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     assert taken_at(unmarked) == taken_at(damaged) == datetime.fromtimestamp(1_700_000_000, UTC)
