@@ -123,8 +123,9 @@ from kafka_connect_backup.supervisor import compress
 where = sys.argv[2]
 def crash(*args, **kwargs):
     os._exit(137)
-if where == "before_rename":
+if where == "before_rename":  # the commit's rename (core/durable.commit: Path.replace)
     pathlib.Path.rename = crash
+    pathlib.Path.replace = crash
 elif where == "before_unlink":
     original = pathlib.Path.unlink
     def unlink(self, missing_ok=False):
