@@ -56,15 +56,19 @@ def _counts(snapshot: SnapshotDir) -> bool:
     return snapshot_status(snapshot.path).state is not State.INCOMPLETE
 
 
-def prune(snapshot_root: Path, levels: Mapping[str, int]) -> list[Path]:
+def prune(
+    snapshot_root: Path, levels: Mapping[str, int], *, report_unconfigured: bool = True
+) -> list[Path]:
     """Delete every `{level}.N` with N >= levels[level] (config.backup.levels), except the
-    only copy of a file; log the levels on the volume that are not configured. Returns the
-    removed directories."""
+    only copy of a file; log the levels on the volume that are not configured (unless
+    `report_unconfigured` is false: once a cycle is enough). Returns the removed
+    directories."""
     for level, count in levels.items():
         if count < 1:
             raise ValueError(f"retention must be at least 1, got {count} for {level}")
     dirs = snapshot_dirs(snapshot_root)
-    _log_unconfigured(dirs, levels)
+    if report_unconfigured:
+        _log_unconfigured(dirs, levels)
     beyond = [s for s in dirs if s.level in levels and s.index >= levels[s.level]]
     if not beyond:
         return []

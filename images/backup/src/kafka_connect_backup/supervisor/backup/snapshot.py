@@ -391,7 +391,7 @@ def backup_snapshot(
         _mark_complete(newest, verified, committed)
         # With `retain 1`, sync_first's rotation moves alpha.0 to alpha.1 and keeps it: only
         # now that the new snapshot is complete may the previous one go.
-        pruned += retention.prune(volume.snapshot_root, retain)
+        pruned += retention.prune(volume.snapshot_root, retain, report_unconfigured=False)
         interrupted.clear_run(volume.snapshot_root)
         log.info(
             "snapshot.verified",
