@@ -130,6 +130,9 @@ def test_levels_are_fed_in_order_each_taking_the_one_below_s_oldest(env: Storage
         assert snapshots["hourly.0"][f"localhost/{SINK}"] == (env.sink / SINK).read_bytes()
         assert all(".kcb-snapshot.json" in files for files in snapshots.values())
         previous = snapshots
+    # The recovery point is the newest snapshot holding the topic's file; the counts per level.
+    assert result.recovery["orders"].snapshot == "hourly.0"
+    assert result.counts == {"hourly": 3, "daily": 2, "weekly": 2}
 
 
 def test_an_upgrade_lowers_a_count_and_removing_a_level_keeps_its_snapshots(

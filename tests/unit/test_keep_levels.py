@@ -321,3 +321,98 @@ def test_settle_newest_judges_the_lowest_levels_newest(tmp_path: Path) -> None:
     assert list(done.removed) == ["hourly.0"]
     assert done.renamed == {"hourly.1": "hourly.0"}
     assert _names(tmp_path) == ["alpha.0", "hourly.0"]
+
+
+# --- the recovery point ---------------------------------------------------------------------
+
+
+def _taken(root: Path, name: str, files: dict[str, bytes], finished: str | None) -> None:
+    """A snapshot whose marker says it finished at `finished` (None: no marker, an older
+    version's, unverified: its directory's mtime is its time)."""
+    _snapshot(root, name, files, marked=finished is not None)
+    if finished is not None:
+        marker = root / name / ".kcb-snapshot.json"
+        document = json.loads(marker.read_text())
+        marker.write_text(json.dumps({**document, "finished": finished}))
+        # The marker's listing still matches: only its time was set.
+
+
+def test_each_topic_s_recovery_point_is_its_newest_usable_snapshot(tmp_path: Path) -> None:
+    import os
+
+    from kafka_connect_backup.supervisor.backup.recovery import (
+        RecoveryPoint,
+        recovery_points,
+        snapshot_counts,
+    )
+
+    root = tmp_path
+    _taken(root, "hourly.0", {"orders-sink-2026-12.sink": b"o"}, "2026-12-07T12:00:00Z")
+    (root / "hourly.0/localhost/orders-sink-2026-12.sink").write_bytes(b"changed")  # incomplete
+    _taken(root, "hourly.1", {"orders-sink-2026-12.sink": b"o"}, "2026-12-07T11:00:00Z")
+    _taken(
+        root, "daily.0", {"pay-ments-sink-2026-11.sink-1790000000.gz": b"p"}, "2026-12-06T00:00:00Z"
+    )
+    _taken(root, "alpha.0", {"pay-ments-sink-2026-11.sink": b"p", "x.topic.json": b"{}"}, None)
+    os.utime(root / "alpha.0", (1_700_000_000, 1_700_000_000))  # 2023-11-14
+    points = recovery_points(root, ["orders", "pay-ments", "idle"], "sink")
+    assert points == {
+        "orders": RecoveryPoint("hourly.1", datetime(2026, 12, 7, 11, tzinfo=UTC).timestamp()),
+        "pay-ments": RecoveryPoint("daily.0", datetime(2026, 12, 6, tzinfo=UTC).timestamp()),
+    }
+    assert snapshot_counts(root) == {"hourly": 2, "daily": 1, "alpha": 1}
+
+
+def test_status_and_metrics_show_the_recovery_point(tmp_path: Path) -> None:
+    from kafka_connect_backup.layout.names import STATE_NAME
+    from kafka_connect_backup.supervisor import status
+    from kafka_connect_backup.supervisor.metrics import Metrics
+    from kafka_connect_backup.supervisor.state import load_state
+
+    now = datetime(2026, 12, 7, 12, 14, tzinfo=UTC).timestamp()
+    taken = now - 840
+    cfg = parse_config(
+        {
+            "topics": ["orders", "idle"],
+            "sinkName": "sink",
+            "sinkPath": str(tmp_path),
+            "restartTimeout": "15m",
+            "backup": {"keep": {"hourly": 24, "daily": 7}},
+        }
+    )
+    (tmp_path / STATE_NAME).write_text(
+        json.dumps(
+            {
+                "lastCycleEnd": now - 60,
+                "lastSuccess": now - 60,
+                "lastCycleOk": True,
+                "lastSnapshot": {"time": now - 60, "files": 2, "bytes": 10, "engine": "gocryptfs"},
+                "recoveryPoints": {"orders": {"snapshot": "hourly.0", "takenAt": taken}},
+                "snapshotCounts": {"hourly": 24, "daily": 3},
+            }
+        )
+    )
+    doc = status.collect(cfg, admin=None, now=now)
+    orders, idle = doc["topics"]
+    assert orders["recoveryPoint"] == {
+        "snapshot": "hourly.0",
+        "takenAt": "2026-12-07T12:00:00Z",
+        "ageSeconds": 840,
+    }
+    assert idle["recoveryPoint"] is None
+    assert doc["lastSnapshot"]["name"] == "hourly.0"  # a state of before keep: the config's
+    text = status.render(doc)
+    assert ", recovery point 14.0m ago (hourly.0)" in text
+
+    metrics = Metrics()
+    state = load_state(cfg)
+    metrics.observe_snapshots(state.recovery(), state.snapshot_counts)
+    rendered = metrics.render().decode()
+    assert 'kcb_snapshots{level="hourly"} 24.0' in rendered
+    assert 'kcb_snapshots{level="daily"} 3.0' in rendered
+    [line] = [
+        line
+        for line in rendered.splitlines()
+        if line.startswith('kcb_recovery_point_age_seconds{topic="orders"}')
+    ]
+    assert float(line.split()[-1]) > 840  # aged at the scrape: real time is past `now`

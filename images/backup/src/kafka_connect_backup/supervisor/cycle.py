@@ -499,6 +499,9 @@ class Cycle:
         self.metrics.backup_files.set(snapshot.files)
         self.metrics.backup_bytes.set(snapshot.bytes)
         self.metrics.backed_up_bytes.inc(snapshot.bytes)
+        self.metrics.observe_snapshots(
+            {t: (p.snapshot, p.taken_at) for t, p in snapshot.recovery.items()}, snapshot.counts
+        )
         log.info(
             "cycle.snapshot_taken",
             engine=snapshot.engine.value,

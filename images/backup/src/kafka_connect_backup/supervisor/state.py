@@ -9,6 +9,7 @@ rsnapshot only copies `*.sink` / `*.gz`, compression only touches sink files: ne
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,20 @@ from kafka_connect_backup.layout.names import STATE_NAME
 # What save_state reads of a cycle's result (supervisor/cycle.py's CycleResult, and its
 # SnapshotResult): described here, not imported, because the backup step, which the cycle
 # imports, records its promotions in this module.
+class _Recovery(Protocol):
+    @property
+    def snapshot(self) -> str: ...
+    @property
+    def taken_at(self) -> float: ...
+
+
 class _Snapshot(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def recovery(self) -> Mapping[str, _Recovery]: ...
+    @property
+    def counts(self) -> Mapping[str, int]: ...
     @property
     def files(self) -> int: ...
     @property
@@ -72,6 +86,14 @@ class SupervisorState:
     unreadable: str | None = None  # why the state file could not be read (it exists)
     # backup.keep's higher levels: when each was last fed (supervisor/backup/levels.py)
     promotions: dict[str, float] = field(default_factory=dict)
+    # After the last successful backup: topic -> {"snapshot", "takenAt"} of its recovery
+    # point (supervisor/backup/recovery.py), and the snapshots per level.
+    recovery_points: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snapshot_counts: dict[str, int] = field(default_factory=dict)
+
+    def recovery(self) -> dict[str, tuple[str, float]]:
+        """topic -> (snapshot, taken at epoch), for the metrics."""
+        return {t: (p["snapshot"], p["takenAt"]) for t, p in self.recovery_points.items()}
 
 
 def state_path(config: Config) -> Path:
@@ -87,6 +109,8 @@ class _StateFile(msgspec.Struct, frozen=True, rename="camel"):
     last_failure: dict[str, Any] | None = None
     last_snapshot: dict[str, Any] | None = None
     promotions: dict[str, float] = {}
+    recovery_points: dict[str, dict[str, Any]] = {}
+    snapshot_counts: dict[str, int] = {}
 
 
 def load_state(config: Config) -> SupervisorState:
@@ -107,6 +131,8 @@ def load_state(config: Config) -> SupervisorState:
         saved.last_snapshot,
         saved.last_cycle_ok,
         promotions=dict(saved.promotions),
+        recovery_points=dict(saved.recovery_points),
+        snapshot_counts=dict(saved.snapshot_counts),
     )
 
 
@@ -143,14 +169,21 @@ def save_state(config: Config, result: CycleOutcome) -> None:
             "fix": result.fix,
         }
     snapshot = previous.last_snapshot
+    points, counts = previous.recovery_points, previous.snapshot_counts
     if result.ok and result.snapshot is not None:
         taken = result.snapshot
         snapshot = {
             "time": now,
+            "name": taken.name,
             "files": taken.files,
             "bytes": taken.bytes,
             "engine": taken.engine.value,
         }
+        points = {
+            topic: {"snapshot": point.snapshot, "takenAt": point.taken_at}
+            for topic, point in taken.recovery.items()
+        }
+        counts = dict(taken.counts)
     _save(
         config,
         previous,
@@ -159,6 +192,8 @@ def save_state(config: Config, result: CycleOutcome) -> None:
         last_cycle_ok=result.ok,
         last_failure=failure,
         last_snapshot=snapshot,
+        recovery_points=points,
+        snapshot_counts=counts,
     )
 
 
@@ -172,6 +207,8 @@ def _save(config: Config, previous: SupervisorState, **changed: Any) -> None:
         "last_failure": previous.last_failure,
         "last_snapshot": previous.last_snapshot,
         "promotions": previous.promotions,
+        "recovery_points": previous.recovery_points,
+        "snapshot_counts": previous.snapshot_counts,
     }
     body = _StateFile(**{**kept, **changed})
     records.save_or_warn(

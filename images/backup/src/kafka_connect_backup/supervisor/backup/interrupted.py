@@ -88,7 +88,7 @@ class Cleanup:
 
 
 def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
-    """Every alpha.N's fingerprint, by name (take it right before running rsnapshot)."""
+    """Every {level}.N's fingerprint, by name (take it right before running rsnapshot)."""
     return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
 
 

@@ -29,9 +29,11 @@ from kafka_connect_backup.supervisor.backup import (
     interrupted,
     levels,
     ownership,
+    recovery,
     retention,
     sync_copy,
 )
+from kafka_connect_backup.supervisor.backup.recovery import RecoveryPoint
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.tools.volume import check_target, mounted_volume
 
@@ -64,6 +66,9 @@ class SnapshotResult:
     copied_files: int = 0  # new or changed files written into .sync by sync_copy
     name: str = "alpha.0"  # the new snapshot: config.backup.newest_snapshot
     promoted: list[str] = field(default_factory=list)  # higher levels fed, highest first
+    # After the step: each topic's newest usable snapshot, and the snapshots per level.
+    recovery: dict[str, RecoveryPoint] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 # --- verification -------------------------------------------------------------------------
@@ -136,7 +141,7 @@ def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     return VerifyResult(files, total, extra)
 
 
-def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
+def _verify_sync(source_dir: Path, sync_host: Path, newest: str) -> VerifyResult:
     """verify_copy of `.sync/localhost/` before the rotation. A copy that differs is
     removed from `.sync` (its links in the snapshots keep their content), so the next run
     copies it again whatever its size and time say."""
@@ -146,7 +151,7 @@ def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
         for name in exc.files:
             with contextlib.suppress(OSError):
                 (sync_host / name).unlink(missing_ok=True)
-        exc.message += "; nothing was rotated: the newest snapshot is still the previous one"
+        exc.message += f"; nothing was rotated: {newest} is still the previous snapshot"
         raise
 
 
@@ -361,7 +366,8 @@ def backup_snapshot(
                 newest=backup.newest_snapshot,
             )
             synced = rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=grace)
-            verified = _verify_sync(source, sync_host)  # a mismatch rotates nothing
+            # A mismatch rotates nothing.
+            verified = _verify_sync(source, sync_host, backup.newest_snapshot)
             rotated = _rotate(config, conf, lockfile, volume.snapshot_root, now(), grace)
         except KcbError as exc:
             # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
@@ -393,6 +399,8 @@ def backup_snapshot(
         # now that the new snapshot is complete may the previous one go.
         pruned += retention.prune(volume.snapshot_root, retain, report_unconfigured=False)
         interrupted.clear_run(volume.snapshot_root)
+        points = recovery.recovery_points(volume.snapshot_root, config.topics, config.sink_name)
+        counts = recovery.snapshot_counts(volume.snapshot_root)
         log.info(
             "snapshot.verified",
             snapshot=str(newest_host),
@@ -411,4 +419,6 @@ def backup_snapshot(
         copied_files=copied.files,
         name=backup.newest_snapshot,
         promoted=rotated.promoted,
+        recovery=points,
+        counts=counts,
     )
