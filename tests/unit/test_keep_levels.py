@@ -416,3 +416,64 @@ def test_status_and_metrics_show_the_recovery_point(tmp_path: Path) -> None:
         if line.startswith('kcb_recovery_point_age_seconds{topic="orders"}')
     ]
     assert float(line.split()[-1]) > 840  # aged at the scrape: real time is past `now`
+
+
+def _rsnapshot_model(
+    held: dict[str, int], retain: dict[str, int], level: str, cycle: int
+) -> str | None:
+    """rsnapshot's rotation of `level` on {name: cycle that took it}: the lowest level deletes
+    its .{max}, shifts and links the new snapshot as .0; a higher one deletes its .{max},
+    shifts and renames the level below's .{max} to its .0 (rotate_higher_interval). Returns
+    the snapshot it deleted."""
+    order = list(retain)
+    top = retain[level] - 1
+    deleted = f"{level}.{top}" if held.pop(f"{level}.{top}", None) is not None else None
+    for index in range(top - 1, -1, -1):
+        if f"{level}.{index}" in held:
+            held[f"{level}.{index + 1}"] = held.pop(f"{level}.{index}")
+    if level == order[0]:
+        held[f"{level}.0"] = cycle
+        return deleted
+    lower = order[order.index(level) - 1]
+    oldest = f"{lower}.{retain[lower] - 1}"
+    assert oldest in held, f"{level} ran without {oldest}: it would promote nothing"
+    held[f"{level}.0"] = held.pop(oldest)
+    return deleted
+
+
+@given(
+    st.lists(st.sampled_from(["hourly", "daily", "weekly", "monthly"]), min_size=2, unique=True),
+    st.lists(st.integers(min_value=2, max_value=4), min_size=4, max_size=4),
+    st.lists(st.integers(min_value=60, max_value=3 * 86400), min_size=1, max_size=120),
+    st.times(),
+)
+def test_levels_stay_fed_in_order_over_any_schedule(
+    chosen: list[str], counts: list[int], gaps: list[int], keep_at: time
+) -> None:
+    """Whatever the cycle times: a higher level never rotates without the lower level's
+    oldest to take; a level's oldest is deleted only in a cycle whose next level up does not
+    take it (highest first); every snapshot of a higher level is older than every one below
+    it (each level newest first)."""
+    from kafka_connect_backup.layout.names import KEEP_LEVELS
+
+    retain = {level: counts[i] for i, level in enumerate(KEEP_LEVELS) if level in chosen}
+    held: dict[str, int] = {}
+    promoted: dict[str, datetime] = {}
+    clock = _at("2026-12-01T00:00:00")
+    for cycle, gap in enumerate(gaps):
+        clock += timedelta(seconds=gap)
+        due = levels.due_levels(clock, retain, keep_at, promoted, set(held))
+        order = list(retain)
+        for level in [*due, order[0]]:
+            deleted = _rsnapshot_model(held, retain, level, cycle)
+            above = order[order.index(level) + 1 : order.index(level) + 2]
+            assert deleted is None or not set(above) & set(due), (level, due, held)
+            promoted[level] = clock
+        taken = [
+            [held[f"{level}.{i}"] for i in range(count) if f"{level}.{i}" in held]
+            for level, count in retain.items()
+        ]
+        flat = [c for level_cycles in taken for c in level_cycles]
+        assert flat == sorted(flat, reverse=True), held
+        beyond = [n for n in held if int(n.split(".")[1]) >= retain[n.split(".")[0]]]
+        assert beyond == [], held
