@@ -212,3 +212,38 @@ def test_moving_from_retention_to_keep_leaves_alpha_untouched(
     unconfigured = events(log_lines, "snapshot.level_unconfigured")
     assert {e["snapshot_level"] for e in unconfigured} == {"alpha"}
     assert unconfigured[-1]["snapshots"] == ["alpha.0", "alpha.1", "alpha.2"]
+
+
+def test_a_failure_after_a_promotion_keeps_it_recorded_and_done_once(
+    env: StorageEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rsnapshot daily` ran, then `rsnapshot hourly` failed: daily.0 (the hourly.1 it took)
+    is kept, the promotion is recorded, so the next cycle the same day does not feed daily
+    again (which would delete daily.1 and take another hourly)."""
+    from kafka_connect_backup.core.errors import KcbError
+    from kafka_connect_backup.tools import rsnapshot
+
+    conf = config(env, keep={"hourly": 2, "daily": 2})
+    cycle(env, conf, 0, "2026-12-07T01:00")
+    cycle(env, conf, 1, "2026-12-07T02:00")
+    real_run = rsnapshot.run
+
+    def failing_hourly(conf_path: Path, lockfile: Path, step: str = "", **kw: Any) -> Any:
+        if step == "hourly":
+            raise KcbError("rsnapshot hourly failed (test)", fix="-", cause="rsnapshot_failed")
+        return real_run(conf_path, lockfile, step, **kw)
+
+    monkeypatch.setattr(rsnapshot, "run", failing_hourly)
+    with pytest.raises(KcbError) as caught:
+        cycle(env, conf, 2, "2026-12-07T03:00")
+    assert caught.value.cause == "rsnapshot_failed"
+    assert "kept ['hourly.0', 'daily.0']" in caught.value.message
+    monkeypatch.setattr(rsnapshot, "run", real_run)
+    assert cycles_held(volume(conf)) == {"hourly.0": 1, "daily.0": 0}
+
+    result = cycle(env, conf, 3, "2026-12-07T04:00")
+    assert result.promoted == []
+    assert cycles_held(volume(conf)) == {"hourly.0": 3, "hourly.1": 1, "daily.0": 0}
+    result = cycle(env, conf, 4, "2026-12-08T00:00")
+    assert result.promoted == ["daily"]
+    assert cycles_held(volume(conf)) == {"hourly.0": 4, "hourly.1": 3, "daily.0": 1, "daily.1": 0}

@@ -289,7 +289,7 @@ def _rotate(
     for level in due:
         ran = rsnapshot.run(conf, lockfile, level, grace=grace)
         state.record_promotion(config, level, now)
-        log.info("snapshot.level_promoted", level=level, seconds=round(ran.seconds, 3))
+        log.info("snapshot.level_promoted", snapshot_level=level, seconds=round(ran.seconds, 3))
         seconds, code = seconds + ran.seconds, max(code, ran.exit_code)
     ran = rsnapshot.run(conf, lockfile, config.backup.lowest_level, grace=grace)
     return _Rotated(seconds + ran.seconds, max(code, ran.exit_code), due)
