@@ -333,8 +333,9 @@ class KafkaSettings(_Model):
 
 class DrillSettings(_Model):
     """Restore drills (`kcb drill`, inspect/drill.py): the newest `records` of each topic in
-    alpha.0 restored into a scratch topic and read back; run by the supervisor after a
-    successful cycle when enabled and the last full drill is older than `every`."""
+    the newest snapshot (alpha.0, or the lowest backup.keep level's .0) restored into a scratch
+    topic and read back; run by the supervisor after a successful cycle when enabled and the
+    last full drill is older than `every`."""
 
     enabled: bool = False
     every: Duration = "7d"
