@@ -90,11 +90,11 @@ def test_the_new_config_prunes_snapshots_beyond_the_new_retention(
     conf = render_config(
         snapshot_root=root,
         source_dir=config.sink_path,
-        retention=config.backup.retention,
+        levels=config.backup.levels,
         lockfile=tmp_path / "rsnapshot.pid",
     )
     assert "retain\talpha\t3\n" in conf
-    removed = prune(root, config.backup.retention)
+    removed = prune(root, config.backup.levels)
     assert sorted(p.name for p in removed) == ["alpha.3", "alpha.4", "alpha.5", "alpha.6"]
     assert [s.path.name for s in snapshot_dirs(root)] == ["alpha.0", "alpha.1", "alpha.2"]
     assert (root / "alpha.2" / "localhost" / "t-sink-2026-11.sink").read_text() == "2\n"

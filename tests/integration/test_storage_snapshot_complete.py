@@ -52,7 +52,7 @@ with mounted_volume(backup, allow_init=False) as volume:
     root = volume.snapshot_root
     interrupted.mark_run(root, interrupted.fingerprints(root))
     text = rsnapshot.render_config(
-        snapshot_root=root, source_dir=config.sink_path, retention=backup.retention,
+        snapshot_root=root, source_dir=config.sink_path, levels=backup.levels,
         lockfile=lockfile,
     )
     conf = backup.work_dir / "older-rsnapshot.conf"

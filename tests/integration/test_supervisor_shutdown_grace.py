@@ -162,7 +162,7 @@ def test_rsnapshot_past_the_grace_is_stopped_with_its_rsync(env: StorageEnv) -> 
             rsnapshot.render_config(
                 snapshot_root=volume.snapshot_root,
                 source_dir=env.sink,
-                retention=2,
+                levels={"alpha": 2},
                 lockfile=lockfile,
             ),
         )

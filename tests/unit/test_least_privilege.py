@@ -65,7 +65,7 @@ def test_rsnapshot_rotates_the_connect_users_files_with_sys_admin_alone(tmp_path
     lockfile = tmp_path / "rsnapshot.pid"
     conf.write_text(
         rsnapshot.render_config(
-            snapshot_root=root, source_dir=source, retention=2, lockfile=lockfile
+            snapshot_root=root, source_dir=source, levels={"alpha": 2}, lockfile=lockfile
         )
     )
     # Three runs of the backup step's copy, `rsnapshot sync` and `rsnapshot alpha`: a first

@@ -233,7 +233,7 @@ def _two_then_cut_short(tmp_path: Path) -> Path:
 def test_an_incomplete_alpha0_is_discarded_when_a_complete_snapshot_exists(tmp_path: Path) -> None:
     root = _two_then_cut_short(tmp_path)
     assert strip_rsync_temps(root) == {"alpha.0": [".b-2026-11.sink.wgjaRK"]}
-    done = settle_newest(root)
+    done = settle_newest(root, "alpha")
     assert done.removed == {
         "alpha.0": "incomplete: its content changed after the verification of "
         f"{snapshot_status(root / 'alpha.0').finished} (a backup run was cut short while "
@@ -243,7 +243,7 @@ def test_an_incomplete_alpha0_is_discarded_when_a_complete_snapshot_exists(tmp_p
     assert sorted(p.name for p in root.iterdir()) == ["alpha.0"]
     assert (root / "alpha.0/localhost/a-2026-11.sink").read_bytes() == b"a1\n"
     assert snapshot_status(root / "alpha.0").state is C
-    assert settle_newest(root).removed == {}  # idempotent
+    assert settle_newest(root, "alpha").removed == {}  # idempotent
 
 
 def test_the_only_copy_is_kept_incomplete_without_rsync_temps(tmp_path: Path) -> None:
@@ -252,7 +252,7 @@ def test_the_only_copy_is_kept_incomplete_without_rsync_temps(tmp_path: Path) ->
         path.rmdir() if path.is_dir() else path.unlink()
     (root / "alpha.1").rmdir()
     strip_rsync_temps(root)
-    done = settle_newest(root)
+    done = settle_newest(root, "alpha")
     assert (done.removed, done.renamed) == ({}, {})
     assert sorted(p.name for p in (root / "alpha.0/localhost").iterdir()) == ["a-2026-11.sink"]
     assert snapshot_status(root / "alpha.0").state is N
@@ -265,7 +265,7 @@ def test_unverified_snapshots_are_never_discarded_but_lose_rsync_temps(tmp_path:
     )
     _snapshot(root, "alpha.1", {"a-2026-11.sink": b"old\n"})
     assert strip_rsync_temps(root) == {"alpha.0": [".a-2026-11.sink.Qw3rTy"]}
-    done = settle_newest(root)
+    done = settle_newest(root, "alpha")
     assert (done.removed, done.renamed) == ({}, {})
     assert sorted(p.name for p in (root / "alpha.0/localhost").iterdir()) == ["a-2026-11.sink"]
     assert snapshot_status(root / "alpha.0") == Status(U, NO_MARKER)
@@ -280,7 +280,7 @@ def test_a_failed_verification_marker_is_incomplete_and_discarded(tmp_path: Path
     assert snapshot_status(root / "alpha.0").reason == (
         "its verification failed: a-2026-11.sink: 6 bytes, source 9"
     )
-    assert list(settle_newest(root).removed) == ["alpha.0"]
+    assert list(settle_newest(root, "alpha").removed) == ["alpha.0"]
     assert (root / "alpha.0/localhost/a-2026-11.sink").read_bytes() == b"a1\n"
 
 
@@ -293,7 +293,7 @@ def test_a_kill_after_the_marker_keeps_the_marked_snapshot(tmp_path: Path) -> No
     _cp_al(root)
     _rsync_replaces(root, "a-2026-11.sink", b"a1\na2\n")
     write_marker(root / "alpha.0", verified=True, files=1, bytes=6)
-    done = discard_incomplete(root, before, retention=3)
+    done = discard_incomplete(root, before, {"alpha": 3})
     assert (done.removed, done.quarantined, done.kept) == ({}, {}, ["alpha.0", "alpha.1"])
     assert (root / "alpha.0/localhost/a-2026-11.sink").read_bytes() == b"a1\na2\n"
     assert [snapshot_status(root / n).state for n in ("alpha.0", "alpha.1")] == [C, C]
@@ -317,7 +317,7 @@ def test_cut_short_before_rsync_renamed_anything_is_complete_once_its_temp_is_go
     assert snapshot_status(root / "alpha.0").state is N
     strip_rsync_temps(root)
     assert snapshot_status(root / "alpha.0").state is C
-    assert settle_newest(root).removed == {}
+    assert settle_newest(root, "alpha").removed == {}
 
 
 def test_a_marker_that_cannot_be_written_fails_the_step(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_rsnapshot_conf_matches_the_original_rules_with_tabs() -> None:
     text = rsnapshot.render_config(
         snapshot_root=Path("/mnt/backup"),
         source_dir=Path("/data/filesink/"),
-        retention=7,
+        levels={"alpha": 7},
         lockfile=Path("/tmp/kcb/rsnapshot.pid"),
     )
     lines = [line for line in text.splitlines() if not line.startswith("#")]
@@ -119,14 +119,14 @@ def test_prune_removes_only_numeric_alpha_dirs_beyond_retention(tmp_path: Path) 
     for name in ["alpha.0", "alpha.1", "alpha.2", "alpha.10", "alpha.x", "alpha.03", "keep"]:
         (tmp_path / name / "localhost").mkdir(parents=True)
     (tmp_path / "alpha.7").write_text("a file, not a snapshot")
-    removed = retention.prune(tmp_path, 2)
+    removed = retention.prune(tmp_path, {"alpha": 2})
     assert [p.name for p in removed] == ["alpha.2", "alpha.10"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["alpha.0", "alpha.1", "alpha.x", "alpha.03", "keep", "alpha.7"]
     )
-    assert retention.prune(tmp_path / "missing", 2) == []
+    assert retention.prune(tmp_path / "missing", {"alpha": 2}) == []
     with pytest.raises(ValueError, match="retention must be at least 1, got 0"):
-        retention.prune(tmp_path, 0)
+        retention.prune(tmp_path, {"alpha": 0})
 
 
 def test_password_file_is_read_without_newline_and_checked(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, time
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,6 +47,7 @@ from kafka_connect_backup.kafka.client import (
     KafkaSecurityError,
     bootstrap_servers,
 )
+from kafka_connect_backup.layout.names import KEEP_LEVELS, LEVEL
 from kafka_connect_backup.layout.sinkfiles import compress_temp_name, copy_temp_name, longest_names
 
 # One path segment below the mount point: not ".", "..", or empty (no way out of the volume).
@@ -113,6 +116,35 @@ def _checked_subdir(value: str) -> str:
 def _checked_topic(value: str) -> str:
     if value in (".", ".."):
         raise ValueError(f"{value!r} is not a topic name (Kafka refuses '.' and '..')")
+    return value
+
+
+# backup.keep's levels: the period between two snapshots of a level (monthly counted as its
+# shortest month, for the check against restartTimeout), and the time of day (UTC) they are
+# taken at (backup.keepAt).
+LEVEL_PERIODS = {"hourly": "1h", "daily": "1d", "weekly": "7d", "monthly": "28d"}
+KEEP_AT_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _checked_keep(value: dict[str, int]) -> dict[str, int]:
+    unknown = sorted(set(value) - set(KEEP_LEVELS))
+    if unknown:
+        raise ValueError(
+            f"unknown level {', '.join(map(repr, unknown))}: use any of {', '.join(KEEP_LEVELS)}"
+        )
+    levels = [level for level in KEEP_LEVELS if level in value]
+    for lower, higher in pairwise(levels):
+        if value[lower] < 2:  # rsnapshot: "must be above 1 to keep snapshots at the next level"
+            raise ValueError(
+                f"{lower} is {value[lower]} but feeds {higher}: a level that feeds a higher one "
+                f"keeps at least 2 (rsnapshot refuses 1); raise backup.keep.{lower} to 2 or more"
+            )
+    return {level: value[level] for level in levels}  # lowest first, as rsnapshot.conf lists
+
+
+def _checked_keep_at(value: str) -> str:
+    if not re.fullmatch(KEEP_AT_PATTERN, value):
+        raise ValueError(f"{value!r} is not a time of day: write HH:MM (UTC), e.g. 00:00 or 03:30")
     return value
 
 
@@ -301,8 +333,9 @@ class KafkaSettings(_Model):
 
 class DrillSettings(_Model):
     """Restore drills (`kcb drill`, inspect/drill.py): the newest `records` of each topic in
-    alpha.0 restored into a scratch topic and read back; run by the supervisor after a
-    successful cycle when enabled and the last full drill is older than `every`."""
+    the newest snapshot (alpha.0, or the lowest backup.keep level's .0) restored into a scratch
+    topic and read back; run by the supervisor after a successful cycle when enabled and the
+    last full drill is older than `every`."""
 
     enabled: bool = False
     every: Duration = "7d"
@@ -315,7 +348,16 @@ class DrillSettings(_Model):
 
 class BackupSettings(_Model):
     enabled: bool = False
+    # The original's one level: `retain alpha {retention}`, used while `keep` is empty.
     retention: Annotated[int, Field(ge=1, le=1000)] = 7
+    # Levels (any of hourly/daily/weekly/monthly -> how many to keep): rsnapshot `retain`
+    # levels, the lowest taken every cycle, each higher one fed by the one below when its
+    # period has passed (supervisor/backup/levels.py). Empty: `retention` (alpha.N).
+    keep: Annotated[
+        dict[str, Annotated[int, Field(ge=1, le=1000)]], AfterValidator(_checked_keep)
+    ] = Field(default_factory=dict)
+    # The time of day (UTC) of the daily level; weekly on Mondays, monthly on the 1st at it.
+    keep_at: Annotated[str, Field(alias="keepAt"), AfterValidator(_checked_keep_at)] = "00:00"
     # auto: an existing volume is mounted with the engine that made it (detected from its
     # config file: the original's encfs keeps working), a NEW volume is made with gocryptfs
     # (encfs's own 2014 audit calls it unsafe once an attacker sees several versions of the
@@ -327,6 +369,26 @@ class BackupSettings(_Model):
     target_dir: Annotated[Path, Field(alias="targetDir")] = Path("/mnt/backup_nfs_enc")
     # Plaintext FUSE view of target_dir.
     mount_point: Annotated[Path, Field(alias="mountPoint")] = DEFAULT_MOUNT_POINT
+
+    @property
+    def levels(self) -> dict[str, int]:
+        """rsnapshot's `retain` levels, lowest first: `keep`, or `{alpha: retention}`."""
+        return dict(self.keep) if self.keep else {LEVEL: self.retention}
+
+    @property
+    def lowest_level(self) -> str:
+        """The level every cycle's snapshot is taken as (`{lowest_level}.0` is the newest)."""
+        return next(iter(self.levels))
+
+    @property
+    def newest_snapshot(self) -> str:
+        """The name of the snapshot a finished cycle just wrote: alpha.0, or hourly.0 etc."""
+        return f"{self.lowest_level}.0"
+
+    @property
+    def keep_at_time(self) -> time:
+        hours, minutes = self.keep_at.split(":")
+        return time(int(hours), int(minutes), tzinfo=UTC)
 
     @property
     def new_volume_engine(self) -> Engine:
@@ -436,6 +498,21 @@ class Config(_Model):
             )
             if problem:
                 raise ValueError(f"topics.{index}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _levels_fit_the_cycle(self) -> Config:
+        """A level's period must not be shorter than the cycle interval: a cycle takes at most
+        one snapshot of the lowest level (an `hourly` every 23h would be mislabelled)."""
+        cycle = self.restart_timeout_seconds
+        for level in self.backup.keep:
+            period = LEVEL_PERIODS[level]
+            if parse_duration(period) < cycle:
+                raise ValueError(
+                    f"backup.keep.{level} needs restartTimeout of at most {period} (it is "
+                    f"{self.restart_timeout}): lower "
+                    f"restartTimeout or remove backup.keep.{level}"
+                )
         return self
 
     @field_validator("topics")

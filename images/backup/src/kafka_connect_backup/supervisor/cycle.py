@@ -52,7 +52,6 @@ from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import StoppedPastGrace
-from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name, period_of
 from kafka_connect_backup.layout.snapshot_status import Committed
 from kafka_connect_backup.supervisor import staging
@@ -101,6 +100,7 @@ class SnapshotFn(Protocol):
         source_dir: Path | None = None,
         stop_requested: Callable[[], bool] = ...,
         committed: Committed | None = None,
+        now: Callable[[], datetime] = ...,
     ) -> SnapshotResult: ...
 
 
@@ -158,11 +158,12 @@ class CycleResult:
                 None
                 if self.snapshot is None
                 else {
-                    "name": NEWEST_SNAPSHOT,
+                    "name": self.snapshot.name,
                     "files": self.snapshot.files,
                     "bytes": self.snapshot.bytes,
                     "engine": self.snapshot.engine.value,
                     "pruned": self.snapshot.pruned,
+                    "promoted": self.snapshot.promoted,
                 }
             ),
         }
@@ -264,7 +265,7 @@ class Cycle:
                     self._check_abort("stage")
                     self._step = "stage"
                     staged = staging.stage(self.config.sink_path, frozen, written)
-                    self._backup_step(result, staged)
+                    self._backup_step(result, staged, now)
                 else:
                     log.info("cycle.backup_skipped", reason="backup.enabled is false")
             else:
@@ -273,7 +274,7 @@ class Cycle:
                 result.stopped = self._stop_all(now)
                 self._record_metadata(stopped=True)
                 self._compress_step(result, now)
-                self._backup_step(result, self.config.sink_path)
+                self._backup_step(result, self.config.sink_path, now)
                 self._step = "resume"
                 resumed = True
                 self._resume_all(result, down_since, now)
@@ -450,10 +451,10 @@ class Cycle:
             # Compression failing leaves every source intact: still take the backup.
             self._fail(result, "compress", exc)
 
-    def _backup_step(self, result: CycleResult, source: Path) -> None:
+    def _backup_step(self, result: CycleResult, source: Path, now: datetime) -> None:
         self._check_abort("backup")
         self._step = "backup"
-        result.snapshot = self._backup(source)
+        result.snapshot = self._backup(source, now)
 
     def _compress(self, result: CycleResult, now: datetime) -> None:
         compressed = self.compress(self.config, now)
@@ -482,13 +483,14 @@ class Cycle:
         log.info("connectors.stopped", connectors=stopped)
         return stopped
 
-    def _backup(self, source: Path) -> SnapshotResult:
+    def _backup(self, source: Path, now: datetime) -> SnapshotResult:
         began = time.monotonic()
         snapshot = self.snapshot(
             self.config,
             source_dir=source,
             stop_requested=self.should_abort,
             committed=self._committed,
+            now=lambda: now,  # the cycle's one reading of its clock: which levels are due
         )
         elapsed = time.monotonic() - began
         self.metrics.snapshot_step_duration.set(elapsed)
@@ -497,12 +499,16 @@ class Cycle:
         self.metrics.backup_files.set(snapshot.files)
         self.metrics.backup_bytes.set(snapshot.bytes)
         self.metrics.backed_up_bytes.inc(snapshot.bytes)
+        self.metrics.observe_snapshots(
+            {t: (p.snapshot, p.taken_at) for t, p in snapshot.recovery.items()}, snapshot.counts
+        )
         log.info(
             "cycle.snapshot_taken",
             engine=snapshot.engine.value,
             files=snapshot.files,
             bytes=snapshot.bytes,
             pruned=snapshot.pruned,
+            promoted=snapshot.promoted,
             seconds=round(elapsed, 3),
             snapshot_seconds=round(snapshot.snapshot_seconds, 3),
             source=str(source),

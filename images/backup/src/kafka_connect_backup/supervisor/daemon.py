@@ -269,6 +269,9 @@ class Supervisor:
         state = load_state(self.config)
         if state.last_success:
             self.metrics.last_success.set(state.last_success)
+        # The recovery point and snapshot counts of the last backup, until this one's first
+        # cycle measures them again (the volume is mounted only during a cycle).
+        self.metrics.observe_snapshots(state.recovery(), state.snapshot_counts)
         if not state.last_cycle_end:
             return interval
         due = state.last_cycle_end + interval - time.time()

@@ -96,7 +96,12 @@ class ScheduledDrills:
         self.refresh()  # the baseline, if the loop has not taken it yet
         log.info("drill.start", topics=list(self.config.topics))
         try:
-            report = run_drill(self.config, should_abort=self.should_abort)
+            # The snapshot the cycle just took: alpha.0, or the lowest backup.keep level's .0.
+            report = run_drill(
+                self.config,
+                snapshot=self.config.backup.newest_snapshot,
+                should_abort=self.should_abort,
+            )
             record = record_drill(self.config, report)
         except Exception as exc:  # a drill never takes the supervisor down
             log.exception(

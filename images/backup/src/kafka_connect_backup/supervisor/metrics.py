@@ -3,10 +3,14 @@
 Alert on `time() - kcb_last_success_timestamp_seconds > 2 * restartTimeout` (the chart's
 PrometheusRule does) and on `increase(kcb_failures_total[1d]) > 0`; on `kcb_drill_last_result
 == 0` (the last restore drill failed) and, with scheduled drills, on `time() -
-kcb_drill_last_success_timestamp_seconds > 2 * backup.drill.every`.
+kcb_drill_last_success_timestamp_seconds > 2 * backup.drill.every`; on
+`kcb_recovery_point_age_seconds` above the chart's recoveryPointMaxAge (2 * restartTimeout).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -53,7 +57,8 @@ class Metrics:
         self.snapshot_duration = gauge(
             "kcb_snapshot_duration_seconds",
             "Wall time of taking the last snapshot: the copy into .sync, rsnapshot sync and "
-            "rsnapshot alpha (mount, verification and unmount excluded)",
+            "its rotations (alpha, or the due backup.keep levels; mount, verification and "
+            "unmount excluded)",
         )
         # The same value under its old name, which said rsnapshot alone though it includes the
         # copy: kept for one release (the chart README's upgrade notes), then removed.
@@ -140,8 +145,34 @@ class Metrics:
         self.verify_problems = gauge(
             "kcb_verify_last_problems", "Problems the last snapshots verify found"
         )
+        # backup.keep's levels and the recovery point (supervisor/backup/recovery.py).
+        self.recovery_point_age = gauge(
+            "kcb_recovery_point_age_seconds",
+            "Age of the newest complete snapshot (any level) holding the topic's files: what "
+            "a restore would miss if the data volume were lost now; grows between cycles",
+            ("topic",),
+        )
+        self.snapshots = gauge(
+            "kcb_snapshots", "Snapshot directories on the backup volume, by level", ("level",)
+        )
         self.cycle_in_progress = gauge("kcb_cycle_in_progress", "1 while a cycle runs")
         self.up = gauge("kcb_up", "1 while the supervisor loop runs")
 
+    def observe_snapshots(
+        self, recovery: Mapping[str, tuple[str, float]], counts: Mapping[str, int]
+    ) -> None:
+        """Each topic's recovery point (topic -> (snapshot, taken at epoch)): its age is read
+        at each scrape, so it grows while no cycle succeeds; the snapshots per level."""
+        self.recovery_point_age.clear()  # a topic no longer backed up has none
+        for topic, (_, taken) in recovery.items():
+            self.recovery_point_age.labels(topic=topic).set_function(_age_since(taken))
+        self.snapshots.clear()
+        for level, count in counts.items():
+            self.snapshots.labels(level=level).set(count)
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+def _age_since(epoch: float) -> Callable[[], float]:
+    return lambda: max(0.0, time.time() - epoch)

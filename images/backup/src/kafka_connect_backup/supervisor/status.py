@@ -28,12 +28,7 @@ from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.kafka.admin import KafkaAdmin
 from kafka_connect_backup.kafka.envelope import EnvelopeError, parse_line
 from kafka_connect_backup.kafka.timefilter import FieldReader, iso, record_moment
-from kafka_connect_backup.layout.names import (
-    HOLD_DIR,
-    NEWEST_SNAPSHOT,
-    RESTORE_DIR,
-    is_running_journal,
-)
+from kafka_connect_backup.layout.names import HOLD_DIR, RESTORE_DIR, is_running_journal
 from kafka_connect_backup.layout.sinkfiles import (
     connector_name,
     consumer_group,
@@ -205,6 +200,19 @@ def topic_status(
     return status, error
 
 
+def _recovery_point(state: SupervisorState, topic: str, now: float) -> dict[str, Any] | None:
+    """The topic's recovery point as the last successful backup measured it (the newest
+    usable snapshot holding its files: supervisor/backup/recovery.py), aged to `now`."""
+    point = state.recovery_points.get(topic)
+    if not point:
+        return None
+    return {
+        "snapshot": point["snapshot"],
+        "takenAt": utc_iso(point["takenAt"]),
+        "ageSeconds": round(max(0.0, now - point["takenAt"])),
+    }
+
+
 def _holds(config: Config, now: float) -> list[dict[str, Any]]:
     found = []
     directory = config.sink_path / HOLD_DIR
@@ -296,7 +304,7 @@ def collect(
     topics, errors = [], []
     for topic in config.topics:
         status, error = observe_topic(config, topic, admin, now)
-        topics.append(topic_json(status))
+        topics.append({**topic_json(status), "recoveryPoint": _recovery_point(state, topic, now)})
         if error:
             errors.append(f"{topic}: {error}")
     next_cycle = None
@@ -319,8 +327,9 @@ def collect(
         ),
         "lastSnapshot": (
             {
+                # Recorded since backup.keep; before, every snapshot a cycle took was alpha.0.
+                "name": config.backup.newest_snapshot,
                 **state.last_snapshot,
-                "name": NEWEST_SNAPSHOT,
                 "time": when(state.last_snapshot["time"]),
             }
             if state.last_snapshot
@@ -389,9 +398,15 @@ def render(doc: dict[str, Any]) -> str:
             if topic["newestRecordTime"]
             else "none"
         )
+        point = topic.get("recoveryPoint")
+        recovery = (
+            f", recovery point {human_duration(point['ageSeconds'])} ago ({point['snapshot']})"
+            if point
+            else ""
+        )
         lines.append(
             f"  {topic['topic']}: lag {lag} records, newest record {newest}, "
-            f"{topic['files']} files, {human_bytes(topic['bytes'])}"
+            f"{topic['files']} files, {human_bytes(topic['bytes'])}{recovery}"
         )
     drill = doc.get("lastDrill")
     if drill:

@@ -1,6 +1,6 @@
 """rsnapshot: render its config (the original chart's include/exclude and rsync arguments) and
-run its `sync` (rsync into `.sync/`) and `alpha` (rotation) steps, mapping its failures to
-causes an operator can act on."""
+run its `sync` (rsync into `.sync/`) and level steps (rotations: `alpha`, or `hourly`, `daily`,
+...), mapping its failures to causes an operator can act on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import errno
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -69,10 +70,14 @@ def backed_up_files(source_dir: Path) -> list[Path]:
     )
 
 
-def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lockfile: Path) -> str:
+def render_config(
+    *, snapshot_root: Path, source_dir: Path, levels: Mapping[str, int], lockfile: Path
+) -> str:
     """rsnapshot.conf text. rsnapshot requires TABs between fields and a trailing slash on
     directories. Only `*.sink`, `*.gz` and `*.topic.json` files directly in the source are
-    backed up."""
+    backed up. `levels` (config.backup.levels: `{alpha: retention}` or backup.keep's levels)
+    become one `retain` line each, lowest first: rsnapshot feeds each level from the one
+    listed before it."""
     lines = [
         ("config_version", "1.2"),
         ("snapshot_root", f"{str(snapshot_root).rstrip('/')}/"),
@@ -82,10 +87,10 @@ def render_config(*, snapshot_root: Path, source_dir: Path, retention: int, lock
         ("cmd_cp", command("cp")),
         ("cmd_rm", command("rm")),
         ("cmd_rsync", command("rsync")),
-        ("retain", f"{LEVEL}\t{retention}"),
+        *(("retain", f"{level}\t{count}") for level, count in levels.items()),
         # `rsnapshot sync` updates .sync/ (which supervisor/backup/sync_copy.py fills first, faster
-        # than rsync through FUSE), `rsnapshot alpha` only rotates: a stopped copy touches no
-        # snapshot.
+        # than rsync through FUSE), `rsnapshot {lowest level}` only rotates: a stopped copy
+        # touches no snapshot.
         ("sync_first", "1"),
         # 3 echoes each command and lets rsync's own errors through (2 swallows them, and
         # with them the "No space left on device" that tells a full disk from other failures).
@@ -153,7 +158,7 @@ def run(
     timeout: float | None = None,
     grace: ShutdownGrace | None = None,
 ) -> RsnapshotRun:
-    """Run `rsnapshot -c conf {step}` (SYNC or LEVEL). Raises KcbError (disk_full,
+    """Run `rsnapshot -c conf {step}` (SYNC or a level of the config). Raises KcbError (disk_full,
     rsnapshot_locked, rsnapshot_failed); exit 2 (warnings) is returned for the caller's
     verification to judge.
 

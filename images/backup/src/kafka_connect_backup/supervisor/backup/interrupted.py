@@ -21,6 +21,11 @@ The rule, from the content of every `alpha.N` before the run (path, size, mtime 
 - the kept snapshots are renumbered alpha.0, alpha.1, ... in order, so alpha.0 is again the
   newest complete snapshot and the next run hard-links against it.
 
+With backup.keep's levels, read alpha as the lowest configured level (the one a run writes
+`.0` of); a higher level's run (`rsnapshot daily`: `rm -rf daily.{max}`, `mv daily.{i-1}
+daily.{i}`, `mv hourly.{max} daily.0`) only renames and deletes, so its snapshots are judged by
+the same rule with their own level's count, and renumbered within their level.
+
 A run killed outright (SIGKILL, the node lost) cannot clean up: the fingerprints are written to
 a marker on the backup volume before rsnapshot starts (`RUN_MARKER`, beside the alpha.N) and
 removed once the run is verified or cleaned up, so the next run finds a marker left behind and
@@ -50,6 +55,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,13 +65,14 @@ from kafka_connect_backup.core import records
 from kafka_connect_backup.core.durable import remove_temp_files
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.records import RecordUnreadable
-from kafka_connect_backup.layout.names import HOST_DIR, LEVEL, NEWEST_SNAPSHOT, RUN_MARKER
+from kafka_connect_backup.layout.names import HOST_DIR, RUN_MARKER
 from kafka_connect_backup.layout.snapshot_dirs import (
     Fingerprint,
     SnapshotDir,
     fingerprint,
     quarantine_name,
     snapshot_dirs,
+    snapshot_name,
 )
 from kafka_connect_backup.layout.snapshot_status import State, is_rsync_temp, snapshot_status
 
@@ -81,7 +88,7 @@ class Cleanup:
 
 
 def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
-    """Every alpha.N's fingerprint, by name (take it right before running rsnapshot)."""
+    """Every {level}.N's fingerprint, by name (take it right before running rsnapshot)."""
     return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
 
 
@@ -123,12 +130,15 @@ def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
 
 
 def discard_incomplete(
-    snapshot_root: Path, before: dict[str, Fingerprint], retention: int
+    snapshot_root: Path, before: dict[str, Fingerprint], levels: Mapping[str, int]
 ) -> Cleanup:
-    """Apply the module's rule after rsnapshot was stopped; log exactly what was done."""
+    """Apply the module's rule after rsnapshot was stopped; log exactly what was done.
+    `levels`: rsnapshot's retain levels, lowest first (config.backup.levels): the lowest's .0
+    is the snapshot a run writes, each level's `.{count-1}` the one a rotation deletes."""
     done = Cleanup()
     complete = set(before.values())
-    previous = before.get(NEWEST_SNAPSHOT)
+    newest = snapshot_name(next(iter(levels)), 0)
+    previous = before.get(newest)
     dirs = snapshot_dirs(snapshot_root)
     now = {s.path.name: fingerprint(s.path) for s in dirs}
     intact = {fp for fp in now.values() if fp in complete}
@@ -143,7 +153,9 @@ def discard_incomplete(
             kept.append(snapshot)  # verified and marked, then killed before the run ended
             verified.add(name)
             continue
-        why = _why_remove(snapshot, content, before.get(name), previous, intact, retention)
+        why = _why_remove(
+            snapshot, name == newest, content, before.get(name), previous, intact, levels
+        )
         if why is not None:
             shutil.rmtree(snapshot.path)
             done.removed[name] = why
@@ -167,19 +179,22 @@ def discard_incomplete(
 
 def _why_remove(
     snapshot: SnapshotDir,
+    newest: bool,
     content: Fingerprint,
     was: Fingerprint | None,
     previous: Fingerprint | None,
     intact: set[Fingerprint],
-    retention: int,
+    levels: Mapping[str, int],
 ) -> str | None:
-    """Why an incomplete snapshot can go (the module's rule), or None: it is set aside."""
-    if snapshot.index == 0 and previous is None:
+    """Why an incomplete snapshot can go (the module's rule), or None: it is set aside.
+    `newest`: it is the lowest level's .0, the one a run writes."""
+    if newest and previous is None:
         return "first snapshot, incomplete (its source is untouched)"
-    if snapshot.index == 0 and previous in intact:
+    if newest and previous in intact:
         return "incomplete: rsync was writing it; the previous snapshot is kept intact"
-    if snapshot.index == retention - 1 and was is not None and content < was:
-        return f"partly deleted by rsnapshot (beyond retention {retention})"
+    count = levels.get(snapshot.level)
+    if snapshot.index == (count or 0) - 1 and was is not None and content < was:
+        return f"partly deleted by rsnapshot (beyond retention {count})"
     if any(content < fp for fp in intact):
         return "incomplete hard-link copy of a snapshot that is kept intact"
     return None
@@ -210,9 +225,12 @@ def _one_of_each(
 
 
 def _renumber(snapshot_root: Path, kept: list[SnapshotDir], done: Cleanup) -> None:
-    """Rename the kept snapshots (in ascending order) to alpha.0, alpha.1, ..."""
-    for index, snapshot in enumerate(kept):
-        target = snapshot_root / f"{LEVEL}.{index}"
+    """Rename the kept snapshots of each level (in ascending order) to {level}.0, {level}.1,
+    ... (snapshot_dirs' order: by level, then N)."""
+    next_index: Counter[str] = Counter()
+    for snapshot in kept:
+        target = snapshot_root / snapshot_name(snapshot.level, next_index[snapshot.level])
+        next_index[snapshot.level] += 1
         if snapshot.path != target:  # ascending order: the target is always free
             snapshot.path.rename(target)
             done.renamed[snapshot.path.name] = target.name
@@ -246,11 +264,12 @@ def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
     return removed
 
 
-def settle_newest(snapshot_root: Path) -> Cleanup:
-    """Before a rotation (after strip_rsync_temps): discard an incomplete alpha.0 when a
-    complete snapshot exists (see the module's rule); log it."""
+def settle_newest(snapshot_root: Path, level: str) -> Cleanup:
+    """Before a rotation (after strip_rsync_temps): discard an incomplete `{level}.0` (level:
+    the lowest configured, which the run rotates) when a complete snapshot of that level
+    exists (see the module's rule); log it."""
     done = Cleanup()
-    dirs = snapshot_dirs(snapshot_root)
+    dirs = snapshot_dirs(snapshot_root, level)
     if not dirs or dirs[0].index != 0:
         return done
     statuses = [snapshot_status(s.path) for s in dirs]

@@ -1,7 +1,10 @@
 """The backup step of the cycle: mount the encrypted view of the target (tools/volume.py), heal what
-a cut-short run left (interrupted.py), prune, copy what changed into rsnapshot's `.sync`
-(sync_copy.py), run `rsnapshot sync`, verify `.sync`, run `rsnapshot alpha`, check that alpha.0
-is `.sync`'s hard-link copy, mark it complete (layout/snapshot_status.py), and always unmount."""
+a cut-short run left (interrupted.py), prune (retention.py), copy what changed into rsnapshot's
+`.sync` (sync_copy.py), run `rsnapshot sync`, verify `.sync`, run the higher backup.keep levels
+that are due, highest first (levels.py), then the lowest level (`rsnapshot alpha`, or `rsnapshot
+hourly`...), check that its .0 is `.sync`'s hard-link copy, mark it complete
+(layout/snapshot_status.py), and always unmount. The rsnapshot runs are sequential, under one
+lock file."""
 
 from __future__ import annotations
 
@@ -11,15 +14,26 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, Engine, file_name_problem
 from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace, never
-from kafka_connect_backup.layout.snapshot_dirs import Fingerprint
+from kafka_connect_backup.core.units import utc_iso
+from kafka_connect_backup.layout.snapshot_dirs import Fingerprint, snapshot_dirs
 from kafka_connect_backup.layout.snapshot_status import Committed, is_rsync_temp, write_marker
-from kafka_connect_backup.supervisor.backup import interrupted, ownership, retention, sync_copy
+from kafka_connect_backup.supervisor import state
+from kafka_connect_backup.supervisor.backup import (
+    interrupted,
+    levels,
+    ownership,
+    recovery,
+    retention,
+    sync_copy,
+)
+from kafka_connect_backup.supervisor.backup.recovery import RecoveryPoint
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.tools.volume import check_target, mounted_volume
 
@@ -43,13 +57,18 @@ class VerifyResult:
 class SnapshotResult:
     engine: Engine
     initialised: bool
-    files: int  # files in alpha.0 checked against the source
+    files: int  # files in the new snapshot checked against the source
     bytes: int  # their total size
-    snapshot_seconds: float  # taking it: the copy into .sync, `rsnapshot sync`, `rsnapshot alpha`
+    snapshot_seconds: float  # taking it: the copy into .sync, and the rsnapshot runs
     seconds: float  # the whole step: checks, mount, prune, rsnapshot, verify, unmount
-    pruned: list[str]  # names of the alpha.N directories removed by the retention
+    pruned: list[str]  # names of the {level}.N directories removed by the retention
     rsnapshot_exit_code: int  # 0, or 2 when rsnapshot reported warnings
     copied_files: int = 0  # new or changed files written into .sync by sync_copy
+    name: str = "alpha.0"  # the new snapshot: config.backup.newest_snapshot
+    promoted: list[str] = field(default_factory=list)  # higher levels fed, highest first
+    # After the step: each topic's newest usable snapshot, and the snapshots per level.
+    recovery: dict[str, RecoveryPoint] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 # --- verification -------------------------------------------------------------------------
@@ -122,7 +141,7 @@ def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     return VerifyResult(files, total, extra)
 
 
-def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
+def _verify_sync(source_dir: Path, sync_host: Path, newest: str) -> VerifyResult:
     """verify_copy of `.sync/localhost/` before the rotation. A copy that differs is
     removed from `.sync` (its links in the snapshots keep their content), so the next run
     copies it again whatever its size and time say."""
@@ -132,7 +151,7 @@ def _verify_sync(source_dir: Path, sync_host: Path) -> VerifyResult:
         for name in exc.files:
             with contextlib.suppress(OSError):
                 (sync_host / name).unlink(missing_ok=True)
-        exc.message += "; nothing was rotated: alpha.0 is still the previous snapshot"
+        exc.message += f"; nothing was rotated: {newest} is still the previous snapshot"
         raise
 
 
@@ -140,15 +159,15 @@ def _inodes(directory: Path) -> dict[str, int]:
     return {entry.name: entry.lstat().st_ino for entry in directory.iterdir()}
 
 
-def _check_linked(sync_host: Path, alpha0: Path) -> None:
-    """alpha.0 must be rsnapshot's hard-link copy of the verified `.sync`: the same inodes
-    under the same names. (Sizes are not compared again: for about a second after a link,
-    gocryptfs 2.3 reports the ciphertext's size for both names.)"""
-    want, have = _inodes(sync_host), _inodes(alpha0)
+def _check_linked(sync_host: Path, newest: Path) -> None:
+    """The new snapshot (alpha.0, hourly.0...) must be rsnapshot's hard-link copy of the
+    verified `.sync`: the same inodes under the same names. (Sizes are not compared again: for
+    about a second after a link, gocryptfs 2.3 reports the ciphertext's size for both names.)"""
+    want, have = _inodes(sync_host), _inodes(newest)
     if want != have:
         differ = sorted(n for n in want.keys() | have.keys() if want.get(n) != have.get(n))
         raise KcbError(
-            f"snapshot {alpha0} is not the hard-link copy of the verified {sync_host}: "
+            f"snapshot {newest} is not the hard-link copy of the verified {sync_host}: "
             f"{len(differ)} name(s) differ, e.g. {differ[:10]}",
             fix="the next cycle discards this snapshot and takes a new one; if this repeats, "
             "check the backup volume",
@@ -172,24 +191,27 @@ def _make_dir(path: Path) -> None:
         raise
 
 
-# Failures that can leave a half-written alpha.0 (not: lock held, never started). One in the
+# Failures that can leave a half-written newest snapshot (not: lock held, never started). One in the
 # copy or `rsnapshot sync` changes no alpha.N: the check finds "no snapshot was changed".
 _HALF_WAY = ("disk_full", "rsnapshot_failed", "snapshot_copy_failed")
 
 
-def _discard_incomplete(snapshot_root: Path, before: dict[str, Fingerprint], retention: int) -> str:
+def _discard_incomplete(
+    snapshot_root: Path, before: dict[str, Fingerprint], retain: dict[str, int]
+) -> str:
     """Discard what a stopped or failed rsnapshot left; a note for the error message."""
     try:
         if interrupted.fingerprints(snapshot_root) == before:
             return "; no snapshot was changed"
-        cleanup = interrupted.discard_incomplete(snapshot_root, before, retention)
+        cleanup = interrupted.discard_incomplete(snapshot_root, before, retain)
     except OSError as exc:  # never hide the error that got us here
+        lowest = next(iter(retain))
         log.error(
             "snapshot.cleanup_failed",
             snapshot_root=str(snapshot_root),
             error=str(exc),
-            fix="an incomplete alpha.0 may remain: check the backup volume before restoring "
-            "from alpha.0 (the previous snapshot is alpha.1)",
+            fix=f"an incomplete {lowest}.0 may remain: check the backup volume before restoring "
+            f"from {lowest}.0 (the previous snapshot is {lowest}.1)",
         )
         return f"; could not discard the incomplete snapshot: {exc}"
     return (
@@ -234,17 +256,58 @@ def _check_file_names(config: Config, engine: Engine) -> None:
             raise KcbError(f"topics.{index}: {problem}", cause="file_name_too_long")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Rotated:
+    seconds: float
+    exit_code: int
+    promoted: list[str]
+
+
+def _rotate(
+    config: Config,
+    conf: Path,
+    lockfile: Path,
+    snapshot_root: Path,
+    now: datetime,
+    grace: ShutdownGrace,
+) -> _Rotated:
+    """The rotations after `rsnapshot sync`: each higher level that is due (levels.py), highest
+    first, each recorded in the supervisor state as soon as it ran, then the lowest level,
+    which links `.sync` as its .0. One rsnapshot at a time (one lock file)."""
+    retain = config.backup.levels
+    existing = {s.name for s in snapshot_dirs(snapshot_root)}
+    due = levels.due_levels(
+        now, retain, config.backup.keep_at_time, state.promotions(config), existing
+    )
+    if len(retain) > 1:
+        log.info("snapshot.levels_due", due=due, at=utc_iso(now))
+    seconds, code = 0.0, 0
+    for level in due:
+        ran = rsnapshot.run(conf, lockfile, level, grace=grace)
+        state.record_promotion(config, level, now)
+        log.info("snapshot.level_promoted", snapshot_level=level, seconds=round(ran.seconds, 3))
+        seconds, code = seconds + ran.seconds, max(code, ran.exit_code)
+    ran = rsnapshot.run(conf, lockfile, config.backup.lowest_level, grace=grace)
+    return _Rotated(seconds + ran.seconds, max(code, ran.exit_code), due)
+
+
 def backup_snapshot(
     config: Config,
     *,
     source_dir: Path | None = None,
     stop_requested: Callable[[], bool] = never,
     committed: Committed | None = None,
+    now: Callable[[], datetime] = _utc_now,
 ) -> SnapshotResult:
     """One backup of source_dir (default config.sink_path; the cycle passes its staging copy):
-    checks, mount, prune beyond backup.retention, copy into .sync, rsnapshot sync, verify .sync
-    against the source, rsnapshot alpha, check alpha.0's links, mark it complete, unmount
-    (always). Once stop_requested() is true the copy and rsnapshot share
+    checks, mount, prune beyond backup.retention / backup.keep, copy into .sync, rsnapshot sync,
+    verify .sync against the source, the due higher levels and the lowest level's rotation
+    (`now`: the cycle's clock, for which levels are due), check the new snapshot's links, mark
+    it complete, unmount (always). Once stop_requested() is true the copy and rsnapshot share
     config.shutdownGraceSeconds before they are stopped (StoppedPastGrace, cause shutdown).
     Raises KcbError with one of the causes password_file_unreadable, target_missing,
     target_not_mounted, target_not_empty, init_not_allowed, backup_volume_foreign_owner,
@@ -252,6 +315,7 @@ def backup_snapshot(
     rsnapshot_failed, snapshot_incomplete, file_name_too_long."""
     start = time.monotonic()
     backup = config.backup
+    retain = backup.levels
     source = source_dir or config.sink_path
     grace = ShutdownGrace(stop_requested, config.shutdown_grace_seconds)
     check_target(backup)
@@ -262,13 +326,13 @@ def backup_snapshot(
         interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left
         killed = interrupted.left_behind(volume.snapshot_root)
         if killed is not None:
-            # The previous run was killed mid-way: what it left must not rotate on as alpha.1.
+            # The previous run was killed mid-way: what it left must not rotate on as {level}.1.
             log.warning("snapshot.killed_run_found", snapshot_root=str(volume.snapshot_root))
-            interrupted.discard_incomplete(volume.snapshot_root, killed, backup.retention)
+            interrupted.discard_incomplete(volume.snapshot_root, killed, retain)
             interrupted.clear_run(volume.snapshot_root)
-        # Whatever ended the last run: an incomplete alpha.0 must not rotate on as alpha.1.
-        interrupted.settle_newest(volume.snapshot_root)
-        pruned = retention.prune(volume.snapshot_root, backup.retention)
+        # Whatever ended the last run: an incomplete newest must not rotate on as {level}.1.
+        interrupted.settle_newest(volume.snapshot_root, backup.lowest_level)
+        pruned = retention.prune(volume.snapshot_root, retain)
         _make_dir(backup.work_dir)
         conf, lockfile = backup.work_dir / CONF_NAME, backup.work_dir / LOCK_NAME
         rsnapshot.write_config(
@@ -276,7 +340,7 @@ def backup_snapshot(
             rsnapshot.render_config(
                 snapshot_root=volume.snapshot_root,
                 source_dir=source,
-                retention=backup.retention,
+                levels=retain,
                 lockfile=lockfile,
             ),
         )
@@ -294,26 +358,33 @@ def backup_snapshot(
             )
         sync_host = volume.snapshot_root / rsnapshot.SYNC_DIR / rsnapshot.HOST_DIR
         try:
-            copied = sync_copy.fill_sync_dir(source, volume.snapshot_root, grace=grace, direct=True)
+            copied = sync_copy.fill_sync_dir(
+                source,
+                volume.snapshot_root,
+                grace=grace,
+                direct=True,
+                newest=backup.newest_snapshot,
+            )
             synced = rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=grace)
-            verified = _verify_sync(source, sync_host)  # a mismatch rotates nothing
-            rotated = rsnapshot.run(conf, lockfile, rsnapshot.LEVEL, grace=grace)
+            # A mismatch rotates nothing.
+            verified = _verify_sync(source, sync_host, backup.newest_snapshot)
+            rotated = _rotate(config, conf, lockfile, volume.snapshot_root, now(), grace)
         except KcbError as exc:
             # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
             # what it left must never rotate on as if it were a snapshot.
             if isinstance(exc, StoppedPastGrace) or exc.cause in _HALF_WAY:
-                exc.message += _discard_incomplete(volume.snapshot_root, before, backup.retention)
+                exc.message += _discard_incomplete(volume.snapshot_root, before, retain)
             with contextlib.suppress(OSError):  # never hide the error that got us here
                 interrupted.clear_run(volume.snapshot_root)
             raise
         seconds = copied.seconds + synced.seconds + rotated.seconds
         exit_code = max(synced.exit_code, rotated.exit_code)
         log.info("snapshot.done", seconds=round(seconds, 3), exit_code=exit_code)
-        newest = volume.snapshot_root / f"{rsnapshot.LEVEL}.0"
-        alpha0 = newest / rsnapshot.HOST_DIR
-        # rsnapshot finished: what alpha.0 holds is reported, not discarded as cut short.
+        newest = volume.snapshot_root / backup.newest_snapshot
+        newest_host = newest / rsnapshot.HOST_DIR
+        # rsnapshot finished: what the new snapshot holds is reported, not discarded as cut short.
         try:
-            _check_linked(sync_host, alpha0)
+            _check_linked(sync_host, newest_host)
         except KcbError as exc:
             # Recorded in the snapshot, so the listing shows why and the next run discards it.
             try:
@@ -325,11 +396,16 @@ def backup_snapshot(
             raise
         _mark_complete(newest, verified, committed)
         # With `retain 1`, sync_first's rotation moves alpha.0 to alpha.1 and keeps it: only
-        # now that the new alpha.0 is complete may the previous one go.
-        pruned += retention.prune(volume.snapshot_root, backup.retention)
+        # now that the new snapshot is complete may the previous one go.
+        pruned += retention.prune(volume.snapshot_root, retain, report_unconfigured=False)
         interrupted.clear_run(volume.snapshot_root)
+        points = recovery.recovery_points(volume.snapshot_root, config.topics, config.sink_name)
+        counts = recovery.snapshot_counts(volume.snapshot_root)
         log.info(
-            "snapshot.verified", snapshot=str(alpha0), files=verified.files, bytes=verified.bytes
+            "snapshot.verified",
+            snapshot=str(newest_host),
+            files=verified.files,
+            bytes=verified.bytes,
         )
     return SnapshotResult(
         engine=volume.engine,
@@ -341,4 +417,8 @@ def backup_snapshot(
         pruned=[p.name for p in pruned],
         rsnapshot_exit_code=exit_code,
         copied_files=copied.files,
+        name=backup.newest_snapshot,
+        promoted=rotated.promoted,
+        recovery=points,
+        counts=counts,
     )

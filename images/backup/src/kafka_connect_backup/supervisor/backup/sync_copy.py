@@ -73,14 +73,14 @@ def _is_current(source: os.stat_result, copy: Path) -> bool:
     )
 
 
-def _prepare(snapshot_root: Path) -> Path:
-    """`.sync/localhost/`, created from alpha.0's hard links when missing (what `rsnapshot
-    sync` would do, so only what changed since alpha.0 is copied); nothing but `localhost/`
-    is kept at `.sync`'s top level (alpha.0's completeness marker must never be linked into
-    the next alpha.0) and no temporary file of a stopped copy."""
+def _prepare(snapshot_root: Path, newest_name: str) -> Path:
+    """`.sync/localhost/`, created from the newest snapshot's hard links when missing (what
+    `rsnapshot sync` would do, so only what changed since it is copied); nothing but
+    `localhost/` is kept at `.sync`'s top level (a snapshot's completeness marker must never
+    be linked into the next one) and no temporary file of a stopped copy."""
     sync = snapshot_root / SYNC_DIR
     host = sync / HOST_DIR
-    newest = snapshot_root / NEWEST_SNAPSHOT / HOST_DIR
+    newest = snapshot_root / newest_name / HOST_DIR
     if not sync.exists() and newest.is_dir():
         sync.mkdir()
         done = run_command([rsnapshot.command("cp"), "-al", str(newest), str(host)])
@@ -192,10 +192,12 @@ def fill_sync_dir(
     grace: ShutdownGrace | None = None,
     files_at_once: int = FILES_AT_ONCE,
     direct: bool = False,
+    newest: str = NEWEST_SNAPSHOT,
 ) -> CopyResult:
     """Copy every backed-up file of source_dir that `.sync/localhost/` lacks or holds in
     another size or modification time. Raises KcbError (disk_full, snapshot_copy_failed) or
-    CopyStopped; either way no alpha.N was touched.
+    CopyStopped; either way no snapshot was touched. `newest`: the newest snapshot's name
+    (config.backup.newest_snapshot: alpha.0, or the lowest backup.keep level's .0).
 
     direct: write with O_DIRECT, for a snapshot root on a FUSE engine (FUSE takes any length
     and offset; a block filesystem may refuse an unaligned tail). The written plaintext then
@@ -206,7 +208,7 @@ def fill_sync_dir(
     if not source_dir.is_dir():  # rsnapshot reports it, with the cause it gives
         return CopyResult(0, 0, 0.0)
     try:
-        host = _prepare(snapshot_root)
+        host = _prepare(snapshot_root, newest)
     except OSError as exc:
         raise _copy_error(
             str(snapshot_root / SYNC_DIR), exc.strerror or str(exc), full=exc.errno == errno.ENOSPC
