@@ -1,0 +1,230 @@
+"""sinkRotation hourly against the real broker, Connect worker, encryption and rsnapshot (issue 27):
+the supervisor's cycles switch the connector to each hour's file on the test's clock, compress
+the idle hours, snapshot them, and restore.py replays the snapshot's hourly files exactly, in
+order; a switch from daily to hourly starts a new file beside the day's, which keeps its name
+and content, and a restore replays both in the order they were written."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafka_connect_backup.config import Config, SinkRotation
+from kafka_connect_backup.connect.connectors import Reconciler
+from kafka_connect_backup.connect.rest import ConnectClient
+from kafka_connect_backup.inspect.verify import verify_snapshot
+from kafka_connect_backup.layout.sinkfiles import (
+    compressed_name,
+    connector_name,
+    metadata_name,
+    period_of,
+    sink_file,
+)
+from kafka_connect_backup.supervisor import staging
+from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.metrics import Metrics
+from kafka_connect_backup.tools.volume import mounted_volume
+from kafka_helpers import consume_all, produce_json, wait_for_lines
+from storage_helpers import StorageEnv, run_restore, storage_env
+from supervisor_helpers import Clock, delete_connectors, make_config, sink_name
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 15, 10, 20, tzinfo=UTC)
+NO_MARGIN = staging.Margin(bytes=0, fraction=0.0)
+
+
+def _records(tag: str, when: datetime, count: int) -> list[dict[str, object]]:
+    return [
+        {"id": f"{tag}-{i}", "utcTime": f"{when + timedelta(seconds=i):%Y-%m-%dT%H:%M:%SZ}"}
+        for i in range(count)
+    ]
+
+
+def _written_at(path: Path, when: datetime) -> None:
+    """The file was last written `when` on the test's clock, not on the machine's (restore
+    orders files of overlapping periods by their last write)."""
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def _config(
+    env: StorageEnv, topic: str, sink: str, stack: tuple[str, str], **extra: object
+) -> Config:
+    connect_url, bootstrap = stack
+    return make_config(
+        topics=[topic],
+        sink=sink,
+        sink_path=env.sink,
+        connect_url=connect_url,
+        bootstrap_servers=bootstrap,
+        backup=env.backup(),
+        **extra,
+    )
+
+
+def _restore_all(
+    config: Config, source: str, target: str, bootstrap: str, summary: Path
+) -> dict[str, Any]:
+    """restore.py of every record of `source` in the snapshot alpha.0 into `target`; its
+    summary."""
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        result = run_restore(
+            target,
+            bootstrap,
+            "--from",
+            "2026-11-01T00:00",
+            "--snapshot",
+            "alpha.0",
+            "--snapshot-root",
+            str(volume.snapshot_root),
+            "--source-topic",
+            source,
+            "--sink-name",
+            config.sink_name,
+            "--yes",
+            "--summary-json",
+            str(summary),
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    data: dict[str, Any] = json.loads(summary.read_text())
+    return data
+
+
+def _snapshot_names(config: Config) -> list[str]:
+    with mounted_volume(config.backup, allow_init=False) as volume:
+        alpha0 = volume.snapshot_root / "alpha.0"
+        check = verify_snapshot(alpha0, deep=True, sink_name=config.sink_name)
+        assert check.ok, [p.describe() for p in check.problems]
+        return sorted(p.name for p in (alpha0 / "localhost").rglob("*") if p.is_file())
+
+
+def test_hourly_files_are_switched_compressed_snapshotted_and_restored_exactly(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    sink = sink_name()
+    tag = uuid.uuid4().hex[:6]
+    topic = create_topic(f"hourly-src-{tag}", 1)
+    target = create_topic(f"hourly-dst-{tag}", 1)
+    client = ConnectClient(connect_worker.url)
+    stack = (connect_worker.url, kafka_broker.bootstrap)
+    with storage_env(tmp_path) as env:
+        # compressAfterDays 0: an hour's file is compressed at the first cycle after its hour.
+        config = _config(env, topic, sink, stack, sinkRotation="hourly", compressAfterDays=0)
+        clock = Clock(START)
+        cycle = Cycle(config, client, Metrics(), clock=clock, staging_margin=NO_MARGIN)
+        ten = sink_file(env.sink, topic, sink, "2026-11-15T10")
+        eleven = sink_file(env.sink, topic, sink, "2026-11-15T11")
+        try:
+            assert period_of(clock(), config.sink_rotation) == "2026-11-15T10"
+            Reconciler(config, client).reconcile("2026-11-15T10")
+            first = produce_json(kafka_broker.bootstrap, topic, _records("h10", START, 120))
+            assert wait_for_lines([ten], 120) == first
+            _written_at(ten, START + timedelta(minutes=5))
+
+            # 11:00: the cycle resumes the connector on the new hour's file and compresses the
+            # last hour's, idle and no longer current.
+            clock.now = datetime(2026, 11, 15, 11, 0, 3, tzinfo=UTC)
+            result = cycle.run()
+            assert result.ok, result.summary()
+            assert result.period == "2026-11-15T11"
+            gz = compressed_name(ten, int(clock.now.timestamp()))
+            assert result.compressed == [gz]
+            configs = client.configs()
+            assert configs[connector_name(topic, sink)]["file"] == str(eleven)
+
+            second = produce_json(kafka_broker.bootstrap, topic, _records("h11", clock.now, 80))
+            assert wait_for_lines([eleven], 80) == second
+            _written_at(eleven, datetime(2026, 11, 15, 11, 20, tzinfo=UTC))
+
+            # 11:30, the same hour: the current file stays as it is, and is snapshotted.
+            clock.now = datetime(2026, 11, 15, 11, 30, tzinfo=UTC)
+            result = cycle.run()
+            assert result.ok, result.summary()
+            assert result.period == "2026-11-15T11" and result.compressed == []
+            assert result.snapshot is not None and result.snapshot.files == 3
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+            client.close()
+
+        assert sorted(p.name for p in env.sink.iterdir() if not p.name.startswith(".")) == sorted(
+            [gz.name, eleven.name, metadata_name(topic, sink)]
+        )
+        assert _snapshot_names(config) == sorted([gz.name, eleven.name, metadata_name(topic, sink)])
+        summary = _restore_all(
+            config, topic, target, kafka_broker.bootstrap, tmp_path / "summary.json"
+        )
+
+    expected = first + second
+    got = consume_all(kafka_broker.bootstrap, target, len(expected))
+    assert [value.decode() if value else None for _, value in got] == expected
+    assert (summary["read"], summary["matched"], summary["delivered"], summary["failed"]) == (
+        200,
+        200,
+        200,
+        0,
+    )
+    assert [Path(f["path"]).name for f in summary["files"]] == [gz.name, eleven.name]
+
+
+def test_switching_daily_to_hourly_starts_a_new_file_and_keeps_the_days(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    sink = sink_name()
+    tag = uuid.uuid4().hex[:6]
+    topic = create_topic(f"switch-src-{tag}", 1)
+    target = create_topic(f"switch-dst-{tag}", 1)
+    client = ConnectClient(connect_worker.url)
+    stack = (connect_worker.url, kafka_broker.bootstrap)
+    with storage_env(tmp_path) as env:
+        daily = _config(env, topic, sink, stack, sinkRotation="daily")
+        hourly = _config(env, topic, sink, stack, sinkRotation="hourly")
+        assert hourly.sink_rotation is SinkRotation.HOURLY
+        clock = Clock(START)
+        day = sink_file(env.sink, topic, sink, "2026-11-15")
+        hour = sink_file(env.sink, topic, sink, "2026-11-15T10")
+        try:
+            Reconciler(daily, client).reconcile(period_of(clock(), daily.sink_rotation))
+            first = produce_json(kafka_broker.bootstrap, topic, _records("day", START, 60))
+            assert wait_for_lines([day], 60) == first
+            _written_at(day, START + timedelta(minutes=1))
+            before = day.read_bytes()
+
+            # helm upgrade with sinkRotation: hourly: the new pod's supervisor, the same hour.
+            clock.now = START + timedelta(minutes=10)
+            cycle = Cycle(hourly, client, Metrics(), clock=clock, staging_margin=NO_MARGIN)
+            result = cycle.run()
+            assert result.ok, result.summary()
+            assert result.period == "2026-11-15T10" and result.compressed == []
+            assert client.configs()[connector_name(topic, sink)]["file"] == str(hour)
+
+            second = produce_json(kafka_broker.bootstrap, topic, _records("hour", clock.now, 40))
+            assert wait_for_lines([hour], 40) == second
+            _written_at(hour, START + timedelta(minutes=20))
+            clock.now = START + timedelta(minutes=30)
+            result = cycle.run()
+            assert result.ok, result.summary()
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+            client.close()
+
+        # The day's file is where it was, under its name, byte for byte; nothing renamed.
+        assert day.read_bytes() == before
+        names = sorted([day.name, hour.name, metadata_name(topic, sink)])
+        assert sorted(p.name for p in env.sink.iterdir() if not p.name.startswith(".")) == names
+        assert _snapshot_names(hourly) == names
+        summary = _restore_all(
+            hourly, topic, target, kafka_broker.bootstrap, tmp_path / "summary.json"
+        )
+
+    expected = first + second
+    got = consume_all(kafka_broker.bootstrap, target, len(expected))
+    assert [value.decode() if value else None for _, value in got] == expected
+    assert (summary["read"], summary["delivered"], summary["failed"]) == (100, 100, 0)
+    assert [Path(f["path"]).name for f in summary["files"]] == [day.name, hour.name]
