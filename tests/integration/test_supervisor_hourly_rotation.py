@@ -6,6 +6,7 @@ and content, and a restore replays both in the order they were written."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import uuid
@@ -228,3 +229,67 @@ def test_switching_daily_to_hourly_starts_a_new_file_and_keeps_the_days(
     assert [value.decode() if value else None for _, value in got] == expected
     assert (summary["read"], summary["delivered"], summary["failed"]) == (100, 100, 0)
     assert [Path(f["path"]).name for f in summary["files"]] == [day.name, hour.name]
+
+
+def test_switching_back_to_daily_within_the_day_sets_the_days_file_aside(
+    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """daily -> hourly -> daily in one day: appending to the day's file again would put its
+    records after the hour's, so the file is compressed first (its `.gz` keeps its last write)
+    and the connector starts a new day's file; restore replays the three in write order."""
+    sink = sink_name()
+    tag = uuid.uuid4().hex[:6]
+    topic = create_topic(f"back-src-{tag}", 1)
+    target = create_topic(f"back-dst-{tag}", 1)
+    client = ConnectClient(connect_worker.url)
+    stack = (connect_worker.url, kafka_broker.bootstrap)
+    with storage_env(tmp_path) as env:
+        daily = _config(env, topic, sink, stack, sinkRotation="daily")
+        hourly = _config(env, topic, sink, stack, sinkRotation="hourly")
+        clock = Clock(START)
+        day = sink_file(env.sink, topic, sink, "2026-11-15")
+        hour = sink_file(env.sink, topic, sink, "2026-11-15T10")
+        try:
+            Reconciler(daily, client).reconcile("2026-11-15")
+            first = produce_json(kafka_broker.bootstrap, topic, _records("day", START, 30))
+            assert wait_for_lines([day], 30) == first
+            _written_at(day, START + timedelta(minutes=1))
+            before = day.read_bytes()
+
+            clock.now = START + timedelta(minutes=10)
+            result = Cycle(hourly, client, Metrics(), clock=clock, staging_margin=NO_MARGIN).run()
+            assert result.ok, result.summary()
+            second = produce_json(kafka_broker.bootstrap, topic, _records("hour", clock.now, 20))
+            assert wait_for_lines([hour], 20) == second
+            _written_at(hour, START + timedelta(minutes=20))
+
+            # Back to daily at 10:30, the same day.
+            clock.now = START + timedelta(minutes=30)
+            cycle = Cycle(daily, client, Metrics(), clock=clock, staging_margin=NO_MARGIN)
+            result = cycle.run()
+            assert result.ok, result.summary()
+            aside = compressed_name(day, int(clock.now.timestamp()))
+            assert gzip.decompress(aside.read_bytes()) == before
+            assert aside.stat().st_mtime == (START + timedelta(minutes=1)).timestamp()
+            third = produce_json(kafka_broker.bootstrap, topic, _records("again", clock.now, 10))
+            assert wait_for_lines([day], 10) == third  # a new file: only the new records
+            _written_at(day, START + timedelta(minutes=35))
+            clock.now = START + timedelta(minutes=40)
+            result = cycle.run()
+            assert result.ok, result.summary()
+        finally:
+            delete_connectors(connect_worker.url, f"-{sink}")
+            client.close()
+
+        names = sorted([aside.name, hour.name, day.name, metadata_name(topic, sink)])
+        assert sorted(p.name for p in env.sink.iterdir() if not p.name.startswith(".")) == names
+        assert _snapshot_names(daily) == names
+        summary = _restore_all(
+            daily, topic, target, kafka_broker.bootstrap, tmp_path / "summary.json"
+        )
+
+    expected = first + second + third
+    got = consume_all(kafka_broker.bootstrap, target, len(expected))
+    assert [value.decode() if value else None for _, value in got] == expected
+    assert (summary["read"], summary["delivered"], summary["failed"]) == (60, 60, 0)
+    assert [Path(f["path"]).name for f in summary["files"]] == [aside.name, hour.name, day.name]

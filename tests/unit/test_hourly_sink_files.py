@@ -24,7 +24,7 @@ from kafka_connect_backup.layout.sinkfiles import (
     sink_file,
     sort_key,
 )
-from kafka_connect_backup.supervisor.compress import compress_idle_files
+from kafka_connect_backup.supervisor.compress import compress_idle_files, set_aside_reopened
 
 pytestmark = pytest.mark.unit
 
@@ -188,3 +188,47 @@ def test_the_compressor_leaves_the_current_hour_and_takes_the_idle_others(tmp_pa
     gz = compressed_name(last_hour, epoch)
     assert gzip.decompress(gz.read_bytes()) == hour_data
     assert gz.stat().st_mtime == recent.timestamp()  # the last write, which restore orders by
+
+
+def test_a_file_written_before_another_of_its_topic_is_set_aside_before_it_is_reopened(
+    tmp_path: Path,
+) -> None:
+    """daily -> hourly -> daily in one day: the day's file, last written before the hour's,
+    is compressed before the connector is pointed at it again; then the new one is left."""
+    now = datetime(2026, 12, 7, 17, 0, 5, tzinfo=UTC)
+    day = tmp_path / "orders-bk-2026-12-07.sink"
+    hour = tmp_path / "orders-bk-2026-12-07T16.sink"
+    other = tmp_path / "payments-bk-2026-12-07T16.sink"  # another topic's: no matter
+    data = _write(day, '{"n":1}\n', datetime(2026, 12, 7, 15, 0, 2, tzinfo=UTC))
+    _write(hour, '{"n":2}\n', datetime(2026, 12, 7, 16, 59, tzinfo=UTC))
+    _write(other, '{"n":0}\n', datetime(2026, 12, 7, 16, 59, tzinfo=UTC))
+    assert set_aside_reopened(hour, now) is True and hour.exists()  # the newest: kept
+    assert set_aside_reopened(other, now) is True and other.exists()
+    assert set_aside_reopened(day, now) is True
+    aside = compressed_name(day, int(now.timestamp()))
+    assert not day.exists() and gzip.decompress(aside.read_bytes()) == data
+    assert aside.stat().st_mtime == datetime(2026, 12, 7, 15, 0, 2, tzinfo=UTC).timestamp()
+    assert set_aside_reopened(day, now) is True  # gone: the connector starts it anew
+    # The new day's file, written last, is kept; once idle it compresses beside the old one.
+    new = _write(day, '{"n":3}\n', datetime(2026, 12, 7, 17, 30, tzinfo=UTC))
+    assert set_aside_reopened(day, now) is True and day.read_bytes() == new
+    later = datetime(2026, 12, 9, tzinfo=UTC)
+    result = compress_idle_files(tmp_path, now=later, rotation=SinkRotation.DAILY, idle_days=1)
+    assert sorted(c.source.name for c in result.compressed) == sorted(
+        [day.name, hour.name, other.name]
+    )
+    assert gzip.decompress(compressed_name(day, int(later.timestamp())).read_bytes()) == new
+    assert gzip.decompress(aside.read_bytes()) == data
+
+
+def test_a_file_that_cannot_be_set_aside_is_not_reopened(tmp_path: Path) -> None:
+    """A .gz of the same name holding the file's start (a cut-short compression): not
+    compressed again, so the connector keeps its current file (False)."""
+    now = datetime(2026, 12, 7, 17, 0, 5, tzinfo=UTC)
+    day = tmp_path / "orders-bk-2026-12-07.sink"
+    data = _write(day, '{"n":1}\n{"n":2}\n', datetime(2026, 12, 7, 15, tzinfo=UTC))
+    _write(tmp_path / "orders-bk-2026-12-07T16.sink", "{}\n", datetime(2026, 12, 7, 16, tzinfo=UTC))
+    stale = compressed_name(day, 1796600000)
+    stale.write_bytes(gzip.compress(data[:8]))
+    assert set_aside_reopened(day, now) is False
+    assert day.read_bytes() == data and gzip.decompress(stale.read_bytes()) == data[:8]

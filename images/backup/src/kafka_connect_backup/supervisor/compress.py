@@ -7,6 +7,14 @@ and only then removal of the source. A crash at any instant therefore leaves the
 complete `.gz` (possibly beside the source); the next run removes leftover temp files and,
 when a complete `.gz` of a source already exists, checks it and removes the source instead of
 compressing it a second time (which would duplicate its records on restore).
+
+A file a connector is about to be pointed at again after another file of its topic was written
+(sinkRotation or sinkFormat switched back within one of its periods: monthly -> hourly ->
+monthly in one month) is compressed first (`set_aside_reopened`): appended to, it would hold
+records from before and after the other file's, and no order of the files would replay them
+as written. Its `.gz` keeps its last write, so restore replays it before the later files, and
+the connector starts a new file of that name (a `.gz` of the same name whose content is not a
+prefix of the new file is such an earlier file, not a leftover of a cut-short run).
 """
 
 from __future__ import annotations
@@ -299,6 +307,18 @@ def compress_idle_files(
     return result
 
 
+def _prefix_digest(path: Path, length: int) -> _Digest:
+    """CRC-32 and length of the first `length` bytes of path (fewer when it is shorter)."""
+    crc, done = 0, 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while done < length and (chunk := os.read(fd, min(BLOCK_SIZE, length - done))):
+            crc, done = zlib.crc32(chunk, crc), done + len(chunk)
+    finally:
+        os.close(fd)
+    return _Digest(crc, done)
+
+
 def _recover(source: Path, result: CompressResult) -> bool:
     """If an interrupted run already renamed a complete .gz of source into place, remove the
     source when that .gz holds exactly its content. True when source needs no compression."""
@@ -306,25 +326,78 @@ def _recover(source: Path, result: CompressResult) -> bool:
     if not previous:
         return False
     digest = file_digest(source)
+    earlier = 0  # .gz files of an earlier file of this name (set aside, set_aside_reopened)
     for gz in previous:
         try:
-            same = gzip_digest(gz) == digest
+            theirs: _Digest | None = gzip_digest(gz)
         except (zlib.error, EOFError):
-            same = False
-        if same:
+            theirs = None
+        if theirs == digest:
             source.unlink()
             fsync_dir(source.parent)
             result.recovered.append(source)
             log.warning("compress.recovered", source=str(source), gz=str(gz))
             return True
-    # A different .gz of the same name exists: compressing again would make two archives of
-    # one period; leave both for an operator rather than guess.
+        if theirs is not None and _prefix_digest(source, theirs.length) != theirs:
+            earlier += 1
+    if earlier == len(previous):
+        return False
+    # A damaged .gz of the same name, or one holding a prefix of source (a run cut short, then
+    # the file appended to): compressing again could make two archives of the same records;
+    # leave both for an operator rather than guess.
     result.skipped.append(source)
     log.error(
         "compress.conflict",
         source=str(source),
         existing=[str(p) for p in previous],
         fix="compare the files and remove the redundant one",
+    )
+    return True
+
+
+def set_aside_reopened(path: Path, now: datetime) -> bool:
+    """Before a connector is pointed at sink file `path` (a new connector, or a new file for
+    one): compress it first when another file of its topic was written after it (see the
+    module docstring). False when the connector must not open it yet: it could not be
+    compressed (logged; the connector keeps its current file and the next reconcile retries)."""
+    name = parse_sink_file(path)
+    try:
+        if name is None or name.compressed or path.is_symlink() or not path.is_file():
+            return True
+        written = path.stat().st_mtime_ns
+        later = sorted(
+            other.name
+            for other in path.parent.iterdir()
+            if other != path
+            and (found := parse_sink_file(other)) is not None
+            and found.stem == name.stem
+            and other.stat().st_mtime_ns > written
+        )
+        if not later:
+            return True
+        result = CompressResult()
+        if not _recover(path, result):
+            result.compressed.append(compress_file(path, int(now.timestamp())))
+    except (KcbError, OSError, zlib.error, EOFError, _SourceChanged) as exc:
+        log.error(
+            "compress.set_aside_failed",
+            path=str(path),
+            error=exc.message if isinstance(exc, KcbError) else str(exc),
+            fix="check the data volume's free space and permissions; the connector keeps "
+            "writing its current file until the file can be set aside",
+        )
+        return False
+    if path.exists():  # a conflicting .gz of the same name (logged by _recover)
+        return False
+    log.warning(
+        "compress.set_aside",
+        path=str(path),
+        gz=[str(c.target) for c in result.compressed],
+        recovered=[str(p) for p in result.recovered],
+        written_after=later,
+        reason="a connector is pointed at this file again after other files of its topic "
+        "were written (sinkRotation or sinkFormat switched back within its period): it starts "
+        "a new file of this name, so restore replays the files in the order they were written",
     )
     return True
 
