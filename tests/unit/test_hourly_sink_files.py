@@ -202,16 +202,16 @@ def test_a_file_written_before_another_of_its_topic_is_set_aside_before_it_is_re
     data = _write(day, '{"n":1}\n', datetime(2026, 12, 7, 15, 0, 2, tzinfo=UTC))
     _write(hour, '{"n":2}\n', datetime(2026, 12, 7, 16, 59, tzinfo=UTC))
     _write(other, '{"n":0}\n', datetime(2026, 12, 7, 16, 59, tzinfo=UTC))
-    assert set_aside_reopened(hour, now) is True and hour.exists()  # the newest: kept
-    assert set_aside_reopened(other, now) is True and other.exists()
-    assert set_aside_reopened(day, now) is True
+    assert set_aside_reopened([hour, other], now) == [] and hour.exists()  # the newest: kept
+    assert other.exists()
+    assert set_aside_reopened([day], now) == []
     aside = compressed_name(day, int(now.timestamp()))
     assert not day.exists() and gzip.decompress(aside.read_bytes()) == data
     assert aside.stat().st_mtime == datetime(2026, 12, 7, 15, 0, 2, tzinfo=UTC).timestamp()
-    assert set_aside_reopened(day, now) is True  # gone: the connector starts it anew
+    assert set_aside_reopened([day], now) == []  # gone: the connector starts it anew
     # The new day's file, written last, is kept; once idle it compresses beside the old one.
     new = _write(day, '{"n":3}\n', datetime(2026, 12, 7, 17, 30, tzinfo=UTC))
-    assert set_aside_reopened(day, now) is True and day.read_bytes() == new
+    assert set_aside_reopened([day], now) == [] and day.read_bytes() == new
     later = datetime(2026, 12, 9, tzinfo=UTC)
     result = compress_idle_files(tmp_path, now=later, rotation=SinkRotation.DAILY, idle_days=1)
     assert sorted(c.source.name for c in result.compressed) == sorted(
@@ -230,5 +230,5 @@ def test_a_file_that_cannot_be_set_aside_is_not_reopened(tmp_path: Path) -> None
     _write(tmp_path / "orders-bk-2026-12-07T16.sink", "{}\n", datetime(2026, 12, 7, 16, tzinfo=UTC))
     stale = compressed_name(day, 1796600000)
     stale.write_bytes(gzip.compress(data[:8]))
-    assert set_aside_reopened(day, now) is False
+    assert set_aside_reopened([day], now) == [day]
     assert day.read_bytes() == data and gzip.decompress(stale.read_bytes()) == data[:8]

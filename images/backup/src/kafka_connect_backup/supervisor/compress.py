@@ -26,7 +26,7 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -355,51 +355,71 @@ def _recover(source: Path, result: CompressResult) -> bool:
     return True
 
 
-def set_aside_reopened(path: Path, now: datetime) -> bool:
-    """Before a connector is pointed at sink file `path` (a new connector, or a new file for
-    one): compress it first when another file of its topic was written after it (see the
-    module docstring). False when the connector must not open it yet: it could not be
-    compressed (logged; the connector keeps its current file and the next reconcile retries)."""
-    name = parse_sink_file(path)
-    try:
+def _written_before_others(paths: Iterable[Path]) -> dict[Path, list[str]]:
+    """Of `paths` (sink files of one directory), each existing plain one that another file of
+    its topic was written after: the names of those files. One listing of the directory."""
+    mine: dict[str, tuple[Path, int]] = {}
+    for path in paths:
+        name = parse_sink_file(path)
         if name is None or name.compressed or path.is_symlink() or not path.is_file():
-            return True
-        written = path.stat().st_mtime_ns
-        later = sorted(
-            other.name
-            for other in path.parent.iterdir()
-            if other != path
-            and (found := parse_sink_file(other)) is not None
-            and found.stem == name.stem
-            and other.stat().st_mtime_ns > written
-        )
-        if not later:
-            return True
+            continue
+        mine[name.stem] = (path, path.stat().st_mtime_ns)
+    later: dict[Path, list[str]] = {}
+    if not mine:
+        return later
+    directory = next(iter(mine.values()))[0].parent
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            found = parse_sink_file(Path(entry.name))
+            if found is None or found.stem not in mine:
+                continue
+            path, written = mine[found.stem]
+            if entry.name != path.name and entry.stat().st_mtime_ns > written:
+                later.setdefault(path, []).append(entry.name)
+    return later
+
+
+def set_aside_reopened(paths: Iterable[Path], now: datetime) -> list[Path]:
+    """Before connectors are pointed at sink files `paths` (new connectors, or new files for
+    them): compress each one first that another file of its topic was written after (see the
+    module docstring). Returns those that must not be opened yet, as they could not be
+    compressed (logged; the connector keeps its current file and the next reconcile retries)."""
+    paths = list(paths)
+    refused: list[Path] = []
+    try:
+        reopened = _written_before_others(paths)
+    except OSError as exc:
+        reopened = {}
+        refused = paths
+        log.error("compress.set_aside_failed", error=str(exc), fix=_SET_ASIDE_FIX)
+    for path, later in sorted(reopened.items()):
         result = CompressResult()
-        if not _recover(path, result):
-            result.compressed.append(compress_file(path, int(now.timestamp())))
-    except (KcbError, OSError, zlib.error, EOFError, _SourceChanged) as exc:
-        log.error(
-            "compress.set_aside_failed",
+        try:
+            if not _recover(path, result):
+                result.compressed.append(compress_file(path, int(now.timestamp())))
+        except (KcbError, OSError, zlib.error, EOFError, _SourceChanged) as exc:
+            error = exc.message if isinstance(exc, KcbError) else str(exc)
+            log.error("compress.set_aside_failed", path=str(path), error=error, fix=_SET_ASIDE_FIX)
+        if path.exists():  # not compressed, or a conflicting .gz of the same name (logged)
+            refused.append(path)
+            continue
+        log.warning(
+            "compress.set_aside",
             path=str(path),
-            error=exc.message if isinstance(exc, KcbError) else str(exc),
-            fix="check the data volume's free space and permissions; the connector keeps "
-            "writing its current file until the file can be set aside",
+            gz=[str(c.target) for c in result.compressed],
+            recovered=[str(p) for p in result.recovered],
+            written_after=sorted(later),
+            reason="a connector is pointed at this file again after other files of its topic "
+            "were written (sinkRotation or sinkFormat switched back within its period): it "
+            "starts a new file of this name, so restore replays the files in write order",
         )
-        return False
-    if path.exists():  # a conflicting .gz of the same name (logged by _recover)
-        return False
-    log.warning(
-        "compress.set_aside",
-        path=str(path),
-        gz=[str(c.target) for c in result.compressed],
-        recovered=[str(p) for p in result.recovered],
-        written_after=later,
-        reason="a connector is pointed at this file again after other files of its topic "
-        "were written (sinkRotation or sinkFormat switched back within its period): it starts "
-        "a new file of this name, so restore replays the files in the order they were written",
-    )
-    return True
+    return refused
+
+
+_SET_ASIDE_FIX = (
+    "check the data volume's free space and permissions; the connector keeps writing its "
+    "current file until this one can be set aside"
+)
 
 
 def compress_stale(config: Config, now: datetime) -> CompressResult:

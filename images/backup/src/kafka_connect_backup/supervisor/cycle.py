@@ -224,7 +224,7 @@ class Cycle:
         # Called in each stop window once the connector is stopped and its files noted (tests).
         self.in_window = in_window
         self.reconciler = Reconciler(
-            config, client, before_open=lambda path: set_aside_reopened(path, self.clock())
+            config, client, before_open=lambda path: not set_aside_reopened([path], self.clock())
         )
         # One Kafka client for all cycles; its outages reported once (the daemon's lag
         # observer reports into the same).
@@ -261,8 +261,9 @@ class Cycle:
                 raise missing
             # Before the files are noted: a file the windows would point a connector at again
             # after another file of its topic is set aside now, not under the frozen view.
-            for path in current_files(self.config, period_of(now, self.config.sink_rotation)):
-                set_aside_reopened(path, now)
+            set_aside_reopened(
+                current_files(self.config, period_of(now, self.config.sink_rotation)), now
+            )
             frozen = self._room_to_stage(now) if backup else None
             if frozen is not None or not backup:
                 result.staged = frozen is not None

@@ -123,7 +123,7 @@ class Supervisor:
         self.reconciler = Reconciler(
             config,
             self.reconcile_client,
-            before_open=lambda path: set_aside_reopened(path, self.clock()),
+            before_open=lambda path: not set_aside_reopened([path], self.clock()),
         )
         self.drills = ScheduledDrills(config, self.metrics, should_abort=lambda: self._stopping)
         self._in_drill = False
