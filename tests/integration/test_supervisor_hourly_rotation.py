@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,11 +31,19 @@ from kafka_connect_backup.layout.sinkfiles import (
 )
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.cycle import Cycle
+from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import consume_all, produce_json, wait_for_lines
 from storage_helpers import StorageEnv, run_restore, storage_env
-from supervisor_helpers import Clock, delete_connectors, make_config, sink_name
+from supervisor_helpers import (
+    Clock,
+    LogCapture,
+    delete_connectors,
+    make_config,
+    sink_name,
+)
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -293,3 +302,55 @@ def test_switching_back_to_daily_within_the_day_sets_the_days_file_aside(
     assert [value.decode() if value else None for _, value in got] == expected
     assert (summary["read"], summary["delivered"], summary["failed"]) == (60, 60, 0)
     assert [Path(f["path"]).name for f in summary["files"]] == [aside.name, hour.name, day.name]
+
+
+def test_a_supervisor_started_with_the_rotation_switched_back_sets_the_file_aside(
+    kafka_broker, connect_worker, unique_topic: str, tmp_path: Path
+) -> None:
+    """The same switch as a `helm upgrade` makes it: the new pod's supervisor reconciles the
+    connector onto the day's file at its start, between cycles (the reconciler's before_open)."""
+    sink = sink_name()
+    sink_path = tmp_path / "sink"
+    sink_path.mkdir()
+    settings = {"topics": [unique_topic], "sink": sink, "sink_path": sink_path}
+    daily = make_config(**settings, connect_url=connect_worker.url, sinkRotation="daily")
+    hourly = make_config(**settings, connect_url=connect_worker.url, sinkRotation="hourly")
+    day = sink_file(sink_path, unique_topic, sink, "2026-11-15")
+    hour = sink_file(sink_path, unique_topic, sink, "2026-11-15T10")
+    client = ConnectClient(connect_worker.url)
+    logs = LogCapture()
+    clock = Clock(START + timedelta(minutes=30))
+    supervisor = Supervisor(daily, http=False, clock=clock)
+    loop = threading.Thread(target=supervisor.run, daemon=True)
+    try:
+        Reconciler(daily, client).reconcile("2026-11-15")
+        first = produce_json(kafka_broker.bootstrap, unique_topic, _records("day", START, 30))
+        assert wait_for_lines([day], 30) == first
+        _written_at(day, START + timedelta(minutes=1))
+        Reconciler(hourly, client).reconcile("2026-11-15T10")
+        second = produce_json(kafka_broker.bootstrap, unique_topic, _records("hour", START, 20))
+        assert wait_for_lines([hour], 20) == second
+        _written_at(hour, START + timedelta(minutes=20))
+
+        loop.start()
+        name = connector_name(unique_topic, sink)
+        eventually(
+            lambda: client.configs().get(name, {}).get("file") == str(day),
+            "the connector on the day's file",
+            timeout=60,
+        )
+        aside = compressed_name(day, int(clock.now.timestamp()))
+        assert [line.decode() for line in gzip.decompress(aside.read_bytes()).splitlines()] == (
+            first
+        )
+        third = produce_json(kafka_broker.bootstrap, unique_topic, _records("again", START, 10))
+        assert wait_for_lines([day], 10) == third
+    finally:
+        supervisor.request_stop()
+        loop.join(60)
+        delete_connectors(connect_worker.url, f"-{sink}")
+        client.close()
+    assert not loop.is_alive()
+    assert [line.decode() for line in hour.read_bytes().splitlines()] == second
+    [event] = logs.events("compress.set_aside")
+    assert event["path"] == str(day) and event["written_after"] == [hour.name]
