@@ -232,3 +232,19 @@ def test_a_file_that_cannot_be_set_aside_is_not_reopened(tmp_path: Path) -> None
     stale.write_bytes(gzip.compress(data[:8]))
     assert set_aside_reopened([day], now) == [day]
     assert day.read_bytes() == data and gzip.decompress(stale.read_bytes()) == data[:8]
+
+
+def test_an_empty_file_is_opened_again_as_it_is(tmp_path: Path) -> None:
+    """No record in it, nothing to order: the connector appends to it as to a new file; an
+    empty .gz of the name blocks no later compression either."""
+    now = datetime(2026, 12, 7, 17, 0, 5, tzinfo=UTC)
+    day = tmp_path / "orders-bk-2026-12-07.sink"
+    _write(day, "", datetime(2026, 12, 7, 0, 0, 1, tzinfo=UTC))
+    _write(tmp_path / "orders-bk-2026-12-07T16.sink", "{}\n", datetime(2026, 12, 7, 16, tzinfo=UTC))
+    assert set_aside_reopened([day], now) == [] and day.read_bytes() == b""
+    compressed_name(day, 1796600000).write_bytes(gzip.compress(b""))
+    data = _write(day, '{"n":1}\n', datetime(2026, 12, 7, 17, 30, tzinfo=UTC))
+    later = datetime(2026, 12, 9, tzinfo=UTC)
+    result = compress_idle_files(tmp_path, now=later, rotation=SinkRotation.DAILY, idle_days=1)
+    assert compressed_name(day, int(later.timestamp())) in [c.target for c in result.compressed]
+    assert gzip.decompress(compressed_name(day, int(later.timestamp())).read_bytes()) == data

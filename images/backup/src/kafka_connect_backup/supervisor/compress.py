@@ -338,7 +338,10 @@ def _recover(source: Path, result: CompressResult) -> bool:
             result.recovered.append(source)
             log.warning("compress.recovered", source=str(source), gz=str(gz))
             return True
-        if theirs is not None and _prefix_digest(source, theirs.length) != theirs:
+        # Empty, it holds no record to archive twice.
+        if theirs is not None and (
+            theirs.length == 0 or _prefix_digest(source, theirs.length) != theirs
+        ):
             earlier += 1
     if earlier == len(previous):
         return False
@@ -356,14 +359,17 @@ def _recover(source: Path, result: CompressResult) -> bool:
 
 
 def _written_before_others(paths: Iterable[Path]) -> dict[Path, list[str]]:
-    """Of `paths` (sink files of one directory), each existing plain one that another file of
-    its topic was written after: the names of those files. One listing of the directory."""
+    """Of `paths` (sink files of one directory), each existing plain one holding records that
+    another file of its topic was written after: the names of those files. One listing of the
+    directory. (An empty file is appended to as if new.)"""
     mine: dict[str, tuple[Path, int]] = {}
     for path in paths:
         name = parse_sink_file(path)
         if name is None or name.compressed or path.is_symlink() or not path.is_file():
             continue
-        mine[name.stem] = (path, path.stat().st_mtime_ns)
+        info = path.stat()
+        if info.st_size:
+            mine[name.stem] = (path, info.st_mtime_ns)
     later: dict[Path, list[str]] = {}
     if not mine:
         return later
