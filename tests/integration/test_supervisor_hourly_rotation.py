@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from kafka_connect_backup.config import Config, SinkRotation
+from kafka_connect_backup.cli import main as kcb
+from kafka_connect_backup.config import Config, SinkRotation, parse_config
 from kafka_connect_backup.connect.connectors import Reconciler
 from kafka_connect_backup.connect.rest import ConnectClient
 from kafka_connect_backup.inspect.verify import verify_snapshot
@@ -35,10 +36,12 @@ from kafka_connect_backup.supervisor.daemon import Supervisor
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.tools.volume import mounted_volume
 from kafka_helpers import consume_all, produce_json, wait_for_lines
+from local_config import write_config
 from storage_helpers import StorageEnv, run_restore, storage_env
 from supervisor_helpers import (
     Clock,
     LogCapture,
+    config_data,
     delete_connectors,
     make_config,
     sink_name,
@@ -64,11 +67,11 @@ def _written_at(path: Path, when: datetime) -> None:
     os.utime(path, (when.timestamp(), when.timestamp()))
 
 
-def _config(
-    env: StorageEnv, topic: str, sink: str, stack: tuple[str, str], **extra: object
-) -> Config:
+def _document(
+    env: StorageEnv, topic: str, sink: str, stack: tuple[str, str], **extra: Any
+) -> dict[str, Any]:
     connect_url, bootstrap = stack
-    return make_config(
+    return config_data(
         topics=[topic],
         sink=sink,
         sink_path=env.sink,
@@ -77,6 +80,10 @@ def _config(
         backup=env.backup(),
         **extra,
     )
+
+
+def _config(env: StorageEnv, topic: str, sink: str, stack: tuple[str, str], **extra: Any) -> Config:
+    return parse_config(_document(env, topic, sink, stack, **extra))
 
 
 def _restore_all(
@@ -126,7 +133,8 @@ def test_hourly_files_are_switched_compressed_snapshotted_and_restored_exactly(
     stack = (connect_worker.url, kafka_broker.bootstrap)
     with storage_env(tmp_path) as env:
         # compressAfterDays 0: an hour's file is compressed at the first cycle after its hour.
-        config = _config(env, topic, sink, stack, sinkRotation="hourly", compressAfterDays=0)
+        document = _document(env, topic, sink, stack, sinkRotation="hourly", compressAfterDays=0)
+        config = parse_config(document)
         clock = Clock(START)
         cycle = Cycle(config, client, Metrics(), clock=clock, staging_margin=NO_MARGIN)
         ten = sink_file(env.sink, topic, sink, "2026-11-15T10")
@@ -167,6 +175,15 @@ def test_hourly_files_are_switched_compressed_snapshotted_and_restored_exactly(
             [gz.name, eleven.name, metadata_name(topic, sink)]
         )
         assert _snapshot_names(config) == sorted([gz.name, eleven.name, metadata_name(topic, sink)])
+        # kcb snapshots export: a window across the hour, from the .gz and the next hour's file.
+        exported = tmp_path / "export.jsonl"
+        window = ["--from", "2026-11-15T10:21:50Z", "--to", "2026-11-15T11:00:13Z"]
+        code = kcb(
+            ["snapshots", "export", "--config", str(write_config(tmp_path / "c.yaml", document)),
+             "--topic", topic, *window, "-o", str(exported)]
+        )  # fmt: skip
+        assert code == 0
+        assert exported.read_text().splitlines() == first[110:] + second[:10]
         summary = _restore_all(
             config, topic, target, kafka_broker.bootstrap, tmp_path / "summary.json"
         )
