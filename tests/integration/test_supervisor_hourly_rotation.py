@@ -1,8 +1,9 @@
 """sinkRotation hourly against the real broker, Connect worker, encryption and rsnapshot (issue 27):
 the supervisor's cycles switch the connector to each hour's file on the test's clock, compress
-the idle hours, snapshot them, and restore.py replays the snapshot's hourly files exactly, in
-order; a switch from daily to hourly starts a new file beside the day's, which keeps its name
-and content, and a restore replays both in the order they were written."""
+the idle hours, snapshot them; verify, export, drill and restore.py read the snapshot's hourly
+files exactly, in order. A switch from daily to hourly starts a new file beside the day's, which
+keeps its name and content; a switch back within the day sets the day's file aside (in a cycle
+and at a supervisor's start), and a restore replays them all in the order they were written."""
 
 from __future__ import annotations
 
@@ -123,7 +124,11 @@ def _snapshot_names(config: Config) -> list[str]:
 
 
 def test_hourly_files_are_switched_compressed_snapshotted_and_restored_exactly(
-    kafka_broker, connect_worker, create_topic: Callable[..., str], tmp_path: Path
+    kafka_broker,
+    connect_worker,
+    create_topic: Callable[..., str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sink = sink_name()
     tag = uuid.uuid4().hex[:6]
@@ -184,6 +189,14 @@ def test_hourly_files_are_switched_compressed_snapshotted_and_restored_exactly(
         )  # fmt: skip
         assert code == 0
         assert exported.read_text().splitlines() == first[110:] + second[:10]
+        # kcb drill: the newest 90 records, across both hours' files, replayed and read back.
+        capsys.readouterr()
+        code = kcb(["drill", "--config", str(tmp_path / "c.yaml"), "--records", "90", "--json"])
+        [drilled] = json.loads(capsys.readouterr().out)["topics"]
+        assert code == 0, drilled
+        assert (drilled["read"], drilled["records"], drilled["readBack"]) == (200, 90, 90)
+        assert drilled["hashMatch"] is True
+        assert [Path(f).name for f in drilled["files"]] == [gz.name, eleven.name]
         summary = _restore_all(
             config, topic, target, kafka_broker.bootstrap, tmp_path / "summary.json"
         )
