@@ -156,6 +156,15 @@ ENCFS_LONG = "t" * 111  # .kcb-copy-{file}.part, daily envelope: 10 + 173 + 5 = 
             ),
         ),
         (
+            # YYYY-MM-DDTHH: 3 characters more than a day's period.
+            {"sinkRotation": "hourly", "topics": ["t" * 191]},
+            (
+                "(191 characters) is too long for its files' names on the data volume: "
+                ".{file}.kcb-tmp of a compressed file takes 256 bytes, at most 255 fit (fix: a "
+                "topic of at most 190 characters, or a shorter sinkName)"
+            ),
+        ),
+        (
             {
                 **BACKUP,
                 "encryptPassword": "s3cret",
@@ -184,6 +193,7 @@ def test_values_the_schema_cannot_judge_fail_in_the_templates(
 
 def test_the_longest_names_that_fit_render(helm: Helm) -> None:
     helm.template([MINIMAL_VALUES], set_values={"topics": ["t" * 196]})
+    helm.template([MINIMAL_VALUES], set_values={"sinkRotation": "hourly", "topics": ["t" * 190]})
     helm.template(
         [MINIMAL_VALUES],
         set_values={

@@ -273,6 +273,7 @@ def test_every_key_of_the_format_is_rendered_and_nothing_else(helm: Helm) -> Non
         ({"compressAfterDays": 0.5}, "compress_after_days", 0.5),
         ({"backup.retention": 1000}, "backup.retention", 1000),
         ({"sinkName": "sink.29_a-b"}, "sink_name", "sink.29_a-b"),
+        ({"sinkRotation": "hourly"}, "sink_rotation", "hourly"),
         ({"topic": "", "topicList": "a.b,c_d, e-f"}, "topics", ["a.b", "c_d", "e-f"]),
         ({"loglevel": "trace", "supervisor.logLevel": ""}, "log_level", "DEBUG"),
         ({"supervisor.logLevel": "warn"}, "log_level", "WARNING"),

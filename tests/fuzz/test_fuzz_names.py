@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from kafka_connect_backup.layout.sinkfiles import (
     connector_name,
     parse_sink_file,
     period_of,
+    period_span,
     sink_file,
     sort_key,
 )
@@ -32,6 +33,7 @@ MOMENTS = st.datetimes(min_value=datetime.min, max_value=datetime.max)
 ROTATIONS = st.sampled_from(list(SinkRotation))
 EPOCHS = st.one_of(st.none(), st.integers(min_value=0, max_value=10**12))
 SINK_PATH = Path("/data/filesink")
+HOUR = timedelta(hours=1)
 
 
 def written(
@@ -49,6 +51,10 @@ def written(
     topic="a-2021-01", sink_name="2021-01-02", moment=datetime(2021, 3, 4),
     rotation=SinkRotation.MONTHLY, epoch=7,
 )  # fmt: skip
+@example(
+    topic="t-2021-01-02", sink_name="2021-01-02T03", moment=datetime(2021, 3, 4, 5),
+    rotation=SinkRotation.HOURLY, epoch=None,
+)  # fmt: skip
 def test_a_written_sink_file_name_parses_back_to_its_parts(
     topic: str, sink_name: str, moment: datetime, rotation: SinkRotation, epoch: int | None
 ) -> None:
@@ -64,8 +70,8 @@ def test_a_written_sink_file_name_parses_back_to_its_parts(
 
 def reference_parse(name: str) -> tuple[str, str, int | None] | None:
     """A plain reading of the naming rule, without a regex: `{stem}-{period}.sink` or
-    `{stem}-{period}.sink-{epoch}.gz`, period YYYY-MM or YYYY-MM-DD in ASCII digits, the
-    longest stem winning."""
+    `{stem}-{period}.sink-{epoch}.gz`, period YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH in ASCII
+    digits, the longest stem winning."""
 
     def digits(text: str) -> bool:
         return text != "" and all("0" <= c <= "9" for c in text)
@@ -80,28 +86,35 @@ def reference_parse(name: str) -> tuple[str, str, int | None] | None:
         epoch = int(tail)
     else:
         return None
-    for size in (7, 10):  # YYYY-MM first: the longest stem
+    for size in (7, 10, 13):  # YYYY-MM first: the longest stem
         period, stem = base[-size:], base[: -size - 1]
-        parts = period.split("-")
+        date, hour = (period[:-3], period[-2:]) if size == 13 else (period, "00")
+        parts = date.split("-")
         if (
             len(base) > size + 1
             and base[-size - 1] == "-"
+            and (size < 13 or period[-3] == "T")
             and [len(p) for p in parts] == [4, 2, 2][: len(parts)]
-            and all(digits(p) for p in parts)
+            and all(digits(p) for p in [*parts, hour])
+            and len(hour) == 2
         ):
             return stem, period, epoch
     return None
 
 
 _NAME_PARTS = st.sampled_from(
-    ["a", "-", "2021", "-01", "-02", ".sink", "-1611", ".gz", "\u0662\u0660", "\n", ".", "0"]
-)
+    ["a", "-", "2021", "-01", "-02", "T03", "T", "t03", ".sink", "-1611", ".gz", "\u0662\u0660",
+     "\n", ".", "0"]
+)  # fmt: skip
 
 
 @given(name=st.one_of(st.text(max_size=30), st.lists(_NAME_PARTS, max_size=9).map("".join)))
 @example(name="orders-sink-2021-01.sink\n")
 @example(name="orders-sink-\u0662\u0660\u0662\u0661-\u0660\u0661.sink")
 @example(name="orders-sink-2021-01.sink-\u0661\u0666.gz")
+@example(name="orders-sink-2021-01-02T03.sink")
+@example(name="orders-sink-2021-01-02T\u0660\u0663.sink")
+@example(name="orders-sink-2021-01T03.sink")
 def test_any_file_name_is_read_as_the_plain_rule_reads_it(name: str) -> None:
     """parse_sink_file against a regex-free reading of the rule, on any name: a file name
     with a trailing newline or with non-ASCII digits is no sink file (the regex took both)."""
@@ -124,6 +137,38 @@ def test_sink_files_sort_in_time_order(
     files = [parse_sink_file(written(*stem, m, rotation, e)) for m, e in moments]
     periods = [f.period for f in sorted((f for f in files if f), key=sort_key)]
     assert periods == sorted(period_of(m, rotation) for m, _ in moments)
+
+
+@given(
+    stem=st.tuples(TOPICS, SINK_NAMES),
+    moment=MOMENTS,
+    rotation=ROTATIONS,
+    epoch=EPOCHS,
+)
+def test_a_name_reads_only_as_the_rotation_it_was_written_in(
+    stem: tuple[str, str], moment: datetime, rotation: SinkRotation, epoch: int | None
+) -> None:
+    """An hourly name never parses as a daily or monthly one (of another stem), nor the other
+    way round: the period's shape says its rotation, and its span holds the moment."""
+    parsed = parse_sink_file(written(*stem, moment, rotation, epoch))
+    assert parsed is not None and parsed.stem == connector_name(*stem)
+    shapes = {SinkRotation.MONTHLY: 7, SinkRotation.DAILY: 10, SinkRotation.HOURLY: 13}
+    assert len(parsed.period) == shapes[rotation]
+    start, end = period_span(parsed.period)
+    assert start <= moment.replace(tzinfo=UTC) < end or end == datetime.max.replace(tzinfo=UTC)
+
+
+@given(moments=st.lists(MOMENTS, min_size=2, max_size=6))
+def test_hourly_periods_sort_as_their_moments_do(moments: list[datetime]) -> None:
+    """The names' text order is the time order (the hours of one day, the days of a year...),
+    and period_span gives the hour that holds the moment."""
+    periods = [period_of(m, SinkRotation.HOURLY) for m in moments]
+    assert sorted(periods) == [period_of(m, SinkRotation.HOURLY) for m in sorted(moments)]
+    for moment, period in zip(moments, periods, strict=True):
+        start, end = period_span(period)
+        hour = moment.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+        last = hour == datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+        assert (start, end) == (hour, datetime.max.replace(tzinfo=UTC) if last else hour + HOUR)
 
 
 # -- alpha.N -------------------------------------------------------------------------------

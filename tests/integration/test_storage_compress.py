@@ -221,16 +221,38 @@ def test_killed_at_random_instants_always_leaves_source_or_complete_gz(tmp_path:
     assert list(sink.glob(f".*{TEMP_SUFFIX}")) == []
 
 
-def test_conflicting_gz_is_left_for_an_operator(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind", ["prefix", "damaged"], ids=["holds-a-prefix-of-the-source", "damaged"]
+)
+def test_conflicting_gz_is_left_for_an_operator(tmp_path: Path, kind: str) -> None:
+    """A .gz of the same name holding the start of the source (a run cut short after its
+    rename, then the file appended to) or not readable: compressing again could archive the
+    same records twice."""
     sink = tmp_path / "sink"
     sink.mkdir()
     source = sink / "orders-sink-2026-10.sink"
-    make_sink_file(source, 100)
+    data = make_sink_file(source, 100)
+    other = sink / f"{source.name}-1700000000.gz"
+    content = gzip.compress(data[:500]) if kind == "prefix" else b"\x1f\x8b not gzip"
+    other.write_bytes(content)
+    result = compress(sink)
+    assert result.skipped == [source] and result.compressed == []
+    assert source.exists() and other.read_bytes() == content
+
+
+def test_an_earlier_file_of_the_same_name_is_no_conflict(tmp_path: Path) -> None:
+    """A .gz of an earlier file of the same name (set aside when a sinkRotation switch back
+    pointed the connector at the name again): the new file is compressed beside it."""
+    sink = tmp_path / "sink"
+    sink.mkdir()
+    source = sink / "orders-sink-2026-10.sink"
+    data = make_sink_file(source, 100)
     other = sink / f"{source.name}-1700000000.gz"
     other.write_bytes(gzip.compress(b"different\n"))
     result = compress(sink)
-    assert result.skipped == [source] and result.compressed == []
-    assert source.exists() and gzip.decompress(other.read_bytes()) == b"different\n"
+    assert [c.target.name for c in result.compressed] == [f"{source.name}-{EPOCH}.gz"]
+    assert not source.exists() and gzip.decompress(other.read_bytes()) == b"different\n"
+    assert gzip.decompress(result.compressed[0].target.read_bytes()) == data
 
 
 def test_full_disk_is_disk_full_and_source_intact(tmp_path: Path) -> None:

@@ -294,6 +294,38 @@ def _at(path: Path, when: str, text: str = '{"utcTime":"2026-03-01T00:00:00Z"}\n
             id="monthly-to-daily",
         ),
         pytest.param(
+            # sinkRotation daily -> hourly on March 2nd at 15:00, back to daily on March 3rd.
+            {
+                "2026-03-02.sink": "2026-03-02T15:00:04",
+                "2026-03-02T15.sink": "2026-03-02T15:59:59",
+                "2026-03-02T16.sink": "2026-03-02T23:00",
+                "2026-03-02T23.sink": "2026-03-03T00:00:02",
+                "2026-03-03.sink": "2026-03-03T12:00",
+            },
+            [
+                "2026-03-02.sink",
+                "2026-03-02T15.sink",
+                "2026-03-02T16.sink",
+                "2026-03-02T23.sink",
+                "2026-03-03.sink",
+            ],
+            id="daily-to-hourly-and-back",
+        ),
+        pytest.param(
+            # monthly -> hourly on March 20th at 08:00; the old hour compressed.
+            {
+                "2026-03.sink": "2026-03-20T08:00:01",
+                "2026-03-20T08.sink-1774000000.gz": "2026-03-20T08:59",
+                "2026-03-20T09.envelope.sink": "2026-03-20T09:10",
+            },
+            [
+                "2026-03.sink",
+                "2026-03-20T08.sink-1774000000.gz",
+                "2026-03-20T09.envelope.sink",
+            ],
+            id="monthly-to-hourly",
+        ),
+        pytest.param(
             # Copied without their mtimes (all the copy's time): the periods' order still.
             {
                 "2026-03.sink": "2026-12-01T00:00",
@@ -301,10 +333,12 @@ def _at(path: Path, when: str, text: str = '{"utcTime":"2026-03-01T00:00:00Z"}\n
                 "2026-02.sink-1772323200.gz": "2026-12-01T00:00",
                 "2026-03-01.sink": "2026-12-01T00:00",
                 "2026-03.envelope.sink": "2026-12-01T00:00",
+                "2026-03-01T23.sink": "2026-12-01T00:00",
             },
             [
                 "2026-02.sink-1772323200.gz",
-                "2026-03-01.sink",
+                "2026-03-01.sink",  # the same end as 2026-03-01T23: the earlier start first
+                "2026-03-01T23.sink",
                 "2026-03-02.sink",
                 "2026-03.sink",
                 "2026-03.envelope.sink",

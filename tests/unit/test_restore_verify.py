@@ -246,9 +246,9 @@ def test_stray_files_are_reported_by_path(tmp_path, capsys):
         ),
         f"    {where}/link.sink: a symbolic link, not a sink file (rsnapshot copies no links)",
         (
-            f"    {where}/notes.txt: not a sink file name ({{topic}}-{{sinkName}}-{{YYYY-MM}}.sink "
-            "or .sink-{epoch}.gz) nor a topic metadata file ({topic}-{sinkName}.topic.json): "
-            "nothing the backup writes"
+            f"    {where}/notes.txt: not a sink file name ({{topic}}-{{sinkName}}-{{period}}.sink "
+            "or .sink-{epoch}.gz, period YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH) nor a topic "
+            "metadata file ({topic}-{sinkName}.topic.json): nothing the backup writes"
         ),
         f"    {where}/pipe-2026-11.sink: not a regular file, so not a sink file",
     ]

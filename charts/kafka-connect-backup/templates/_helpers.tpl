@@ -566,7 +566,7 @@ have 10 digits), is `.{file}.kcb-tmp` on the data volume (255 bytes a name) and
 auto checks gocryptfs, a new volume's, and the supervisor checks an existing volume's engine).
 */}}
 {{- define "kcb.validateNameLengths" -}}
-{{- $period := ternary 10 7 (eq (toString .Values.sinkRotation) "daily") -}}
+{{- $period := get (dict "monthly" 7 "daily" 10 "hourly" 13) (toString .Values.sinkRotation) -}}
 {{- $marker := ternary 9 0 (eq (toString .Values.sinkFormat) "envelope") -}}
 {{- $engine := toString .Values.backup.encryption.engine -}}
 {{- $copyMost := ternary 175 255 (eq $engine "encfs") -}}

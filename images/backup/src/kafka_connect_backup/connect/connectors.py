@@ -11,6 +11,7 @@ format switch carries on from the committed offsets into the other format's file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,14 +71,24 @@ class ReconcileResult:
 
 
 class Reconciler:
-    """Makes the worker's connectors match the desired set."""
+    """Makes the worker's connectors match the desired set.
+
+    `before_open(file)` is called before a connector is created on a file or switched to one;
+    False leaves the connector as it is (the supervisor's compress.set_aside_reopened: a file
+    written before another of its topic is not appended to again)."""
 
     def __init__(
-        self, config: Config, client: ConnectClient, *, parallelism: int = parallel.DEFAULT_LIMIT
+        self,
+        config: Config,
+        client: ConnectClient,
+        *,
+        parallelism: int = parallel.DEFAULT_LIMIT,
+        before_open: Callable[[Path], bool] = lambda _file: True,
     ) -> None:
         self.config = config
         self.client = client
         self.parallelism = parallelism  # connectors reconciled at once
+        self.before_open = before_open
         self._suffix = f"-{config.sink_name}"
         self._reported: dict[str, tuple[float, bool]] = {}  # connector -> (since, reported old)
 
@@ -197,6 +208,12 @@ class Reconciler:
         result: ReconcileResult,
     ) -> None:
         actual = self.client.config(name) if exists else None
+        if (actual is None or actual.get("file") != wanted["file"]) and not self.before_open(
+            Path(wanted["file"])
+        ):
+            if actual is None:
+                return
+            wanted = actual  # not switched yet, but resumed on its current file
         if actual is None:
             self.client.put_config(name, wanted)
             result.created.append(name)

@@ -29,8 +29,12 @@ def is_topic_name(name: str) -> bool:
 
 
 class SinkRotation(StrEnum):
+    """How often a connector starts a new sink file: the period in its name is `YYYY-MM`
+    (monthly, the original), `YYYY-MM-DD` (daily) or `YYYY-MM-DDTHH` (hourly), in UTC."""
+
     MONTHLY = "monthly"
     DAILY = "daily"
+    HOURLY = "hourly"
 
 
 class SinkFormat(StrEnum):

@@ -463,7 +463,8 @@ def _stray(path: Path) -> str | None:
             "backup cycle removes it)"
         )
     return (
-        "not a sink file name ({topic}-{sinkName}-{YYYY-MM}.sink or .sink-{epoch}.gz) nor a "
+        "not a sink file name ({topic}-{sinkName}-{period}.sink or .sink-{epoch}.gz, period "
+        "YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH) nor a "
         "topic metadata file ({topic}-{sinkName}.topic.json): nothing the backup writes"
     )
 

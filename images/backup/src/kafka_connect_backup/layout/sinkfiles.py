@@ -1,8 +1,10 @@
 """Names of connectors and sink files, compatible with the original chart.
 
 Connector `{topic}-{sinkName}` (consumer group `connect-{topic}-{sinkName}`) writes
-`{sinkPath}/{topic}-{sinkName}-{period}.sink`; period is `YYYY-MM` (monthly, the original) or
-`YYYY-MM-DD` (daily). A stale file is compressed to `{file}-{unix-epoch}.gz`.
+`{sinkPath}/{topic}-{sinkName}-{period}.sink`; period is `YYYY-MM` (monthly, the original),
+`YYYY-MM-DD` (daily) or `YYYY-MM-DDTHH` (hourly), the UTC month, day or hour. The names sort in
+time order within a rotation, and no name of one rotation reads as another's. A stale file is
+compressed to `{file}-{unix-epoch}.gz`.
 
 With `sinkFormat: envelope` (whole records as JSON lines, kafka/envelope.py) the
 file is `{topic}-{sinkName}-{period}.envelope.sink`: a format switch starts a new file, a
@@ -30,7 +32,8 @@ from kafka_connect_backup.layout.names import (
 
 # ASCII digits only, and the whole name (`$` would also match before a final newline).
 _SINK_NAME = re.compile(
-    r"(?P<stem>.+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)(?:\.(?P<format>envelope))?"
+    r"(?P<stem>.+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2})?)?)"
+    r"(?:\.(?P<format>envelope))?"
     r"\.sink(?:-(?P<epoch>[0-9]+)\.gz)?",
     re.DOTALL,
 )
@@ -61,9 +64,13 @@ def consumer_group(topic: str, sink_name: str) -> str:
 
 
 def period_of(moment: datetime, rotation: SinkRotation) -> str:
+    """The period of `moment` (a UTC time: the supervisor's clock) for `rotation`."""
     # Not strftime("%Y"): glibc writes years before 1000 with fewer than 4 digits.
     month = f"{moment.year:04d}-{moment.month:02d}"
-    return month if rotation is SinkRotation.MONTHLY else f"{month}-{moment.day:02d}"
+    if rotation is SinkRotation.MONTHLY:
+        return month
+    day = f"{month}-{moment.day:02d}"
+    return day if rotation is SinkRotation.DAILY else f"{day}T{moment.hour:02d}"
 
 
 def sink_file(
@@ -99,7 +106,7 @@ def longest_names(
     """The longest file names a topic's files take: on the data volume (the compressor's
     temporary file of a compressed file) and on the backup volume (the snapshot copy's
     temporary file of one). Names are ASCII (topic and sink name rules): characters = bytes."""
-    period = period_of(datetime(2000, 12, 31), rotation)  # a fixed width per rotation
+    period = period_of(datetime(2000, 12, 31, 23), rotation)  # a fixed width per rotation
     plain = sink_file(Path(), topic, sink_name, period, sink_format)
     compressed = compressed_name(plain, _LONGEST_EPOCH).name
     return compress_temp_name(compressed), copy_temp_name(compressed)
@@ -138,20 +145,22 @@ def parse_sink_file(path: Path) -> SinkFileName | None:
 
 
 def period_span(period: str) -> tuple[datetime, datetime]:
-    """The [start, end) of a `YYYY-MM` or `YYYY-MM-DD` period, in UTC (the connector's file
-    takes the period of the wall clock when it is declared, period_of). A name whose period
-    is no date (month 13, year 0) was not written by a connector: its year, or year 1."""
-    parts = [int(part) for part in period.split("-")]
-    daily = len(parts) == 3
+    """The [start, end) of a `YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DDTHH` period, in UTC (the
+    connector's file takes the period of the wall clock when it is declared, period_of). A
+    name whose period is no date or hour (month 13, hour 24, year 0) was not written by a
+    connector: its year, or year 1."""
+    date, _, hour = period.partition("T")
+    parts = [int(part) for part in date.split("-")]
+    length = timedelta(hours=1) if hour else timedelta(days=1) if len(parts) == 3 else None
     try:
-        start = datetime(parts[0], parts[1], parts[2] if daily else 1, tzinfo=UTC)
+        start = datetime(parts[0], parts[1], parts[2] if length else 1, int(hour or 0), tzinfo=UTC)
     except ValueError:
         start = datetime(max(parts[0], 1), 1, 1, tzinfo=UTC)
-        daily = False
+        length = None
         parts = [start.year, 12]
     try:
-        if daily:
-            return start, start + timedelta(days=1)
+        if length is not None:
+            return start, start + length
         year, month = (parts[0] + 1, 1) if parts[1] == 12 else (parts[0], parts[1] + 1)
         return start, datetime(year, month, 1, tzinfo=UTC)
     except (OverflowError, ValueError):  # the last period of year 9999
@@ -165,7 +174,8 @@ def sort_key(name: SinkFileName, mtime_ns: int | None = None) -> tuple[int, int,
     last write (mtime) orders them. The name alone cannot where two periods overlap: a
     `sinkFormat` switch starts `{period}.envelope.sink` beside `{period}.sink` of the same
     period, and a `sinkRotation` switch puts a `YYYY-MM` file beside the `YYYY-MM-DD` files of
-    that month (written before it after daily -> monthly, after it after monthly -> daily).
+    that month (written before it after daily -> monthly, after it after monthly -> daily), or
+    a `YYYY-MM-DD` file beside the `YYYY-MM-DDTHH` files of that day (daily <-> hourly).
     The mtime is clamped into the file's period, so a copy that lost it (cp without -p;
     rsnapshot, the compressor and restore's moves keep it) still falls back on the period
     order (by its end, then its start); a file without a known mtime counts as written up to

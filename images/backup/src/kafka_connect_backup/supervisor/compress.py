@@ -7,6 +7,14 @@ and only then removal of the source. A crash at any instant therefore leaves the
 complete `.gz` (possibly beside the source); the next run removes leftover temp files and,
 when a complete `.gz` of a source already exists, checks it and removes the source instead of
 compressing it a second time (which would duplicate its records on restore).
+
+A file a connector is about to be pointed at again after another file of its topic was written
+(sinkRotation or sinkFormat switched back within one of its periods: monthly -> hourly ->
+monthly in one month) is compressed first (`set_aside_reopened`): appended to, it would hold
+records from before and after the other file's, and no order of the files would replay them
+as written. Its `.gz` keeps its last write, so restore replays it before the later files, and
+the connector starts a new file of that name (a `.gz` of the same name whose content is not a
+prefix of the new file is such an earlier file, not a leftover of a cut-short run).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import struct
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -299,6 +307,18 @@ def compress_idle_files(
     return result
 
 
+def _prefix_digest(path: Path, length: int) -> _Digest:
+    """CRC-32 and length of the first `length` bytes of path (fewer when it is shorter)."""
+    crc, done = 0, 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while done < length and (chunk := os.read(fd, min(BLOCK_SIZE, length - done))):
+            crc, done = zlib.crc32(chunk, crc), done + len(chunk)
+    finally:
+        os.close(fd)
+    return _Digest(crc, done)
+
+
 def _recover(source: Path, result: CompressResult) -> bool:
     """If an interrupted run already renamed a complete .gz of source into place, remove the
     source when that .gz holds exactly its content. True when source needs no compression."""
@@ -306,19 +326,28 @@ def _recover(source: Path, result: CompressResult) -> bool:
     if not previous:
         return False
     digest = file_digest(source)
+    earlier = 0  # .gz files of an earlier file of this name (set aside, set_aside_reopened)
     for gz in previous:
         try:
-            same = gzip_digest(gz) == digest
+            theirs: _Digest | None = gzip_digest(gz)
         except (zlib.error, EOFError):
-            same = False
-        if same:
+            theirs = None
+        if theirs == digest:
             source.unlink()
             fsync_dir(source.parent)
             result.recovered.append(source)
             log.warning("compress.recovered", source=str(source), gz=str(gz))
             return True
-    # A different .gz of the same name exists: compressing again would make two archives of
-    # one period; leave both for an operator rather than guess.
+        # Empty, it holds no record to archive twice.
+        if theirs is not None and (
+            theirs.length == 0 or _prefix_digest(source, theirs.length) != theirs
+        ):
+            earlier += 1
+    if earlier == len(previous):
+        return False
+    # A damaged .gz of the same name, or one holding a prefix of source (a run cut short, then
+    # the file appended to): compressing again could make two archives of the same records;
+    # leave both for an operator rather than guess.
     result.skipped.append(source)
     log.error(
         "compress.conflict",
@@ -327,6 +356,76 @@ def _recover(source: Path, result: CompressResult) -> bool:
         fix="compare the files and remove the redundant one",
     )
     return True
+
+
+def _written_before_others(paths: Iterable[Path]) -> dict[Path, list[str]]:
+    """Of `paths` (sink files of one directory), each existing plain one holding records that
+    another file of its topic was written after: the names of those files. One listing of the
+    directory. (An empty file is appended to as if new.)"""
+    mine: dict[str, tuple[Path, int]] = {}
+    for path in paths:
+        name = parse_sink_file(path)
+        if name is None or name.compressed or path.is_symlink() or not path.is_file():
+            continue
+        info = path.stat()
+        if info.st_size:
+            mine[name.stem] = (path, info.st_mtime_ns)
+    later: dict[Path, list[str]] = {}
+    if not mine:
+        return later
+    directory = next(iter(mine.values()))[0].parent
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            found = parse_sink_file(Path(entry.name))
+            if found is None or found.stem not in mine:
+                continue
+            path, written = mine[found.stem]
+            if entry.name != path.name and entry.stat().st_mtime_ns > written:
+                later.setdefault(path, []).append(entry.name)
+    return later
+
+
+def set_aside_reopened(paths: Iterable[Path], now: datetime) -> list[Path]:
+    """Before connectors are pointed at sink files `paths` (new connectors, or new files for
+    them): compress each one first that another file of its topic was written after (see the
+    module docstring). Returns those that must not be opened yet, as they could not be
+    compressed (logged; the connector keeps its current file and the next reconcile retries)."""
+    paths = list(paths)
+    refused: list[Path] = []
+    try:
+        reopened = _written_before_others(paths)
+    except OSError as exc:
+        reopened = {}
+        refused = paths
+        log.error("compress.set_aside_failed", error=str(exc), fix=_SET_ASIDE_FIX)
+    for path, later in sorted(reopened.items()):
+        result = CompressResult()
+        try:
+            if not _recover(path, result):
+                result.compressed.append(compress_file(path, int(now.timestamp())))
+        except (KcbError, OSError, zlib.error, EOFError, _SourceChanged) as exc:
+            error = exc.message if isinstance(exc, KcbError) else str(exc)
+            log.error("compress.set_aside_failed", path=str(path), error=error, fix=_SET_ASIDE_FIX)
+        if path.exists():  # not compressed, or a conflicting .gz of the same name (logged)
+            refused.append(path)
+            continue
+        log.warning(
+            "compress.set_aside",
+            path=str(path),
+            gz=[str(c.target) for c in result.compressed],
+            recovered=[str(p) for p in result.recovered],
+            written_after=sorted(later),
+            reason="a connector is pointed at this file again after other files of its topic "
+            "were written (sinkRotation or sinkFormat switched back within its period): it "
+            "starts a new file of this name, so restore replays the files in write order",
+        )
+    return refused
+
+
+_SET_ASIDE_FIX = (
+    "check the data volume's free space and permissions; the connector keeps writing its "
+    "current file until this one can be set aside"
+)
 
 
 def compress_stale(config: Config, now: datetime) -> CompressResult:

@@ -59,7 +59,11 @@ from kafka_connect_backup.supervisor.backup.snapshot import (
     SnapshotResult,
     backup_snapshot,
 )
-from kafka_connect_backup.supervisor.compress import CompressResult, compress_stale
+from kafka_connect_backup.supervisor.compress import (
+    CompressResult,
+    compress_stale,
+    set_aside_reopened,
+)
 from kafka_connect_backup.supervisor.kafka_outage import KafkaOutage
 from kafka_connect_backup.supervisor.metrics import Metrics
 from kafka_connect_backup.supervisor.offsets import StopRecorder
@@ -220,7 +224,9 @@ class Cycle:
         self.parallelism = parallelism
         # Called in each stop window once the connector is stopped and its files noted (tests).
         self.in_window = in_window
-        self.reconciler = Reconciler(config, client)
+        self.reconciler = Reconciler(
+            config, client, before_open=lambda path: not set_aside_reopened([path], self.clock())
+        )
         # One Kafka client for all cycles; its outages reported once (the daemon's lag
         # observer reports into the same).
         self.kafka_outage = KafkaOutage(metrics)
@@ -254,6 +260,11 @@ class Cycle:
                 # Before anything is stopped: a stopped connector could not resume on it.
                 resumed = True
                 raise missing
+            # Before the files are noted: a file the windows would point a connector at again
+            # after another file of its topic is set aside now, not under the frozen view.
+            set_aside_reopened(
+                current_files(self.config, period_of(now, self.config.sink_rotation)), now
+            )
             frozen = self._room_to_stage(now) if backup else None
             if frozen is not None or not backup:
                 result.staged = frozen is not None

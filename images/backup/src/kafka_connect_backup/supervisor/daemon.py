@@ -35,6 +35,7 @@ from kafka_connect_backup.inspect.verify_record import load_last_verification
 from kafka_connect_backup.kafka.admin import KafkaAdmin, KafkaCheckError
 from kafka_connect_backup.layout.sinkfiles import period_of
 from kafka_connect_backup.supervisor import status
+from kafka_connect_backup.supervisor.compress import set_aside_reopened
 from kafka_connect_backup.supervisor.cycle import (
     Clock,
     CompressFn,
@@ -119,7 +120,11 @@ class Supervisor:
             snapshot=snapshot,
             should_abort=lambda: self._stopping,
         )
-        self.reconciler = Reconciler(config, self.reconcile_client)
+        self.reconciler = Reconciler(
+            config,
+            self.reconcile_client,
+            before_open=lambda path: not set_aside_reopened([path], self.clock()),
+        )
         self.drills = ScheduledDrills(config, self.metrics, should_abort=lambda: self._stopping)
         self._in_drill = False
         self.http: HealthServer | None = None
