@@ -294,7 +294,13 @@ def test_restore_warns_about_an_unverified_snapshot(tmp_path, monkeypatch):
     code, _out, err = _restore(root, "--snapshot", "alpha.1", "--allow-incomplete", "--files", "x")
     assert code == 2
     code, _out, err = _restore(root, "--allow-incomplete")
-    assert (code, err) == (2, "restore.py: error: --allow-incomplete applies to --snapshot only\n")
+    assert (code, err) == (
+        2,
+        (
+            "restore.py: error: --allow-incomplete applies to --snapshot only (--snapshot-at never "
+            "chooses an incomplete snapshot)\n"
+        ),
+    )
 
 
 def test_a_snapshot_of_this_version_without_its_marker_is_incomplete(tmp_path, monkeypatch):
@@ -407,7 +413,10 @@ def test_snapshots_export_into_a_closed_pipe_ends_quietly(tmp_path):
     assert first.startswith(b'{"utcTime":"2021-01-05T00:00:00Z"}')
     assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
-    assert err.startswith("warning: snapshot alpha.0 is unverified") and len(err.splitlines()) == 1
+    # The snapshot it chose (no --snapshot: the newest), the warning about it, nothing else.
+    chosen, warning = err.splitlines()
+    assert chosen == "kcb: snapshot alpha.0, taken 2021-02-03T10:00:00Z: the newest snapshot"
+    assert warning.startswith("warning: snapshot alpha.0 is unverified")
 
 
 def test_snapshots_export_takes_timestamp_field_on_envelope_files(tmp_path, capsysbinary):

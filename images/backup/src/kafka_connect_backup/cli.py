@@ -317,19 +317,32 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
         "export",
         help="the record values of a topic in a time window, from a snapshot, without Kafka",
         description="The record values of one topic in [--from, --to), one per line in file "
-        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
+        "order, from a snapshot's plain and gzipped sink files (envelope files: their whole "
         "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
         "envelope files by the record timestamps unless --timestamp-field is given). The "
-        "encrypted backup is mounted privately, as for `snapshots list`, unless "
-        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
-        "stderr. Exit codes: 0 exported; 1 the output could not "
-        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
-        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
-        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
+        "snapshot: --snapshot daily.3 by name, or --snapshot-at TIME the newest complete one "
+        "of any level taken at or before TIME, by default the newest of all (a chosen one is "
+        "named on stderr, with why). The encrypted backup is mounted privately, as for "
+        "`snapshots list`, unless --snapshot-root names a mounted or copied tree of "
+        "{level}.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 1 the output "
+        "could not be written (e.g. a full file system: nothing is left under -o); 2 bad "
+        "arguments, or the snapshot, its files or the backup cannot be read, or no snapshot "
+        "at or before --snapshot-at (nothing written under -o); 141 the reader of stdout "
+        "stopped early (`| head`), quietly, as a Unix tool.",
         parents=parents,
     )
     exporting.add_argument("--topic", required=True, help="whose backed-up records")
-    exporting.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
+    exporting.add_argument(
+        "--snapshot",
+        help="{level}.N of any level, e.g. alpha.0, hourly.0, daily.3 (default: the newest "
+        "complete snapshot of any level)",
+    )
+    exporting.add_argument(
+        "--snapshot-at",
+        metavar="TIME",
+        help="the newest complete snapshot of any level taken at or before this ISO-8601 time "
+        "(no zone: UTC); not with --snapshot",
+    )
     exporting.add_argument(
         "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
     )

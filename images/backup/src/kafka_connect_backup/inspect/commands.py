@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
@@ -42,7 +43,12 @@ from kafka_connect_backup.restore.backup_mount import (
     SnapshotAccess,
     snapshot_access,
 )
-from kafka_connect_backup.restore.sources import SourceError, from_snapshot
+from kafka_connect_backup.restore.sources import (
+    SourceError,
+    check_snapshot_name,
+    from_snapshot,
+    resolve_snapshot,
+)
 
 DEFAULT_TIMESTAMP_FIELD = "utcTime"
 
@@ -132,10 +138,28 @@ def _export_filter(args: argparse.Namespace) -> TimeFilter:
     return time_filter
 
 
+def _snapshot_at(args: argparse.Namespace) -> datetime | None:
+    """--snapshot-at, checked before any mount (ValueError naming the option)."""
+    if args.snapshot_at is None:
+        if args.snapshot is not None:
+            check_snapshot_name(args.snapshot)
+        return None
+    if args.snapshot is not None:
+        raise ValueError(
+            "give either --snapshot (a snapshot by name) or --snapshot-at (the newest taken "
+            "at or before a time), not both"
+        )
+    try:
+        return parse_time(args.snapshot_at)
+    except TimeParseError as exc:
+        raise ValueError(f"--snapshot-at {exc}") from None
+
+
 def snapshots_export(args: argparse.Namespace) -> int:
     try:
         time_filter = _export_filter(args)
-    except ValueError as exc:
+        at = _snapshot_at(args)
+    except (ValueError, SourceError) as exc:
         print(f"kcb: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     root: Path | None = args.snapshot_root
@@ -144,9 +168,12 @@ def snapshots_export(args: argparse.Namespace) -> int:
     missing = MissingTimestamp(args.missing_timestamp)
     try:
         with snapshot_access(root, config) as access:
+            name, choice = resolve_snapshot(access.root, args.snapshot, at)
+            if args.snapshot is None:  # chosen here: say which and why
+                print(f"kcb: snapshot {choice}", file=sys.stderr)
             sources = from_snapshot(
                 access.root,
-                args.snapshot,
+                name,
                 connector_name(args.topic, sink_name),
                 allow_incomplete=args.allow_incomplete,
             )
@@ -158,7 +185,7 @@ def snapshots_export(args: argparse.Namespace) -> int:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
     where = "stdout" if args.output == STDOUT else args.output
     print(
-        f"kcb: exported {plan.matched} records of {args.topic} from {args.snapshot} "
+        f"kcb: exported {plan.matched} records of {args.topic} from {name} "
         f"({len(plan.files)} files, {plan.read} read, {sum(skipped.values())} skipped: "
         f"{reasons}; {time_filter.window.describe()}) to {where}",
         file=sys.stderr,
