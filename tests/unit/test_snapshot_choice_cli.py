@@ -222,3 +222,41 @@ def test_export_refusals(
     assert captured.out == ""
     assert captured.err.startswith(f"kcb: error: {message}")
     assert len(captured.err.splitlines()) == 1
+
+
+def test_snapshots_list_shows_every_level_newest_first_with_times_and_ages(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = datetime(2026, 12, 6, 20, 14, 5, tzinfo=UTC)
+    monkeypatch.setattr("kafka_connect_backup.inspect.snapshots.now", lambda: moment)
+    snapshot(root, "weekly.0", "2026-11-30T00:00:05", 0)
+    assert kcb(["snapshots", "list", "--snapshot-root", str(root), "--no-range"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"snapshots in {root} (newest: hourly.0, taken 2026-12-06T20:00:05Z (14.0m ago)):"
+    )
+    headers = [line for line in out[1:] if not line.startswith("    ")]
+    # The level taking every cycle's snapshot first, then the ones it feeds, then alpha.
+    assert [line[: line.index(" ago)") + 5] for line in headers[:-1]] == [
+        "hourly.0  2026-12-06T20:00:05Z (14.0m ago)",
+        "hourly.1  2026-12-06T19:00:05Z (1.2h ago)",
+        "hourly.2  2026-12-06T18:00:05Z (2.2h ago)",
+        "daily.0   2026-12-06T12:00:05Z (8.2h ago)",
+        "daily.1   2026-12-06T06:00:05Z (14.2h ago)",
+        "alpha.0   2026-12-06T03:00:00Z (17.2h ago)",
+        "weekly.0  2026-11-30T00:00:05Z (6.8d ago)",
+    ]
+    assert [line.split()[4] for line in headers[:-1]] == [
+        "complete", "complete", "INCOMPLETE", "complete", "complete", "complete", "complete"
+    ]  # fmt: skip
+    assert headers[-1].startswith("incomplete: hourly.2: ")
+
+    assert kcb(["snapshots", "list", "--snapshot-root", str(root), "--json", "--no-range"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(s["name"], s["level"], s["takenAt"]) for s in listed][:4] == [
+        ("hourly.0", "hourly", "2026-12-06T20:00:05Z"),
+        ("hourly.1", "hourly", "2026-12-06T19:00:05Z"),
+        ("hourly.2", "hourly", "2026-12-06T18:00:05Z"),
+        ("daily.0", "daily", "2026-12-06T12:00:05Z"),
+    ]
+    assert {"name", "path", "date", "status", "status_reason", "files"} <= set(listed[0])

@@ -282,16 +282,23 @@ def _drill_records(text: str) -> int:
 
 
 def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    snapshots = commands.add_parser("snapshots", help="backup snapshots (alpha.N)", parents=parents)
+    snapshots = commands.add_parser(
+        "snapshots", help="backup snapshots ({level}.N)", parents=parents
+    )
     actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
     listing = actions.add_parser(
         "list",
-        help="each snapshot with its date, status, files, sizes and the time range of its records",
-        description="Each snapshot (alpha.N) with its date, its status (complete: verified and "
+        help="each snapshot of every level with the time it was taken, its age, status, files, "
+        "sizes and the time range of its records",
+        description="Each snapshot of every level (alpha.N of backup.retention; hourly.N, "
+        "daily.N, weekly.N, monthly.N of backup.keep), the level with the newest snapshot "
+        "first and the heading naming the newest usable one, with the time it was taken and "
+        "its age, its status (complete: verified and "
         "unchanged since; INCOMPLETE and why: cut short or failed its verification; "
         "unverified: no completeness marker, made by an older version), files, sizes and the "
         "time range of its records; then the directories the interrupted-run cleanup set aside "
-        "(_incomplete.alpha.N.EPOCH, SET ASIDE). With backup enabled in the config and no "
+        "(_incomplete.LEVEL.N.EPOCH, SET ASIDE); --json adds each one's level and takenAt. "
+        "With backup enabled in the config and no "
         "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
         "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
         f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
