@@ -41,7 +41,7 @@ from kafka_connect_backup.inspect.commands import (
 )
 from kafka_connect_backup.inspect.export import STDOUT
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
-from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
+from kafka_connect_backup.layout.names import ALL_LEVELS, DRILL_NAME, NEWEST_SNAPSHOT
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.volume_lock import VolumeLock
 
@@ -420,6 +420,32 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
     )
     verifying.add_argument("--json", action="store_true", help="machine-readable output")
     verifying.set_defaults(func=inspect_commands.snapshots_verify)
+    pruning = actions.add_parser(
+        "prune",
+        help="delete every snapshot of a level the supervisor no longer prunes (a level "
+        "removed from backup.keep, or alpha after moving to backup.keep): the plan first",
+        description="Prints the plan (each LEVEL.N to delete, its time and size), then with "
+        "--yes deletes them, oldest first. Refused for a level of backup.keep and for alpha "
+        "while backup.retention is in use (the supervisor prunes those by count: lower the "
+        "count instead), and when a snapshot to delete holds a backed-up file that no kept "
+        "complete snapshot holds (the only copy of its records) unless --allow-loss. The "
+        "encrypted backup is mounted privately, as for `snapshots list`, unless "
+        f"--snapshot-root is given. Exit codes: {EXIT_OK} planned or deleted (or nothing to "
+        f"prune); {EXIT_INVALID} refused (nothing deleted), bad arguments, or the backup could "
+        "not be mounted.",
+        parents=parents,
+    )
+    pruning.add_argument("--level", required=True, help="the level: " + ", ".join(ALL_LEVELS))
+    pruning.add_argument("--yes", action="store_true", help="delete them (default: plan only)")
+    pruning.add_argument(
+        "--allow-loss",
+        action="store_true",
+        help="delete even the only copy of a backed-up file",
+    )
+    pruning.add_argument(
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
+    )
+    pruning.set_defaults(func=inspect_commands.snapshots_prune)
 
 
 def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,5 @@
-"""The handlers of `kcb snapshots list`, `snapshots export`, `snapshots verify` and `kcb drill`
+"""The handlers of `kcb snapshots list`, `snapshots export`, `snapshots verify`, `snapshots
+prune` and `kcb drill`
 (their parsers are in kafka_connect_backup/cli.py, with the rest of `kcb`). A drill's result is
 kept in `{sinkPath}/.kcb-drill.json` (inspect/drill_record.py), where the supervisor's metrics
 read it."""
@@ -26,6 +27,13 @@ from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.inspect.drill import run_drill
 from kafka_connect_backup.inspect.drill_record import record_drill
 from kafka_connect_backup.inspect.export import STDOUT, export
+from kafka_connect_backup.inspect.prune import (
+    PruneRefused,
+    check_level,
+    plan_prune,
+    prune,
+    refuse_loss,
+)
 from kafka_connect_backup.inspect.snapshots import describe_snapshots, render, to_json
 from kafka_connect_backup.inspect.verify import snapshots_to_verify, verify
 from kafka_connect_backup.inspect.verify_record import save_verification
@@ -213,6 +221,38 @@ def snapshots_verify(args: argparse.Namespace) -> int:
         save_verification(config, result)
     print(result.to_json() if args.json else result.render(where))
     return EXIT_OK if result.ok else EXIT_PROBLEM
+
+
+def configured_levels(config: Config) -> dict[str, int]:
+    """backup.keep: the levels the supervisor prunes by count ({} = backup.retention's alpha)."""
+    keep = getattr(config.backup, "keep", None) or {}  # BackupSettings.keep (issue 27)
+    return {str(level): int(count) for level, count in dict(keep).items()}
+
+
+def snapshots_prune(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # which levels the supervisor prunes itself
+    try:
+        check_level(args.level, configured_levels(config))
+        with snapshot_access(args.snapshot_root, config) as access:
+            plan = plan_prune(access.root, args.level)
+            if not plan.doomed:
+                print(f"kcb: no {args.level}.N in {access.root}: nothing to prune")
+                return EXIT_OK
+            print(plan.render())
+            if not args.allow_loss:
+                refuse_loss(plan)
+            if not args.yes:
+                print("nothing deleted: give --yes to delete them")
+                return EXIT_OK
+            prune(plan)
+    except PruneRefused as exc:
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except RestoreError as exc:  # the backup could not be mounted
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"deleted {', '.join(d.snapshot.name for d in plan.doomed)}")
+    return EXIT_OK
 
 
 def drill(args: argparse.Namespace) -> int:
