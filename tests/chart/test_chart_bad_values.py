@@ -107,7 +107,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "a keep level that is no level",
         {"restartTimeout": "15m", "backup.keep": {"hourly": 24, "yearly": 2}},
         "at '/backup/keep': additional properties 'yearly' not allowed",
-        "backup.keep.yearly: not a level: use hourly, daily, weekly or monthly",
+        'backup.keep.yearly: unknown level "yearly": use any of hourly, daily, weekly, monthly',
     ),
     (
         "a keep count of none",
@@ -120,8 +120,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         {"backup.keepAt": "00:00\nretention: 1"},
         "at '/backup/keepAt'",
         (
-            'backup.keepAt: "00:00\\nretention: 1" is not a time of day: use HH:MM (UTC), e.g. '
-            "00:00 or 23:30"
+            'backup.keepAt: "00:00\\nretention: 1" is not a time of day: write HH:MM (UTC), '
+            "e.g. 00:00 or 03:30"
         ),
     ),
     (
@@ -191,9 +191,8 @@ ENCFS_LONG = "t" * 111  # .kcb-copy-{file}.part, daily envelope: 10 + 173 + 5 = 
         (
             {"restartTimeout": "15m", "backup.keep": {"hourly": 1, "weekly": 4}},
             (
-                "backup.keep.hourly: 1 is too few: hourly feeds weekly, and rsnapshot needs at "
-                'least 2 of a level that feeds the next (it refuses "must be above 1"): keep 2 or '
-                "more"
+                "backup.keep.hourly: hourly is 1 but feeds weekly: a level that feeds a higher "
+                "one keeps at least 2 (rsnapshot refuses 1); raise backup.keep.hourly to 2 or more"
             ),
         ),
         (

@@ -506,7 +506,7 @@ metrics.prometheusRule.recoveryPointMaxAge a duration.
 {{- $periodNames := dict "hourly" "1h" "daily" "1d" "weekly" "7d" "monthly" "28d" -}}
 {{- range $level, $count := $keep -}}
 {{- if not (has $level $levels) -}}
-{{- fail (printf "backup.keep.%s: not a level: use hourly, daily, weekly or monthly" $level) -}}
+{{- fail (printf "backup.keep.%s: unknown level %q: use any of hourly, daily, weekly, monthly" $level $level) -}}
 {{- end -}}
 {{- $number := or (kindIs "float64" $count) (kindIs "int64" $count) (kindIs "int" $count) -}}
 {{- if not (and $number (eq (float64 $count) (float64 (int64 $count))) (ge (float64 $count) 1.0) (le (float64 $count) 1000.0)) -}}
@@ -526,11 +526,11 @@ metrics.prometheusRule.recoveryPointMaxAge a duration.
 {{- end -}}
 {{- range $index, $level := $configured -}}
 {{- if and (lt (add1 $index) (len $configured)) (lt (float64 (get $keep $level)) 2.0) -}}
-{{- fail (printf "backup.keep.%s: %v is too few: %s feeds %s, and rsnapshot needs at least 2 of a level that feeds the next (it refuses \"must be above 1\"): keep 2 or more" $level (get $keep $level) $level (index $configured (add1 $index))) -}}
+{{- fail (printf "backup.keep.%s: %s is %v but feeds %s: a level that feeds a higher one keeps at least 2 (rsnapshot refuses 1); raise backup.keep.%s to 2 or more" $level $level (get $keep $level) (index $configured (add1 $index)) $level) -}}
 {{- end -}}
 {{- end -}}
 {{- if not (regexMatch "^([01][0-9]|2[0-3]):[0-5][0-9]$" (toString .Values.backup.keepAt)) -}}
-{{- fail (printf "backup.keepAt: %q is not a time of day: use HH:MM (UTC), e.g. 00:00 or 23:30" (toString .Values.backup.keepAt)) -}}
+{{- fail (printf "backup.keepAt: %q is not a time of day: write HH:MM (UTC), e.g. 00:00 or 03:30" (toString .Values.backup.keepAt)) -}}
 {{- end -}}
 {{- with .Values.metrics.prometheusRule.recoveryPointMaxAge -}}
 {{- if not (regexMatch "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)[smhd]?$" (toString . | trim)) -}}
