@@ -41,7 +41,7 @@ from kafka_connect_backup.inspect.commands import (
 )
 from kafka_connect_backup.inspect.export import STDOUT
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
-from kafka_connect_backup.layout.names import ALL_LEVELS, DRILL_NAME, NEWEST_SNAPSHOT
+from kafka_connect_backup.layout.names import ALL_LEVELS, DRILL_NAME
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.volume_lock import VolumeLock
 
@@ -453,18 +453,19 @@ def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "drill",
         help="restore the newest records of each topic from the newest snapshot into a "
         "scratch topic and check they come back exactly",
-        description="A restore drill: for each topic of the config (or each --topic), the "
-        "newest --records complete records of its sink files in the snapshot (alpha.0, the "
-        "newest) are restored into a scratch topic kcb-drill-<topic>-<epoch> (1 partition, "
-        "always deleted afterwards), read back, and their count and sha256 compared with the "
-        "snapshot's. Every file of the topic in the snapshot is read (a damaged file fails the "
-        "drill). The encrypted backup is mounted privately, as for `kcb snapshots list`. The "
+        description="A restore drill: for each topic of the config (or each --topic), the newest "
+        "--records complete records of its sink files in the snapshot (--snapshot, default "
+        "the newest complete one of all levels) are restored into a scratch topic "
+        "kcb-drill-<topic>-<epoch> (1 partition, always deleted afterwards), read back, and "
+        "their count and sha256 compared with the snapshot's. Every file of the topic in the "
+        "snapshot is read (a damaged file fails the drill). The encrypted backup is mounted "
+        "privately, as for `kcb snapshots list`. The "
         f"result is kept in {{sinkPath}}/{DRILL_NAME} (the supervisor's kcb_drill_* metrics). "
         "A topic whose files in the snapshot hold no record (an idle topic) is skipped and "
         'said so, not failed; when every topic is, the result is "skipped". '
         f"Exit codes: {EXIT_DRILL_PASSED} every topic passed or was skipped; "
-        f"{EXIT_DRILL_FAILED} a topic failed; "
-        f"{EXIT_UNAVAILABLE} bad arguments, or the backup, the snapshot or Kafka could not be "
+        f"{EXIT_DRILL_FAILED} a topic failed; {EXIT_UNAVAILABLE} bad arguments, or the "
+        f"backup, the snapshot or Kafka could not be "
         "reached.",
         parents=parents,
     )
@@ -476,7 +477,11 @@ def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         type=_drill_records,
         help="records per topic (default: the config's backup.drill.records)",
     )
-    drill.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
+    drill.add_argument(
+        "--snapshot",
+        help="{level}.N of any level, e.g. hourly.0, daily.3 (default: the newest complete "
+        "snapshot of all levels)",
+    )
     drill.add_argument(
         "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
     )
