@@ -312,7 +312,7 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
     listing.add_argument(
         "--snapshot-root",
         type=Path,
-        help="where alpha.N live (default: mount the config's encrypted backup privately)",
+        help="where the {level}.N snapshots live (default: mount the encrypted backup privately)",
     )
     listing.add_argument("--topic", help="only this topic's sink files")
     listing.add_argument("--sink-name", help="connector suffix (default: the config's sinkName)")
@@ -356,7 +356,7 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
     exporting.add_argument("--to", help="ISO-8601 time, exclusive")
     exporting.add_argument("-o", "--output", default=STDOUT, help="file to write, or - (default)")
     exporting.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
     )
     exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
     exporting.add_argument(
@@ -483,7 +483,7 @@ def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "snapshot of all levels)",
     )
     drill.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
     )
     drill.add_argument("--json", action="store_true", help="machine-readable output")
     drill.set_defaults(func=inspect_commands.drill)
