@@ -104,6 +104,33 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         'restartTimeout: "9.9999999e+07" is not a duration',
     ),
     (
+        "a keep level that is no level",
+        {"restartTimeout": "15m", "backup.keep": {"hourly": 24, "yearly": 2}},
+        "at '/backup/keep': additional properties 'yearly' not allowed",
+        'backup.keep.yearly: unknown level "yearly": use any of hourly, daily, weekly, monthly',
+    ),
+    (
+        "a keep count of none",
+        {"restartTimeout": "15m", "backup.keep": {"hourly": 0}},
+        "at '/backup/keep/hourly': minimum",
+        "backup.keep.hourly: 0 must be a whole number from 1 to 1000",
+    ),
+    (
+        "a keepAt that is no time of day (a second line in the config)",
+        {"backup.keepAt": "00:00\nretention: 1"},
+        "at '/backup/keepAt'",
+        (
+            'backup.keepAt: "00:00\\nretention: 1" is not a time of day: write HH:MM (UTC), '
+            "e.g. 00:00 or 03:30"
+        ),
+    ),
+    (
+        "a recovery point bound that is no duration",
+        {"metrics.prometheusRule.recoveryPointMaxAge": "soon"},
+        "at '/metrics/prometheusRule/recoveryPointMaxAge'",
+        'metrics.prometheusRule.recoveryPointMaxAge: "soon" is not a duration',
+    ),
+    (
         "a username breaking the JAAS string",
         {**SCRAM, "kafka.authentication.username": 'backup" password="x'},
         "at '/kafka/authentication/username'",
@@ -148,6 +175,27 @@ ENCFS_LONG = "t" * 111  # .kcb-copy-{file}.part, daily envelope: 10 + 173 + 5 = 
             'restartTimeout: "99999999999999d" is longer than 366d: use at most 366d',
         ),
         (
+            {"backup.keep": {"hourly": 24, "daily": 7}},
+            (
+                "backup.keep.hourly needs restartTimeout of at most 1h (it is 23h): lower "
+                "restartTimeout or remove backup.keep.hourly"
+            ),
+        ),
+        (
+            {"restartTimeout": "2d", "backup.keep": {"daily": 7, "weekly": 4}},
+            (
+                "backup.keep.daily needs restartTimeout of at most 1d (it is 2d): lower "
+                "restartTimeout or remove backup.keep.daily"
+            ),
+        ),
+        (
+            {"restartTimeout": "15m", "backup.keep": {"hourly": 1, "weekly": 4}},
+            (
+                "backup.keep.hourly: hourly is 1 but feeds weekly: a level that feeds a higher "
+                "one keeps at least 2 (rsnapshot refuses 1); raise backup.keep.hourly to 2 or more"
+            ),
+        ),
+        (
             {"topics": ["a", LONG]},
             (
                 f'topics: "{LONG}" (197 characters) is too long for its files\' names on the '
@@ -189,6 +237,16 @@ def test_values_the_schema_cannot_judge_fail_in_the_templates(
     with pytest.raises(HelmError) as caught:
         helm.template([MINIMAL_VALUES], set_values=values)
     assert message in caught.value.stderr
+
+
+def test_keep_levels_that_fit_the_cycle_render(helm: Helm) -> None:
+    """The highest level may keep 1; a level's period equal to restartTimeout is enough."""
+    for values in (
+        {"restartTimeout": "15m", "backup.keep": {"hourly": 24, "daily": 30, "monthly": 1}},
+        {"restartTimeout": "1h", "backup.keep": {"hourly": 2}},
+        {"restartTimeout": "28d", "backup.keep": {"monthly": 12}, "backup.keepAt": "23:59"},
+    ):
+        helm.template([MINIMAL_VALUES], set_values=values)
 
 
 def test_the_longest_names_that_fit_render(helm: Helm) -> None:

@@ -107,7 +107,9 @@ def merged_keys(trees: list[Any]) -> Any:
 def key_tree(document: Any) -> Any:
     if isinstance(document, dict):
         return {
-            key: key_tree(value) if isinstance(value, dict) and key != "connectorConfig" else None
+            key: key_tree(value)
+            if isinstance(value, dict) and key not in ("connectorConfig", "keep")
+            else None
             for key, value in document.items()
         }
     return None
@@ -272,6 +274,12 @@ def test_every_key_of_the_format_is_rendered_and_nothing_else(helm: Helm) -> Non
         ({"compressAfterDays": 0}, "compress_after_days", 0),
         ({"compressAfterDays": 0.5}, "compress_after_days", 0.5),
         ({"backup.retention": 1000}, "backup.retention", 1000),
+        (
+            {"restartTimeout": "15m", "backup.keep": {"monthly": 1, "hourly": 24, "daily": 30}},
+            "backup.keep",
+            {"hourly": 24, "daily": 30, "monthly": 1},
+        ),
+        ({"backup.keepAt": "23:59"}, "backup.keep_at", "23:59"),
         ({"sinkName": "sink.29_a-b"}, "sink_name", "sink.29_a-b"),
         ({"sinkRotation": "hourly"}, "sink_rotation", "hourly"),
         ({"topic": "", "topicList": "a.b,c_d, e-f"}, "topics", ["a.b", "c_d", "e-f"]),

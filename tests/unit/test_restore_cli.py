@@ -204,7 +204,7 @@ def test_to_and_missing_include(sink_dir, tmp_path):
             ["t", "k", "--from", "2021-01-19"],
             (
                 "restore.py: error: restore_files is required: a quoted glob such as "
-                "'/data/filesink/snapshot/*.sink*' (or --snapshot alpha.N)\n"
+                "'/data/filesink/snapshot/*.sink*' (or --snapshot daily.N, or --snapshot-at TIME)\n"
             ),
         ),
         (

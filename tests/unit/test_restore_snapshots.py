@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,15 @@ def make_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_snapshots_list_shows_dates_files_sizes_and_record_range(tmp_path, capsys):
+@pytest.fixture
+def clock(monkeypatch):
+    """`kcb snapshots list` measures ages at 2021-02-04T10:00Z."""
+    moment = datetime(2021, 2, 4, 10, 0, tzinfo=UTC)
+    monkeypatch.setattr("kafka_connect_backup.inspect.snapshots.now", lambda: moment)
+    return moment
+
+
+def test_snapshots_list_shows_dates_files_sizes_and_record_range(tmp_path, capsys, clock):
     root = make_root(tmp_path)
     assert (
         kcb(
@@ -62,13 +71,15 @@ def test_snapshots_list_shows_dates_files_sizes_and_record_range(tmp_path, capsy
         == 0
     )
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"snapshots in {root}:"
-    assert out[1].startswith("alpha.0   2021-02-03T10:00:00Z  unverified  2 files  ")
+    assert out[0] == (
+        f"snapshots in {root} (newest: alpha.0, taken 2021-02-03T10:00:00Z (1.0d ago)):"
+    )
+    assert out[1].startswith("alpha.0   2021-02-03T10:00:00Z (1.0d ago)  unverified  2 files  ")
     assert out[1].endswith("records 2021-01-05T00:00:00Z .. 2021-02-03T10:00:00Z")
     assert out[2] == "    status: unverified (no marker)"
     assert out[3].strip().startswith(f"localhost/data/filesink/{STEM}-2021-01.sink-1612137600.gz")
     assert out[3].endswith("1 lines, 2021-01-05T00:00:00Z .. 2021-01-05T00:00:00Z")
-    assert out[5].startswith("alpha.1   2021-02-02T10:00:00Z  unverified  2 files  ")
+    assert out[5].startswith("alpha.1   2021-02-02T10:00:00Z (2.0d ago)  unverified  2 files  ")
     assert out[5].endswith("records 2021-01-05T00:00:00Z .. 2021-02-01T00:00:00Z")
     assert len(out) == 9  # no incomplete snapshot: no note
 
@@ -104,7 +115,7 @@ def test_snapshots_list_without_a_mounted_backup(tmp_path, capsys):
     assert captured.out == ""
     assert (
         captured.err
-        == f"kcb: no snapshot (alpha.N) in {tmp_path / 'empty'}: is the backup mounted?\n"
+        == f"kcb: no snapshot ({{level}}.N) in {tmp_path / 'empty'}: is the backup mounted?\n"
     )
 
 
@@ -187,7 +198,7 @@ def _statuses(tmp_path: Path) -> Path:
     return root
 
 
-def test_snapshots_list_says_which_snapshots_are_incomplete(tmp_path, capsys):
+def test_snapshots_list_says_which_snapshots_are_incomplete(tmp_path, capsys, clock):
     root = _statuses(tmp_path)
     finished = json.loads((root / "alpha.0" / MARKER_NAME).read_text())["finished"]
     assert kcb(["snapshots", "list", "--snapshot-root", str(root), "--no-range"]) == 0
@@ -199,7 +210,7 @@ def test_snapshots_list_says_which_snapshots_are_incomplete(tmp_path, capsys):
         "alpha.2",
         "_incomplete.alpha.0.1612346400",
     ]
-    assert [h.split()[2] for h in headers[1:-1]] == ["INCOMPLETE", "complete", "unverified", "SET"]
+    assert [h.split()[4] for h in headers[1:-1]] == ["INCOMPLETE", "complete", "unverified", "SET"]
     assert out[2] == (
         f"    status: incomplete: its content changed after the verification of {finished} "
         "(a backup run was cut short while rsync was writing it)"
@@ -228,16 +239,16 @@ def test_snapshots_list_says_which_snapshots_are_incomplete(tmp_path, capsys):
     assert data["_incomplete.alpha.0.1612346400"]["last_record_time"] == "2021-02-02T00:00:00Z"
 
 
-def test_only_set_aside_directories_are_listed_and_still_no_snapshot(tmp_path, capsys):
+def test_only_set_aside_directories_are_listed_and_still_no_snapshot(tmp_path, capsys, clock):
     root = _statuses(tmp_path)
     for name in ("alpha.0", "alpha.1", "alpha.2"):
         (root / name).rename(tmp_path / name)
     assert kcb(["snapshots", "list", "--snapshot-root", str(root)]) == 1
     captured = capsys.readouterr()
     assert captured.out.splitlines()[1].startswith(
-        "_incomplete.alpha.0.1612346400 2021-02-03T10:00:00Z  SET ASIDE   1 files"
+        "_incomplete.alpha.0.1612346400 2021-02-03T10:00:00Z (1.0d ago)  SET ASIDE   1 files"
     )
-    assert captured.err == f"kcb: no snapshot (alpha.N) in {root}: is the backup mounted?\n"
+    assert captured.err == f"kcb: no snapshot ({{level}}.N) in {root}: is the backup mounted?\n"
 
 
 def _restore(root: Path, *extra: str) -> tuple[int, str, str]:
@@ -294,7 +305,13 @@ def test_restore_warns_about_an_unverified_snapshot(tmp_path, monkeypatch):
     code, _out, err = _restore(root, "--snapshot", "alpha.1", "--allow-incomplete", "--files", "x")
     assert code == 2
     code, _out, err = _restore(root, "--allow-incomplete")
-    assert (code, err) == (2, "restore.py: error: --allow-incomplete applies to --snapshot only\n")
+    assert (code, err) == (
+        2,
+        (
+            "restore.py: error: --allow-incomplete applies to --snapshot only (--snapshot-at never "
+            "chooses an incomplete snapshot)\n"
+        ),
+    )
 
 
 def test_a_snapshot_of_this_version_without_its_marker_is_incomplete(tmp_path, monkeypatch):
@@ -407,7 +424,10 @@ def test_snapshots_export_into_a_closed_pipe_ends_quietly(tmp_path):
     assert first.startswith(b'{"utcTime":"2021-01-05T00:00:00Z"}')
     assert code == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
-    assert err.startswith("warning: snapshot alpha.0 is unverified") and len(err.splitlines()) == 1
+    # The snapshot it chose (no --snapshot: the newest), the warning about it, nothing else.
+    chosen, warning = err.splitlines()
+    assert chosen == "kcb: snapshot alpha.0, taken 2021-02-03T10:00:00Z: the newest snapshot"
+    assert warning.startswith("warning: snapshot alpha.0 is unverified")
 
 
 def test_snapshots_export_takes_timestamp_field_on_envelope_files(tmp_path, capsysbinary):

@@ -201,7 +201,10 @@ def test_snapshot_sources_pick_one_connector_in_rsnapshot_layout(tmp_path):
         SourceError, match=r"snapshot alpha.7 not found in .* \(snapshots: alpha.0, alpha.1\)"
     ):
         from_snapshot(root, "alpha.7", STEM)
-    with pytest.raises(SourceError, match=r"'latest' is not a snapshot name: use alpha.N"):
+    with pytest.raises(
+        SourceError,
+        match=r"'latest' is not a snapshot name: use \{level\}\.N with a level of alpha, hourly",
+    ):
         from_snapshot(root, "latest", STEM)
     with pytest.raises(SourceError, match=r"holds no sink file of connector"):
         from_snapshot(root, "alpha.0", STEM)

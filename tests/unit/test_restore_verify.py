@@ -380,7 +380,9 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
         f"kcb: error: snapshot alpha.0 not found in {tmp_path / 'empty'} (snapshots: none)\n"
     )
     assert run(capsys, tmp_path / "empty", "alpha.x")[2] == (
-        "kcb: error: --snapshot 'alpha.x' is not a snapshot name: use alpha.N, e.g. alpha.0\n"
+        "kcb: error: --snapshot 'alpha.x' is not a snapshot name: use {level}.N with a level "
+        "of alpha, hourly, daily, weekly, monthly (e.g. daily.3; kcb snapshots list shows "
+        "them), or --snapshot-at TIME for the newest taken at or before TIME\n"
     )
     with pytest.raises(SystemExit) as exit_info:
         kcb(["snapshots", "verify", "alpha.0", "--all"])

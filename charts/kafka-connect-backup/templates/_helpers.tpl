@@ -478,6 +478,7 @@ message names the key and the fix. Included by every template that depends on th
 {{- end -}}
 {{- end -}}
 {{- include "kcb.validateKafka" . -}}
+{{- include "kcb.validateKeep" . -}}
 {{- include "kcb.validateConnectorConfig" . -}}
 {{- include "kcb.validateWorkerProperties" . -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) -}}
@@ -485,6 +486,56 @@ message names the key and the fix. Included by every template that depends on th
 {{- end -}}
 {{- if and .Values.metrics.prometheusRule.enabled (not .Values.metrics.serviceMonitor.enabled) -}}
 {{- fail "metrics.prometheusRule.enabled: the alerts need the supervisor's metrics scraped: set metrics.serviceMonitor.enabled=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+backup.keep and backup.keepAt (the supervisor refuses the same, config.py): known levels with
+whole counts 1..1000; each level's period (hourly 1h, daily 1d, weekly 7d, monthly 28d) at least
+restartTimeout, as the lowest level is taken every cycle; a level feeding a higher one keeps at
+least 2 (rsnapshot refuses "must be above 1"); keepAt a time of day. And
+metrics.prometheusRule.recoveryPointMaxAge a duration.
+*/}}
+{{- define "kcb.validateKeep" -}}
+{{- $keep := .Values.backup.keep | default dict -}}
+{{- if not (kindIs "map" $keep) -}}
+{{- fail (printf "backup.keep: %v is not a mapping: use e.g. {hourly: 24, daily: 7}, or {} for backup.retention's one level" $keep) -}}
+{{- end -}}
+{{- $levels := list "hourly" "daily" "weekly" "monthly" -}}
+{{- $periods := dict "hourly" 3600 "daily" 86400 "weekly" 604800 "monthly" 2419200 -}}
+{{- $periodNames := dict "hourly" "1h" "daily" "1d" "weekly" "7d" "monthly" "28d" -}}
+{{- range $level, $count := $keep -}}
+{{- if not (has $level $levels) -}}
+{{- fail (printf "backup.keep.%s: unknown level %q: use any of hourly, daily, weekly, monthly" $level $level) -}}
+{{- end -}}
+{{- $number := or (kindIs "float64" $count) (kindIs "int64" $count) (kindIs "int" $count) -}}
+{{- if not (and $number (eq (float64 $count) (float64 (int64 $count))) (ge (float64 $count) 1.0) (le (float64 $count) 1000.0)) -}}
+{{- fail (printf "backup.keep.%s: %v must be a whole number from 1 to 1000" $level $count) -}}
+{{- end -}}
+{{- end -}}
+{{- $restart := toString .Values.restartTimeout | trim -}}
+{{- $restartSeconds := include "kcb.restartTimeoutSeconds" . | float64 -}}
+{{- $configured := list -}}
+{{- range $levels -}}
+{{- if hasKey $keep . -}}
+{{- $configured = append $configured . -}}
+{{- if gt $restartSeconds (float64 (get $periods .)) -}}
+{{- fail (printf "backup.keep.%s needs restartTimeout of at most %s (it is %s): lower restartTimeout or remove backup.keep.%s" . (get $periodNames .) $restart .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $index, $level := $configured -}}
+{{- if and (lt (add1 $index) (len $configured)) (lt (float64 (get $keep $level)) 2.0) -}}
+{{- fail (printf "backup.keep.%s: %s is %v but feeds %s: a level that feeds a higher one keeps at least 2 (rsnapshot refuses 1); raise backup.keep.%s to 2 or more" $level $level (get $keep $level) (index $configured (add1 $index)) $level) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (regexMatch "^([01][0-9]|2[0-3]):[0-5][0-9]$" (toString .Values.backup.keepAt)) -}}
+{{- fail (printf "backup.keepAt: %q is not a time of day: write HH:MM (UTC), e.g. 00:00 or 03:30" (toString .Values.backup.keepAt)) -}}
+{{- end -}}
+{{- with .Values.metrics.prometheusRule.recoveryPointMaxAge -}}
+{{- if not (regexMatch "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)[smhd]?$" (toString . | trim)) -}}
+{{- fail (printf "metrics.prometheusRule.recoveryPointMaxAge: %q is not a duration: use a number greater than zero with an optional unit s, m, h or d (for example 90m, 2h, 1d), or empty for 2 x restartTimeout" (toString .)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 

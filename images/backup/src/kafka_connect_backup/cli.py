@@ -41,7 +41,7 @@ from kafka_connect_backup.inspect.commands import (
 )
 from kafka_connect_backup.inspect.export import STDOUT
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp
-from kafka_connect_backup.layout.names import DRILL_NAME, NEWEST_SNAPSHOT
+from kafka_connect_backup.layout.names import ALL_LEVELS, DRILL_NAME
 from kafka_connect_backup.supervisor import volume_lock
 from kafka_connect_backup.supervisor.volume_lock import VolumeLock
 
@@ -282,16 +282,23 @@ def _drill_records(text: str) -> int:
 
 
 def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    snapshots = commands.add_parser("snapshots", help="backup snapshots (alpha.N)", parents=parents)
+    snapshots = commands.add_parser(
+        "snapshots", help="backup snapshots ({level}.N)", parents=parents
+    )
     actions = snapshots.add_subparsers(dest="snapshots_command", required=True)
     listing = actions.add_parser(
         "list",
-        help="each snapshot with its date, status, files, sizes and the time range of its records",
-        description="Each snapshot (alpha.N) with its date, its status (complete: verified and "
+        help="each snapshot of every level with the time it was taken, its age, status, files, "
+        "sizes and the time range of its records",
+        description="Each snapshot of every level (alpha.N of backup.retention; hourly.N, "
+        "daily.N, weekly.N, monthly.N of backup.keep), the level with the newest snapshot "
+        "first and the heading naming the newest usable one, with the time it was taken and "
+        "its age, its status (complete: verified and "
         "unchanged since; INCOMPLETE and why: cut short or failed its verification; "
         "unverified: no completeness marker, made by an older version), files, sizes and the "
         "time range of its records; then the directories the interrupted-run cleanup set aside "
-        "(_incomplete.alpha.N.EPOCH, SET ASIDE). With backup enabled in the config and no "
+        "(_incomplete.LEVEL.N.EPOCH, SET ASIDE); --json adds each one's level and takenAt. "
+        "With backup enabled in the config and no "
         "--snapshot-root, the encrypted backup is mounted read-only in spirit at a private "
         "temporary mount point for the listing and unmounted afterwards (a supervisor cycle "
         f"may run meanwhile). Exit codes: 0 listed (whatever their status); {EXIT_NO_SNAPSHOT} "
@@ -305,7 +312,7 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
     listing.add_argument(
         "--snapshot-root",
         type=Path,
-        help="where alpha.N live (default: mount the config's encrypted backup privately)",
+        help="where the {level}.N snapshots live (default: mount the encrypted backup privately)",
     )
     listing.add_argument("--topic", help="only this topic's sink files")
     listing.add_argument("--sink-name", help="connector suffix (default: the config's sinkName)")
@@ -317,26 +324,39 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
         "export",
         help="the record values of a topic in a time window, from a snapshot, without Kafka",
         description="The record values of one topic in [--from, --to), one per line in file "
-        "order, from the snapshot's plain and gzipped sink files (envelope files: their whole "
+        "order, from a snapshot's plain and gzipped sink files (envelope files: their whole "
         "envelope lines), with restore.py's time rules (its counts are a restore dry run's; "
         "envelope files by the record timestamps unless --timestamp-field is given). The "
-        "encrypted backup is mounted privately, as for `snapshots list`, unless "
-        "--snapshot-root names a mounted or copied tree of alpha.N/localhost/. Counts go to "
-        "stderr. Exit codes: 0 exported; 1 the output could not "
-        "be written (e.g. a full file system: nothing is left under -o); 2 bad arguments, or "
-        "the snapshot, its files or the backup cannot be read (nothing written under -o); 141 "
-        "the reader of stdout stopped early (`| head`), quietly, as a Unix tool.",
+        "snapshot: --snapshot daily.3 by name, or --snapshot-at TIME the newest complete one "
+        "of any level taken at or before TIME, by default the newest of all (a chosen one is "
+        "named on stderr, with why). The encrypted backup is mounted privately, as for "
+        "`snapshots list`, unless --snapshot-root names a mounted or copied tree of "
+        "{level}.N/localhost/. Counts go to stderr. Exit codes: 0 exported; 1 the output "
+        "could not be written (e.g. a full file system: nothing is left under -o); 2 bad "
+        "arguments, or the snapshot, its files or the backup cannot be read, or no snapshot "
+        "at or before --snapshot-at (nothing written under -o); 141 the reader of stdout "
+        "stopped early (`| head`), quietly, as a Unix tool.",
         parents=parents,
     )
     exporting.add_argument("--topic", required=True, help="whose backed-up records")
-    exporting.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
+    exporting.add_argument(
+        "--snapshot",
+        help="{level}.N of any level, e.g. alpha.0, hourly.0, daily.3 (default: the newest "
+        "complete snapshot of any level)",
+    )
+    exporting.add_argument(
+        "--snapshot-at",
+        metavar="TIME",
+        help="the newest complete snapshot of any level taken at or before this ISO-8601 time "
+        "(no zone: UTC); not with --snapshot",
+    )
     exporting.add_argument(
         "--from", dest="from_time", required=True, help="ISO-8601 time, inclusive (no zone: UTC)"
     )
     exporting.add_argument("--to", help="ISO-8601 time, exclusive")
     exporting.add_argument("-o", "--output", default=STDOUT, help="file to write, or - (default)")
     exporting.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
     )
     exporting.add_argument("--sink-name", help="connector suffix (default: the config's)")
     exporting.add_argument(
@@ -400,6 +420,32 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
     )
     verifying.add_argument("--json", action="store_true", help="machine-readable output")
     verifying.set_defaults(func=inspect_commands.snapshots_verify)
+    pruning = actions.add_parser(
+        "prune",
+        help="delete every snapshot of a level the supervisor no longer prunes (a level "
+        "removed from backup.keep, or alpha after moving to backup.keep): the plan first",
+        description="Prints the plan (each LEVEL.N to delete, its time and size), then with "
+        "--yes deletes them, oldest first. Refused for a level of backup.keep and for alpha "
+        "while backup.retention is in use (the supervisor prunes those by count: lower the "
+        "count instead), and when a snapshot to delete holds a backed-up file that no kept "
+        "complete snapshot holds (the only copy of its records) unless --allow-loss. The "
+        "encrypted backup is mounted privately, as for `snapshots list`, unless "
+        f"--snapshot-root is given. Exit codes: {EXIT_OK} planned or deleted (or nothing to "
+        f"prune); {EXIT_INVALID} refused (nothing deleted), bad arguments, or the backup could "
+        "not be mounted.",
+        parents=parents,
+    )
+    pruning.add_argument("--level", required=True, help="the level: " + ", ".join(ALL_LEVELS))
+    pruning.add_argument("--yes", action="store_true", help="delete them (default: plan only)")
+    pruning.add_argument(
+        "--allow-loss",
+        action="store_true",
+        help="delete even the only copy of a backed-up file",
+    )
+    pruning.add_argument(
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
+    )
+    pruning.set_defaults(func=inspect_commands.snapshots_prune)
 
 
 def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -407,18 +453,19 @@ def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "drill",
         help="restore the newest records of each topic from the newest snapshot into a "
         "scratch topic and check they come back exactly",
-        description="A restore drill: for each topic of the config (or each --topic), the "
-        "newest --records complete records of its sink files in the snapshot (alpha.0, the "
-        "newest) are restored into a scratch topic kcb-drill-<topic>-<epoch> (1 partition, "
-        "always deleted afterwards), read back, and their count and sha256 compared with the "
-        "snapshot's. Every file of the topic in the snapshot is read (a damaged file fails the "
-        "drill). The encrypted backup is mounted privately, as for `kcb snapshots list`. The "
+        description="A restore drill: for each topic of the config (or each --topic), the newest "
+        "--records complete records of its sink files in the snapshot (--snapshot, default "
+        "the newest complete one of all levels) are restored into a scratch topic "
+        "kcb-drill-<topic>-<epoch> (1 partition, always deleted afterwards), read back, and "
+        "their count and sha256 compared with the snapshot's. Every file of the topic in the "
+        "snapshot is read (a damaged file fails the drill). The encrypted backup is mounted "
+        "privately, as for `kcb snapshots list`. The "
         f"result is kept in {{sinkPath}}/{DRILL_NAME} (the supervisor's kcb_drill_* metrics). "
         "A topic whose files in the snapshot hold no record (an idle topic) is skipped and "
         'said so, not failed; when every topic is, the result is "skipped". '
         f"Exit codes: {EXIT_DRILL_PASSED} every topic passed or was skipped; "
-        f"{EXIT_DRILL_FAILED} a topic failed; "
-        f"{EXIT_UNAVAILABLE} bad arguments, or the backup, the snapshot or Kafka could not be "
+        f"{EXIT_DRILL_FAILED} a topic failed; {EXIT_UNAVAILABLE} bad arguments, or the "
+        f"backup, the snapshot or Kafka could not be "
         "reached.",
         parents=parents,
     )
@@ -430,9 +477,13 @@ def _add_drill(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         type=_drill_records,
         help="records per topic (default: the config's backup.drill.records)",
     )
-    drill.add_argument("--snapshot", default=NEWEST_SNAPSHOT, help="alpha.N (default alpha.0)")
     drill.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+        "--snapshot",
+        help="{level}.N of any level, e.g. hourly.0, daily.3 (default: the newest complete "
+        "snapshot of all levels)",
+    )
+    drill.add_argument(
+        "--snapshot-root", type=Path, help="where the snapshots live (default: mount the backup)"
     )
     drill.add_argument("--json", action="store_true", help="machine-readable output")
     drill.set_defaults(func=inspect_commands.drill)

@@ -1,4 +1,5 @@
-"""The handlers of `kcb snapshots list`, `snapshots export`, `snapshots verify` and `kcb drill`
+"""The handlers of `kcb snapshots list`, `snapshots export`, `snapshots verify`, `snapshots
+prune` and `kcb drill`
 (their parsers are in kafka_connect_backup/cli.py, with the rest of `kcb`). A drill's result is
 kept in `{sinkPath}/.kcb-drill.json` (inspect/drill_record.py), where the supervisor's metrics
 read it."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from kafka_connect_backup.config import Config, is_topic_name, load_config
@@ -25,6 +27,13 @@ from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.inspect.drill import run_drill
 from kafka_connect_backup.inspect.drill_record import record_drill
 from kafka_connect_backup.inspect.export import STDOUT, export
+from kafka_connect_backup.inspect.prune import (
+    PruneRefused,
+    check_level,
+    plan_prune,
+    prune,
+    refuse_loss,
+)
 from kafka_connect_backup.inspect.snapshots import describe_snapshots, render, to_json
 from kafka_connect_backup.inspect.verify import snapshots_to_verify, verify
 from kafka_connect_backup.inspect.verify_record import save_verification
@@ -42,7 +51,12 @@ from kafka_connect_backup.restore.backup_mount import (
     SnapshotAccess,
     snapshot_access,
 )
-from kafka_connect_backup.restore.sources import SourceError, from_snapshot
+from kafka_connect_backup.restore.sources import (
+    SourceError,
+    check_snapshot_name,
+    from_snapshot,
+    resolve_snapshot,
+)
 
 DEFAULT_TIMESTAMP_FIELD = "utcTime"
 
@@ -132,10 +146,28 @@ def _export_filter(args: argparse.Namespace) -> TimeFilter:
     return time_filter
 
 
+def _snapshot_at(args: argparse.Namespace) -> datetime | None:
+    """--snapshot-at, checked before any mount (ValueError naming the option)."""
+    if args.snapshot_at is None:
+        if args.snapshot is not None:
+            check_snapshot_name(args.snapshot)
+        return None
+    if args.snapshot is not None:
+        raise ValueError(
+            "give either --snapshot (a snapshot by name) or --snapshot-at (the newest taken "
+            "at or before a time), not both"
+        )
+    try:
+        return parse_time(args.snapshot_at)
+    except TimeParseError as exc:
+        raise ValueError(f"--snapshot-at {exc}") from None
+
+
 def snapshots_export(args: argparse.Namespace) -> int:
     try:
         time_filter = _export_filter(args)
-    except ValueError as exc:
+        at = _snapshot_at(args)
+    except (ValueError, SourceError) as exc:
         print(f"kcb: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     root: Path | None = args.snapshot_root
@@ -144,9 +176,12 @@ def snapshots_export(args: argparse.Namespace) -> int:
     missing = MissingTimestamp(args.missing_timestamp)
     try:
         with snapshot_access(root, config) as access:
+            name, choice = resolve_snapshot(access.root, args.snapshot, at)
+            if args.snapshot is None:  # chosen here: say which and why
+                print(f"kcb: snapshot {choice}", file=sys.stderr)
             sources = from_snapshot(
                 access.root,
-                args.snapshot,
+                name,
                 connector_name(args.topic, sink_name),
                 allow_incomplete=args.allow_incomplete,
             )
@@ -158,7 +193,7 @@ def snapshots_export(args: argparse.Namespace) -> int:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
     where = "stdout" if args.output == STDOUT else args.output
     print(
-        f"kcb: exported {plan.matched} records of {args.topic} from {args.snapshot} "
+        f"kcb: exported {plan.matched} records of {args.topic} from {name} "
         f"({len(plan.files)} files, {plan.read} read, {sum(skipped.values())} skipped: "
         f"{reasons}; {time_filter.window.describe()}) to {where}",
         file=sys.stderr,
@@ -186,6 +221,38 @@ def snapshots_verify(args: argparse.Namespace) -> int:
         save_verification(config, result)
     print(result.to_json() if args.json else result.render(where))
     return EXIT_OK if result.ok else EXIT_PROBLEM
+
+
+def configured_levels(config: Config) -> dict[str, int]:
+    """backup.keep: the levels the supervisor prunes by count ({} = backup.retention's alpha)."""
+    keep = getattr(config.backup, "keep", None) or {}  # BackupSettings.keep (issue 27)
+    return {str(level): int(count) for level, count in dict(keep).items()}
+
+
+def snapshots_prune(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # which levels the supervisor prunes itself
+    try:
+        check_level(args.level, configured_levels(config))
+        with snapshot_access(args.snapshot_root, config) as access:
+            plan = plan_prune(access.root, args.level)
+            if not plan.doomed:
+                print(f"kcb: no {args.level}.N in {access.root}: nothing to prune")
+                return EXIT_OK
+            print(plan.render())
+            if not args.allow_loss:
+                refuse_loss(plan)
+            if not args.yes:
+                print("nothing deleted: give --yes to delete them")
+                return EXIT_OK
+            prune(plan)
+    except PruneRefused as exc:
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except RestoreError as exc:  # the backup could not be mounted
+        print(f"kcb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"deleted {', '.join(d.snapshot.name for d in plan.doomed)}")
+    return EXIT_OK
 
 
 def drill(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from kafka_connect_backup.kafka.producer import (
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow
 from kafka_connect_backup.layout.names import NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import connector_name
+from kafka_connect_backup.layout.snapshot_status import NoSnapshotChosen, choose_snapshot
 from kafka_connect_backup.restore.backup_mount import snapshot_access
 from kafka_connect_backup.restore.plan import FilePlan, Plan, scan
 from kafka_connect_backup.restore.replay import planned_segments
@@ -426,14 +427,15 @@ def run_drill(
     *,
     topics: Sequence[str] | None = None,
     records: int | None = None,
-    snapshot: str = NEWEST_SNAPSHOT,
+    snapshot: str | None = NEWEST_SNAPSHOT,
     snapshot_root: Path | None = None,
     should_abort: Callable[[], bool] = lambda: False,
 ) -> DrillReport:
     """Drill every topic (or those given) of the config; never raises for a failed drill: the
-    report says what failed (`error` when it could not run at all)."""
+    report says what failed (`error` when it could not run at all). snapshot None: the newest
+    complete snapshot of any level (layout/snapshot_status.choose_snapshot)."""
     connection = config.kafka.connection()
-    report = DrillReport(snapshot, connection.bootstrap)
+    report = DrillReport(snapshot or "the newest snapshot", connection.bootstrap)
     count = records or config.backup.drill.records
     started = time.monotonic()
     try:
@@ -441,8 +443,11 @@ def run_drill(
             report.root = str(access.root)
             report.mounted_from = str(access.mounted_from) if access.mounted_from else None
             try:
+                if snapshot is None:
+                    snapshot = choose_snapshot(access.root, None)[0].name
+                    report.snapshot = snapshot
                 snapshot_dir(access.root, snapshot)
-            except SourceError as exc:
+            except (SourceError, NoSnapshotChosen) as exc:
                 raise DrillUnavailable(str(exc)) from None
             admin = KafkaAdmin(connection)
             admin.check_reachable()

@@ -1,8 +1,12 @@
-"""`kcb snapshots list`: each rsnapshot version (alpha.N) on the mounted backup with its date,
-its status (complete, incomplete and why, unverified: layout/snapshot_status.py), its sink files and
-sizes, and the time range of the records they hold, and its topic metadata files
-(kafka/topic_metadata.py: partitions, configs, consumer groups, when read); then the directories
-the interrupted-run cleanup set aside (`_incomplete.alpha.N.{epoch}`), flagged as such.
+"""`kcb snapshots list`: every snapshot on the mounted backup, of every level (`alpha.N` of
+backup.retention, `hourly.N`, `daily.N`, `weekly.N`, `monthly.N` of backup.keep), with the time
+it was taken (layout/snapshot_status.taken_at) and its age, its status (complete, incomplete and
+why, unverified: layout/snapshot_status.py), its sink files and sizes, and the time range of the
+records they hold, and its topic metadata files (kafka/topic_metadata.py: partitions, configs,
+consumer groups, when read); then the directories the interrupted-run cleanup set aside
+(`_incomplete.{level}.N.{epoch}`), flagged as such. The levels come newest first (the level
+taking every cycle's snapshot before the ones it feeds, a left-over alpha after them), and the
+heading names the newest complete snapshot.
 
 The range is read from the records themselves (the --timestamp-field of every line), so it is
 the honest answer to "which snapshot has the data I need", at the cost of reading the files.
@@ -16,12 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kafka_connect_backup.core.units import counted, human_bytes
+from kafka_connect_backup.core.units import counted, human_bytes, human_duration, utc_iso
 from kafka_connect_backup.kafka.timefilter import MissingTimestamp, TimeFilter, TimeWindow, iso
 from kafka_connect_backup.kafka.topic_metadata import PATTERN, MetadataError, read_metadata
 from kafka_connect_backup.layout.sinkfiles import METADATA_SUFFIX, is_metadata_name
-from kafka_connect_backup.layout.snapshot_dirs import quarantined_dirs, snapshot_dirs
-from kafka_connect_backup.layout.snapshot_status import State, Status, snapshot_status
+from kafka_connect_backup.layout.snapshot_dirs import (
+    SnapshotDir,
+    parse_quarantine_name,
+    parse_snapshot_name,
+    quarantined_dirs,
+    snapshot_dirs,
+)
+from kafka_connect_backup.layout.snapshot_status import State, Status, snapshot_status, taken_at
 from kafka_connect_backup.restore.plan import FilePlan, scan_file
 from kafka_connect_backup.restore.sources import SourceError, sink_files_under
 
@@ -89,8 +99,10 @@ def metadata_files(directory: Path, connector: str | None = None) -> list[Metada
 class Snapshot:
     name: str
     path: Path
-    date: str
+    date: str  # the directory's mtime
     status: Status
+    level: str = ""  # alpha, hourly, daily, weekly, monthly (a set-aside one: its original's)
+    taken_at: datetime | None = None  # layout/snapshot_status.taken_at
     files: list[SnapshotFile] = field(default_factory=list)
     metadata: list[MetadataFile] = field(default_factory=list)
 
@@ -107,6 +119,8 @@ class Snapshot:
         first, last = self.time_range()
         return {
             "name": self.name,
+            "level": self.level,
+            "takenAt": utc_iso(self.taken_at) if self.taken_at else None,
             "path": str(self.path),
             "date": self.date,
             "status": self.status.state.value,
@@ -130,10 +144,17 @@ def describe_snapshots(
 ) -> list[Snapshot]:
     everything = TimeFilter(TimeWindow(None, None), timestamp_field)
     found = []
-    for directory in [s.path for s in snapshot_dirs(root)] + quarantined_dirs(root):
+    for directory in [s.path for s in newest_levels_first(root)] + quarantined_dirs(root):
         date = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
         status = snapshot_status(directory)
-        snapshot = Snapshot(directory.name, directory, iso(date.timestamp()) or "", status)
+        snapshot = Snapshot(
+            directory.name,
+            directory,
+            iso(date.timestamp()) or "",
+            status,
+            level=_level_of(directory.name),
+            taken_at=taken_at(directory),
+        )
         for source in sink_files_under(directory, connector):
             entry = SnapshotFile(
                 str(source.path.relative_to(directory)), source.size, source.compressed
@@ -153,6 +174,51 @@ def describe_snapshots(
     return found
 
 
+def _level_of(name: str) -> str:
+    aside = parse_quarantine_name(name)
+    parsed = parse_snapshot_name(aside[0] if aside else name)
+    return parsed[0] if parsed else ""
+
+
+def newest_levels_first(root: Path) -> list[SnapshotDir]:
+    """Every snapshot, by level, N=0 first; the level whose newest snapshot is the newest
+    first (after moving to backup.keep: the lowest configured level, then the higher ones,
+    then the old alpha.N)."""
+    levels: dict[str, list[SnapshotDir]] = {}
+    for snapshot in snapshot_dirs(root):
+        levels.setdefault(snapshot.level, []).append(snapshot)
+    newest = {level: max(taken_at(s.path) for s in found) for level, found in levels.items()}
+    order = sorted(levels, key=lambda level: newest[level], reverse=True)
+    return [snapshot for level in order for snapshot in levels[level]]
+
+
+def now() -> datetime:
+    """The clock the ages are measured with (a test sets it)."""
+    return datetime.now(UTC)
+
+
+def _taken(snapshot: Snapshot, moment: datetime) -> str:
+    if snapshot.taken_at is None:
+        return snapshot.date
+    age = human_duration((moment - snapshot.taken_at).total_seconds())
+    return f"{utc_iso(snapshot.taken_at)} ({age} ago)"
+
+
+def _newest(snapshots: list[Snapshot], moment: datetime) -> str:
+    """The heading's note: the newest snapshot a restore would read by default."""
+    usable = [
+        s
+        for s in snapshots
+        if s.taken_at is not None
+        and not s.status.quarantined
+        and s.status.state is not State.INCOMPLETE
+    ]
+    if not usable:
+        return ""
+    newest = max(usable, key=lambda s: s.taken_at or moment)
+    return f" (newest: {newest.name}, taken {_taken(newest, moment)})"
+
+
 def status_word(status: Status) -> str:
     if status.quarantined:
         return "SET ASIDE"
@@ -161,15 +227,18 @@ def status_word(status: Status) -> str:
     return "unverified" if status.state is State.UNVERIFIED else "complete"
 
 
-def render(root: Path, snapshots: list[Snapshot]) -> str:
+def render(root: Path, snapshots: list[Snapshot], moment: datetime | None = None) -> str:
     if not snapshots:
-        return f"no snapshot (alpha.N) in {root}: is the backup mounted?"
-    lines = [f"snapshots in {root}:"]
+        return f"no snapshot ({{level}}.N) in {root}: is the backup mounted?"
+    moment = moment or now()
+    lines = [f"snapshots in {root}{_newest(snapshots, moment)}:"]
+    width = max([9] + [len(s.name) for s in snapshots if not s.status.quarantined])
     for snapshot in snapshots:
         first, last = snapshot.time_range()
         span = f"records {first} .. {last}" if first else "no timed records"
         lines.append(
-            f"{snapshot.name:<9} {snapshot.date}  {status_word(snapshot.status):<10}  "
+            f"{snapshot.name:<{width}} {_taken(snapshot, moment)}  "
+            f"{status_word(snapshot.status):<10}  "
             f"{len(snapshot.files)} files  {human_bytes(snapshot.bytes)}  {span}"
         )
         if snapshot.status.state is not State.COMPLETE:

@@ -41,10 +41,22 @@ from pathlib import Path
 from typing import Any
 
 from kafka_connect_backup.core.durable import atomic_write_text
+from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.units import utc_iso
-from kafka_connect_backup.layout.names import BACKED_UP_PATTERNS, HOST_DIR, MARKER_NAME
+from kafka_connect_backup.layout.names import (
+    ALL_LEVELS,
+    BACKED_UP_PATTERNS,
+    HOST_DIR,
+    MARKER_NAME,
+)
 from kafka_connect_backup.layout.sinkfiles import is_metadata_name
-from kafka_connect_backup.layout.snapshot_dirs import fingerprint, parse_quarantine_name
+from kafka_connect_backup.layout.snapshot_dirs import (
+    SnapshotDir,
+    fingerprint,
+    parse_quarantine_name,
+    quarantined_dirs,
+    snapshot_dirs,
+)
 
 # The marker's `committedOffsets`: connector -> partition (a string: JSON keys) -> the offset
 # its sink group had committed when the cycle stopped it (supervisor/offsets.py).
@@ -227,3 +239,55 @@ def taken_at(snapshot: Path) -> datetime:
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
+
+
+class NoSnapshotChosen(KcbError):
+    """No complete or unverified snapshot at or before the time asked for."""
+
+    cause = "no_snapshot"
+
+
+def choose_snapshot(root: Path, at: datetime | None) -> tuple[SnapshotDir, str]:
+    """The newest complete (or unverified: an older version's) snapshot of any level taken at
+    or before `at` (taken_at; None: the newest of all), and the plan's line saying why, e.g.
+    `daily.3, taken 2026-12-01T00:00:05Z: the newest at or before 2026-12-01T06:00:00Z`.
+    Incomplete snapshots and set-aside directories are never chosen: those newer than the
+    choice are named in the line. NoSnapshotChosen, naming the oldest snapshot, when none
+    qualifies. Equal times (a snapshot promoted to a higher level keeps its marker) go to the
+    lower level."""
+    found = [(taken_at(s.path), s) for s in snapshot_dirs(root)]
+    wanted = "the newest snapshot" if at is None else f"the newest at or before {utc_iso(at)}"
+    candidates = sorted(
+        ((moment, s) for moment, s in found if at is None or moment <= at),
+        key=lambda pair: (pair[0], -ALL_LEVELS.index(pair[1].level), -pair[1].index),
+        reverse=True,
+    )
+    aside = [(taken_at(path), path.name) for path in quarantined_dirs(root)]
+    aside = [(moment, name) for moment, name in aside if at is None or moment <= at]
+    skipped: list[str] = []
+    for moment, snapshot in candidates:
+        if snapshot_status(snapshot.path).state is State.INCOMPLETE:
+            skipped.append(f"{snapshot.name} (incomplete)")
+            continue
+        skipped += [f"{name} (set aside)" for when, name in aside if when > moment]
+        note = f"; skipped {', '.join(skipped)}" if skipped else ""
+        return snapshot, f"{snapshot.name}, taken {utc_iso(moment)}: {wanted}{note}"
+    if not found:
+        raise NoSnapshotChosen(
+            f"no snapshot in {root}",
+            fix="mount the backup, or give --snapshot-root where the {level}.N directories "
+            "are (before the first backup cycle there is none)",
+        )
+    oldest_at, oldest = min(found, key=lambda pair: pair[0])
+    if not candidates:
+        raise NoSnapshotChosen(
+            f"no snapshot in {root} was taken at or before {utc_iso(at or oldest_at)}: the "
+            f"oldest is {oldest.name}, taken {utc_iso(oldest_at)}",
+            fix=f"give a time at or after {utc_iso(oldest_at)}",
+        )
+    raise NoSnapshotChosen(
+        f"no snapshot in {root}{'' if at is None else f' taken at or before {utc_iso(at)}'} "
+        f"is complete or unverified: skipped {', '.join(skipped)}",
+        fix="kcb snapshots list shows each one's status; give --snapshot NAME with "
+        "--allow-incomplete to read an incomplete one anyway",
+    )

@@ -10,7 +10,8 @@ replay, reset the sink's consumer group, resume) is one command:
 
 Exit codes: 0 done; 1 records failed delivery, Kafka refused a request, or a runbook step
 failed (re-run the same command to continue); 2 invalid input, or the encrypted backup
-could not be mounted for --snapshot (nothing sent); 3 Kafka or Connect unreachable, or unknown
+could not be mounted for --snapshot or --snapshot-at, or no snapshot at or before its time
+(nothing sent); 3 Kafka or Connect unreachable, or unknown
 topic (nothing sent); 4 not confirmed; 130 interrupted.
 """
 
@@ -113,7 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="lines without a readable time: skip (default), include, or fail before sending",
     )
     parser.add_argument("--key-field", help="JSON field whose value becomes the record key")
-    parser.add_argument("--snapshot", help="restore from this rsnapshot version, e.g. alpha.0")
+    parser.add_argument(
+        "--snapshot",
+        help="restore from this snapshot, {level}.N of any level: alpha.N (backup.retention), "
+        "hourly.N, daily.N, weekly.N, monthly.N (backup.keep), e.g. daily.3",
+    )
+    parser.add_argument(
+        "--snapshot-at",
+        metavar="TIME",
+        help="restore from the newest complete snapshot of any level taken at or before this "
+        "ISO-8601 time (no zone = UTC, as --from); the plan says which one and why",
+    )
     parser.add_argument(
         "--allow-incomplete",
         action="store_true",
@@ -124,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--snapshot-root",
         type=Path,
-        help="where alpha.N live (default: the config's encrypted backup, mounted at a private "
+        help="where the {level}.N snapshots live (default: the config's encrypted backup, "
+        "mounted at a private "
         "temporary directory for the run and unmounted at the end)",
     )
     parser.add_argument(

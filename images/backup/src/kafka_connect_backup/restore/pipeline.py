@@ -40,6 +40,7 @@ from kafka_connect_backup.restore.sources import (
     envelope_sources,
     from_patterns,
     from_snapshot,
+    resolve_snapshot,
 )
 from kafka_connect_backup.restore.summary import Summary
 from kafka_connect_backup.restore.target import Consequences, TargetState
@@ -286,6 +287,8 @@ def describe_plan(settings: Settings, plan: Plan, out: TextIO, *, dry_run: bool)
     if settings.from_offsets:
         shown = ", ".join(f"{p}:{o}" for p, o in sorted(settings.from_offsets.items()))
         print(f"offsets: from {shown} (other partitions: from their first record)", file=out)
+    if settings.snapshot_choice:
+        print(f"snapshot: {settings.snapshot_choice}", file=out)
     print(f"files:   {len(plan.files)} ({human_bytes(plan.bytes)})", file=out)
     for file_plan in plan.files:
         torn = ", torn last line" if file_plan.torn else ""
@@ -621,7 +624,7 @@ def snapshot_settings(settings: Settings, explicit_root: Path | None) -> Iterato
     """The settings to use while the block runs: with --snapshot and no --snapshot-root, the
     config's encrypted backup is mounted privately for the whole block (the scan and the send
     both read the files) and unmounted afterwards."""
-    if not settings.snapshot:
+    if not settings.snapshot and settings.snapshot_at is None:
         yield settings
         return
     # Here only: the mount brings in the config models, the volume engines and logging.
@@ -630,8 +633,12 @@ def snapshot_settings(settings: Settings, explicit_root: Path | None) -> Iterato
     with snapshot_access(explicit_root, settings.config) as access:
         if access.mounted_from is not None:
             print(
-                f"snapshot {settings.snapshot}: encrypted backup {access.mounted_from} mounted "
-                f"at {access.root} for this run (unmounted at the end)",
+                f"snapshots: encrypted backup {access.mounted_from} mounted at {access.root} "
+                "for this run (unmounted at the end)",
                 file=sys.stderr,
             )
-        yield dataclasses.replace(settings, snapshot_root=access.root)
+        # --snapshot-at: chosen among the snapshots as they are now, once.
+        name, choice = resolve_snapshot(access.root, settings.snapshot, settings.snapshot_at)
+        yield dataclasses.replace(
+            settings, snapshot_root=access.root, snapshot=name, snapshot_choice=choice
+        )

@@ -1,5 +1,6 @@
 """Where restored records come from: sink files given as paths or globs, or the files of one
-topic inside an rsnapshot version (`alpha.N`), read as lines.
+topic inside an rsnapshot version (`{level}.N`: alpha.N, hourly.N, daily.N, ...), named or
+chosen by time (`--snapshot-at`, layout/snapshot_status.choose_snapshot), read as lines.
 
 Plain `.sink` files and gzipped `.sink-{epoch}.gz` files are read the same way (gzip is detected
 by its magic bytes, not the name). Files are replayed in the order they were written
@@ -17,18 +18,27 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from kafka_connect_backup.core.config_basics import SinkFormat
 from kafka_connect_backup.core.exit_codes import EXIT_INVALID, RestoreError
+from kafka_connect_backup.core.units import utc_iso
+from kafka_connect_backup.layout.names import ALL_LEVELS
 from kafka_connect_backup.layout.sinkfiles import SinkFileName, parse_sink_file, sort_key
 from kafka_connect_backup.layout.snapshot_dirs import (
     parse_quarantine_name,
     parse_snapshot_name,
     snapshot_dirs,
 )
-from kafka_connect_backup.layout.snapshot_status import State, snapshot_status
+from kafka_connect_backup.layout.snapshot_status import (
+    NoSnapshotChosen,
+    State,
+    choose_snapshot,
+    snapshot_status,
+    taken_at,
+)
 
 CHUNK_SIZE = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -127,20 +137,48 @@ def from_patterns(patterns: list[str]) -> list[SourceFile]:
     return order([inspect(path) for path in paths])
 
 
-def snapshot_dir(root: Path, name: str) -> Path:
-    """`alpha.N` (or a set-aside `_incomplete.alpha.N.{epoch}`) under the snapshot root;
-    SourceError when the name or directory is wrong."""
+def check_snapshot_name(name: str) -> None:
+    """SourceError unless name is `{level}.N` or a set-aside `_incomplete.{level}.N.{epoch}`."""
     if parse_snapshot_name(name) is None and parse_quarantine_name(name) is None:
-        raise SourceError(f"--snapshot {name!r} is not a snapshot name: use alpha.N, e.g. alpha.0")
+        raise SourceError(
+            f"--snapshot {name!r} is not a snapshot name: use {{level}}.N with a level of "
+            f"{', '.join(ALL_LEVELS)} (e.g. daily.3; kcb snapshots list shows them), or "
+            "--snapshot-at TIME for the newest taken at or before TIME"
+        )
+
+
+def _require_root(root: Path) -> None:
     if not root.is_dir():
         raise SourceError(
             f"snapshot root {root} does not exist: mount the backup first, or give --snapshot-root"
         )
+
+
+def snapshot_dir(root: Path, name: str) -> Path:
+    """`{level}.N` (or a set-aside `_incomplete.{level}.N.{epoch}`) under the snapshot root;
+    SourceError when the name or directory is wrong."""
+    check_snapshot_name(name)
+    _require_root(root)
     directory = root / name
     if not directory.is_dir():
         existing = ", ".join(s.name for s in snapshot_dirs(root)) or "none"
         raise SourceError(f"snapshot {name} not found in {root} (snapshots: {existing})")
     return directory
+
+
+def resolve_snapshot(root: Path, name: str | None, at: datetime | None) -> tuple[str, str]:
+    """The snapshot to read, and the plan's line saying which and why: `name` as given
+    (--snapshot), else the newest complete or unverified one taken at or before `at`
+    (--snapshot-at; None: the newest of all). SourceError when there is none."""
+    if name is not None:
+        directory = snapshot_dir(root, name)
+        return name, f"{name}, taken {utc_iso(taken_at(directory))}: given by --snapshot"
+    _require_root(root)
+    try:
+        chosen, reason = choose_snapshot(root, at)
+    except NoSnapshotChosen as exc:
+        raise SourceError(str(exc)) from None
+    return chosen.name, reason
 
 
 def _warn(message: str) -> None:

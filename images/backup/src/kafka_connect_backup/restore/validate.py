@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ from kafka_connect_backup.kafka.timefilter import (
 from kafka_connect_backup.kafka.topic_metadata import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from kafka_connect_backup.layout.sinkfiles import connector_name
 from kafka_connect_backup.restore.exact import parse_from_offsets
+from kafka_connect_backup.restore.sources import SourceError, check_snapshot_name
 from kafka_connect_backup.restore.step_names import STEP_NAMES
 
 if TYPE_CHECKING:
@@ -74,7 +76,7 @@ class Settings:
     timestamp_field: str
     missing: MissingTimestamp
     key_field: str | None
-    snapshot: str | None
+    snapshot: str | None  # --snapshot; with --snapshot-at, the chosen one once resolved
     snapshot_root: Path
     source_connector: str  # whose files --snapshot and the runbook read: {topic}-{sinkName}
     sink_name: str
@@ -86,6 +88,11 @@ class Settings:
     delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS  # seconds a record may take to deliver
     append: bool = False  # replay into a topic that already holds records
     allow_incomplete: bool = False  # --snapshot may name an incomplete snapshot
+    # --snapshot-at: the newest complete snapshot of any level taken at or before it is read
+    # (restore/pipeline.snapshot_settings resolves it to `snapshot` once the backup is mounted,
+    # and `snapshot_choice` says which and why in the plan).
+    snapshot_at: datetime | None = None
+    snapshot_choice: str | None = None
     # Envelope files: --timestamp-field given explicitly (a field of the value) or None (the
     # record timestamp); --from-offset; --restore-groups (the runbook).
     envelope_field: str | None = None
@@ -223,6 +230,7 @@ def settings_from_args(args: argparse.Namespace, *, need_sources: bool) -> Setti
         missing=MissingTimestamp(args.missing_timestamp),
         key_field=args.key_field,
         snapshot=args.snapshot,
+        snapshot_at=_snapshot_at(args.snapshot_at),
         snapshot_root=args.snapshot_root or defaults.snapshot_root,
         source_connector=connector_name(args.source_topic or topic, sink_name),
         sink_name=sink_name,
@@ -329,16 +337,40 @@ def _sources(args: argparse.Namespace, *, need_sources: bool) -> tuple[str, ...]
     patterns = tuple(args.files or ())
     if args.restore_files is not None:
         patterns = (args.restore_files, *patterns)
+    if args.snapshot and args.snapshot_at:
+        raise InvalidInput(
+            "give either --snapshot (a snapshot by name) or --snapshot-at (the newest taken at "
+            "or before a time), not both"
+        )
+    snapshot = args.snapshot or args.snapshot_at
+    if args.snapshot:
+        try:
+            check_snapshot_name(args.snapshot)
+        except SourceError as exc:
+            raise InvalidInput(str(exc)) from None
     if args.allow_incomplete and not args.snapshot:
-        raise InvalidInput("--allow-incomplete applies to --snapshot only")
-    if args.snapshot and patterns:
-        raise InvalidInput("give either restore_files or --snapshot, not both")
-    if need_sources and not patterns and not args.snapshot:
+        raise InvalidInput(
+            "--allow-incomplete applies to --snapshot only (--snapshot-at never chooses an "
+            "incomplete snapshot)"
+        )
+    if snapshot and patterns:
+        which = "--snapshot" if args.snapshot else "--snapshot-at"
+        raise InvalidInput(f"give either restore_files or {which}, not both")
+    if need_sources and not patterns and not snapshot:
         raise InvalidInput(
             "restore_files is required: a quoted glob such as '/data/filesink/snapshot/*.sink*' "
-            "(or --snapshot alpha.N)"
+            "(or --snapshot daily.N, or --snapshot-at TIME)"
         )
     return patterns
+
+
+def _snapshot_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except TimeParseError as exc:
+        raise InvalidInput(f"--snapshot-at {exc}") from None
 
 
 def _delivery_timeout(text: str | None) -> float:

@@ -79,6 +79,7 @@ def _fingerprint(settings: Settings) -> dict[str, object]:
         "from_offsets": {str(p): o for p, o in sorted(settings.from_offsets.items())},
         "restore_groups": settings.restore_groups,
         "drop_configs": sorted(settings.drop_configs),
+        "snapshot_at": utc_iso(settings.snapshot_at) if settings.snapshot_at else None,
     }
     defaults: dict[str, object] = {
         "timestamp_field": DEFAULT_TIMESTAMP_FIELD,
@@ -89,7 +90,8 @@ def _fingerprint(settings: Settings) -> dict[str, object]:
         "topic": settings.topic,
         "window": settings.window.describe(),
         "sources": list(settings.patterns),
-        "snapshot": settings.snapshot,
+        # --snapshot-at: the time, not the name it chose (a later cycle renames that one).
+        "snapshot": None if settings.snapshot_at else settings.snapshot,
         "sink_name": settings.sink_name,
         **{
             key: value
