@@ -14,7 +14,7 @@ import pytest
 from kafka_connect_backup.cli import main as kcb
 from kafka_connect_backup.core.units import human_bytes
 from kafka_connect_backup.inspect import verify as verify_module
-from kafka_connect_backup.inspect.verify import NO_OFFSETS
+from kafka_connect_backup.inspect.verify import NO_OFFSETS, snapshots_to_verify
 from kafka_connect_backup.layout.names import MARKER_NAME
 from kafka_connect_backup.layout.snapshot_status import NO_MARKER, write_marker
 from kafka_connect_backup.restore.sources import SourceFile, inspect
@@ -372,7 +372,8 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run(capsys, tmp_path / "empty", "--all")[0:3:2] == (
         2,
-        f"kcb: error: no snapshot (alpha.N) in {tmp_path / 'empty'}: is the backup mounted?\n",
+        "kcb: error: no snapshot (alpha.N, hourly.N, daily.N, weekly.N, monthly.N) in "
+        f"{tmp_path / 'empty'}: is the backup mounted?\n",
     )
     code, out, err = run(capsys, tmp_path / "empty")
     assert (code, out) == (2, [])
@@ -598,3 +599,21 @@ def test_a_snapshot_that_cannot_be_listed_is_a_problem_not_a_traceback(
         "verify --deep: 1 snapshot, 0 files, 0 bytes read, 1 problem",
     ]
     assert (snapshot / SINK / PLAIN).is_file()
+
+
+def test_verify_defaults_to_the_newest_snapshot_of_any_level(tmp_path: Path) -> None:
+    """After moving from backup.retention to backup.keep the volume holds an older alpha.0
+    beside hourly.0: verify checks what the last cycle took, whichever level took it."""
+    root = tmp_path / "snapshots"
+    for name, finished in (
+        ("alpha.0", "2026-11-01T00:00:00Z"),
+        ("hourly.0", "2026-12-01T00:15:00Z"),
+        ("daily.0", "2026-11-30T00:00:00Z"),
+    ):
+        (root / name / "localhost").mkdir(parents=True)
+        (root / name / ".kcb-snapshot.json").write_text(json.dumps({"finished": finished}))
+    assert snapshots_to_verify(root, None, every=False) == [root / "hourly.0"]
+    assert snapshots_to_verify(root, "daily.0", every=False) == [root / "daily.0"]
+    assert snapshots_to_verify(root, None, every=True) == [
+        root / n for n in ("alpha.0", "hourly.0", "daily.0")
+    ]

@@ -60,18 +60,17 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def keep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+def keep() -> dict[str, int]:
     """backup.keep as the config gives it (hourly only, weekly removed)."""
-    levels = {"hourly": 24}
-    monkeypatch.setattr(
-        "kafka_connect_backup.inspect.commands.configured_levels", lambda _config: levels
-    )
-    return levels
+    return {"hourly": 24}
 
 
-def prune(tmp_path: Path, root: Path, *extra: str) -> int:
+def prune(tmp_path: Path, root: Path, keep: dict[str, int], *extra: str) -> int:
     config = tmp_path / "config.yaml"
-    config.write_text("topics: [orders]\nsinkName: sink\n")
+    config.write_text(
+        "topics: [orders]\nsinkName: sink\nrestartTimeout: 15m\n"
+        f"backup: {{keep: {json.dumps(keep)}}}\n"
+    )
     return kcb(
         ["snapshots", "prune", "--config", str(config), "--snapshot-root", str(root), *extra]
     )
@@ -84,7 +83,7 @@ def names(root: Path) -> list[str]:
 def test_the_plan_first_then_yes_deletes(
     tmp_path: Path, root: Path, keep: dict[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert prune(tmp_path, root, "--level", "weekly") == 0
+    assert prune(tmp_path, root, keep, "--level", "weekly") == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
         (
@@ -97,20 +96,20 @@ def test_the_plan_first_then_yes_deletes(
     ]
     assert names(root) == ["alpha.0", "hourly.0", "hourly.1", "weekly.0", "weekly.1"]
 
-    assert prune(tmp_path, root, "--level", "weekly", "--yes") == 0
+    assert prune(tmp_path, root, keep, "--level", "weekly", "--yes") == 0
     assert capsys.readouterr().out.splitlines()[-1] == "deleted weekly.0, weekly.1"
     assert names(root) == ["alpha.0", "hourly.0", "hourly.1"]
-    assert prune(tmp_path, root, "--level", "weekly") == 0
+    assert prune(tmp_path, root, keep, "--level", "weekly") == 0
     assert capsys.readouterr().out == f"kcb: no weekly.N in {root}: nothing to prune\n"
 
 
 def test_the_only_copy_of_a_file_is_refused_unless_allow_loss(
     tmp_path: Path, root: Path, keep: dict[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert prune(tmp_path, root, "--level", "weekly", "--yes") == 0
+    assert prune(tmp_path, root, keep, "--level", "weekly", "--yes") == 0
     capsys.readouterr()
     # October's file is now in alpha.0 alone.
-    assert prune(tmp_path, root, "--level", "alpha", "--yes") == 2
+    assert prune(tmp_path, root, keep, "--level", "alpha", "--yes") == 2
     captured = capsys.readouterr()
     assert captured.err == (
         "kcb: error: pruning level alpha would delete the only copy of 1 backed-up file: "
@@ -120,7 +119,7 @@ def test_the_only_copy_of_a_file_is_refused_unless_allow_loss(
     )
     assert "  alpha.0     taken 2026-11-01T10:00:00Z  80 B\n" in captured.out  # the plan first
     assert "alpha.0" in names(root)
-    assert prune(tmp_path, root, "--level", "alpha", "--yes", "--allow-loss") == 0
+    assert prune(tmp_path, root, keep, "--level", "alpha", "--yes", "--allow-loss") == 0
     assert names(root) == ["hourly.0", "hourly.1"]
 
 
@@ -131,7 +130,7 @@ def test_an_incomplete_snapshot_keeps_nothing(
     copy to count on."""
     (root / "alpha.0" / FILES / "orders-sink-2026-10.sink").write_text("cut")
     (root / "alpha.0" / "localhost" / "orders-sink.topic.json").write_text("{}")  # marker lost
-    assert prune(tmp_path, root, "--level", "weekly", "--yes") == 2
+    assert prune(tmp_path, root, keep, "--level", "weekly", "--yes") == 2
     assert "orders-sink-2026-10.sink" in capsys.readouterr().err
     assert "weekly.1" in names(root)
 
@@ -176,10 +175,7 @@ def test_levels_the_supervisor_prunes_and_no_level_are_refused(
     keep_levels: dict[str, int],
     message: str,
 ) -> None:
-    monkeypatch.setattr(
-        "kafka_connect_backup.inspect.commands.configured_levels", lambda _config: keep_levels
-    )
     before = names(root)
-    assert prune(tmp_path, root, "--level", level, "--yes") == 2
+    assert prune(tmp_path, root, keep_levels, "--level", level, "--yes") == 2
     assert capsys.readouterr() == ("", message)
     assert names(root) == before

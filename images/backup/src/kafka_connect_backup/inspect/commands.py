@@ -225,8 +225,7 @@ def snapshots_verify(args: argparse.Namespace) -> int:
 
 def configured_levels(config: Config) -> dict[str, int]:
     """backup.keep: the levels the supervisor prunes by count ({} = backup.retention's alpha)."""
-    keep = getattr(config.backup, "keep", None) or {}  # BackupSettings.keep (issue 27)
-    return {str(level): int(count) for level, count in dict(keep).items()}
+    return dict(config.backup.keep)
 
 
 def snapshots_prune(args: argparse.Namespace) -> int:

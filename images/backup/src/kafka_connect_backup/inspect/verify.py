@@ -51,15 +51,16 @@ from kafka_connect_backup.core.units import counted, human_bytes
 from kafka_connect_backup.inspect.snapshots import status_word
 from kafka_connect_backup.kafka.timefilter import EARLIEST, LATEST
 from kafka_connect_backup.kafka.topic_metadata import MetadataError, read_metadata
-from kafka_connect_backup.layout.names import HOST_DIR, MARKER_NAME, NEWEST_SNAPSHOT
+from kafka_connect_backup.layout.names import ALL_LEVELS, HOST_DIR, MARKER_NAME, NEWEST_SNAPSHOT
 from kafka_connect_backup.layout.sinkfiles import is_metadata_name, parse_sink_file
-from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.layout.snapshot_dirs import parse_snapshot_name, snapshot_dirs
 from kafka_connect_backup.layout.snapshot_status import (
     State,
     Status,
     is_rsync_temp,
     recorded_offsets,
     snapshot_status,
+    taken_at,
 )
 from kafka_connect_backup.restore.exact import ExactState, classify_envelope_batch
 from kafka_connect_backup.restore.plan import check_utf8_block
@@ -506,7 +507,7 @@ def verify_snapshot(
     for path in entries:
         _check_entry(check, topics, path, root, deep=deep, sink_name=sink_name)
     check.topics = sorted(topics.values(), key=lambda t: t.connector)
-    if deep and directory.name == NEWEST_SNAPSHOT:
+    if deep and _newest_of_its_level(directory.name):
         for topic in check.topics:
             _compare_offsets(check, directory, topic, recorded_offsets)
     return check
@@ -600,18 +601,35 @@ def _topic(connector: str, sink_name: str | None) -> str | None:
     return None
 
 
+_ANY_LEVEL = ", ".join(f"{level}.N" for level in ALL_LEVELS)
+
+
+def _newest_of_its_level(name: str) -> bool:
+    parsed = parse_snapshot_name(name)
+    return parsed is not None and parsed[1] == 0
+
+
+def newest_snapshot_name(root: Path) -> str:
+    """The snapshot the last cycle took: the most recently taken `{level}.0` (the lowest
+    configured level's; a volume moved from backup.retention to backup.keep still holds an
+    older alpha.0). alpha.0 when there is none, for the error to name."""
+    newest = [s.path for s in snapshot_dirs(root) if s.index == 0]
+    return max(newest, key=taken_at).name if newest else NEWEST_SNAPSHOT
+
+
 def snapshots_to_verify(root: Path, name: str | None, every: bool) -> list[Path]:
-    """The directories to check: every alpha.N, or the one named (default alpha.0);
-    SourceError (bad input) when there is none or the name is wrong."""
+    """The directories to check: every snapshot of every level, or the one named (default
+    the newest, newest_snapshot_name); SourceError (bad input) when there is none or the name
+    is wrong."""
     if not every:
-        return [snapshot_dir(root, name or NEWEST_SNAPSHOT)]
+        return [snapshot_dir(root, name or newest_snapshot_name(root))]
     if not root.is_dir():
         raise SourceError(
             f"snapshot root {root} does not exist: mount the backup first, or give --snapshot-root"
         )
     found = [s.path for s in snapshot_dirs(root)]
     if not found:
-        raise SourceError(f"no snapshot (alpha.N) in {root}: is the backup mounted?")
+        raise SourceError(f"no snapshot ({_ANY_LEVEL}) in {root}: is the backup mounted?")
     return found
 
 
