@@ -372,8 +372,10 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run(capsys, tmp_path / "empty", "--all")[0:3:2] == (
         2,
-        "kcb: error: no snapshot (alpha.N, hourly.N, daily.N, weekly.N, monthly.N) in "
-        f"{tmp_path / 'empty'}: is the backup mounted?\n",
+        (
+            "kcb: error: no snapshot (alpha.N, hourly.N, daily.N, weekly.N, monthly.N) in "
+            f"{tmp_path / 'empty'}: is the backup mounted?\n"
+        ),
     )
     code, out, err = run(capsys, tmp_path / "empty")
     assert (code, out) == (2, [])
