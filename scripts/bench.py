@@ -3,6 +3,8 @@
 
   backup    Connect downtime and supervisor overhead per backup cycle as the sink data grows
   storage   bytes on the backup target / bytes ever sunk, monthly vs daily rotation
+  retention a simulated month of 15-minute cycles with hourly files and backup.keep levels vs
+            monthly files with one level: cycle time, stop-window work, storage, directories
   compress  the stale-file compressor vs gzip -6
   restore   restore.py vs kafka-console-producer vs kafka-producer-perf-test
             (scripts/bench_restore.py; reported as not available when it is missing)
@@ -38,7 +40,17 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from benchmarks import backup, compress, downtime, envelope, growth, sink, snapshot, storage
+from benchmarks import (
+    backup,
+    compress,
+    downtime,
+    envelope,
+    growth,
+    retention,
+    sink,
+    snapshot,
+    storage,
+)
 from benchmarks import stack as kafka_stacks
 from benchmarks.common import Section, Stopwatch, Table, parse_size, unmount_under
 from benchmarks.report import ROOT, busy_processes, loadavg, markdown, section_text
@@ -52,6 +64,7 @@ NAMES = (
     "backup",
     "growth",
     "storage",
+    "retention",
     "compress",
     "envelope",
 )
@@ -109,6 +122,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--days", type=int, help="simulated days (default 30, quick 10)")
     group.add_argument("--day-size", help="bytes sunk per day (default 4M, quick 256K)")
     group.add_argument("--retention", type=int, default=7, help="snapshots kept (default 7)")
+    group = parser.add_argument_group("retention")
+    group.add_argument("--month-days", type=int, help="simulated days (default 30, quick 2)")
+    group.add_argument("--hour-size", help="bytes sunk per hour (default 1M, quick 128K)")
     group = parser.add_argument_group("compress")
     group.add_argument("--compress-size", help="file size (default 256M, quick 16M)")
     group.add_argument("--repeats", type=int, help="runs per contender (default 2, quick 1)")
@@ -310,6 +326,16 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], Sect
                 engine=args.engine,
             ),
             work / "storage",
+        ),
+        "retention": lambda: retention.run(
+            retention.RetentionOptions(
+                days=args.month_days or (2 if quick else 30),
+                hour_bytes=parse_size(args.hour_size or ("128K" if quick else "1M")),
+                retention=args.retention,
+                sample_days=(1, 2) if quick else (1, 10, 20, 30),
+                engine=args.engine,
+            ),
+            work / "retention",
         ),
         "compress": lambda: compress.run(
             compress.CompressOptions(
