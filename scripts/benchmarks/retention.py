@@ -36,15 +36,13 @@ from benchmarks.common import (
     set_mtime,
     unmount_under,
 )
-from kafka_connect_backup.config import Config, SinkRotation, parse_config
+from benchmarks.storage import SINK_NAME, TOPIC, simulated_config
+from kafka_connect_backup.config import Config, SinkRotation
 from kafka_connect_backup.layout.sinkfiles import period_of, sink_file
 from kafka_connect_backup.supervisor import staging
 from kafka_connect_backup.supervisor.backup.snapshot import backup_snapshot
 from kafka_connect_backup.supervisor.compress import compress_stale
-from local_config import local_backup, local_config
 
-PASSWORD = "bench-only password 7d2e"
-TOPIC, SINK_NAME = "events", "bench"
 INTERVAL = timedelta(minutes=15)
 KEEP = {"hourly": 24, "daily": 30}
 # The target: a cycle costs at most this plus the copy of the data since the last one.
@@ -99,26 +97,7 @@ class Day:
 
 
 def _config(root: Path, rotation: SinkRotation, backup: dict[str, Any]) -> Config:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "password").write_text(PASSWORD + "\n")
-    for name in ("sink", "target", "work"):
-        (root / name).mkdir(parents=True, exist_ok=True)
-    return parse_config(
-        local_config(
-            topics=[TOPIC],
-            sink_name=SINK_NAME,
-            sink_path=root / "sink",
-            backup=local_backup(
-                password_file=root / "password",
-                target_dir=root / "target",
-                mount_point=root / "plain",
-                work_dir=root / "work",
-                **backup,
-            ),
-            sinkRotation=rotation.value,
-            restartTimeout="15m",
-        )
-    )
+    return simulated_config(root, rotation, backup, restartTimeout="15m")
 
 
 class Simulation:

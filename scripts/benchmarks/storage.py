@@ -62,7 +62,12 @@ VARIANTS = (
 )
 
 
-def _config(root: Path, variant: Variant, options: StorageOptions) -> Config:
+def simulated_config(
+    root: Path, rotation: SinkRotation, backup: dict[str, Any], **keys: Any
+) -> Config:
+    """The config of one simulated volume under root (sink/, target/, plain/, work/): the
+    storage and retention benchmarks' topic, a password file, backup keys and top-level keys
+    by their config names."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "password").write_text(PASSWORD + "\n")
     for name in ("sink", "target", "work"):
@@ -77,12 +82,20 @@ def _config(root: Path, variant: Variant, options: StorageOptions) -> Config:
                 target_dir=root / "target",
                 mount_point=root / "plain",
                 work_dir=root / "work",
-                retention=options.retention,
-                engine=options.engine,
+                **backup,
             ),
-            sinkRotation=variant.rotation.value,
-            compressAfterDays=variant.compress_after_days,
+            sinkRotation=rotation.value,
+            **keys,
         )
+    )
+
+
+def _config(root: Path, variant: Variant, options: StorageOptions) -> Config:
+    return simulated_config(
+        root,
+        variant.rotation,
+        {"retention": options.retention, "engine": options.engine},
+        compressAfterDays=variant.compress_after_days,
     )
 
 
