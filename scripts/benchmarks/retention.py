@@ -153,6 +153,12 @@ def levels_month(options: RetentionOptions, root: Path) -> list[Day]:
                 written = sim.sink(moment, _per_cycle(options))
                 cycles.append(sim.cycle(moment + timedelta(seconds=5), written, day))
             days.append(Day(day, cycles, sim.target(), sim.sunk))
+            done = days[-1]
+            print(
+                f"  retention: day {day}: cycle {done.mean():.2f} s mean, "
+                f"{done.worst():.2f} s max, {done.cycles[-1].dirs} snapshot dirs",
+                flush=True,
+            )
     finally:
         unmount_under(root)
     return days
