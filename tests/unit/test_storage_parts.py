@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from kafka_connect_backup.config import Engine
 from kafka_connect_backup.core.errors import KcbError
-from kafka_connect_backup.layout.snapshot_dirs import parse_snapshot_name
+from kafka_connect_backup.layout.snapshot_dirs import fingerprint, parse_snapshot_name
 from kafka_connect_backup.supervisor import compress
 from kafka_connect_backup.supervisor.backup import retention, snapshot
 from kafka_connect_backup.tools import fuse, rsnapshot, volume
@@ -240,3 +241,36 @@ def test_block_parallel_gzip_is_one_valid_member_at_every_boundary(
         assert compress.gzip_digest(temp) == digest
         # Priming each block with its predecessor's window keeps the ratio of one stream.
         assert len(data) <= len(gzip.compress(text[:size], 6)) * 1.02 + 64
+
+
+def _rglob_fingerprint(directory: Path) -> frozenset[tuple[str, int, int]]:
+    """The reference: what fingerprint computed with Path.rglob before it walked with scandir."""
+    found = []
+    for path in directory.rglob("*"):
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            found.append((str(path.relative_to(directory)), st.st_size, st.st_mtime_ns))
+    return frozenset(found)
+
+
+def test_fingerprint_is_every_non_directory_entry_as_rglob_lists_it(tmp_path: Path) -> None:
+    snapshot = tmp_path / "hourly.0"
+    (snapshot / "localhost" / "nested" / "deeper").mkdir(parents=True)
+    (snapshot / "empty").mkdir()
+    (snapshot / ".kcb-snapshot.json").write_text("{}")
+    (snapshot / "localhost" / "orders-sink-2026-12-07T15.sink").write_text("a\nb\n")
+    (snapshot / "localhost" / ".orders-sink-2026-12.sink.AbC123").write_text("partial")
+    (snapshot / "localhost" / "nested" / "deeper" / "x").write_bytes(b"\0" * 5000)
+    (snapshot / "localhost" / "link-to-file").symlink_to("orders-sink-2026-12-07T15.sink")
+    (snapshot / "localhost" / "link-to-dir").symlink_to("nested")  # an entry, not followed
+    got = fingerprint(snapshot)
+    assert got == _rglob_fingerprint(snapshot)
+    assert {name for name, _, _ in got} == {
+        ".kcb-snapshot.json",
+        "localhost/orders-sink-2026-12-07T15.sink",
+        "localhost/.orders-sink-2026-12.sink.AbC123",
+        "localhost/nested/deeper/x",
+        "localhost/link-to-file",
+        "localhost/link-to-dir",
+    }
+    assert fingerprint(tmp_path / "missing") == frozenset()
