@@ -179,3 +179,14 @@ def test_levels_the_supervisor_prunes_and_no_level_are_refused(
     assert prune(tmp_path, root, keep_levels, "--level", level, "--yes") == 2
     assert capsys.readouterr() == ("", message)
     assert names(root) == before
+
+
+def test_a_snapshot_root_that_is_not_there_is_said_so(
+    tmp_path: Path, keep: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "not-mounted"
+    assert prune(tmp_path, missing, keep, "--level", "daily", "--yes") == 2
+    assert capsys.readouterr() == (
+        "",
+        f"kcb: snapshot root {missing} does not exist: is the backup mounted?\n",
+    )

@@ -81,13 +81,20 @@ def snapshots_list(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
 
 
+def _root_missing(access: SnapshotAccess) -> bool:
+    """Say so when the snapshot root is not there (a wrong --snapshot-root, or no mount)."""
+    if access.root.is_dir():
+        return False
+    print(
+        f"kcb: snapshot root {access.root} does not exist: is the backup mounted?",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _list(access: SnapshotAccess, args: argparse.Namespace, connector: str | None) -> int:
     """`snapshots list` on the mounted (or given) snapshot root."""
-    if not access.root.is_dir():
-        print(
-            f"kcb: snapshot root {access.root} does not exist: is the backup mounted?",
-            file=sys.stderr,
-        )
+    if _root_missing(access):
         return EXIT_UNAVAILABLE
     snapshots = describe_snapshots(
         access.root,
@@ -233,6 +240,8 @@ def snapshots_prune(args: argparse.Namespace) -> int:
     try:
         check_level(args.level, configured_levels(config))
         with snapshot_access(args.snapshot_root, config) as access:
+            if _root_missing(access):
+                return EXIT_UNAVAILABLE
             plan = plan_prune(access.root, args.level)
             if not plan.doomed:
                 print(f"kcb: no {args.level}.N in {access.root}: nothing to prune")
