@@ -283,14 +283,18 @@ def run(options: RetentionOptions, work: Path) -> Section:
         ),
         "Target bytes: `du -s -B1` of the ciphertext directory (hard links counted once).",
     ]
-    verdict = "meets" if worst <= TARGET_FIXED_SECONDS else "MISSES"
+    every = sorted(c.seconds for d in levels for c in d.cycles)
+    p95 = every[min(len(every) - 1, int(len(every) * 0.95))]
+    over = sum(1 for seconds in every if seconds > TARGET_FIXED_SECONDS)
+    section.data["p95_cycle_s"] = p95
+    section.data["cycles_over_target"] = over
     section.findings = [
         (
             f"Hourly files with levels: the mean cycle takes {first.mean():.2f} s on day 1 and "
             f"{last.mean():.2f} s on day {last.day} (slope {_slope(levels) * 1000:+.1f} ms per "
-            f"day); the slowest of all {len(levels) * len(first.cycles)} cycles took "
-            f"{worst:.2f} s ({verdict} the target of {TARGET_FIXED_SECONDS:.0f} s plus the copy "
-            f"of {human(per_cycle)}). Each cycle copies "
+            f"day); 95% of the {len(every)} cycles took at most {p95:.2f} s, {over} took "
+            f"longer than the target of {TARGET_FIXED_SECONDS:.0f} s plus the copy of "
+            f"{human(per_cycle)}, the slowest {worst:.2f} s. Each cycle copies "
             f"{last.mean('copied_files'):.1f} file(s): the hour being written."
         ),
         (
@@ -311,7 +315,7 @@ def run(options: RetentionOptions, work: Path) -> Section:
     section.headline = [
         f"Retention levels, {last.day} simulated days of 15-minute cycles, hourly files, keep "
         f"{KEEP}: cycle {first.mean():.2f} s on day 1, {last.mean():.2f} s on day {last.day} "
-        f"(max {worst:.2f} s); storage {ratio(storage)} of the data in "
+        f"(95% under {p95:.2f} s, max {worst:.2f} s); storage {ratio(storage)} of the data in "
         f"{last.cycles[-1].dirs} snapshot directories"
         + (
             f"; monthly files with one level: {baseline[-1].mean():.2f} s per cycle and "

@@ -19,8 +19,12 @@ from kafka_connect_backup.core.logs import configure_logging
 from kafka_connect_backup.layout.snapshot_status import write_marker
 from kafka_connect_backup.supervisor.backup import levels, retention
 from kafka_connect_backup.supervisor.backup.interrupted import (
+    RunState,
     discard_incomplete,
     fingerprints,
+    left_behind,
+    mark_run,
+    run_state,
     settle_newest,
 )
 from kafka_connect_backup.tools import rsnapshot
@@ -310,6 +314,99 @@ def test_a_killed_daily_rotation_is_renumbered_within_each_level(tmp_path: Path)
     assert done.renamed == {"daily.1": "daily.0"}
     assert done.kept == ["alpha.0", "hourly.0", "hourly.1", "hourly.2", "daily.0"]
     assert (root / "daily.0" / "localhost" / "a.sink").read_bytes() == b"d0"
+
+
+LEVELS = {"hourly": 3, "daily": 2}
+
+
+def _month(root: Path, marked: bool = True) -> None:
+    """alpha.0 of backup.retention, hourly.0-2 and daily.0-1 of LEVELS (`marked`: with
+    completeness markers), and `.sync`, the copy the next hourly.0 is linked from."""
+    _snapshot(root, "alpha.0", {"a.sink": b"alpha"})
+    for index in range(3):
+        files = {"a.sink": b"h" * (3 - index), "b.gz": b"b"}
+        _snapshot(root, f"hourly.{index}", files, marked=marked)
+    for index in range(2):
+        files = {"a.sink": b"d" * (2 - index), "b.gz": b"b"}
+        _snapshot(root, f"daily.{index}", files, marked=marked)
+    _snapshot(root, ".sync", {"a.sink": b"hhhh", "b.gz": b"b", "c.sink": b"c"}, marked=False)
+
+
+def test_a_runs_marker_holds_the_content_only_of_what_rsnapshot_can_change(
+    tmp_path: Path,
+) -> None:
+    """hourly.0 (what a run without sync_first writes into) and each level's last kept (what
+    a rotation deletes); the others only by inode, read after a kill."""
+    _month(tmp_path)
+    state = run_state(tmp_path, LEVELS)
+    assert sorted(state.content) == ["daily.1", "hourly.0", "hourly.2"]
+    assert sorted(state.inodes) == [
+        "alpha.0",
+        "daily.0",
+        "daily.1",
+        *(f"hourly.{i}" for i in range(3)),
+    ]
+    assert state.inodes["daily.0"] == (tmp_path / "daily.0").stat().st_ino
+    mark_run(tmp_path, state)
+    assert left_behind(tmp_path) == state
+    assert run_state(tmp_path, LEVELS) == state  # nothing ran: nothing changed
+
+
+def _link_into_new(root: Path, name: str, files: list[str]) -> None:
+    host = root / name / "localhost"
+    host.mkdir(parents=True)
+    for file in files:
+        (host / file).hardlink_to(root / ".sync" / "localhost" / file)
+
+
+def _cut_hourly_delete(root: Path) -> None:
+    (root / "hourly.2" / "localhost" / "b.gz").unlink()  # rm -rf hourly.2, killed
+
+
+def _cut_after_moves(root: Path) -> None:
+    shutil.rmtree(root / "hourly.2")
+    (root / "hourly.1").rename(root / "hourly.2")
+    (root / "hourly.0").rename(root / "hourly.1")
+
+
+def _cut_mid_link(root: Path) -> None:
+    _cut_after_moves(root)
+    _link_into_new(root, "hourly.0", ["a.sink"])  # cp -al .sync hourly.0, killed
+
+
+def _cut_after_daily(root: Path) -> None:
+    shutil.rmtree(root / "daily.1")
+    (root / "daily.0").rename(root / "daily.1")
+    (root / "hourly.2").rename(root / "daily.0")
+    (root / "hourly.1").rename(root / "hourly.2")  # rsnapshot hourly, killed mid-rotation
+
+
+@pytest.mark.parametrize("marked", [True, False])
+@pytest.mark.parametrize(
+    "cut", [_cut_hourly_delete, _cut_after_moves, _cut_mid_link, _cut_after_daily]
+)
+def test_a_killed_run_is_judged_the_same_from_inodes_as_from_every_fingerprint(
+    tmp_path: Path, cut: object, marked: bool
+) -> None:
+    """The rule gets the whole content of every snapshot before the run either way: the
+    cleanup (what is removed, set aside, renamed, kept) and the tree it leaves are the same.
+    Unmarked (an older version's snapshots), the fingerprints alone decide."""
+    results = []
+    for how in ("inodes", "fingerprints"):
+        root = tmp_path / how
+        _month(root, marked)
+        before: RunState = run_state(root, LEVELS) if how == "inodes" else fingerprints(root)
+        cut(root)  # type: ignore[operator]
+        done = discard_incomplete(root, before, LEVELS)
+        tree = {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.glob("*/localhost/*"))  # markers hold their own time
+        }
+        results.append(
+            (sorted(done.removed), sorted(done.quarantined), done.renamed, done.kept, tree)
+        )
+    assert results[0] == results[1]
+    assert results[0][3][:1] == ["alpha.0"]
 
 
 def test_settle_newest_judges_the_lowest_levels_newest(tmp_path: Path) -> None:

@@ -212,6 +212,20 @@ def test_an_older_releases_backup_volume_is_refused_without_chown_then_taken_ove
     assert again.stdout.strip().splitlines()[-1] == "changed 0"
 
 
+def test_a_volume_is_walked_once_per_process(tmp_path: Path) -> None:
+    """Only this process writes the volume while it runs, all of it as itself: the walk over
+    every snapshot's entries is not repeated each cycle; a restart walks again."""
+    target = tmp_path / "target"
+    kept = older_backup_volume(target)
+    assert ownership.take_over(target) == 2
+    os.lchown(kept, CONNECT_UID, FS_GROUP)  # what only another release could have done
+    assert ownership.take_over(target) == 0
+    assert kept.stat().st_uid == CONNECT_UID
+    restarted = python_with_capabilities(TAKE_OVER.format(target=str(target)), ["CHOWN"])
+    assert restarted.stdout.strip().splitlines()[-1] == "changed 1", restarted.stderr
+    assert kept.stat().st_uid == 0
+
+
 def test_take_over_keeps_what_even_privileged_root_may_not_chown(tmp_path: Path) -> None:
     # NFS with root_squash refuses root's chown: the privileged mode warns and carries on.
     target = tmp_path / "target"

@@ -271,6 +271,25 @@ def test_unverified_snapshots_are_never_discarded_but_lose_rsync_temps(tmp_path:
     assert snapshot_status(root / "alpha.0") == Status(U, NO_MARKER)
 
 
+def test_settle_newest_looks_past_unverified_snapshots_for_a_complete_one(tmp_path: Path) -> None:
+    root = _two_then_cut_short(tmp_path)  # alpha.0 incomplete, alpha.1 complete
+    (root / "alpha.1").rename(root / "alpha.2")
+    _snapshot(root, "alpha.1", {"a-2026-11.sink": b"a0\n"}, marked=False)
+    strip_rsync_temps(root)
+    done = settle_newest(root, "alpha")
+    assert list(done.removed) == ["alpha.0"]
+    assert done.renamed == {"alpha.1": "alpha.0", "alpha.2": "alpha.1"}
+    assert done.newest is U
+
+
+def test_strip_rsync_temps_outside_every_level_0_only_when_asked(tmp_path: Path) -> None:
+    root = tmp_path / "snapshots"
+    for name in ("alpha.0", "alpha.1", "hourly.0", "hourly.1"):
+        _snapshot(root, name, {"a-2026-11.sink": b"a\n", ".a-2026-11.sink.Qw3rTy": b"a"})
+    assert list(strip_rsync_temps(root, everywhere=False)) == ["alpha.0", "hourly.0"]
+    assert list(strip_rsync_temps(root)) == ["alpha.1", "hourly.1"]
+
+
 def test_a_failed_verification_marker_is_incomplete_and_discarded(tmp_path: Path) -> None:
     root = tmp_path / "snapshots"
     _snapshot(root, "alpha.0", {"a-2026-11.sink": b"a1\n"})

@@ -195,6 +195,29 @@ def test_verify_rejects_an_incomplete_copy(tmp_path: Path, damage: str) -> None:
     assert "a-2026-11.sink" in str(caught.value)
 
 
+def test_verify_reads_only_the_copies_written_since_the_verified_snapshot(tmp_path: Path) -> None:
+    """A copy that is the very file (hard link) of a complete snapshot was read when that one
+    was verified: only its size and time are checked. A rewritten copy is read again."""
+    source, copy = _pair(tmp_path)
+    verified = tmp_path / "hourly.0" / "localhost"
+    verified.mkdir(parents=True)
+    (verified / "a-2026-11.sink").hardlink_to(copy / "a-2026-11.sink")
+    stat = (source / "a-2026-11.sink").stat()
+    # The same size and second, other bytes: only reading finds that.
+    (source / "a-2026-11.sink").write_bytes(b"y" * 200_000)
+    os.utime(source / "a-2026-11.sink", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = snapshot.verify_copy(source, copy, verified)
+    assert (result.files, result.bytes) == (2, 200_002)
+    with pytest.raises(KcbError, match=r"a-2026-11\.sink: content differs from the source"):
+        snapshot.verify_copy(source, copy)
+    rewritten = copy / "a-2026-11.sink.new"
+    rewritten.write_bytes(b"x" * 200_000)  # sync_copy's temp file, renamed over the copy
+    os.utime(rewritten, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rewritten.replace(copy / "a-2026-11.sink")
+    with pytest.raises(KcbError, match=r"a-2026-11\.sink: content differs from the source"):
+        snapshot.verify_copy(source, copy, verified)
+
+
 def test_gzip_digest_checks_the_whole_stream(tmp_path: Path) -> None:
     data = os.urandom(10_000) * 20
     good = tmp_path / "good.gz"

@@ -26,10 +26,13 @@ With backup.keep's levels, read alpha as the lowest configured level (the one a 
 daily.{i}`, `mv hourly.{max} daily.0`) only renames and deletes, so its snapshots are judged by
 the same rule with their own level's count, and renumbered within their level.
 
-A run killed outright (SIGKILL, the node lost) cannot clean up: the fingerprints are written to
+A run killed outright (SIGKILL, the node lost) cannot clean up: what the rule needs is written to
 a marker on the backup volume before rsnapshot starts (`RUN_MARKER`, beside the alpha.N) and
 removed once the run is verified or cleaned up, so the next run finds a marker left behind and
-applies the same rule before anything else touches the snapshots. A snapshot whose
+applies the same rule before anything else touches the snapshots. The marker holds the
+fingerprints of the snapshots a run can write into or delete, and every snapshot's directory
+inode: the others a run only renames, so their content is read after the kill, found by inode
+(`RunState`). A snapshot whose
 completeness marker (layout/snapshot_status.py) matches its content is complete whatever the
 fingerprints say (the kill fell between the marker and the end of the run), and is kept.
 
@@ -43,11 +46,13 @@ completeness marker:
 - incomplete and no complete snapshot exists: it is the only copy, so it is kept (rsnapshot
   rotates it on) and stays listed as incomplete by `kcb snapshots list`; restore refuses it
   without `--allow-incomplete`.
-rsync's temporary files (`.{name}.XXXXXX`, left by a killed rsync) are removed from every
-snapshot's `localhost/` first of all (`strip_rsync_temps`, before either rule): they are partial
+rsync's temporary files (`.{name}.XXXXXX`, left by a killed rsync) are removed from the
+snapshots' `localhost/` first of all (`strip_rsync_temps`, before either rule): they are partial
 copies of files their source still has, a `cp -al` rotation would carry them on into alpha.1
 (rsync's `--delete-excluded` only cleans alpha.0), and without them a snapshot rsync was killed
-in before it renamed anything is its previous, complete self again.
+in before it renamed anything is its previous, complete self again. Every snapshot's on a volume
+without `.sync` (last written by a version before sync_first, or the original chart) or after a
+killed run; otherwise each level's .0 alone, the only place a version's rsync ever wrote.
 """
 
 from __future__ import annotations
@@ -74,7 +79,12 @@ from kafka_connect_backup.layout.snapshot_dirs import (
     snapshot_dirs,
     snapshot_name,
 )
-from kafka_connect_backup.layout.snapshot_status import State, is_rsync_temp, snapshot_status
+from kafka_connect_backup.layout.snapshot_status import (
+    State,
+    Status,
+    is_rsync_temp,
+    snapshot_status,
+)
 
 log = get_logger(__name__)
 
@@ -85,23 +95,73 @@ class Cleanup:
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> new name
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new name
     kept: list[str] = field(default_factory=list)  # final names
+    newest: State | None = None  # settle_newest: the state of {level}.0 it leaves
 
 
-def fingerprints(snapshot_root: Path) -> dict[str, Fingerprint]:
-    """Every {level}.N's fingerprint, by name (take it right before running rsnapshot)."""
-    return {s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)}
+@dataclass(frozen=True)
+class RunState:
+    """The snapshots before a run, as the rule needs them: `content`, the fingerprint of each
+    one a run can write into or delete, and `inodes`, each one's directory inode (a rename
+    keeps it: `mv hourly.3 hourly.4`, `mv hourly.23 daily.0`), so the content of the others,
+    which a run only renames, is read when a cleanup needs it, not before every run (with a
+    month of snapshots that walk was most of a cycle). A snapshot in `content` but not in
+    `inodes` was recorded whole (`fingerprints`, or a marker of a version before this)."""
+
+    content: dict[str, Fingerprint]
+    inodes: dict[str, int] = field(default_factory=dict)
+
+
+def fingerprints(snapshot_root: Path) -> RunState:
+    """Every {level}.N's whole fingerprint, by name."""
+    return RunState({s.path.name: fingerprint(s.path) for s in snapshot_dirs(snapshot_root)})
+
+
+def _changeable(dirs: list[SnapshotDir], levels: Mapping[str, int]) -> set[str]:
+    """The snapshots an rsnapshot run can write into or delete: the lowest level's .0 (a run
+    without sync_first rsyncs into it) and each configured level's from its last kept on (`rm
+    -rf {level}.{count-1}`). rsnapshot only renames the others."""
+    lowest = next(iter(levels))
+    return {
+        s.name
+        for s in dirs
+        if (s.level == lowest and s.index == 0)
+        or (s.level in levels and s.index >= levels[s.level] - 1)
+    }
+
+
+def run_state(snapshot_root: Path, levels: Mapping[str, int]) -> RunState:
+    """The snapshots as a run is about to change them (take it right before rsnapshot runs).
+    `levels`: config.backup.levels, lowest first."""
+    dirs = snapshot_dirs(snapshot_root)
+    changeable = _changeable(dirs, levels)
+    return RunState(
+        {s.name: fingerprint(s.path) for s in dirs if s.name in changeable},
+        {s.name: s.path.stat().st_ino for s in dirs},
+    )
+
+
+def _contents(snapshot_root: Path, before: RunState) -> dict[str, Fingerprint]:
+    """The whole content of every snapshot before the run: as recorded, or, for one the run
+    could only rename, read now wherever its inode is (one no longer there is left out)."""
+    where = {s.path.stat().st_ino: s.path for s in snapshot_dirs(snapshot_root)}
+    full = dict(before.content)
+    for name, inode in before.inodes.items():
+        if name not in full and inode in where:
+            full[name] = fingerprint(where[inode])
+    return full
 
 
 class _RunMarker(msgspec.Struct, frozen=True):
-    """RUN_MARKER: each alpha.N's fingerprint entries (path, size, mtime ns), sorted."""
+    """RUN_MARKER: RunState, the fingerprint entries (path, size, mtime ns) sorted."""
 
     before: dict[str, list[tuple[str, int, int]]]
+    inodes: dict[str, int] = msgspec.field(default_factory=dict)
 
 
-def mark_run(snapshot_root: Path, before: dict[str, Fingerprint]) -> None:
+def mark_run(snapshot_root: Path, before: RunState) -> None:
     """Record the snapshots as they are before rsnapshot runs (durably: it must survive a kill)."""
-    marker = _RunMarker({name: sorted(content) for name, content in before.items()})
-    records.save(snapshot_root / RUN_MARKER, marker)
+    content = {name: sorted(entries) for name, entries in before.content.items()}
+    records.save(snapshot_root / RUN_MARKER, _RunMarker(content, before.inodes))
 
 
 def clear_run(snapshot_root: Path) -> None:
@@ -110,7 +170,7 @@ def clear_run(snapshot_root: Path) -> None:
         marker.unlink()
 
 
-def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
+def left_behind(snapshot_root: Path) -> RunState | None:
     """The fingerprints a killed run recorded, or None when the last run ended properly."""
     try:
         marker = records.load(snapshot_root / RUN_MARKER, _RunMarker)
@@ -126,16 +186,16 @@ def left_behind(snapshot_root: Path) -> dict[str, Fingerprint] | None:
         return None
     if marker is None:
         return None
-    return {name: frozenset(entries) for name, entries in marker.before.items()}
+    content = {name: frozenset(entries) for name, entries in marker.before.items()}
+    return RunState(content, marker.inodes)
 
 
-def discard_incomplete(
-    snapshot_root: Path, before: dict[str, Fingerprint], levels: Mapping[str, int]
-) -> Cleanup:
+def discard_incomplete(snapshot_root: Path, run: RunState, levels: Mapping[str, int]) -> Cleanup:
     """Apply the module's rule after rsnapshot was stopped; log exactly what was done.
     `levels`: rsnapshot's retain levels, lowest first (config.backup.levels): the lowest's .0
     is the snapshot a run writes, each level's `.{count-1}` the one a rotation deletes."""
     done = Cleanup()
+    before = _contents(snapshot_root, run)
     complete = set(before.values())
     newest = snapshot_name(next(iter(levels)), 0)
     previous = before.get(newest)
@@ -247,11 +307,16 @@ def newest_to_discard(states: list[State]) -> int:
     return top if State.COMPLETE in states[top:] else 0
 
 
-def strip_rsync_temps(snapshot_root: Path) -> dict[str, list[str]]:
-    """Remove rsync's temporary files from every snapshot's localhost/ (first thing of a run:
-    the snapshots are then judged on what rsync finished); log them, by snapshot."""
+def strip_rsync_temps(snapshot_root: Path, *, everywhere: bool = True) -> dict[str, list[str]]:
+    """Remove rsync's temporary files from the snapshots' localhost/ (first thing of a run: the
+    snapshots are then judged on what rsync finished); log them, by snapshot. `everywhere`
+    false: only each level's .0, where rsync (without sync_first) writes; a version with
+    sync_first (whose `.sync` exists) leaves none in a snapshot unless it is killed, and
+    listing every snapshot through FUSE each cycle would cost more than the rest of it."""
     removed = {}
     for snapshot in snapshot_dirs(snapshot_root):
+        if not everywhere and snapshot.index != 0:
+            continue
         temps = remove_temp_files(snapshot.path / HOST_DIR, is_rsync_temp)
         if temps:
             removed[snapshot.name] = [t.name for t in temps]
@@ -272,9 +337,14 @@ def settle_newest(snapshot_root: Path, level: str) -> Cleanup:
     dirs = snapshot_dirs(snapshot_root, level)
     if not dirs or dirs[0].index != 0:
         return done
-    statuses = [snapshot_status(s.path) for s in dirs]
+    statuses: list[Status] = []
+    for snapshot in dirs:  # only as far as the rule looks: usually {level}.0 alone
+        statuses.append(snapshot_status(snapshot.path))
+        if statuses[0].state is not State.INCOMPLETE or statuses[-1].state is State.COMPLETE:
+            break
     states = [status.state for status in statuses]
     discard = newest_to_discard(states)
+    done.newest = states[discard] if discard < len(states) else None
     for snapshot, status in zip(dirs[:discard], statuses, strict=False):
         shutil.rmtree(snapshot.path)
         done.removed[snapshot.name] = status.describe()

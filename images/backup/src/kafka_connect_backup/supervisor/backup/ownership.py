@@ -4,7 +4,12 @@ files' owner (rsync --no-owner, tools/rsnapshot.py), but a volume written by an 
 CAP_DAC_OVERRIDE cannot rotate or delete those, and without CAP_CHOWN `cp -al` cannot copy
 their directories. So before each mount, every entry of the ciphertext tree not owned by this
 process is chowned to it: at once where CAP_CHOWN is held (the privileged mode, which an
-upgrade starts in), otherwise the cycle fails with the two-step fix."""
+upgrade starts in), otherwise the cycle fails with the two-step fix.
+
+The walk stats every entry of every snapshot (a month of 15-minute snapshots of hourly files is
+tens of thousands), so it runs once per volume and process: while this process runs, only it
+writes the volume (the volume lock) and everything it writes is its own; a restart (an upgrade,
+a downgrade) walks again."""
 
 from __future__ import annotations
 
@@ -51,12 +56,18 @@ def _refused(path: Path, owner: int | None, exc: OSError) -> KcbError:
     )
 
 
+# (ciphertext root, uid) this process has walked: nothing of theirs is foreign any more.
+_TAKEN: set[tuple[Path, int]] = set()
+
+
 def take_over(root: Path) -> int:
     """Chown (the owner only) every entry of root that is not this process's; returns how many
     were changed. Where the kernel refuses: with CAP_DAC_OVERRIDE (privileged; e.g. NFS with
     root_squash, whose files nobody may chown) the volume stays as it is, which that mode can
     use, and a warning says so; without it, KcbError backup_volume_foreign_owner."""
     uid = os.geteuid()
+    if (root, uid) in _TAKEN:
+        return 0
     changed = 0
     path: Path = root
     owner: int | None = None
@@ -64,6 +75,7 @@ def take_over(root: Path) -> int:
         for path, owner in foreign(root, uid):  # noqa: B007 (they name a refused entry below)
             os.lchown(path, uid, -1)
             changed += 1
+        _TAKEN.add((root, uid))
     except PermissionError as exc:
         if not process_status.has_capability(process_status.CAP_DAC_OVERRIDE):
             raise _refused(path, owner, exc) from exc

@@ -7,13 +7,15 @@ the metric `kcb_recovery_point_age_seconds{topic}`. Also the count of snapshots 
 
 from __future__ import annotations
 
-from collections import Counter
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_connect_backup.layout.names import HOST_DIR
 from kafka_connect_backup.layout.sinkfiles import connector_name, parse_sink_file
-from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.layout.snapshot_dirs import SnapshotDir, snapshot_dirs
 from kafka_connect_backup.layout.snapshot_status import State, snapshot_status, taken_at
 
 
@@ -31,19 +33,25 @@ def _stems(snapshot: Path) -> set[str]:
     return {parsed.stem for p in host.iterdir() if (parsed := parse_sink_file(p)) is not None}
 
 
+def _newest_first(snapshot_root: Path) -> Iterator[tuple[float, SnapshotDir]]:
+    """(taken_at, snapshot) of every snapshot, newest first. Within a level a lower N is
+    newer (rsnapshot's rotation), so the levels are merged and each snapshot's time is read
+    only when it is reached: usually each level's .0, not a month of markers every cycle."""
+    by_level: dict[str, list[SnapshotDir]] = defaultdict(list)
+    for snapshot in snapshot_dirs(snapshot_root):
+        by_level[snapshot.level].append(snapshot)
+    streams = [((taken_at(s.path).timestamp(), s) for s in dirs) for dirs in by_level.values()]
+    return heapq.merge(*streams, key=lambda pair: pair[0], reverse=True)
+
+
 def recovery_points(
     snapshot_root: Path, topics: list[str], sink_name: str
 ) -> dict[str, RecoveryPoint]:
     """Each topic's recovery point (a topic no usable snapshot holds is left out). Snapshots
     are looked at newest first and only until every topic has one."""
     wanted = {connector_name(topic, sink_name): topic for topic in topics}
-    dirs = sorted(
-        ((taken_at(s.path).timestamp(), s) for s in snapshot_dirs(snapshot_root)),
-        key=lambda pair: pair[0],
-        reverse=True,
-    )
     found: dict[str, RecoveryPoint] = {}
-    for moment, snapshot in dirs:
+    for moment, snapshot in _newest_first(snapshot_root):
         if len(found) == len(wanted):
             break
         held = [wanted[stem] for stem in _stems(snapshot.path) if stem in wanted]

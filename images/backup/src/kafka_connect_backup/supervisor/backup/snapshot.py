@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,13 @@ from kafka_connect_backup.core.errors import KcbError
 from kafka_connect_backup.core.logs import get_logger
 from kafka_connect_backup.core.shutdown_grace import ShutdownGrace, StoppedPastGrace, never
 from kafka_connect_backup.core.units import utc_iso
-from kafka_connect_backup.layout.snapshot_dirs import Fingerprint, snapshot_dirs
-from kafka_connect_backup.layout.snapshot_status import Committed, is_rsync_temp, write_marker
+from kafka_connect_backup.layout.snapshot_dirs import snapshot_dirs
+from kafka_connect_backup.layout.snapshot_status import (
+    Committed,
+    State,
+    is_rsync_temp,
+    write_marker,
+)
 from kafka_connect_backup.supervisor import state
 from kafka_connect_backup.supervisor.backup import (
     interrupted,
@@ -33,6 +39,7 @@ from kafka_connect_backup.supervisor.backup import (
     retention,
     sync_copy,
 )
+from kafka_connect_backup.supervisor.backup.interrupted import RunState
 from kafka_connect_backup.supervisor.backup.recovery import RecoveryPoint
 from kafka_connect_backup.tools import rsnapshot
 from kafka_connect_backup.tools.volume import check_target, mounted_volume
@@ -94,9 +101,21 @@ class SnapshotMismatch(KcbError):
         self.files = files
 
 
-def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
+def _same_file(copy: os.stat_result, verified: Path | None) -> bool:
+    try:
+        return verified is not None and verified.lstat().st_ino == copy.st_ino
+    except FileNotFoundError:
+        return False
+
+
+def verify_copy(
+    source_dir: Path, snapshot_dir: Path, verified_dir: Path | None = None
+) -> VerifyResult:
     """Check that a copy, snapshot_dir, holds every backed-up file of source_dir with the same size,
-    modification second and first/last 64 KiB. Raises SnapshotMismatch."""
+    modification second and first/last 64 KiB. `verified_dir`: a complete snapshot's copy of
+    the same files; a copy that is the very file there (a hard link: nothing rewrote it since)
+    was read when that snapshot was verified, so only its size and time are checked (a month of
+    hourly files is not read again every 15 minutes). Raises SnapshotMismatch."""
     problems: dict[str, str] = {}
     files = total = 0
     sources = rsnapshot.backed_up_files(source_dir)
@@ -112,6 +131,8 @@ def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
             problems[source.name] = f"{have.st_size} bytes, source {want.st_size}"
         elif int(have.st_mtime) != int(want.st_mtime):
             problems[source.name] = "modification time differs from the source"
+        elif _same_file(have, verified_dir and verified_dir / source.name):
+            files, total = files + 1, total + want.st_size
         elif _sample_hash(copy, have.st_size) != _sample_hash(source, want.st_size):
             problems[source.name] = "content differs from the source"
         else:
@@ -141,12 +162,15 @@ def verify_copy(source_dir: Path, snapshot_dir: Path) -> VerifyResult:
     return VerifyResult(files, total, extra)
 
 
-def _verify_sync(source_dir: Path, sync_host: Path, newest: str) -> VerifyResult:
-    """verify_copy of `.sync/localhost/` before the rotation. A copy that differs is
-    removed from `.sync` (its links in the snapshots keep their content), so the next run
-    copies it again whatever its size and time say."""
+def _verify_sync(
+    source_dir: Path, sync_host: Path, newest: str, previous: Path | None
+) -> VerifyResult:
+    """verify_copy of `.sync/localhost/` before the rotation (`previous`: the complete
+    snapshot's localhost/ it was filled from, or None). A copy that differs is removed from
+    `.sync` (its links in the snapshots keep their content), so the next run copies it again
+    whatever its size and time say."""
     try:
-        return verify_copy(source_dir, sync_host)
+        return verify_copy(source_dir, sync_host, previous)
     except SnapshotMismatch as exc:
         for name in exc.files:
             with contextlib.suppress(OSError):
@@ -196,12 +220,10 @@ def _make_dir(path: Path) -> None:
 _HALF_WAY = ("disk_full", "rsnapshot_failed", "snapshot_copy_failed")
 
 
-def _discard_incomplete(
-    snapshot_root: Path, before: dict[str, Fingerprint], retain: dict[str, int]
-) -> str:
+def _discard_incomplete(snapshot_root: Path, before: RunState, retain: dict[str, int]) -> str:
     """Discard what a stopped or failed rsnapshot left; a note for the error message."""
     try:
-        if interrupted.fingerprints(snapshot_root) == before:
+        if interrupted.run_state(snapshot_root, retain) == before:
             return "; no snapshot was changed"
         cleanup = interrupted.discard_incomplete(snapshot_root, before, retain)
     except OSError as exc:  # never hide the error that got us here
@@ -323,15 +345,19 @@ def backup_snapshot(
     with mounted_volume(backup) as volume:
         _check_file_names(config, volume.engine)
         _make_dir(volume.snapshot_root)
-        interrupted.strip_rsync_temps(volume.snapshot_root)  # what a killed rsync left
         killed = interrupted.left_behind(volume.snapshot_root)
+        # What a killed rsync left: anywhere on a volume of a version before sync_first (no
+        # .sync yet) or after a kill, else only in a .0.
+        everywhere = killed is not None or not (volume.snapshot_root / rsnapshot.SYNC_DIR).is_dir()
+        interrupted.strip_rsync_temps(volume.snapshot_root, everywhere=everywhere)
         if killed is not None:
             # The previous run was killed mid-way: what it left must not rotate on as {level}.1.
             log.warning("snapshot.killed_run_found", snapshot_root=str(volume.snapshot_root))
             interrupted.discard_incomplete(volume.snapshot_root, killed, retain)
             interrupted.clear_run(volume.snapshot_root)
         # Whatever ended the last run: an incomplete newest must not rotate on as {level}.1.
-        interrupted.settle_newest(volume.snapshot_root, backup.lowest_level)
+        settled = interrupted.settle_newest(volume.snapshot_root, backup.lowest_level)
+        previous = volume.snapshot_root / backup.newest_snapshot / rsnapshot.HOST_DIR
         pruned = retention.prune(volume.snapshot_root, retain)
         _make_dir(backup.work_dir)
         conf, lockfile = backup.work_dir / CONF_NAME, backup.work_dir / LOCK_NAME
@@ -344,7 +370,7 @@ def backup_snapshot(
                 lockfile=lockfile,
             ),
         )
-        before = interrupted.fingerprints(volume.snapshot_root)
+        before = interrupted.run_state(volume.snapshot_root, retain)
         try:
             interrupted.mark_run(volume.snapshot_root, before)
         except OSError as exc:
@@ -367,7 +393,12 @@ def backup_snapshot(
             )
             synced = rsnapshot.run(conf, lockfile, rsnapshot.SYNC, grace=grace)
             # A mismatch rotates nothing.
-            verified = _verify_sync(source, sync_host, backup.newest_snapshot)
+            verified = _verify_sync(
+                source,
+                sync_host,
+                backup.newest_snapshot,
+                previous if settled.newest is State.COMPLETE else None,
+            )
             rotated = _rotate(config, conf, lockfile, volume.snapshot_root, now(), grace)
         except KcbError as exc:
             # Stopped past the shutdown grace, or failed half way (disk full, rsync error):
