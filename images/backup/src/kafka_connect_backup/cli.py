@@ -381,39 +381,43 @@ def _add_snapshots(commands: Any, parents: list[argparse.ArgumentParser]) -> Non
         "verify",
         help="check that a snapshot's files are whole, restorable sink files (--deep: read "
         "every byte)",
-        description="Check a snapshot (default alpha.0; --all: every alpha.N) without writing "
-        "anything: its status from the completeness marker (anything but complete, e.g. a "
-        "marker whose digest no longer matches the content, is a problem); only localhost/ "
-        "and the marker at its top, and only sink file names under localhost/ (any other "
-        "file is reported by path); each .gz's size, gzip header and trailer; each plain "
-        "file's last byte a newline (its last record complete). --deep also reads every byte "
-        "through the decryption (a damaged ciphertext block is the engine's I/O error), "
-        "decompresses each .gz whole (CRC-32 and length checked), checks every line is "
+        description="Check a snapshot (default: the newest of any level; --all: every one) without "
+        "writing anything: its status from the completeness marker (anything but complete, "
+        "e.g. a marker whose digest no longer matches the content, is a problem); only "
+        "localhost/ and the marker at its top, and only sink file names under localhost/ (any"
+        " other file is reported by path); each .gz's size, gzip header and trailer; each "
+        "plain file's last byte a newline (its last record complete). --deep also reads every"
+        " byte through the decryption (a damaged ciphertext block is the engine's I/O error),"
+        " decompresses each .gz whole (CRC-32 and length checked), checks every line is "
         "complete and one restore reads (UTF-8; an envelope line), and counts lines per file "
-        "and per topic; for alpha.0 it compares each topic's envelope files with the sink "
-        "group's committed offsets at the snapshot's stop, exactly (each partition's last "
-        "record), and says the offsets are only a bound for value files (not compared). The "
-        "encrypted backup "
-        "is mounted privately, as for `snapshots list`, unless --snapshot-root names a "
-        "mounted or copied tree. Prints each snapshot, each problem (path: what is wrong) and "
-        "a line of counts (--json: the same for scripts). Exit codes: 0 every checked "
-        f"snapshot complete and no problem; {EXIT_PROBLEM} a problem found (a snapshot not "
-        f"complete, a damaged or stray file); {EXIT_UNAVAILABLE} bad arguments, no such "
-        "snapshot, or the backup could not be mounted.",
+        "and per topic; for each level's newest (.0) it compares each topic's envelope files "
+        "with the sink group's committed offsets at the snapshot's stop, exactly (each "
+        "partition's last record), and says the offsets are only a bound for value files (not"
+        " compared). The encrypted backup is mounted privately, as for `snapshots list`, "
+        "unless --snapshot-root names a mounted or copied tree. Prints each snapshot, each "
+        "problem (path: what is wrong) and a line of counts (--json: the same for scripts). "
+        f"Exit codes: 0 every checked snapshot complete and no problem; {EXIT_PROBLEM} a "
+        f"problem found (a snapshot not complete, a damaged or stray file); {EXIT_UNAVAILABLE}"
+        " bad arguments, no such snapshot, or the backup could not be mounted.",
         parents=parents,
     )
     which = verifying.add_mutually_exclusive_group()
     which.add_argument(
-        "snapshot", nargs="?", default=None, help="alpha.N to check (default alpha.0)"
+        "snapshot",
+        nargs="?",
+        default=None,
+        help="{level}.N to check, e.g. hourly.0, daily.3 (default: the newest of any level)",
     )
-    which.add_argument("--all", action="store_true", help="check every alpha.N")
+    which.add_argument("--all", action="store_true", help="check every snapshot of every level")
     verifying.add_argument(
         "--deep",
         action="store_true",
         help="read and decompress every byte, every line as restore reads it",
     )
     verifying.add_argument(
-        "--snapshot-root", type=Path, help="where alpha.N live (default: mount the backup)"
+        "--snapshot-root",
+        type=Path,
+        help="where the {level}.N directories live (default: mount the backup)",
     )
     verifying.add_argument(
         "--sink-name", help="connector suffix, to name topics (default: the config's)"

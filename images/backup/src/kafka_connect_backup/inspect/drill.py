@@ -1,7 +1,8 @@
 """Restore drills: prove that the newest snapshot restores, by restoring part of it.
 
-For each topic: every sink file of the topic in the snapshot (alpha.0) is read through the
-restore pipeline's own scan (`sources.from_snapshot`, `plan.scan`: readable, UTF-8), the newest
+For each topic: every sink file of the topic in the snapshot (the newest complete one of any
+level, or the one given) is read through the restore pipeline's own scan
+(`sources.from_snapshot`, `plan.scan`: readable, UTF-8), the newest
 N complete lines are taken as the sample, a scratch topic `kcb-drill-{topic}-{epoch}` (one
 partition) is created, the sample is produced into it by restore's producer and read back by a
 consumer, and the count and a sha256 of the values in order are compared with the sample's.

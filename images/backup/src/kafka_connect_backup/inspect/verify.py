@@ -1,7 +1,7 @@
 """`kcb snapshots verify`: check that a snapshot's files are whole, restorable sink files.
 
 Every check reads the snapshot only (files opened read-only; nothing is written, renamed or
-touched under the snapshot root). For each `alpha.N`:
+touched under the snapshot root). For each `{level}.N`:
 
 - its status, from the completeness marker (`snapshot_status`): anything but complete is a
   problem (a marker whose listing digest no longer matches the content reads `incomplete: its
@@ -21,7 +21,7 @@ touched under the snapshot root). For each `alpha.N`:
 envelope line for an envelope file): a damaged gocryptfs ciphertext block is the I/O error the
 engine returns, each `.gz` is decompressed whole (gzip checks its CRC-32 and length), every line
 must be complete and one restore reads, and the complete lines are counted per file and per
-connector (topic). For alpha.0 each connector is compared with the offsets its sink consumer
+connector (topic). For each level's .0 each connector is compared with the offsets its sink consumer
 group had committed when the backup cycle stopped it, as the cycle records them in the
 snapshot's completeness marker (`marker_offsets`, the default `RecordedOffsets`), only where
 they can agree: envelope files hold each record's partition and offset, so each partition's
@@ -210,7 +210,7 @@ class TopicCheck:
     files: int = 0
     lines: int | None = None  # --deep: the complete lines of the files read whole
     unread: int = 0  # --deep: files that could not be read whole (their lines not counted)
-    offsets: OffsetComparison | None = None  # --deep, alpha.0 only
+    offsets: OffsetComparison | None = None  # --deep, each level's .0 only
     value_files: int = 0
     # --deep: restore's selection state over the envelope files (each partition's last offset)
     exact: ExactState = field(
@@ -483,7 +483,7 @@ def verify_snapshot(
     recorded_offsets: RecordedOffsets = marker_offsets,
 ) -> SnapshotCheck:
     """One snapshot's check: its status, what lies beside localhost/, every file under it (the
-    whole of each with `deep`), and with `deep` alpha.0's record counts against the offsets
+    whole of each with `deep`), and with `deep` a {level}.0's record counts against the offsets
     its marker recorded."""
     root = directory.parent
     status, top, entries, listed = _listing(directory)
