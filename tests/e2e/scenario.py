@@ -3,6 +3,7 @@ sink files and snapshots as a user sees them through `kubectl exec`."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,3 +80,26 @@ def connectors(release: Release) -> list[str]:
         "'http://127.0.0.1:8083/connectors')))))"
     )
     return list(yaml.safe_load(release.exec("python3", "-c", script).stdout))
+
+
+def backup_values(topic: str, sink: str, backup: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A release backing up `topic` onto the e2e backup PVC, its password from the e2e Secret;
+    `backup`: more backup.* keys (retention, keep...), `extra`: top-level values."""
+    return {
+        "topicList": topic,
+        "sinkName": sink,
+        "backup": {
+            "enabled": True,
+            "encryption": {"existingSecret": "kafka-backup-password"},
+            **backup,
+        },
+        "targetPvcName": "kafka-backup-nfs",
+        **extra,
+    }
+
+
+def backup_now(release: Release) -> dict[str, Any]:
+    """`kcb backup-now --json` in the pod; it must have succeeded."""
+    answer: dict[str, Any] = json.loads(release.exec("kcb", "backup-now", "--json").stdout)
+    assert answer["ok"] is True, answer
+    return answer

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from e2e.release import Release
-from e2e.scenario import PASSWORD, produce, wait_for_sink
+from e2e.scenario import PASSWORD, backup_now, backup_values, produce, wait_for_sink
 
 # The first e2e test also builds the images and starts the cluster (minutes when cold).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -22,23 +22,7 @@ SINK = "file-sink"
 
 
 def _values(topic: str, retention: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "topicList": topic,
-        "sinkName": SINK,
-        "backup": {
-            "enabled": True,
-            "retention": retention,
-            "encryption": {"existingSecret": "kafka-backup-password"},
-        },
-        "targetPvcName": "kafka-backup-nfs",
-        **extra,
-    }
-
-
-def _backup_now(release: Release) -> dict[str, Any]:
-    answer: dict[str, Any] = json.loads(release.exec("kcb", "backup-now", "--json").stdout)
-    assert answer["ok"] is True, answer
-    return answer
+    return backup_values(topic, SINK, {"retention": retention}, **extra)
 
 
 def _snapshots(release: Release) -> list[dict[str, Any]]:
@@ -71,13 +55,13 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
     sent = produce(release, topic, "l", 40)
     assert wait_for_sink(sink_dir, topic, SINK, 40) == sent
     for _ in range(3):
-        _backup_now(release)
+        backup_now(release)
     assert _snapshot_names(release) == ["alpha.0", "alpha.1", "alpha.2"]
 
     release.upgrade(_values(topic, 1, terminationGracePeriodSeconds=31))
     second_pod = release.wait_ready(other_than=first_pod)["metadata"]["name"]
     assert second_pod != first_pod  # the config checksum rolled the pod
-    _backup_now(release)
+    backup_now(release)
     assert _snapshot_names(release) == ["alpha.0"]  # alpha.1 and alpha.2 pruned
 
     # A stale compressed file of 1.5 GiB (random, so encryption cannot shrink it): the next
@@ -132,7 +116,7 @@ def test_upgrade_lowers_retention_and_a_pod_deleted_mid_cycle_leaves_nothing(
     # The previous snapshot is intact: alpha.0 exactly as before the interrupted cycle.
     assert _snapshots(release) == before
     big.unlink()
-    _backup_now(release)  # the new pod's first cycle
+    backup_now(release)  # the new pod's first cycle
     assert _snapshot_names(release) == ["alpha.0"]
     assert third_pod not in (first_pod, second_pod)
 
@@ -144,8 +128,8 @@ def test_reinstall_on_kept_volumes_mounts_the_existing_volume(release: Release) 
     release.wait_ready()
     sent = produce(release, topic, "r", 25)
     assert wait_for_sink(sink_dir, topic, SINK, 25) == sent
-    _backup_now(release)
-    _backup_now(release)
+    backup_now(release)
+    backup_now(release)
     listed = release.kcb_json("snapshots", "list")
     assert [s["name"] for s in listed] == ["alpha.0", "alpha.1"]
     target = release.volumes / "backup-target"
@@ -157,7 +141,7 @@ def test_reinstall_on_kept_volumes_mounts_the_existing_volume(release: Release) 
     assert f"persistentvolumeclaim/{release.name}-data" in claims  # helm kept the data PVC
     release.install(_values(topic, 3))
     release.wait_ready()
-    _backup_now(release)
+    backup_now(release)
     names = _snapshot_names(release)
     assert names == ["alpha.0", "alpha.1", "alpha.2"]  # the earlier two, one rotation on
     assert sorted(p.name for p in target.iterdir() if not p.is_dir()) == config

@@ -5,13 +5,12 @@ its snapshot by time."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from e2e.release import Release
-from e2e.scenario import BASE_TIME, PASSWORD, produce, wait_for_sink
+from e2e.scenario import BASE_TIME, PASSWORD, backup_now, backup_values, produce, wait_for_sink
 from kafka_helpers import consume_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -21,23 +20,7 @@ TOPIC = "e2e-levels"
 
 
 def _values(backup: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "topicList": TOPIC,
-        "sinkName": SINK,
-        "backup": {
-            "enabled": True,
-            "encryption": {"existingSecret": "kafka-backup-password"},
-            **backup,
-        },
-        "targetPvcName": "kafka-backup-nfs",
-        **extra,
-    }
-
-
-def _backup_now(release: Release) -> dict[str, Any]:
-    answer: dict[str, Any] = json.loads(release.exec("kcb", "backup-now", "--json").stdout)
-    assert answer["ok"] is True, answer
-    return answer
+    return backup_values(TOPIC, SINK, backup, **extra)
 
 
 def _listed(release: Release) -> dict[str, str]:
@@ -54,8 +37,8 @@ def test_helm_upgrade_reshapes_retention_into_levels(release: Release) -> None:
     first = release.wait_ready()["metadata"]["name"]
     sent = produce(release, TOPIC, "v", 30)
     assert wait_for_sink(data / "filesink", TOPIC, SINK, 30) == sent
-    _backup_now(release)
-    _backup_now(release)
+    backup_now(release)
+    backup_now(release)
     assert _listed(release) == {"alpha.0": "alpha", "alpha.1": "alpha"}
 
     # retention -> keep: the existing alpha.N stay, listed; hourly takes every cycle, daily is
@@ -64,13 +47,13 @@ def test_helm_upgrade_reshapes_retention_into_levels(release: Release) -> None:
     release.upgrade(_values(keep, restartTimeout="1h"))
     second = release.wait_ready(other_than=first)["metadata"]["name"]
     for _ in range(3):
-        _backup_now(release)
+        backup_now(release)
     assert _listed(release) == {
         "hourly.0": "hourly", "hourly.1": "hourly", "hourly.2": "hourly",
         "alpha.0": "alpha", "alpha.1": "alpha",
     }  # fmt: skip
     taken = {s["name"]: s["takenAt"] for s in release.kcb_json("snapshots", "list")}
-    answer = _backup_now(release)
+    answer = backup_now(release)
     assert _listed(release) == {
         "hourly.0": "hourly", "hourly.1": "hourly", "hourly.2": "hourly", "daily.0": "daily",
         "alpha.0": "alpha", "alpha.1": "alpha",
@@ -96,7 +79,7 @@ def test_helm_upgrade_reshapes_retention_into_levels(release: Release) -> None:
     # Lower hourly to 2 and remove daily: hourly.2 pruned at the next cycle, daily.0 kept.
     release.upgrade(_values({"keep": {"hourly": 2}}, restartTimeout="1h"))
     release.wait_ready(other_than=second)
-    _backup_now(release)
+    backup_now(release)
     assert _listed(release) == {
         "hourly.0": "hourly", "hourly.1": "hourly", "daily.0": "daily",
         "alpha.0": "alpha", "alpha.1": "alpha",
