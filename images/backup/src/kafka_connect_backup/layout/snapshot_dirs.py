@@ -98,7 +98,7 @@ def fingerprint(directory: Path) -> Fingerprint:
 
 
 def _walk(directory: str, prefix: str, entries: list[tuple[str, int, int]]) -> None:
-    """os.scandir, not Path.rglob: a cycle fingerprints every snapshot, tens of thousands of
+    """os.scandir, not Path.rglob: a snapshot of a month of hourly files holds hundreds of
     entries, and pathlib's per-entry objects cost more than the FUSE stat calls themselves.
     Symlinks are entries, never followed; an unreadable directory is skipped (as rglob
     does)."""

@@ -181,7 +181,8 @@ def left_behind(snapshot_root: Path) -> RunState | None:
             "snapshot.run_marker_unreadable",
             marker=str(snapshot_root / RUN_MARKER),
             error=str(exc.error),
-            fix="check alpha.0 before restoring from it: a run may have been cut short",
+            fix="a run may have been cut short: check the newest snapshots (kcb snapshots verify "
+            "--all) before restoring from them",
         )
         return None
     if marker is None:
